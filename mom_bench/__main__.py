@@ -1,0 +1,3 @@
+from mom_bench.cli import main
+
+main()
