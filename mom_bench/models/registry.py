@@ -1,0 +1,233 @@
+"""The one registry of detectors: names, aliases and configurations as data.
+
+Each row names a class lazily (``"module:Class"``), so listing models imports nothing heavy. A model name can
+resolve differently per benchmark: ``clam`` is the paper configuration on ``mom`` and ``sonics`` but the small
+``clam-mini`` on the offline ``mom-mini`` benchmark, whose pretrained encoders are not available. The resolved
+name is what every output states (``Detector.config["model"]``), so nobody mistakes one for the other.
+
+Third-party packages can add rows through the ``mom_bench.models`` entry-point group: each entry point loads
+to a :class:`ModelSpec` or a list of them.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Pinned encoder checkpoints of the paper configuration (FACTS §2). Revisions are Hub commit ids or branch
+# names; override with build(..., encoders={...}) or a local folder (see `mom-bench models --help`).
+MERT_95M = {"kind": "hubert", "arch": "mert-v1-95m", "weights": "m-a-p/MERT-v1-95M", "revision": "main"}
+W2V_GTZAN = {"kind": "wav2vec2", "arch": "wav2vec2-base", "weights": "m3hrdadfi/wav2vec2-base-100k-gtzan-music-genres",
+             "revision": "main"}
+
+# Tiny random encoders: a few thousand parameters, for tests and smoke runs. Never a real detector.
+TINY_HUBERT = {"kind": "hubert", "arch": "tiny", "weights": None, "seed": 0}
+TINY_W2V = {"kind": "wav2vec2", "arch": "tiny", "weights": None, "seed": 1}
+# mom-mini encoders: small, randomly initialised (no pretrained weights offline), frozen; see clam-mini.
+MINI_HUBERT = {"kind": "hubert", "arch": "mini", "weights": None, "seed": 0}
+MINI_W2V = {"kind": "wav2vec2", "arch": "mini", "weights": None, "seed": 1}
+
+_CLAM = "mom_bench.models.clam:ClamDetector"
+_SPECTTTRA = "mom_bench.models.spectttra:SpecTTTra"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry row. ``config`` is passed to the class (with ``model``, ``sample_rate`` and ``clip`` added);
+    ``paper`` marks configurations that reproduce a published model (as opposed to test or mini configs);
+    ``variant_of`` + ``benchmarks``: this row replaces ``variant_of`` when running on one of ``benchmarks``;
+    ``params``: the stated parameter count (checked by the tests), or None to count by building."""
+
+    name: str
+    aliases: tuple[str, ...]
+    target: str
+    config: dict[str, Any]
+    description: str
+    sample_rate: int
+    clip: str
+    paper: bool
+    train_clip: str | None = None
+    variant_of: str | None = None
+    benchmarks: tuple[str, ...] = ()
+    params: int | None = None
+
+    def full_config(self, **overrides) -> dict[str, Any]:
+        config = {"model": self.name, "sample_rate": self.sample_rate, "clip": self.clip,
+                  **({"train_clip": self.train_clip} if self.train_clip else {}),
+                  **copy.deepcopy(self.config)}
+        config.update(copy.deepcopy(overrides))
+        return config
+
+    def load_class(self):
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def parameter_count(self) -> int:
+        """Stated count if any, else counted on a model built without memory (meta device)."""
+        if self.params is not None:
+            return self.params
+        import torch
+
+        cls = self.load_class()
+        config = self.full_config()
+        # Classes that download weights offer a config that builds the same architecture without them.
+        if hasattr(cls, "architecture_only"):
+            config = cls.architecture_only(config)
+        with torch.device("meta"):
+            model = cls(config)
+        return sum(p.numel() for p in model.parameters())
+
+
+def _clam(name, aliases, head, streams, encoders, description, *, paper, seconds=90.0, variant_of=None,
+          benchmarks=(), params=None, **extra) -> ModelSpec:
+    return ModelSpec(
+        name=name, aliases=tuple(aliases), target=_CLAM,
+        config={"head": head, "streams": list(streams), "encoders": {s: encoders[s] for s in streams}, **extra},
+        description=description, sample_rate=24000, clip=f"first:{seconds:g}", paper=paper,
+        variant_of=variant_of, benchmarks=tuple(benchmarks), params=params)
+
+
+def _spectttra(variant: str, seconds: int, description: str, **extra) -> ModelSpec:
+    return ModelSpec(
+        name=f"spectttra-{variant}-{seconds}s",
+        aliases=(f"spectttra-{variant[0]}-{seconds}s",) + (("spectttra",) if (variant, seconds) == ("alpha", 120) else ()),
+        target=_SPECTTTRA, config={"variant": variant, "clip_seconds": seconds, **extra},
+        description=description, sample_rate=16000, clip=f"sonics_eval:{seconds}", train_clip=f"random:{seconds}",
+        paper=True)
+
+
+_BOTH = {"mert": MERT_95M, "w2v": W2V_GTZAN}
+_MINI = {"mert": MINI_HUBERT, "w2v": MINI_W2V}
+_TINY = {"mert": TINY_HUBERT, "w2v": TINY_W2V}
+_MINI_NOTE = " Small random frozen encoders (mom-mini config, NOT the paper model)."
+
+MODELS: list[ModelSpec] = [
+    # --- CLAM family: the paper configuration (pretrained frozen encoders, 90 s) ----------------------
+    _clam("clam", ["clam-paper"], "clam", ["mert", "w2v"], _BOTH,
+          "CLAM (MoM paper): MERT-v1-95M + wav2vec2-gtzan, all hidden states, official head made per-item.",
+          paper=True),
+    _clam("clam-wca", ["wca", "clam-wca-paper"], "wca", ["mert", "w2v"], _BOTH,
+          "CLAM with a genuine weighted cross-aggregation head (learned layer weights + cross-stream attention).",
+          paper=True),
+    _clam("mert-only", ["mert", "mert-only-paper"], "clam", ["mert"], _BOTH,
+          "Unimodal baseline: the CLAM head on MERT-v1-95M features only.", paper=True),
+    _clam("wav2vec2-only", ["w2v-only", "wav2vec2", "wav2vec2-only-paper"], "clam", ["w2v"], _BOTH,
+          "Unimodal baseline: the CLAM head on wav2vec2-gtzan features only.", paper=True),
+    # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
+    _clam("clam-mini", [], "clam", ["mert", "w2v"], _MINI,
+          "CLAM head (mini width) on two small random frozen encoders; trains in about a minute on 2 CPU cores."
+          + _MINI_NOTE, paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64),
+    _clam("clam-wca-mini", [], "wca", ["mert", "w2v"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
+          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64),
+    _clam("mert-only-mini", [], "clam", ["mert"], _MINI, "mert-only on mom-mini." + _MINI_NOTE,
+          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64),
+    _clam("wav2vec2-only-mini", [], "clam", ["w2v"], _MINI, "wav2vec2-only on mom-mini." + _MINI_NOTE,
+          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64),
+    # --- test configuration ------------------------------------------------------------------------
+    _clam("clam-tiny", [], "clam", ["mert", "w2v"], _TINY,
+          "TEST ONLY: CLAM head on tiny random encoders (a few thousand parameters); scores are meaningless.",
+          paper=False, seconds=2, head_dim=8),
+    # --- SpecTTTra (SONICS): the six published configurations --------------------------------------
+    *[_spectttra(v, s, f"SpecTTTra-{v} (SONICS), {s} s clips at 16 kHz.")
+      for s in (5, 120) for v in ("alpha", "beta", "gamma")],
+    ModelSpec(name="spectttra-mini", aliases=(), target=_SPECTTTRA,
+              config={"variant": "alpha", "clip_seconds": 10, "embed_dim": 64, "depth": 2, "num_heads": 4},
+              description="Small SpecTTTra for mom-mini (10 s, D 64, 2 blocks), NOT the SONICS model.",
+              sample_rate=16000, clip="sonics_eval:10", train_clip="random:10", paper=False,
+              variant_of="spectttra", benchmarks=("mom-mini",)),
+]
+
+
+class UnknownModelError(KeyError):
+    """An unknown model name. ``str(err)`` is the full message (KeyError would quote it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="mom_bench.models"):
+        specs = ep.load()
+        for spec in specs if isinstance(specs, (list, tuple)) else [specs]:
+            register(spec)
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a row. Names and aliases must not collide with existing ones."""
+    taken = {n for s in MODELS for n in (s.name, *s.aliases)}
+    clash = [n for n in (spec.name, *spec.aliases) if n in taken]
+    if clash:
+        raise ValueError(f"model name(s) already registered: {', '.join(clash)}")
+    MODELS.append(spec)
+    return spec
+
+
+def list_models(include_plugins: bool = True) -> list[ModelSpec]:
+    if include_plugins:
+        _load_plugins()
+    return list(MODELS)
+
+
+def _lookup(name: str) -> ModelSpec:
+    key = name.strip().lower()
+    for spec in list_models():
+        if key == spec.name or key in spec.aliases:
+            return spec
+    names = [n for s in list_models() for n in (s.name, *s.aliases)]
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownModelError(f"unknown model {name!r}.{hint} `mom-bench models` lists them all.")
+
+
+def resolve(name: str, benchmark: str | None = None) -> ModelSpec:
+    """The row ``name`` (or an alias) means on ``benchmark``: a row declared as the variant of ``name`` for that
+    benchmark if there is one (``clam`` on ``mom-mini`` -> ``clam-mini``), else the row itself. Aliases ending
+    in ``-paper`` (``clam-paper``) always mean the published configuration."""
+    spec = _lookup(name)
+    key = name.strip().lower()
+    # `-paper` aliases pin the published configuration, whatever the benchmark.
+    if benchmark and not key.endswith("-paper"):
+        for other in list_models():
+            if other.variant_of in (key, spec.name) and benchmark in other.benchmarks:
+                return other
+    return spec
+
+
+def build(name: str, benchmark: str | None = None, **overrides):
+    """A freshly initialised detector of the configuration ``name`` resolves to on ``benchmark``.
+    ``overrides`` replace config keys (e.g. ``encoders={...}`` to point at local checkpoints)."""
+    spec = resolve(name, benchmark)
+    return spec.load_class()(spec.full_config(**overrides))
+
+
+def load(path_or_hub_id: str | Path, **kwargs):
+    """A saved detector (folder or Hub id): the class comes from ``config.json``'s ``"model"``."""
+    from mom_bench.models.base import CONFIG_NAME, CheckpointError, resolve_file
+
+    hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "force_download", "local_files_only", "token")
+                  if k in kwargs}
+    path = Path(path_or_hub_id)
+    if not path.is_dir() and (path.exists() or str(path_or_hub_id).startswith((".", "/", "~"))
+                              or str(path_or_hub_id).count("/") != 1):
+        raise CheckpointError(f"{path_or_hub_id}: not a folder holding a saved detector (nor a Hub id owner/name)")
+    config_file = resolve_file(str(path_or_hub_id), CONFIG_NAME, **hub_kwargs)
+    try:
+        config = json.loads(Path(config_file).read_text())
+        model_name = config["model"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path_or_hub_id}: {CONFIG_NAME} is not a mom-bench detector config ({err})") from None
+    cls = _lookup(model_name).load_class()
+    return cls.from_pretrained(str(path_or_hub_id), **kwargs)
