@@ -115,5 +115,209 @@ def inspect(paths, sample_rate, max_seconds, fmt):
         sys.exit(1)
 
 
+# --------------------------------------------------------------------------------------------------
+# build
+
+
+def _source_options(pairs, **named):
+    out = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--source-option expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+@main.command()
+@click.option("--benchmark", "-b", default=None, metavar="NAME",
+              help="Benchmark to build (see --list) or a protocol YAML file. Default: mom-mini (offline).")
+@click.option("--list", "list_only", is_flag=True, help="List the benchmarks and exit.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
+@click.option("--split-mode", type=click.Choice(["strict", "official"]), default="strict", show_default=True,
+              help="strict: splits by hashed group (held-out generators only in test_ood). official: the "
+                   "proportions of the benchmark's official code, to compare with published numbers.")
+@click.option("--num-workers", "-j", type=click.IntRange(1), default=1, show_default=True,
+              help="Decoding processes.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted build (also after kill -9).")
+@click.option("--overwrite", is_flag=True, help="Replace a finished or interrupted build in the output folder.")
+@click.option("--max-seconds", type=float, default=None, help="Store only the first N seconds of each song.")
+@click.option("--keep-original", is_flag=True,
+              help="Store the input files unchanged instead of mono FLAC at the protocol's rate.")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Local audio root (MoM: folders per generator / real source, file names as in the manifests).")
+@click.option("--manifests", type=click.Path(path_type=Path), default=None,
+              help="Folder with the benchmark's manifest CSVs (MoM: ai_generated_music_metadata.csv, ...).")
+@click.option("--download", is_flag=True,
+              help="Fetch missing audio from the network (Hugging Face dataset repo, link lists). Off by "
+                   "default: a build never downloads unless asked.")
+@click.option("--source-option", "-o", "source_option", multiple=True, metavar="KEY=VALUE",
+              help="Extra source option (repeatable), e.g. -o links=suno_links/ -o hf_revision=<sha>.")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Keep only the first N rows of each source (smoke tests).")
+@click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True,
+              help="Parallel fetches (downloads).")
+@click.option("--shard-mb", type=click.IntRange(1), default=256, show_default=True, help="Parquet shard size bound.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, max_seconds, keep_original, root,
+          manifests, download, source_option, limit, concurrency, shard_mb, quiet):
+    """Build a benchmark into a Hugging Face dataset folder with strict splits.
+
+    \b
+    Examples:
+      mom-bench build                                  # mom-mini, offline, ~seconds
+      mom-bench build --list
+      mom-bench build -b mom --root ~/mom_audio --manifests ~/mom_manifests -j 2
+      mom-bench build -b mom --split-mode official ... # the official proportions
+      mom-bench build -b mom ... --resume              # after an interruption
+
+    Every listed row ends up written, missing or unusable, with its reason in build_report.json; the
+    exit status is 1 when anything was missing or unusable.
+    """
+    from mom_bench import protocols
+
+    if list_only:
+        for name in protocols.names():
+            p = protocols.load(name)
+            n_ood = sum(g.is_ood for g in p.generators)
+            default = "  (default)" if name == protocols.DEFAULT else ""
+            click.echo(f"{name:<10} {p.version:<8} {p.title}: {len(p.generators)} generators ({n_ood} OOD), "
+                       f"source {p.source_kind}{default}")
+        return
+    from mom_bench.build import build_benchmark
+
+    opts = _source_options(source_option, root=str(root) if root else None,
+                           manifests=str(manifests) if manifests else None, download=True if download else None)
+    result = build_benchmark(benchmark, out, split_mode=split_mode, num_workers=num_workers, resume=resume,
+                             overwrite=overwrite, max_seconds=max_seconds, keep_original=keep_original, limit=limit,
+                             source_options=opts, fetch_concurrency=concurrency, shard_bytes=shard_mb << 20,
+                             progress=not quiet)
+    click.echo(result.summary())
+    click.echo(f"report: {result.report_path}")
+    click.echo(f'load:   datasets.load_dataset("{result.out_dir}", split="test_ood")')
+    if not result.ok:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# submit, leaderboard (the logic lives in mom_bench/leaderboard/)
+
+
+@main.command("submit")
+@click.argument("predictions", type=click.Path(path_type=Path))
+@click.option("--meta", required=True, type=click.Path(path_type=Path),
+              help="Metadata YAML/JSON (model name, authors, contact, licence, training declaration...; see "
+                   "docs/submitting.md). A baselines/ recipe works too: its submission_meta section is used.")
+@click.option("--benchmark", default=None,
+              help="mom, sonics or mom-mini. Needed unless PREDICTIONS is a `mom-bench evaluate` results folder.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="The built benchmark holding the labels. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
+              help="Leaderboard folder; the entry goes to <root>/entries/<benchmark>/<slug>.json.")
+@click.option("--replace", is_flag=True, help="Overwrite an existing entry with the same slug.")
+@click.option("--no-store-predictions", is_flag=True,
+              help="Do not keep id,score beside the entry (then `leaderboard validate` cannot re-score it).")
+@click.option("--n-bootstrap", type=int, default=1000, show_default=True, help="Bootstrap resamples for CIs.")
+def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap):
+    """Validate, score and add PREDICTIONS to the leaderboard.
+
+    \b
+    PREDICTIONS is a CSV or Parquet file with columns id,score (score = P(fake) in [0, 1]), one row for
+    every id of the benchmark's test splits, or a `mom-bench evaluate` results folder. Labels come from
+    the built dataset, never from the file. Every problem is listed at once; nothing is written unless
+    the submission is valid. Then run `mom-bench leaderboard render`.
+
+    \b
+    Example:
+      mom-bench submit preds.csv --meta meta.yaml --benchmark mom-mini
+    """
+    from mom_bench.leaderboard import submit as lb
+
+    options = dict(root=root, replace=replace, store_predictions=not no_store_predictions, n_bootstrap=n_bootstrap)
+    try:
+        if predictions.is_dir():
+            path = lb.entry_from_evaluation(predictions, meta, data_dir=data_dir, benchmark=benchmark, **options)
+        else:
+            if not benchmark:
+                raise UserError("--benchmark is required when PREDICTIONS is a file (mom, sonics or mom-mini)")
+            path = lb.submit(predictions, meta, benchmark, data_dir=data_dir, **options)
+    except lb.SubmissionRejected as err:
+        raise UserError(str(err)) from None
+    click.echo(lb.describe(json.loads(path.read_text(encoding="utf-8"))))
+    click.echo(f"wrote {path}\nnext: mom-bench leaderboard render --root {root}")
+
+
+@main.group("leaderboard")
+def leaderboard_group():
+    """Render and check the leaderboard folder (entries/<benchmark>/<slug>.json)."""
+
+
+@leaderboard_group.command("render")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
+              help="Leaderboard folder holding entries/.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the outputs here (default: --root).")
+def leaderboard_render(root, out):
+    """Write LEADERBOARD.md, leaderboard.csv, index.html and per_generator_f1.png from the entries.
+
+    The same entries always give byte-identical files; index.html is static and self-contained.
+    """
+    from mom_bench.leaderboard.render import render
+
+    for path in render(root, out):
+        click.echo(f"wrote {path}")
+
+
+@leaderboard_group.command("validate")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True)
+@click.option("--baselines", type=click.Path(path_type=Path), default=Path("baselines"), show_default=True,
+              help="Recipes the reported rows must agree with.")
+@click.option("--data", "data", multiple=True, metavar="BENCHMARK=DIR",
+              help="Built dataset to re-score a benchmark's stored predictions with (default: the one under "
+                   "$MOM_BENCH_HOME); repeatable.")
+@click.option("--no-recompute", is_flag=True, help="Skip re-scoring stored predictions.")
+@click.option("--no-render-check", is_flag=True, help="Skip comparing the rendered files with the entries.")
+def leaderboard_validate(root, baselines, data, no_recompute, no_render_check):
+    """Check every entry (schemas, duplicates, hashes, re-scoring, recipes, rendering). Exit 1 on problems."""
+    from mom_bench.leaderboard.validate import validate_folder
+
+    data_dirs = {}
+    for item in data:
+        name, sep, folder = item.partition("=")
+        if not sep:
+            raise UserError(f"--data expects BENCHMARK=DIR, got {item!r}")
+        data_dirs[name] = Path(folder)
+    result = validate_folder(root, data_dirs=data_dirs, baselines_dir=baselines, recompute=not no_recompute,
+                             check_rendered=not no_render_check)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for problem in result.problems:
+        click.echo(f"problem: {problem}")
+    click.echo(f"{result.n_entries} entries, {len(result.problems)} problem(s)")
+    if result.problems:
+        sys.exit(1)
+
+
+@leaderboard_group.command("import-reported")
+@click.option("--baselines", type=click.Path(path_type=Path), default=Path("baselines"), show_default=True)
+@click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True)
+def leaderboard_import_reported(baselines, root):
+    """Write the published numbers of the baselines/ recipes as reported entries (and drop stale ones)."""
+    from mom_bench.leaderboard.reported import import_reported
+
+    written, removed = import_reported(baselines, root)
+    click.echo(f"{len(written)} reported entries written, {len(removed)} stale removed under {root}/entries")
+
+
+@leaderboard_group.command("schema")
+@click.argument("name", type=click.Choice(["prediction-row", "submission-meta", "entry-reproduced",
+                                           "entry-reported", "baseline-recipe"]))
+def leaderboard_schema(name):
+    """Print a JSON Schema of the leaderboard's files."""
+    from mom_bench.leaderboard.schema import SCHEMAS
+
+    click.echo(json.dumps(SCHEMAS[name], indent=2))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,362 @@
+"""`build_benchmark`: protocol + source -> a Hugging Face dataset folder with trusted splits.
+
+The run has two phases:
+
+1. **process** every row (fetch -> decode -> FLAC + hash + format statistics) in source order, with a
+   thread pool for fetching (downloads) and a process pool for decoding, and append the results to the
+   crash-safe staging journal (:mod:`mom_bench.build.staging`). ``resume`` skips the rows already there.
+2. **finalise** from the journal: join groups that share decoded audio, audit the splits, stream the rows
+   into bounded parquet shards per split, and write ``splits.csv``, ``build_report.json`` and the data
+   card. Only then are the old outputs replaced and the journal removed.
+
+Splits are decided per group before any audio is read, from the group key alone (see
+:mod:`mom_bench.build.splits`); only exact duplicates found after decoding can move a row.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import re
+import shutil
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mom_bench import __version__, protocols, settings
+from mom_bench.audio import AudioError
+from mom_bench.build import columns, splits as S
+from mom_bench.build.paths import UnsafePath
+from mom_bench.build.process import process, worker_init
+from mom_bench.build.sources import MissingAudio, SourceRow, open_source
+from mom_bench.build.staging import Staging, dumps, fsync_write
+
+REPORT_SCHEMA_VERSION = 1
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$")
+_OUR_FILES = {"README.md", "data", "splits.csv", "build_report.json", ".build"}
+
+
+class BuildError(RuntimeError):
+    """A build that must not produce a dataset (broken protocol rules, leakage, bad options)."""
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    benchmark: str
+    benchmark_version: str
+    fingerprint: str
+    counts: dict  # split -> generator -> rows written
+    n_rows: int
+    n_written: int
+    n_missing: int
+    n_unusable: int
+    report_path: Path
+    shortcut: dict | None = None
+    reasons: dict = field(default_factory=dict)  # "status: reason" -> count (most common first)
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was written (nothing missing or unusable)."""
+        return self.n_missing == 0 and self.n_unusable == 0
+
+    def summary(self) -> str:
+        lines = [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
+                 f"{self.n_missing} missing, {self.n_unusable} unusable -> {self.out_dir}"]
+        for split, gens in self.counts.items():
+            lines.append(f"  {split:<10} {sum(gens.values()):>7}  " +
+                         ", ".join(f"{g} {n}" for g, n in sorted(gens.items())))
+        for reason, n in list(self.reasons.items())[:5]:
+            lines.append(f"  {n:>7} x {reason}")
+        if len(self.reasons) > 5:
+            lines.append(f"  ... {len(self.reasons) - 5} more reasons in {self.report_path}")
+        if self.shortcut and self.shortcut.get("warn"):
+            lines.append(f"  WARNING: format statistics alone separate real from fake (F1 "
+                         f"{self.shortcut.get('f1', float('nan')):.2f}): see shortcut_check in the report")
+        return "\n".join(lines)
+
+    @classmethod
+    def from_report(cls, out_dir: Path) -> "BuildResult":
+        path = Path(out_dir) / "build_report.json"
+        rep = json.loads(path.read_text(encoding="utf-8"))
+        c = rep["counts"]
+        return cls(Path(out_dir), rep["benchmark"], rep["benchmark_version"], rep["fingerprint"],
+                   c["by_split"], c["rows"], c["written"], c["missing"], c["unusable"], path,
+                   rep.get("shortcut_check"), c.get("reasons", {}))
+
+
+def fingerprint(rows: list[dict]) -> str:
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows."""
+    lines = sorted(f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}" for r in rows)
+    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# listing and split assignment
+
+
+@dataclass
+class _Listed:
+    rows: list[SourceRow]
+    split_of: dict[str, str]  # id -> split
+    is_ood: dict[str, bool]
+    rejected: list[dict]
+
+
+def _list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
+    gens = {g.id: g for g in protocol.generators}
+    reals = {r.id for r in protocol.reals}
+    weights = protocol.official_weights if split_mode == "official" and protocol.official_weights else \
+        {"reals": protocol.real_weights, "fakes_id": protocol.fake_id_weights}
+    rows, rejected, seen = [], [], {}
+    per_source: Counter = Counter()
+    for i, row in enumerate(source.rows()):
+        def reject(reason):
+            rejected.append({"id": str(getattr(row, "id", "")), "source": str(getattr(row, "source", "")),
+                             "generator": str(getattr(row, "generator", "")), "label": getattr(row, "label", None),
+                             "split": None, "group_id": None, "status": "unusable", "reason": reason})
+        if not isinstance(row.id, str) or not _ID_RE.match(row.id):
+            reject(f"row {i}: invalid id {row.id!r} (letters, digits, '.', '_', '-' only)")
+            continue
+        if row.id in seen:
+            reject(f"duplicate id (first listed by source {seen[row.id]!r})")
+            continue
+        if row.label not in (0, 1):
+            reject(f"label must be 0 (real) or 1 (fake), got {row.label!r}")
+            continue
+        if row.label == 1 and row.generator not in gens:
+            reject(f"generator {row.generator!r} is not in protocol {protocol.name} "
+                   f"(known: {', '.join(gens)})")
+            continue
+        if row.label == 0 and row.generator != "real":
+            reject(f"a real row must have generator 'real', got {row.generator!r}")
+            continue
+        if row.label == 0 and reals and row.source not in reals:
+            reject(f"real source {row.source!r} is not in protocol {protocol.name} (known: {', '.join(sorted(reals))})")
+            continue
+        if row.split is not None and row.split not in S.SPLITS:
+            reject(f"pre-assigned split {row.split!r} is not one of {', '.join(S.SPLITS)}")
+            continue
+        if not row.group_key:
+            reject("empty group key")
+            continue
+        if limit is not None:
+            per_source[row.source] += 1
+            if per_source[row.source] > limit:
+                continue
+        seen[row.id] = row.source
+        rows.append(row)
+
+    groups: dict[str, list[SourceRow]] = defaultdict(list)
+    for row in rows:
+        groups[row.group_key].append(row)
+    is_ood = {r.id: r.label == 1 and gens[r.generator].is_ood for r in rows}
+    split_of: dict[str, str] = {}
+    errors = []
+    for key, members in groups.items():
+        pre = sorted({m.split for m in members if m.split})
+        any_ood = any(is_ood[m.id] for m in members)
+        if len(pre) > 1:
+            errors.append(f"group {key!r} is pre-assigned to several splits ({', '.join(pre)})")
+            continue
+        if pre:
+            split = pre[0]
+            if any_ood and split != "test_ood":
+                bad = next(m for m in members if is_ood[m.id])
+                errors.append(f"row {bad.id!r} of OOD generator {bad.generator!r} is pre-assigned to {split!r}; "
+                              "OOD generators may only appear in test_ood")
+                continue
+        elif any_ood:
+            split = "test_ood"
+        elif any(m.label == 0 for m in members):
+            split = S.assign_split(key, protocol.salt, weights["reals"])
+        else:
+            split = S.assign_split(key, protocol.salt, weights["fakes_id"])
+        for m in members:
+            split_of[m.id] = split
+    if errors:
+        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise BuildError("split audit failed: " + "; ".join(errors[:10]) + more)
+    return _Listed(rows, split_of, is_ood, rejected)
+
+
+# --------------------------------------------------------------------------------------------------
+# processing pipeline
+
+
+def _fetch(row: SourceRow):
+    try:
+        if row.fetch is None:
+            raise MissingAudio("the source gives no way to fetch this row's audio")
+        return row, row.fetch(), None
+    except MissingAudio as err:
+        return row, None, ("missing", str(err) or "missing audio")
+    except AudioError as err:
+        return row, None, ("unusable", err.reason)
+    except UnsafePath as err:
+        return row, None, ("unusable", str(err))
+    except Exception as err:  # a failed download or a source bug: reported against the row, run goes on
+        return row, None, ("missing", f"{type(err).__name__}: {err}")
+
+
+def _done(value) -> cf.Future:
+    fut: cf.Future = cf.Future()
+    fut.set_result(value)
+    return fut
+
+
+def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: dict):
+    """Yield ``(row, result)`` in the order of ``todo``; fetches run in threads, decoding in processes."""
+    fetch_pool = cf.ThreadPoolExecutor(max_workers=max(1, fetch_concurrency), thread_name_prefix="fetch")
+    proc_pool = None
+    if num_workers > 1:
+        proc_pool = cf.ProcessPoolExecutor(max_workers=num_workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=worker_init)
+    fetch_window = max(2, fetch_concurrency * 2)
+    proc_window = max(2, num_workers * 2)
+    fetch_q: deque = deque()
+    proc_q: deque = deque()
+    rows = iter(todo)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(fetch_q) < fetch_window:
+                try:
+                    fetch_q.append(fetch_pool.submit(_fetch, next(rows)))
+                except StopIteration:
+                    exhausted = True
+            while fetch_q and len(proc_q) < proc_window and (fetch_q[0].done() or not proc_q):
+                row, fetched, err = fetch_q.popleft().result()
+                if err:
+                    proc_q.append(_done((row, {"status": err[0], "reason": err[1]})))
+                elif proc_pool is None:
+                    proc_q.append(_done((row, process(row.id, fetched, **proc_kwargs))))
+                else:
+                    fut = proc_pool.submit(process, row.id, fetched, **proc_kwargs)
+                    proc_q.append((row, fut))
+            if not proc_q:
+                if exhausted and not fetch_q:
+                    return
+                continue
+            head = proc_q.popleft()
+            if isinstance(head, tuple):
+                row, fut = head
+                try:
+                    yield row, fut.result()
+                except cf.process.BrokenProcessPool:
+                    raise
+                except Exception as err:  # e.g. an unpicklable fetch result
+                    yield row, {"status": "unusable", "reason": f"{type(err).__name__}: {err}"}
+            else:
+                yield head.result()
+    finally:
+        fetch_pool.shutdown(wait=False, cancel_futures=True)
+        if proc_pool is not None:
+            proc_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _record(row: SourceRow, split: str, result: dict) -> dict:
+    rec = {k: None for k in ("audio_bytes", "audio_path", "duration_s", "orig_codec", "orig_sample_rate",
+                             "orig_channels", "orig_bit_rate", "orig_duration_s", "content_sha256")}
+    rec.update({k: v for k, v in result.items() if k in rec})
+    rec.update(id=row.id, label=int(row.label), generator=row.generator, source=row.source,
+               group_key=row.group_key, preassigned=row.split, split=split, status=result["status"],
+               reason=result.get("reason"), meta_json=dumps(row.meta or {}),
+               stats_json=dumps(result["stats"]) if result.get("stats") else None)
+    return rec
+
+
+# --------------------------------------------------------------------------------------------------
+# the entry point
+
+
+def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, *, split_mode: str = "strict",
+                    num_workers: int = 1, resume: bool = False, overwrite: bool = False,
+                    max_seconds: float | None = None, keep_original: bool = False, limit: int | None = None,
+                    source_options: dict | None = None, fetch_concurrency: int = 8,
+                    shard_bytes: int = 256 << 20, progress: bool = True, keep_staging: bool = False) -> BuildResult:
+    """Build benchmark ``name`` (default ``mom-mini``) into ``out_dir`` (default
+    ``settings.default_dataset_dir(name)``) and return what was written.
+
+    ``split_mode``: ``strict`` (hash of the group key) or ``official`` (the proportions of the benchmark's
+    official code, and its own split column where the source has one). ``resume`` continues an
+    interrupted build from its journal; ``overwrite`` replaces a finished one. ``limit`` keeps the
+    first N rows of each source (smoke tests). ``source_options`` are laid over the protocol's ``source``
+    block (e.g. ``{"root": ..., "manifests": ...}`` for MoM). Rows that are missing or unusable are
+    reported, never dropped silently: see ``BuildResult.ok`` and ``build_report.json``.
+    """
+    from tqdm.auto import tqdm
+
+    protocol = protocols.load(name or protocols.DEFAULT)
+    if split_mode not in ("strict", "official"):
+        raise BuildError(f"unknown split mode {split_mode!r}: use 'strict' or 'official'")
+    if max_seconds is not None and max_seconds <= 0:
+        raise BuildError("--max-seconds must be positive")
+    if keep_original and max_seconds is not None:
+        raise BuildError("--keep-original stores the input files unchanged, so it cannot be combined with --max-seconds")
+    max_seconds = max_seconds if max_seconds is not None else protocol.max_seconds
+    out = Path(out_dir) if out_dir else settings.default_dataset_dir(protocol.name)
+    out = out.expanduser().resolve()
+    work = out / ".build"
+    options = {"benchmark": protocol.name, "benchmark_version": protocol.version,
+               "protocol_sha256": hashlib.sha256(protocol.path.read_bytes()).hexdigest(),
+               "split_mode": split_mode, "max_seconds": max_seconds, "keep_original": keep_original,
+               "sample_rate": protocol.sample_rate, "limit": limit,
+               "source_options": json.loads(dumps(source_options or {}))}
+
+    if work.exists() and (out / "build_report.json").exists() and not overwrite:
+        shutil.rmtree(work)  # a finished build whose clean-up was interrupted
+    if overwrite and (out / "build_report.json").exists():
+        (out / "build_report.json").unlink()  # the old outputs no longer count as a finished build
+        if work.exists():
+            shutil.rmtree(work)
+    if work.exists():
+        if overwrite:
+            shutil.rmtree(work)
+        elif not resume:
+            raise BuildError(f"an unfinished build is in {out}: pass --resume to continue it or --overwrite "
+                             "to start again")
+        else:
+            old = json.loads((work / "options.json").read_text()) if (work / "options.json").exists() else None
+            if old != options:
+                raise BuildError(f"the unfinished build in {out} used other options ({old}); pass the same "
+                                 "options to --resume, or --overwrite to start again")
+    elif (out / "build_report.json").exists():
+        if resume:
+            prev = json.loads((out / "build_report.json").read_text()).get("options")
+            if prev == options:
+                return BuildResult.from_report(out)
+        raise BuildError(f"{out} already holds a finished build; pass --overwrite to rebuild it or --out DIR")
+    elif out.exists() and not overwrite and any(p.name not in _OUR_FILES for p in out.iterdir()):
+        raise BuildError(f"{out} is not empty and holds no mom-bench build; choose another --out")
+    work.mkdir(parents=True, exist_ok=True)
+    fsync_write(work / "options.json", json.dumps(options, indent=2, sort_keys=True).encode())
+
+    source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
+    listed = _list_rows(protocol, source, split_mode, limit)
+    staging = Staging(work / "staging")
+    done = staging.done_ids()
+    todo = [r for r in listed.rows if r.id not in done]
+
+    statuses: Counter = Counter()
+    bar = tqdm(total=len(listed.rows), initial=len(listed.rows) - len(todo), desc=f"build {protocol.name}",
+               unit="song", disable=not progress, dynamic_ncols=True)
+    proc_kwargs = {"sample_rate": protocol.sample_rate, "max_seconds": max_seconds, "keep_original": keep_original}
+    try:
+        for row, result in _pipeline(todo, num_workers=num_workers, fetch_concurrency=fetch_concurrency,
+                                     proc_kwargs=proc_kwargs):
+            staging.add(_record(row, listed.split_of[row.id], result))
+            statuses[result["status"]] += 1
+            bar.update(1)
+            if statuses["missing"] or statuses["unusable"]:
+                bar.set_postfix(missing=statuses["missing"], unusable=statuses["unusable"], refresh=False)
+    finally:
+        staging.flush()  # keep what is done (Ctrl-C, errors); after kill -9 the last part is redone
+        bar.close()
+
+    from mom_bench.build.finalize import finalize
+
+    return finalize(protocol, out, work, staging, listed, options, shard_bytes=shard_bytes,
+                    keep_staging=keep_staging, progress=progress)

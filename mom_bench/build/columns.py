@@ -1,0 +1,53 @@
+"""The columns of a built benchmark and their Hugging Face features (docs/architecture.md)."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Fixed columns, in output order. Source metadata columns follow them.
+FIXED = ("id", "audio", "label", "label_name", "split", "generator", "generator_name", "generator_family",
+         "is_ood", "source", "group_id", "duration_s", "orig_codec", "orig_sample_rate", "orig_channels",
+         "orig_bit_rate", "orig_duration_s", "content_sha256")
+
+_ARROW = {
+    "id": pa.string(), "label": pa.int64(), "label_name": pa.string(), "split": pa.string(),
+    "generator": pa.string(), "generator_name": pa.string(), "generator_family": pa.string(),
+    "is_ood": pa.bool_(), "source": pa.string(), "group_id": pa.string(), "duration_s": pa.float64(),
+    "orig_codec": pa.string(), "orig_sample_rate": pa.int64(), "orig_channels": pa.int64(),
+    "orig_bit_rate": pa.int64(), "orig_duration_s": pa.float64(), "content_sha256": pa.string(),
+}
+
+
+def meta_column_name(key: str) -> str:
+    """Source metadata keys that clash with a fixed column get a ``meta_`` prefix."""
+    return f"meta_{key}" if key in FIXED else key
+
+
+def infer_meta_types(values_by_key: dict[str, set]) -> dict[str, pa.DataType]:
+    """One arrow type per metadata column from the Python types seen in it (strings win)."""
+    types = {}
+    for key, kinds in sorted(values_by_key.items()):
+        kinds = kinds - {type(None)}
+        if not kinds or str in kinds or len(kinds - {int, float, bool}) > 0:
+            types[key] = pa.string()
+        elif kinds == {bool}:
+            types[key] = pa.bool_()
+        elif kinds <= {int, bool}:
+            types[key] = pa.int64()
+        else:
+            types[key] = pa.float64()
+    return types
+
+
+def features(meta_types: dict[str, pa.DataType]):
+    import datasets
+
+    spec = {}
+    for name in FIXED:
+        spec[name] = datasets.Audio() if name == "audio" else datasets.Value(_arrow_to_hf(_ARROW[name]))
+    for key, t in meta_types.items():
+        spec[meta_column_name(key)] = datasets.Value(_arrow_to_hf(t))
+    return datasets.Features(spec)
+
+
+def _arrow_to_hf(t: pa.DataType) -> str:
+    return {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool"}[t]

@@ -1,0 +1,261 @@
+"""Benchmarks as data: one YAML file per benchmark in this folder, and the strict loader for them.
+
+Adding a benchmark means adding a file here (or passing the path of one), never an ``if`` branch in the
+builder. The loader refuses anything it does not understand: a typo in a key would otherwise silently
+change how a benchmark is split, and two people would then publish numbers on two different datasets.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+
+#: The default benchmark: built offline from shipped audio.
+DEFAULT = "mom-mini"
+
+SPLITS = ("train", "validation", "test_id", "test_ood")
+ROLES = ("train", "ood")
+
+_TOP_REQUIRED = {"name", "version", "title", "description", "license", "citation", "audio", "clip_policy",
+                 "source", "splits", "generators", "reals"}
+_TOP_OPTIONAL = {"homepage", "notes"}
+_AUDIO_KEYS = {"sample_rate", "format", "max_seconds"}
+_SPLITS_REQUIRED = {"salt", "reals", "fakes_id"}
+_SPLITS_OPTIONAL = {"official"}
+_GEN_REQUIRED = {"id", "name", "family", "role"}
+# Source-specific facts about a generator sit beside the common keys; they are listed here so that a
+# misspelt key is still caught.
+_GEN_OPTIONAL = {"manifest_name", "folder", "hf_patterns", "link_list", "match", "description", "url",
+                 "license", "options"}
+_REAL_REQUIRED = {"id", "name"}
+_REAL_OPTIONAL = {"group_by", "manifest", "folder", "youtube_only", "match", "description", "url", "license",
+                  "options"}
+_WEIGHT_TOL = 1e-6
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Generator:
+    id: str
+    name: str
+    family: str
+    role: str  # "train" (in-distribution) or "ood" (only ever in test_ood)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_ood(self) -> bool:
+        return self.role == "ood"
+
+
+@dataclass(frozen=True)
+class RealSource:
+    id: str
+    name: str
+    group_by: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: str
+    title: str
+    description: str
+    license: str
+    citation: str
+    sample_rate: int
+    audio_format: str
+    max_seconds: float | None
+    clip_policy: str
+    source: dict
+    salt: str
+    real_weights: dict
+    fake_id_weights: dict
+    official_weights: dict | None
+    generators: tuple[Generator, ...]
+    reals: tuple[RealSource, ...]
+    path: Path
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def source_kind(self) -> str:
+        return self.source["kind"]
+
+    def generator(self, gen_id: str) -> Generator:
+        for g in self.generators:
+            if g.id == gen_id:
+                return g
+        raise KeyError(f"{self.name}: no generator {gen_id!r} (known: {', '.join(g.id for g in self.generators)})")
+
+    def real(self, real_id: str) -> RealSource:
+        for r in self.reals:
+            if r.id == real_id:
+                return r
+        raise KeyError(f"{self.name}: no real source {real_id!r} (known: {', '.join(r.id for r in self.reals)})")
+
+    @property
+    def ood_generators(self) -> list[str]:
+        return [g.id for g in self.generators if g.is_ood]
+
+
+def names() -> list[str]:
+    """Benchmarks shipped with mom-bench."""
+    return sorted(p.stem for p in HERE.glob("*.yaml"))
+
+
+def path_of(name: str) -> Path:
+    """The YAML file of a shipped benchmark, or ``name`` itself when it is a path to a YAML file."""
+    candidate = Path(name)
+    if candidate.suffix in {".yaml", ".yml"}:
+        if not candidate.is_file():
+            raise ProtocolError(f"protocol file not found: {candidate}")
+        return candidate
+    path = HERE / f"{name}.yaml"
+    if not path.is_file():
+        known = names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ProtocolError(f"unknown benchmark {name!r}.{hint} Known: {', '.join(known)}.")
+    return path
+
+
+def load(name: str) -> Protocol:
+    """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``) or YAML path."""
+    path = path_of(name)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ProtocolError(f"{path}: not valid YAML ({err})") from None
+    return parse(raw, path)
+
+
+def _keys(where: str, obj: Any, required: set, optional: set = frozenset()) -> dict:
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"{where}: expected a mapping, got {type(obj).__name__}")
+    missing = sorted(required - obj.keys())
+    if missing:
+        raise ProtocolError(f"{where}: missing key(s) {', '.join(missing)}")
+    unknown = sorted(set(obj) - required - optional)
+    if unknown:
+        allowed = sorted(required | optional)
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ProtocolError(f"{where}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}")
+    return obj
+
+
+def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]:
+    if not isinstance(obj, dict) or not obj:
+        raise ProtocolError(f"{where}: expected a mapping of split -> weight")
+    out = {}
+    for split, w in obj.items():
+        if split not in allowed:
+            raise ProtocolError(f"{where}: split {split!r} not allowed here (allowed: {', '.join(allowed)})")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ProtocolError(f"{where}.{split}: weight must be a non-negative number, got {w!r}")
+        out[split] = float(w)
+    total = sum(out.values())
+    if abs(total - 1.0) > _WEIGHT_TOL:
+        raise ProtocolError(f"{where}: weights sum to {total:.6g}, not 1")
+    return out
+
+
+def parse(raw: Any, path: Path | str = "<protocol>") -> Protocol:
+    """Validate a protocol already read from YAML. Every message starts with the file and the key."""
+    path = Path(path)
+    f = str(path)
+    raw = _keys(f, raw, _TOP_REQUIRED, _TOP_OPTIONAL)
+    for key in ("name", "version", "title", "description", "license", "citation", "clip_policy"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise ProtocolError(f"{f}: {key}: expected a non-empty string (quote versions: \"1.0.0\")")
+
+    audio = _keys(f"{f}: audio", raw["audio"], {"sample_rate", "format"}, _AUDIO_KEYS)
+    if not isinstance(audio["sample_rate"], int) or not 8000 <= audio["sample_rate"] <= 192000:
+        raise ProtocolError(f"{f}: audio.sample_rate: expected an integer rate in Hz, got {audio['sample_rate']!r}")
+    if audio["format"] != "flac":
+        raise ProtocolError(f"{f}: audio.format: only 'flac' is supported, got {audio['format']!r}")
+    max_seconds = audio.get("max_seconds")
+    if max_seconds is not None and (not isinstance(max_seconds, (int, float)) or max_seconds <= 0):
+        raise ProtocolError(f"{f}: audio.max_seconds: expected a positive number or null")
+
+    from mom_bench.audio import parse_clip
+
+    try:
+        parse_clip(raw["clip_policy"])
+    except ValueError as err:
+        raise ProtocolError(f"{f}: clip_policy: {err}") from None
+
+    source = raw["source"]
+    if not isinstance(source, dict) or not isinstance(source.get("kind"), str):
+        raise ProtocolError(f"{f}: source: expected a mapping with a 'kind' (e.g. kind: mom)")
+    from mom_bench.build.sources import SOURCE_KINDS
+
+    if source["kind"] not in SOURCE_KINDS:
+        close = difflib.get_close_matches(source["kind"], list(SOURCE_KINDS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ProtocolError(f"{f}: source.kind: unknown kind {source['kind']!r}{hint}; known: "
+                            f"{', '.join(SOURCE_KINDS)}")
+
+    splits = _keys(f"{f}: splits", raw["splits"], _SPLITS_REQUIRED, _SPLITS_OPTIONAL)
+    if not isinstance(splits["salt"], str) or not splits["salt"]:
+        raise ProtocolError(f"{f}: splits.salt: expected a non-empty string")
+    real_w = _weights(f"{f}: splits.reals", splits["reals"], SPLITS)
+    fake_w = _weights(f"{f}: splits.fakes_id", splits["fakes_id"], ("train", "validation", "test_id"))
+    official = None
+    if splits.get("official") is not None:
+        off = _keys(f"{f}: splits.official", splits["official"], {"reals", "fakes_id"})
+        official = {"reals": _weights(f"{f}: splits.official.reals", off["reals"], SPLITS),
+                    "fakes_id": _weights(f"{f}: splits.official.fakes_id", off["fakes_id"],
+                                         ("train", "validation", "test_id"))}
+
+    if not isinstance(raw["generators"], list) or not raw["generators"]:
+        raise ProtocolError(f"{f}: generators: expected a non-empty list")
+    generators, seen = [], set()
+    for i, g in enumerate(raw["generators"]):
+        where = f"{f}: generators[{i}]"
+        g = _keys(where, g, _GEN_REQUIRED, _GEN_OPTIONAL)
+        for key in ("id", "name", "family"):
+            if not isinstance(g[key], str) or not g[key]:
+                raise ProtocolError(f"{where}.{key}: expected a non-empty string")
+        if g["role"] not in ROLES:
+            raise ProtocolError(f"{where}.role: unknown role {g['role']!r}; use 'train' (in-distribution) or "
+                                "'ood' (only ever in test_ood)")
+        if g["id"] in seen or g["id"] == "real":
+            raise ProtocolError(f"{where}.id: {g['id']!r} is duplicated or reserved")
+        seen.add(g["id"])
+        generators.append(Generator(g["id"], g["name"], g["family"], g["role"],
+                                    {k: v for k, v in g.items() if k not in _GEN_REQUIRED}))
+
+    if not isinstance(raw["reals"], list) or not raw["reals"]:
+        raise ProtocolError(f"{f}: reals: expected a non-empty list")
+    reals = []
+    for i, r in enumerate(raw["reals"]):
+        where = f"{f}: reals[{i}]"
+        r = _keys(where, r, _REAL_REQUIRED, _REAL_OPTIONAL)
+        group_by = r.get("group_by") or []
+        if not isinstance(group_by, list) or not all(isinstance(x, str) for x in group_by):
+            raise ProtocolError(f"{where}.group_by: expected a list of column names")
+        if r["id"] in seen:
+            raise ProtocolError(f"{where}.id: {r['id']!r} is duplicated")
+        seen.add(r["id"])
+        reals.append(RealSource(r["id"], r["name"], tuple(group_by),
+                                {k: v for k, v in r.items() if k not in _REAL_REQUIRED | {"group_by"}}))
+
+    return Protocol(
+        name=raw["name"], version=raw["version"], title=raw["title"], description=raw["description"],
+        license=raw["license"], citation=raw["citation"], sample_rate=audio["sample_rate"],
+        audio_format=audio["format"], max_seconds=max_seconds, clip_policy=raw["clip_policy"], source=source,
+        salt=splits["salt"], real_weights=real_w, fake_id_weights=fake_w, official_weights=official,
+        generators=tuple(generators), reals=tuple(reals), path=path, raw=raw,
+    )
