@@ -20,16 +20,17 @@ from typing import Any
 
 # Pinned encoder checkpoints of the paper configuration (FACTS §2). Revisions are Hub commit ids or branch
 # names; override with build(..., encoders={...}) or a local folder (see `mom-bench models --help`).
-MERT_95M = {"kind": "hubert", "arch": "mert-v1-95m", "weights": "m-a-p/MERT-v1-95M", "revision": "main"}
+MERT_95M = {"kind": "hubert", "arch": "mert-v1-95m", "weights": "m-a-p/MERT-v1-95M", "revision": "main",
+            "sample_rate": 24000}
 W2V_GTZAN = {"kind": "wav2vec2", "arch": "wav2vec2-base", "weights": "m3hrdadfi/wav2vec2-base-100k-gtzan-music-genres",
-             "revision": "main"}
+             "revision": "main", "sample_rate": 16000}
 
 # Tiny random encoders: a few thousand parameters, for tests and smoke runs. Never a real detector.
-TINY_HUBERT = {"kind": "hubert", "arch": "tiny", "weights": None, "seed": 0}
-TINY_W2V = {"kind": "wav2vec2", "arch": "tiny", "weights": None, "seed": 1}
+TINY_HUBERT = {"kind": "hubert", "arch": "tiny", "weights": None, "seed": 0, "sample_rate": 24000}
+TINY_W2V = {"kind": "wav2vec2", "arch": "tiny", "weights": None, "seed": 1, "sample_rate": 16000}
 # mom-mini encoders: small, randomly initialised (no pretrained weights offline), frozen; see clam-mini.
-MINI_HUBERT = {"kind": "hubert", "arch": "mini", "weights": None, "seed": 0}
-MINI_W2V = {"kind": "wav2vec2", "arch": "mini", "weights": None, "seed": 1}
+MINI_HUBERT = {"kind": "hubert", "arch": "mini", "weights": None, "seed": 0, "sample_rate": 24000}
+MINI_W2V = {"kind": "wav2vec2", "arch": "mini", "weights": None, "seed": 1, "sample_rate": 16000}
 
 _CLAM = "mom_bench.models.clam:ClamDetector"
 _SPECTTTRA = "mom_bench.models.spectttra:SpecTTTra"
