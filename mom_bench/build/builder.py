@@ -30,7 +30,7 @@ from mom_bench.audio import AudioError
 from mom_bench.build import columns, splits as S
 from mom_bench.build.paths import UnsafePath
 from mom_bench.build.process import process, worker_init
-from mom_bench.build.sources import MissingAudio, SourceRow, open_source
+from mom_bench.build.sources import Excluded, MissingAudio, SourceRow, open_source
 from mom_bench.build.staging import Staging, dumps, fsync_write
 
 REPORT_SCHEMA_VERSION = 1
@@ -55,6 +55,7 @@ class BuildResult:
     n_unusable: int
     report_path: Path
     shortcut: dict | None = None
+    n_excluded: int = 0  # left out on purpose by the protocol (e.g. SONICS' official filter); not a failure
     reasons: dict = field(default_factory=dict)  # "status: reason" -> count (most common first)
 
     @property
@@ -64,7 +65,8 @@ class BuildResult:
 
     def summary(self) -> str:
         lines = [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
-                 f"{self.n_missing} missing, {self.n_unusable} unusable -> {self.out_dir}"]
+                 f"{self.n_missing} missing, {self.n_unusable} unusable"
+                 + (f", {self.n_excluded} excluded" if self.n_excluded else "") + f" -> {self.out_dir}"]
         for split, gens in self.counts.items():
             lines.append(f"  {split:<10} {sum(gens.values()):>7}  " +
                          ", ".join(f"{g} {n}" for g, n in sorted(gens.items())))
@@ -84,7 +86,7 @@ class BuildResult:
         c = rep["counts"]
         return cls(Path(out_dir), rep["benchmark"], rep["benchmark_version"], rep["fingerprint"],
                    c["by_split"], c["rows"], c["written"], c["missing"], c["unusable"], path,
-                   rep.get("shortcut_check"), c.get("reasons", {}))
+                   rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}))
 
 
 def fingerprint(rows: list[dict]) -> str:
@@ -193,6 +195,8 @@ def _fetch(row: SourceRow):
         return row, row.fetch(), None
     except MissingAudio as err:
         return row, None, ("missing", str(err) or "missing audio")
+    except Excluded as err:
+        return row, None, ("excluded", str(err))
     except AudioError as err:
         return row, None, ("unusable", err.reason)
     except UnsafePath as err:

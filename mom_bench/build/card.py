@@ -82,7 +82,8 @@ Default model input (clip policy): `{protocol.clip_policy}`. Labels: 0 real, 1 f
 {_table(['generator'] + present + ['all'], count_rows)}
 
 Rows listed: {counts['rows']}; written {counts['written']}, missing {counts['missing']}, unusable
-{counts['unusable']} (each with its reason in `build_report.json`).
+{counts['unusable']}, excluded by the protocol {counts.get('excluded', 0)} (each with its reason in
+`build_report.json`).
 
 ## Generators
 

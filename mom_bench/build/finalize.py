@@ -176,7 +176,7 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
         "clip_policy": protocol.clip_policy,
         "generators": [{"id": g.id, "name": g.name, "family": g.family, "role": g.role} for g in protocol.generators],
         "counts": {"rows": n_rows, "written": status["written"], "missing": status["missing"],
-                   "unusable": status["unusable"], "by_split": by_split,
+                   "unusable": status["unusable"], "excluded": status["excluded"], "by_split": by_split,
                    "by_split_label": {s: dict(Counter("fake" if final[i]["label"] else "real" for i in ids))
                                       for s, ids in order.items() if ids},
                    "reasons": dict(reasons.most_common())},
@@ -214,7 +214,7 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
         shutil.rmtree(work / "data.old", ignore_errors=True)
     return BuildResult(out, protocol.name, protocol.version, fp, by_split, n_rows, status["written"],
                        status["missing"], status["unusable"], out / "build_report.json", shortcut,
-                       dict(reasons.most_common()))
+                       status["excluded"], dict(reasons.most_common()))
 
 
 def _shortcut(written: list[dict]) -> dict:

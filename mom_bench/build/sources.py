@@ -34,6 +34,11 @@ class MissingAudio(Exception):
     The row is reported as ``missing`` with this message as the reason."""
 
 
+class Excluded(Exception):
+    """Raised by ``fetch`` for a row the protocol leaves out on purpose (e.g. SONICS' filter of songs
+    under 30 s). The row is reported as ``excluded`` with this reason; it does not fail the build."""
+
+
 @dataclass
 class SourceRow:
     id: str
