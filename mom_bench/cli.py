@@ -319,5 +319,58 @@ def leaderboard_schema(name):
     click.echo(json.dumps(SCHEMAS[name], indent=2))
 
 
+# --------------------------------------------------------------------------------------------------
+# models
+
+
+@main.command("models")
+@click.argument("name", required=False)
+@click.option("--benchmark", "-b", default=None,
+              help="Resolve names as on this benchmark (e.g. mom-mini, where `clam` means clam-mini).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def models_cmd(name, benchmark, as_json):
+    """List the registered detectors, or show the configuration NAME resolves to.
+
+    \b
+    Columns: parameter count (encoders included), the sample rate the model takes, the clip policy
+    used at evaluation (first:90 = first 90 s; sonics_eval:120 = SONICS's deterministic 120 s window).
+    `paper` rows reproduce a published model; mini rows replace them on the offline mom-mini benchmark
+    (`mom-bench models clam -b mom-mini`). Aliases ending in -paper always mean the published model.
+
+    \b
+    The paper CLAM rows need MERT-v1-95M and wav2vec2-gtzan checkpoints: get them with
+    `hf download m-a-p/MERT-v1-95M` and `hf download m3hrdadfi/wav2vec2-base-100k-gtzan-music-genres`,
+    or point MOM_BENCH_WEIGHTS_MERT / MOM_BENCH_WEIGHTS_W2V at local copies.
+    """
+    from mom_bench.models import registry
+
+    if name:
+        try:
+            spec = registry.resolve(name, benchmark)
+        except registry.UnknownModelError as err:
+            raise UserError(str(err)) from None
+        row = {**registry.describe(spec), "requested": name, "benchmark": benchmark, "config": spec.full_config()}
+        if as_json:
+            click.echo(json.dumps(row, indent=2))
+            return
+        for key in ("requested", "benchmark", "name", "aliases", "params", "sample_rate", "clip", "train_clip",
+                    "paper", "replaces", "class", "description"):
+            value = registry.format_params(row[key]) if key == "params" else row[key]
+            click.echo(f"{key:<12} {', '.join(value) if isinstance(value, list) else value}")
+        click.echo("config       " + json.dumps(row["config"], indent=2).replace("\n", "\n             "))
+        return
+    rows = [registry.describe(s) for s in registry.list_models()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from mom_bench.diagnostics import format_table
+
+    for r in rows:
+        r["aliases"] = ", ".join(r["aliases"])
+        r["params"] = registry.format_params(r["params"])
+        r["paper"] = "yes" if r["paper"] else "no"
+    click.echo(format_table(rows, ["name", "aliases", "params", "sample_rate", "clip", "paper", "description"]))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -110,28 +110,27 @@ MODELS: list[ModelSpec] = [
     # --- CLAM family: the paper configuration (pretrained frozen encoders, 90 s) ----------------------
     _clam("clam", ["clam-paper"], "clam", ["mert", "w2v"], _BOTH,
           "CLAM (MoM paper): MERT-v1-95M + wav2vec2-gtzan, all hidden states, official head made per-item.",
-          paper=True),
+          paper=True, params=194255345),
     _clam("clam-wca", ["wca", "clam-wca-paper"], "wca", ["mert", "w2v"], _BOTH,
           "CLAM with a genuine weighted cross-aggregation head (learned layer weights + cross-stream attention).",
-          paper=True),
+          paper=True, params=189804315),
     _clam("mert-only", ["mert", "mert-only-paper"], "clam", ["mert"], _BOTH,
-          "Unimodal baseline: the CLAM head on MERT-v1-95M features only.", paper=True),
+          "Unimodal baseline: the CLAM head on MERT-v1-95M features only.", paper=True, params=97127673),
     _clam("wav2vec2-only", ["w2v-only", "wav2vec2", "wav2vec2-only-paper"], "clam", ["w2v"], _BOTH,
-          "Unimodal baseline: the CLAM head on wav2vec2-gtzan features only.", paper=True),
+          "Unimodal baseline: the CLAM head on wav2vec2-gtzan features only.", paper=True, params=97127673),
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
     _clam("clam-mini", [], "clam", ["mert", "w2v"], _MINI,
-          "CLAM head (mini width) on two small random frozen encoders; trains in about a minute on 2 CPU cores."
-          + _MINI_NOTE, paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64),
+          "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE, paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=449775),
     _clam("clam-wca-mini", [], "wca", ["mert", "w2v"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64),
+          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=458921),
     _clam("mert-only-mini", [], "clam", ["mert"], _MINI, "mert-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64),
+          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, params=224888),
     _clam("wav2vec2-only-mini", [], "clam", ["w2v"], _MINI, "wav2vec2-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64),
+          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, params=224888),
     # --- test configuration ------------------------------------------------------------------------
     _clam("clam-tiny", [], "clam", ["mert", "w2v"], _TINY,
           "TEST ONLY: CLAM head on tiny random encoders (a few thousand parameters); scores are meaningless.",
-          paper=False, seconds=2, head_dim=8),
+          paper=False, seconds=2, head_dim=8, params=15117),
     # --- SpecTTTra (SONICS): the six published configurations --------------------------------------
     *[_spectttra(v, s, f"SpecTTTra-{v} (SONICS), {s} s clips at 16 kHz.")
       for s in (5, 120) for v in ("alpha", "beta", "gamma")],
@@ -232,3 +231,21 @@ def load(path_or_hub_id: str | Path, **kwargs):
         raise CheckpointError(f"{path_or_hub_id}: {CONFIG_NAME} is not a mom-bench detector config ({err})") from None
     cls = _lookup(model_name).load_class()
     return cls.from_pretrained(str(path_or_hub_id), **kwargs)
+
+
+def describe(spec: ModelSpec, count_params: bool = True) -> dict[str, Any]:
+    """One row of `mom-bench models` (JSON-able)."""
+    params = None
+    if count_params:
+        try:
+            params = spec.parameter_count()
+        except Exception as err:  # a row whose class is missing should not hide the others
+            params = f"? ({type(err).__name__})"
+    return {"name": spec.name, "aliases": list(spec.aliases), "params": params, "sample_rate": spec.sample_rate,
+            "clip": spec.clip, "train_clip": spec.train_clip or spec.clip, "paper": spec.paper,
+            "replaces": f"{spec.variant_of} on {', '.join(spec.benchmarks)}" if spec.variant_of else None,
+            "class": spec.target, "description": spec.description}
+
+
+def format_params(n) -> str:
+    return f"{n / 1e6:.2f} M" if isinstance(n, int) else str(n or "?")
