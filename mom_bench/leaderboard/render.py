@@ -1,0 +1,473 @@
+"""Render the leaderboard folder: LEADERBOARD.md, leaderboard.csv, index.html and per_generator_f1.png.
+
+Output depends only on the entry files (no clock, no machine names, sorted everywhere), so rendering the
+same entries twice gives byte-identical files and CI can tell when a committed rendering is stale.
+The HTML page is static and self-contained: CSS and JS inline, no external assets, and a
+Content-Security-Policy that allows only those inline blocks (by hash), so even a crafted entry could not
+make the page load or run anything else; every text from an entry is HTML-escaped.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import html
+import io
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mom_bench.leaderboard import schema
+
+BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
+CHART_TOP = 5
+OUTPUTS = ("LEADERBOARD.md", "leaderboard.csv", "index.html", "per_generator_f1.png")
+_KIND_ORDER = {"reproduced": 0, "reported": 1}
+
+
+class EntryError(ValueError):
+    """Entries that cannot be rendered; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid leaderboard entries:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def entry_files(root: Path | str) -> list[Path]:
+    return sorted((Path(root) / "entries").glob("*/*.json"))
+
+
+def check_entry(entry: Any, path: Path | None = None) -> list[str]:
+    """Schema problems of one entry, plus its place: folder = benchmark, file name = slug."""
+    where = str(path) if path else "entry"
+    if not isinstance(entry, dict):
+        return [f"{where}: expected a JSON object"]
+    kind = entry.get("kind")
+    if kind not in schema.ENTRY_SCHEMAS:
+        return [f"{where}: kind must be one of {sorted(schema.ENTRY_SCHEMAS)}, got {kind!r}"]
+    problems = [f"{where}: {p}" for p in schema.validate(entry, schema.ENTRY_SCHEMAS[kind])]
+    if path is not None:
+        if entry.get("benchmark") != path.parent.name:
+            problems.append(f"{where}: benchmark {entry.get('benchmark')!r} does not match its folder "
+                            f"{path.parent.name!r}")
+        if entry.get("slug") != path.stem:
+            problems.append(f"{where}: slug {entry.get('slug')!r} does not match its file name {path.stem!r}")
+    return problems
+
+
+def load_entries(root: Path | str) -> dict[str, list[dict]]:
+    """All entries by benchmark, each list ranked; raises EntryError listing every invalid entry."""
+    problems, out = [], {}
+    for path in entry_files(root):
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            problems.append(f"{path}: not valid JSON ({err})")
+            continue
+        bad = check_entry(entry, path)
+        if bad:
+            problems += bad
+            continue
+        out.setdefault(entry["benchmark"], []).append(entry)
+    if problems:
+        raise EntryError(problems)
+    return {b: rank(out[b]) for b in benchmark_order(out)}
+
+
+def benchmark_order(names) -> list[str]:
+    known = [b for b in BENCHMARK_ORDER if b in names]
+    return known + sorted(set(names) - set(known))
+
+
+def _value(metric: Any) -> float | None:
+    return metric.get("value") if isinstance(metric, dict) else None
+
+
+def rank(entries: list[dict]) -> list[dict]:
+    """Reproduced rows first (best overall F1 first), then reported rows; ties by name and slug."""
+    def key(e):
+        f1 = _value(e["summary"].get("f1"))
+        return (_KIND_ORDER[e["kind"]], f1 is None, -(f1 or 0.0), e["model_name"].lower(), e["slug"])
+    return sorted(entries, key=key)
+
+
+def generators(benchmark: str, entries: list[dict]) -> list[tuple[str, str]]:
+    """(id, display name) of the heatmap's columns: the protocol's order, then any others seen."""
+    seen = {g for e in entries for g in e["summary"].get("per_generator", {})}
+    ordered: list[tuple[str, str]] = []
+    try:
+        from mom_bench import protocols
+
+        for g in protocols.load(benchmark).generators:
+            if g.id in seen:
+                ordered.append((g.id, g.name))
+    except Exception:  # an entry for a benchmark this mom-bench does not ship: ids are still shown
+        pass
+    known = {g for g, _ in ordered}
+    return ordered + [(g, g) for g in sorted(seen - known)]
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting helpers
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(metric: Any) -> str:
+    ci = metric.get("ci") if isinstance(metric, dict) else None
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} M"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} k"
+    return str(n)
+
+
+def _source(entry: dict) -> str:
+    if entry["kind"] == "reported":
+        return entry["citation"]["url"]
+    return entry.get("command") or ""
+
+
+def _ranks(entries: list[dict]) -> dict[str, int]:
+    """1, 2, ... over reproduced rows with an F1; reported rows come from other test sets: no rank."""
+    out, n = {}, 0
+    for e in entries:
+        if e["kind"] == "reproduced" and _value(e["summary"].get("f1")) is not None:
+            n += 1
+            out[e["slug"]] = n
+    return out
+
+
+def _cell_metric(pg: dict) -> tuple[float | None, str]:
+    """A heatmap cell shows F1; rows that only published a detection rate show that, marked TPR."""
+    f1 = _value(pg.get("f1"))
+    if f1 is not None:
+        return f1, "f1"
+    return _value(pg.get("tpr")), "tpr"
+
+
+def _versions(entries: list[dict]) -> str:
+    pairs = sorted({(e.get("benchmark_version"), e.get("dataset_fingerprint"))
+                    for e in entries if e["kind"] == "reproduced"})
+    return "; ".join(f"version {v}, dataset fingerprint {str(fp)[:12]}" for v, fp in pairs)
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown
+
+
+def render_markdown(boards: dict[str, list[dict]]) -> str:
+    out = ["# mom-bench leaderboard", "",
+           "Rendered by `mom-bench leaderboard render` from `leaderboard/entries/`; do not edit by hand.", "",
+           "- **reproduced**: scored by mom-bench from submitted predictions on the built dataset (command given).",
+           "- **reported**: copied from a publication (citation given), measured on the authors' own test set; "
+           "not re-scored here and not ranked.", "",
+           "F1 treats fake as the positive class at threshold 0.5; brackets are 95 % bootstrap intervals. "
+           "Per-generator F1 is on that generator's fakes plus all reals of its test split.", ""]
+    for bench, entries in boards.items():
+        ranks = _ranks(entries)
+        out += [f"## {bench}", ""]
+        versions = _versions(entries)
+        if versions:
+            out += [f"Reproduced rows: {versions}.", ""]
+        out += ["| # | Model | Type | F1 | 95 % CI | F1 ID | F1 OOD | AUC | EER | Params | Source |",
+                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
+        notes = []
+        for e in entries:
+            s = e["summary"]
+            name = _md(e["model_name"])
+            if e["kind"] == "reported":
+                notes.append(f"{name}: {_md(e['test_set'])} Source: {_md(e['source'])}, "
+                             f"[{_md(e['citation']['title'])}]({e['citation']['url']}).")
+                name += f" (note {len(notes)})"
+            src = _source(e)
+            src = f"[paper]({src})" if e["kind"] == "reported" else (f"`{_md(src)}`" if src else "")
+            out.append(f"| {ranks.get(e['slug'], '')} | {name} | {e['kind']} | {_num(_value(s.get('f1')))} | "
+                       f"{_ci(s.get('f1'))} | {_num(_value(s.get('f1_id')))} | {_num(_value(s.get('f1_ood')))} | "
+                       f"{_num(_value(s.get('auc')))} | {_num(_value(s.get('eer')))} | {_params(e.get('parameters'))} "
+                       f"| {src} |")
+        gens = generators(bench, entries)
+        if gens:
+            out += ["", f"### Per-generator F1 ({bench})", "",
+                    "| Model | Type | " + " | ".join(_md(n) for _, n in gens) + " |",
+                    "|---|---|" + "---:|" * len(gens)]
+            for e in entries:
+                pg = e["summary"].get("per_generator", {})
+                if not pg:
+                    continue
+                cells = []
+                for g, _ in gens:
+                    value, which = _cell_metric(pg.get(g, {}))
+                    cells.append("" if value is None else _num(value) + (" (TPR)" if which == "tpr" else ""))
+                out.append(f"| {_md(e['model_name'])} | {e['kind']} | " + " | ".join(cells) + " |")
+        if notes:
+            out += ["", "Notes:", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV
+
+
+def render_csv(boards: dict[str, list[dict]]) -> str:
+    gen_columns: list[str] = []
+    for bench, entries in boards.items():
+        for g, _ in generators(bench, entries):
+            for col in (f"f1[{g}]", f"tpr[{g}]"):
+                if col not in gen_columns:
+                    gen_columns.append(col)
+    fields = ["benchmark", "kind", "rank", "slug", "model_name", "f1", "f1_ci_low", "f1_ci_high", "f1_id",
+              "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer", "parameters",
+              "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for bench, entries in boards.items():
+        ranks = _ranks(entries)
+        for e in entries:
+            s = e["summary"]
+            ci = (s.get("f1") or {}).get("ci") or [None, None]
+            row = {"benchmark": bench, "kind": e["kind"], "rank": ranks.get(e["slug"], ""), "slug": e["slug"],
+                   "model_name": e["model_name"], "f1": _plain(_value(s.get("f1"))), "f1_ci_low": _plain(ci[0]),
+                   "f1_ci_high": _plain(ci[1]), "parameters": e.get("parameters") or "",
+                   "benchmark_version": e.get("benchmark_version", ""),
+                   "dataset_fingerprint": e.get("dataset_fingerprint", ""), "date": e.get("date", ""),
+                   "source": _source(e)}
+            for key in ("f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer"):
+                row[key] = _plain(_value(s.get(key)))
+            for g, m in s.get("per_generator", {}).items():
+                row[f"f1[{g}]"] = _plain(_value(m.get("f1")))
+                row[f"tpr[{g}]"] = _plain(_value(m.get("tpr")))
+            writer.writerow(row)
+    return buf.getvalue()
+
+
+def _plain(v: float | None) -> str:
+    return "" if v is None else repr(round(float(v), 6))
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML
+
+
+def _asset(name: str) -> str:
+    return resources.files("mom_bench.leaderboard").joinpath(name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _link(url: str | None, label: str) -> str:
+    if not url:
+        return ""
+    return f'<a href="{_e(url)}" rel="noopener noreferrer nofollow">{_e(label)}</a>'
+
+
+def _th(label: str, key: str, kind: str = "num", title: str = "") -> str:
+    cls = "" if kind == "num" else ' class="text"'
+    tip = f' title="{_e(title)}"' if title else ""
+    return f'<th{cls} data-key="{_e(key)}" data-type="{kind}" aria-sort="none"{tip}>{_e(label)}</th>'
+
+
+def _td_num(v: float | None, digits: int = 3, extra: str = "") -> str:
+    key = "" if v is None else repr(round(float(v), 6))
+    return f'<td data-sort="{key}"{extra}>{_num(v, digits)}</td>'
+
+
+def _heat_class(v: float) -> str:
+    return f"h{max(0, min(10, int(round(v * 10))))}"
+
+
+def _html_board(bench: str, entries: list[dict]) -> str:
+    ranks = _ranks(entries)
+    bid = f"board-{bench}"
+    head = "".join([
+        _th("#", "rank", title="rank among reproduced rows; reported rows are not ranked"),
+        _th("Model", "model", "text"), _th("Type", "kind", "text"),
+        _th("F1", "f1", title="F1 over every test item, fake = positive, threshold 0.5"),
+        '<th class="text">95 % CI</th>',
+        _th("F1 ID", "f1_id", title="F1 on test_id (generators seen in training)"),
+        _th("F1 OOD", "f1_ood", title="F1 on test_ood (held-out generators)"),
+        _th("AUC", "auc"), _th("EER", "eer", title="equal error rate (lower is better)"),
+        _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
+    rows = []
+    for e in entries:
+        s = e["summary"]
+        kind = e["kind"]
+        links = [_link(e.get("paper_url"), "paper"), _link(e.get("code_url"), "code")]
+        if kind == "reported":
+            cite = e["citation"]
+            links.insert(0, _link(cite["url"], "source"))
+            detail = (f'{_e(e["test_set"])} <span class="muted">({_e(e["source"])}; '
+                      f'{_e(cite["title"])})</span>')
+        else:
+            detail = (f'<code>{_e(e["command"])}</code>' if e.get("command") else "") + \
+                     f' <span class="muted">scored {_e(e.get("date", ""))}, predictions sha256 ' \
+                     f'{_e(e["predictions"]["sha256"][:12])}</span>'
+        rank_value = ranks.get(e["slug"])
+        rows.append(
+            f'<tr class="{kind}" data-slug="{_e(e["slug"])}">'
+            f'<td data-sort="{rank_value or ""}">{rank_value or ""}</td>'
+            f'<td class="text" data-sort="{_e(e["model_name"].lower())}">{_e(e["model_name"])}</td>'
+            f'<td class="text" data-sort="{kind}"><span class="badge badge-{kind}">{kind}</span></td>'
+            + _td_num(_value(s.get("f1")))
+            + f'<td class="ci">{_ci(s.get("f1"))}</td>'
+            + _td_num(_value(s.get("f1_id"))) + _td_num(_value(s.get("f1_ood")))
+            + _td_num(_value(s.get("auc"))) + _td_num(_value(s.get("eer")))
+            + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
+              f'{_params(e.get("parameters"))}</td>'
+            + f'<td class="text">{" ".join(x for x in links if x)}</td>'
+            + f'<td class="text">{detail}</td></tr>')
+    table = (f'<div class="scroll"><table class="board sortable" id="{_e(bid)}"><thead><tr>{head}</tr></thead>'
+             f'<tbody>\n' + "\n".join(rows) + "\n</tbody></table></div>")
+    gens = generators(bench, entries)
+    heat = ""
+    if gens:
+        head = _th("Model", "model", "text") + _th("Type", "kind", "text") + "".join(
+            _th(name, f"gen:{g}", title=f"generator id {g}") for g, name in gens)
+        hrows = []
+        for e in entries:
+            pg = e["summary"].get("per_generator", {})
+            if not pg:
+                continue
+            cells = []
+            for g, _ in gens:
+                m = pg.get(g, {})
+                value, which = _cell_metric(m)
+                if value is None:
+                    cells.append('<td data-sort=""></td>')
+                    continue
+                tip = [f"{which.upper()} {value:.3f} {_ci(m.get(which))}".strip()]
+                if which == "f1" and _value(m.get("tpr")) is not None:
+                    tip.append(f"TPR {_value(m['tpr']):.3f} {_ci(m.get('tpr'))}".strip())
+                if m.get("n_fake") is not None:
+                    tip.append(f"{m['n_fake']} fakes")
+                label = _num(value) + (" TPR" if which == "tpr" else "")
+                cls = f"heat {_heat_class(value)}" + (" tpr" if which == "tpr" else "")
+                cells.append(f'<td class="{cls}" data-sort="{round(value, 6)!r}" title="{_e("; ".join(tip))}">'
+                             f'{label}</td>')
+            hrows.append(f'<tr class="{e["kind"]}"><td class="text">{_e(e["model_name"])}</td>'
+                         f'<td class="text" data-sort="{e["kind"]}"><span class="badge badge-{e["kind"]}">'
+                         f'{e["kind"]}</span></td>' + "".join(cells) + "</tr>")
+        heat = (f'<h3>Per-generator F1 ({_e(bench)})</h3><p class="muted">F1 on each generator\'s fakes plus all '
+                f'reals of its test split; cells marked TPR show a detection rate where a paper gave only that. '
+                f'Hover a cell for its interval.</p><div class="scroll"><table class="heatmap sortable" '
+                f'id="heat-{_e(bench)}"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(hrows)
+                + "\n</tbody></table></div>")
+    versions = _versions(entries)
+    intro = f'<p class="muted">Reproduced rows: {_e(versions)}.</p>' if versions else ""
+    return f'<section id="bench-{_e(bench)}"><h2>{_e(bench)}</h2>{intro}\n{table}\n{heat}</section>'
+
+
+def render_html(boards: dict[str, list[dict]]) -> str:
+    css, js = _asset("leaderboard.css"), _asset("leaderboard.js")
+    csp = (f"default-src 'none'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; base-uri 'none'; "
+           "form-action 'none'")
+    nav = " ".join(f'<a href="#bench-{_e(b)}">{_e(b)}</a>' for b in boards)
+    body = "\n".join(_html_board(b, entries) for b, entries in boards.items()) or "<p>No entries yet.</p>"
+    page = _asset("template.html")
+    for key, value in (("csp", csp), ("nav", nav), ("body", body), ("css", css), ("js", js)):
+        page = page.replace("{{" + key + "}}", value)
+    return page
+
+
+# --------------------------------------------------------------------------------------------------
+# chart
+
+
+def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
+    """Grouped bars of per-generator F1 for the top entries of each benchmark (reported rows hatched)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for bench, entries in boards.items():
+        with_gen = [e for e in entries if any(_value(m.get("f1")) is not None
+                                              for m in e["summary"].get("per_generator", {}).values())]
+        top = sorted(with_gen, key=lambda e: (_KIND_ORDER[e["kind"]], -(_value(e["summary"].get("f1")) or 0),
+                                              e["slug"]))[:CHART_TOP]
+        if top:
+            panels.append((bench, top, generators(bench, top)))
+    with matplotlib.rc_context({"svg.hashsalt": "mom-bench", "font.size": 9}):
+        fig, axes = plt.subplots(max(1, len(panels)), 1, figsize=(10, 3.2 * max(1, len(panels))), squeeze=False)
+        if not panels:
+            axes[0][0].text(0.5, 0.5, "no per-generator results yet", ha="center", va="center")
+            axes[0][0].set_axis_off()
+        for ax, (bench, top, gens) in zip(axes[:, 0], panels):
+            width = 0.8 / len(top)
+            for i, e in enumerate(top):
+                pg = e["summary"].get("per_generator", {})
+                values = [_value(pg.get(g, {}).get("f1")) for g, _ in gens]
+                xs = [j + (i - (len(top) - 1) / 2) * width for j in range(len(gens))]
+                bars = ax.bar([x for x, v in zip(xs, values) if v is not None],
+                              [v for v in values if v is not None], width,
+                              label=f"{e['model_name']} ({e['kind']})",
+                              hatch="//" if e["kind"] == "reported" else None, edgecolor="white")
+                for bar, g in zip(bars, [g for (g, _), v in zip(gens, values) if v is not None]):
+                    ci = (pg[g].get("f1") or {}).get("ci")
+                    if ci:
+                        x = bar.get_x() + bar.get_width() / 2
+                        ax.plot([x, x], ci, color="black", linewidth=0.8)
+            ax.set_xticks(range(len(gens)))
+            ax.set_xticklabels([name for _, name in gens], rotation=20, ha="right")
+            ax.set_ylim(0, 1.05)
+            ax.set_ylabel("F1")
+            ax.set_title(f"{bench}: per-generator F1 (top {len(top)}; lines: 95 % CI)")
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left", ncols=2)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # no Software/date chunks in the PNG: the same entries give the same bytes
+        fig.savefig(path, dpi=100, metadata={"Software": None})
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def render_texts(boards: dict[str, list[dict]]) -> dict[str, str]:
+    """The three text outputs, by file name (what ``leaderboard validate`` compares with the committed ones)."""
+    return {"LEADERBOARD.md": render_markdown(boards), "leaderboard.csv": render_csv(boards),
+            "index.html": render_html(boards)}
+
+
+def render(root: Path | str = "leaderboard", out_dir: Path | str | None = None, chart: bool = True) -> list[Path]:
+    """Render every output of the leaderboard in ``root`` (into ``out_dir``, default ``root``)."""
+    root = Path(root)
+    out = Path(out_dir) if out_dir else root
+    boards = load_entries(root)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_texts(boards).items():
+        target = out / name
+        target.write_text(text, encoding="utf-8", newline="\n")
+        written.append(target)
+    if chart:
+        render_chart(boards, out / "per_generator_f1.png")
+        written.append(out / "per_generator_f1.png")
+    return written

@@ -1,0 +1,112 @@
+"""Reported rows: numbers copied from papers, kept in the ``baselines/`` recipes and imported as entries.
+
+The recipe is the one place a published number is written down (with its citation); the entry files are
+generated from it, and ``leaderboard validate`` checks that they still agree, so a number cannot be edited
+in one place and forgotten in the other. Reported entries carry ``kind: reported`` and are never scored or
+ranked with reproduced ones.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mom_bench.leaderboard import schema
+from mom_bench.leaderboard.submit import entry_path, write_json_atomic
+
+
+class RecipeError(ValueError):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid baseline recipes:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def recipe_files(baselines_dir: Path | str) -> list[Path]:
+    return sorted(Path(baselines_dir).glob("*.yaml"))
+
+
+def load_recipes(baselines_dir: Path | str) -> dict[str, dict]:
+    """``{"baselines/<file>": recipe}`` for every recipe; raises RecipeError listing every problem."""
+    problems, out = [], {}
+    for path in recipe_files(baselines_dir):
+        key = f"baselines/{path.name}"
+        try:
+            recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            problems.append(f"{key}: unreadable YAML ({str(err).splitlines()[0]})")
+            continue
+        bad = schema.validate(recipe, schema.RECIPE)
+        if bad:
+            problems += [f"{key}: {p}" for p in bad]
+            continue
+        out[key] = recipe
+    seen: dict[tuple[str, str], str] = {}
+    for key, recipe in out.items():
+        for row in recipe["published"]:
+            ident = (row["benchmark"], row["slug"])
+            if ident in seen:
+                problems.append(f"{key}: published row {row['benchmark']}/{row['slug']} is also in {seen[ident]}")
+            seen[ident] = key
+    if problems:
+        raise RecipeError(problems)
+    return out
+
+
+def _metric(value: Any) -> dict | None:
+    return None if value is None else {"value": float(value), "ci": None}
+
+
+def reported_entry(row: dict, recipe_key: str) -> dict:
+    """A published row of a recipe as a leaderboard entry (schema ``ENTRY_REPORTED``)."""
+    summary: dict[str, Any] = {}
+    for key, value in row["summary"].items():
+        if key == "per_generator":
+            summary[key] = {g: {k: _metric(v) for k, v in m.items() if v is not None}
+                            for g, m in sorted(value.items())}
+        else:
+            summary[key] = _metric(value)
+    summary.setdefault("f1", None)
+    entry = {"schema_version": schema.SCHEMA_VERSION, "kind": "reported", "benchmark": row["benchmark"],
+             "slug": row["slug"], "model_name": row["model_name"], "parameters": row.get("parameters"),
+             "paper_url": row.get("paper_url"), "code_url": row.get("code_url"), "citation": row["citation"],
+             "source": row["source"], "test_set": row["test_set"], "notes": row.get("notes"),
+             "summary": summary, "recipe": recipe_key}
+    return entry
+
+
+def reported_entries(baselines_dir: Path | str) -> list[dict]:
+    return [reported_entry(row, key) for key, recipe in load_recipes(baselines_dir).items()
+            for row in recipe["published"]]
+
+
+def import_reported(baselines_dir: Path | str, root: Path | str = "leaderboard") -> tuple[list[Path], list[Path]]:
+    """Write every published row as ``entries/<benchmark>/<slug>.json``; remove reported entries whose
+    row is gone from the recipes. Returns ``(written, removed)``. Reproduced entries are never touched."""
+    import json
+
+    entries = reported_entries(baselines_dir)
+    wanted = set()
+    written = []
+    for entry in entries:
+        path = entry_path(root, entry["benchmark"], entry["slug"])
+        if path.exists():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if old.get("kind") != "reported":
+                raise RecipeError([f"{entry['recipe']}: slug {entry['slug']!r} is taken by a {old.get('kind')} "
+                                   f"entry in {path}; reported and reproduced rows need different slugs"])
+        write_json_atomic(path, entry)
+        wanted.add(path)
+        written.append(path)
+    removed = []
+    for path in sorted((Path(root) / "entries").glob("*/*.json")):
+        if path.resolve() in wanted:
+            continue
+        try:
+            kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+        except ValueError:
+            continue
+        if kind == "reported":
+            path.unlink()
+            removed.append(path)
+    return written, removed
