@@ -24,8 +24,12 @@ def _hint(benchmark: str | None = None) -> str:
     return f"build it with `mom-bench build --benchmark {benchmark or 'NAME'}`"
 
 
-def _shards(data_dir: Path, split: str) -> list[Path]:
-    return sorted((data_dir / "data").glob(f"{split}-*.parquet"))
+def shards(data_dir: str | Path, split: str) -> list[Path]:
+    """The parquet shards of ``split``, in order (empty when the split is absent)."""
+    return sorted((Path(data_dir) / "data").glob(f"{split}-*.parquet"))
+
+
+_shards = shards
 
 
 def read_info(data_dir: str | Path, benchmark: str | None = None) -> dict:
@@ -73,14 +77,16 @@ def _check_split(data_dir: Path, split: str) -> list[Path]:
 
 
 def iter_rows(data_dir: str | Path, split: str, columns: list[str] | None = None,
-              batch_size: int = 64) -> Iterator[dict]:
+              batch_size: int = 64, shard_index: int | None = None) -> Iterator[dict]:
     """Rows of ``split`` as dicts, in stored order. ``columns`` limits what is read (leaving out ``audio``
-    makes this cheap). ``row["audio"]`` is the FLAC ``bytes`` of the stored mono audio."""
+    makes this cheap). ``row["audio"]`` is the FLAC ``bytes`` of the stored mono audio. ``shard_index``
+    reads only that shard of :func:`shards` (for shuffling shard by shard)."""
     import pyarrow.parquet as pq
 
     data_dir = Path(data_dir)
     read_info(data_dir)
-    for shard in _check_split(data_dir, split):
+    files = _check_split(data_dir, split)
+    for shard in files if shard_index is None else [files[shard_index]]:
         pf = pq.ParquetFile(shard)
         names = pf.schema_arrow.names
         if columns is not None:

@@ -1,0 +1,127 @@
+"""PNG figures of an evaluation: per-generator F1 with confidence intervals, ROC and DET curves, and score
+histograms of reals versus fakes. Drawn with matplotlib's Agg backend (no display needed); curves come from
+:mod:`mom_bench.metrics` so figures and numbers never disagree."""
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from mom_bench import metrics
+
+PLOTS = ("per_generator_f1.png", "roc.png", "det.png", "score_hist.png")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def per_generator_f1(report: dict, path: Path, title: str = "") -> Path:
+    plt = _plt()
+    rows = metrics.per_generator_rows(report)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(3, len(rows)) + 1.2))
+    labels = [f"{r['generator']} ({r['split']})" for r in rows]
+    values = [r["f1"] if r["f1"] is not None else np.nan for r in rows]
+    lo = [v - r["f1_ci"][0] if r["f1_ci"] else 0 for v, r in zip(values, rows)]
+    hi = [r["f1_ci"][1] - v if r["f1_ci"] else 0 for v, r in zip(values, rows)]
+    colors = ["tab:orange" if r["split"] == "test_ood" else "tab:blue" for r in rows]
+    y = np.arange(len(rows))
+    ax.barh(y, values, xerr=[lo, hi], color=colors, capsize=3)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("F1 on {fakes of the generator} U {all reals of the split}, 95 % CI")
+    ax.set_title(title or "Per-generator F1")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def roc(predictions: pd.DataFrame, report: dict, path: Path, title: str = "") -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for split, rows in _splits_with_both(predictions):
+        fpr, tpr, _ = metrics.roc_points(rows["label"], rows["score"])
+        auc = report["splits"][split]["overall"]["auc"]["value"]
+        ax.plot(fpr, tpr, label=f"{split} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("false-positive rate (reals called fake)")
+    ax.set_ylabel("true-positive rate (fakes called fake)")
+    ax.set_title(title or "ROC")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def det(predictions: pd.DataFrame, report: dict, path: Path, title: str = "") -> Path:
+    """DET curve on normal-deviate axes (the speaker-verification convention), EER marked."""
+    plt = _plt()
+    nd = NormalDist()
+    clip = lambda p: np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)  # noqa: E731
+    probit = np.vectorize(nd.inv_cdf)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for split, rows in _splits_with_both(predictions):
+        fpr, fnr = metrics.det_points(rows["label"], rows["score"])
+        e = report["splits"][split]["overall"]["eer"]["value"]
+        ax.plot(probit(clip(fpr)), probit(clip(fnr)), label=f"{split} (EER {e:.3f})")
+        ax.plot([probit(clip(e))], [probit(clip(e))], "o", color=ax.lines[-1].get_color())
+    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
+    ax.set_xticks(probit(ticks), [f"{t:g}" for t in ticks])
+    ax.set_yticks(probit(ticks), [f"{t:g}" for t in ticks])
+    lim = probit(clip([0.0005, 0.9995]))
+    ax.set_xlim(*lim)
+    ax.set_ylim(*lim)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("false-negative rate")
+    ax.set_title(title or "DET")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def score_hist(predictions: pd.DataFrame, path: Path, threshold: float = 0.5, title: str = "") -> Path:
+    plt = _plt()
+    splits = list(dict.fromkeys(predictions["split"]))
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.5 * len(splits), 3.5), squeeze=False)
+    bins = np.linspace(0, 1, 26)
+    for ax, split in zip(axes[0], splits):
+        rows = predictions[predictions["split"] == split]
+        for label, name, color in ((0, "real", "tab:green"), (1, "fake", "tab:red")):
+            scores = rows.loc[rows["label"] == label, "score"]
+            if len(scores):
+                ax.hist(scores, bins=bins, alpha=0.6, color=color, label=f"{name} ({len(scores)})")
+        ax.axvline(threshold, color="black", lw=0.8, ls="--")
+        ax.set_title(split)
+        ax.set_xlabel("P(fake)")
+        ax.legend()
+    axes[0][0].set_ylabel("songs")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def draw_all(predictions: pd.DataFrame, report: dict, folder: Path, title: str = "") -> list[Path]:
+    folder = Path(folder)
+    return [per_generator_f1(report, folder / PLOTS[0], title), roc(predictions, report, folder / PLOTS[1], title),
+            det(predictions, report, folder / PLOTS[2], title),
+            score_hist(predictions, folder / PLOTS[3], report.get("threshold", 0.5), title)]
+
+
+def _splits_with_both(predictions: pd.DataFrame):
+    for split, rows in predictions.groupby("split", sort=False):
+        if rows["label"].nunique() == 2:
+            yield split, rows
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
