@@ -280,7 +280,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
                     num_workers: int = 1, resume: bool = False, overwrite: bool = False,
                     max_seconds: float | None = None, keep_original: bool = False, limit: int | None = None,
                     source_options: dict | None = None, fetch_concurrency: int = 8,
-                    shard_bytes: int = 256 << 20, progress: bool = True, keep_staging: bool = False) -> BuildResult:
+                    shard_bytes: int = 256 << 20, progress: bool = True, keep_staging: bool = False,
+                    journal_every: int = 200) -> BuildResult:
     """Build benchmark ``name`` (default ``mom-mini``) into ``out_dir`` (default
     ``settings.default_dataset_dir(name)``) and return what was written.
 
@@ -288,7 +289,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     official code, and its own split column where the source has one). ``resume`` continues an
     interrupted build from its journal; ``overwrite`` replaces a finished one. ``limit`` keeps the
     first N rows of each source (smoke tests). ``source_options`` are laid over the protocol's ``source``
-    block (e.g. ``{"root": ..., "manifests": ...}`` for MoM). Rows that are missing or unusable are
+    block (e.g. ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal
+    part (the most a kill -9 can lose). Rows that are missing or unusable are
     reported, never dropped silently: see ``BuildResult.ok`` and ``build_report.json``.
     """
     from tqdm.auto import tqdm
@@ -340,7 +342,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
 
     source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
     listed = _list_rows(protocol, source, split_mode, limit)
-    staging = Staging(work / "staging")
+    # journal_every: rows per journal part, i.e. the most work a kill -9 can lose
+    staging = Staging(work / "staging", max_rows=journal_every)
     done = staging.done_ids()
     todo = [r for r in listed.rows if r.id not in done]
 

@@ -188,16 +188,31 @@ class MomSource:
         index = AudioIndex()
         if self.root is not None:
             index.add_tree(self.root)
-        hf = self._hf_snapshot()
-        if hf is not None and hf.exists():
-            index.add_tree(hf)
+        self._errors: dict[str, str] = {}  # generator id -> why its online copy could not be had
+        hosted = {g.id for g in self.protocol.generators if g.extra.get("hf_patterns")}
+        if self.download and any(self.by_manifest.get(r.get("model_name")) is not None
+                                 and self.by_manifest[r["model_name"]].id in hosted
+                                 and index.by_stem.get(stem(r["filename"])) is None for r in manifests["fakes"]):
+            try:
+                hf = self._hf_snapshot()
+                if hf is not None and hf.exists():
+                    index.add_tree(hf)
+            except Exception as err:  # offline, auth, a moved repo: the rows are reported, the build goes on
+                for gid in hosted:
+                    self._errors[gid] = f"download from {self.opt.get('hf_repo')} failed ({type(err).__name__}: {err})"
         self._prefixes = {}
         for rec in manifests["fakes"]:
             g = self.by_manifest.get(rec.get("model_name"))
             m = re.match(r"^(.*)_\d+$", stem(rec["filename"]))
             if g is not None and m:
                 self._prefixes.setdefault(g.id, m.group(1))
-        links = {g.id: self._links_for(g) for g in self.protocol.generators}
+        links = {}
+        for g in self.protocol.generators:
+            try:
+                links[g.id] = self._links_for(g)
+            except Exception as err:
+                links[g.id] = {}
+                self._errors[g.id] = f"link list unavailable ({type(err).__name__}: {err})"
         artists = self._sonics_artists()
 
         for rec in manifests["fakes"]:
@@ -246,6 +261,8 @@ class MomSource:
                 dest = safe_join(self.cache / "links" / gen.id, stem(name) + ext, what="download target")
                 return download(link["url"], dest, size=link["size"], sha256=link["sha256"], md5=link["md5"],
                                 timeout=self.timeout, retries=self.retries)
+            if gen is not None and gen.id in self._errors:
+                raise MissingAudio(f"{where}; {self._errors[gen.id]}")
             if gen is not None and (gen.extra.get("hf_patterns") or gen.extra.get("link_list")) and not self.download:
                 raise MissingAudio(f"{where}; hosted online: pass --download to fetch it")
             raise MissingAudio(where + (" and not found online" if self.download else ""))

@@ -123,8 +123,8 @@ def path_of(name: str) -> Path:
     if not path.is_file():
         known = names()
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ProtocolError(f"unknown benchmark {name!r}.{hint} Known: {', '.join(known)}.")
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ProtocolError(f"unknown benchmark {name!r}{hint}; known: {', '.join(known)}")
     return path
 
 
