@@ -101,3 +101,12 @@ def test_silence_is_finite_and_short_input_is_refused():
         front(torch.zeros(1, 100))
     with pytest.raises(ValueError, match=r"\[batch, samples\]"):
         front(torch.zeros(100_000))
+
+
+def test_autocast_does_not_reach_the_front_end():
+    front = MelFrontEnd()
+    x = torch.from_numpy(signal(seed=4)).float()[None] * 100
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = front(x)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, front(x), atol=1e-6)

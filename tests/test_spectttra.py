@@ -280,3 +280,21 @@ def test_alpha_120s_scores_a_full_clip_per_item():
         alone = model(wave[1:])
     assert torch.isfinite(together).all()
     assert torch.allclose(together[1:], alone, atol=1e-5)
+
+
+def test_import_sonics_command_writes_a_loadable_detector(tmp_path):
+    from click.testing import CliRunner
+
+    from mom_bench.cli import main
+
+    cfg = sonics_config()
+    sd = sonics_state_dict(cfg, seed=3)
+    src = write_sonics_checkpoint(tmp_path / "ckpt", cfg, sd)
+    result = CliRunner().invoke(main, ["import-sonics", str(src), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "spectttra-beta-5s" in result.output and "--checkpoint" in result.output
+    model = registry.load(tmp_path / "out")
+    assert model.config["weights_source"] == str(src)
+    assert torch.equal(model.tokenizer.spectral.conv.weight, sd["encoder.st_tokenizer.spectral_tokenizer.conv1d.weight"])
+    bad = CliRunner().invoke(main, ["import-sonics", str(tmp_path / "nowhere"), str(tmp_path / "out2")])
+    assert bad.exit_code == 2 and "nowhere" in bad.output and "config.json" in bad.output

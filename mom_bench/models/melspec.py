@@ -118,4 +118,7 @@ class MelFrontEnd(nn.Module):
         return (db - mean) / (std + self.norm_eps)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.normalise(self.to_db(self.power_mel(wave)))
+        # Mixed-precision training must not reach in here: float16 power spectra overflow (inf) and the
+        # mel matmul would be autocast to half precision.
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            return self.normalise(self.to_db(self.power_mel(wave)))

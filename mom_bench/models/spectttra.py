@@ -352,3 +352,16 @@ def to_sonics_state_dict(model: SpecTTTra) -> dict[str, torch.Tensor]:
             raise KeyError(key)
     return out
 
+
+
+def import_sonics(source: str | Path, out: str | Path | None = None, *, revision: str | None = None,
+                  **hub_kwargs) -> tuple[SpecTTTra, Path]:
+    """Convert a released SONICS checkpoint (see :func:`load_sonics`) into a saved mom-bench detector
+    (safetensors + config.json) at ``out``; default ``<runs>/sonics-released/<model name>``."""
+    from mom_bench import settings
+
+    model = load_sonics(source, revision=revision, **hub_kwargs)
+    out = Path(out) if out else settings.runs_dir() / "sonics-released" / model.name
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    return model, out
