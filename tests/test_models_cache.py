@@ -1,0 +1,124 @@
+"""Feature cache: computed once, served from disk, invalidated by any key change, resumable, no silent drops."""
+from __future__ import annotations
+
+import torch
+from torchcodec.encoders import AudioEncoder
+
+import pytest
+
+from mom_bench import audio
+from mom_bench.models import registry
+from mom_bench.models.cache import FeatureCache, stack
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    """Five short real audio files (FLAC, 44.1 kHz stereo) of different tones."""
+    folder = tmp_path_factory.mktemp("songs")
+    paths = {}
+    t = torch.arange(int(44100 * 2.5)) / 44100
+    for i in range(5):
+        wave = torch.stack([torch.sin(2 * torch.pi * (220 + 110 * i) * t), torch.sin(2 * torch.pi * 330 * t)]) * 0.3
+        path = folder / f"song{i}.flac"
+        AudioEncoder(wave.to(torch.float32), sample_rate=44100).to_file(str(path))
+        paths[f"song{i}"] = path
+    return paths
+
+
+def _items(model, songs, calls=None):
+    def loader(song_id, path):
+        def load():
+            if calls is not None:
+                calls.append(song_id)
+            return audio.load(path, model.sample_rate, clip=model.clip).samples
+        return load
+    return [(i, loader(i, p)) for i, p in songs.items()]
+
+
+def test_second_call_is_served_from_disk(tmp_path, songs):
+    model = registry.build("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache", shard_size=2)
+    calls = []
+    first = cache.get_or_compute(model, _items(model, songs, calls), {"dataset": "fp-1"}, batch_size=2,
+                                 progress=False)
+    assert cache.computed == 5 and sorted(calls) == sorted(songs)
+    assert first["song0"]["mert"].shape == (3, 16) and first["song0"]["w2v"].shape == (3, 16)
+
+    calls.clear()
+    again = FeatureCache(tmp_path / "cache").get_or_compute(model, _items(model, songs, calls), {"dataset": "fp-1"},
+                                                            progress=False)
+    assert calls == []  # no audio decoded, no encoder run
+    for i in songs:
+        for s in ("mert", "w2v"):
+            torch.testing.assert_close(again[i][s], first[i][s], atol=0, rtol=0)
+
+    # the cached features are the model's own features (what evaluation would compute)
+    wave = audio.load(songs["song3"], model.sample_rate, clip=model.clip).samples[None]
+    with torch.no_grad():
+        direct = model.extract(wave)
+        torch.testing.assert_close(model.head_forward(stack([again["song3"]])), model.head_forward(direct))
+
+
+@pytest.mark.parametrize("change", ["dataset", "clip", "encoder_seed", "normalize"])
+def test_any_key_change_invalidates(tmp_path, songs, change):
+    model = registry.build("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.get_or_compute(model, _items(model, songs), {"dataset": "fp-1"}, progress=False)
+    key = {"dataset": "fp-1"}
+    if change == "dataset":
+        key = {"dataset": "fp-2"}
+    elif change == "clip":
+        model = registry.build("clam-tiny", clip="first:1")
+    else:
+        spec = registry.resolve("clam-tiny").config["encoders"]
+        field = {"encoder_seed": ("seed", 5), "normalize": ("normalize", False)}[change]
+        model = registry.build("clam-tiny", encoders={**spec, "w2v": {**spec["w2v"], field[0]: field[1]}})
+    calls = []
+    cache.get_or_compute(model, _items(model, songs, calls), key, progress=False)
+    assert sorted(calls) == sorted(songs) and cache.computed == 5
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 2
+
+
+def test_interrupted_run_resumes_and_bad_items_are_reported(tmp_path, songs):
+    model = registry.build("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache", shard_size=100)
+    items = _items(model, songs)
+
+    def broken():
+        raise audio.AudioError("song2.flac", "truncated")
+
+    bad = [(i, broken if i == "song2" else load) for i, load in items]
+    with pytest.raises(audio.AudioError):
+        cache.get_or_compute(model, bad, {"dataset": "fp"}, batch_size=1, progress=False)
+    # what was computed before the failure was kept (written on the way out)
+    calls = []
+    out = cache.get_or_compute(model, [(i, l) for i, l in _items(model, songs, calls) if i != "song2"] +
+                               [("song2", broken)], {"dataset": "fp"}, batch_size=1, on_error="skip",
+                               progress=False)
+    assert sorted(calls) == ["song3", "song4"]
+    assert set(out) == {"song0", "song1", "song3", "song4"}
+    assert set(cache.failures) == {"song2"} and "truncated" in cache.failures["song2"]
+
+
+def test_damaged_shard_is_recomputed_not_served(tmp_path, songs):
+    model = registry.build("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.get_or_compute(model, _items(model, songs), {"dataset": "fp"}, progress=False)
+    (shard,) = cache.folder(model, {"dataset": "fp"}).glob("shard-*.safetensors")
+    shard.write_bytes(b"not a safetensors file")
+    calls = []
+    cache.get_or_compute(model, _items(model, songs, calls), {"dataset": "fp"}, progress=False)
+    assert sorted(calls) == sorted(songs)
+
+
+def test_duplicate_ids_are_refused(tmp_path, songs):
+    model = registry.build("clam-tiny")
+    items = _items(model, songs)
+    with pytest.raises(ValueError, match="duplicate"):
+        FeatureCache(tmp_path).get_or_compute(model, items + items[:1], {"dataset": "fp"}, progress=False)
+
+
+def test_default_root_is_under_the_mom_bench_cache(songs):
+    from mom_bench import settings
+
+    assert FeatureCache().root == settings.cache_dir() / "features"
