@@ -129,9 +129,9 @@ def _params(n: int | None) -> str:
     if n is None:
         return ""
     if n >= 1_000_000:
-        return f"{n / 1e6:.1f} M"
+        return f"{n / 1e6:.3g} M"
     if n >= 1_000:
-        return f"{n / 1e3:.1f} k"
+        return f"{n / 1e3:.3g} k"
     return str(n)
 
 
@@ -187,22 +187,27 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
         versions = _versions(entries)
         if versions:
             out += [f"Reproduced rows: {versions}.", ""]
-        out += ["| # | Model | Type | F1 | 95 % CI | F1 ID | F1 OOD | AUC | EER | Params | Source |",
-                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
-        notes = []
+        out += ["| # | Model | Type | F1 | 95 % CI | F1 ID | F1 OOD | Recall | Specificity | AUC | EER | Params "
+                "| Source |",
+                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        test_sets: list[str] = []
+        row_notes = []
         for e in entries:
             s = e["summary"]
             name = _md(e["model_name"])
             if e["kind"] == "reported":
-                notes.append(f"{name}: {_md(e['test_set'])} Source: {_md(e['source'])}, "
-                             f"[{_md(e['citation']['title'])}]({e['citation']['url']}).")
-                name += f" (note {len(notes)})"
-            src = _source(e)
-            src = f"[paper]({src})" if e["kind"] == "reported" else (f"`{_md(src)}`" if src else "")
-            out.append(f"| {ranks.get(e['slug'], '')} | {name} | {e['kind']} | {_num(_value(s.get('f1')))} | "
-                       f"{_ci(s.get('f1'))} | {_num(_value(s.get('f1_id')))} | {_num(_value(s.get('f1_ood')))} | "
-                       f"{_num(_value(s.get('auc')))} | {_num(_value(s.get('eer')))} | {_params(e.get('parameters'))} "
-                       f"| {src} |")
+                if e["test_set"] not in test_sets:
+                    test_sets.append(e["test_set"])
+                name += f" (test set {test_sets.index(e['test_set']) + 1})"
+                src = f"[{_md(e['source'])}]({e['citation']['url']})"
+            else:
+                src = f"`{_md(e['command'])}`" if e.get("command") else ""
+            if e.get("notes"):
+                row_notes.append(f"- {_md(e['model_name'])} ({e['kind']}): {_md(e['notes'])}")
+            cells = [str(ranks.get(e["slug"], "")), name, e["kind"], _num(_value(s.get("f1"))), _ci(s.get("f1"))]
+            cells += [_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity", "auc", "eer")]
+            cells += [_params(e.get("parameters")), src]
+            out.append("| " + " | ".join(cells) + " |")
         gens = generators(bench, entries)
         if gens:
             out += ["", f"### Per-generator F1 ({bench})", "",
@@ -217,8 +222,10 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                     value, which = _cell_metric(pg.get(g, {}))
                     cells.append("" if value is None else _num(value) + (" (TPR)" if which == "tpr" else ""))
                 out.append(f"| {_md(e['model_name'])} | {e['kind']} | " + " | ".join(cells) + " |")
-        if notes:
-            out += ["", "Notes:", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+        if test_sets:
+            out += ["", "Test sets of the reported rows:", ""] + [f"{i}. {_md(t)}" for i, t in enumerate(test_sets, 1)]
+        if row_notes:
+            out += ["", "Row notes:", ""] + row_notes
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -311,6 +318,8 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         '<th class="text">95 % CI</th>',
         _th("F1 ID", "f1_id", title="F1 on test_id (generators seen in training)"),
         _th("F1 OOD", "f1_ood", title="F1 on test_ood (held-out generators)"),
+        _th("Recall", "recall", title="recall = sensitivity = TPR on fakes"),
+        _th("Specificity", "specificity", title="TNR on reals"),
         _th("AUC", "auc"), _th("EER", "eer", title="equal error rate (lower is better)"),
         _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
     rows = []
@@ -321,26 +330,30 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         if kind == "reported":
             cite = e["citation"]
             links.insert(0, _link(cite["url"], "source"))
-            detail = (f'{_e(e["test_set"])} <span class="muted">({_e(e["source"])}; '
-                      f'{_e(cite["title"])})</span>')
+            summary = "test set &amp; source"
+            detail = f'{_e(e["test_set"])} <span class="muted">Source: {_e(e["source"])}; {_e(cite["title"])}.</span>'
         else:
-            detail = (f'<code>{_e(e["command"])}</code>' if e.get("command") else "") + \
-                     f' <span class="muted">scored {_e(e.get("date", ""))}, predictions sha256 ' \
-                     f'{_e(e["predictions"]["sha256"][:12])}</span>'
+            summary = "command &amp; hash"
+            detail = (f'<code>{_e(e["command"])}</code> ' if e.get("command") else "") + \
+                     f'<span class="muted">Scored {_e(e.get("date", ""))}; predictions sha256 ' \
+                     f'{_e(e["predictions"]["sha256"][:16])}...</span>'
+        if e.get("notes"):
+            detail += f' <span class="muted">{_e(e["notes"])}</span>'
+        detail = f"<details><summary>{summary}</summary>{detail}</details>"
         rank_value = ranks.get(e["slug"])
         rows.append(
             f'<tr class="{kind}" data-slug="{_e(e["slug"])}">'
             f'<td data-sort="{rank_value or ""}">{rank_value or ""}</td>'
-            f'<td class="text" data-sort="{_e(e["model_name"].lower())}">{_e(e["model_name"])}</td>'
+            f'<td class="text model" data-sort="{_e(e["model_name"].lower())}">{_e(e["model_name"])}</td>'
             f'<td class="text" data-sort="{kind}"><span class="badge badge-{kind}">{kind}</span></td>'
             + _td_num(_value(s.get("f1")))
             + f'<td class="ci">{_ci(s.get("f1"))}</td>'
-            + _td_num(_value(s.get("f1_id"))) + _td_num(_value(s.get("f1_ood")))
+            + "".join(_td_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity"))
             + _td_num(_value(s.get("auc"))) + _td_num(_value(s.get("eer")))
             + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
               f'{_params(e.get("parameters"))}</td>'
-            + f'<td class="text">{" ".join(x for x in links if x)}</td>'
-            + f'<td class="text">{detail}</td></tr>')
+            + f'<td class="text links">{" &middot; ".join(x for x in links if x)}</td>'
+            + f'<td class="text details">{detail}</td></tr>')
     table = (f'<div class="scroll"><table class="board sortable" id="{_e(bid)}"><thead><tr>{head}</tr></thead>'
              f'<tbody>\n' + "\n".join(rows) + "\n</tbody></table></div>")
     gens = generators(bench, entries)
@@ -369,7 +382,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
                 cls = f"heat {_heat_class(value)}" + (" tpr" if which == "tpr" else "")
                 cells.append(f'<td class="{cls}" data-sort="{round(value, 6)!r}" title="{_e("; ".join(tip))}">'
                              f'{label}</td>')
-            hrows.append(f'<tr class="{e["kind"]}"><td class="text">{_e(e["model_name"])}</td>'
+            hrows.append(f'<tr class="{e["kind"]}"><td class="text model">{_e(e["model_name"])}</td>'
                          f'<td class="text" data-sort="{e["kind"]}"><span class="badge badge-{e["kind"]}">'
                          f'{e["kind"]}</span></td>' + "".join(cells) + "</tr>")
         heat = (f'<h3>Per-generator F1 ({_e(bench)})</h3><p class="muted">F1 on each generator\'s fakes plus all '

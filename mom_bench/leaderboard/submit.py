@@ -374,8 +374,9 @@ def score(pred: pd.DataFrame, labels: pd.DataFrame, *, threshold=0.5, n_bootstra
     """Score checked predictions with the same metrics module as ``mom-bench evaluate``."""
     from mom_bench.metrics import compute_report
 
+    # Rows stay in the dataset's stored order (test_id, then test_ood), the order `evaluate` scores them
+    # in: the bootstrap of AUC/EER draws rows by position, so the same order gives the same intervals.
     df = labels.merge(pred[["id", "score"]], on="id", how="left", validate="one_to_one")
-    df = df.sort_values(["split", "id"], kind="stable").reset_index(drop=True)
     report = compute_report(df, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
     pooled = compute_report(df.assign(split="test"), threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
     return {"report": _jsonable(report), "report_all_tests": _jsonable(pooled)}
@@ -436,6 +437,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; entries are public files
     os.replace(tmp, path)
 
 
@@ -566,22 +568,31 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
 
 def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | None = None, *,
                           root: Path | str = "leaderboard", data_dir: Path | str | None = None,
-                          replace: bool = False, **kwargs) -> Path:
+                          benchmark: str | None = None, replace: bool = False, **kwargs) -> Path:
     """Turn a ``mom-bench evaluate`` results folder into a reproduced entry (``evaluate --submit``).
 
-    Reads ``results.json`` (benchmark, dataset fingerprint, model) and ``predictions.csv``; missing metadata
-    fields are filled from the run (model name, parameter count when recorded, the run's benchmark version
-    and fingerprint), so ``meta`` only has to add authors, contact, licence and the training declaration.
+    Reads ``results.json`` (benchmark, version, dataset fingerprint and folder, model) and
+    ``predictions.csv``. Metadata fields the run knows are filled in when ``meta`` lacks them (model name,
+    registry name, parameter count, benchmark version, fingerprint, date), so ``meta`` only has to add
+    authors, contact, licence and the training declaration. The entry is scored with the run's bootstrap
+    settings and must reproduce the run's metrics exactly; a predictions.csv edited after the run is refused.
     """
     results_dir = Path(results_dir)
     results_file = results_dir / "results.json"
     if not results_file.is_file():
         raise SubmissionRejected([f"{results_dir}: no results.json (is this a `mom-bench evaluate` output?)"])
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    benchmark = _first(results, ("benchmark",), ("dataset", "benchmark"))
-    if not isinstance(benchmark, str):
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise SubmissionRejected([f"{results_file}: not valid JSON ({err})"]) from None
+    bench = results.get("benchmark")
+    bench = bench if isinstance(bench, dict) else {"name": bench}
+    name = bench.get("name")
+    if not isinstance(name, str):
         raise SubmissionRejected([f"{results_file}: does not name its benchmark"])
-    if isinstance(meta, dict) or meta is None:
+    if benchmark and benchmark != name:
+        raise SubmissionRejected([f"{results_file}: the run is on {name!r}, not {benchmark!r}"])
+    if meta is None or isinstance(meta, dict):
         meta_data = dict(meta or {})
     else:
         meta_data, problems = load_meta(meta)
@@ -589,22 +600,57 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
             raise SubmissionRejected(problems)
     model = results.get("model") if isinstance(results.get("model"), dict) else {}
     defaults = {
-        "model_name": model.get("resolved") or model.get("name") or results.get("model"),
-        "registry_model": model.get("resolved") or model.get("name"),
-        "parameters": model.get("n_parameters") or model.get("parameters"),
-        "benchmark_version": _first(results, ("benchmark_version",), ("dataset", "benchmark_version")),
-        "dataset_fingerprint": _first(results, ("fingerprint",), ("dataset_fingerprint",),
-                                      ("dataset", "fingerprint")),
+        "model_name": model.get("name"),
+        "registry_model": model.get("name"),
+        "parameters": _parameter_count(model.get("name")),
+        "benchmark_version": bench.get("version"),
+        "dataset_fingerprint": bench.get("fingerprint"),
         "date": _dt.date.today().isoformat(),
     }
     for key, value in defaults.items():
         if meta_data.get(key) in (None, "") and value not in (None, ""):
             meta_data[key] = value
-    fp = defaults["dataset_fingerprint"]
-    if data_dir is None:
-        data_dir = _first(results, ("data_dir",), ("dataset", "path"), ("dataset", "dir"))
-    return submit(results_dir / "predictions.csv", meta_data, benchmark, data_dir=data_dir, root=root,
-                  replace=replace, expect_fingerprint=fp if isinstance(fp, str) else None, **kwargs)
+    run_metrics = results.get("metrics") if isinstance(results.get("metrics"), dict) else {}
+    for key in ("n_bootstrap", "seed"):
+        if key not in kwargs and isinstance(run_metrics.get(key), int):
+            kwargs[key] = run_metrics[key]
+    fp = bench.get("fingerprint")
+    path = submit(results_dir / "predictions.csv", meta_data, name, data_dir=data_dir or bench.get("dataset"),
+                  root=root, replace=replace, expect_fingerprint=fp if isinstance(fp, str) else None, **kwargs)
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    same_settings = (run_metrics.get("threshold") == 0.5 and run_metrics.get("n_bootstrap") == entry["scoring"]["n_bootstrap"]
+                     and run_metrics.get("seed") == entry["scoring"]["seed"]
+                     and sorted(run_metrics.get("splits", {})) == entry["scoring"]["splits"])
+    if same_settings and not same_numbers(_jsonable(run_metrics.get("splits")), entry["report"].get("splits")):
+        path.unlink()
+        stored = entry["predictions"].get("stored")
+        if stored:
+            path.with_name(stored).unlink(missing_ok=True)
+        raise SubmissionRejected([f"{results_dir}/predictions.csv does not reproduce the metrics in results.json "
+                                  "(edited after the run?)"])
+    return path
+
+
+def same_numbers(a: Any, b: Any, tol: float = 1e-9) -> bool:
+    """Equal structure and equal numbers up to ``tol`` (a float written to CSV and read back may move 1 ulp)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_numbers(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_numbers(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+    return a == b
+
+
+def _parameter_count(model_name: Any) -> int | None:
+    if not isinstance(model_name, str):
+        return None
+    try:
+        from mom_bench.models import registry
+
+        return int(registry.resolve(model_name).parameter_count())
+    except Exception:  # unknown to this registry or not countable here: the submitter states it
+        return None
 
 
 def _first(data: dict, *paths: tuple[str, ...]):

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mom_bench.leaderboard import render, submit
 
@@ -31,16 +29,6 @@ class ValidationResult:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _same(a: Any, b: Any, tol: float = 1e-9) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k], tol) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y, tol) for x, y in zip(a, b))
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-    return a == b
 
 
 def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Path | str] | None = None,
@@ -126,7 +114,7 @@ def _duplicates(entries: dict[Path, dict], result: ValidationResult) -> None:
 
 def _check_reproduced(path: Path, entry: dict, data_dir: Path, recompute: bool, result: ValidationResult) -> None:
     expected = submit.summarise(entry["report"], entry.get("report_all_tests", {}))
-    if not _same(expected, entry["summary"]):
+    if not submit.same_numbers(expected, entry["summary"]):
         result.problems.append(f"{path}: summary does not match its report (edited by hand?)")
     stored = entry["predictions"].get("stored")
     if not stored:
@@ -169,7 +157,7 @@ def _check_reproduced(path: Path, entry: dict, data_dir: Path, recompute: bool, 
     again = submit.score(pred, labels, threshold=scoring["threshold"], n_bootstrap=scoring["n_bootstrap"],
                          seed=scoring["seed"])
     for key in ("report", "report_all_tests"):
-        if not _same(json.loads(json.dumps(again[key])), entry.get(key)):
+        if not submit.same_numbers(json.loads(json.dumps(again[key])), entry.get(key)):
             result.problems.append(f"{path}: re-scoring the stored predictions gives a different {key}")
             return
     result.notes.append(f"{path}: re-scored from {pred_path.name}: identical")
@@ -192,7 +180,7 @@ def _check_reported(entries: dict[Path, dict], baselines_dir: Path, root: Path, 
         if ident not in expected:
             result.problems.append(f"{path}: reported entry with no row in {baselines_dir}/ "
                                    "(run `mom-bench leaderboard import-reported`)")
-        elif not _same(json.loads(json.dumps(expected[ident])), entry):
+        elif not submit.same_numbers(json.loads(json.dumps(expected[ident])), entry):
             result.problems.append(f"{path}: differs from its recipe {entry.get('recipe')} "
                                    "(run `mom-bench leaderboard import-reported`)")
     for ident in sorted(set(expected) - set(found)):
