@@ -56,7 +56,7 @@ def test_valid_submission_scores_like_evaluate(tmp_path, data_dir, scores):
     assert entry["dataset_fingerprint"] == json.loads((data_dir / "build_report.json").read_text())["fingerprint"]
 
     # the report is exactly what the metrics module gives `evaluate` on the same predictions
-    df = labels_frame(data_dir).merge(scores, on="id").sort_values(["split", "id"]).reset_index(drop=True)
+    df = labels_frame(data_dir).merge(scores, on="id")
     expected = json.loads(json.dumps(compute_report(df, n_bootstrap=200, seed=0)))
     assert entry["report"] == expected
     # and the headline numbers are the textbook ones
@@ -240,23 +240,39 @@ def test_cli_submit(tmp_path, data_dir, scores):
 
 
 def test_entry_from_evaluation(tmp_path, data_dir, scores):
+    """An evaluate results folder (results.json + predictions.csv as `mom-bench evaluate` writes them)."""
     run = tmp_path / "run"
     run.mkdir()
-    labels = labels_frame(data_dir).merge(scores, on="id")
-    labels[["id", "split", "generator", "label", "score"]].to_csv(run / "predictions.csv", index=False)
+    rows = labels_frame(data_dir).merge(scores, on="id")
+    rows[["id", "split", "generator", "label", "score"]].to_csv(run / "predictions.csv", index=False)
     fingerprint = json.loads((data_dir / "build_report.json").read_text())["fingerprint"]
-    results = {"schema_version": 1, "benchmark": "mom", "benchmark_version": valid_meta()["benchmark_version"],
-               "fingerprint": fingerprint, "model": {"name": "clam", "resolved": "clam", "n_parameters": 99}}
+    results = {"schema_version": 1,
+               "benchmark": {"name": "mom", "version": valid_meta()["benchmark_version"], "fingerprint": fingerprint,
+                             "dataset": str(data_dir), "splits": ["test_id", "test_ood"]},
+               "model": {"requested": "clam", "name": "clam", "config": {}},
+               "metrics": compute_report(rows, n_bootstrap=150, seed=4)}
     (run / "results.json").write_text(json.dumps(results))
     meta = valid_meta()
     for key in ("model_name", "parameters", "benchmark_version"):
         del meta[key]  # filled from the run
-    path = entry_from_evaluation(run, meta, root=tmp_path / "lb", data_dir=data_dir, n_bootstrap=100)
+    meta["parameters"] = 99
+    path = entry_from_evaluation(run, meta, root=tmp_path / "lb")
     entry = json.loads(path.read_text())
     assert entry["model_name"] == "clam" and entry["parameters"] == 99 and path.name == "clam.json"
     assert entry["predictions"]["ignored_columns"] == ["split", "generator", "label"]
+    # scored with the run's bootstrap settings: the entry holds exactly the numbers evaluate reported
+    assert entry["scoring"]["n_bootstrap"] == 150 and entry["scoring"]["seed"] == 4
+    assert entry["report"]["splits"] == json.loads(json.dumps(results["metrics"]["splits"]))
 
-    results["fingerprint"] = "f" * 64
+    # predictions edited after the run no longer reproduce results.json
+    edited = rows.copy()
+    edited.loc[0, "score"] = 1.0 - edited.loc[0, "score"]
+    edited[["id", "split", "generator", "label", "score"]].to_csv(run / "predictions.csv", index=False)
+    with pytest.raises(SubmissionRejected, match="does not reproduce the metrics"):
+        entry_from_evaluation(run, meta, root=tmp_path / "lb2")
+    assert not list((tmp_path / "lb2").rglob("*.json"))
+
+    results["benchmark"]["fingerprint"] = "f" * 64
     (run / "results.json").write_text(json.dumps(results))
     with pytest.raises(SubmissionRejected, match="evaluation: dataset fingerprint ffffffffffff"):
-        entry_from_evaluation(run, meta, root=tmp_path / "lb2", data_dir=data_dir, n_bootstrap=100)
+        entry_from_evaluation(run, meta, root=tmp_path / "lb3")

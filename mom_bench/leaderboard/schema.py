@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 SCHEMA_VERSION = 1
-_BASE = "https://github.com/mom-bench/mom-bench/schemas"
+_BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _URL = {"type": ["string", "null"], "pattern": r"^https?://[^\s]+$", "maxLength": 500}
@@ -41,7 +41,7 @@ def _metric(description: str) -> dict:
 
 PREDICTION_ROW = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}/prediction-row/{SCHEMA_VERSION}",
+    "$id": f"{_BASE}:prediction-row:{SCHEMA_VERSION}",
     "title": "One row of a mom-bench predictions file",
     "description": "A predictions file is CSV (UTF-8, header row) or Parquet with one row per test item of the "
                    "benchmark: every id of every test split exactly once. Other columns are ignored: labels "
@@ -58,7 +58,7 @@ PREDICTION_ROW = {
 
 SUBMISSION_META = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}/submission-meta/{SCHEMA_VERSION}",
+    "$id": f"{_BASE}:submission-meta:{SCHEMA_VERSION}",
     "title": "mom-bench submission metadata",
     "type": "object",
     "additionalProperties": False,
@@ -154,7 +154,7 @@ _COMMON_ENTRY = {
 
 ENTRY_REPRODUCED = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}/entry-reproduced/{SCHEMA_VERSION}",
+    "$id": f"{_BASE}:entry-reproduced:{SCHEMA_VERSION}",
     "title": "A leaderboard entry scored by mom-bench from a predictions file",
     "type": "object",
     "additionalProperties": False,
@@ -204,7 +204,7 @@ ENTRY_REPRODUCED = {
 
 ENTRY_REPORTED = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}/entry-reported/{SCHEMA_VERSION}",
+    "$id": f"{_BASE}:entry-reported:{SCHEMA_VERSION}",
     "title": "A leaderboard entry copied from a publication (not scored here)",
     "type": "object",
     "additionalProperties": False,
@@ -269,7 +269,7 @@ PUBLISHED_ROW = {
 # baselines/<model>.yaml: how a reference model is trained here, and what its authors published.
 RECIPE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}/baseline-recipe/{SCHEMA_VERSION}",
+    "$id": f"{_BASE}:baseline-recipe:{SCHEMA_VERSION}",
     "title": "A reference model's recipe (baselines/<model>.yaml)",
     "type": "object",
     "additionalProperties": False,
