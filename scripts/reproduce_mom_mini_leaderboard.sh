@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reproduce the mom-mini reference rows of the leaderboard, from scratch and offline:
+# build mom-mini, then for each mom-mini reference model train, evaluate and submit the results folder
+# (its baselines/ recipe is the metadata), then re-import the reported rows, render and validate.
+#
+#   scripts/reproduce_mom_mini_leaderboard.sh                 # all five mom-mini reference models
+#   MODELS="clam-mini spectttra-mini" scripts/reproduce_mom_mini_leaderboard.sh
+#
+# Data and runs go under $MOM_BENCH_HOME (default ~/.cache/mom-bench); the entries go to leaderboard/.
+# Existing mom-mini rows of the same models are replaced; commit leaderboard/ afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+
+mb=${MOM_BENCH_CLI:-mom-bench}
+home=${MOM_BENCH_HOME:-$HOME/.cache/mom-bench}
+read -r -a models <<< "${MODELS:-clam-mini clam-wca-mini mert-only-mini wav2vec2-only-mini spectttra-mini}"
+
+start=$SECONDS
+echo "=== build mom-mini"
+$mb build --benchmark mom-mini --overwrite
+for model in "${models[@]}"; do
+  if [ ! -f "baselines/$model.yaml" ]; then
+    echo "error: no recipe baselines/$model.yaml" >&2
+    exit 2
+  fi
+  t0=$SECONDS
+  echo "=== $model: train"
+  $mb train --model "$model" --benchmark mom-mini --overwrite
+  echo "=== $model: evaluate"
+  $mb evaluate --model "$model" --benchmark mom-mini
+  echo "=== $model: submit"
+  $mb submit "$home/runs/mom-mini/$model/results" --meta "baselines/$model.yaml" --replace
+  echo "=== $model done in $((SECONDS - t0)) s"
+done
+echo "=== leaderboard"
+$mb leaderboard import-reported
+$mb leaderboard render
+$mb leaderboard validate
+echo "=== all done in $((SECONDS - start)) s"
