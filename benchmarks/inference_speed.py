@@ -1,0 +1,209 @@
+"""Inference throughput (audios/s at batch 1 and 8) and peak memory of the reference detectors.
+
+Cases (random weights, fp32, CPU, ``--threads`` intra-op threads, default 2):
+
+* ``spectttra-alpha-5s`` and ``spectttra-alpha-120s`` on 5 s / 120 s of 16 kHz audio;
+* ``clam-extract``: CLAM with BASE-size random encoders (the paper architecture: MERT-v1-95M-shaped HuBERT +
+  wav2vec2-base, all hidden states, sdpa attention) on the first 90 s at 24 kHz, plus each stream alone;
+* ``clam-cached``: re-scoring from the feature cache (read a cache shard + the CLAM head), vs recomputing.
+
+Each case runs in its own process, so the peak RSS printed is that case's alone (it includes the ~0.3-0.5 GB
+of an imported torch + transformers). Reference figures on this machine kind (FACTS / issue 5): SONICS
+SpecTTTra-alpha-120s 1.74 audios/s at batch 1 (alpha-5s 17/s); official CLAM extraction 39.4 s per 90 s song
+(25.3 s MERT + 14.1 s wav2vec2). Targets: >= 1.25x the SpecTTTra figure, >= 1.5x the extraction figure,
+cached re-evaluation >= 100x faster than recomputing.
+
+    python benchmarks/inference_speed.py                 # everything (about 10 min on 2 cores)
+    python benchmarks/inference_speed.py --cases spectttra-alpha-5s clam-cached --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+CASES = ["spectttra-alpha-5s", "spectttra-alpha-120s", "clam-extract", "clam-cached"]
+REFERENCE = {"spectttra-alpha-5s": 17.0, "spectttra-alpha-120s": 1.74}  # audios/s, batch 1
+CLAM_REFERENCE_S = 39.4  # s per 90 s song (official extraction, both streams)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _time(fn, reps: int) -> list[float]:
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def run_spectttra(name: str, reps: int) -> dict:
+    import torch
+
+    from mom_bench.models import registry
+
+    model = registry.build(name).eval()
+    n = model.clip.n_samples(model.sample_rate)
+    rows = {}
+    with torch.inference_mode():
+        for batch in (1, 8):
+            wave = torch.randn(batch, n)
+            model(wave)  # warm-up
+            times = _time(lambda: model(wave), reps if batch == 1 else max(1, reps // 2))
+            rows[f"batch{batch}"] = {"audios_per_s": batch / statistics.median(times), "seconds": times}
+    return rows
+
+
+def run_clam_extract(reps: int) -> dict:
+    import torch
+
+    from mom_bench.models import registry
+
+    spec = registry.resolve("clam")
+    cls = spec.load_class()
+    model = cls(cls.architecture_only(spec.full_config())).eval()
+    n = model.clip.n_samples(model.sample_rate)  # 90 s at 24 kHz
+    rows = {}
+    with torch.inference_mode():
+        model.extract(torch.randn(1, model.sample_rate * 5))  # warm-up on a short clip
+        wave = torch.randn(1, n)
+        times = _time(lambda: model.extract(wave), reps)
+        rows["batch1"] = {"s_per_song": statistics.median(times), "audios_per_s": 1 / statistics.median(times),
+                          "seconds": times}
+        # Each stream alone (the official figure splits 25.3 s MERT + 14.1 s wav2vec2), from the same decode.
+        from mom_bench.audio import resample
+
+        for s in model.streams:
+            enc = model.encoders[s]
+            t = time.perf_counter()
+            x = resample(wave, model.sample_rate, enc.sample_rate)
+            enc(x)
+            rows[f"stream_{s}_s"] = time.perf_counter() - t
+        wave8 = torch.randn(8, n)
+        times8 = _time(lambda: model.extract(wave8), 1)
+        rows["batch8"] = {"s_per_song": times8[0] / 8, "audios_per_s": 8 / times8[0], "seconds": times8}
+    return rows
+
+
+def run_clam_cached(reps: int, recompute_s: float | None) -> dict:
+    import torch
+
+    from mom_bench.models.cache import FeatureCache, stack
+    from mom_bench.models.clam import ClamHead
+
+    head = ClamHead([13, 13], [768, 768]).eval()  # the paper head: 13 hidden states x 768 per stream
+    n_songs = 256
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FeatureCache(tmp, shard_size=n_songs)
+        folder = cache.root / "bench"
+        folder.mkdir(parents=True)
+        ids = [f"song{i:05d}" for i in range(n_songs)]
+        feats = [{"mert": torch.randn(13, 768), "w2v": torch.randn(13, 768)} for _ in ids]
+        cache._write_shard(folder, ids, feats)
+        rows = {}
+        with torch.inference_mode():
+            for batch in (1, 8):
+                def rescore():
+                    stored = cache.load(folder)
+                    for i in range(0, n_songs, batch):
+                        x = stack([stored[k] for k in ids[i:i + batch]])
+                        head([x["mert"], x["w2v"]])
+                times = _time(rescore, reps)
+                per_song = statistics.median(times) / n_songs
+                rows[f"batch{batch}"] = {"audios_per_s": 1 / per_song, "s_per_song": per_song, "seconds": times}
+    if recompute_s:
+        rows["speedup_vs_recompute"] = recompute_s / rows["batch8"]["s_per_song"]
+    return rows
+
+
+def _child(case: str, reps: int, recompute_s: float | None, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    if case.startswith("spectttra"):
+        result = run_spectttra(case, reps)
+    elif case == "clam-extract":
+        result = run_clam_extract(reps)
+    elif case == "clam-cached":
+        result = run_clam_cached(reps, recompute_s)
+    else:
+        raise SystemExit(f"unknown case {case!r}; known: {', '.join(CASES)}")
+    return {"case": case, "threads": torch.get_num_threads(), "wall_s": time.perf_counter() - t0,
+            "peak_rss_mb": _peak_rss_mb(), **result}
+
+
+def _run_case(case: str, args, recompute_s: float | None) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, "--reps", str(args.reps), "--threads", str(args.threads)]
+    if recompute_s:
+        cmd += ["--recompute-s", str(recompute_s)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        return {"case": case, "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _table(results: list[dict]) -> str:
+    lines = [f"{'case':<22} {'batch 1 (audios/s)':>19} {'batch 8 (audios/s)':>19} {'peak RSS':>10}  notes",
+             "-" * 110]
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['case']:<22} error: {r['error']}")
+            continue
+        b1, b8 = r["batch1"]["audios_per_s"], r["batch8"]["audios_per_s"]
+        notes = ""
+        if r["case"] in REFERENCE:
+            notes = f"{b1 / REFERENCE[r['case']]:.2f}x the SONICS figure ({REFERENCE[r['case']]}/s)"
+        elif r["case"] == "clam-extract":
+            s = r["batch1"]["s_per_song"]
+            notes = (f"{s:.1f} s/song = {CLAM_REFERENCE_S / s:.2f}x faster than {CLAM_REFERENCE_S} s; "
+                     f"mert {r['stream_mert_s']:.1f} s + w2v {r['stream_w2v_s']:.1f} s")
+        elif r["case"] == "clam-cached" and "speedup_vs_recompute" in r:
+            notes = f"{r['speedup_vs_recompute']:.0f}x faster than recomputing features (read shard + head)"
+        lines.append(f"{r['case']:<22} {b1:>19.3f} {b8:>19.3f} {r['peak_rss_mb']:>7.0f} MB  {notes}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", nargs="+", default=CASES, choices=CASES)
+    p.add_argument("--reps", type=int, default=3, help="timed repetitions per measurement (median reported)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (the target machine has 2)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--recompute-s", type=float, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.reps, args.recompute_s, args.threads)))
+        return
+
+    results, recompute_s = [], None
+    for case in args.cases:
+        print(f"running {case} ...", file=sys.stderr, flush=True)
+        r = _run_case(case, args, recompute_s)
+        if case == "clam-extract" and "error" not in r:
+            recompute_s = r["batch1"]["s_per_song"]  # what re-evaluation costs without the cache
+        results.append(r)
+    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version()}
+    print(f"inference speed, {meta['date']}, {meta['cpus']} CPUs, {args.threads} torch threads, fp32, random weights")
+    print(_table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
