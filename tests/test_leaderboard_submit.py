@@ -276,3 +276,16 @@ def test_entry_from_evaluation(tmp_path, data_dir, scores):
     (run / "results.json").write_text(json.dumps(results))
     with pytest.raises(SubmissionRejected, match="evaluation: dataset fingerprint ffffffffffff"):
         entry_from_evaluation(run, meta, root=tmp_path / "lb3")
+
+
+def test_spreadsheet_formula_names_are_refused(tmp_path, data_dir, scores):
+    pred, meta = _write(tmp_path, scores, valid_meta(model_name="=HYPERLINK(\"http://x\")"))
+    with pytest.raises(SubmissionRejected) as err:
+        _submit(tmp_path, data_dir, pred, meta)
+    assert any("model_name" in p and "does not start with =" in p for p in err.value.problems)
+
+
+def test_parquet_row_limit_is_read_from_the_footer(tmp_path, data_dir, scores):
+    pred, meta = _write(tmp_path, scores, valid_meta(), name="preds.parquet")
+    with pytest.raises(SubmissionRejected, match=r"45 rows is over the limit of 10"):
+        _submit(tmp_path, data_dir, pred, meta, limits=Limits(rows=10))

@@ -22,6 +22,9 @@ SCHEMA_VERSION = 1
 _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# A leading = + - @ would make spreadsheets evaluate the name as a formula when leaderboard.csv is opened.
+_MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^=+\-@\s][^\r\n\t]*$",
+               "description": "a name that does not start with =, +, -, @ or a space and has no line breaks"}
 _URL = {"type": ["string", "null"], "pattern": r"^https?://[^\s]+$", "maxLength": 500}
 
 
@@ -66,7 +69,7 @@ SUBMISSION_META = {
                  "benchmark_version"],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
-        "model_name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "model_name": _MODEL_NAME,
         "slug": {"type": "string", "pattern": SLUG_PATTERN,
                  "description": "a plain name: 1-64 characters from a-z, 0-9 and '-', starting and ending "
                                 "with a letter or digit (default: made from model_name)"},
@@ -144,7 +147,7 @@ _COMMON_ENTRY = {
     "schema_version": {"const": SCHEMA_VERSION},
     "benchmark": {"type": "string", "pattern": SLUG_PATTERN},
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
-    "model_name": {"type": "string", "minLength": 1, "maxLength": 100},
+    "model_name": _MODEL_NAME,
     "parameters": {"type": ["integer", "null"], "minimum": 0},
     "paper_url": _URL,
     "code_url": _URL,

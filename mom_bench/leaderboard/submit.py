@@ -114,7 +114,7 @@ def load_predictions(path: Path | str, limits: Limits = Limits()) -> tuple[pd.Da
         return None, info, [f"predictions {name}: the file is empty"]
     info["sha256"] = sha256_file(path)
     try:
-        frame, ignored = (_read_csv if fmt == "csv" else _read_parquet)(path)
+        frame, ignored = (_read_csv if fmt == "csv" else _read_parquet)(path, limits)
     except _Unreadable as err:
         return None, info, [f"predictions {name}: {err}"]
     info["ignored_columns"] = ignored
@@ -140,7 +140,7 @@ def _columns(found: list[str]) -> list[str]:
     return [c for c in found if c not in ("id", "score")]
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
+def _read_csv(path: Path, limits: Limits) -> tuple[pd.DataFrame, list[str]]:
     raw = path.read_bytes()
     if b"\x00" in raw:
         raise _Unreadable("malformed CSV: it contains NUL bytes (is it a binary file?)")
@@ -177,7 +177,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
     return out, ignored
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
+def _read_parquet(path: Path, limits: Limits) -> tuple[pd.DataFrame, list[str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -190,6 +190,8 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
     try:
         pf = pq.ParquetFile(path)
         ignored = _columns(list(pf.schema_arrow.names))
+        if pf.metadata.num_rows > limits.rows:  # judged from the footer, before reading any data
+            raise _Unreadable(f"{pf.metadata.num_rows:,} rows is over the limit of {limits.rows:,}")
         table = pf.read(columns=["id", "score"])
     except _Unreadable:
         raise
@@ -343,8 +345,10 @@ def check_predictions(pred: pd.DataFrame, labels: pd.DataFrame, where: str, pid:
     missing = sorted(known - set(ids))
     if missing:
         problems.append(f"{where}: {len(missing)} test id(s) have no prediction (e.g. {_quote(missing)})")
+    values = pred["score"].to_numpy()
+    suspect = pred[~(np.isfinite(values) & (values >= 0.0) & (values <= 1.0))]
     bad = []
-    for line, ident, raw, score in pred[["line", "id", "raw_score", "score"]].itertuples(index=False):
+    for line, ident, raw, score in suspect[["line", "id", "raw_score", "score"]].itertuples(index=False):
         if math.isnan(score):
             reason = "is NaN" if raw.strip().lower() in {"nan", "-nan", "+nan"} else (
                 "is empty" if raw == "" else f"{raw[:20]!r} is not a number")
