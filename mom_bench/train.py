@@ -263,6 +263,10 @@ def extract_features(model, data_dir: Path, split: str, device: torch.device, ba
     plus each row's id/label/generator. Uses the feature cache of :mod:`mom_bench.models.cache` when present."""
     from tqdm.auto import tqdm
 
+    memo_key = _memo_key(model, data_dir, split)
+    if memo_key in _FEATURE_MEMO:
+        feats, meta = _FEATURE_MEMO[memo_key]
+        return dict(feats), [dict(m) for m in meta]
     cache = _feature_cache(model, data_dir)
     rows_meta: list[dict] = []
     feats: dict[str, list[torch.Tensor]] = {}
@@ -300,7 +304,28 @@ def extract_features(model, data_dir: Path, split: str, device: torch.device, ba
         bar.update(1)
     flush()
     bar.close()
-    return {s: torch.stack(v) for s, v in feats.items()}, rows_meta
+    result = {s: torch.stack(v) for s, v in feats.items()}
+    if memo_key is not None and sum(v.numel() * v.element_size() for v in result.values()) < _MEMO_MAX_BYTES:
+        while len(_FEATURE_MEMO) >= _MEMO_ENTRIES:  # a few splits at most: not a second cache
+            _FEATURE_MEMO.pop(next(iter(_FEATURE_MEMO)))
+        _FEATURE_MEMO[memo_key] = (result, rows_meta)
+    return dict(result), [dict(m) for m in rows_meta]
+
+
+# Features of the last few splits extracted in this process, so that ablations and repeated runs in one session
+# (notebooks, tests) do not decode and encode the same songs again. Keyed by what determines the features.
+_FEATURE_MEMO: dict[tuple, tuple] = {}
+_MEMO_MAX_BYTES = 64 << 20
+_MEMO_ENTRIES = 4
+
+
+def _memo_key(model, data_dir: Path, split: str) -> tuple | None:
+    key_fn = getattr(model, "feature_key", None)
+    if key_fn is None:
+        return None
+    info = read.read_info(data_dir)
+    stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in read.shards(data_dir, split))
+    return (json.dumps(key_fn(), sort_keys=True), str(Path(data_dir).resolve()), info["fingerprint"], split, stamps)
 
 
 def _feature_cache(model, data_dir: Path):
@@ -557,6 +582,9 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
     say(f"training {model.name} (resolved from {model_name!r} for benchmark {benchmark}) on {data_dir}, device {dev}")
     model.to(dev)
     frozen = bool(getattr(model, "frozen_encoders", False))
+    if recipe.loss != "bce" and len(getattr(model, "streams", ())) < 2:
+        raise TrainError(f"loss {recipe.loss} needs two branch embeddings (MERT and wav2vec2); {model.name} has "
+                         "one stream (or is not a CLAM-family model): use --loss bce")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise TrainError(f"{model.name} has no trainable parameters")

@@ -87,3 +87,26 @@ def write_built_benchmark(out: Path, seconds: float = 2.5, layout=LAYOUT, benchm
     (out / "README.md").write_text(f"---\nconfigs:\n  - config_name: default\n    data_files:\n{configs}\n---\n"
                                    f"# {benchmark} (test fixture)\n")
     return out
+
+
+# Fast settings for the tiny test model: the paper's lr 1e-4 would need many epochs on 24 songs.
+TINY_RECIPE = {"lr": 2e-2, "epochs": 4, "batch_size": 8}
+
+
+def built_benchmark(tmp_path_factory) -> Path:
+    """The fixture benchmark, written once per test session."""
+    path = tmp_path_factory.getbasetemp() / "loop_fixture_dataset"
+    if not (path / "build_report.json").is_file():
+        write_built_benchmark(path)
+    return path
+
+
+def trained_run(tmp_path_factory) -> Path:
+    """A clam-tiny run on the fixture benchmark, trained once per test session."""
+    from mom_bench.train import train
+
+    data = built_benchmark(tmp_path_factory)
+    path = tmp_path_factory.getbasetemp() / "loop_fixture_run"
+    if not (path / "best" / "config.json").is_file():
+        train("clam-tiny", data, path, config=TINY_RECIPE, overwrite=True, progress=False)
+    return path

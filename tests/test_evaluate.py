@@ -1,0 +1,119 @@
+"""build -> train -> evaluate on the tiny fixture benchmark, and the results folder it writes."""
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn import metrics as skm
+
+from mom_bench import evaluate as E
+from mom_bench.build import read
+from mom_bench.cli import main
+from tests._fixtures_loop import built_benchmark, trained_run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return built_benchmark(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, data):
+    run = trained_run(tmp_path_factory)
+    out = tmp_path_factory.mktemp("eval") / "results"
+    return E.evaluate("clam-tiny", run / "best", data, out_dir=out, n_bootstrap=200, progress=False), run
+
+
+def test_read_info_and_rows(data):
+    info = read.read_info(data)
+    assert info["benchmark"] == "loop-fixture" and info["splits"] == ["train", "validation", "test_id", "test_ood"]
+    rows = list(read.iter_rows(data, "test_ood", columns=["id", "audio", "label"]))
+    assert len(rows) == read.num_rows(data, "test_ood") == 10
+    assert isinstance(rows[0]["audio"], bytes) and rows[0]["audio"][:4] == b"fLaC"
+    table = read.read_table(data, "test_ood", ["id", "generator"])
+    assert list(table["id"]) == [r["id"] for r in rows]
+    with pytest.raises(read.NotABuiltBenchmark, match="no split 'test'"):
+        list(read.iter_rows(data, "test"))
+
+
+def test_results_folder(evaluated, data):
+    result, run = evaluated
+    out = result.out_dir
+    res = json.loads((out / "results.json").read_text())
+    info = read.read_info(data)
+    assert res["schema_version"] == E.RESULTS_SCHEMA_VERSION
+    assert res["benchmark"]["fingerprint"] == info["fingerprint"] and res["benchmark"]["name"] == "loop-fixture"
+    assert res["model"]["name"] == "clam-tiny" and res["model"]["config"]["model"] == "clam-tiny"
+    weights = (run / "best" / "model.safetensors").read_bytes()
+    assert res["model"]["checkpoint_sha256"] == hashlib.sha256(weights).hexdigest()
+    assert res["model"]["training"]["best_epoch"] >= 1
+    assert res["libraries"]["torch"] and res["mom_bench_version"] and res["created"]
+    assert set(res["benchmark"]["splits"]) == {"test_id", "test_ood"}
+
+    # every generator of each evaluated split is in the report
+    report = res["metrics"]
+    for split in ("test_id", "test_ood"):
+        gens = {g for g in info["counts"][split] if g != "real"}
+        assert set(report["splits"][split]["per_generator"]) == gens
+        assert report["splits"][split]["n"] == sum(info["counts"][split].values())
+
+    # metrics equal scikit-learn's on the written predictions
+    preds = pd.read_csv(out / "predictions.csv")
+    assert list(preds.columns) == ["id", "split", "generator", "label", "score"]
+    assert len(preds) == 21 and preds["id"].is_unique
+    for split, rows in preds.groupby("split"):
+        o = report["splits"][split]["overall"]
+        pred = rows["score"] >= 0.5
+        assert o["f1"]["value"] == pytest.approx(skm.f1_score(rows["label"], pred, zero_division=0))
+        assert o["accuracy"]["value"] == pytest.approx(skm.accuracy_score(rows["label"], pred))
+        assert o["auc"]["value"] == pytest.approx(skm.roc_auc_score(rows["label"], rows["score"]))
+    # CIs bracket the estimates
+    for split in report["splits"].values():
+        for stat in [*split["overall"].values(), *(g[k] for g in split["per_generator"].values() for k in ("tpr", "f1"))]:
+            if stat["value"] is not None:
+                assert stat["ci"][0] <= stat["value"] <= stat["ci"][1]
+
+    md = (out / "results.md").read_text()
+    assert "| test_ood | gen_ood |" in md and "fingerprint" in md
+    for name in ("per_generator_f1.png", "roc.png", "det.png", "score_hist.png"):
+        blob = (out / name).read_bytes()
+        assert blob[:8] == PNG and len(blob) > 5000, name
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".results")]  # no temporary folders left
+
+
+def test_scores_do_not_depend_on_batch(evaluated, data):
+    result, run = evaluated
+    again = E.evaluate("clam-tiny", run / "best", data, splits=["test_ood"], batch_size=3, n_bootstrap=10,
+                       plots=False, out_dir=result.out_dir.parent / "b3", progress=False)
+    first = result.predictions.set_index("id")["score"]
+    for _, row in again.predictions.iterrows():
+        assert row["score"] == pytest.approx(first[row["id"]], abs=1e-5)
+
+
+def test_no_trained_model_message(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
+    with pytest.raises(E.NoTrainedModel, match=r"no trained model for clam-tiny on loop-fixture.*"
+                                                r"train it with `mom-bench train --model clam-tiny"):
+        E.evaluate("clam-tiny", data_dir=data, progress=False)
+    r = CliRunner().invoke(main, ["evaluate", "--model", "clam", "--data", str(data)])
+    assert r.exit_code == 2 and "train it with `mom-bench train --model clam" in r.output
+
+
+def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
+    """The README flow: train, then evaluate finds the model with no extra flags."""
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
+    cfg = tmp_path / "fast.json"
+    cfg.write_text(json.dumps({"lr": 0.02, "batch_size": 8, "epochs": 2}))
+    r = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data), "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["evaluate", "--model", "clam-tiny", "--data", str(data), "--n-bootstrap", "50",
+                                  "--splits", "test_ood", "--no-plots"])
+    assert r.exit_code == 0, r.output
+    assert "gen_ood" in r.output and "evaluated configuration: clam-tiny" in r.output
+    results = tmp_path / "runs" / "loop-fixture" / "clam-tiny" / "results" / "results.json"
+    assert json.loads(results.read_text())["benchmark"]["splits"] == ["test_ood"]
+    r = CliRunner().invoke(main, ["evaluate", "--model", "clam-tiny", "--data", str(data), "--splits", "test"])
+    assert r.exit_code != 0 and "no split test" in r.output
