@@ -113,45 +113,52 @@ def checkpoint_sha256(source: str) -> str | None:
 
 def score_split(model, data_dir: Path, split: str, *, batch_size: int = 8, progress: bool = True) -> pd.DataFrame:
     """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, plus the
-    optional stratum columns. A song that cannot be decoded stops the run with its id: a built benchmark
-    holds only decodable audio, so this means the folder is damaged."""
+    optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
+    waveforms, without running the encoders twice). A song that cannot be decoded stops the run with its id:
+    a built benchmark holds only decodable audio, so this means the folder is damaged."""
     from tqdm.auto import tqdm
 
     from mom_bench import audio
+    from mom_bench.train import extract_features
 
     names = _columns(data_dir, split)
     extra = {key: next((c for c in cands if c in names), None) for key, cands in _STRATA_COLUMNS.items()}
-    columns = ["id", "audio", "label", "generator", "duration_s"] + [c for c in extra.values() if c]
+    columns = ["id", "label", "generator", "duration_s"] + [c for c in extra.values() if c]
+    table = read.read_table(data_dir, split, columns)
+    table = table.rename(columns={col: key for key, col in extra.items() if col})
     device = next(model.parameters()).device
-    out, pending = [], []
+    scores: list[float] = []
 
-    def flush():
-        if not pending:
-            return
-        wave = torch.stack([w for _, w in pending]).to(device)
-        with torch.inference_mode():
-            probs = torch.sigmoid(model(wave).float()).cpu().tolist()
-        for (row, _), p in zip(pending, probs):
-            out.append({**row, "score": p})
-        pending.clear()
+    try:
+        if getattr(model, "frozen_encoders", False) and hasattr(model, "head_forward"):
+            feats, _ = extract_features(model, data_dir, split, device, batch_size, progress, desc=f"features {split}")
+            with torch.inference_mode():
+                for i in range(0, len(table), 256):
+                    batch = {k: v[i:i + 256].to(device) for k, v in feats.items()}
+                    scores += torch.sigmoid(model.head_forward(batch).float()).cpu().tolist()
+        else:
+            pending: list[torch.Tensor] = []
 
-    bar = tqdm(total=read.num_rows(data_dir, split), desc=f"scoring {split}", unit="song", disable=not progress)
-    for row in read.iter_rows(data_dir, split, columns=columns):
-        try:
-            wave = audio.load(row["audio"], model.sample_rate, clip=model.clip, name=f"{split} row {row['id']}").samples
-        except audio.AudioError as err:
-            raise audio.AudioError(err.name, f"{err.reason} (the built dataset {data_dir} looks damaged; "
-                                             "rebuild it)") from None
-        meta = {"id": row["id"], "split": split, "generator": row["generator"], "label": int(row["label"]),
-                "duration_s": row.get("duration_s")}
-        meta.update({key: row[col] for key, col in extra.items() if col})
-        pending.append((meta, wave))
-        if len(pending) >= batch_size:
+            def flush():
+                if pending:
+                    with torch.inference_mode():
+                        scores.extend(torch.sigmoid(model(torch.stack(pending).to(device)).float()).cpu().tolist())
+                    pending.clear()
+
+            for row in tqdm(read.iter_rows(data_dir, split, columns=["id", "audio"]), total=len(table),
+                            desc=f"scoring {split}", unit="song", disable=not progress):
+                pending.append(audio.load(row["audio"], model.sample_rate, clip=model.clip,
+                                          name=f"{split} row {row['id']}").samples)
+                if len(pending) >= batch_size:
+                    flush()
             flush()
-        bar.update(1)
-    flush()
-    bar.close()
-    return pd.DataFrame(out)
+    except audio.AudioError as err:
+        raise audio.AudioError(err.name, f"{err.reason} (the built dataset {data_dir} looks damaged; rebuild it)") from None
+    table.insert(0, "split", split)
+    table["label"] = table["label"].astype(int)
+    table["score"] = scores
+    return table[["id", "split", "generator", "label", "score"] + [c for c in table.columns if c not in
+                                                                    ("id", "split", "generator", "label", "score")]]
 
 
 def _columns(data_dir: Path, split: str) -> list[str]:

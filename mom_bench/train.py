@@ -259,83 +259,33 @@ def decode_row(row: dict, model, clip, rng: np.random.Generator | None = None) -
 
 def extract_features(model, data_dir: Path, split: str, device: torch.device, batch_size: int,
                      progress: bool = True, desc: str | None = None) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """Frozen-encoder features of every row of ``split`` (decoded with the model's clip policy), on the CPU,
-    plus each row's id/label/generator. Uses the feature cache of :mod:`mom_bench.models.cache` when present."""
-    from tqdm.auto import tqdm
+    """Frozen-encoder features ``{stream: [n, L, H]}`` of every row of ``split`` (decoded with the model's
+    clip policy), in stored row order, plus each row's id/label/generator.
 
-    memo_key = _memo_key(model, data_dir, split)
-    if memo_key in _FEATURE_MEMO:
-        feats, meta = _FEATURE_MEMO[memo_key]
-        return dict(feats), [dict(m) for m in meta]
-    cache = _feature_cache(model, data_dir)
-    rows_meta: list[dict] = []
-    feats: dict[str, list[torch.Tensor]] = {}
-    pending: list[tuple[dict, torch.Tensor]] = []
+    Features go through the on-disk cache (:class:`mom_bench.models.cache.FeatureCache`, keyed on the
+    dataset fingerprint, split, encoders and clip), so a second run, an ablation of the head or an
+    evaluation of another epoch never runs the encoders again."""
+    from mom_bench.models.cache import FeatureCache, stack
 
-    def flush():
-        if not pending:
-            return
-        wave = torch.stack([w for _, w in pending]).to(device)
-        with torch.no_grad():
-            out = model.extract(wave)
-        for i, (meta, _) in enumerate(pending):
-            item = {s: out[s][i].detach().cpu() for s in out}
-            if cache is not None:
-                cache.put(meta["id"], meta.get("content_sha256"), item)
-            for s, v in item.items():
-                feats.setdefault(s, []).append(v)
-        pending.clear()
-
-    total = read.num_rows(data_dir, split)
-    bar = tqdm(total=total, desc=desc or f"features {split}", disable=not progress, unit="song")
-    columns = ["id", "audio", "label", "generator", "content_sha256"]
-    for row in read.iter_rows(data_dir, split, columns=columns):
-        meta = {k: v for k, v in row.items() if k != "audio"}
-        hit = cache.get(meta["id"], meta.get("content_sha256")) if cache is not None else None
-        rows_meta.append(meta)
-        if hit is not None:
-            flush()
-            for s, v in hit.items():
-                feats.setdefault(s, []).append(v)
-        else:
-            pending.append((meta, decode_row(row, model, model.clip)))
-            if len(pending) >= batch_size:
-                flush()
-        bar.update(1)
-    flush()
-    bar.close()
-    result = {s: torch.stack(v) for s, v in feats.items()}
-    if memo_key is not None and sum(v.numel() * v.element_size() for v in result.values()) < _MEMO_MAX_BYTES:
-        while len(_FEATURE_MEMO) >= _MEMO_ENTRIES:  # a few splits at most: not a second cache
-            _FEATURE_MEMO.pop(next(iter(_FEATURE_MEMO)))
-        _FEATURE_MEMO[memo_key] = (result, rows_meta)
-    return dict(result), [dict(m) for m in rows_meta]
-
-
-# Features of the last few splits extracted in this process, so that ablations and repeated runs in one session
-# (notebooks, tests) do not decode and encode the same songs again. Keyed by what determines the features.
-_FEATURE_MEMO: dict[tuple, tuple] = {}
-_MEMO_MAX_BYTES = 64 << 20
-_MEMO_ENTRIES = 4
-
-
-def _memo_key(model, data_dir: Path, split: str) -> tuple | None:
-    key_fn = getattr(model, "feature_key", None)
-    if key_fn is None:
-        return None
     info = read.read_info(data_dir)
-    stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in read.shards(data_dir, split))
-    return (json.dumps(key_fn(), sort_keys=True), str(Path(data_dir).resolve()), info["fingerprint"], split, stamps)
+    meta = read.read_table(data_dir, split, ["id", "label", "generator"]).to_dict("records")
+    stream = read.iter_rows(data_dir, split, columns=["id", "audio"])
 
+    def loader(item_id: str):
+        # The cache calls loaders of missing items in item order, so one pass over the shards serves them
+        # all and audio is never held for more than one row at a time.
+        def load():
+            for row in stream:
+                if row["id"] == item_id:
+                    return decode_row(row, model, model.clip)
+            raise KeyError(f"row {item_id} vanished from {data_dir} while reading it")
+        return load
 
-def _feature_cache(model, data_dir: Path):
-    """The shared on-disk feature cache if the models package provides one (else features stay in memory)."""
-    try:
-        from mom_bench.models import cache as cache_mod
-    except ImportError:
-        return None
-    opener = getattr(cache_mod, "for_model", None)
-    return opener(model, data_dir) if opener else None
+    model.to(device)
+    feats = FeatureCache().get_or_compute(
+        model, [(m["id"], loader(m["id"])) for m in meta], {"dataset": info["fingerprint"], "split": split},
+        batch_size=batch_size, progress=progress, desc=desc or f"features {split}")
+    return {k: v.cpu() for k, v in stack([feats[m["id"]] for m in meta]).items()}, meta
 
 
 def shuffled_rows(data_dir: Path, split: str, rng: np.random.Generator, buffer: int,

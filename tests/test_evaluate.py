@@ -84,13 +84,24 @@ def test_results_folder(evaluated, data):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".results")]  # no temporary folders left
 
 
-def test_scores_do_not_depend_on_batch(evaluated, data):
+def test_scores_equal_the_model_on_waveforms_alone_and_batched(evaluated, data):
+    """Evaluation scores cached features; they must equal the detector run on each song's clip, alone or in
+    a batch with other songs."""
+    import torch
+
+    from mom_bench import audio
+    from mom_bench.models import registry
+
     result, run = evaluated
-    again = E.evaluate("clam-tiny", run / "best", data, splits=["test_ood"], batch_size=3, n_bootstrap=10,
-                       plots=False, out_dir=result.out_dir.parent / "b3", progress=False)
-    first = result.predictions.set_index("id")["score"]
-    for _, row in again.predictions.iterrows():
-        assert row["score"] == pytest.approx(first[row["id"]], abs=1e-5)
+    model = registry.load(run / "best")
+    rows = list(read.iter_rows(data, "test_ood", columns=["id", "audio"]))
+    waves = torch.stack([audio.load(r["audio"], model.sample_rate, clip=model.clip).samples for r in rows])
+    alone = [float(model.predict_proba(w[None])[0]) for w in waves]
+    batched = model.predict_proba(waves).tolist()
+    written = result.predictions.set_index("id")["score"]
+    for r, a, b in zip(rows, alone, batched):
+        assert written[r["id"]] == pytest.approx(a, abs=1e-5)
+        assert b == pytest.approx(a, abs=1e-5)
 
 
 def test_no_trained_model_message(data, tmp_path, monkeypatch):
