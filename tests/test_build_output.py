@@ -146,10 +146,12 @@ def test_same_inputs_give_the_same_build(built, tmp_path):
     assert (tmp_path / "again" / "splits.csv").read_bytes() == (out / "splits.csv").read_bytes()
 
 
-def test_a_finished_build_is_not_overwritten_by_accident(built):
-    _, proto, table, out, _ = built
-    with pytest.raises(BuildError, match="already holds a finished build"):
-        build_benchmark(str(proto), out, source_options={"csv": str(table)}, progress=False)
+def test_a_finished_build_is_reused_or_protected(built):
+    _, proto, table, out, result = built
+    again = build_benchmark(str(proto), out, source_options={"csv": str(table)}, progress=False)
+    assert again.reused and again.fingerprint == result.fingerprint
+    with pytest.raises(BuildError, match="other options"):
+        build_benchmark(str(proto), out, source_options={"csv": str(table)}, progress=False, max_seconds=0.5)
 
 
 def test_cli_build_exit_status_and_hints(tmp_path):

@@ -57,6 +57,7 @@ class BuildResult:
     shortcut: dict | None = None
     n_excluded: int = 0  # left out on purpose by the protocol (e.g. SONICS' official filter); not a failure
     reasons: dict = field(default_factory=dict)  # "status: reason" -> count (most common first)
+    reused: bool = False  # True when an up-to-date finished build was found and nothing was done
 
     @property
     def ok(self) -> bool:
@@ -64,7 +65,8 @@ class BuildResult:
         return self.n_missing == 0 and self.n_unusable == 0
 
     def summary(self) -> str:
-        lines = [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
+        lines = ["already built with the same protocol and options (--overwrite rebuilds it)"] if self.reused else []
+        lines += [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
                  f"{self.n_missing} missing, {self.n_unusable} unusable"
                  + (f", {self.n_excluded} excluded" if self.n_excluded else "") + f" -> {self.out_dir}"]
         for split, gens in self.counts.items():
@@ -287,7 +289,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
 
     ``split_mode``: ``strict`` (hash of the group key) or ``official`` (the proportions of the benchmark's
     official code, and its own split column where the source has one). ``resume`` continues an
-    interrupted build from its journal; ``overwrite`` replaces a finished one. ``limit`` keeps the
+    interrupted build from its journal; ``overwrite`` replaces a finished one. A finished build made
+    from the same protocol file and options is returned as it is (``result.reused``). ``limit`` keeps the
     first N rows of each source (smoke tests). ``source_options`` are laid over the protocol's ``source``
     block (e.g. ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal
     part (the most a kill -9 can lose). Rows that are missing or unusable are
@@ -302,6 +305,9 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
         raise BuildError("--max-seconds must be positive")
     if keep_original and max_seconds is not None:
         raise BuildError("--keep-original stores the input files unchanged, so it cannot be combined with --max-seconds")
+    if keep_original and protocol.max_seconds is not None:
+        raise BuildError(f"--keep-original stores whole input files, but benchmark {protocol.name} stores only the "
+                         f"first {protocol.max_seconds:g} s of each song")
     max_seconds = max_seconds if max_seconds is not None else protocol.max_seconds
     out = Path(out_dir) if out_dir else settings.default_dataset_dir(protocol.name)
     out = out.expanduser().resolve()
@@ -330,11 +336,13 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
                 raise BuildError(f"the unfinished build in {out} used other options ({old}); pass the same "
                                  "options to --resume, or --overwrite to start again")
     elif (out / "build_report.json").exists():
-        if resume:
-            prev = json.loads((out / "build_report.json").read_text()).get("options")
-            if prev == options:
-                return BuildResult.from_report(out)
-        raise BuildError(f"{out} already holds a finished build; pass --overwrite to rebuild it or --out DIR")
+        prev = json.loads((out / "build_report.json").read_text()).get("options")
+        if prev == options:  # same protocol file and options: the build is up to date
+            result = BuildResult.from_report(out)
+            result.reused = True
+            return result
+        raise BuildError(f"{out} already holds a build made with other options; pass --overwrite to rebuild it "
+                         "or --out DIR")
     elif out.exists() and not overwrite and any(p.name not in _OUR_FILES for p in out.iterdir()):
         raise BuildError(f"{out} is not empty and holds no mom-bench build; choose another --out")
     work.mkdir(parents=True, exist_ok=True)
