@@ -19,6 +19,7 @@ state-dict keys with :data:`SONICS_KEY_RULES` (documented in ``docs/spectttra_ke
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ class SpecTTTra(Detector):
         if "clip_seconds" not in cfg:
             raise ValueError("SpecTTTra config needs clip_seconds (the clip length it was built for)")
         for key, value in DEFAULTS.items():
-            cfg.setdefault(key, value)
+            cfg.setdefault(key, copy.deepcopy(value))
         seconds = cfg["clip_seconds"]
         self.n_samples = int(round(seconds * self.sample_rate))
         self.n_frames = n_frames(self.n_samples, cfg["hop_length"])
