@@ -307,18 +307,39 @@ def entry_path(root: Path | str, benchmark: str, slug: str) -> Path:
 
 
 def dataset_labels(data_dir: Path | str, splits=TEST_SPLITS) -> pd.DataFrame:
-    """``id, split, generator, label`` of every row of the test splits a built benchmark has."""
-    from mom_bench.build.read import read_info, read_table
+    """``id, split, generator, label`` of every row of the test splits a built benchmark has, plus the
+    stratum columns ``evaluate`` passes to the metrics (``duration_s``, vocals, language) where the build
+    has them: the report then has the same strata, and the same bootstrap draws, as ``evaluate``'s."""
+    import pyarrow.parquet as pq
 
-    columns = ["id", "split", "generator", "label"]
+    from mom_bench.build.read import read_info, read_table, shards
+
+    base = ["id", "split", "generator", "label"]
     present = [s for s in splits if s in read_info(data_dir)["splits"]]
-    frames = [read_table(data_dir, split, columns) for split in present]
+    frames = []
+    for split in present:
+        names = pq.ParquetFile(shards(data_dir, split)[0]).schema_arrow.names
+        extra = {"duration_s": "duration_s" if "duration_s" in names else None}
+        extra.update({key: next((c for c in candidates if c in names), None)
+                      for key, candidates in _stratum_columns().items()})
+        columns = ["id", "generator", "label"] + [c for c in extra.values() if c]
+        table = read_table(data_dir, split, columns).rename(columns={c: k for k, c in extra.items() if c})
+        table.insert(1, "split", split)
+        frames.append(table)
     if not frames:
-        return pd.DataFrame({c: [] for c in columns})
-    labels = pd.concat(frames, ignore_index=True)[columns]
+        return pd.DataFrame({c: [] for c in base})
+    labels = pd.concat(frames, ignore_index=True)
     labels["id"] = labels["id"].astype(str)
     labels["label"] = labels["label"].astype(int)
     return labels
+
+
+def _stratum_columns() -> dict[str, tuple[str, ...]]:
+    """Optional stratum columns and the dataset column names they may have: evaluate's table, so both
+    score the same rows with the same columns."""
+    from mom_bench.evaluate import _STRATA_COLUMNS
+
+    return dict(_STRATA_COLUMNS)
 
 
 def check_predictions(pred: pd.DataFrame, labels: pd.DataFrame, where: str, pid: str = "line") -> list[str]:
@@ -381,6 +402,8 @@ def score(pred: pd.DataFrame, labels: pd.DataFrame, *, threshold=0.5, n_bootstra
     # Rows stay in the dataset's stored order (test_id, then test_ood), the order `evaluate` scores them
     # in: the bootstrap of AUC/EER draws rows by position, so the same order gives the same intervals.
     df = labels.merge(pred[["id", "score"]], on="id", how="left", validate="one_to_one")
+    front = ["id", "split", "generator", "label", "score"]
+    df = df[front + [c for c in df.columns if c not in front]]
     report = compute_report(df, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
     pooled = compute_report(df.assign(split="test"), threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
     return {"report": _jsonable(report), "report_all_tests": _jsonable(pooled)}

@@ -1,0 +1,60 @@
+"""A submission scores to exactly the numbers `mom-bench evaluate` reported for the same predictions.
+
+End to end on a tiny built benchmark with real audio (the loop tests' fixture, posing as a build of
+`mom`): a real detector (clam-tiny, untrained: its scores are as good as any for this purpose) is evaluated,
+and the results folder is submitted both ways (as a folder, and as a plain predictions file).
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from mom_bench import protocols
+from mom_bench.leaderboard.submit import entry_from_evaluation, submit
+from tests._fixtures_leaderboard import valid_meta
+from tests._fixtures_loop import write_built_benchmark
+
+pytestmark = pytest.mark.slow  # ~30 s on 2 CPU cores: a build with audio, a model, a full evaluate
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    from mom_bench.evaluate import evaluate
+    from mom_bench.models import registry
+
+    base = tmp_path_factory.mktemp("lb_eval")
+    data = write_built_benchmark(base / "built", benchmark="mom")
+    report = json.loads((data / "build_report.json").read_text())
+    report["benchmark_version"] = protocols.load("mom").version  # pose as a current build of mom
+    (data / "build_report.json").write_text(json.dumps(report))
+    checkpoint = base / "clam-tiny"
+    registry.build("clam-tiny").save_pretrained(checkpoint)
+    result = evaluate("clam-tiny", checkpoint=checkpoint, data_dir=data, out_dir=base / "results", n_bootstrap=300,
+                      seed=7, progress=False, plots=False)
+    return data, result.out_dir
+
+
+def test_submitted_evaluation_equals_evaluate(evaluated, tmp_path):
+    data, results_dir = evaluated
+    results = json.loads((results_dir / "results.json").read_text())
+    meta = valid_meta()
+    for key in ("model_name", "parameters", "benchmark_version"):
+        del meta[key]
+    path = entry_from_evaluation(results_dir, meta, root=tmp_path / "lb")
+    entry = json.loads(path.read_text())
+    assert entry["model_name"] == "clam-tiny" and entry["parameters"] > 0
+    assert entry["dataset_fingerprint"] == results["benchmark"]["fingerprint"]
+    # every number of every split, per generator and per stratum, intervals included
+    assert entry["report"]["splits"] == results["metrics"]["splits"]
+    assert entry["report"]["id_ood_gap"] == results["metrics"]["id_ood_gap"]
+    assert entry["report"]["splits"]["test_id"]["strata"]  # duration strata came along, as in evaluate
+
+    # the predictions alone (id, score) as an outside submitter would send them: same numbers
+    preds = pd.read_csv(results_dir / "predictions.csv")[["id", "score"]].sample(frac=1.0, random_state=0)
+    csv = tmp_path / "preds.csv"
+    preds.to_csv(csv, index=False)
+    other = submit(csv, valid_meta(model_name="outside"), "mom", data_dir=data, root=tmp_path / "lb",
+                   n_bootstrap=300, seed=7)
+    assert json.loads(other.read_text())["report"]["splits"] == results["metrics"]["splits"]
