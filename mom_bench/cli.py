@@ -250,7 +250,15 @@ def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_p
 
 @main.group("leaderboard")
 def leaderboard_group():
-    """Render and check the leaderboard folder (entries/<benchmark>/<slug>.json)."""
+    """Render and check the leaderboard folder (default ./leaderboard, entries in entries/<benchmark>/).
+
+    \b
+    Typical use (see docs/submitting.md):
+      mom-bench submit preds.csv --meta meta.yaml --benchmark mom-mini   # add a reproduced row
+      mom-bench leaderboard import-reported     # reported rows from the baselines/ recipes
+      mom-bench leaderboard render              # LEADERBOARD.md, leaderboard.csv, index.html, PNG chart
+      mom-bench leaderboard validate            # the CI check
+    """
 
 
 @leaderboard_group.command("render")
