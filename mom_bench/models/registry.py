@@ -120,13 +120,13 @@ MODELS: list[ModelSpec] = [
           "Unimodal baseline: the CLAM head on wav2vec2-gtzan features only.", paper=True, params=97127673),
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
     _clam("clam-mini", [], "clam", ["mert", "w2v"], _MINI,
-          "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE, paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=449775),
+          "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE, paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=321903),
     _clam("clam-wca-mini", [], "wca", ["mert", "w2v"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=458921),
+          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=331049),
     _clam("mert-only-mini", [], "clam", ["mert"], _MINI, "mert-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, params=224888),
+          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, params=160952),
     _clam("wav2vec2-only-mini", [], "clam", ["w2v"], _MINI, "wav2vec2-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, params=224888),
+          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, params=160952),
     # --- test configuration ------------------------------------------------------------------------
     _clam("clam-tiny", [], "clam", ["mert", "w2v"], _TINY,
           "TEST ONLY: CLAM head on tiny random encoders (a few thousand parameters); scores are meaningless.",
