@@ -14,7 +14,7 @@ _LICENSE_IDS = {"CC-BY-NC-4.0": "cc-by-nc-4.0", "CC-BY-SA-3.0": "cc-by-sa-3.0", 
                 "MIT": "mit", "Apache-2.0": "apache-2.0"}
 
 
-def front_matter(protocol, present_splits: list[str]) -> dict:
+def front_matter(protocol, present_splits: list[str], features=None, split_sizes: dict | None = None) -> dict:
     lic = _LICENSE_IDS.get(protocol.license, "other")
     meta = {
         "pretty_name": protocol.title,
@@ -28,6 +28,10 @@ def front_matter(protocol, present_splits: list[str]) -> dict:
     }
     if lic == "other":
         meta["license_name"] = protocol.license
+    if features is not None:
+        meta["dataset_info"] = {"features": features._to_yaml_list()}
+        if split_sizes:
+            meta["dataset_info"]["splits"] = [{"name": s, "num_examples": split_sizes[s]} for s in present_splits]
     return meta
 
 
@@ -37,7 +41,7 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def render_card(protocol, report: dict) -> str:
+def render_card(protocol, report: dict, features=None) -> str:
     counts = report["counts"]
     by_split = counts["by_split"]
     present = [s for s in SPLITS if s in by_split]
@@ -123,4 +127,5 @@ mom-bench repository (`data_cards/{protocol.name}.md`).
 {protocol.citation.strip()}
 ```
 """
-    return "---\n" + yaml.safe_dump(front_matter(protocol, present), sort_keys=False) + "---\n\n" + body
+    sizes = {s: sum(by_split[s].values()) for s in present}
+    return "---\n" + yaml.safe_dump(front_matter(protocol, present, features, sizes), sort_keys=False) + "---\n\n" + body

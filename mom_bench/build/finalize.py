@@ -195,7 +195,7 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
 
     from mom_bench.build.card import render_card
 
-    card = render_card(protocol, report)
+    card = render_card(protocol, report, feats)
 
     # Publish: data first, the report last (its presence marks a finished build), then drop the journal.
     data = out / "data"
