@@ -2,7 +2,7 @@
 
 It reproduces the input that SONICS' released SpecTTTra weights were trained on: a Hann-windowed,
 reflect-padded ("centred") power STFT, an HTK-scale triangular mel filterbank without area normalisation,
-decibels with an ``top_db`` floor, then per-example mean/std normalisation.
+decibels with a ``top_db`` floor, then per-example mean/std normalisation.
 
 The window and the filterbank are registered as buffers because the released checkpoints carry them in
 their state dicts; loading such a checkpoint therefore also checks that the front end matches.
