@@ -20,14 +20,13 @@ import json
 import multiprocessing
 import re
 import shutil
-import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mom_bench import __version__, protocols, settings
+from mom_bench import protocols, settings
 from mom_bench.audio import AudioError
-from mom_bench.build import columns, splits as S
+from mom_bench.build import splits as S
 from mom_bench.build.paths import UnsafePath
 from mom_bench.build.process import process, worker_init
 from mom_bench.build.sources import Excluded, MissingAudio, SourceRow, open_source
