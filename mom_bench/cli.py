@@ -166,14 +166,15 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
 
     \b
     Examples:
-      mom-bench build                                  # mom-mini, offline, ~seconds
+      mom-bench build                                  # mom-mini, offline (minutes on 2 CPU cores)
       mom-bench build --list
       mom-bench build -b mom --root ~/mom_audio --manifests ~/mom_manifests -j 2
       mom-bench build -b mom --split-mode official ... # the official proportions
       mom-bench build -b mom ... --resume              # after an interruption
 
-    Every listed row ends up written, missing or unusable, with its reason in build_report.json; the
-    exit status is 1 when anything was missing or unusable.
+    Every listed row ends up written, missing, unusable or excluded (by the protocol's own filter), with
+    its reason in build_report.json; the exit status is 1 when anything was missing or unusable. A
+    finished build made with the same options is reused; --overwrite rebuilds it.
     """
     from mom_bench import protocols
 
