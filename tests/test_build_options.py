@@ -52,3 +52,31 @@ def test_waveform_rows_are_resampled_and_hashed_like_files():
     assert decoded.sample_rate == 24000 and decoded.samples.numel() == 24000
     bad = process("nan", (np.full(100, np.nan, dtype=np.float32), rate), sample_rate=24000)
     assert bad["status"] == "unusable" and "non-finite" in bad["reason"]
+
+
+def _with_rows(tmp_path, rows):
+    proto, table = make_benchmark(tmp_path / "b", n_real=2, n_fake=2, n_ood=1)
+    with open(table, "a") as fh:
+        for r in rows:
+            fh.write(",".join(r) + "\n")
+    return proto, table
+
+
+def test_preassigned_split_is_kept_when_it_obeys_the_rules(tmp_path):
+    # id,label,generator,source,path,artist,group,split: a real and its fake paired in one group
+    proto, table = _with_rows(tmp_path, [["pair_real", "0", "real", "real", "audio/real_000.wav", "", "p1", "test_id"],
+                                         ["pair_fake", "1", "gen_a", "gen_a", "audio/fake_000.mp3", "", "p1", ""]])
+    build_benchmark(str(proto), tmp_path / "o", source_options={"csv": str(table)}, progress=False)
+    rows = _rows(tmp_path / "o")
+    assert rows["pair_real"]["split"] == rows["pair_fake"]["split"] == "test_id"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([["leak", "1", "gen_ood", "gen_ood", "audio/ood_000.mp3", "", "", "train"]], "OOD generators may only appear"),
+    ([["a1", "0", "real", "real", "audio/real_000.wav", "", "g", "train"],
+      ["a2", "0", "real", "real", "audio/real_001.mp3", "", "g", "test_id"]], "several splits"),
+])
+def test_preassigned_splits_that_leak_fail_the_build(tmp_path, extra, message):
+    proto, table = _with_rows(tmp_path, extra)
+    with pytest.raises(BuildError, match=message):
+        build_benchmark(str(proto), tmp_path / "o", source_options={"csv": str(table)}, progress=False)

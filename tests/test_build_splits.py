@@ -87,3 +87,12 @@ def test_audit_finds_leaks():
     assert [x["id"] for x in audit["ood_outside_test_ood"]] == ["a"]
     assert audit["groups_spanning_splits"] == ["g2"]
     assert audit["duplicate_audio_spanning_splits"] == ["h2"]
+
+
+def test_a_preassigned_split_wins_over_the_hash_when_duplicates_join():
+    rows = [_row("a", "g1", "train", "h"), dict(_row("b", "g2", "test_id", "h"), preassigned="test_id")]
+    changes, audit = merge_duplicates(rows)
+    assert changes["a"][0] == "test_id" and "conflict" not in audit[0]
+    rows.append(dict(_row("c", "g3", "validation", "h"), preassigned="validation"))
+    _, audit = merge_duplicates(rows)
+    assert "several splits" in audit[0]["conflict"]

@@ -88,6 +88,9 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
     for r in written:
         if r["id"] in changes:
             r["split"], r["group_id"] = changes[r["id"]]
+    conflicts = [m["conflict"] for m in merged if m.get("conflict")]
+    if conflicts:
+        raise BuildError("split audit failed: " + "; ".join(conflicts[:10]))
     audit = S.audit_splits(written, set(protocol.ood_generators))
     audit["duplicates_merged"] = merged
     audit["rows_moved_by_duplicates"] = sum(len(m["moved"]) for m in merged)

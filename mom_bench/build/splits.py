@@ -77,10 +77,11 @@ def merge_duplicates(rows: list[dict]) -> tuple[dict[str, tuple[str, str]], list
     """Force rows with the same decoded audio into one group and one split.
 
     ``rows``: dicts with ``id``, ``group_id``, ``split``, ``content_sha256`` (None for rows without
-    audio) and ``is_ood``. Groups sharing a content hash are joined; the joined group takes the split of
-    its smallest group key, except that it goes to ``test_ood`` when it holds an OOD fake (OOD fakes
-    never leave ``test_ood``). Returns ``{id: (new_split, new_group_id)}`` for the rows that change and
-    the audit records (one per joined group).
+    audio), ``is_ood`` and optionally ``preassigned``. Groups sharing a content hash are joined; the
+    joined group goes to ``test_ood`` when it holds an OOD fake (OOD fakes never leave ``test_ood``),
+    else to the split a source pre-assigned to any of its rows, else to the split of its smallest group
+    key. Returns ``{id: (new_split, new_group_id)}`` for the rows that change and the audit records (one
+    per joined group; a ``conflict`` key marks pre-assignments that cannot all hold: a build error).
     """
     uf = _UnionFind()
     by_hash: dict[str, str] = {}
@@ -102,8 +103,16 @@ def merge_duplicates(rows: list[dict]) -> tuple[dict[str, tuple[str, str]], list
         groups = sorted({r["group_id"] for r in rs})
         if len(groups) == 1:
             continue
+        pre = sorted({r["preassigned"] for r in rs if r.get("preassigned")})
+        conflict = None
         if any(r["is_ood"] for r in rs):
             target = "test_ood"
+            if pre and pre != ["test_ood"]:
+                conflict = f"holds an OOD fake and rows pre-assigned to {', '.join(pre)}"
+        elif len(pre) == 1:
+            target = pre[0]  # a source's own pairing outranks the hash of the other groups
+        elif pre:
+            target, conflict = pre[0], f"rows pre-assigned to several splits ({', '.join(pre)})"
         else:
             target = next(r["split"] for r in sorted(rs, key=lambda r: (r["group_id"], r["id"])))
         moved = []
@@ -112,7 +121,10 @@ def merge_duplicates(rows: list[dict]) -> tuple[dict[str, tuple[str, str]], list
                 changes[r["id"]] = (target, root)
                 if r["split"] != target:
                     moved.append({"id": r["id"], "from": r["split"], "to": target})
-        audit.append({"group_id": root, "joined_groups": groups, "split": target, "moved": moved})
+        entry = {"group_id": root, "joined_groups": groups, "split": target, "moved": moved}
+        if conflict:
+            entry["conflict"] = f"identical audio joins groups {', '.join(groups)}, which {conflict}"
+        audit.append(entry)
     audit.sort(key=lambda a: a["group_id"])
     return changes, audit
 
