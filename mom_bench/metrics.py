@@ -54,7 +54,9 @@ DEFINITIONS = {
                   "draws of the two splits",
     "ci": "95 % percentile bootstrap interval, stratified by (label, generator), seeded; when the "
           "percentile interval does not contain the point estimate (possible for skewed statistics on "
-          "tiny samples) it is widened to include it",
+          "tiny samples) it is widened to include it. A rate observed as exactly 0 or 1 (e.g. TPR 1.0 on 9 "
+          "fakes) gets a zero-width interval: the bootstrap cannot see beyond the sample, so read such intervals "
+          "with the sample size in mind",
     "null": "a metric is null (with a 'reason') when it is undefined on the data, e.g. AUC on a split "
             "with no reals",
 }
