@@ -36,6 +36,7 @@ def _listing(manifests, mode):
     return _CACHE[mode]
 
 
+@pytest.mark.slow
 def test_real_manifests_parse_with_the_published_counts(manifests):
     listed, seconds = _listing(manifests, "strict")
     assert listed.rejected == []
@@ -64,6 +65,7 @@ def test_strict_splits_on_the_full_manifests(manifests):
     assert by[(1, "test_id")] > 0 and by[(0, "test_id")] > 0
 
 
+@pytest.mark.slow
 def test_official_mode_reproduces_the_official_proportions(manifests):
     listed, _ = _listing(manifests, "official")
     split = listed.split_of

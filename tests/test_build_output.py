@@ -120,6 +120,7 @@ def test_columns_and_original_format(built):
     assert hf["info"]["features"]["audio"]["_type"] == "Audio"
 
 
+@pytest.mark.slow
 def test_load_dataset_in_a_fresh_process_decodes_audio(built, tmp_path):
     _, _, _, out, _ = built
     code = (

@@ -115,35 +115,36 @@ def _list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
         {"reals": protocol.real_weights, "fakes_id": protocol.fake_id_weights}
     rows, rejected, seen = [], [], {}
     per_source: Counter = Counter()
+    def reject(row, reason):
+        rejected.append({"id": str(getattr(row, "id", "")), "source": str(getattr(row, "source", "")),
+                         "generator": str(getattr(row, "generator", "")), "label": getattr(row, "label", None),
+                         "split": None, "group_id": None, "status": "unusable", "reason": reason})
+
     for i, row in enumerate(source.rows()):
-        def reject(reason):
-            rejected.append({"id": str(getattr(row, "id", "")), "source": str(getattr(row, "source", "")),
-                             "generator": str(getattr(row, "generator", "")), "label": getattr(row, "label", None),
-                             "split": None, "group_id": None, "status": "unusable", "reason": reason})
         if not isinstance(row.id, str) or not _ID_RE.match(row.id):
-            reject(f"row {i}: invalid id {row.id!r} (letters, digits, '.', '_', '-' only)")
+            reject(row, f"row {i}: invalid id {row.id!r} (letters, digits, '.', '_', '-' only)")
             continue
         if row.id in seen:
-            reject(f"duplicate id (first listed by source {seen[row.id]!r})")
+            reject(row, f"duplicate id (first listed by source {seen[row.id]!r})")
             continue
         if row.label not in (0, 1):
-            reject(f"label must be 0 (real) or 1 (fake), got {row.label!r}")
+            reject(row, f"label must be 0 (real) or 1 (fake), got {row.label!r}")
             continue
         if row.label == 1 and row.generator not in gens:
-            reject(f"generator {row.generator!r} is not in protocol {protocol.name} "
+            reject(row, f"generator {row.generator!r} is not in protocol {protocol.name} "
                    f"(known: {', '.join(gens)})")
             continue
         if row.label == 0 and row.generator != "real":
-            reject(f"a real row must have generator 'real', got {row.generator!r}")
+            reject(row, f"a real row must have generator 'real', got {row.generator!r}")
             continue
         if row.label == 0 and reals and row.source not in reals:
-            reject(f"real source {row.source!r} is not in protocol {protocol.name} (known: {', '.join(sorted(reals))})")
+            reject(row, f"real source {row.source!r} is not in protocol {protocol.name} (known: {', '.join(sorted(reals))})")
             continue
         if row.split is not None and row.split not in S.SPLITS:
-            reject(f"pre-assigned split {row.split!r} is not one of {', '.join(S.SPLITS)}")
+            reject(row, f"pre-assigned split {row.split!r} is not one of {', '.join(S.SPLITS)}")
             continue
         if not row.group_key:
-            reject("empty group key")
+            reject(row, "empty group key")
             continue
         if limit is not None:
             per_source[row.source] += 1

@@ -41,9 +41,10 @@ def _flag(value) -> bool:
 
 
 def stem(filename: str) -> str:
-    name = os.path.basename(str(filename).strip())
-    base, ext = os.path.splitext(name)
-    return base if ext.lower() in AUDIO_EXTS else name
+    """File name without folder and audio extension: the row id (called for every manifest row)."""
+    name = str(filename).strip().rpartition("/")[2]
+    base, dot, ext = name.rpartition(".")
+    return base if dot and base and f".{ext.lower()}" in AUDIO_EXTS else name
 
 
 class AudioIndex:
