@@ -88,6 +88,11 @@ def _f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in (0, 1) if np.any(y_true == c)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
 def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed: int = 0) -> dict:
     """Train simple classifiers on the ``train`` rows' statistics and score the test splits.
 
@@ -95,7 +100,9 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     a shortcut: a standardised logistic regression and a depth-3 decision tree (which catches a single
     threshold on, say, the roll-off). The reported ``f1`` (fake = positive, threshold 0.5) is the higher
     of the two on all test rows (``test_id`` and ``test_ood`` together); ``warn`` is ``f1 > 0.65``.
-    ``chance_f1`` is what a fair coin would score on the same test rows, for reading ``f1``.
+    ``chance_f1`` is what a fair coin would score on the same test rows, for reading ``f1``; note that
+    calling everything fake scores ``2p / (1 + p)`` (0.667 on a balanced test set), so ``per_classifier``
+    also gives each classifier's balanced accuracy (0.5 = chance) and the share of rows it calls fake.
 
     When there is nothing to learn from or to score (no train rows of both classes, no test rows), the
     result has ``f1: None``, ``warn: False`` and ``skipped`` with the reason.
@@ -135,7 +142,9 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     per_classifier: dict[str, dict] = {}
     for name, clf in classifiers.items():
         clf.fit(x[train], y[train])
-        scores = {"test": _f1(y[test], clf.predict(x[test]))}
+        pred = clf.predict(x[test])
+        scores = {"test": _f1(y[test], pred), "balanced_accuracy": _balanced_accuracy(y[test], pred),
+                  "predicted_fake_rate": float(pred.mean())}
         for split in ("test_id", "test_ood"):
             rows = split_arr == split
             if rows.any() and y[rows].any():
