@@ -35,6 +35,8 @@ from mom_bench.build.staging import Staging, dumps, fsync_write
 REPORT_SCHEMA_VERSION = 1
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$")
 _OUR_FILES = {"README.md", "data", "splits.csv", "build_report.json", ".build"}
+_PACKAGED_BUILDERS = {"parquet", "audiofolder", "imagefolder", "videofolder", "csv", "json", "text", "arrow",
+                      "pandas", "sql", "webdataset", "generator", "cache", "xml", "hdf5", "pdffolder"}
 
 
 class BuildError(RuntimeError):
@@ -311,6 +313,9 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     max_seconds = max_seconds if max_seconds is not None else protocol.max_seconds
     out = Path(out_dir) if out_dir else settings.default_dataset_dir(protocol.name)
     out = out.expanduser().resolve()
+    if out.name.lower() in _PACKAGED_BUILDERS:
+        # load_dataset("…/parquet") would pick datasets' packaged builder instead of this folder
+        raise BuildError(f"output folder name {out.name!r} is also a datasets builder name; choose another --out")
     work = out / ".build"
     options = {"benchmark": protocol.name, "benchmark_version": protocol.version,
                "protocol_sha256": hashlib.sha256(protocol.path.read_bytes()).hexdigest(),
