@@ -73,7 +73,9 @@ class Staging:
         table = pa.Table.from_pylist(self._rows, schema=SCHEMA)
         path = self.folder / f"part-{self._next:05d}.parquet"
         tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp, row_group_size=64)
+        # row groups of about 16 MiB: the final pass reads one at a time, so this bounds its memory
+        per_row = max(1, self._bytes // len(self._rows))
+        pq.write_table(table, tmp, row_group_size=max(1, min(256, (16 << 20) // per_row)))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
