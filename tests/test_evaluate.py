@@ -116,10 +116,19 @@ def test_no_trained_model_message(data, tmp_path, monkeypatch):
 def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
     """The README flow: train, then evaluate finds the model with no extra flags."""
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
-    cfg = tmp_path / "fast.json"
-    cfg.write_text(json.dumps({"lr": 0.02, "batch_size": 8, "epochs": 2}))
-    r = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data), "--config", str(cfg)])
+    cfg = tmp_path / "fast.yaml"
+    cfg.write_text("lr: 0.02\nbatch_size: 8\nepochs: 5\n")
+    r = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data), "--config", str(cfg),
+                                  "--epochs", "2", "--loss", "bce+mse"])
     assert r.exit_code == 0, r.output
+    run = tmp_path / "runs" / "loop-fixture" / "clam-tiny"
+    assert "clam-tiny" in r.output and str(run) in r.output
+    saved = json.loads((run / "train_config.json").read_text())["recipe"]
+    assert (saved["lr"], saved["epochs"], saved["loss"]) == (0.02, 2, "bce+mse")  # flags beat the file
+    again = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data)])
+    assert again.exit_code == 2 and "--resume" in again.output
+    missing = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "build it with" in missing.output
     r = CliRunner().invoke(main, ["evaluate", "--model", "clam-tiny", "--data", str(data), "--n-bootstrap", "50",
                                   "--splits", "test_ood", "--no-plots"])
     assert r.exit_code == 0, r.output

@@ -133,14 +133,14 @@ def test_auc_interval_matches_plain_row_resampling():
     rng = np.random.default_rng(0)
     groups = [np.nonzero(g == k)[0] for k in np.unique(g)]
     aucs, eers = [], []
-    for _ in range(400):
+    for _ in range(250):
         idx = np.concatenate([grp[rng.integers(0, len(grp), len(grp))] for grp in groups])
         aucs.append(skm.roc_auc_score(y[idx], s[idx]))
         eers.append(_reference_eer(y[idx], s[idx]))
     for name, draws in (("auc", aucs), ("eer", eers)):
         lo, hi = np.quantile(draws, [0.025, 0.975])
-        assert rep[name]["ci"][0] == pytest.approx(lo, abs=0.015)
-        assert rep[name]["ci"][1] == pytest.approx(hi, abs=0.015)
+        assert rep[name]["ci"][0] == pytest.approx(lo, abs=0.02)
+        assert rep[name]["ci"][1] == pytest.approx(hi, abs=0.02)
 
 
 def test_degenerate_splits_do_not_crash():

@@ -5,10 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from mom_bench import train as T
-from mom_bench.cli import main
 from mom_bench.models import registry
 from tests._fixtures_loop import TINY_RECIPE, built_benchmark
 
@@ -154,7 +152,7 @@ def test_not_a_built_benchmark(tmp_path):
 
 
 def test_single_stream_model_refuses_triplet(data, tmp_path):
-    with pytest.raises(T.TrainError, match="one stream: use --loss bce"):
+    with pytest.raises(T.TrainError, match="has one stream.*use --loss bce"):
         T.train("mert-only-mini", data, tmp_path / "r", config={"epochs": 1, "loss": "bce+triplet"}, progress=False)
 
 
@@ -167,20 +165,3 @@ def test_end_to_end_recipe_trains_spectttra(data, tmp_path):
     assert all(0 < r["train_mixup_lambda"] < 1 for r in log)
     assert log[0]["lr"] < log[1]["lr"] or log[1]["epoch"] == 2  # warm-up then cosine
     assert registry.load(run / "best").name == "spectttra-mini"
-
-
-def test_cli_train_default_run_folder(data, tmp_path, monkeypatch):
-    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path / "home"))
-    cfg = tmp_path / "recipe.yaml"
-    cfg.write_text("lr: 0.003\nbatch_size: 8\n")
-    result = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data), "--config", str(cfg),
-                                       "--epochs", "2", "--loss", "bce+mse"])
-    assert result.exit_code == 0, result.output
-    run = tmp_path / "home" / "runs" / "loop-fixture" / "clam-tiny"
-    assert "clam-tiny" in result.output and str(run) in result.output
-    saved = json.loads((run / T.TRAIN_CONFIG).read_text())["recipe"]
-    assert (saved["lr"], saved["epochs"], saved["loss"]) == (0.003, 2, "bce+mse")
-    again = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data)])
-    assert again.exit_code == 2 and "--resume" in again.output
-    missing = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(tmp_path / "nope")])
-    assert missing.exit_code == 2 and "build it with" in missing.output
