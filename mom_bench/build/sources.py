@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Union
 
-import numpy as np
+if TYPE_CHECKING:  # listing protocols must not import torch
+    import numpy as np
 
-from mom_bench.audio import AudioSource
-
-Fetched = Union[AudioSource, "tuple[np.ndarray, int]"]
+# what ``fetch`` returns: a path or encoded bytes (mom_bench.audio.AudioSource), or (waveform, rate)
+Fetched = Union[str, Path, bytes, bytearray, memoryview, "tuple[np.ndarray, int]"]
 
 SOURCE_KINDS: dict[str, str] = {
     "mom": "mom_bench.build.mom:MomSource",
