@@ -125,3 +125,26 @@ def test_build_from_a_local_audio_root(tmp_path):
         assert status[gid] == ("written", "test_ood")
     assert status["suno_4_0"][0] == "missing"
     assert report["counts"]["by_split"]["test_ood"].get("yue") == 1
+
+
+def test_a_failed_hub_download_is_reported_per_row(tmp_path):
+    """Offline (HF_HUB_OFFLINE=1): the hosted rows cannot be fetched; the build says so for each row and
+    still writes what it has."""
+    man = tmp_path / "manifests"
+    man.mkdir()
+    (man / "ai_generated_music_metadata.csv").write_text("filename,model_name\nudio_1_5_0.mp3,Udio_1.5\n"
+                                                         "yue_0.mp3,Yue\n")
+    (man / "real_songs_2.csv").write_text("filename,target,split\nreal_00000,0,train\n")
+    (man / "real_yt_covers.csv").write_text("filename\n")
+    root = tmp_path / "root" / "Yue"
+    root.mkdir(parents=True)
+    write_tone(root / "yue_0.mp3", 0, 1.0, ("mp3", 44100, 2))
+    from mom_bench.build import build_benchmark
+
+    result = build_benchmark("mom", tmp_path / "out", progress=False, source_options={
+        "manifests": str(man), "root": str(tmp_path / "root"), "download": True, "cache": str(tmp_path / "cache")})
+    rows = {r["id"]: r for r in json.loads((tmp_path / "out" / "build_report.json").read_text())["rows"]}
+    assert rows["yue_0"]["status"] == "written"
+    assert rows["udio_1_5_0"]["status"] == "missing"
+    assert "anonymous2212/MoM-CLAM-dataset failed" in rows["udio_1_5_0"]["reason"]
+    assert result.n_written == 1 and result.n_missing == 2
