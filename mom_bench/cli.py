@@ -196,7 +196,9 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
                              progress=not quiet)
     click.echo(result.summary())
     click.echo(f"report: {result.report_path}")
-    click.echo(f'load:   datasets.load_dataset("{result.out_dir}", split="test_ood")')
+    if result.n_written:
+        split = "test_ood" if "test_ood" in result.counts else next(iter(result.counts))
+        click.echo(f'load:   datasets.load_dataset("{result.out_dir}", split="{split}")')
     if not result.ok:
         sys.exit(1)
 
