@@ -81,7 +81,8 @@ def write_built_benchmark(out: Path, seconds: float = 2.5, layout=LAYOUT, benchm
     fingerprint = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
     (out / "build_report.json").write_text(json.dumps({
         "schema_version": 1, "benchmark": benchmark, "benchmark_version": "0.0.1", "fingerprint": fingerprint,
-        "counts": counts}, indent=2))
+        "counts": {"rows": len(lines), "written": len(lines), "missing": 0, "unusable": 0, "by_split": counts}},
+        indent=2))
     (out / "splits.csv").write_text("\n".join(splits_csv) + "\n")
     configs = "\n".join(f"    - split: {s}\n      path: data/{s}-*.parquet" for s in by_split)
     (out / "README.md").write_text(f"---\nconfigs:\n  - config_name: default\n    data_files:\n{configs}\n---\n"

@@ -30,6 +30,7 @@ def evaluated(tmp_path_factory, data):
 def test_read_info_and_rows(data):
     info = read.read_info(data)
     assert info["benchmark"] == "loop-fixture" and info["splits"] == ["train", "validation", "test_id", "test_ood"]
+    assert info["row_totals"]["written"] == 53 and info["counts"]["test_ood"] == {"real": 5, "gen_ood": 5}
     rows = list(read.iter_rows(data, "test_ood", columns=["id", "audio", "label"]))
     assert len(rows) == read.num_rows(data, "test_ood") == 10
     assert isinstance(rows[0]["audio"], bytes) and rows[0]["audio"][:4] == b"fLaC"
@@ -137,3 +138,28 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
     assert json.loads(results.read_text())["benchmark"]["splits"] == ["test_ood"]
     r = CliRunner().invoke(main, ["evaluate", "--model", "clam-tiny", "--data", str(data), "--splits", "test"])
     assert r.exit_code != 0 and "no split test" in r.output
+
+
+@pytest.mark.slow
+def test_readme_job_on_mom_mini(tmp_path, monkeypatch):
+    """The README main job through the library, with every default: build mom-mini, train clam, evaluate
+    clam (about 1 min of CPU for the build, under a minute for the rest)."""
+    from mom_bench import train as T
+    from mom_bench.build import build_benchmark
+
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
+    build_benchmark("mom-mini", progress=False)
+    run = T.train("clam", progress=False)
+    assert run == tmp_path / "runs" / "mom-mini" / "clam-mini"
+    result = E.evaluate("clam", progress=False, n_bootstrap=200)
+    assert result.out_dir == run / "results"
+    res = result.results
+    assert res["model"]["requested"] == "clam" and res["model"]["name"] == "clam-mini"
+    info = read.read_info(tmp_path / "datasets" / "mom-mini")
+    assert res["benchmark"]["fingerprint"] == info["fingerprint"]
+    for split in ("test_id", "test_ood"):
+        assert set(res["metrics"]["splits"][split]["per_generator"]) == set(info["counts"][split]) - {"real"}
+        rows = result.predictions[result.predictions["split"] == split]
+        assert len(rows) == sum(info["counts"][split].values())
+        assert res["metrics"]["splits"][split]["overall"]["f1"]["value"] == pytest.approx(
+            skm.f1_score(rows["label"], rows["score"] >= 0.5, zero_division=0))

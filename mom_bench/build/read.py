@@ -34,7 +34,8 @@ _shards = shards
 
 def read_info(data_dir: str | Path, benchmark: str | None = None) -> dict:
     """The essentials of ``build_report.json``: ``benchmark``, ``benchmark_version``, ``fingerprint``,
-    ``counts`` (split -> generator -> rows), plus ``path`` and the ``splits`` that have shards.
+    ``counts`` (split -> generator -> rows written), ``row_totals`` (rows, written, missing, unusable, ...),
+    plus ``path`` and the ``splits`` that have shards.
 
     Raises :class:`NotABuiltBenchmark` when the folder or its report is missing or unreadable.
     """
@@ -56,9 +57,11 @@ def read_info(data_dir: str | Path, benchmark: str | None = None) -> dict:
     splits = [s for s in SPLITS if s in found] + sorted(found - set(SPLITS))
     if not splits:
         raise NotABuiltBenchmark(f"{data_dir}: no parquet shards under data/; {_hint(report['benchmark'])}")
+    counts = report.get("counts") or {}
     return {"benchmark": report["benchmark"], "benchmark_version": report.get("benchmark_version"),
-            "fingerprint": report["fingerprint"], "counts": report.get("counts", {}), "path": str(data_dir),
-            "splits": splits}
+            "fingerprint": report["fingerprint"], "counts": counts.get("by_split", counts),
+            "row_totals": {k: v for k, v in counts.items() if not isinstance(v, dict)},
+            "path": str(data_dir), "splits": splits}
 
 
 def num_rows(data_dir: str | Path, split: str) -> int:
