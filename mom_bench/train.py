@@ -279,7 +279,8 @@ def extract_features(model, data_dir: Path, split: str, device: torch.device, ba
         def load():
             for row in stream:
                 if row["id"] == item_id:
-                    return decode_row(row, model, model.clip)
+                    # on the model's device, so the cache's batched extract runs on the GPU when there is one
+                    return decode_row(row, model, model.clip).to(device)
             raise KeyError(f"row {item_id} vanished from {data_dir} while reading it")
         return load
 
@@ -287,7 +288,8 @@ def extract_features(model, data_dir: Path, split: str, device: torch.device, ba
     feats = FeatureCache().get_or_compute(
         model, [(m["id"], loader(m["id"])) for m in meta], {"dataset": info["fingerprint"], "split": split},
         batch_size=batch_size, progress=progress, desc=desc or f"features {split}")
-    return {k: v.cpu() for k, v in stack([feats[m["id"]] for m in meta]).items()}, meta
+    # Cached items come back on the CPU, fresh ones on the model's device: gather everything on the CPU.
+    return stack([{k: v.cpu() for k, v in feats[m["id"]].items()} for m in meta]), meta
 
 
 def shuffled_rows(data_dir: Path, split: str, rng: np.random.Generator, buffer: int,
