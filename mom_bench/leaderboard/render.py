@@ -14,6 +14,7 @@ import hashlib
 import html
 import io
 import json
+import textwrap
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -427,7 +428,7 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
         if top:
             panels.append((bench, top, generators(bench, top)))
     with matplotlib.rc_context({"svg.hashsalt": "mom-bench", "font.size": 9}):
-        fig, axes = plt.subplots(max(1, len(panels)), 1, figsize=(10, 3.2 * max(1, len(panels))), squeeze=False)
+        fig, axes = plt.subplots(max(1, len(panels)), 1, figsize=(13, 3.4 * max(1, len(panels))), squeeze=False)
         if not panels:
             axes[0][0].text(0.5, 0.5, "no per-generator results yet", ha="center", va="center")
             axes[0][0].set_axis_off()
@@ -447,12 +448,12 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
                         x = bar.get_x() + bar.get_width() / 2
                         ax.plot([x, x], ci, color="black", linewidth=0.8)
             ax.set_xticks(range(len(gens)))
-            ax.set_xticklabels([name for _, name in gens], rotation=20, ha="right")
+            ax.set_xticklabels([textwrap.fill(name, 24) for _, name in gens])
             ax.set_ylim(0, 1.05)
             ax.set_ylabel("F1")
             ax.set_title(f"{bench}: per-generator F1 (top {len(top)}; lines: 95 % CI)")
             ax.grid(axis="y", alpha=0.3)
-            ax.legend(fontsize=7, loc="lower left", ncols=2)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         # no Software/date chunks in the PNG: the same entries give the same bytes
