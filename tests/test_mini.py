@@ -1,0 +1,275 @@
+"""mom-mini: shipped excerpts, split allocation, generator families, the finishing step, and (slow) a
+whole build from scratch through the builder."""
+import csv
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mom_bench import protocols
+from mom_bench.mini import dsp
+from mom_bench.mini.excerpts import DATA_DIR, excerpts, load_excerpt
+from mom_bench.mini.families import make_family
+from mom_bench.mini.source import MomMiniSource, allocate_tracks
+
+RATE = 24000
+
+# The composition documented in data_cards/mom-mini.md: split -> generator -> rows.
+EXPECTED_COUNTS = {
+    "train": {"real": 48, "griffin_lim": 24, "tconv_ae": 24},
+    "validation": {"real": 12, "griffin_lim": 6, "tconv_ae": 6},
+    "test_id": {"real": 18, "griffin_lim": 9, "tconv_ae": 9},
+    "test_ood": {"real": 18, "upsample_ae": 9, "sines_noise": 9},
+}
+OOD = {"upsample_ae", "sines_noise"}
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """Two seconds of a shipped excerpt: real music for the family tests."""
+    x = load_excerpt(excerpts()[0], RATE)
+    return x[RATE:3 * RATE].copy()
+
+
+# --------------------------------------------------------------------------------------------------
+# shipped data
+
+
+def test_shipped_excerpts_are_enough_varied_small_and_attributed():
+    items = excerpts()
+    assert 60 <= len(items) <= 120
+    assert len({e.track_id for e in items}) >= 12
+    assert len({e.author for e in items}) >= 6
+    assert len({e.genre for e in items}) >= 4
+    for e in items:
+        assert e.package and e.package_version and e.title and e.author and e.license and e.source_path
+        assert e.duration_s == pytest.approx(10.0) and e.start_s >= 0
+    listed = {e.file for e in items}
+    on_disk = {p.name for p in DATA_DIR.glob("*.ogg")}
+    assert listed == on_disk  # nothing shipped without attribution, nothing attributed but missing
+    total = sum(p.stat().st_size for p in DATA_DIR.rglob("*") if p.is_file())
+    assert total < 15e6
+    licences = {p.name for p in (DATA_DIR / "LICENSES").iterdir()}
+    for package in {e.package for e in items}:
+        assert f"{package}.copyright" in licences
+
+
+def test_excerpt_decodes_as_ten_seconds_of_mono_audio():
+    x = load_excerpt(excerpts()[5], RATE)
+    assert x.dtype == np.float32 and x.ndim == 1
+    assert abs(x.size - 10 * RATE) <= RATE // 100
+    assert np.isfinite(x).all() and np.sqrt(np.mean(x ** 2)) > 1e-3
+
+
+def test_attribution_that_points_outside_its_folder_is_refused(tmp_path):
+    (tmp_path / "a-0.ogg").write_bytes(b"x")
+    fields = ["file", "track_id", "package", "package_version", "source_path", "title", "author", "license",
+              "genre", "start_s", "duration_s"]
+    for bad in ("../a-0.ogg", "/etc/a-0.ogg", "sub/a-0.ogg"):
+        with open(tmp_path / "ATTRIBUTION.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(fields)
+            w.writerow([bad, "a", "p", "1", "x", "t", "au", "MIT", "rock", "0", "10"])
+        with pytest.raises(ValueError, match="plain .ogg file name"):
+            excerpts(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# splits and plan
+
+
+def test_tracks_are_dealt_by_the_weights_deterministically():
+    tracks = [f"t{i}" for i in range(16)]
+    weights = {"train": 0.5, "validation": 0.125, "test_id": 0.1875, "test_ood": 0.1875}
+    a = allocate_tracks(tracks, "salt", weights)
+    assert Counter(a.values()) == {"train": 8, "validation": 2, "test_id": 3, "test_ood": 3}
+    assert a == allocate_tracks(list(reversed(tracks)), "salt", weights)  # not by listing order
+    assert a != allocate_tracks(tracks, "other salt", weights)
+    small = allocate_tracks(["a", "b", "c", "d", "e"], "s", weights)
+    assert set(small.values()) == set(weights)  # every split gets at least one track
+    with pytest.raises(ValueError, match="at least 4 tracks"):
+        allocate_tracks(["a", "b"], "s", weights)
+
+
+def test_plan_pairs_each_excerpt_with_one_fake_in_its_tracks_split():
+    protocol = protocols.load("mom-mini")
+    plans = MomMiniSource(protocol, dict(protocol.source)).plan()
+    counts = {s: dict(Counter(p.generator or "real" for p in plans if p.split == s)) for s in EXPECTED_COUNTS}
+    assert counts == EXPECTED_COUNTS
+    split_of_track = {}
+    for p in plans:
+        assert split_of_track.setdefault(p.excerpt.track_id, p.split) == p.split
+        if p.generator in OOD:
+            assert p.split == "test_ood"
+    reals = Counter(p.excerpt.file for p in plans if p.generator is None)
+    fakes = Counter(p.excerpt.file for p in plans if p.generator is not None)
+    assert reals == fakes and set(reals.values()) == {1}
+
+
+# --------------------------------------------------------------------------------------------------
+# generator families
+
+
+FAMILY_OPTIONS = {
+    "griffin_lim": {"iterations": 8},
+    "sines_noise": {"peaks": 20},
+    # tiny auto-encoders: a few thousand parameters, a few training steps
+    "tconv_ae": {"steps": 4, "latent": 4, "width": 8},
+    "upsample_ae": {"steps": 4, "latent": 4, "width": 8},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_OPTIONS))
+def test_family_is_deterministic_right_length_finite_and_changes_the_audio(name, clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
+    fam = make_family(name, RATE, **FAMILY_OPTIONS[name])
+    if fam.needs_training:
+        fam.prepare([clip], seed=0)
+        assert sum(p.numel() for p in fam.net.parameters()) < 5000
+    y1, y2 = fam.generate(clip, seed=3), fam.generate(clip, seed=3)
+    assert y1.shape == clip.shape
+    assert np.isfinite(y1).all()
+    np.testing.assert_array_equal(y1, y2)
+    assert np.sqrt(np.mean(y1 ** 2)) > 1e-4  # not silence
+    assert np.max(np.abs(y1 - clip)) > 1e-2  # not the input
+    if name in ("griffin_lim", "sines_noise"):  # seeded randomness: another seed, another phase
+        assert not np.array_equal(y1, fam.generate(clip, seed=4))
+
+
+def test_autoencoder_is_cached_by_its_inputs(clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
+    opts = FAMILY_OPTIONS["tconv_ae"]
+    first = make_family("tconv_ae", RATE, **opts)
+    first.prepare([clip], seed=0)
+    cached = list((tmp_path / "cache" / "mom-mini").glob("tconv_ae-*.safetensors"))
+    assert len(cached) == 1
+    again = make_family("tconv_ae", RATE, **opts)
+    again.prepare([clip], seed=0)  # loads, same weights
+    np.testing.assert_array_equal(first.generate(clip, 0), again.generate(clip, 0))
+    other = make_family("tconv_ae", RATE, **opts)
+    other.prepare([clip * 0.5 + 0.01 * np.sin(np.arange(clip.size))], seed=0)  # other data: other key
+    assert len(list((tmp_path / "cache" / "mom-mini").glob("tconv_ae-*.safetensors"))) == 2
+
+
+def test_unknown_family_is_named():
+    with pytest.raises(ValueError, match="unknown mom-mini generator family 'wavenet'"):
+        make_family("wavenet", RATE)
+
+
+def test_mel_filterbank_is_htk_triangles():
+    fb = dsp.mel_filterbank(64, 1024, RATE).numpy()
+    assert fb.shape == (513, 64)
+    assert fb.max() <= 1.0 + 1e-6 and fb.min() >= 0
+    peaks = fb.argmax(axis=0)
+    assert np.all(np.diff(peaks) >= 0)  # centres rise with the mel index
+    assert abs(dsp.hz_to_mel(1000.0) - 1000.0) < 0.1  # HTK: 1 kHz is 1000 mel
+
+
+# --------------------------------------------------------------------------------------------------
+# the common finishing step
+
+
+def test_finish_gives_every_clip_the_same_format(clip):
+    n = 3 * RATE
+    loud_fake = np.clip(clip * 40, -3, 3)  # clipped, too loud, too short
+    for x, ref in ((clip, None), (loud_fake, clip)):
+        y = dsp.finish(x, RATE, n, ref=ref)
+        assert y.dtype == np.float32 and y.size == n
+        rms_db = 20 * math.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+        assert rms_db == pytest.approx(dsp.TARGET_RMS_DBFS, abs=0.5)
+        assert np.abs(y).max() <= 10 ** (dsp.PEAK_CEILING_DBFS / 20) + 1e-6
+        spec = np.abs(np.fft.rfft(y)) ** 2
+        f = np.fft.rfftfreq(n, 1 / RATE)
+        assert spec[f > dsp.BAND_LIMIT_HZ + 600].sum() < 1e-4 * spec.sum()
+
+
+# --------------------------------------------------------------------------------------------------
+# a whole build, from scratch and offline (slow: one build, shared by the checks below)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    import os
+
+    from mom_bench.build import build_benchmark
+
+    home = tmp_path_factory.mktemp("home")
+    old = os.environ.get("MOM_BENCH_HOME")
+    os.environ["MOM_BENCH_HOME"] = str(home)
+    try:
+        out = tmp_path_factory.mktemp("mini") / "mom-mini"
+        result = build_benchmark("mom-mini", out, progress=False)
+        yield result, out
+    finally:
+        if old is None:
+            os.environ.pop("MOM_BENCH_HOME", None)
+        else:
+            os.environ["MOM_BENCH_HOME"] = old
+
+
+def _splits_csv(out: Path):
+    with open(out / "splits.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_build_counts_match_the_data_card(built):
+    result, out = built
+    assert result.n_written == 192 and result.n_missing == 0 and result.n_unusable == 0
+    counts = {s: {g: n for g, n in gens.items() if n} for s, gens in result.counts.items()}
+    assert counts == EXPECTED_COUNTS
+    card = (Path(__file__).resolve().parents[1] / "data_cards" / "mom-mini.md").read_text()
+    for split, gens in EXPECTED_COUNTS.items():
+        for gen, n in gens.items():
+            assert f"| {split} | {gen} | {n} |" in card
+
+
+@pytest.mark.slow
+def test_build_keeps_tracks_with_their_fakes_and_ood_in_test_ood(built):
+    import pandas as pd
+
+    _, out = built
+    df = pd.concat([pd.read_parquet(p, columns=["id", "split", "generator", "group_id", "is_ood", "label"])
+                    for p in sorted((out / "data").glob("*.parquet"))])
+    assert len(df) == 192
+    assert df.groupby("group_id")["split"].nunique().max() == 1
+    assert set(df[df.generator.isin(OOD)].split) == {"test_ood"}
+    assert df[df.is_ood].generator.isin(OOD).all() and df[df.generator.isin(OOD)].is_ood.all()
+    for split, part in df.groupby("split"):
+        assert (part.label == 1).sum() == (part.label == 0).sum()  # half real, half fake
+
+
+@pytest.mark.slow
+def test_build_shortcut_check_stays_near_chance(built):
+    result, out = built
+    import json
+
+    report = json.loads((out / "build_report.json").read_text())
+    shortcut = result.shortcut or report.get("shortcut_check") or report.get("shortcut")
+    assert shortcut is not None and shortcut["f1"] is not None
+    assert shortcut["f1"] <= 0.65 and shortcut["warn"] is False
+
+
+@pytest.mark.slow
+def test_build_ids_and_splits_are_stable(built):
+    _, out = built
+    protocol = protocols.load("mom-mini")
+    listed = {r.id: r.split for r in MomMiniSource(protocol, dict(protocol.source)).rows()}
+    assert {r["id"]: r["split"] for r in _splits_csv(out)} == listed
+
+
+@pytest.mark.slow
+def test_built_test_ood_loads_with_datasets(built):
+    import subprocess
+    import sys
+
+    _, out = built
+    code = ("import datasets, sys; ds = datasets.load_dataset(sys.argv[1], split='test_ood'); "
+            "a = ds[0]['audio']; print(len(ds), a['sampling_rate'], len(a['array']))")
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    n, rate, length = map(int, done.stdout.split()[-3:])
+    assert (n, rate, length) == (36, RATE, 10 * RATE)
