@@ -237,3 +237,17 @@ def test_missing_checkpoint_offline_says_which_and_how(tmp_path, monkeypatch):
     assert "MOM_BENCH_WEIGHTS_MERT" in msg and "clam-mini" in msg
     with pytest.raises(CheckpointError, match="wav2vec2-base-100k-gtzan"):
         registry.build("wav2vec2-only")
+
+
+def test_sdpa_attention_gives_the_same_features_as_eager():
+    # The encoders run with PyTorch's scaled-dot-product attention for speed; it must not change the features.
+    model = registry.build("clam-tiny").eval()
+    wave = torch.randn(2, 24000)
+    with torch.inference_mode():
+        fast = model.extract(wave)
+        for s in model.streams:
+            model.encoders[s].model.set_attn_implementation("eager")
+        slow = model.extract(wave)
+    assert model.encoders["mert"].model.config._attn_implementation == "eager"
+    for s in model.streams:
+        torch.testing.assert_close(fast[s], slow[s], atol=1e-5, rtol=1e-5)

@@ -58,22 +58,23 @@ class FeatureCache:
         return self.root / _digest(cache_key(model, key_parts))
 
     # ---------------------------------------------------------------------------------------------
-    def load(self, folder: Path) -> dict[str, Features]:
-        """Every item stored in ``folder``. Unreadable shards are skipped with a warning (their items are
-        then recomputed)."""
+    def load(self, folder: Path, ids: set[str] | None = None) -> dict[str, Features]:
+        """Items stored in ``folder`` (only ``ids`` when given, to bound memory). Unreadable shards are skipped
+        with a warning (their items are then recomputed)."""
         from safetensors import safe_open
 
         out: dict[str, Features] = {}
         for shard in sorted(folder.glob("shard-*.safetensors")):
             try:
                 with safe_open(str(shard), framework="pt") as f:
-                    ids = json.loads(f.metadata()["ids"])
+                    shard_ids = json.loads(f.metadata()["ids"])
                     tensors = {name: f.get_tensor(name) for name in f.keys()}
             except Exception as err:  # a foreign or damaged file: recompute rather than fail the run
                 log.warning("ignoring unreadable feature shard %s (%s)", shard, err)
                 continue
-            for i, item in enumerate(ids):
-                out[item] = {name: t[i] for name, t in tensors.items()}
+            for i, item in enumerate(shard_ids):
+                if ids is None or item in ids:
+                    out[item] = {name: t[i].clone() for name, t in tensors.items()}
         return out
 
     def _write_shard(self, folder: Path, ids: list[str], feats: list[Features]) -> None:
@@ -114,7 +115,7 @@ class FeatureCache:
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise ValueError(f"duplicate item ids given to the feature cache: {dup}")
-        stored = self.load(folder)
+        stored = self.load(folder, set(ids))
         todo = [(i, loader) for i, loader in items if i not in stored]
         self.failures, self.computed = {}, 0
 
