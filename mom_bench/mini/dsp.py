@@ -61,6 +61,8 @@ PEAK_CEILING_DBFS = -8.0
 BAND_LIMIT_HZ = 10000.0
 #: Largest boost or cut (dB) of the spectral envelope matching.
 MAX_EQ_DB = 40.0
+#: Normalise-then-limit passes; each brings RMS and peak closer to their marks together.
+LEVEL_PASSES = 4
 
 
 def band_limit(x: np.ndarray, sample_rate: int, cutoff_hz: float = BAND_LIMIT_HZ) -> np.ndarray:
@@ -129,7 +131,7 @@ def finish(x: np.ndarray, sample_rate: int, n_samples: int, ref: np.ndarray | No
     x = band_limit(x, sample_rate, BAND_LIMIT_HZ)
     ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
     target = 10 ** (TARGET_RMS_DBFS / 20)
-    for _ in range(4):  # the limiter lowers the RMS; re-aim until peak and RMS both sit at their marks
+    for _ in range(LEVEL_PASSES):  # the limiter lowers the RMS; re-aim until peak and RMS both sit at their marks
         rms = math.sqrt(float(np.mean(x * x)))
         if rms <= 0:
             break

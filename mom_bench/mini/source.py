@@ -60,28 +60,25 @@ def allocate_tracks(track_ids: list[str], salt: str, weights: dict[str, float]) 
 
 
 class _SingleThread:
-    """While any mom-mini work runs, torch uses one intra-op thread. Rows are generated in the builder's
-    fetch threads, in parallel; intra-op threads on top of that oversubscribe a small machine (auto-encoder
-    training measured 17x slower with 2 intra-op threads on 2 busy cores). Reference-counted, because
-    the setting is process-wide and fetches overlap."""
+    """mom-mini's torch work runs one call at a time, on one intra-op thread.
+
+    Results of convolutions and FFTs differ in the last bits between 1 and 2 intra-op threads (measured),
+    and the builder fetches rows from several threads at once, where each thread has its own OpenMP
+    setting. Serialising the work and pinning one thread for its duration makes every build
+    bit-identical (same ``content_sha256``, same fingerprint). The builder keeps encoding and hashing
+    finished rows on the other core meanwhile."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._active = 0
-        self._saved = 1
+        self._lock = threading.RLock()
 
     def __enter__(self):
-        with self._lock:
-            if self._active == 0:
-                self._saved = torch.get_num_threads()
-                torch.set_num_threads(1)
-            self._active += 1
+        self._lock.acquire()
+        self._saved = torch.get_num_threads()
+        torch.set_num_threads(1)
 
     def __exit__(self, *exc):
-        with self._lock:
-            self._active -= 1
-            if self._active == 0:
-                torch.set_num_threads(self._saved)
+        torch.set_num_threads(self._saved)
+        self._lock.release()
 
 
 _single_thread = _SingleThread()
