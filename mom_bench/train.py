@@ -76,6 +76,7 @@ class Recipe:
     amp: bool = False                # mixed precision, only ever on a GPU
     eval_batch_size: int = 16
     shuffle_buffer: int = 2048       # rows held for shuffling when audio is streamed (end-to-end training)
+    preload_bytes: int = 1 << 30     # decode a split once and keep it in memory when it fits in this
     seed: int = 0
 
     def __post_init__(self):
@@ -391,14 +392,37 @@ def _feature_batches(feats: dict[str, torch.Tensor], labels: torch.Tensor, order
         yield _Batch(labels[idx].to(device), features={s: v[idx].to(device) for s, v in feats.items()})
 
 
-def _wave_batches(model, data_dir: Path, split: str, rng: np.random.Generator, recipe: Recipe, device,
-                  clip, shuffle: bool) -> Iterator[_Batch]:
-    rows = (shuffled_rows(data_dir, split, rng, recipe.shuffle_buffer, ["id", "audio", "label"]) if shuffle
-            else read.iter_rows(data_dir, split, columns=["id", "audio", "label"]))
+def preload(model, data_dir: Path, split: str, clip, budget_bytes: int) -> list[tuple[int, torch.Tensor]] | None:
+    """Every song of ``split`` decoded once (label, samples at the model's rate, cut by ``clip``), when the
+    split fits in ``budget_bytes`` of float32; else None and the songs are decoded again each epoch. Decoding
+    was about a third of an end-to-end epoch on mom-mini."""
+    from mom_bench.audio import full
+
+    seconds = float(read.read_table(data_dir, split, ["duration_s"])["duration_s"].sum())
+    n = clip.n_samples(model.sample_rate)
+    rows = read.num_rows(data_dir, split)
+    size = 4 * (rows * n if n is not None and clip.kind != "random" else seconds * model.sample_rate)
+    if size > budget_bytes:
+        return None
+    stored_clip = full() if clip.kind == "random" else clip  # random windows are cut afresh every epoch
+    return [(int(row["label"]), decode_row(row, model, stored_clip))
+            for row in read.iter_rows(data_dir, split, columns=["id", "audio", "label"])]
+
+
+def _wave_batches(model, data_dir: Path, split: str, rng: np.random.Generator | None, recipe: Recipe, device,
+                  clip, shuffle: bool, preloaded: list | None = None) -> Iterator[_Batch]:
+    if preloaded is not None:
+        order = rng.permutation(len(preloaded)) if shuffle else range(len(preloaded))
+        items = ((preloaded[i][0], clip.apply(preloaded[i][1], model.sample_rate, rng=rng)
+                  if clip.kind == "random" else preloaded[i][1]) for i in order)
+    else:
+        rows = (shuffled_rows(data_dir, split, rng, recipe.shuffle_buffer, ["id", "audio", "label"]) if shuffle
+                else read.iter_rows(data_dir, split, columns=["id", "audio", "label"]))
+        items = ((int(row["label"]), decode_row(row, model, clip, rng)) for row in rows)
     waves, labels = [], []
-    for row in rows:
-        waves.append(decode_row(row, model, clip, rng))
-        labels.append(int(row["label"]))
+    for label, wave in items:
+        waves.append(wave)
+        labels.append(label)
         if len(waves) == recipe.batch_size:
             yield _Batch(torch.tensor(labels, device=device), wave=torch.stack(waves).to(device))
             waves, labels = [], []
@@ -450,7 +474,8 @@ def _train_step(model, batch: _Batch, recipe: Recipe, gen: torch.Generator, rng:
 
 
 @torch.no_grad()
-def _validate(model, recipe: Recipe, device, val_feats=None, val_labels=None, data_dir=None) -> dict:
+def _validate(model, recipe: Recipe, device, val_feats=None, val_labels=None, data_dir=None,
+              val_waves=None) -> dict:
     from mom_bench import metrics
 
     model.eval()
@@ -462,7 +487,8 @@ def _validate(model, recipe: Recipe, device, val_feats=None, val_labels=None, da
             logits.append(model.head_forward(batch).float().cpu())
         labels = val_labels
     else:
-        for batch in _wave_batches(model, data_dir, "validation", None, recipe, device, model.clip, shuffle=False):
+        for batch in _wave_batches(model, data_dir, "validation", None, recipe, device, model.clip, shuffle=False,
+                                   preloaded=val_waves):
             logits.append(model(batch.wave).float().cpu())
             labels.append(batch.labels.cpu())
         labels = torch.cat(labels)
@@ -575,6 +601,11 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
         train_labels = torch.tensor([int(m["label"]) for m in meta])
         val_feats, vmeta = extract_features(model, data_dir, "validation", dev, recipe.eval_batch_size, progress)
         val_labels = torch.tensor([int(m["label"]) for m in vmeta])
+    train_waves = val_waves = None
+    if not frozen:
+        train_clip = model.train_clip if recipe.random_crop else model.clip
+        train_waves = preload(model, data_dir, "train", train_clip, recipe.preload_bytes)
+        val_waves = preload(model, data_dir, "validation", model.clip, recipe.preload_bytes)
     n_train = read.num_rows(data_dir, "train")
     steps_per_epoch = max(1, math.ceil(n_train / recipe.batch_size))
     best = max(history, key=_selection_key) if history else None
@@ -596,7 +627,8 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
                                            recipe.batch_size, dev)
             else:
                 clip = model.train_clip if recipe.random_crop else model.clip
-                batches = _wave_batches(model, data_dir, "train", rng, recipe, dev, clip, shuffle=True)
+                batches = _wave_batches(model, data_dir, "train", rng, recipe, dev, clip, shuffle=True,
+                                        preloaded=train_waves)
             sums: dict[str, float] = {}
             n_steps = 0
             bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{recipe.epochs}",
@@ -624,7 +656,7 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
             bar.close()
             entry = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, n_steps) for k, v in sums.items()},
                      "lr": optimizer.param_groups[0]["lr"],
-                     **_validate(model, recipe, dev, val_feats, val_labels, data_dir)}
+                     **_validate(model, recipe, dev, val_feats, val_labels, data_dir, val_waves)}
             entry["seconds"] = round(time.time() - t0, 3)
             improved = best is None or _selection_key(entry) > _selection_key(best)
             entry["best"] = improved
