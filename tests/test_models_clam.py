@@ -23,7 +23,8 @@ def _official_state(n_layers: int, hidden: int, head_dim: int, seed: int = 0) ->
     for i in (1, 2):
         state.update({
             f"conv{i}.weight": r(3, n_layers, 3), f"conv{i}.bias": r(3),
-            f"crossAttention{i}.in_proj_weight": r(3 * hidden, hidden), f"crossAttention{i}.in_proj_bias": r(3 * hidden),
+            f"crossAttention{i}.in_proj_weight": r(3 * hidden, hidden),
+            f"crossAttention{i}.in_proj_bias": r(3 * hidden),
             f"crossAttention{i}.out_proj.weight": r(hidden, hidden), f"crossAttention{i}.out_proj.bias": r(hidden),
             f"fc{i}.weight": r(head_dim, hidden), f"fc{i}.bias": r(head_dim),
         })

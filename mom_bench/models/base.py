@@ -103,9 +103,9 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin,
         got = set(state)
         if expected != got:
             missing, unexpected = sorted(expected - got), sorted(got - expected)
-            raise CheckpointError(
-                f"weights do not match the {self.name} configuration: missing {missing[:5]}"
-                f"{' ...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+            more = lambda keys: " ..." if len(keys) > 5 else ""  # noqa: E731
+            raise CheckpointError(f"weights do not match the {self.name} configuration: missing {missing[:5]}"
+                                  f"{more(missing)}, unexpected {unexpected[:5]}{more(unexpected)}")
         result = self.load_state_dict(state, strict=False)
         # Only keys left out on purpose (pretrained encoders) may be missing from the load.
         bad = [k for k in result.missing_keys if k in expected] + list(result.unexpected_keys)

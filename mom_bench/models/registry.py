@@ -101,7 +101,8 @@ _SPECTTTRA_PARAMS = {("alpha", 5): 16_828_045, ("beta", 5): 16_985_101, ("gamma"
 def _spectttra(variant: str, seconds: int, description: str, **extra) -> ModelSpec:
     return ModelSpec(
         name=f"spectttra-{variant}-{seconds}s",
-        aliases=(f"spectttra-{variant[0]}-{seconds}s",) + (("spectttra",) if (variant, seconds) == ("alpha", 120) else ()),
+        aliases=(f"spectttra-{variant[0]}-{seconds}s",)
+        + (("spectttra",) if (variant, seconds) == ("alpha", 120) else ()),
         target=_SPECTTTRA, config={"variant": variant, "clip_seconds": seconds, **extra},
         description=description, sample_rate=16000, clip=f"sonics_eval:{seconds}", train_clip=f"random:{seconds}",
         paper=True, params=_SPECTTTRA_PARAMS[(variant, seconds)])
@@ -126,7 +127,8 @@ MODELS: list[ModelSpec] = [
           "Unimodal baseline: the CLAM head on wav2vec2-gtzan features only.", paper=True, params=97127673),
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
     _clam("clam-mini", [], "clam", ["mert", "w2v"], _MINI,
-          "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE, paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=321903),
+          "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE,
+          paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=321903),
     _clam("clam-wca-mini", [], "wca", ["mert", "w2v"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
           paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=331049),
     _clam("mert-only-mini", [], "clam", ["mert"], _MINI, "mert-only on mom-mini." + _MINI_NOTE,
