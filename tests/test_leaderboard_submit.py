@@ -184,6 +184,11 @@ def test_training_declaration_required_on_benchmarks_with_ood(tmp_path, data_dir
         _submit(tmp_path, data_dir, pred, meta)
     assert any("only_in_distribution_generators must be true" in p for p in err.value.problems)
 
+    pred, meta = _write(tmp_path, scores, valid_meta(training_data="only the training generators"))
+    with pytest.raises(SubmissionRejected) as err:
+        _submit(tmp_path, data_dir, pred, meta)
+    assert any(p.startswith("meta") and "training_data" in p for p in err.value.problems), err.value.problems
+
 
 def test_slugs_cannot_escape_the_entries_folder(tmp_path, data_dir, scores):
     pred, meta = _write(tmp_path, scores, valid_meta(slug="../../x"))

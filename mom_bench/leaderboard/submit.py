@@ -534,7 +534,9 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
                 problems.append(f"{origin}: dataset fingerprint {fp[:12]}... does not match the dataset's "
                                 f"{str(info.get('fingerprint'))[:12]}... (a different build of the data)")
     if meta_data is not None and protocol is not None and protocol.ood_generators:
-        declared = (meta_data.get("training_data") or {}).get("only_in_distribution_generators")
+        training = meta_data.get("training_data")
+        # a non-object training_data is already reported by the schema check; do not crash on it
+        declared = training.get("only_in_distribution_generators") if isinstance(training, dict) else None
         if declared is False:
             problems.append(f"meta: training_data.only_in_distribution_generators must be true on {benchmark}: "
                             "a model trained on the held-out generators cannot be ranked here")
