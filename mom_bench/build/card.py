@@ -101,10 +101,7 @@ OOD generators appear only in `test_ood`. `test_id` holds held-out songs of the 
 
 ## Splits
 
-A group's split comes from sha256(salt `{protocol.salt}`, group key) against fixed weights, so it never
-depends on row order and adding rows never moves existing ones. Weights: reals
-{protocol.real_weights}; in-distribution fakes {protocol.fake_id_weights}. Songs with identical decoded
-audio are joined into one group. Leakage audit: {'passed' if audit['ok'] else 'FAILED'}
+{_split_rule(protocol, audit)} Songs with identical decoded audio are joined into one group. Leakage audit: {'passed' if audit['ok'] else 'FAILED'}
 ({audit['n_groups']} groups, {audit['rows_moved_by_duplicates']} rows moved by duplicate audio).
 
 Shortcut check (a classifier on format statistics only): {sc_line}.
@@ -129,3 +126,14 @@ mom-bench repository (`data_cards/{protocol.name}.md`).
 """
     sizes = {s: sum(by_split[s].values()) for s in present}
     return "---\n" + yaml.safe_dump(front_matter(protocol, present, features, sizes), sort_keys=False) + "---\n\n" + body
+
+
+def _split_rule(protocol, audit: dict) -> str:
+    """How splits were decided: by hashing, or (content-paired sources such as mom-mini) by the source."""
+    if audit.get("preassigned_rows"):
+        return (f"{audit['preassigned_rows']} rows came with a split assigned by their source (content-paired: a "
+                "track and every fake made from it share one split; see the benchmark's data card), audited "
+                "here like hashed ones.")
+    return (f"A group's split comes from sha256(salt `{protocol.salt}`, group key) against fixed weights, so it "
+            "never depends on row order and adding rows never moves existing ones. Weights: reals "
+            f"{protocol.real_weights}; in-distribution fakes {protocol.fake_id_weights}.")
