@@ -13,8 +13,11 @@ SpecTTTra-alpha-120s 1.74 audios/s at batch 1 (alpha-5s 17/s); official CLAM ext
 (25.3 s MERT + 14.1 s wav2vec2). Targets: >= 1.25x the SpecTTTra figure, >= 1.5x the extraction figure,
 cached re-evaluation >= 100x faster than recomputing.
 
-    python benchmarks/inference_speed.py                 # everything (about 10 min on 2 cores)
-    python benchmarks/inference_speed.py --cases spectttra-alpha-5s clam-cached --json out.json
+    python benchmarks/inference_speed.py --json out.json   # everything; CLAM at batch 8 alone is 8 x 90 s songs
+    python benchmarks/inference_speed.py --no-clam-batch8  # about 5 min on 2 idle cores
+    python benchmarks/inference_speed.py --cases spectttra-alpha-5s clam-cached
+
+Progress lines (one per timed run) go to stderr, so a run stopped early still shows what it measured.
 """
 from __future__ import annotations
 
