@@ -290,7 +290,10 @@ def evaluate(model_name: str, checkpoint: str | Path | None = None, data_dir: st
              log: Callable[[str], None] | None = None) -> EvalResult:
     """Score ``splits`` (default: the test splits the dataset has) and write the results folder
     (default ``<runs>/<benchmark>/<resolved model>/results``)."""
+    from mom_bench.models import registry
+
     say = log or (lambda msg: None)
+    registry.resolve(model_name, benchmark)  # a mistyped model name is reported before any data is read
     data_dir, info = resolve_data(data_dir, benchmark)
     benchmark = info["benchmark"]
     if splits:

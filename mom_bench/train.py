@@ -525,6 +525,7 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
     from mom_bench.models import registry
 
     say = log or (lambda msg: None)
+    registry.resolve(model_name, benchmark)  # a mistyped model name is reported before any data is read
     data_dir, info = resolve_data(data_dir, benchmark)
     benchmark = info["benchmark"]
     spec = registry.resolve(model_name, benchmark)

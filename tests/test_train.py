@@ -165,3 +165,13 @@ def test_end_to_end_recipe_trains_spectttra(data, tmp_path):
     assert all(0 < r["train_mixup_lambda"] < 1 for r in log)
     assert log[0]["lr"] < log[1]["lr"] or log[1]["epoch"] == 2  # warm-up then cosine
     assert registry.load(run / "best").name == "spectttra-mini"
+
+
+def test_a_mistyped_model_is_named_before_any_data_is_needed(tmp_path):
+    from mom_bench import evaluate as evaluate_mod
+    from mom_bench import train as train_mod
+    from mom_bench.models.registry import UnknownModelError
+
+    for run in (train_mod.train, evaluate_mod.evaluate):
+        with pytest.raises(UnknownModelError, match="Did you mean 'clam'"):
+            run("clma", data_dir=tmp_path / "no-dataset-here")
