@@ -160,6 +160,15 @@ def _cell_metric(pg: dict) -> tuple[float | None, str]:
     return _value(pg.get("tpr")), "tpr"
 
 
+def _generator_cells(entries: list[dict], gens: list[tuple[str, str]]):
+    """``(entry, [(metrics of g, value, "f1"|"tpr"), ...])`` for every entry with per-generator results, in
+    the order of ``gens``: the Markdown table and the HTML heatmap show the same cells."""
+    for e in entries:
+        pg = e["summary"].get("per_generator", {})
+        if pg:
+            yield e, [(pg.get(g, {}), *_cell_metric(pg.get(g, {}))) for g, _ in gens]
+
+
 def _versions(entries: list[dict]) -> str:
     pairs = sorted({(e.get("benchmark_version"), e.get("dataset_fingerprint"))
                     for e in entries if e["kind"] == "reproduced"})
@@ -214,14 +223,9 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
             out += ["", f"### Per-generator F1 ({bench})", "",
                     "| Model | Type | " + " | ".join(_md(n) for _, n in gens) + " |",
                     "|---|---|" + "---:|" * len(gens)]
-            for e in entries:
-                pg = e["summary"].get("per_generator", {})
-                if not pg:
-                    continue
-                cells = []
-                for g, _ in gens:
-                    value, which = _cell_metric(pg.get(g, {}))
-                    cells.append("" if value is None else _num(value) + (" (TPR)" if which == "tpr" else ""))
+            for e, row in _generator_cells(entries, gens):
+                cells = ["" if value is None else _num(value) + (" (TPR)" if which == "tpr" else "")
+                         for _, value, which in row]
                 out.append(f"| {_md(e['model_name'])} | {e['kind']} | " + " | ".join(cells) + " |")
         if test_sets:
             out += ["", "Test sets of the reported rows:", ""] + [f"{i}. {_md(t)}" for i, t in enumerate(test_sets, 1)]
@@ -363,14 +367,9 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         head = _th("Model", "model", "text") + _th("Type", "kind", "text") + "".join(
             _th(name, f"gen:{g}", title=f"generator id {g}") for g, name in gens)
         hrows = []
-        for e in entries:
-            pg = e["summary"].get("per_generator", {})
-            if not pg:
-                continue
+        for e, row in _generator_cells(entries, gens):
             cells = []
-            for g, _ in gens:
-                m = pg.get(g, {})
-                value, which = _cell_metric(m)
+            for m, value, which in row:
                 if value is None:
                     cells.append('<td data-sort=""></td>')
                     continue
