@@ -140,7 +140,7 @@ def _source_options(pairs, **named):
                    "proportions of the benchmark's official code, to compare with published numbers.")
 @click.option("--num-workers", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="Decoding processes.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build (also after kill -9).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted build (also after kill -9); the same command without it does too.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished or interrupted build in the output folder.")
 @click.option("--max-seconds", type=float, default=None, help="Store only the first N seconds of each song.")
 @click.option("--keep-original", is_flag=True,
@@ -170,11 +170,12 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
       mom-bench build --list
       mom-bench build -b mom --root ~/mom_audio --manifests ~/mom_manifests -j 2
       mom-bench build -b mom --split-mode official ... # the official proportions
-      mom-bench build -b mom ... --resume              # after an interruption
+      mom-bench build -b mom ...                       # again after an interruption: continues
 
     Every listed row ends up written, missing, unusable or excluded (by the protocol's own filter), with
     its reason in build_report.json; the exit status is 1 when anything was missing or unusable. A
-    finished build made with the same options is reused; --overwrite rebuilds it.
+    finished build made with the same options is reused, an unfinished one continues; --overwrite
+    rebuilds it.
     """
     from mom_bench import protocols
 

@@ -503,6 +503,14 @@ def _validate(model, recipe: Recipe, device, val_feats=None, val_labels=None, da
             "val_auc": clean(metrics.roc_auc(y, probs)), "val_n": int(len(y))}
 
 
+def _read_saved_config(run_dir: Path) -> dict | None:
+    try:
+        saved = json.loads((run_dir / TRAIN_CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
 def _selection_key(entry: dict) -> tuple:
     # Best validation F1; ties (frequent on small validation sets) go to the lower validation loss.
     f1 = entry.get("val_f1")
@@ -536,6 +544,26 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
                                         "triplet_distance": triplet_distance}.items() if v is not None})
     last = run_dir / "last"
 
+    if not resume and not overwrite and ((run_dir / TRAIN_CONFIG).exists() or last.exists()):
+        # Re-running the same command (the Quickstart twice, a job retried after a crash) must not fail:
+        # an identical finished run is reused, an identical interrupted one continues. Anything else is refused.
+        saved = _read_saved_config(run_dir)
+        wanted = recipe_for(spec, overrides).to_dict()
+        same = (saved is not None and saved.get("model") == spec.name
+                and saved.get("dataset_fingerprint") == info["fingerprint"] and saved.get("recipe") == wanted)
+        if not same:
+            raise TrainError(f"{run_dir} already holds a different training run: pass --resume to continue it, "
+                             "--overwrite to start again, or --out DIR for a new folder")
+        if int(saved.get("epochs_done", 0)) >= wanted["epochs"] and (run_dir / "best").is_dir():
+            say(f"{run_dir} already holds this run, finished ({saved['epochs_done']} epochs, best val F1 "
+                f"{_fmt(saved.get('best_val_f1'))}); reusing it (--overwrite trains again)")
+            return run_dir
+        if not last.is_dir():
+            raise TrainError(f"{run_dir} holds an unfinished run with no last/ checkpoint to continue: "
+                             "pass --overwrite to start again")
+        say(f"{run_dir} holds this run, unfinished: continuing it from last/ (--overwrite starts again)")
+        resume = True
+
     if resume:
         if not (run_dir / TRAIN_CONFIG).is_file() or not last.is_dir():
             raise TrainError(f"nothing to resume in {run_dir}: no {TRAIN_CONFIG} or last/ checkpoint")
@@ -551,9 +579,6 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
         model = registry.load(last)
     else:
         if last.exists() or (run_dir / TRAIN_CONFIG).exists():
-            if not overwrite:
-                raise TrainError(f"{run_dir} already holds a training run: pass --resume to continue it, "
-                                 "--overwrite to start again, or --out DIR for a new folder")
             for name in ("best", "last", TRAIN_LOG, TRAIN_CONFIG):
                 path = run_dir / name
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

@@ -118,8 +118,33 @@ def test_run_folder_log_and_best_checkpoint(data, tmp_path):
     model = registry.load(run / "best")
     assert model.name == "clam-tiny"
     assert best["val_f1"] > 0.5  # tones vs noise: learnt in a few epochs
-    with pytest.raises(T.TrainError, match="--resume to continue it, --overwrite"):
-        T.train("clam-tiny", data, tmp_path / "run", config=TINY_RECIPE, progress=False)
+    with pytest.raises(T.TrainError, match="different training run: pass --resume to continue it, --overwrite"):
+        T.train("clam-tiny", data, tmp_path / "run", config={**TINY_RECIPE, "lr": 1e-3}, progress=False)
+
+
+def test_the_same_command_twice_reuses_the_finished_run(data, tmp_path):
+    run = T.train("clam-tiny", data, tmp_path / "run", config=TINY_RECIPE, progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in (run / "best").iterdir()}
+    said = []
+    assert T.train("clam-tiny", data, run, config=TINY_RECIPE, progress=False, log=said.append) == run
+    assert "reusing it" in said[-1] and len(_log(run)) == 4
+    assert {p.name: p.stat().st_mtime_ns for p in (run / "best").iterdir()} == before
+
+
+def test_the_same_command_after_an_interruption_continues_it(data, tmp_path):
+    full = T.train("clam-tiny", data, tmp_path / "full", config=TINY_RECIPE, progress=False)
+
+    def interrupt_after_epoch_2(msg):
+        if msg.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        T.train("clam-tiny", data, tmp_path / "cut", config=TINY_RECIPE, progress=False, log=interrupt_after_epoch_2)
+    assert len(_log(tmp_path / "cut")) == 2
+    said = []
+    T.train("clam-tiny", data, tmp_path / "cut", config=TINY_RECIPE, progress=False, log=said.append)
+    assert "continuing it" in said[0]
+    assert _log(tmp_path / "cut") == _log(full)
 
 
 def test_same_seed_same_run_other_seed_other_run(data, tmp_path):

@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import re
 import shutil
+import sys
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,8 +291,9 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     ``settings.default_dataset_dir(name)``) and return what was written.
 
     ``split_mode``: ``strict`` (hash of the group key) or ``official`` (the proportions of the benchmark's
-    official code, and its own split column where the source has one). ``resume`` continues an
-    interrupted build from its journal; ``overwrite`` replaces a finished one. A finished build made
+    official code, and its own split column where the source has one). An interrupted build made with
+    the same options continues from its journal (``resume`` only states that intent); ``overwrite``
+    replaces a finished or unfinished one. A finished build made
     from the same protocol file and options is returned as it is (``result.reused``). ``limit`` keeps the
     first N rows of each source (smoke tests). ``source_options`` are laid over the protocol's ``source``
     block (e.g. ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal
@@ -332,14 +334,14 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     if work.exists():
         if overwrite:
             shutil.rmtree(work)
-        elif not resume:
-            raise BuildError(f"an unfinished build is in {out}: pass --resume to continue it or --overwrite "
-                             "to start again")
         else:
+            # The same command run again after an interruption continues it; --resume only makes that explicit.
             old = json.loads((work / "options.json").read_text()) if (work / "options.json").exists() else None
             if old != options:
                 raise BuildError(f"the unfinished build in {out} used other options ({old}); pass the same "
-                                 "options to --resume, or --overwrite to start again")
+                                 "options to continue it, or --overwrite to start again")
+            if progress:
+                print(f"continuing the unfinished build in {out} (--overwrite starts again)", file=sys.stderr)
     elif (out / "build_report.json").exists():
         prev = json.loads((out / "build_report.json").read_text()).get("options")
         if prev == options:  # same protocol file and options: the build is up to date
