@@ -17,6 +17,12 @@ cached re-evaluation >= 100x faster than recomputing.
     python benchmarks/inference_speed.py --no-clam-batch8  # about 5 min on 2 idle cores
     python benchmarks/inference_speed.py --cases spectttra-alpha-5s clam-cached
 
+Each case also counts its floating-point operations per audio (torch's FLOP counter, attention through the
+math kernel so it is counted) and the child measures this machine's fp32 matrix-multiply rate (sgemm,
+2048 x 2048) in the same process. FLOPs / sgemm rate is the least time any exact fp32 implementation can
+take here; the table prints it beside each reference figure and target, so a target that needs more than the
+hardware gives is visible as such.
+
 Progress lines (one per timed run) go to stderr, so a run stopped early still shows what it measured.
 """
 from __future__ import annotations
@@ -37,6 +43,7 @@ from datetime import datetime, timezone
 CASES = ["spectttra-alpha-5s", "spectttra-alpha-120s", "clam-cached", "clam-extract"]
 REFERENCE = {"spectttra-alpha-5s": 17.0, "spectttra-alpha-120s": 1.74}  # audios/s, batch 1
 CLAM_REFERENCE_S = 39.4  # s per 90 s song (official extraction, both streams)
+SPECTTTRA_TARGET, CLAM_TARGET = 1.25, 1.5  # issue 5: speed-ups over the reference figures
 
 
 def _peak_rss_mb() -> float:
@@ -54,6 +61,29 @@ def _time(fn, reps: int, label: str = "") -> list[float]:
     return out
 
 
+def sgemm_gflops(n: int = 2048, reps: int = 7) -> float:
+    """This machine's fp32 matrix-multiply rate (median of ``reps``), the ceiling of every case here."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = _time(lambda: a @ b, reps)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def count_flops(module, wave) -> float:
+    """Floating-point operations of one forward (multiply-adds count 2); sdpa runs its math kernel here
+    because the counter does not see inside the fused CPU kernel."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
+        module(wave)
+    return float(counter.get_total_flops())
+
+
 def run_spectttra(name: str, reps: int) -> dict:
     import torch
 
@@ -68,6 +98,7 @@ def run_spectttra(name: str, reps: int) -> dict:
             model(wave)  # warm-up
             times = _time(lambda: model(wave), reps if batch == 1 else max(1, reps // 2), f"{name} batch {batch}")
             rows[f"batch{batch}"] = {"audios_per_s": batch / statistics.median(times), "seconds": times}
+    rows["gflop_per_audio"] = count_flops(model, torch.randn(1, n)) / 1e9
     return rows
 
 
@@ -101,6 +132,13 @@ def run_clam_extract(reps: int, batch8: bool = True) -> dict:
             wave8 = torch.randn(8, n)
             times8 = _time(lambda: model.extract(wave8), 1, "clam extract batch 8 (90 s)")
             rows["batch8"] = {"s_per_song": times8[0] / 8, "audios_per_s": 8 / times8[0], "seconds": times8}
+    # Counted last, on the meta device (the same graph without 90 s of arithmetic; the weights are gone after).
+    rows["gflop_per_audio"] = 0.0
+    for s in model.streams:
+        enc = model.encoders[s].to("meta")
+        flops = count_flops(enc, torch.empty(1, 90 * enc.sample_rate, device="meta")) / 1e9
+        rows[f"stream_{s}_gflop"] = flops
+        rows["gflop_per_audio"] += flops
     return rows
 
 
@@ -137,6 +175,7 @@ def _child(case: str, reps: int, threads: int, batch8: bool = True) -> dict:
     import torch
 
     torch.set_num_threads(threads)
+    peak = sgemm_gflops()
     t0 = time.perf_counter()
     if case.startswith("spectttra"):
         result = run_spectttra(case, reps)
@@ -147,7 +186,7 @@ def _child(case: str, reps: int, threads: int, batch8: bool = True) -> dict:
     else:
         raise SystemExit(f"unknown case {case!r}; known: {', '.join(CASES)}")
     return {"case": case, "threads": torch.get_num_threads(), "wall_s": time.perf_counter() - t0,
-            "peak_rss_mb": _peak_rss_mb(), **result}
+            "peak_rss_mb": _peak_rss_mb(), "sgemm_gflops": peak, **result}
 
 
 def _run_case(case: str, args) -> dict:
@@ -159,6 +198,35 @@ def _run_case(case: str, args) -> dict:
     if out.returncode != 0:
         return {"case": case, "error": f"exit status {out.returncode} (see the messages above)"}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _roofline(results: list[dict]) -> str:
+    """Per case: FLOPs per audio, the rate achieved, and the least time at this machine's sgemm rate, beside
+    the reference figure and the target (a target needing more than the sgemm rate cannot be met in exact fp32)."""
+    lines = [f"{'case':<22} {'GFLOP/audio':>11} {'achieved':>14} {'floor at sgemm':>15} {'reference':>10} "
+             f"{'target':>8}  verdict", "-" * 110]
+    for r in results:
+        if "error" in r or "gflop_per_audio" not in r:
+            continue
+        gflop, peak = r["gflop_per_audio"], r["sgemm_gflops"]
+        if r["case"] == "clam-extract":
+            took, ref = r["batch1"]["s_per_song"], CLAM_REFERENCE_S
+            target = ref / CLAM_TARGET
+        elif r["case"] in REFERENCE:
+            took, ref = 1 / r["batch1"]["audios_per_s"], 1 / REFERENCE[r["case"]]
+            target = ref / SPECTTTRA_TARGET
+        else:
+            continue
+        floor = gflop / peak
+        verdict = ("reachable in principle" if target >= floor else
+                   f"needs {gflop / target:.0f} GFLOP/s, {gflop / target / peak:.2f}x the sgemm rate: not in exact fp32")
+        lines.append(f"{r['case']:<22} {gflop:>11.1f} {gflop / took:>7.1f} GFLOP/s {floor:>13.2f} s "
+                     f"{ref:>8.2f} s {target:>6.2f} s  {verdict}")
+    if len(lines) == 2:
+        return ""
+    peaks = sorted({round(r["sgemm_gflops"]) for r in results if "sgemm_gflops" in r})
+    return (f"fp32 sgemm rate measured in each case's process: {', '.join(map(str, peaks))} GFLOP/s\n"
+            + "\n".join(lines))
 
 
 def _table(results: list[dict]) -> str:
@@ -211,6 +279,10 @@ def main(argv=None) -> None:
             "cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version()}
     print(f"inference speed, {meta['date']}, {meta['cpus']} CPUs, {args.threads} torch threads, fp32, random weights")
     print(_table(results))
+    roofline = _roofline(results)
+    if roofline:
+        print()
+        print(roofline)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=2)

@@ -451,7 +451,7 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
 @main.command("evaluate")
 @click.option("--model", "-m", "model_name", required=True, help="Registry name of the trained model (e.g. clam).")
 @click.option("--checkpoint", default=None,
-              help="Saved detector folder (or Hub id). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
+              help="Saved detector folder, or Hub id owner/name[@revision] (pin a commit). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Built benchmark folder. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
 @click.option("--benchmark", "-b", default=None, help="Benchmark whose default folder to use (default: mom-mini).")
@@ -502,7 +502,7 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "-m", "model_name", required=True, help="Registry name of the trained model (e.g. clam).")
 @click.option("--checkpoint", default=None,
-              help="Saved detector folder (or Hub id). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
+              help="Saved detector folder, or Hub id owner/name[@revision] (pin a commit). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
 @click.option("--benchmark", "-b", default=None, help="Benchmark the model was trained on (default: mom-mini).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="P(fake) at or above which a file is called fake.")

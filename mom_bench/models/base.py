@@ -172,12 +172,24 @@ def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
         return str(path)
     from huggingface_hub import hf_hub_download
 
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    revision = hub_kwargs.get("revision")
+    at = f" at revision {revision}" if revision else ""
     try:
         return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
+    except RevisionNotFoundError as err:
+        raise CheckpointError(f"{model_id}: the Hub repo has no revision {revision!r} (a commit id, branch or "
+                              "tag of that repo)") from err
+    except RepositoryNotFoundError as err:
+        raise CheckpointError(f"{model_id}: no such Hub repo (or it is private: log in with `hf auth login`); "
+                              f"wanted {filename}{at}") from err
+    except EntryNotFoundError as err:
+        raise CheckpointError(f"{model_id}{at} has no {filename}: not a saved mom-bench detector") from err
     except Exception as err:
         from mom_bench.settings import offline
 
         hint = (" HF_HUB_OFFLINE is set and the file is not in the local Hugging Face cache: download it on a "
-                "machine with network (`hf download " + model_id + "`) or pass a local folder instead."
-                if offline() else " Check the id, the network, and for private repos your token.")
-        raise CheckpointError(f"{model_id}: cannot get {filename} ({type(err).__name__}).{hint}") from err
+                "machine with network (`hf download " + model_id + (f" --revision {revision}" if revision else "")
+                + "`) or pass a local folder instead." if offline() else " Check the id and the network.")
+        raise CheckpointError(f"{model_id}: cannot get {filename}{at} ({type(err).__name__}).{hint}") from err

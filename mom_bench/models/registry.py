@@ -224,9 +224,16 @@ def build(name: str, benchmark: str | None = None, **overrides):
 
 
 def load(path_or_hub_id: str | Path, **kwargs):
-    """A saved detector (folder or Hub id): the class comes from ``config.json``'s ``"model"``."""
+    """A saved detector (folder, Hub id ``owner/name`` or ``owner/name@revision``): the class comes from
+    ``config.json``'s ``"model"``. ``revision=`` pins a Hub commit too."""
     from mom_bench.models.base import CONFIG_NAME, CheckpointError, resolve_file
 
+    ref = str(path_or_hub_id)
+    if "@" in ref and not Path(ref).expanduser().exists():
+        path_or_hub_id, pinned = ref.rsplit("@", 1)
+        if not pinned or kwargs.get("revision") not in (None, pinned):
+            raise CheckpointError(f"{ref}: give the revision once, after @ or as revision=")
+        kwargs["revision"] = pinned
     hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "force_download", "local_files_only", "token")
                   if k in kwargs}
     path = Path(path_or_hub_id)
