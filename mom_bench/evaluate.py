@@ -33,7 +33,7 @@ from mom_bench.train import default_run_dir, pick_device, resolve_data, write_di
 RESULTS_SCHEMA_VERSION = 1
 DEFAULT_SPLITS = ("test_id", "test_ood")
 # Optional dataset columns that become strata (first found wins).
-_STRATA_COLUMNS = {"vocals": ("vocals", "has_vocals"), "language": ("language", "lang")}
+STRATA_COLUMNS = {"vocals": ("vocals", "has_vocals"), "language": ("language", "lang")}
 _LIBRARIES = ("torch", "torchcodec", "transformers", "datasets", "numpy", "pandas", "scikit-learn", "pyarrow")
 
 
@@ -122,7 +122,7 @@ def score_split(model, data_dir: Path, split: str, *, batch_size: int = 8, progr
     from mom_bench.train import extract_features
 
     names = _columns(data_dir, split)
-    extra = {key: next((c for c in cands if c in names), None) for key, cands in _STRATA_COLUMNS.items()}
+    extra = {key: next((c for c in cands if c in names), None) for key, cands in STRATA_COLUMNS.items()}
     columns = ["id", "label", "generator", "duration_s"] + [c for c in extra.values() if c]
     table = read.read_table(data_dir, split, columns)
     table = table.rename(columns={col: key for key, col in extra.items() if col})

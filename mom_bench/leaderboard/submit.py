@@ -337,9 +337,9 @@ def dataset_labels(data_dir: Path | str, splits=TEST_SPLITS) -> pd.DataFrame:
 def _stratum_columns() -> dict[str, tuple[str, ...]]:
     """Optional stratum columns and the dataset column names they may have: evaluate's table, so both
     score the same rows with the same columns."""
-    from mom_bench.evaluate import _STRATA_COLUMNS
+    from mom_bench.evaluate import STRATA_COLUMNS
 
-    return dict(_STRATA_COLUMNS)
+    return dict(STRATA_COLUMNS)
 
 
 def check_predictions(pred: pd.DataFrame, labels: pd.DataFrame, where: str, pid: str = "line") -> list[str]:
