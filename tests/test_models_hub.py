@@ -177,6 +177,8 @@ def test_paper_encoders_load_from_hub_ids_at_pinned_revisions(hub, tmp_path):
     hub.publish("lab/tiny-mert", SHA_A, tmp_path / "mert")
     hub.publish("lab/tiny-w2v", SHA_B, tmp_path / "w2v")
     hub.publish("lab/tiny-mert-deepnorm", SHA_A, tmp_path / "bad")
+    (tmp_path / "empty").mkdir()
+    hub.publish("lab/empty", SHA_A, tmp_path / "empty")  # a repo without config.json
     code = (
         "import json, torch\n"
         "from mom_bench.models.encoders import Encoder\n"
@@ -188,11 +190,12 @@ def test_paper_encoders_load_from_hub_ids_at_pinned_revisions(hub, tmp_path):
         "    torch.manual_seed(0)\n"
         "    with torch.inference_mode():\n"
         "        out[stream] = [enc(torch.randn(1, sr)).flatten().tolist(), enc.identity()]\n"
-        "try:\n"
-        "    Encoder({'kind': 'hubert', 'weights': 'lab/tiny-mert-deepnorm', 'revision': '" + SHA_A + "',\n"
-        "             'sample_rate': 24000}, 'mert')\n"
-        "except CheckpointError as err:\n"
-        "    out['refused'] = str(err)\n"
+        "for key, repo in (('refused', 'lab/tiny-mert-deepnorm'), ('empty', 'lab/empty'), ('absent', 'lab/absent')):\n"
+        "    try:\n"
+        "        Encoder({'kind': 'hubert', 'weights': repo, 'revision': '" + SHA_A + "', 'sample_rate': 24000},\n"
+        "                'mert')\n"
+        "    except CheckpointError as err:\n"
+        "        out[key] = str(err)\n"
         "print(json.dumps(out))\n"
     )
     run = hub.run(code, tmp_path)
@@ -206,5 +209,32 @@ def test_paper_encoders_load_from_hub_ids_at_pinned_revisions(hub, tmp_path):
         assert got[stream][0] == pytest.approx(want, abs=1e-6)
     assert got["mert"][1].startswith(f"hubert|lab/tiny-mert@{SHA_A}|")  # the cache key names the pinned commit
     assert "deepnorm" in got["refused"]
+    for key, repo in (("empty", "lab/empty"), ("absent", "lab/absent")):  # one line naming the checkpoint
+        assert f"not available: {repo} (revision {SHA_A})" in got[key] and "MOM_BENCH_WEIGHTS_MERT" in got[key]
     assert f"/lab/tiny-mert/resolve/{SHA_A}/config.json" in hub.requests
     assert f"/lab/tiny-w2v/resolve/{SHA_B}/model.safetensors" in hub.requests
+
+
+def test_an_encoder_named_by_branch_is_keyed_by_the_commit_it_loaded(hub, tmp_path):
+    """A feature cache keyed on "main" would keep serving features of an old main after the repo moves on."""
+    from transformers import HubertConfig, HubertModel
+
+    tiny = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
+            "conv_dim": [8, 8], "conv_stride": [10, 8], "conv_kernel": [10, 8],
+            "num_conv_pos_embeddings": 8, "num_conv_pos_embedding_groups": 2}
+    for seed, commit in ((1, SHA_A), (2, SHA_B)):
+        torch.manual_seed(seed)
+        HubertModel(HubertConfig(**tiny)).save_pretrained(tmp_path / commit)
+        hub.publish("lab/tiny-mert", commit, tmp_path / commit)
+    code = ("from mom_bench.models.encoders import Encoder\n"
+            "enc = Encoder({'kind': 'hubert', 'weights': 'lab/tiny-mert', 'revision': 'main', 'sample_rate': 24000},"
+            " 'mert')\nprint(enc.identity())\n")
+    identities = []
+    for commit in (SHA_A, SHA_B):
+        hub.refs["lab/tiny-mert"] = {"main": commit}
+        run = hub.run(code, tmp_path)
+        assert run.returncode == 0, run.stderr
+        identities.append(run.stdout.strip().splitlines()[-1])
+    assert identities[0].startswith(f"hubert|lab/tiny-mert@{SHA_A}|")
+    assert identities[1].startswith(f"hubert|lab/tiny-mert@{SHA_B}|")
+    assert f"/lab/tiny-mert/resolve/{SHA_B}/model.safetensors" in hub.requests

@@ -6,7 +6,8 @@ An encoder spec is a small dict, kept in the detector's config so a saved model 
 ``arch``         ``mert-v1-95m`` / ``wav2vec2-base`` (base size, 94.4 M), ``mini``, ``tiny``, or a dict of
                  config fields; used to build a random encoder or, with ``weights``, only as a fallback
 ``weights``      a Hub id or a local folder of a transformers checkpoint, or None for a random encoder
-``revision``     Hub revision (commit id preferred) of ``weights``
+``revision``     Hub revision of ``weights`` (commit id preferred; a branch or tag is resolved to its current commit,
+                 which is what loads and what cache keys name)
 ``seed``         initialisation seed of a random encoder
 ``sample_rate``  the rate the encoder expects (Hz)
 ``normalize``    per-item zero-mean/unit-variance of the waveform (what the checkpoints' processors do)
@@ -105,6 +106,15 @@ def _read_checkpoint_json(source: str, name: str, revision: str | None) -> dict 
         return None
 
 
+def _hub_commit(source: str, revision: str | None) -> str:
+    """The commit a Hub revision (branch, tag or commit) points at now. Everything of one encoder is then read
+    at that commit, and cache keys name it: a key on "main" would keep serving features of an old "main"."""
+    from huggingface_hub import hf_hub_download
+
+    # The cache lays files out as snapshots/<commit>/<file>, also offline.
+    return Path(hf_hub_download(source, "config.json", revision=revision)).parent.name
+
+
 def check_mert_switches(config: dict, source: str) -> None:
     """Refuse MERT checkpoints that rely on features outside a stock HuBERT (CQT front end, DeepNorm,
     attention relaxation)."""
@@ -137,8 +147,12 @@ def build_encoder(spec: dict, stream: str, *, pretrained: bool = True) -> tuple[
             model = model_cls(config)
         return model, {"id": None, "normalize": bool(spec.get("normalize", True))}
 
-    revision = None if os.path.isdir(source) else spec.get("revision")
+    from huggingface_hub.errors import EntryNotFoundError
+
+    revision = None
     try:
+        if not os.path.isdir(source):
+            revision = _hub_commit(source, spec.get("revision"))
         raw = _read_checkpoint_json(source, "config.json", revision)
         if raw is None:
             raise FileNotFoundError(f"{source} has no config.json")
@@ -149,7 +163,7 @@ def build_encoder(spec: dict, stream: str, *, pretrained: bool = True) -> tuple[
                                                 trust_remote_code=False, **fixed)
     except CheckpointError:
         raise
-    except (OSError, ValueError, FileNotFoundError) as err:
+    except (OSError, ValueError, EntryNotFoundError) as err:  # the Hub's errors; EntryNotFoundError is none of them
         raise _missing_checkpoint(stream, spec, err) from err
     missing = [k for k in info.get("missing_keys", []) if "masked_spec_embed" not in k]
     if missing:
