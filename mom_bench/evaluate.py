@@ -320,6 +320,8 @@ def evaluate(model_name: str, checkpoint: str | Path | None = None, data_dir: st
                       "dataset": str(data_dir), "splits": splits},
         "model": {"requested": model_name, "name": model.name, "config": model.config, "checkpoint": source,
                   "checkpoint_sha256": checkpoint_sha256(source), "training": _train_summary(source),
+                  # which encoder weights produced the features: Hub id + commit, or a content hash
+                  "encoders": {s: enc.identity() for s, enc in getattr(model, "encoders", {}).items()},
                   "device": str(next(model.parameters()).device)},
         "metrics": report,
     }

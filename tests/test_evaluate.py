@@ -51,6 +51,11 @@ def test_results_folder(evaluated, data):
     weights = (run / "best" / "model.safetensors").read_bytes()
     assert res["model"]["checkpoint_sha256"] == hashlib.sha256(weights).hexdigest()
     assert res["model"]["training"]["best_epoch"] >= 1
+    from mom_bench.models import registry
+
+    trained = registry.load(run / "best")
+    assert res["model"]["encoders"] == {s: e.identity() for s, e in trained.encoders.items()}
+    assert set(res["model"]["encoders"]) == {"mert", "w2v"} and res["model"]["encoders"]["mert"].startswith("hubert|random:")
     assert res["libraries"]["torch"] and res["mom_bench_version"] and res["created"]
     assert set(res["benchmark"]["splits"]) == {"test_id", "test_ood"}
 
