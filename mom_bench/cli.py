@@ -392,10 +392,11 @@ def _loop_errors():
     """Library errors of the benchmark loop that the user fixes by a command or a flag."""
     from mom_bench.build.read import NotABuiltBenchmark
     from mom_bench.evaluate import NoTrainedModel
+    from mom_bench.models.base import CheckpointError
     from mom_bench.models.registry import UnknownModelError
     from mom_bench.train import TrainError
 
-    return (NotABuiltBenchmark, NoTrainedModel, UnknownModelError, TrainError)
+    return (NotABuiltBenchmark, NoTrainedModel, UnknownModelError, TrainError, CheckpointError)
 
 
 @main.command("train")

@@ -238,3 +238,14 @@ def test_an_encoder_named_by_branch_is_keyed_by_the_commit_it_loaded(hub, tmp_pa
     assert identities[0].startswith(f"hubert|lab/tiny-mert@{SHA_A}|")
     assert identities[1].startswith(f"hubert|lab/tiny-mert@{SHA_B}|")
     assert f"/lab/tiny-mert/resolve/{SHA_B}/model.safetensors" in hub.requests
+
+
+def test_offline_a_hub_detector_missing_from_the_cache_says_how_to_get_it(tmp_path, monkeypatch):
+    from mom_bench.models.base import CheckpointError
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # nothing cached
+    with pytest.raises(CheckpointError, match=r"cannot get config\.json at revision abc123 .*HF_HUB_OFFLINE is set"
+                                              r".*`hf download lab/clam --revision abc123`"):
+        registry.load("lab/clam@abc123")
+    with pytest.raises(CheckpointError, match="give the revision once"):
+        registry.load("lab/clam@abc123", revision="def456")

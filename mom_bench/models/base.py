@@ -172,12 +172,15 @@ def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
         return str(path)
     from huggingface_hub import hf_hub_download
 
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
 
     revision = hub_kwargs.get("revision")
     at = f" at revision {revision}" if revision else ""
     try:
         return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
+    except LocalEntryNotFoundError as err:  # offline or unreachable; it subclasses EntryNotFoundError
+        raise _unreachable(model_id, filename, revision, err) from err
     except RevisionNotFoundError as err:
         raise CheckpointError(f"{model_id}: the Hub repo has no revision {revision!r} (a commit id, branch or "
                               "tag of that repo)") from err
@@ -187,9 +190,14 @@ def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
     except EntryNotFoundError as err:
         raise CheckpointError(f"{model_id}{at} has no {filename}: not a saved mom-bench detector") from err
     except Exception as err:
-        from mom_bench.settings import offline
+        raise _unreachable(model_id, filename, revision, err) from err
 
-        hint = (" HF_HUB_OFFLINE is set and the file is not in the local Hugging Face cache: download it on a "
-                "machine with network (`hf download " + model_id + (f" --revision {revision}" if revision else "")
-                + "`) or pass a local folder instead." if offline() else " Check the id and the network.")
-        raise CheckpointError(f"{model_id}: cannot get {filename}{at} ({type(err).__name__}).{hint}") from err
+
+def _unreachable(model_id: str, filename: str, revision: str | None, err: Exception) -> CheckpointError:
+    from mom_bench.settings import offline
+
+    at = f" at revision {revision}" if revision else ""
+    hint = (" HF_HUB_OFFLINE is set and the file is not in the local Hugging Face cache: download it on a machine "
+            f"with network (`hf download {model_id}" + (f" --revision {revision}" if revision else "")
+            + "`) or pass a local folder instead." if offline() else " Check the id and the network.")
+    return CheckpointError(f"{model_id}: cannot get {filename}{at} ({type(err).__name__}).{hint}")
