@@ -558,11 +558,11 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
             say(f"{run_dir} already holds this run, finished ({saved['epochs_done']} epochs, best val F1 "
                 f"{_fmt(saved.get('best_val_f1'))}); reusing it (--overwrite trains again)")
             return run_dir
-        if not last.is_dir():
-            raise TrainError(f"{run_dir} holds an unfinished run with no last/ checkpoint to continue: "
-                             "pass --overwrite to start again")
-        say(f"{run_dir} holds this run, unfinished: continuing it from last/ (--overwrite starts again)")
-        resume = True
+        if last.is_dir():
+            say(f"{run_dir} holds this run, unfinished: continuing it from last/ (--overwrite starts again)")
+            resume = True
+        else:  # stopped before its first epoch ended: there is nothing to keep
+            say(f"{run_dir} holds this run, stopped before its first epoch ended: starting it again")
 
     if resume:
         if not (run_dir / TRAIN_CONFIG).is_file() or not last.is_dir():

@@ -1,6 +1,7 @@
 """The trainer: recipes, losses, run folders, seeded reproducibility and resuming."""
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -134,6 +135,10 @@ def test_the_same_command_twice_reuses_the_finished_run(data, tmp_path):
 def test_the_same_command_after_an_interruption_continues_it(data, tmp_path):
     full = T.train("clam-tiny", data, tmp_path / "full", config=TINY_RECIPE, progress=False)
 
+    def interrupt_after_epoch_1(msg):
+        if msg.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
     def interrupt_after_epoch_2(msg):
         if msg.startswith("epoch 2/"):
             raise KeyboardInterrupt
@@ -145,6 +150,18 @@ def test_the_same_command_after_an_interruption_continues_it(data, tmp_path):
     T.train("clam-tiny", data, tmp_path / "cut", config=TINY_RECIPE, progress=False, log=said.append)
     assert "continuing it" in said[0]
     assert _log(tmp_path / "cut") == _log(full)
+
+    # Killed during epoch 1: train_config.json and an empty log exist, no checkpoint yet.
+    early = tmp_path / "early"
+    with pytest.raises(KeyboardInterrupt):
+        T.train("clam-tiny", data, early, config=TINY_RECIPE, progress=False, log=interrupt_after_epoch_1)
+    shutil.rmtree(early / "last")
+    shutil.rmtree(early / "best")
+    (early / T.TRAIN_LOG).write_text("")
+    said = []
+    T.train("clam-tiny", data, tmp_path / "early", config=TINY_RECIPE, progress=False, log=said.append)
+    assert "starting it again" in said[0]
+    assert _log(tmp_path / "early") == _log(full)
 
 
 def test_same_seed_same_run_other_seed_other_run(data, tmp_path):
