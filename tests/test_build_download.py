@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from _build_fixtures import write_tone
+from _loopback import LoopbackServer
 from mom_bench.build.download import DownloadError, download
 
 BODY = bytes(range(256)) * 2000  # 512,000 bytes
 
 
-class Server:
+class Server(LoopbackServer):
     """Routes: /ok, /flaky (two 500s), /stall (first request hangs), /trunc (first body cut in half,
     then honours Range), /norange (truncates once and ignores Range), /missing (404), /files/<name>."""
 
@@ -60,17 +60,8 @@ class Server:
                     self.wfile.flush()
                     self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()

@@ -8,22 +8,23 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import torch
 
+from _loopback import LoopbackServer
 from mom_bench.models import registry
-from mom_bench.models.encoders import Encoder
+from mom_bench.models.encoders import ARCHS, Encoder
 
 REPO = Path(__file__).resolve().parents[1]
 SHA_A = "a" * 40
 SHA_B = "b" * 40
+TINY_ENCODER = ARCHS["tiny"]  # transformers checkpoints small enough to publish in a test
 
 
-class Hub:
+class Hub(LoopbackServer):
     """``repos[repo_id][commit] = {filename: bytes}`` and ``refs[repo_id] = {"main": commit}``. Serves HEAD/GET
     ``/<repo_id>/resolve/<revision>/<filename>`` with the headers huggingface_hub reads; anything else is a 404
     with the Hub's error code. Every request path is kept in ``requests``."""
@@ -74,9 +75,7 @@ class Hub:
             def do_GET(self):
                 self._answer(True)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def publish(self, repo_id: str, commit: str, folder: Path, main: bool = False) -> None:
         self.repos.setdefault(repo_id, {})[commit] = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
@@ -89,13 +88,6 @@ class Hub:
         return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=300)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()
@@ -165,12 +157,9 @@ def test_paper_encoders_load_from_hub_ids_at_pinned_revisions(hub, tmp_path):
     classes: a stock HubertModel / Wav2Vec2Model from a Hub id at a pinned commit, no remote code."""
     from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
 
-    tiny = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
-            "conv_dim": [8, 8], "conv_stride": [10, 8], "conv_kernel": [10, 8],
-            "num_conv_pos_embeddings": 8, "num_conv_pos_embedding_groups": 2}
     torch.manual_seed(3)
-    HubertModel(HubertConfig(**tiny)).save_pretrained(tmp_path / "mert")
-    Wav2Vec2Model(Wav2Vec2Config(**tiny)).save_pretrained(tmp_path / "w2v")
+    HubertModel(HubertConfig(**TINY_ENCODER)).save_pretrained(tmp_path / "mert")
+    Wav2Vec2Model(Wav2Vec2Config(**TINY_ENCODER)).save_pretrained(tmp_path / "w2v")
     raw = json.loads((tmp_path / "mert" / "config.json").read_text())
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text(json.dumps({**raw, "deepnorm": True}))
@@ -219,12 +208,9 @@ def test_an_encoder_named_by_branch_is_keyed_by_the_commit_it_loaded(hub, tmp_pa
     """A feature cache keyed on "main" would keep serving features of an old main after the repo moves on."""
     from transformers import HubertConfig, HubertModel
 
-    tiny = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
-            "conv_dim": [8, 8], "conv_stride": [10, 8], "conv_kernel": [10, 8],
-            "num_conv_pos_embeddings": 8, "num_conv_pos_embedding_groups": 2}
     for seed, commit in ((1, SHA_A), (2, SHA_B)):
         torch.manual_seed(seed)
-        HubertModel(HubertConfig(**tiny)).save_pretrained(tmp_path / commit)
+        HubertModel(HubertConfig(**TINY_ENCODER)).save_pretrained(tmp_path / commit)
         hub.publish("lab/tiny-mert", commit, tmp_path / commit)
     code = ("from mom_bench.models.encoders import Encoder\n"
             "enc = Encoder({'kind': 'hubert', 'weights': 'lab/tiny-mert', 'revision': 'main', 'sample_rate': 24000},"
