@@ -82,6 +82,12 @@ class Hub(LoopbackServer):
         if main:
             self.refs.setdefault(repo_id, {})["main"] = commit
 
+    def run_json(self, code: str, tmp_path: Path):
+        """Run ``code`` against this hub; it prints one JSON line last, which is returned."""
+        run = self.run(code, tmp_path)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
     def run(self, code: str, tmp_path: Path) -> subprocess.CompletedProcess:
         env = {**os.environ, "HF_ENDPOINT": self.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf-home"),
                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_ETAG_TIMEOUT": "5", "HF_HUB_DOWNLOAD_TIMEOUT": "10"}
@@ -116,7 +122,6 @@ def test_a_detector_loads_from_a_hub_id_at_the_pinned_revision(hub, tmp_path):
     code = (
         "import json, torch\n"
         "from mom_bench.models import registry\n"
-        "torch.manual_seed(0)\n"
         "out = {}\n"
         "for ref in ('lab/clam-tiny@" + SHA_A + "', 'lab/clam-tiny'):\n"
         "    m = registry.load(ref).eval()\n"
@@ -126,9 +131,7 @@ def test_a_detector_loads_from_a_hub_id_at_the_pinned_revision(hub, tmp_path):
         "        out[ref] = m(wave).tolist()\n"
         "print(json.dumps(out))\n"
     )
-    run = hub.run(code, tmp_path)
-    assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = hub.run_json(code, tmp_path)
     assert got[f"lab/clam-tiny@{SHA_A}"] == pytest.approx(_scores(pinned), abs=1e-6)
     assert got["lab/clam-tiny"] == pytest.approx(_scores(newer), abs=1e-6)  # no pin: the branch head
     assert f"/lab/clam-tiny/resolve/{SHA_A}/model.safetensors" in hub.requests
@@ -187,9 +190,7 @@ def test_paper_encoders_load_from_hub_ids_at_pinned_revisions(hub, tmp_path):
         "        out[key] = str(err)\n"
         "print(json.dumps(out))\n"
     )
-    run = hub.run(code, tmp_path)
-    assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout.strip().splitlines()[-1])
+    got = hub.run_json(code, tmp_path)
     for stream, kind, sr in (("mert", "hubert", 24000), ("w2v", "wav2vec2", 16000)):
         local = Encoder({"kind": kind, "weights": str(tmp_path / stream), "sample_rate": sr}, stream).eval()
         torch.manual_seed(0)
