@@ -1,3 +1,60 @@
-"""mom-bench: benchmarks for detectors of AI-generated music."""
+"""mom-bench: benchmarks for detectors of AI-generated music.
 
-__version__ = "0.1.0"
+The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --help``) stays fast::
+
+    import mom_bench as mb
+    mb.build_benchmark("mom-mini")                  # a Hugging Face dataset folder with strict splits
+    mb.train("clam")                                # a registry detector, trained on the default benchmark
+    result = mb.evaluate(my_detector)               # a registry name, a checkpoint, or your own nn.Module
+    mb.check_detector(my_detector)                  # does it follow the detector contract?
+
+``my_detector`` is any ``torch.nn.Module`` (or callable) mapping mono waveforms ``[B, T]`` to logits ``[B]``,
+with attributes ``sample_rate`` (Hz) and ``clip`` (e.g. ``"first:10"``); see ``docs/plugins.md``.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mom_bench.provenance import mom_bench_version
+
+__version__ = mom_bench_version()
+
+#: public name -> the module that defines it
+_API = {
+    "build_benchmark": "mom_bench.dataset.builder",
+    "train": "mom_bench.training",
+    "evaluate": "mom_bench.evaluation",
+    "predict": "mom_bench.prediction",
+    "compute_report": "mom_bench.metrics",
+    "load_detector": "mom_bench.models.registry",
+    "list_models": "mom_bench.models.registry",
+    "check_detector": "mom_bench.check",
+    "MomBenchError": "mom_bench.errors",
+}
+_RENAMED = {"load_detector": "load"}
+
+__all__ = ["__version__", *_API]
+
+if TYPE_CHECKING:
+    from mom_bench.check import check_detector
+    from mom_bench.dataset.builder import build_benchmark
+    from mom_bench.errors import MomBenchError
+    from mom_bench.evaluation import evaluate
+    from mom_bench.metrics import compute_report
+    from mom_bench.models.registry import list_models
+    from mom_bench.models.registry import load as load_detector
+    from mom_bench.prediction import predict
+    from mom_bench.training import train
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), _RENAMED.get(name, name))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mom_bench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -19,6 +19,8 @@ from typing import Union
 import numpy as np
 import torch
 
+from mom_bench.errors import MomBenchError
+
 AudioSource = Union[str, Path, bytes, bytearray, memoryview]
 
 #: Longest song accepted by default (seconds). Longer inputs are rejected rather than silently cut,
@@ -30,7 +32,7 @@ _TRUNCATION_TOLERANCE = 0.9
 _TRUNCATION_SLACK_S = 0.5
 
 
-class AudioError(Exception):
+class AudioError(MomBenchError):
     """Audio that cannot be used. ``str(err)`` is ``"<name>: <reason>"``."""
 
     def __init__(self, name: str, reason: str):
@@ -82,6 +84,7 @@ def _clean(err: Exception) -> str:
 def _open(src: AudioSource, name: str, sample_rate: int | None = None):
     from torchcodec.decoders import AudioDecoder
 
+    source: str | bytes
     if isinstance(src, (str, Path)):
         path = Path(src)
         if not path.exists():
@@ -216,11 +219,29 @@ class ClipPolicy:
         # Only `first` can safely decode a prefix: the other policies need the decoded length, and
         # header durations of VBR mp3s are estimates.
         if self.kind == "first":
+            assert self.seconds is not None  # __post_init__: "first" always has a length
             return 0.0, float(self.seconds)
         return 0.0, None
 
     def offset(self, length: int, sample_rate: int, rng: np.random.Generator | None = None) -> int:
-        """Start sample of the window for a signal of ``length`` samples."""
+        """Start sample of the window for a signal of ``length`` samples.
+
+        A signal that fits in the window (and any signal under ``first`` or ``full``) starts at 0;
+        ``sonics_eval`` starts three quarters of the way into the spare length; ``random`` draws a
+        start from ``rng`` such that the window stays inside the signal:
+
+        >>> ClipPolicy("sonics_eval", 10).offset(30 * 16000, 16000)  # (30 s - 10 s) * 3/4 = 15 s
+        240000
+        >>> ClipPolicy("first", 10).offset(30 * 16000, 16000), ClipPolicy("sonics_eval", 10).offset(5 * 16000, 16000)
+        (0, 0)
+        >>> start = ClipPolicy("random", 5).offset(30 * 16000, 16000, np.random.default_rng(0))
+        >>> 0 <= start <= (30 - 5) * 16000
+        True
+        >>> ClipPolicy("random", 5).offset(30 * 16000, 16000)
+        Traceback (most recent call last):
+            ...
+        ValueError: the random clip policy needs an rng (numpy.random.Generator)
+        """
         n = self.n_samples(sample_rate)
         if n is None or length <= n or self.kind == "first":
             return 0
@@ -260,7 +281,20 @@ def full() -> ClipPolicy:
 
 
 def parse_clip(spec: str | ClipPolicy) -> ClipPolicy:
-    """``"first:90"``, ``"sonics_eval:120"``, ``"random:5"`` or ``"full"``."""
+    """``"first:90"``, ``"sonics_eval:120"``, ``"random:5"`` or ``"full"``; a :class:`ClipPolicy` is
+    returned as it is.
+
+    >>> parse_clip("first:90")
+    ClipPolicy(kind='first', seconds=90.0)
+    >>> parse_clip("full")
+    ClipPolicy(kind='full', seconds=None)
+    >>> str(parse_clip(" sonics_eval :120"))
+    'sonics_eval:120'
+    >>> parse_clip("first")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: bad clip policy 'first': clip policy 'first' needs a positive length in seconds. Use e.g. ...
+    """
     if isinstance(spec, ClipPolicy):
         return spec
     kind, _, seconds = str(spec).partition(":")

@@ -1,7 +1,8 @@
-"""The `mom-bench` command line: a thin layer that parses, calls the library and prints.
+"""The `mom-bench` command line: a thin layer that parses, calls the library (:mod:`mom_bench`) and prints.
 
-Errors reach the user as one line (``error: ...``) with a non-zero exit status; ``--debug`` shows the
-traceback instead.
+Exit status: 0 done; 1 the command ran and found problems (unusable files, failed checks) or an internal
+error (a bug: ``internal error: <type>: <message>``); 2 a usage error or a :class:`~mom_bench.errors
+.MomBenchError` (``error: <message>``, something the user can fix). ``--debug`` shows tracebacks instead.
 """
 from __future__ import annotations
 
@@ -11,13 +12,27 @@ from pathlib import Path
 
 import click
 
-from mom_bench import __version__
+from mom_bench import provenance
+from mom_bench.errors import MomBenchError
 
 
 class UserError(click.ClickException):
     """A problem the user can fix (bad flag, missing file, missing checkpoint). Exit status 2."""
 
     exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file or sys.stderr, err=file is None)
+
+
+class InternalError(click.ClickException):
+    """Anything that is not a MomBenchError: a bug in mom-bench (or in a plugin). Exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"internal error: {self.format_message()} (run with --debug for the traceback)",
+                   file=file or sys.stderr, err=file is None)
 
 
 class _Group(click.Group):
@@ -26,15 +41,18 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as err:  # turn library errors into one readable line
+        except MomBenchError as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise UserError(f"{type(err).__name__}: {err}" if not str(err).startswith(type(err).__name__)
-                            else str(err)) from err
+            raise UserError(str(err)) from err
+        except Exception as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise InternalError(f"{type(err).__name__}: {err}") from err
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="mom-bench")
+@click.version_option(provenance.mom_bench_version(), "--version", prog_name="mom-bench")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context
 def main(ctx, debug):
@@ -187,7 +205,7 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
             click.echo(f"{name:<10} {p.version:<8} {p.title}: {len(p.generators)} generators ({n_ood} OOD), "
                        f"source {p.source_kind}{default}")
         return
-    from mom_bench.build import build_benchmark
+    from mom_bench.dataset import build_benchmark
 
     opts = _source_options(source_option, root=str(root) if root else None,
                            manifests=str(manifests) if manifests else None, download=True if download else None)
@@ -222,7 +240,8 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
 @click.option("--replace", is_flag=True, help="Overwrite an existing entry with the same slug.")
 @click.option("--no-store-predictions", is_flag=True,
               help="Do not keep id,score beside the entry (then `leaderboard validate` cannot re-score it).")
-@click.option("--n-bootstrap", type=int, default=1000, show_default=True, help="Bootstrap resamples for CIs.")
+@click.option("--n-bootstrap", type=click.IntRange(0), default=1000, show_default=True,
+              help="Bootstrap resamples for CIs (0: no intervals).")
 def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap):
     """Validate, score and add PREDICTIONS to the leaderboard.
 
@@ -340,7 +359,11 @@ def leaderboard_schema(name):
 @click.option("--benchmark", "-b", default=None,
               help="Resolve names as on this benchmark (e.g. mom-mini, where `clam` means clam-mini).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def models_cmd(name, benchmark, as_json):
+@click.option("--check", is_flag=True,
+              help="Validate the detector NAME (registry name, module:Class, module:function or saved detector "
+                   "folder) against the detector contract, or every registry row that builds here; exit 1 if a "
+                   "check fails.")
+def models_cmd(name, benchmark, as_json, check):
     """List the registered detectors, or show the configuration NAME resolves to.
 
     \b
@@ -353,9 +376,38 @@ def models_cmd(name, benchmark, as_json):
     The paper CLAM rows need MERT-v1-95M and wav2vec2-gtzan checkpoints: get them with
     `hf download m-a-p/MERT-v1-95M` and `hf download m3hrdadfi/wav2vec2-base-100k-gtzan-music-genres`,
     or point MOM_BENCH_WEIGHTS_MERT / MOM_BENCH_WEIGHTS_W2V at local copies.
+
+    \b
+    --check feeds noise, silence and a tone at the model's sample rate and prints one PASS/FAIL line per
+    property: output shape [B], finite logits, determinism, batch independence, odd lengths, save/load.
+    Without NAME it checks every registry row; rows whose pretrained checkpoints are absent are SKIPs.
     """
     from mom_bench.models import registry
 
+    if check:
+        from mom_bench.check import check_detector, check_registry, resolve_target
+
+        # Reports stream out as they finish: the 120 s rows take a while.
+        reports = [check_detector(resolve_target(name, benchmark), target=name)] if name else check_registry()
+        done = []
+        for report in reports:
+            done.append(report)
+            if as_json:
+                continue
+            if not report.skipped:
+                prefix = "" if name else "  "
+                click.echo("\n".join(prefix + line for line in report.lines()))
+            click.echo(report.summary())
+        if as_json:
+            data = [r.to_dict() for r in done]
+            click.echo(json.dumps(data[0] if name else data, indent=2))
+        elif not name:
+            n_skipped, n_failed = sum(r.skipped for r in done), sum(not r.ok for r in done)
+            click.echo(f"{'FAIL' if n_failed else 'PASS'}: {len(done) - n_skipped - n_failed} detectors passed, "
+                       f"{n_failed} failed, {n_skipped} skipped")
+        if not all(r.ok for r in done):
+            sys.exit(1)
+        return
     if name:
         try:
             spec = registry.resolve(name, benchmark)
@@ -385,18 +437,7 @@ def models_cmd(name, benchmark, as_json):
 
 
 # --------------------------------------------------------------------------------------------------
-# train / evaluate / predict (library: mom_bench.train, mom_bench.evaluate, mom_bench.predict)
-
-
-def _loop_errors():
-    """Library errors of the benchmark loop that the user fixes by a command or a flag."""
-    from mom_bench.build.read import NotABuiltBenchmark
-    from mom_bench.evaluate import NoTrainedModel
-    from mom_bench.models.base import CheckpointError
-    from mom_bench.models.registry import UnknownModelError
-    from mom_bench.train import TrainError
-
-    return (NotABuiltBenchmark, NoTrainedModel, UnknownModelError, TrainError, CheckpointError)
+# train / evaluate / predict (library: mom_bench.training, mom_bench.evaluation, mom_bench.prediction)
 
 
 @main.command("train")
@@ -409,7 +450,7 @@ def _loop_errors():
               help="YAML/JSON file of recipe keys (epochs, batch_size, lr, weight_decay, loss, aux_weight, margin, ...).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>, where evaluate looks.")
-@click.option("--epochs", type=int, default=None, help="Override the recipe's epoch count.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epoch count.")
 @click.option("--seed", type=int, default=None, help="Seed of initialisation, shuffling and augmentation.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last/ checkpoint (same config; --epochs may grow).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in the output folder.")
@@ -438,14 +479,11 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
       mom-bench train --model clam --loss bce --out runs/clam-bce
       mom-bench train --model clam --resume --epochs 60
     """
-    from mom_bench import train as train_mod
+    import mom_bench
 
-    try:
-        run_dir = train_mod.train(model_name, data_dir, out, benchmark=benchmark, config=config_file, epochs=epochs,
-                                  seed=seed, resume=resume, overwrite=overwrite, loss=loss, negatives=negatives,
-                                  triplet_distance=triplet_distance, device=device, log=click.echo)
-    except _loop_errors() as err:
-        raise UserError(str(err)) from None
+    run_dir = mom_bench.train(model_name, data_dir, out, benchmark=benchmark, config=config_file, epochs=epochs,
+                              seed=seed, resume=resume, overwrite=overwrite, loss=loss, negatives=negatives,
+                              triplet_distance=triplet_distance, device=device, log=click.echo)
     click.echo(f"run folder: {run_dir}")
 
 
@@ -459,9 +497,11 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
 @click.option("--splits", default=None, help="Comma-separated splits. Default: test_id,test_ood (those present).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Results folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>/results.")
-@click.option("--n-bootstrap", type=int, default=1000, show_default=True, help="Bootstrap resamples for the CIs.")
+@click.option("--n-bootstrap", type=click.IntRange(0), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs (0: no intervals).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="Songs scored at once (speed only: every song is scored on its own).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
@@ -478,24 +518,14 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
       mom-bench evaluate --model clam
       mom-bench evaluate --model clam --checkpoint runs/clam-bce/best --out results/clam-bce
     """
-    from mom_bench import evaluate as eval_mod
+    import mom_bench
 
     split_list = [s.strip() for s in splits.split(",") if s.strip()] if splits else None
-    try:
-        result = eval_mod.evaluate(model_name, checkpoint, data_dir, benchmark=benchmark, splits=split_list, out_dir=out,
-                                   n_bootstrap=n_bootstrap, seed=seed, batch_size=batch_size, device=device,
-                                   plots=not no_plots, log=click.echo)
-    except _loop_errors() as err:
-        raise UserError(str(err)) from None
-    report, model = result.report, result.results["model"]
+    result = mom_bench.evaluate(model_name, checkpoint, data_dir, benchmark=benchmark, splits=split_list, out_dir=out,
+                                n_bootstrap=n_bootstrap, seed=seed, batch_size=batch_size, device=device,
+                                plots=not no_plots, log=click.echo)
     click.echo("")
-    click.echo(eval_mod.overall_table(report))
-    click.echo("")
-    click.echo(eval_mod.per_generator_table(report))
-    gap = report["id_ood_gap"]
-    click.echo(f"\nID-OOD gap (F1 test_id - F1 test_ood): {eval_mod._fmt(gap)}")
-    note = f" (resolved from {model['requested']!r})" if model["name"] != model["requested"] else ""
-    click.echo(f"evaluated configuration: {model['name']}{note}, checkpoint {model['checkpoint']}")
+    click.echo(result.summary())
     click.echo(f"results: {result.out_dir}")
 
 
@@ -506,7 +536,7 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
               help="Saved detector folder, or Hub id owner/name[@revision] (pin a commit). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
 @click.option("--benchmark", "-b", default=None, help="Benchmark the model was trained on (default: mom-mini).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="P(fake) at or above which a file is called fake.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="P(fake) at or above which a file is called fake.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device):
     """P(fake) for each audio FILE (folders are searched recursively).
@@ -515,17 +545,14 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
     file's score is sigmoid(mean of the window logits). A file that cannot be read gets its error on
     its row and the others are still scored; the exit status is 1 if any file failed.
     """
-    from mom_bench import predict as predict_mod
+    from mom_bench import prediction as predict_mod
     from mom_bench.diagnostics import iter_audio_files
 
     paths = list(iter_audio_files(files))
     if not paths:
         raise UserError("no audio files found in " + ", ".join(map(str, files)))
-    try:
-        rows, model = predict_mod.predict(paths, model_name, benchmark=benchmark, checkpoint=checkpoint,
-                                          device=device, threshold=threshold, progress=fmt == "table")
-    except _loop_errors() as err:
-        raise UserError(str(err)) from None
+    rows, model = predict_mod.predict(paths, model_name, benchmark=benchmark, checkpoint=checkpoint,
+                                      device=device, threshold=threshold, progress=fmt == "table")
     if fmt == "json":
         click.echo(json.dumps({"model": model.name, "aggregation": predict_mod.AGGREGATION, "rows": rows}, indent=2))
     elif fmt == "csv":

@@ -1,13 +1,13 @@
 """What `mom-bench info` and `mom-bench inspect` report."""
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-from mom_bench import __version__, audio, settings
+from mom_bench import audio, provenance, settings
+from mom_bench.formatting import table
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma", ".aif",
                     ".aiff", ".webm", ".mka"}
@@ -17,10 +17,7 @@ _PACKAGES = ["torch", "torchcodec", "datasets", "transformers", "huggingface-hub
 
 
 def _version(pkg: str) -> str:
-    try:
-        return importlib.metadata.version(pkg)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+    return provenance.package_version(pkg) or "not installed"
 
 
 def _decoder_health() -> str:
@@ -54,7 +51,7 @@ def _device() -> str:
 
 def collect_info() -> dict[str, dict[str, str]]:
     return {
-        "mom-bench": {"version": __version__, "python": platform.python_version(),
+        "mom-bench": {"version": provenance.mom_bench_version(), "python": platform.python_version(),
                       "platform": platform.platform()},
         "packages": {p: _version(p) for p in _PACKAGES},
         "runtime": {"torch device": _device(), "audio decoder (torchcodec + FFmpeg)": _decoder_health(),
@@ -77,7 +74,7 @@ def iter_audio_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float | None = None) -> dict:
-    row = {"file": str(path), "status": "ok", "codec": "", "sample_rate": "", "channels": "", "duration_s": "",
+    row: dict[str, Any] = {"file": str(path), "status": "ok", "codec": "", "sample_rate": "", "channels": "", "duration_s": "",
            "bit_rate": "", "error": ""}
     try:
         info = audio.probe(path)
@@ -101,8 +98,5 @@ def inspect_files(files: list[Path], sample_rate: int | None = None, max_seconds
 
 
 def format_table(rows: list[dict], columns: list[str]) -> str:
-    """A plain fixed-width text table (no extra dependency)."""
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+    """A plain fixed-width text table of ``rows`` (dicts) in ``columns`` order."""
+    return table(columns, [[r.get(c, "") for c in columns] for r in rows], strip=True)

@@ -100,7 +100,17 @@ def threshold_metrics(tp, fp, tn, fn) -> dict[str, Any]:
 
 
 def roc_auc(labels, scores) -> float | None:
-    """ROC AUC, or None when one class is absent."""
+    """ROC AUC, or None when one class is absent.
+
+    It is the share of (fake, real) pairs in which the fake scores higher, a tie counting one half:
+
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])  # 3 of the 4 pairs are in order
+    0.75
+    >>> roc_auc([0, 1], [0.5, 0.5])
+    0.5
+    >>> roc_auc([1, 1], [0.2, 0.9]) is None  # no reals
+    True
+    """
     y = np.asarray(labels).astype(int)
     s = np.asarray(scores, dtype=float)
     if not (y == 1).any() or not (y == 0).any():
@@ -146,7 +156,17 @@ def _eer_from_roc(fpr: np.ndarray, tpr: np.ndarray) -> float:
 
 
 def eer(labels, scores) -> float | None:
-    """Equal error rate (see DEFINITIONS["eer"]), or None when one class is absent."""
+    """Equal error rate (see DEFINITIONS["eer"]), or None when one class is absent.
+
+    >>> eer([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])  # a threshold separates them: no errors
+    0.0
+    >>> eer([0, 0, 1, 1], [0.1, 0.7, 0.6, 0.9])  # between 0.6 and 0.7: one real of two, one fake of two
+    0.5
+    >>> eer([0, 0, 0, 0, 1, 1, 1, 1], [0.1, 0.2, 0.3, 0.7, 0.4, 0.8, 0.85, 0.9])
+    0.25
+    >>> eer([1, 1], [0.2, 0.9]) is None  # no reals
+    True
+    """
     y = np.asarray(labels).astype(int)
     if not (y == 1).any() or not (y == 0).any():
         return None
@@ -301,7 +321,10 @@ def _threshold_block(keys, strata, draws, names) -> dict:
     return out
 
 
-def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: np.random.Generator) -> dict:
+def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int,
+                  rng: np.random.Generator) -> tuple[dict[str, Any], np.ndarray]:
+    """The public report of one split, and the bootstrap draws of its overall F1: those stay out of the
+    report (they are not JSON) and only serve the interval of the ID-OOD gap in :func:`compute_report`."""
     labels = rows["label"].to_numpy()
     scores = rows["score"].to_numpy()
     pred = scores >= threshold
@@ -332,8 +355,8 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
     report = {"n": int(len(rows)), "n_fake": n_fake, "n_real": n_real,
               "confusion": confusion(labels, scores, threshold), "overall": overall,
               "per_generator": per_generator, "strata": _strata_report(rows, threshold, n_bootstrap, rng)}
-    report["_f1_draws"] = threshold_metrics(*_counts(all_keys, strata, draws))["f1"]
-    return report
+    f1_draws = threshold_metrics(*_counts(all_keys, strata, draws))["f1"]
+    return report, f1_draws
 
 
 def _stratum_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
@@ -341,7 +364,7 @@ def _stratum_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
     out = {}
     if "duration_s" in rows.columns:
         dur = pd.to_numeric(rows["duration_s"], errors="coerce")
-        bucket = pd.Series(np.nan, index=rows.index, dtype=object)
+        bucket: pd.Series = pd.Series(np.nan, index=rows.index, dtype=object)  # bucket names, NaN for none
         for name, lo, hi in DURATION_BUCKETS:
             bucket[(dur > lo) & (dur <= hi)] = name
         out["duration"] = bucket
@@ -412,19 +435,18 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
         raise ValueError("n_bootstrap must be at least 1")
     df = _check(df)
     rng = np.random.default_rng(seed)
-    splits = {}
+    splits: dict[str, dict[str, Any]] = {}
+    f1_draws: dict[str, np.ndarray] = {}  # split -> bootstrap draws of its overall F1, for the gap's CI
     for name in sorted(df["split"].unique(), key=_split_key):
-        splits[name] = _split_report(df[df["split"] == name], threshold, n_bootstrap, rng)
+        splits[name], f1_draws[name] = _split_report(df[df["split"] == name], threshold, n_bootstrap, rng)
 
     if "test_id" in splits and "test_ood" in splits:
         a, b = splits["test_id"], splits["test_ood"]
         va, vb = a["overall"]["f1"]["value"], b["overall"]["f1"]["value"]
-        gap = _stat(None if va is None or vb is None else va - vb, a["_f1_draws"] - b["_f1_draws"],
+        gap = _stat(None if va is None or vb is None else va - vb, f1_draws["test_id"] - f1_draws["test_ood"],
                     reason="F1 undefined on test_id or test_ood")
     else:
         gap = _stat(None, reason="needs both test_id and test_ood splits")
-    for s in splits.values():
-        s.pop("_f1_draws")
     return {"schema_version": SCHEMA_VERSION, "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed,
             "ci_level": CI_LEVEL, "definitions": DEFINITIONS, "splits": splits, "id_ood_gap": gap}
 

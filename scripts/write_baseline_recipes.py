@@ -17,7 +17,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from mom_bench.models import registry  # noqa: E402
-from mom_bench.train import recipe_for  # noqa: E402
+from mom_bench.models.registry import recipe_for  # noqa: E402
 
 OUT = REPO / "baselines"
 MOM = {"title": "Melody or Machine: Detecting Synthetic Music with Dual-Stream Contrastive Learning",
@@ -111,7 +111,7 @@ recipes["wav2vec2-only"] = dict(
     description="The CLAM head on the wav2vec2-base-gtzan stream alone; BCE only. No published numbers.",
     benchmarks=["mom", "sonics"], published=[])
 
-SONICS_TABLE = {  # FACTS §3: F1 / sensitivity / specificity / audios per s (GPU, batch 1) / GB at batch 12
+SONICS_TABLE = {  # SONICS (arXiv 2408.14080), results table: F1 / sensitivity / specificity / audios per s (GPU, batch 1) / GB at batch 12
     ("alpha", 5): (0.78, 0.69, 0.94, 148, 0.5), ("beta", 5): (0.78, 0.69, 0.94, 152, 0.2),
     ("gamma", 5): (0.76, 0.66, 0.92, 154, 0.1), ("alpha", 120): (0.97, 0.96, 0.99, 47, 3.9),
     ("beta", 120): (0.92, 0.86, 0.99, 80, 2.3), ("gamma", 120): (0.88, 0.79, 0.99, 97, 1.6)}

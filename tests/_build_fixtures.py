@@ -1,5 +1,6 @@
-"""Small real benchmarks for the build tests: audio files written with torchcodec, a protocol YAML and a
-CSV row list (source kind ``csv``)."""
+"""Small real benchmarks: audio files written with torchcodec, a protocol YAML and a CSV row list (source
+kind ``csv``). ``make_benchmark`` serves the build tests; ``build_listed`` builds the datasets of the other
+tests (tests/_fixtures_loop.py, tests/_fixtures_leaderboard.py) with the real builder."""
 from __future__ import annotations
 
 import csv
@@ -72,3 +73,45 @@ def make_benchmark(folder: Path, *, n_real: int = 12, n_fake: int = 12, n_ood: i
         for r in rows:
             w.writerow({k: r.get(k, "") for k in fields})
     return proto, table
+
+
+# --------------------------------------------------------------------------------------------------
+# Datasets of the other tests, made by the real builder from a protocol and a CSV row list
+
+ROW_FIELDS = ["id", "label", "generator", "source", "path", "group", "split"]
+
+
+def write_audio(path: Path, samples: torch.Tensor, rate: int) -> Path:
+    """Mono float samples in [-1, 1] as an audio file (format from the suffix), written by torchcodec."""
+    from torchcodec.encoders import AudioEncoder
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    AudioEncoder(samples.reshape(1, -1), sample_rate=rate).to_file(str(path))
+    return path
+
+
+def build_listed(folder: Path, protocol: str | dict, rows: list[dict], out_name: str = "built"):
+    """Build a benchmark with ``mom_bench.dataset.build_benchmark`` (source kind ``csv``).
+
+    ``protocol`` is the YAML text (or the mapping) of the protocol; ``rows`` are the CSV rows (``path``
+    relative to ``folder``; a ``split`` pre-assigns the row's split). Writes ``folder/proto.yaml`` and
+    ``folder/rows.csv``, builds into ``folder/<out_name>`` and returns the BuildResult; every row must be
+    written.
+    """
+    import yaml
+
+    from mom_bench.dataset import build_benchmark
+
+    folder.mkdir(parents=True, exist_ok=True)
+    proto = folder / "proto.yaml"
+    proto.write_text(protocol if isinstance(protocol, str) else yaml.safe_dump(protocol, sort_keys=False))
+    table = folder / "rows.csv"
+    extra = sorted({k for r in rows for k in r} - set(ROW_FIELDS))
+    with open(table, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=ROW_FIELDS + extra)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in ROW_FIELDS + extra})
+    result = build_benchmark(str(proto), folder / out_name, source_options={"csv": str(table)}, progress=False)
+    assert result.ok and result.n_written == len(rows), result.summary()
+    return result

@@ -1,23 +1,30 @@
-"""Fixtures of the leaderboard tests: a tiny built benchmark in the documented layout, and submissions.
+"""Fixtures of the leaderboard tests: a tiny benchmark built by the real builder, and submissions.
 
-The dataset is written the way docs/architecture.md describes a build (parquet shards under data/,
-splits.csv, build_report.json with the fingerprint computed as documented), minus the audio, which scoring
-never reads. It poses as a build of ``mom`` (a shipped protocol) so the version check is the real one.
+The dataset is built with ``mom_bench.dataset.build_benchmark`` (source kind ``csv``) from very short
+generated clips (scoring never reads the audio). It poses as a build of ``mom`` (a shipped protocol):
+its protocol is the shipped one with the source swapped for a CSV row list, so the benchmark name,
+version and generators are mom's and the version check is the real one. Rows' splits are pre-assigned
+(the csv source's ``split`` column) to give exactly :data:`LAYOUT`.
+
+The session-scoped fixtures ``mom_build`` and ``mom_build_old`` (tests/conftest.py) build it once.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import copy
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 from mom_bench import protocols
+from tests._build_fixtures import build_listed, write_audio
 
 BENCHMARK = "mom"
+RATE = 16000
+SECONDS = 0.25
 
 # split -> generator -> number of rows ("real" rows are label 0)
 LAYOUT = {
@@ -27,36 +34,42 @@ LAYOUT = {
 }
 
 
-def write_built_dataset(root: Path, benchmark: str = BENCHMARK, version: str | None = None,
-                        layout: dict = LAYOUT) -> Path:
-    version = version or protocols.load(benchmark).version
-    rows = []
+def mom_protocol(version: str | None = None) -> dict:
+    """The shipped ``mom`` protocol with a ``csv`` source (and, when given, another version)."""
+    raw = copy.deepcopy(protocols.load(BENCHMARK).raw)
+    raw["source"] = {"kind": "csv"}
+    if version is not None:
+        raw["version"] = version
+    return raw
+
+
+def build_mom_benchmark(folder: Path, version: str | None = None, layout: dict = LAYOUT) -> Path:
+    """Write short distinct clips for ``layout``, build them as ``mom`` into ``folder/mom``, return that."""
+    real_source = protocols.load(BENCHMARK).reals[0].id
+    rows, i = [], 0
     for split, gens in layout.items():
         for gen, n in gens.items():
-            for i in range(n):
-                rows.append({"id": f"{split}-{gen}-{i:03d}", "label": int(gen != "real"), "split": split,
-                             "generator": gen, "content_sha256": hashlib.sha256(f"{split}{gen}{i}".encode()).hexdigest()})
-    frame = pd.DataFrame(rows)
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    for split, part in frame.groupby("split", sort=True):
-        table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
-        pq.write_table(table, root / "data" / f"{split}-00000.parquet")
-    frame.assign(group_id=frame["id"])[["id", "split", "group_id"]].to_csv(root / "splits.csv", index=False)
-    lines = sorted(f"{r.id}\t{r.split}\t{r.label}\t{r.generator}\t{r.content_sha256}" for r in frame.itertuples())
-    fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-    counts = {s: dict(g) for s, g in layout.items()}
-    (root / "build_report.json").write_text(json.dumps({
-        "schema_version": 1, "benchmark": benchmark, "benchmark_version": version, "fingerprint": fingerprint,
-        "counts": counts}, indent=2))
-    (root / "README.md").write_text(f"---\nconfigs:\n- config_name: default\n---\n# test build of {benchmark}\n")
-    return root
+            for k in range(n):
+                i += 1
+                t = torch.arange(int(RATE * SECONDS)) / RATE
+                noise = torch.randn(t.shape, generator=torch.Generator().manual_seed(i))
+                x = 0.3 * torch.sin(2 * math.pi * (100 + 13 * i) * t) + 0.01 * noise  # no two clips alike
+                row_id = f"{split}-{gen}-{k:03d}"
+                rel = f"audio/{row_id}.flac"
+                write_audio(folder / rel, x, RATE)
+                rows.append({"id": row_id, "label": int(gen != "real"), "generator": gen,
+                             "source": real_source if gen == "real" else gen, "path": rel, "split": split})
+    return build_listed(folder, mom_protocol(version), rows, out_name="mom").out_dir
 
 
 def labels_frame(data_dir: Path) -> pd.DataFrame:
-    """id, split, generator, label of the test rows, read straight from the shards (independently of
-    the code under test)."""
-    frames = [pq.read_table(p).to_pandas() for p in sorted((data_dir / "data").glob("test_*.parquet"))]
-    return pd.concat(frames, ignore_index=True)[["id", "split", "generator", "label"]]
+    """id, split, generator, label and duration_s of the test rows, read straight from the shards
+    (independently of the code under test). A build stores every row's ``duration_s``, and scoring, like
+    ``evaluate``, passes it to the metrics (the duration strata), so expected reports need it too."""
+    columns = ["id", "split", "generator", "label", "duration_s"]
+    frames = [pq.read_table(p, columns=columns).to_pandas()
+              for p in sorted((data_dir / "data").glob("test_*.parquet"))]
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def make_scores(labels: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

@@ -1,27 +1,62 @@
-"""A tiny built benchmark in the documented layout (docs/architecture.md), made of generated audio.
+"""A tiny benchmark of generated audio, built by the real builder (``mom_bench.dataset.build_benchmark``,
+source kind ``csv``), for the train / evaluate / predict tests.
 
 Reals are soft low tones; fakes are noisy, bright signals, so that even a tiny random-encoder model can
 learn them in a few epochs. Two in-distribution generators appear in train/validation/test_id and one
-held-out generator only in test_ood, as in a real build.
+held-out generator only in test_ood, as in a real build. The rows' splits are pre-assigned in the CSV (the
+csv source's ``split`` column) so that every split has the counts of :data:`LAYOUT`; the builder audits
+them like any other split. Tests read the counts from the build (``read.read_info(data)["counts"]``).
+
+The session-scoped fixtures ``loop_benchmark`` and ``loop_run`` (tests/conftest.py) build and train once.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tests._build_fixtures import build_listed, write_audio
+
 RATE = 24000
 BENCHMARK = "loop-fixture"
-GENERATORS = {"gen_a": ("Generator A", "fam_a", False), "gen_b": ("Generator B", "fam_b", False),
-              "gen_ood": ("Generator OOD", "fam_c", True)}
+# id -> (name, family, role)
+GENERATORS = {"gen_a": ("Generator A", "fam_a", "train"), "gen_b": ("Generator B", "fam_b", "train"),
+              "gen_ood": ("Generator OOD", "fam_c", "ood")}
+REAL_SOURCE = "tones"
 # (split, generator, count)
 LAYOUT = [("train", "real", 12), ("train", "gen_a", 6), ("train", "gen_b", 6),
           ("validation", "real", 4), ("validation", "gen_a", 2), ("validation", "gen_b", 2),
           ("test_id", "real", 5), ("test_id", "gen_a", 3), ("test_id", "gen_b", 3),
           ("test_ood", "real", 5), ("test_ood", "gen_ood", 5)]
+
+PROTOCOL = {
+    "name": BENCHMARK,
+    "version": "0.0.1",
+    "title": "Loop test fixture",
+    "description": "Generated tones (reals) and noisy bright signals (fakes) for the train/evaluate tests.",
+    "license": "CC0-1.0",
+    "citation": "@misc{loopfixture, title={Loop fixture}}",
+    "audio": {"sample_rate": RATE, "format": "flac", "max_seconds": None},
+    "clip_policy": "first:2",
+    "source": {"kind": "csv"},
+    "splits": {"salt": "loop-fixture-v1",  # unused: every row's split is pre-assigned
+               "reals": {"train": 0.5, "validation": 0.2, "test_id": 0.15, "test_ood": 0.15},
+               "fakes_id": {"train": 0.6, "validation": 0.2, "test_id": 0.2}},
+    "generators": [{"id": g, "name": n, "family": f, "role": r} for g, (n, f, r) in GENERATORS.items()],
+    "reals": [{"id": REAL_SOURCE, "name": "Soft low tones"}],
+}
+
+
+def layout_counts(layout=LAYOUT, rename: dict | None = None) -> dict[str, dict[str, int]]:
+    """split -> generator -> rows, as the build report's ``counts.by_split`` must give them."""
+    rename = rename or {}
+    out: dict[str, dict[str, int]] = {}
+    for split, gen, n in layout:
+        gens = out.setdefault(split, {})
+        gens[rename.get(gen, gen)] = gens.get(rename.get(gen, gen), 0) + n
+    return out
 
 
 def signal(kind: str, seconds: float, seed: int) -> torch.Tensor:
@@ -44,70 +79,35 @@ def flac_bytes(x: torch.Tensor, rate: int = RATE) -> bytes:
     return AudioEncoder(x[None], sample_rate=rate).to_tensor(format="flac").numpy().tobytes()
 
 
-def write_built_benchmark(out: Path, seconds: float = 2.5, layout=LAYOUT, benchmark: str = BENCHMARK) -> Path:
-    """Write a built benchmark to ``out`` and return ``out``."""
-    import datasets
+def build_loop_benchmark(folder: Path, *, seconds: float = 2.5, layout=LAYOUT, protocol: dict | None = None,
+                         rename: dict | None = None, real_source: str = REAL_SOURCE) -> Path:
+    """Write the audio and row list of ``layout`` under ``folder``, build it and return the built folder.
 
-    from mom_bench.build.columns import features
-
-    out = Path(out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
-    lines, counts, splits_csv = [], {}, ["id,split,group_id"]
-    seed = 0
-    by_split: dict[str, list[dict]] = {}
+    ``protocol`` (default :data:`PROTOCOL`) is the protocol mapping; ``rename`` maps the fixture's
+    generator ids (``gen_a``, ``gen_b``, ``gen_ood``) to the protocol's and ``real_source`` names its
+    real source (to pose as another benchmark). The kind of signal follows the fixture's ids.
+    """
+    rename = rename or {}
+    rows, seed = [], 0
     for split, gen, n in layout:
         for _ in range(n):
             seed += 1
-            x = signal(gen, seconds + 0.1 * (seed % 5), seed)
-            blob = flac_bytes(x)
-            row_id = f"{gen}-{seed:04d}"
-            name, family, ood = GENERATORS.get(gen, ("Real", "real", False))
-            sha = hashlib.sha256(x.numpy().tobytes()).hexdigest()
-            by_split.setdefault(split, []).append({
-                "id": row_id, "audio": {"bytes": blob, "path": None}, "label": int(gen != "real"),
-                "label_name": "real" if gen == "real" else "fake", "split": split, "generator": gen,
-                "generator_name": name, "generator_family": family, "is_ood": ood,
-                "source": "fixture", "group_id": row_id, "duration_s": x.numel() / RATE, "orig_codec": "flac",
-                "orig_sample_rate": RATE, "orig_channels": 1, "orig_bit_rate": 0,
-                "orig_duration_s": x.numel() / RATE, "content_sha256": sha})
-            lines.append(f"{row_id}\t{split}\t{int(gen != 'real')}\t{gen}\t{sha}")
-            counts.setdefault(split, {}).setdefault(gen, 0)
-            counts[split][gen] += 1
-            splits_csv.append(f"{row_id},{split},{row_id}")
-    feats = features({})
-    for split, rows in by_split.items():
-        columns = {k: [r[k] for r in rows] for k in rows[0]}
-        datasets.Dataset.from_dict(columns, features=feats).to_parquet(str(out / "data" / f"{split}-00000.parquet"))
-    fingerprint = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
-    (out / "build_report.json").write_text(json.dumps({
-        "schema_version": 1, "benchmark": benchmark, "benchmark_version": "0.0.1", "fingerprint": fingerprint,
-        "counts": {"rows": len(lines), "written": len(lines), "missing": 0, "unusable": 0, "by_split": counts}},
-        indent=2))
-    (out / "splits.csv").write_text("\n".join(splits_csv) + "\n")
-    configs = "\n".join(f"    - split: {s}\n      path: data/{s}-*.parquet" for s in by_split)
-    (out / "README.md").write_text(f"---\nconfigs:\n  - config_name: default\n    data_files:\n{configs}\n---\n"
-                                   f"# {benchmark} (test fixture)\n")
-    return out
+            gen_id = rename.get(gen, gen)
+            row_id = f"{gen_id}-{seed:04d}"
+            rel = f"audio/{row_id}.flac"
+            write_audio(folder / rel, signal(gen, seconds + 0.1 * (seed % 5), seed), RATE)
+            rows.append({"id": row_id, "label": int(gen != "real"), "generator": gen_id,
+                         "source": real_source if gen == "real" else gen_id, "path": rel, "split": split})
+    result = build_listed(folder, copy.deepcopy(protocol or PROTOCOL), rows)
+    return result.out_dir
 
 
 # Fast settings for the tiny test model: the paper's lr 1e-4 would need many epochs on 24 songs.
 TINY_RECIPE = {"lr": 2e-2, "epochs": 4, "batch_size": 8}
 
 
-def built_benchmark(tmp_path_factory) -> Path:
-    """The fixture benchmark, written once per test session."""
-    path = tmp_path_factory.getbasetemp() / "loop_fixture_dataset"
-    if not (path / "build_report.json").is_file():
-        write_built_benchmark(path)
-    return path
+def train_loop_run(data: Path, out: Path) -> Path:
+    """A clam-tiny run of :data:`TINY_RECIPE` on the loop benchmark ``data``."""
+    from mom_bench.training import train
 
-
-def trained_run(tmp_path_factory) -> Path:
-    """A clam-tiny run on the fixture benchmark, trained once per test session."""
-    from mom_bench.train import train
-
-    data = built_benchmark(tmp_path_factory)
-    path = tmp_path_factory.getbasetemp() / "loop_fixture_run"
-    if not (path / "best" / "config.json").is_file():
-        train("clam-tiny", data, path, config=TINY_RECIPE, overwrite=True, progress=False)
-    return path
+    return train("clam-tiny", data, out, config=TINY_RECIPE, overwrite=True, progress=False)

@@ -1,6 +1,8 @@
-"""Suite-wide settings: no network, and a private mom-bench home so tests never touch the user's."""
+"""Suite-wide settings (no network, a private mom-bench home so tests never touch the user's) and the
+benchmarks built once per session for the train, evaluate, predict and leaderboard tests."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -13,9 +15,62 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def _home(tmp_path_factory) -> str:
+    return str(tmp_path_factory.getbasetemp() / "mom-bench-home")
+
+
 @pytest.fixture(autouse=True)
 def _private_home(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path_factory.getbasetemp() / "mom-bench-home"))
+    monkeypatch.setenv("MOM_BENCH_HOME", _home(tmp_path_factory))
+
+
+@contextlib.contextmanager
+def _session_home(tmp_path_factory):
+    """The private home for session fixtures, which are set up before any test's ``_private_home``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOM_BENCH_HOME", _home(tmp_path_factory))
+        yield
+
+
+# --------------------------------------------------------------------------------------------------
+# Benchmarks built once per session by the real builder (tests/_fixtures_loop.py,
+# tests/_fixtures_leaderboard.py). Tests must not change them: copy one with shutil.copytree first.
+
+
+@pytest.fixture(scope="session")
+def loop_benchmark(tmp_path_factory) -> Path:
+    """The loop fixture benchmark (generated tones vs noise; LAYOUT of tests/_fixtures_loop.py)."""
+    from tests._fixtures_loop import build_loop_benchmark
+
+    with _session_home(tmp_path_factory):
+        return build_loop_benchmark(tmp_path_factory.mktemp("loop_benchmark"))
+
+
+@pytest.fixture(scope="session")
+def loop_run(tmp_path_factory, loop_benchmark) -> Path:
+    """A clam-tiny run (TINY_RECIPE) trained on ``loop_benchmark``."""
+    from tests._fixtures_loop import train_loop_run
+
+    with _session_home(tmp_path_factory):
+        return train_loop_run(loop_benchmark, tmp_path_factory.mktemp("loop_run") / "run")
+
+
+@pytest.fixture(scope="session")
+def mom_build(tmp_path_factory) -> Path:
+    """A tiny build posing as the current version of ``mom`` (LAYOUT of tests/_fixtures_leaderboard.py)."""
+    from tests._fixtures_leaderboard import build_mom_benchmark
+
+    with _session_home(tmp_path_factory):
+        return build_mom_benchmark(tmp_path_factory.mktemp("mom_build"))
+
+
+@pytest.fixture(scope="session")
+def mom_build_old(tmp_path_factory) -> Path:
+    """The same rows built as ``mom`` version 0.1.0 (an outdated build)."""
+    from tests._fixtures_leaderboard import build_mom_benchmark
+
+    with _session_home(tmp_path_factory):
+        return build_mom_benchmark(tmp_path_factory.mktemp("mom_build_old"), version="0.1.0")
 
 
 def shared_path(*parts: str) -> Path:

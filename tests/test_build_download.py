@@ -12,7 +12,7 @@ import pytest
 
 from _build_fixtures import write_tone
 from _loopback import LoopbackServer
-from mom_bench.build.download import DownloadError, download
+from mom_bench.dataset.download import DownloadError, download
 
 BODY = bytes(range(256)) * 2000  # 512,000 bytes
 
@@ -128,7 +128,7 @@ def test_only_http_links_are_followed(tmp_path):
 def test_mom_link_list_rows_are_downloaded_or_reported(tmp_path):
     """A MoM build with --download: Suno rows come from a link list served over loopback; a dead link
     and a YouTube-only real without a local root are reported as missing with their reasons."""
-    from mom_bench.build import build_benchmark
+    from mom_bench.dataset import build_benchmark
 
     audio = {}
     for i in range(3):

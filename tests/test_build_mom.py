@@ -10,10 +10,11 @@ import pytest
 from _build_fixtures import write_tone
 from conftest import shared_path
 from mom_bench import protocols
-from mom_bench.build.builder import _list_rows
-from mom_bench.build.sources import MissingAudio, open_source
+from mom_bench.dataset.builder import list_rows
+from mom_bench.dataset.sources import MissingAudio, open_source
 
-FACTS = {"suno_3.5": 23695, "udio_1.5": 19500, "diffrhythm": 4596, "suno_2": 110, "riffusion": 7045,
+# Rows per generator in the released MoM manifest ai_generated_music_metadata.csv (arXiv 2512.00621).
+MANIFEST_COUNTS = {"suno_3.5": 23695, "udio_1.5": 19500, "diffrhythm": 4596, "suno_2": 110, "riffusion": 7045,
          "yue": 5278, "suno_3": 3512, "ai_covers": 1166, "suno_4": 48}
 OOD = {"riffusion", "yue", "suno_3", "ai_covers", "suno_4"}
 
@@ -31,7 +32,7 @@ def _listing(manifests, mode):
     if mode not in _CACHE:
         p = protocols.load("mom")
         t0 = time.perf_counter()
-        listed = _list_rows(p, open_source(p, {"manifests": str(manifests), "split_mode": mode}), mode, None)
+        listed = list_rows(p, open_source(p, {"manifests": str(manifests), "split_mode": mode}), mode, None)
         _CACHE[mode] = listed, time.perf_counter() - t0
     return _CACHE[mode]
 
@@ -42,7 +43,7 @@ def test_real_manifests_parse_with_the_published_counts(manifests):
     assert listed.rejected == []
     assert len(listed.rows) == 130399
     gens = Counter(r.generator for r in listed.rows)
-    assert {g: n for g, n in gens.items() if g != "real"} == FACTS
+    assert {g: n for g, n in gens.items() if g != "real"} == MANIFEST_COUNTS
     assert Counter(r.source for r in listed.rows if r.label == 0) == {"real_songs": 47945, "real_yt_covers": 17504}
     assert len({r.id for r in listed.rows}) == 130399
     assert seconds < 60, f"listing and splitting 130k rows took {seconds:.1f} s"
@@ -112,7 +113,7 @@ def test_build_from_a_local_audio_root(tmp_path):
         for f in files:
             write_tone(root / folder / f, i, 1.0, ("mp3", 44100, 2))
             i += 1
-    from mom_bench.build import build_benchmark
+    from mom_bench.dataset import build_benchmark
 
     result = build_benchmark("mom", tmp_path / "out", progress=False,
                              source_options={"manifests": str(man), "root": str(root)})
@@ -139,7 +140,7 @@ def test_a_failed_hub_download_is_reported_per_row(tmp_path):
     root = tmp_path / "root" / "Yue"
     root.mkdir(parents=True)
     write_tone(root / "yue_0.mp3", 0, 1.0, ("mp3", 44100, 2))
-    from mom_bench.build import build_benchmark
+    from mom_bench.dataset import build_benchmark
 
     result = build_benchmark("mom", tmp_path / "out", progress=False, source_options={
         "manifests": str(man), "root": str(tmp_path / "root"), "download": True, "cache": str(tmp_path / "cache")})

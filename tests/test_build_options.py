@@ -6,8 +6,8 @@ import pytest
 
 from _build_fixtures import make_benchmark
 from mom_bench import audio
-from mom_bench.build import BuildError, build_benchmark
-from mom_bench.build.process import process
+from mom_bench.dataset import BuildError, build_benchmark
+from mom_bench.dataset.process import process
 
 
 def _rows(out):

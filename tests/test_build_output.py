@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from _build_fixtures import make_benchmark
-from mom_bench.build import BuildError, build_benchmark, fingerprint
+from mom_bench.dataset import BuildError, build_benchmark, fingerprint
+from mom_bench.dataset.shortcut import FEATURES, WARN_F1
 from mom_bench.cli import main
 
 EXTRA = [  # rows that must be reported, not dropped
@@ -79,7 +80,19 @@ def test_shards_splits_csv_and_report_agree(built):
     for r in rows:
         counts[r["split"]][r["generator"]] += 1
     assert report["counts"]["by_split"] == {s: dict(g) for s, g in counts.items()}
-    assert "f1" in report["shortcut_check"] or "error" in report["shortcut_check"]
+
+    # the shortcut check ran on this build's written rows (an audit that fails reports "error" instead)
+    check = report["shortcut_check"]
+    assert "error" not in check and "skipped" not in check, check
+    assert result.shortcut == check and check["features"] == list(FEATURES) and check["seed"] == 0
+    test = [r for r in rows if r["split"] in ("test_id", "test_ood")]
+    assert check["n_train"] == sum(r["split"] == "train" for r in rows) and check["n_test"] == len(test)
+    prevalence = sum(r["label"] for r in test) / len(test)
+    assert check["chance_f1"] == round(prevalence / (prevalence + 0.5), 4)
+    assert set(check["per_classifier"]) == {"logistic_regression", "decision_tree_depth3"}
+    assert check["f1"] == max(c["test"] for c in check["per_classifier"].values()) == \
+        check["per_classifier"][check["classifier"]]["test"]
+    assert 0 <= check["f1"] <= 1 and check["threshold"] == WARN_F1 and check["warn"] == (check["f1"] > WARN_F1)
 
 
 def test_no_ood_outside_test_ood_and_no_group_across_splits(built):

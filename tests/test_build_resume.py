@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from _build_fixtures import make_benchmark
-from mom_bench.build import BuildError, build_benchmark
+from mom_bench.dataset import BuildError, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def test_kill_minus_9_then_resume_gives_the_same_dataset(bench):
     root, proto, table, reference = bench
     out = root / "killed"
     code = (
-        "from mom_bench.build import build_benchmark\n"
+        "from mom_bench.dataset import build_benchmark\n"
         f"build_benchmark({str(proto)!r}, {str(out)!r}, source_options={{'csv': {str(table)!r}}}, "
         "progress=False, journal_every=3)\n"
     )

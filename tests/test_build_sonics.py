@@ -8,7 +8,7 @@ import json
 import pytest
 
 from _build_fixtures import write_tone
-from mom_bench.build import build_benchmark
+from mom_bench.dataset import build_benchmark
 
 FAKES = [  # filename, algorithm, label (fake type), duration, no_vocal, split
     ("fake_0001_suno", "chirp-v3.5", "full fake", 60.0, "False", "train"),

@@ -77,5 +77,34 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     empty = tmp_path / "nothing"
     empty.mkdir()
     out = run_cli("inspect", str(empty))
-    assert out.returncode == 2 and out.stderr.strip().startswith("Error: no audio files found")
+    assert out.returncode == 2 and out.stderr.strip().startswith("error: no audio files found")
     assert "Traceback" not in out.stderr
+
+
+def test_a_library_error_is_a_one_line_user_error_with_exit_2(tmp_path):
+    out = run_cli("evaluate", "--model", "clam", "--data", str(tmp_path / "no-such-build"))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and "mom-bench build" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_a_bad_option_value_is_a_usage_error_before_any_work(tmp_path):
+    out = run_cli("evaluate", "--model", "clam-tiny", "--batch-size", "0")
+    assert out.returncode == 2
+    assert "Invalid value for '--batch-size'" in out.stderr and "range()" not in out.stderr
+
+
+def test_an_internal_error_says_so_and_exits_1(tmp_path):
+    # A bug (here a ZeroDivisionError injected into the library function `info` calls) must not pass for a
+    # user error: exit 1 and the words "internal error", in a real process.
+    code = ("import sys, mom_bench.diagnostics as d, mom_bench.cli as c\n"
+            "d.collect_info = lambda: 1 / 0\n"
+            "sys.argv = ['mom-bench', 'info']\n"
+            "c.main()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.strip() == ("internal error: ZeroDivisionError: division by zero "
+                                  "(run with --debug for the traceback)")
+    debug = subprocess.run([sys.executable, "-c", code.replace("'info'", "'--debug', 'info'")], capture_output=True,
+                           text=True, timeout=120)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr

@@ -7,32 +7,36 @@ import pytest
 from click.testing import CliRunner
 from sklearn import metrics as skm
 
-from mom_bench import evaluate as E
-from mom_bench.build import read
+from mom_bench import evaluation as E
+from mom_bench import runs
+from mom_bench import metrics
+from mom_bench.dataset import read
 from mom_bench.cli import main
-from tests._fixtures_loop import built_benchmark, trained_run
+from tests._fixtures_loop import BENCHMARK, LAYOUT, layout_counts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return built_benchmark(tmp_path_factory)
+def data(loop_benchmark):
+    return loop_benchmark  # built once per session by the real builder (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory, data):
-    run = trained_run(tmp_path_factory)
+def evaluated(tmp_path_factory, data, loop_run):
+    run = loop_run
     out = tmp_path_factory.mktemp("eval") / "results"
     return E.evaluate("clam-tiny", run / "best", data, out_dir=out, n_bootstrap=200, progress=False), run
 
 
 def test_read_info_and_rows(data):
     info = read.read_info(data)
-    assert info["benchmark"] == "loop-fixture" and info["splits"] == ["train", "validation", "test_id", "test_ood"]
-    assert info["row_totals"]["written"] == 53 and info["counts"]["test_ood"] == {"real": 5, "gen_ood": 5}
+    assert info["benchmark"] == BENCHMARK and info["splits"] == ["train", "validation", "test_id", "test_ood"]
+    # the builder kept the splits the fixture's row list pre-assigned, and wrote every row
+    assert info["counts"] == layout_counts()
+    assert info["row_totals"]["written"] == info["row_totals"]["rows"] == sum(n for _, _, n in LAYOUT)
     rows = list(read.iter_rows(data, "test_ood", columns=["id", "audio", "label"]))
-    assert len(rows) == read.num_rows(data, "test_ood") == 10
+    assert len(rows) == read.num_rows(data, "test_ood") == sum(info["counts"]["test_ood"].values())
     assert isinstance(rows[0]["audio"], bytes) and rows[0]["audio"][:4] == b"fLaC"
     table = read.read_table(data, "test_ood", ["id", "generator"])
     assert list(table["id"]) == [r["id"] for r in rows]
@@ -46,7 +50,7 @@ def test_results_folder(evaluated, data):
     res = json.loads((out / "results.json").read_text())
     info = read.read_info(data)
     assert res["schema_version"] == E.RESULTS_SCHEMA_VERSION
-    assert res["benchmark"]["fingerprint"] == info["fingerprint"] and res["benchmark"]["name"] == "loop-fixture"
+    assert res["benchmark"]["fingerprint"] == info["fingerprint"] and res["benchmark"]["name"] == BENCHMARK
     assert res["model"]["name"] == "clam-tiny" and res["model"]["config"]["model"] == "clam-tiny"
     weights = (run / "best" / "model.safetensors").read_bytes()
     assert res["model"]["checkpoint_sha256"] == hashlib.sha256(weights).hexdigest()
@@ -69,18 +73,23 @@ def test_results_folder(evaluated, data):
     # metrics equal scikit-learn's on the written predictions
     preds = pd.read_csv(out / "predictions.csv")
     assert list(preds.columns) == ["id", "split", "generator", "label", "score"]
-    assert len(preds) == 21 and preds["id"].is_unique
+    assert len(preds) == sum(n for s in ("test_id", "test_ood") for n in info["counts"][s].values())
+    assert preds["id"].is_unique
     for split, rows in preds.groupby("split"):
         o = report["splits"][split]["overall"]
         pred = rows["score"] >= 0.5
         assert o["f1"]["value"] == pytest.approx(skm.f1_score(rows["label"], pred, zero_division=0))
         assert o["accuracy"]["value"] == pytest.approx(skm.accuracy_score(rows["label"], pred))
         assert o["auc"]["value"] == pytest.approx(skm.roc_auc_score(rows["label"], rows["score"]))
-    # CIs bracket the estimates
+    # the whole report, intervals included, is the metrics module's on these predictions with the run's
+    # bootstrap settings (the intervals themselves are checked against independent bootstraps in test_metrics)
+    assert (report["n_bootstrap"], report["seed"]) == (200, 0)
+    assert report == json.loads(json.dumps(metrics.compute_report(result.predictions, n_bootstrap=200, seed=0)))
+    assert report["splits"]["test_id"]["strata"]["duration"]  # durations came along from the build
     for split in report["splits"].values():
-        for stat in [*split["overall"].values(), *(g[k] for g in split["per_generator"].values() for k in ("tpr", "f1"))]:
-            if stat["value"] is not None:
-                assert stat["ci"][0] <= stat["value"] <= stat["ci"][1]
+        for g in split["per_generator"].values():  # a rate seen as exactly 0 or 1 has a zero-width interval
+            if g["tpr"]["value"] in (0.0, 1.0):
+                assert g["tpr"]["ci"] == [g["tpr"]["value"]] * 2
 
     md = (out / "results.md").read_text()
     assert "| test_ood | gen_ood |" in md and "fingerprint" in md
@@ -112,7 +121,7 @@ def test_scores_equal_the_model_on_waveforms_alone_and_batched(evaluated, data):
 
 def test_no_trained_model_message(data, tmp_path, monkeypatch):
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
-    with pytest.raises(E.NoTrainedModel, match=r"no trained model for clam-tiny on loop-fixture.*"
+    with pytest.raises(runs.NoTrainedModel, match=rf"no trained model for clam-tiny on {BENCHMARK}.*"
                                                 r"train it with `mom-bench train --model clam-tiny"):
         E.evaluate("clam-tiny", data_dir=data, progress=False)
     r = CliRunner().invoke(main, ["evaluate", "--model", "clam", "--data", str(data)])
@@ -127,7 +136,7 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["train", "--model", "clam-tiny", "--data", str(data), "--config", str(cfg),
                                   "--epochs", "2", "--loss", "bce+mse"])
     assert r.exit_code == 0, r.output
-    run = tmp_path / "runs" / "loop-fixture" / "clam-tiny"
+    run = tmp_path / "runs" / BENCHMARK / "clam-tiny"
     assert "clam-tiny" in r.output and str(run) in r.output
     saved = json.loads((run / "train_config.json").read_text())["recipe"]
     assert (saved["lr"], saved["epochs"], saved["loss"]) == (0.02, 2, "bce+mse")  # flags beat the file
@@ -139,7 +148,7 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
                                   "--splits", "test_ood", "--no-plots"])
     assert r.exit_code == 0, r.output
     assert "gen_ood" in r.output and "evaluated configuration: clam-tiny" in r.output
-    results = tmp_path / "runs" / "loop-fixture" / "clam-tiny" / "results" / "results.json"
+    results = tmp_path / "runs" / BENCHMARK / "clam-tiny" / "results" / "results.json"
     assert json.loads(results.read_text())["benchmark"]["splits"] == ["test_ood"]
     r = CliRunner().invoke(main, ["evaluate", "--model", "clam-tiny", "--data", str(data), "--splits", "test"])
     assert r.exit_code != 0 and "no split test" in r.output
@@ -149,8 +158,8 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
 def test_readme_job_on_mom_mini(tmp_path, monkeypatch):
     """The README main job through the library, with every default: build mom-mini, train clam, evaluate
     clam (about 1 min of CPU for the build, under a minute for the rest)."""
-    from mom_bench import train as T
-    from mom_bench.build import build_benchmark
+    from mom_bench import training as T
+    from mom_bench.dataset import build_benchmark
 
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
     build_benchmark("mom-mini", progress=False)

@@ -49,7 +49,7 @@ def test_one_valid_recipe_per_reference_model():
 
 def test_recipes_match_the_registry_and_the_trainer():
     from mom_bench.models import registry
-    from mom_bench.train import recipe_for
+    from mom_bench.models.registry import recipe_for
 
     for key, recipe in load_recipes(BASELINES).items():
         spec = registry.resolve(recipe["model"])

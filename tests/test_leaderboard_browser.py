@@ -25,7 +25,7 @@ import pytest
 from mom_bench.leaderboard.render import render
 from mom_bench.leaderboard.reported import import_reported
 from mom_bench.leaderboard.submit import submit
-from tests._fixtures_leaderboard import labels_frame, make_scores, valid_meta, write_built_dataset
+from tests._fixtures_leaderboard import labels_frame, make_scores, valid_meta
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
@@ -215,9 +215,9 @@ def _column(client: DevTools, table: str, index: int) -> list[str]:
 
 
 @pytest.fixture()
-def board(tmp_path):
+def board(tmp_path, mom_build):
     """A leaderboard with three reproduced rows on the test build of `mom` plus the repo's reported rows."""
-    data_dir = write_built_dataset(tmp_path / "built")
+    data_dir = mom_build
     root = tmp_path / "lb"
     labels = labels_frame(data_dir)
     for seed, name in ((1, "Zeta Detector"), (2, "alpha detector"), (3, "Mid Detector")):

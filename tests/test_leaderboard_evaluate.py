@@ -1,8 +1,9 @@
 """A submission scores to exactly the numbers `mom-bench evaluate` reported for the same predictions.
 
-End to end on a tiny built benchmark with real audio (the loop tests' fixture, posing as a build of
-`mom`): a real detector (clam-tiny, untrained: its scores are as good as any for this purpose) is evaluated,
-and the results folder is submitted both ways (as a folder, and as a plain predictions file).
+End to end on a tiny benchmark with real audio, built by the real builder (the loop tests' rows under the
+shipped `mom` protocol with a CSV source, so it is a build of the current `mom`): a real detector
+(clam-tiny, untrained: its scores are as good as any for this purpose) is evaluated, and the results
+folder is submitted both ways (as a folder, and as a plain predictions file).
 """
 from __future__ import annotations
 
@@ -13,24 +14,27 @@ import pytest
 
 from mom_bench import protocols
 from mom_bench.leaderboard.submit import entry_from_evaluation, submit
-from tests._fixtures_leaderboard import valid_meta
-from tests._fixtures_loop import write_built_benchmark
+from tests._fixtures_leaderboard import mom_protocol, valid_meta
+from tests._fixtures_loop import build_loop_benchmark
+
+# the loop fixture's generators as mom's: two in-distribution ones and a held-out one
+AS_MOM = {"gen_a": "suno_3.5", "gen_b": "udio_1.5", "gen_ood": "riffusion"}
 
 pytestmark = pytest.mark.slow  # ~30 s on 2 CPU cores: a build with audio, a model, a full evaluate
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    from mom_bench.evaluate import evaluate
+    from mom_bench.evaluation import evaluate
     from mom_bench.models import registry
 
     base = tmp_path_factory.mktemp("lb_eval")
-    data = write_built_benchmark(base / "built", benchmark="mom")
+    data = build_loop_benchmark(base / "bench", protocol=mom_protocol(), rename=AS_MOM,
+                                real_source=protocols.load("mom").reals[0].id)
     report = json.loads((data / "build_report.json").read_text())
-    report["benchmark_version"] = protocols.load("mom").version  # pose as a current build of mom
-    (data / "build_report.json").write_text(json.dumps(report))
+    assert (report["benchmark"], report["benchmark_version"]) == ("mom", protocols.load("mom").version)
     checkpoint = base / "clam-tiny"
-    registry.build("clam-tiny").save_pretrained(checkpoint)
+    registry.create("clam-tiny").save_pretrained(checkpoint)
     result = evaluate("clam-tiny", checkpoint=checkpoint, data_dir=data, out_dir=base / "results", n_bootstrap=300,
                       seed=7, progress=False, plots=False)
     return data, result.out_dir

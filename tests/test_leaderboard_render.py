@@ -14,7 +14,7 @@ from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.render import OUTPUTS, EntryError, load_entries, render
 from mom_bench.leaderboard.submit import submit
 from mom_bench.leaderboard.validate import validate_folder
-from tests._fixtures_leaderboard import labels_frame, make_scores, valid_meta, write_built_dataset
+from tests._fixtures_leaderboard import labels_frame, make_scores, valid_meta
 
 REPORTED = {
     "schema_version": 1, "kind": "reported", "benchmark": "mom", "slug": "paper-row", "model_name": "Paper Model",
@@ -27,8 +27,8 @@ REPORTED = {
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_built_dataset(tmp_path_factory.mktemp("built") / "mom")
+def data_dir(mom_build):
+    return mom_build  # built once per session by the real builder (tests/conftest.py)
 
 
 @pytest.fixture()

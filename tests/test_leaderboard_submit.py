@@ -18,12 +18,12 @@ from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.submit import (Limits, SubmissionRejected, entry_from_evaluation, entry_path, slugify,
                                           submit)
 from mom_bench.metrics import compute_report
-from tests._fixtures_leaderboard import BENCHMARK, labels_frame, make_scores, valid_meta, write_built_dataset
+from tests._fixtures_leaderboard import BENCHMARK, labels_frame, make_scores, valid_meta
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_built_dataset(tmp_path_factory.mktemp("built") / "mom")
+def data_dir(mom_build):
+    return mom_build  # built once per session by the real builder (tests/conftest.py)
 
 
 @pytest.fixture()
@@ -59,6 +59,7 @@ def test_valid_submission_scores_like_evaluate(tmp_path, data_dir, scores):
     df = labels_frame(data_dir).merge(scores, on="id")
     expected = json.loads(json.dumps(compute_report(df, n_bootstrap=200, seed=0)))
     assert entry["report"] == expected
+    assert expected["splits"]["test_ood"]["strata"]["duration"]  # the build's durations are scored, as in evaluate
     # and the headline numbers are the textbook ones
     for split in ("test_id", "test_ood"):
         part = df[df["split"] == split]
@@ -138,16 +139,15 @@ def test_oversized_files_are_refused_before_parsing(tmp_path, data_dir, scores):
     assert "over the limit of 100 bytes" in text and "over the limit of 50 bytes" in text
 
 
-def test_wrong_benchmark_version_and_fingerprint(tmp_path, data_dir, scores):
+def test_wrong_benchmark_version_and_fingerprint(tmp_path, data_dir, mom_build_old, scores):
     pred, meta = _write(tmp_path, scores, valid_meta(benchmark_version="0.9.0", dataset_fingerprint="0" * 64))
     with pytest.raises(SubmissionRejected) as err:
         _submit(tmp_path, data_dir, pred, meta)
     text = "\n".join(err.value.problems)
     assert "benchmark_version '0.9.0' does not match" in text and "fingerprint 000000000000" in text
 
-    old = write_built_dataset(tmp_path / "old-build", version="0.1.0")
     with pytest.raises(SubmissionRejected) as err:
-        _submit(tmp_path, old, pred, valid_meta())
+        _submit(tmp_path, mom_build_old, pred, valid_meta())
     assert any("version 0.1.0" in p and "rebuild" in p for p in err.value.problems)
 
 
@@ -292,5 +292,5 @@ def test_spreadsheet_formula_names_are_refused(tmp_path, data_dir, scores):
 
 def test_parquet_row_limit_is_read_from_the_footer(tmp_path, data_dir, scores):
     pred, meta = _write(tmp_path, scores, valid_meta(), name="preds.parquet")
-    with pytest.raises(SubmissionRejected, match=r"45 rows is over the limit of 10"):
+    with pytest.raises(SubmissionRejected, match=rf"{len(scores)} rows is over the limit of 10"):
         _submit(tmp_path, data_dir, pred, meta, limits=Limits(rows=10))

@@ -11,7 +11,7 @@ import pytest
 from mom_bench import protocols
 from mom_bench.mini import dsp
 from mom_bench.mini.excerpts import DATA_DIR, excerpts, load_excerpt
-from mom_bench.mini.families import make_family
+from mom_bench.mini.generators import make_family
 from mom_bench.mini.source import MomMiniSource, allocate_tracks
 
 RATE = 24000
@@ -193,7 +193,7 @@ def test_finish_gives_every_clip_the_same_format(clip):
 def built(tmp_path_factory):
     import os
 
-    from mom_bench.build import build_benchmark
+    from mom_bench.dataset import build_benchmark
 
     home = tmp_path_factory.mktemp("home")
     old = os.environ.get("MOM_BENCH_HOME")

@@ -36,7 +36,7 @@ def _items(model, songs, calls=None):
 
 
 def test_second_call_is_served_from_disk(tmp_path, songs):
-    model = registry.build("clam-tiny")
+    model = registry.create("clam-tiny")
     cache = FeatureCache(tmp_path / "cache", shard_size=2)
     calls = []
     first = cache.get_or_compute(model, _items(model, songs, calls), {"dataset": "fp-1"}, batch_size=2,
@@ -61,18 +61,18 @@ def test_second_call_is_served_from_disk(tmp_path, songs):
 
 @pytest.mark.parametrize("change", ["dataset", "clip", "encoder_seed", "normalize"])
 def test_any_key_change_invalidates(tmp_path, songs, change):
-    model = registry.build("clam-tiny")
+    model = registry.create("clam-tiny")
     cache = FeatureCache(tmp_path / "cache")
     cache.get_or_compute(model, _items(model, songs), {"dataset": "fp-1"}, progress=False)
     key = {"dataset": "fp-1"}
     if change == "dataset":
         key = {"dataset": "fp-2"}
     elif change == "clip":
-        model = registry.build("clam-tiny", clip="first:1")
+        model = registry.create("clam-tiny", clip="first:1")
     else:
         spec = registry.resolve("clam-tiny").config["encoders"]
         field = {"encoder_seed": ("seed", 5), "normalize": ("normalize", False)}[change]
-        model = registry.build("clam-tiny", encoders={**spec, "w2v": {**spec["w2v"], field[0]: field[1]}})
+        model = registry.create("clam-tiny", encoders={**spec, "w2v": {**spec["w2v"], field[0]: field[1]}})
     calls = []
     cache.get_or_compute(model, _items(model, songs, calls), key, progress=False)
     assert sorted(calls) == sorted(songs) and cache.computed == 5
@@ -80,7 +80,7 @@ def test_any_key_change_invalidates(tmp_path, songs, change):
 
 
 def test_interrupted_run_resumes_and_bad_items_are_reported(tmp_path, songs):
-    model = registry.build("clam-tiny")
+    model = registry.create("clam-tiny")
     cache = FeatureCache(tmp_path / "cache", shard_size=100)
     items = _items(model, songs)
 
@@ -101,7 +101,7 @@ def test_interrupted_run_resumes_and_bad_items_are_reported(tmp_path, songs):
 
 
 def test_damaged_shard_is_recomputed_not_served(tmp_path, songs):
-    model = registry.build("clam-tiny")
+    model = registry.create("clam-tiny")
     cache = FeatureCache(tmp_path / "cache")
     cache.get_or_compute(model, _items(model, songs), {"dataset": "fp"}, progress=False)
     (shard,) = cache.folder(model, {"dataset": "fp"}).glob("shard-*.safetensors")
@@ -112,7 +112,7 @@ def test_damaged_shard_is_recomputed_not_served(tmp_path, songs):
 
 
 def test_duplicate_ids_are_refused(tmp_path, songs):
-    model = registry.build("clam-tiny")
+    model = registry.create("clam-tiny")
     items = _items(model, songs)
     with pytest.raises(ValueError, match="duplicate"):
         FeatureCache(tmp_path).get_or_compute(model, items + items[:1], {"dataset": "fp"}, progress=False)

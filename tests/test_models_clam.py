@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from mom_bench.models import registry
-from mom_bench.models.base import CheckpointError, Detector
+from mom_bench.models.base import CheckpointError, Detector, FrozenEncoderDetector
 from mom_bench.models.clam import ClamDetector, ClamHead, WcaHead
 from mom_bench.models.encoders import ARCHS, Encoder
 
@@ -81,7 +81,7 @@ def test_official_state_dict_loads_strictly_and_matches_the_official_forward():
 
 
 def test_detector_loads_an_official_pth_with_weights_only(tmp_path):
-    model = registry.build("clam-tiny").eval()
+    model = registry.create("clam-tiny").eval()
     state = _official_state(ARCHS["tiny"]["num_hidden_layers"] + 1, ARCHS["tiny"]["hidden_size"], 8, seed=3)
     path = tmp_path / "best_model.pth"
     torch.save(state, path)
@@ -108,13 +108,14 @@ def test_official_pth_loading_never_runs_pickle_code(tmp_path, capsys):
     with open(path, "wb") as f:
         pickle.dump({"conv1.weight": _Payload()}, f, protocol=2)
     with pytest.raises(pickle.UnpicklingError):
-        registry.build("clam-tiny").load_official_head(path)
+        registry.create("clam-tiny").load_official_head(path)
     assert "pickle code ran" not in capsys.readouterr().out
 
 
 def test_forward_is_head_of_extract_and_encoders_stay_frozen():
-    model = registry.build("clam-tiny")
-    assert model.frozen_encoders
+    model = registry.create("clam-tiny")
+    assert isinstance(model, FrozenEncoderDetector) and model.training_family == "frozen-encoder"
+    assert not any(p.requires_grad for p in model.encoders.parameters())
     wave = torch.randn(2, 24000)
     model.eval()
     with torch.no_grad():
@@ -128,11 +129,11 @@ def test_forward_is_head_of_extract_and_encoders_stay_frozen():
 
 
 def test_head_outputs_give_the_triplet_branches():
-    model = registry.build("clam-tiny").eval()
+    model = registry.create("clam-tiny").eval()
     feats = model.extract(torch.randn(3, 24000))
     out = model.head_outputs(feats)
     assert out["logits"].shape == (3,) and out["emb_mert"].shape == (3, 8) and out["emb_w2v"].shape == (3, 8)
-    single = registry.build("mert-only-mini").eval()
+    single = registry.create("mert-only-mini").eval()
     out = single.head_outputs({"mert": torch.randn(2, 4, 64)})
     assert set(out) == {"logits"} and out["logits"].shape == (2,)
 
@@ -158,7 +159,7 @@ def test_wca_head_really_crosses_streams_and_weights_layers():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = registry.build("clam-tiny").eval()
+    model = registry.create("clam-tiny").eval()
     with torch.no_grad():
         for p in model.head.parameters():
             p.add_(0.1)  # differ from a fresh build, so loading must really restore weights
@@ -168,8 +169,9 @@ def test_save_load_round_trip(tmp_path):
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["model"] == "clam-tiny"
     wave = torch.randn(2, 48000)
-    for loaded in (registry.load(tmp_path / "m"), Detector.from_pretrained(tmp_path / "m"),
-                   ClamDetector.from_pretrained(tmp_path / "m")):
+    with pytest.raises(TypeError, match="abstract: load with mom_bench.load_detector"):
+        Detector.from_pretrained(tmp_path / "m")
+    for loaded in (registry.load(tmp_path / "m"), ClamDetector.from_pretrained(tmp_path / "m")):
         assert isinstance(loaded, ClamDetector) and loaded.name == "clam-tiny" and not loaded.training
         with torch.no_grad():
             torch.testing.assert_close(loaded(wave), model(wave), atol=0, rtol=0)
@@ -178,7 +180,7 @@ def test_save_load_round_trip(tmp_path):
 def test_load_refuses_mismatched_weights(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    registry.build("clam-tiny").save_pretrained(tmp_path / "m")
+    registry.create("clam-tiny").save_pretrained(tmp_path / "m")
     state = load_file(tmp_path / "m" / "model.safetensors")
     state.pop("head.fc3.bias")
     save_file(state, tmp_path / "m" / "model.safetensors")
@@ -206,7 +208,7 @@ def test_pretrained_encoders_load_from_local_folders_and_are_not_copied_into_sav
     _local_checkpoint(tmp_path / "w2v", "wav2vec2")
     encoders = {"mert": {"kind": "hubert", "weights": str(tmp_path / "mert"), "sample_rate": 24000},
                 "w2v": {"kind": "wav2vec2", "weights": str(tmp_path / "w2v"), "sample_rate": 16000}}
-    model = registry.build("clam-tiny", encoders=encoders).eval()
+    model = registry.create("clam-tiny", encoders=encoders).eval()
     assert all(model.encoders[s].pretrained for s in ("mert", "w2v"))
     assert model.feature_key()["mert"].startswith("hubert|local:")
     saved = model.weights_to_save()
@@ -222,7 +224,7 @@ def test_mert_checkpoint_with_mert_only_switches_is_refused(tmp_path):
     _local_checkpoint(tmp_path / "mert", "hubert", feature_extractor_cqt=True)
     encoders = {"mert": {"kind": "hubert", "weights": str(tmp_path / "mert"), "sample_rate": 24000}}
     with pytest.raises(CheckpointError, match="feature_extractor_cqt"):
-        registry.build("mert-only", encoders=encoders)
+        registry.create("mert-only", encoders=encoders)
 
 
 def test_missing_checkpoint_offline_says_which_and_how(tmp_path, monkeypatch):
@@ -232,17 +234,17 @@ def test_missing_checkpoint_offline_says_which_and_how(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
     monkeypatch.delenv("MOM_BENCH_WEIGHTS_MERT", raising=False)
     with pytest.raises(CheckpointError) as info:
-        registry.build("clam")
+        registry.create("clam")
     msg = str(info.value)
     assert "m-a-p/MERT-v1-95M" in msg and "hf download m-a-p/MERT-v1-95M" in msg
     assert "MOM_BENCH_WEIGHTS_MERT" in msg and "clam-mini" in msg
     with pytest.raises(CheckpointError, match="wav2vec2-base-100k-gtzan"):
-        registry.build("wav2vec2-only")
+        registry.create("wav2vec2-only")
 
 
 def test_sdpa_attention_gives_the_same_features_as_eager():
     # The encoders run with PyTorch's scaled-dot-product attention for speed; it must not change the features.
-    model = registry.build("clam-tiny").eval()
+    model = registry.create("clam-tiny").eval()
     wave = torch.randn(2, 24000)
     with torch.inference_mode():
         fast = model.extract(wave)

@@ -110,9 +110,9 @@ def _scores(model, seed: int = 0) -> list[float]:
 
 
 def test_a_detector_loads_from_a_hub_id_at_the_pinned_revision(hub, tmp_path):
-    pinned = registry.build("clam-tiny")
+    pinned = registry.create("clam-tiny")
     torch.manual_seed(1)
-    newer = registry.build("clam-tiny")
+    newer = registry.create("clam-tiny")
     for p in newer.head.parameters():
         torch.nn.init.normal_(p)
     pinned.save_pretrained(tmp_path / "a")
@@ -138,7 +138,7 @@ def test_a_detector_loads_from_a_hub_id_at_the_pinned_revision(hub, tmp_path):
 
 
 def test_an_unknown_revision_or_repo_is_one_clear_error(hub, tmp_path):
-    registry.build("clam-tiny").save_pretrained(tmp_path / "a")
+    registry.create("clam-tiny").save_pretrained(tmp_path / "a")
     hub.publish("lab/clam-tiny", SHA_A, tmp_path / "a", main=True)
     run = hub.run(
         "from mom_bench.models import registry\n"

@@ -5,10 +5,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mom_bench import predict as P
+from mom_bench import prediction as P
 from mom_bench.cli import main
 from mom_bench.models import registry
-from tests._fixtures_loop import RATE, flac_bytes, signal, trained_run
+from tests._fixtures_loop import RATE, flac_bytes, signal
 
 
 def test_windows():
@@ -35,8 +35,8 @@ def songs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return trained_run(tmp_path_factory)
+def run(loop_run):
+    return loop_run  # trained once per session on the loop benchmark (tests/conftest.py)
 
 
 def test_score_files_reports_the_broken_one(songs, run):

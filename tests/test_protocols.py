@@ -10,7 +10,7 @@ import yaml
 from mom_bench import protocols
 from mom_bench.protocols import ProtocolError
 
-MOM_ROLES = {  # FACTS §1: generator -> role
+MOM_ROLES = {  # MoM (arXiv 2512.00621) and its released manifests: generator -> role
     "suno_3.5": "train", "udio_1.5": "train", "diffrhythm": "train", "suno_2": "train",
     "riffusion": "ood", "yue": "ood", "suno_3": "ood", "ai_covers": "ood", "suno_4": "ood",
 }

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from mom_bench.cli import main
 from mom_bench.models import registry
-from mom_bench.models.registry import UnknownModelError, build, list_models, resolve
+from mom_bench.models.registry import UnknownModelError, create, list_models, resolve
 
 
 def test_names_and_aliases_are_unique():
@@ -52,7 +52,7 @@ def test_unknown_name_suggests_close_ones():
 
 
 def test_build_states_the_resolved_configuration():
-    model = build("clam", benchmark="mom-mini")
+    model = create("clam", benchmark="mom-mini")
     assert model.config["model"] == "clam-mini" and model.name == "clam-mini"
     assert model.sample_rate == 24000 and str(model.clip) == "first:10"
     assert json.loads(json.dumps(model.config)) == model.config
@@ -74,7 +74,7 @@ def test_stated_parameter_counts_match_the_built_architecture():
         stated = spec.params
         counted = type(spec)(**{**spec.__dict__, "params": None}).parameter_count()
         assert counted == stated, spec.name
-    # CLAM = two base encoders (94.4 M each) + the ~5.51 M head (FACTS §2: ~194 M)
+    # CLAM = two base encoders (94.4 M each) + the ~5.51 M head (the MoM paper, arXiv 2512.00621: ~194 M)
     assert round(resolve("clam").params / 1e6) == 194
 
 

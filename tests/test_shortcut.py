@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mom_bench.build.shortcut import FEATURES, WARN_F1, format_stats, shortcut_check
+from mom_bench.dataset.shortcut import FEATURES, WARN_F1, format_stats, shortcut_check
 
 RATE = 24000
 

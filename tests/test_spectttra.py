@@ -22,7 +22,7 @@ TOKENS = {"alpha-5s": 42 + 128, "beta-5s": 25 + 42, "gamma-5s": 18 + 25,
 
 def build_meta(name):
     with torch.device("meta"):  # shapes only: no memory, no init cost
-        return registry.build(name)
+        return registry.create(name)
 
 
 @pytest.mark.parametrize("variant", list(PUBLISHED_M))
@@ -45,7 +45,7 @@ def test_stated_token_counts():
 def test_mini_config_is_small_and_what_spectttra_means_on_mom_mini():
     spec = registry.resolve("spectttra", benchmark="mom-mini")
     assert spec.name == "spectttra-mini" and not spec.paper
-    model = registry.build("spectttra", benchmark="mom-mini")
+    model = registry.create("spectttra", benchmark="mom-mini")
     assert model.config["model"] == "spectttra-mini"
     assert model.n_parameters() < 500_000
     assert model.n_samples == 10 * 16000
@@ -66,7 +66,7 @@ def songs(model, n, seed=0):
 
 def test_each_song_is_scored_independently_of_its_batch():
     torch.manual_seed(0)
-    model = registry.build("spectttra-mini").eval()
+    model = registry.create("spectttra-mini").eval()
     batch = songs(model, 4)
     with torch.no_grad():
         together = model(batch)
@@ -77,7 +77,7 @@ def test_each_song_is_scored_independently_of_its_batch():
 
 
 def test_wrong_length_and_bad_config_are_refused():
-    model = registry.build("spectttra-mini")
+    model = registry.create("spectttra-mini")
     with pytest.raises(ValueError, match="expects 160000 samples.*clip policy"):
         model(torch.zeros(1, 16000))
     with pytest.raises(ValueError, match="variant must be one of"):
@@ -230,7 +230,7 @@ def test_missing_sonics_checkpoint_offline_says_what_to_do(monkeypatch, tmp_path
 
 
 def test_spec_augment_masks_narrow_bands_per_example():
-    model = registry.build("spectttra-mini")
+    model = registry.create("spectttra-mini")
     mel = torch.randn(64, 128, 313) + 5.0  # no zeros before masking
     out = model.spec_augment(mel, generator=torch.Generator().manual_seed(0))
     masked = out == 0
@@ -245,7 +245,7 @@ def test_spec_augment_masks_narrow_bands_per_example():
 
 def test_train_mode_augments_and_learns_eval_mode_is_deterministic():
     torch.manual_seed(0)
-    model = registry.build("spectttra-mini")
+    model = registry.create("spectttra-mini")
     wave = songs(model, 2)
     model.train()
     loss = F.binary_cross_entropy_with_logits(model(wave), torch.tensor([0.0, 1.0]))
@@ -259,7 +259,7 @@ def test_train_mode_augments_and_learns_eval_mode_is_deterministic():
 
 def test_save_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = registry.build("spectttra-mini").eval()
+    model = registry.create("spectttra-mini").eval()
     with torch.no_grad():
         model.head.bias.fill_(0.3)
     model.save_pretrained(tmp_path / "m")
@@ -273,7 +273,7 @@ def test_save_and_load_round_trip(tmp_path):
 @pytest.mark.slow
 def test_alpha_120s_scores_a_full_clip_per_item():
     torch.manual_seed(0)
-    model = registry.build("spectttra-alpha-120s").eval()
+    model = registry.create("spectttra-alpha-120s").eval()
     wave = songs(model, 2)
     with torch.inference_mode():
         together = model(wave)

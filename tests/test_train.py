@@ -7,18 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from mom_bench import train as T
+from mom_bench import losses, recipes, runs
+from mom_bench import training as T
+from mom_bench.dataset import read
 from mom_bench.models import registry
-from tests._fixtures_loop import TINY_RECIPE, built_benchmark
+from tests._fixtures_loop import TINY_RECIPE
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return built_benchmark(tmp_path_factory)
+def data(loop_benchmark):
+    return loop_benchmark  # built once per session by the real builder (tests/conftest.py)
 
 
 def _log(run):
-    rows = [json.loads(x) for x in (run / T.TRAIN_LOG).read_text().splitlines()]
+    rows = [json.loads(x) for x in (run / runs.TRAIN_LOG).read_text().splitlines()]
     for r in rows:
         r.pop("seconds")
     return rows
@@ -28,41 +30,41 @@ def _log(run):
 
 
 def test_recipes_follow_the_papers():
-    clam = T.recipe_for(registry.resolve("clam"))
+    clam = registry.recipe_for(registry.resolve("clam"))
     assert (clam.loss, clam.aux_weight, clam.margin, clam.lr, clam.weight_decay, clam.batch_size, clam.epochs) == \
         ("bce+triplet", 0.5, 0.2, 1e-4, 0.01, 16, 50)
     assert clam.schedule == "constant" and clam.mixup_p == 0 and not clam.spec_augment
-    mini = T.recipe_for(registry.resolve("clam", "mom-mini"))
+    mini = registry.recipe_for(registry.resolve("clam", "mom-mini"))
     assert mini.loss == "bce+triplet" and mini.epochs < 50
-    assert T.recipe_for(registry.resolve("mert-only")).loss == "bce"
-    assert T.recipe_for(registry.resolve("mert-only", "mom-mini")).loss == "bce"
-    s = T.recipe_for(registry.resolve("spectttra-alpha-120s"))
+    assert registry.recipe_for(registry.resolve("mert-only")).loss == "bce"
+    assert registry.recipe_for(registry.resolve("mert-only", "mom-mini")).loss == "bce"
+    s = registry.recipe_for(registry.resolve("spectttra-alpha-120s"))
     assert (s.label_smoothing, s.weight_decay, s.schedule, s.warmup_epochs, s.grad_clip, s.mixup_alpha, s.mixup_p,
             s.lr, s.batch_size) == (0.02, 0.05, "cosine", 5, 5.0, 2.5, 0.5, 5e-4, 96)
     assert s.spec_augment and s.random_crop and s.amp
-    assert T.recipe_for(registry.resolve("spectttra-beta-5s")).lr == 8e-4
-    assert T.recipe_for(registry.resolve("clam"), {"loss": "bce+huber", "epochs": 3}).loss == "bce+huber"
+    assert registry.recipe_for(registry.resolve("spectttra-beta-5s")).lr == 8e-4
+    assert registry.recipe_for(registry.resolve("clam"), {"loss": "bce+huber", "epochs": 3}).loss == "bce+huber"
 
 
 def test_unknown_or_bad_recipe_keys_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"epoch \(did you mean epochs\?\)"):
-        T.recipe_for(registry.resolve("clam"), {"epoch": 1})
+        registry.recipe_for(registry.resolve("clam"), {"epoch": 1})
     with pytest.raises(ValueError, match="loss must be one of"):
-        T.recipe_for(registry.resolve("clam"), {"loss": "focal"})
+        registry.recipe_for(registry.resolve("clam"), {"loss": "focal"})
     bad = tmp_path / "c.yaml"
     bad.write_text("- a list\n")
-    with pytest.raises(T.TrainError, match="mapping"):
-        T.read_config_file(bad)
+    with pytest.raises(recipes.TrainingConfigError, match="mapping"):
+        recipes.read_config_file(bad)
 
 
 def test_learning_rate_schedule():
-    r = T.Recipe(lr=1e-3, schedule="cosine", warmup_epochs=2, warmup_start_lr=1e-6, epochs=10)
-    assert T.lr_at(r, 0) == pytest.approx(1e-6)
-    assert T.lr_at(r, 1) == pytest.approx((1e-6 + 1e-3) / 2)
-    assert T.lr_at(r, 2) == pytest.approx(1e-3)
-    assert T.lr_at(r, 6) == pytest.approx(0.5e-3)
-    assert T.lr_at(r, 10) == pytest.approx(0.0, abs=1e-12)
-    assert T.lr_at(T.Recipe(lr=1e-4), 7.5) == 1e-4
+    r = recipes.Recipe(lr=1e-3, schedule="cosine", warmup_epochs=2, warmup_start_lr=1e-6, epochs=10)
+    assert losses.lr_at(r, 0) == pytest.approx(1e-6)
+    assert losses.lr_at(r, 1) == pytest.approx((1e-6 + 1e-3) / 2)
+    assert losses.lr_at(r, 2) == pytest.approx(1e-3)
+    assert losses.lr_at(r, 6) == pytest.approx(0.5e-3)
+    assert losses.lr_at(r, 10) == pytest.approx(0.0, abs=1e-12)
+    assert losses.lr_at(recipes.Recipe(lr=1e-4), 7.5) == 1e-4
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -73,31 +75,31 @@ def test_triplet_loss_matches_torch_triplet_margin_loss():
     a, p = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
     i, j = zip(*[(i, j) for i in range(5) for j in range(5) if i != j])
     ref = torch.nn.TripletMarginLoss(margin=0.2, p=2, eps=0.0)(a[list(i)], p[list(i)], p[list(j)])
-    assert T.alignment_loss(a, p, "triplet") == pytest.approx(float(ref), rel=1e-5)
+    assert losses.alignment_loss(a, p, "triplet") == pytest.approx(float(ref), rel=1e-5)
     # squared L2 (paper's Algorithm 1)
     d = lambda x, y: ((x - y) ** 2).sum(-1)  # noqa: E731
     ref_sq = torch.relu(d(a[list(i)], p[list(i)]) - d(a[list(i)], p[list(j)]) + 0.2).mean()
-    assert T.alignment_loss(a, p, "triplet", distance="sql2") == pytest.approx(float(ref_sq), rel=1e-5)
+    assert losses.alignment_loss(a, p, "triplet", distance="sql2") == pytest.approx(float(ref_sq), rel=1e-5)
     # hard negatives: the closest other positive of each anchor
     dist = torch.cdist(a, p)
     hard = torch.stack([min(dist[k, m] for m in range(5) if m != k) for k in range(5)])
     ref_hard = torch.relu(dist.diagonal() - hard + 0.2).mean()
-    assert T.alignment_loss(a, p, "triplet", negatives="hard") == pytest.approx(float(ref_hard), rel=1e-5)
+    assert losses.alignment_loss(a, p, "triplet", negatives="hard") == pytest.approx(float(ref_hard), rel=1e-5)
     # one or no real in the batch: no triplet
-    assert float(T.alignment_loss(a[:1], p[:1], "triplet")) == 0.0
-    assert float(T.alignment_loss(a[:0], p[:0], "triplet")) == 0.0
-    assert T.alignment_loss(a, p, "mse") == pytest.approx(float(torch.nn.functional.mse_loss(a, p)))
-    assert T.alignment_loss(a, p, "huber") == pytest.approx(float(torch.nn.functional.huber_loss(a, p)))
+    assert float(losses.alignment_loss(a[:1], p[:1], "triplet")) == 0.0
+    assert float(losses.alignment_loss(a[:0], p[:0], "triplet")) == 0.0
+    assert losses.alignment_loss(a, p, "mse") == pytest.approx(float(torch.nn.functional.mse_loss(a, p)))
+    assert losses.alignment_loss(a, p, "huber") == pytest.approx(float(torch.nn.functional.huber_loss(a, p)))
     # the gradient stays finite when anchor and positive coincide
     x = a.clone().requires_grad_(True)
-    T.alignment_loss(x, x.detach().clone(), "triplet").backward()
+    losses.alignment_loss(x, x.detach().clone(), "triplet").backward()
     assert torch.isfinite(x.grad).all()
 
 
 def test_label_smoothing():
     logits, y = torch.tensor([2.0, -1.0]), torch.tensor([1, 0])
     ref = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([0.99, 0.01]))
-    assert T.bce_loss(logits, y, 0.02) == pytest.approx(float(ref))
+    assert losses.bce_loss(logits, y, 0.02) == pytest.approx(float(ref))
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -107,15 +109,16 @@ def test_run_folder_log_and_best_checkpoint(data, tmp_path):
     run = T.train("clam-tiny", data, tmp_path / "run", config=TINY_RECIPE, progress=False)
     log = _log(run)
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+    n_val = sum(read.read_info(data)["counts"]["validation"].values())
     for r in log:
-        assert math.isfinite(r["train_loss"]) and r["val_n"] == 8
+        assert math.isfinite(r["train_loss"]) and r["val_n"] == n_val
         assert r["train_loss"] == pytest.approx(r["train_bce"] + 0.5 * r["train_aux"], rel=1e-4)
     best = max(log, key=lambda r: (r["val_f1"], -r["val_loss"]))
-    cfg = json.loads((run / T.TRAIN_CONFIG).read_text())
+    cfg = json.loads((run / runs.TRAIN_CONFIG).read_text())
     assert cfg["best_epoch"] == best["epoch"] and cfg["model"] == "clam-tiny"
     assert cfg["recipe"]["lr"] == 2e-2 and cfg["recipe"]["loss"] == "bce+triplet"
     assert cfg["dataset_fingerprint"] == json.loads((data / "build_report.json").read_text())["fingerprint"]
-    assert (run / "last" / T.OPTIMIZER_FILE).is_file() and (run / "last" / T.TRAINER_STATE).is_file()
+    assert (run / "last" / runs.OPTIMIZER_FILE).is_file() and (run / "last" / runs.TRAINER_STATE).is_file()
     model = registry.load(run / "best")
     assert model.name == "clam-tiny"
     assert best["val_f1"] > 0.5  # tones vs noise: learnt in a few epochs
@@ -157,7 +160,7 @@ def test_the_same_command_after_an_interruption_continues_it(data, tmp_path):
         T.train("clam-tiny", data, early, config=TINY_RECIPE, progress=False, log=interrupt_after_epoch_1)
     shutil.rmtree(early / "last")
     shutil.rmtree(early / "best")
-    (early / T.TRAIN_LOG).write_text("")
+    (early / runs.TRAIN_LOG).write_text("")
     said = []
     T.train("clam-tiny", data, tmp_path / "early", config=TINY_RECIPE, progress=False, log=said.append)
     assert "starting it again" in said[0]
@@ -187,7 +190,7 @@ def test_resume_continues_exactly(data, tmp_path):
 
 
 def test_not_a_built_benchmark(tmp_path):
-    from mom_bench.build.read import NotABuiltBenchmark
+    from mom_bench.dataset.read import NotABuiltBenchmark
 
     with pytest.raises(NotABuiltBenchmark, match="build it with `mom-bench build --benchmark"):
         T.train("clam-tiny", tmp_path, tmp_path / "run", progress=False)
@@ -205,13 +208,18 @@ def test_end_to_end_recipe_trains_spectttra(data, tmp_path):
     log = _log(run)
     assert len(log) == 2 and all(math.isfinite(r["train_loss"]) for r in log)
     assert all(0 < r["train_mixup_lambda"] < 1 for r in log)
-    assert log[0]["lr"] < log[1]["lr"] or log[1]["epoch"] == 2  # warm-up then cosine
+    # warm-up then cosine: each epoch logs the rate of its last step, as the schedule gives it
+    recipe = recipes.Recipe.from_dict(json.loads((run / runs.TRAIN_CONFIG).read_text())["recipe"])
+    assert (recipe.schedule, recipe.warmup_epochs, recipe.epochs) == ("cosine", 1, 2)
+    steps = math.ceil(read.num_rows(data, "train") / recipe.batch_size)
+    assert [r["lr"] for r in log] == pytest.approx([losses.lr_at(recipe, e + (steps - 1) / steps) for e in (0, 1)])
+    assert steps > 1 and log[0]["lr"] < recipe.lr and log[1]["lr"] < recipe.lr  # warming up, then decaying
     assert registry.load(run / "best").name == "spectttra-mini"
 
 
 def test_a_mistyped_model_is_named_before_any_data_is_needed(tmp_path):
-    from mom_bench import evaluate as evaluate_mod
-    from mom_bench import train as train_mod
+    from mom_bench import evaluation as evaluate_mod
+    from mom_bench import training as train_mod
     from mom_bench.models.registry import UnknownModelError
 
     for run in (train_mod.train, evaluate_mod.evaluate):

@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mom_bench import formatting, protocols
+from mom_bench.errors import MomBenchError
 from mom_bench.leaderboard import schema
 
 BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
@@ -27,7 +29,7 @@ OUTPUTS = ("LEADERBOARD.md", "leaderboard.csv", "index.html", "per_generator_f1.
 _KIND_ORDER = {"reproduced": 0, "reported": 1}
 
 
-class EntryError(ValueError):
+class EntryError(MomBenchError, ValueError):
     """Entries that cannot be rendered; ``problems`` lists each one."""
 
     def __init__(self, problems: list[str]):
@@ -63,7 +65,8 @@ def check_entry(entry: Any, path: Path | None = None) -> list[str]:
 
 def load_entries(root: Path | str) -> dict[str, list[dict]]:
     """All entries by benchmark, each list ranked; raises EntryError listing every invalid entry."""
-    problems, out = [], {}
+    problems: list[str] = []
+    out: dict[str, list[dict]] = {}
     for path in entry_files(root):
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
@@ -102,8 +105,6 @@ def generators(benchmark: str, entries: list[dict]) -> list[tuple[str, str]]:
     seen = {g for e in entries for g in e["summary"].get("per_generator", {})}
     ordered: list[tuple[str, str]] = []
     try:
-        from mom_bench import protocols
-
         for g in protocols.load(benchmark).generators:
             if g.id in seen:
                 ordered.append((g.id, g.name))
@@ -122,8 +123,7 @@ def _num(v: float | None, digits: int = 3) -> str:
 
 
 def _ci(metric: Any) -> str:
-    ci = metric.get("ci") if isinstance(metric, dict) else None
-    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    return formatting.ci(metric)
 
 
 def _params(n: int | None) -> str:

@@ -1,4 +1,4 @@
-"""JSON Schemas of the leaderboard's files, and the small validator that applies them.
+"""JSON Schemas of the leaderboard's files.
 
 Four documents are described, each versioned by ``SCHEMA_VERSION``:
 
@@ -7,16 +7,18 @@ Four documents are described, each versioned by ``SCHEMA_VERSION``:
 * ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions.
 * ``ENTRY_REPORTED``: the same place, for numbers copied from a paper (with the citation).
 
-The validator implements only the JSON Schema keywords these schemas use (listed in ``SUPPORTED``), so
-no third-party package is needed; ``unsupported_keywords`` lets a test prove the schemas stay inside that
-subset, since a keyword the validator ignored would silently accept anything.
+They are applied by the small validator of :mod:`mom_bench.json_schema`, which implements only the JSON
+Schema keywords these schemas use (listed in ``SUPPORTED``), so no third-party package is needed;
+``unsupported_keywords`` lets a test prove the schemas stay inside that subset, since a keyword the
+validator ignored would silently accept anything. ``validate``, ``unsupported_keywords`` and ``SUPPORTED``
+are re-exported here for existing callers.
 """
 from __future__ import annotations
 
-import math
-import re
-from datetime import date
 from typing import Any
+
+# re-exported: callers use schema.validate(...), schema.unsupported_keywords(...)
+from mom_bench.json_schema import SUPPORTED, _close, unsupported_keywords, validate  # noqa: F401
 
 SCHEMA_VERSION = 1
 _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
@@ -28,7 +30,7 @@ _MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"
 _URL = {"type": ["string", "null"], "pattern": r"^https?://[^\s]+$", "maxLength": 500}
 
 
-def _metric(description: str) -> dict:
+def _metric(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "type": ["object", "null"],
@@ -42,7 +44,7 @@ def _metric(description: str) -> dict:
     }
 
 
-PREDICTION_ROW = {
+PREDICTION_ROW: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"{_BASE}:prediction-row:{SCHEMA_VERSION}",
     "title": "One row of a mom-bench predictions file",
@@ -59,7 +61,7 @@ PREDICTION_ROW = {
     },
 }
 
-SUBMISSION_META = {
+SUBMISSION_META: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"{_BASE}:submission-meta:{SCHEMA_VERSION}",
     "title": "mom-bench submission metadata",
@@ -110,7 +112,7 @@ SUBMISSION_META = {
     },
 }
 
-_PER_GENERATOR = {
+_PER_GENERATOR: dict[str, Any] = {
     "type": "object",
     "additionalProperties": {
         "type": "object",
@@ -125,7 +127,7 @@ _PER_GENERATOR = {
 }
 
 # What every entry, reported or reproduced, offers the renderer: the same keys, so columns line up.
-SUMMARY = {
+SUMMARY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["f1"],
@@ -143,7 +145,7 @@ SUMMARY = {
     },
 }
 
-_COMMON_ENTRY = {
+_COMMON_ENTRY: dict[str, Any] = {
     "schema_version": {"const": SCHEMA_VERSION},
     "benchmark": {"type": "string", "pattern": SLUG_PATTERN},
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
@@ -155,7 +157,7 @@ _COMMON_ENTRY = {
     "notes": {"type": ["string", "null"], "maxLength": 4000},
 }
 
-ENTRY_REPRODUCED = {
+ENTRY_REPRODUCED: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"{_BASE}:entry-reproduced:{SCHEMA_VERSION}",
     "title": "A leaderboard entry scored by mom-bench from a predictions file",
@@ -205,7 +207,7 @@ ENTRY_REPRODUCED = {
     },
 }
 
-ENTRY_REPORTED = {
+ENTRY_REPORTED: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"{_BASE}:entry-reported:{SCHEMA_VERSION}",
     "title": "A leaderboard entry copied from a publication (not scored here)",
@@ -240,7 +242,7 @@ ENTRY_REPORTED = {
 _PUBLISHED_NUMBER = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 
 # A row copied from a paper, as written in a recipe: plain numbers (no intervals: papers rarely give them).
-PUBLISHED_ROW = {
+PUBLISHED_ROW: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["benchmark", "slug", "model_name", "citation", "source", "test_set", "summary"],
@@ -270,7 +272,7 @@ PUBLISHED_ROW = {
 }
 
 # baselines/<model>.yaml: how a reference model is trained here, and what its authors published.
-RECIPE = {
+RECIPE: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"{_BASE}:baseline-recipe:{SCHEMA_VERSION}",
     "title": "A reference model's recipe (baselines/<model>.yaml)",
@@ -297,108 +299,3 @@ RECIPE = {
 ENTRY_SCHEMAS = {"reproduced": ENTRY_REPRODUCED, "reported": ENTRY_REPORTED}
 SCHEMAS = {"prediction-row": PREDICTION_ROW, "submission-meta": SUBMISSION_META,
            "entry-reproduced": ENTRY_REPRODUCED, "entry-reported": ENTRY_REPORTED, "baseline-recipe": RECIPE}
-
-# --------------------------------------------------------------------------------------------------
-# the validator
-
-SUPPORTED = {"$schema", "$id", "title", "description", "type", "required", "properties", "additionalProperties",
-             "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum", "items", "minItems",
-             "maxItems", "format"}
-_ANNOTATIONS = {"$schema", "$id", "title", "description"}
-_TYPES = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
-
-
-def unsupported_keywords(schema: Any, where: str = "") -> list[str]:
-    """Keywords in ``schema`` that ``validate`` would not enforce (must stay empty)."""
-    found = []
-    if isinstance(schema, dict):
-        for key, sub in schema.items():
-            if key not in SUPPORTED:
-                found.append(f"{where}/{key}")
-            elif key == "properties":
-                for name, prop in sub.items():
-                    found += unsupported_keywords(prop, f"{where}/properties/{name}")
-            elif key in ("items", "additionalProperties") and isinstance(sub, dict):
-                found += unsupported_keywords(sub, f"{where}/{key}")
-    return found
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def validate(instance: Any, schema: dict, path: str = "") -> list[str]:
-    """Every way ``instance`` breaks ``schema``, one message each, as ``/json/pointer: reason``."""
-    where = path or "/"
-    types = schema.get("type")
-    if types is not None:
-        types = [types] if isinstance(types, str) else types
-        if not any(_TYPES[t](instance) for t in types):
-            return [f"{where}: expected {' or '.join(types)}, got {type(instance).__name__} {_show(instance)}"]
-    if isinstance(instance, float) and not math.isfinite(instance):
-        return [f"{where}: {instance} is not a finite number"]
-    problems: list[str] = []
-    if "const" in schema and instance != schema["const"]:
-        problems.append(f"{where}: must be {schema['const']!r}, got {_show(instance)}")
-    if "enum" in schema and instance not in schema["enum"]:
-        problems.append(f"{where}: must be one of {schema['enum']}, got {_show(instance)}")
-    if isinstance(instance, str):
-        if len(instance) < schema.get("minLength", 0):
-            problems.append(f"{where}: must have at least {schema['minLength']} characters")
-        if "maxLength" in schema and len(instance) > schema["maxLength"]:
-            problems.append(f"{where}: longer than {schema['maxLength']} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], instance):
-            expected = schema.get("description") or f"the pattern {schema['pattern']}"
-            problems.append(f"{where}: {_show(instance)} is not valid (expected {expected})")
-        if schema.get("format") == "date":
-            try:
-                date.fromisoformat(instance)
-                ok = len(instance) == 10
-            except ValueError:
-                ok = False
-            if not ok:
-                problems.append(f"{where}: {_show(instance)} is not a date like 2026-01-31")
-    if _TYPES["number"](instance):
-        if "minimum" in schema and instance < schema["minimum"]:
-            problems.append(f"{where}: {instance} is below the minimum {schema['minimum']}")
-        if "maximum" in schema and instance > schema["maximum"]:
-            problems.append(f"{where}: {instance} is above the maximum {schema['maximum']}")
-    if isinstance(instance, list):
-        if len(instance) < schema.get("minItems", 0):
-            problems.append(f"{where}: needs at least {schema['minItems']} items, has {len(instance)}")
-        if "maxItems" in schema and len(instance) > schema["maxItems"]:
-            problems.append(f"{where}: at most {schema['maxItems']} items, has {len(instance)}")
-        if isinstance(schema.get("items"), dict):
-            for i, item in enumerate(instance):
-                problems += validate(item, schema["items"], f"{path}/{i}")
-    if isinstance(instance, dict):
-        for name in schema.get("required", []):
-            if name not in instance:
-                problems.append(f"{path}/{name}: required but missing")
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for name, value in instance.items():
-            if name in props:
-                problems += validate(value, props[name], f"{path}/{name}")
-            elif extra is False:
-                hint = _close(name, props)
-                problems.append(f"{path}/{name}: unknown field" + (f" (did you mean {hint!r}?)" if hint else ""))
-            elif isinstance(extra, dict):
-                problems += validate(value, extra, f"{path}/{name}")
-    return problems
-
-
-def _close(name: str, options) -> str | None:
-    import difflib
-
-    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
-    return match[0] if match else None

@@ -12,12 +12,16 @@ What is checked, all of it reported at once:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mom_bench.leaderboard import render, submit
+from mom_bench import protocols, settings
+from mom_bench._io import sha256_file
+from mom_bench.dataset.read import read_info
+from mom_bench.leaderboard import render
+from mom_bench.leaderboard import scoring
+from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
 
 @dataclass
@@ -34,7 +38,6 @@ class ValidationResult:
 def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Path | str] | None = None,
                     baselines_dir: Path | str | None = None, recompute: bool = True,
                     check_rendered: bool = True) -> ValidationResult:
-    from mom_bench import protocols, settings
 
     root = Path(root)
     result = ValidationResult()
@@ -113,8 +116,8 @@ def _duplicates(entries: dict[Path, dict], result: ValidationResult) -> None:
 
 
 def _check_reproduced(path: Path, entry: dict, data_dir: Path, recompute: bool, result: ValidationResult) -> None:
-    expected = submit.summarise(entry["report"], entry.get("report_all_tests", {}))
-    if not submit.same_numbers(expected, entry["summary"]):
+    expected = scoring.summarise(entry["report"], entry.get("report_all_tests", {}))
+    if not scoring.same_numbers(expected, entry["summary"]):
         result.problems.append(f"{path}: summary does not match its report (edited by hand?)")
     stored = entry["predictions"].get("stored")
     if not stored:
@@ -124,20 +127,19 @@ def _check_reproduced(path: Path, entry: dict, data_dir: Path, recompute: bool, 
     if not pred_path.is_file():
         result.problems.append(f"{path}: stored predictions {pred_path.name} are missing")
         return
-    digest = hashlib.sha256(pred_path.read_bytes()).hexdigest()
+    digest = sha256_file(pred_path)
     if digest != entry["predictions"].get("stored_sha256"):
         result.problems.append(f"{pred_path}: sha256 {digest[:12]}... does not match the entry's "
                                f"{str(entry['predictions'].get('stored_sha256'))[:12]}...")
         return
-    pred, _, problems = submit.load_predictions(pred_path)
-    if problems:
+    pred, _, problems = scoring.load_predictions(pred_path)
+    if problems or pred is None:
         result.problems += [f"{path}: {p}" for p in problems]
         return
     if len(pred) != entry["predictions"]["n_rows"]:
         result.problems.append(f"{pred_path}: {len(pred)} rows, the entry says {entry['predictions']['n_rows']}")
     if not recompute:
         return
-    from mom_bench.build.read import read_info
 
     try:
         info = read_info(data_dir)
@@ -148,26 +150,25 @@ def _check_reproduced(path: Path, entry: dict, data_dir: Path, recompute: bool, 
         result.notes.append(f"{path}: not re-scored: the dataset at {data_dir} has another fingerprint "
                             f"({str(info.get('fingerprint'))[:12]}..., entry {entry['dataset_fingerprint'][:12]}...)")
         return
-    labels = submit.dataset_labels(data_dir)
-    bad = submit.check_predictions(pred, labels, str(pred_path))
+    labels = scoring.dataset_labels(data_dir)
+    bad = scoring.check_predictions(pred, labels, str(pred_path))
     if bad:
         result.problems += bad
         return
-    scoring = entry["scoring"]
-    again = submit.score(pred, labels, threshold=scoring["threshold"], n_bootstrap=scoring["n_bootstrap"],
-                         seed=scoring["seed"])
+    used = entry["scoring"]
+    again = scoring.score(pred, labels, threshold=used["threshold"], n_bootstrap=used["n_bootstrap"],
+                         seed=used["seed"])
     for key in ("report", "report_all_tests"):
         # the metric definitions are prose that may be reworded between versions; the numbers may not change
         fresh = {k: v for k, v in json.loads(json.dumps(again[key])).items() if k != "definitions"}
         stored = {k: v for k, v in (entry.get(key) or {}).items() if k != "definitions"}
-        if not submit.same_numbers(fresh, stored):
+        if not scoring.same_numbers(fresh, stored):
             result.problems.append(f"{path}: re-scoring the stored predictions gives a different {key}")
             return
     result.notes.append(f"{path}: re-scored from {pred_path.name}: identical")
 
 
 def _check_reported(entries: dict[Path, dict], baselines_dir: Path, root: Path, result: ValidationResult) -> None:
-    from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
     try:
         recipes = load_recipes(baselines_dir)
@@ -183,7 +184,7 @@ def _check_reported(entries: dict[Path, dict], baselines_dir: Path, root: Path, 
         if ident not in expected:
             result.problems.append(f"{path}: reported entry with no row in {baselines_dir}/ "
                                    "(run `mom-bench leaderboard import-reported`)")
-        elif not submit.same_numbers(json.loads(json.dumps(expected[ident])), entry):
+        elif not scoring.same_numbers(json.loads(json.dumps(expected[ident])), entry):
             result.problems.append(f"{path}: differs from its recipe {entry.get('recipe')} "
                                    "(run `mom-bench leaderboard import-reported`)")
     for ident in sorted(set(expected) - set(found)):

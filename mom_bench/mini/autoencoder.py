@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from mom_bench.mini.families import Family
+from mom_bench.settings import cache_dir
 
 _CACHE_VERSION = 1
 _locks: dict[str, threading.Lock] = {}
@@ -42,7 +43,8 @@ class _Net(nn.Module):
 
 
 def _encoder(strides: list[int], channels: list[int]) -> nn.Sequential:
-    layers, c_in = [], 1
+    layers: list[nn.Module] = []
+    c_in = 1
     for i, (s, c) in enumerate(zip(strides, channels)):
         layers.append(nn.Conv1d(c_in, c, 2 * s, stride=s, padding=s // 2))
         if i < len(strides) - 1:
@@ -137,8 +139,6 @@ class _AutoEncoderFamily(Family):
     def prepare(self, train_clips: list[np.ndarray] | None = None, *, seed: int = 0, progress=None,
                 cache: bool = True) -> None:
         from safetensors.torch import load_file, save_file
-
-        from mom_bench.settings import cache_dir
 
         if not train_clips:
             raise ValueError(f"{self.name}: needs the training reals to train on")

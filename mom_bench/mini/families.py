@@ -120,20 +120,3 @@ class SinesNoise(Family):
         noise_spec = noise_spec / noise_spec.abs().clamp_min(1e-8)
         shaped = dsp.istft(noise_spec * torch.from_numpy(envelope.T.astype(np.float32)), length, n_fft, hop)
         return sines + shaped.numpy()
-
-
-def _lazy_autoencoders():
-    from mom_bench.mini.autoencoder import TConvAE, UpsampleAE
-
-    return {"tconv_ae": TConvAE, "upsample_ae": UpsampleAE}
-
-
-FAMILIES = {"griffin_lim": GriffinLim, "sines_noise": SinesNoise, "tconv_ae": None, "upsample_ae": None}
-
-
-def make_family(name: str, sample_rate: int, **options) -> Family:
-    """The family object for ``name`` (one of :data:`FAMILIES`)."""
-    if name not in FAMILIES:
-        raise ValueError(f"unknown mom-mini generator family {name!r}; known: {', '.join(FAMILIES)}")
-    cls = FAMILIES[name] or _lazy_autoencoders()[name]
-    return cls(sample_rate, **options)

@@ -16,6 +16,7 @@ their long-term spectrum matched to their source excerpt. The builder then store
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ import torch
 
 from mom_bench.mini import dsp
 from mom_bench.mini.excerpts import Excerpt, excerpts, load_excerpt
-from mom_bench.mini.families import Family, make_family
+from mom_bench.dataset.sources import SourceRow
+from mom_bench.mini.families import Family
+from mom_bench.mini.generators import make_family
 
 SPLITS = ("train", "validation", "test_id", "test_ood")
 ID_SPLITS = ("train", "validation", "test_id")
@@ -200,8 +203,6 @@ class MomMiniSource:
             return dsp.finish(y, self.rate, self.n_samples, ref=x), self.rate
 
     def rows(self) -> Iterator:
-        from mom_bench.build.sources import SourceRow
-
         plans = self.plan()
         with _single_thread:
             self._prepare(plans)
@@ -213,9 +214,9 @@ class MomMiniSource:
             if p.generator is None:
                 rid = f"mini-real-{e.track_id}-{e.index}"
                 yield SourceRow(id=rid, label=0, generator="real", source=REAL_SOURCE, group_key=e.track_id,
-                                meta=meta, fetch=lambda e=e: self._fetch_real(e), split=p.split)
+                                meta=meta, fetch=functools.partial(self._fetch_real, e), split=p.split)
             else:
                 rid = f"mini-{p.generator}-{e.track_id}-{e.index}"
                 yield SourceRow(id=rid, label=1, generator=p.generator, source=p.generator,
                                 group_key=e.track_id, meta=meta,
-                                fetch=lambda e=e, g=p.generator, r=rid: self._fetch_fake(e, g, r), split=p.split)
+                                fetch=functools.partial(self._fetch_fake, e, p.generator, rid), split=p.split)

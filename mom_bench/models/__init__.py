@@ -4,6 +4,6 @@
 
 Importing this package is cheap; the model classes are imported when a model is built.
 """
-from mom_bench.models.registry import ModelSpec, UnknownModelError, build, list_models, load, resolve
+from mom_bench.models.registry import ModelSpec, UnknownModelError, create, list_models, load, resolve
 
-__all__ = ["ModelSpec", "UnknownModelError", "build", "list_models", "load", "resolve"]
+__all__ = ["ModelSpec", "UnknownModelError", "create", "list_models", "load", "resolve"]

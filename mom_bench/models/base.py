@@ -1,8 +1,18 @@
-"""The contract every detector follows, and its save/load.
+"""The detector contract, its optional training capabilities, and save/load.
 
 A detector takes mono float32 waveforms ``[B, T]`` at :attr:`Detector.sample_rate` and returns one logit per
 item (``P(fake) = sigmoid(logit)``). Each item must be scored independently of the rest of the batch, so a
-song's score never depends on which songs it was batched with.
+song's score never depends on which songs it was batched with (``mom-bench models --check`` tests this).
+
+Three bases, one per way the trainer can feed a detector (its *training family*, see
+:mod:`mom_bench.recipes`):
+
+- :class:`Detector` (``waveform``): ``forward(wave) -> logits``; trained end to end on waveforms.
+- :class:`FrozenEncoderDetector` (``frozen-encoder``): ``extract(wave) -> features`` by frozen encoders,
+  ``head_outputs(features)`` by a trainable head, ``feature_key()`` naming what determines the features so
+  they can be cached. The trainer extracts features once and trains only the head.
+- :class:`SpectrogramDetector` (``spectrogram``): ``features(wave) -> spectrogram``, optional
+  ``spec_augment``, ``classify(spectrogram) -> logits``, so MixUp and SpecAugment act on the spectrogram.
 
 Everything needed to rebuild a detector lives in :attr:`Detector.config`, a JSON-able dict whose ``"model"``
 key is the registry name of the resolved configuration (e.g. ``clam-mini``, never just ``clam``): a saved model
@@ -11,51 +21,52 @@ says which configuration it is. Weights are stored as safetensors; nothing is ev
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from abc import ABCMeta, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 
+from mom_bench._io import write_atomic
 from mom_bench.audio import ClipPolicy, parse_clip
+from mom_bench.errors import MomBenchError
+from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, hub_kwargs, resolve_file
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 # Bumped when the meaning of saved weights or config keys changes in a way old files cannot follow.
 FORMAT_VERSION = 1
 
 
-class CheckpointError(OSError):
-    """A checkpoint (a saved detector or a pretrained encoder) is missing or unusable. The message says
-    which one and how to supply it."""
+class DetectorConfigError(MomBenchError, ValueError):
+    """A detector config that cannot build a model (missing key, bad value); the message names it."""
 
 
-class Detector(torch.nn.Module, PyTorchModelHubMixin,
-               library_name="mom-bench", tags=["audio-classification", "ai-music-detection"],
-               repo_url="https://github.com/mom-bench/mom-bench"):
-    """Base class of every mom-bench detector.
+class Detector(torch.nn.Module, PyTorchModelHubMixin, metaclass=ABCMeta,
+               library_name="mom-bench", tags=["audio-classification", "ai-music-detection"]):
+    """Base class of every mom-bench detector (training family ``waveform``).
 
     Subclasses call ``super().__init__(config)`` first, then build their layers from ``self.config`` and
     implement :meth:`forward`. Required config keys: ``model`` (registry name), ``sample_rate`` (Hz) and
     ``clip`` (evaluation clip policy, e.g. ``"first:90"``); optional ``train_clip`` (crop used in training,
-    default: ``clip``). The registry's :func:`~mom_bench.models.registry.build` fills these in.
+    default: ``clip``). The registry's :func:`~mom_bench.models.registry.create` fills these in.
     """
 
-    #: Frozen-encoder detectors (CLAM family) set this and implement extract/head_forward/head_outputs.
-    frozen_encoders: bool = False
+    #: How the trainer feeds this detector (a key of :data:`mom_bench.recipes.FAMILY_RECIPES`).
+    training_family: ClassVar[str] = "waveform"
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict[str, Any]):
         super().__init__()
         config = dict(config)
         missing = [k for k in ("model", "sample_rate", "clip") if k not in config]
         if missing:
-            raise ValueError(f"detector config lacks {', '.join(missing)} (got keys {sorted(config)})")
-        config["clip"] = str(parse_clip(config["clip"]))
-        if config.get("train_clip") is not None:
-            config["train_clip"] = str(parse_clip(config["train_clip"]))
-        json.dumps(config)  # fail now, not at save time, if a subclass put something unserialisable in
+            raise DetectorConfigError(f"detector config lacks {', '.join(missing)} (got keys {sorted(config)})")
+        try:
+            config["clip"] = str(parse_clip(config["clip"]))
+            if config.get("train_clip") is not None:
+                config["train_clip"] = str(parse_clip(config["train_clip"]))
+            json.dumps(config)  # fail now, not at save time, if a subclass put something unserialisable in
+        except (TypeError, ValueError) as err:
+            raise DetectorConfigError(f"detector config of {config.get('model')!r}: {err}") from None
         self.config: dict[str, Any] = config
         self.sample_rate: int = int(config["sample_rate"])
         self.clip: ClipPolicy = parse_clip(config["clip"])
@@ -67,10 +78,11 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin,
     @property
     def name(self) -> str:
         """Registry name of the resolved configuration (e.g. ``clam-mini``)."""
-        return self.config["model"]
+        return str(self.config["model"])
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]`` of waveforms ``[B, T]`` at :attr:`sample_rate`."""
 
     @torch.inference_mode()
     def predict_proba(self, wave: torch.Tensor) -> torch.Tensor:
@@ -118,30 +130,21 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin,
         save_directory = Path(save_directory)
         tensors = {k: v.detach().contiguous().cpu() for k, v in self.weights_to_save().items()}
         config = {**self.config, "mom_bench_format": FORMAT_VERSION}
-        # Write to temporary names and rename, so an interrupted save never leaves a half file that loads.
-        for name, write in ((WEIGHTS_NAME, lambda p: save_file(tensors, p, metadata={"format": "pt"})),
-                            (CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2, sort_keys=True)))):
-            fd, tmp = tempfile.mkstemp(dir=save_directory, prefix=f".{name}.")
-            os.close(fd)
-            try:
-                write(tmp)
-                os.replace(tmp, save_directory / name)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        # Atomic writes: an interrupted save never leaves a half file that loads.
+        write_atomic(save_directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+        write_atomic(save_directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load a saved detector from a folder or a Hugging Face Hub id (``owner/name``; pass ``revision=`` to
-        pin one). Called on :class:`Detector` itself, the class is chosen from the config's ``"model"``."""
-        if cls is Detector:
-            from mom_bench.models.registry import load
-
-            return load(pretrained_model_name_or_path, **kwargs)
-        hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "force_download", "local_files_only", "token")
-                      if k in kwargs}
+        pin one) into this class. To load a detector of any registered class, use
+        :func:`mom_bench.load_detector` (or :func:`mom_bench.models.registry.load`), which picks the class from
+        the config's ``"model"``."""
+        if getattr(cls, "__abstractmethods__", None):
+            raise TypeError(f"{cls.__name__} is abstract: load with mom_bench.load_detector(path), which picks "
+                            "the class named in the saved config")
         # Fetch config.json first so a missing or offline checkpoint fails with a message that says what to do.
-        resolve_file(str(pretrained_model_name_or_path), CONFIG_NAME, **hub_kwargs)
+        resolve_file(str(pretrained_model_name_or_path), CONFIG_NAME, **hub_kwargs(kwargs))
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
@@ -161,42 +164,53 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin,
         return model
 
 
-def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
-    """Path of ``filename`` in a local folder or a Hub repo, with an error that says what to do when it is
-    not there (offline, missing file, wrong id)."""
-    if os.path.isdir(model_id):
-        path = Path(model_id) / filename
-        if not path.is_file():
-            raise CheckpointError(f"{model_id}: {filename} not found (a saved detector folder holds "
-                                  f"{CONFIG_NAME} and {WEIGHTS_NAME})")
-        return str(path)
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+class FrozenEncoderDetector(Detector):
+    """A detector made of frozen encoders and a trainable head (training family ``frozen-encoder``).
 
-    revision = hub_kwargs.get("revision")
-    at = f" at revision {revision}" if revision else ""
-    try:
-        return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
-    except LocalEntryNotFoundError as err:  # offline or unreachable; it subclasses EntryNotFoundError
-        raise _unreachable(model_id, filename, revision, err) from err
-    except RevisionNotFoundError as err:
-        raise CheckpointError(f"{model_id}: the Hub repo has no revision {revision!r} (a commit id, branch or "
-                              "tag of that repo)") from err
-    except RepositoryNotFoundError as err:
-        raise CheckpointError(f"{model_id}: no such Hub repo (or it is private: log in with `hf auth login`); "
-                              f"wanted {filename}{at}") from err
-    except EntryNotFoundError as err:
-        raise CheckpointError(f"{model_id}{at} has no {filename}: not a saved mom-bench detector") from err
-    except Exception as err:
-        raise _unreachable(model_id, filename, revision, err) from err
+    The trainer calls :meth:`extract` once per song (through the feature cache, keyed on
+    :meth:`feature_key`) and trains the head with :meth:`head_outputs`; evaluation scores cached features with
+    :meth:`head_forward`. ``forward(wave)`` must equal ``head_forward(extract(wave))``."""
+
+    training_family: ClassVar[str] = "frozen-encoder"
+
+    @abstractmethod
+    def feature_key(self) -> dict[str, str]:
+        """Per feature stream, everything that determines its features (encoder weights, rate, clip...)."""
+
+    @abstractmethod
+    def extract(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-item features ``{stream: [B, ...]}`` of waveforms ``[B, T]``."""
+
+    @abstractmethod
+    def head_outputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"logits": [B], ...}``; two-stream heads also return the branch embeddings ``emb_<stream>`` that
+        the alignment losses use."""
+
+    def head_forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head_outputs(features)["logits"]
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.head_forward(self.extract(wave))
 
 
-def _unreachable(model_id: str, filename: str, revision: str | None, err: Exception) -> CheckpointError:
-    from mom_bench.settings import offline
+class SpectrogramDetector(Detector):
+    """A detector that computes its own spectrogram and classifies it (training family ``spectrogram``), so the
+    trainer can apply MixUp and SpecAugment between the two steps. ``forward(wave)`` must equal
+    ``classify(features(wave))``."""
 
-    at = f" at revision {revision}" if revision else ""
-    hint = (" HF_HUB_OFFLINE is set and the file is not in the local Hugging Face cache: download it on a machine "
-            f"with network (`hf download {model_id}" + (f" --revision {revision}" if revision else "")
-            + "`) or pass a local folder instead." if offline() else " Check the id and the network.")
-    return CheckpointError(f"{model_id}: cannot get {filename}{at} ({type(err).__name__}).{hint}")
+    training_family: ClassVar[str] = "spectrogram"
+
+    @abstractmethod
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """The spectrogram ``[B, ...]`` of waveforms ``[B, T]``."""
+
+    @abstractmethod
+    def classify(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]`` of spectrograms made by :meth:`features`."""
+
+    def spec_augment(self, spectrogram: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training-time masking of the spectrogram; the default leaves it unchanged."""
+        return spectrogram
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(wave))

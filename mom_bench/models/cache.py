@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -23,6 +22,7 @@ from typing import Callable, Iterable
 import torch
 
 from mom_bench import settings
+from mom_bench._io import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +82,7 @@ class FeatureCache:
 
         tensors = {name: torch.stack([f[name] for f in feats]).contiguous() for name in feats[0]}
         name = f"shard-{time.time_ns()}-{os.getpid()}.safetensors"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-shard-")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"ids": json.dumps(ids)})
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(folder / name, lambda tmp: save_file(tensors, str(tmp), metadata={"ids": json.dumps(ids)}))
 
     # ---------------------------------------------------------------------------------------------
     def get_or_compute(self, model, items: Iterable[tuple[str, Loader]], key_parts: dict | None = None, *,

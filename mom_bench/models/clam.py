@@ -6,20 +6,21 @@ resampled from the same decode, so one decode serves both encoders.
 
 Config keys (beyond the base contract): ``streams`` (``["mert", "w2v"]`` or one of them), ``encoders``
 (stream -> encoder spec, see :mod:`mom_bench.models.encoders`), ``head`` (``clam`` or ``wca``), ``head_dim``
-(512 in the paper), ``attention_heads`` (4), ``freeze_encoders`` (True).
+(512 in the paper), ``attention_heads`` (4). The encoders are always frozen, as in the paper.
 """
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import nn
 
 from mom_bench.audio import resample
-from mom_bench.models.base import Detector
+from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.encoders import Encoder
 
-# The official head's state-dict names, by stream position (FACTS §2).
+# The state-dict names of the head in the paper's released code (arXiv 2512.00621), by stream position.
 _OFFICIAL = [("conv1", "crossAttention1", "fc1"), ("conv2", "crossAttention2", "fc2")]
 
 # Longest waveform (samples) given to an encoder at once. A base encoder's first convolution holds
@@ -102,7 +103,7 @@ class WcaHead(nn.Module):
 _HEADS = {"clam": ClamHead, "wca": WcaHead}
 
 
-class ClamDetector(Detector):
+class ClamDetector(FrozenEncoderDetector):
     """Frozen encoders -> per-layer time-averaged features -> head. See the module docstring for config keys."""
 
     def __init__(self, config: dict):
@@ -114,15 +115,17 @@ class ClamDetector(Detector):
         if cfg["head"] not in _HEADS:
             raise ValueError(f"{self.name}: unknown head {cfg['head']!r}; known: {', '.join(_HEADS)}")
         self.streams = streams
-        self.frozen_encoders = bool(cfg.get("freeze_encoders", True))
         pretrained = not cfg.get("architecture_only", False)
         self.encoders = nn.ModuleDict({s: Encoder(cfg["encoders"][s], s, pretrained=pretrained) for s in streams})
-        if self.frozen_encoders:
-            self.encoders.requires_grad_(False)
+        self.encoders.requires_grad_(False)
         default_dim = 512 if cfg["head"] == "clam" else 256
         self.head = _HEADS[cfg["head"]](
-            [self.encoders[s].n_layers for s in streams], [self.encoders[s].hidden_size for s in streams],
+            [self._encoder(s).n_layers for s in streams], [self._encoder(s).hidden_size for s in streams],
             head_dim=int(cfg.get("head_dim", default_dim)), attention_heads=int(cfg.get("attention_heads", 4)))
+
+    def _encoder(self, stream: str) -> Encoder:
+        """The frozen encoder of ``stream`` (``self.encoders[stream]``, typed)."""
+        return cast(Encoder, self.encoders[stream])  # ModuleDict items are typed as plain Modules
 
     @classmethod
     def architecture_only(cls, config: dict) -> dict:
@@ -132,13 +135,12 @@ class ClamDetector(Detector):
     # ---------------------------------------------------------------------------------------------
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.frozen_encoders:  # frozen encoders stay in eval mode (no dropout) while the head trains
-            self.encoders.eval()
+        self.encoders.eval()  # frozen encoders stay in eval mode (no dropout) while the head trains
         return self
 
     def feature_key(self) -> dict[str, str]:
         """Per stream, everything that determines its features (encoder weights, rate, normalisation, clip)."""
-        return {s: f"{self.encoders[s].identity()}|clip={self.clip}|in_sr={self.sample_rate}" for s in self.streams}
+        return {s: f"{self._encoder(s).identity()}|clip={self.clip}|in_sr={self.sample_rate}" for s in self.streams}
 
     def extract(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-item features, ``{stream: [B, L+1, H]}``, from waveforms ``[B, T]`` at :attr:`sample_rate`."""
@@ -148,12 +150,12 @@ class ClamDetector(Detector):
         by_rate = {self.sample_rate: wave}
         feats = {}
         for s in self.streams:
-            enc = self.encoders[s]
+            enc = self._encoder(s)
             if enc.sample_rate not in by_rate:
                 by_rate[enc.sample_rate] = resample(wave, self.sample_rate, enc.sample_rate)
             x = by_rate[enc.sample_rate]
             step = max(1, _MAX_SAMPLES_PER_SLICE // max(1, x.shape[-1]))
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoders):
+            with torch.no_grad():
                 feats[s] = torch.cat([enc(x[i:i + step]) for i in range(0, x.shape[0], step)], dim=0)
         return feats
 
@@ -167,17 +169,11 @@ class ClamDetector(Detector):
             result.update({f"emb_{s}": e for s, e in zip(self.streams, out["embeddings"])})
         return result
 
-    def head_forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head_outputs(features)["logits"]
-
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.head_forward(self.extract(wave))
-
     # ---------------------------------------------------------------------------------------------
     def weights_to_save(self) -> dict[str, torch.Tensor]:
         # Pretrained encoders are named (id + revision) in the config and not copied into every saved head.
         state = self.state_dict()
-        skip = tuple(f"encoders.{s}." for s in self.streams if self.encoders[s].pretrained and self.frozen_encoders)
+        skip = tuple(f"encoders.{s}." for s in self.streams if self.encoders[s].pretrained)
         return {k: v for k, v in state.items() if not k.startswith(skip)} if skip else state
 
     def load_official_head(self, state_or_path) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from mom_bench.models.base import CheckpointError
+from mom_bench.models.checkpoints import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class Encoder(torch.nn.Module):
         self.normalize = info["normalize"]
         self._id = info["id"]
         self.pretrained = info["id"] is not None
-        cfg = self.model.config
+        cfg: Any = self.model.config  # a transformers PretrainedConfig
         self.n_layers = cfg.num_hidden_layers + 1
         self.hidden_size = cfg.hidden_size
 

@@ -62,6 +62,10 @@ class MelFrontEnd(nn.Module):
     Steps (each also callable alone): :meth:`power_mel`, :meth:`to_db`, :meth:`normalise`.
     """
 
+    # registered buffers (declared for type checkers: nn.Module.__getattr__ says Tensor | Module)
+    window: torch.Tensor
+    filterbank: torch.Tensor
+
     def __init__(self, sample_rate: int = 16000, n_fft: int = 2048, win_length: int | None = None,
                  hop_length: int = 512, n_mels: int = 128, f_min: float = 20.0, f_max: float = 8000.0,
                  power: float = 2.0, top_db: float | None = 80.0, amin: float = 1e-10, norm_eps: float = 1e-6,

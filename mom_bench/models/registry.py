@@ -5,8 +5,12 @@ resolve differently per benchmark: ``clam`` is the paper configuration on ``mom`
 ``clam-mini`` on the offline ``mom-mini`` benchmark, whose pretrained encoders are not available. The resolved
 name is what every output states (``Detector.config["model"]``), so nobody mistakes one for the other.
 
+Each row also carries its training recipe: the defaults of its training family
+(:data:`mom_bench.recipes.FAMILY_RECIPES`) plus the row's own values (a variant row inherits those of the row it
+replaces). :func:`recipe_for` joins them; the ``baselines/`` recipe files are generated from it.
+
 Third-party packages can add rows through the ``mom_bench.models`` entry-point group: each entry point loads
-to a :class:`ModelSpec` or a list of them.
+to a :class:`ModelSpec` or a list of them (see ``docs/plugins.md``).
 """
 from __future__ import annotations
 
@@ -18,8 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Pinned encoder checkpoints of the paper configuration (FACTS §2). Revisions are Hub commit ids or branch
-# names; override with build(..., encoders={...}) or a local folder (see `mom-bench models --help`).
+from mom_bench.errors import MomBenchError
+from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
+from mom_bench.recipes import FAMILIES, FAMILY_RECIPES, Recipe
+
+# The encoder checkpoints the MoM paper's CLAM uses (arXiv 2512.00621, section 4; the checkpoints its released
+# code loads). Revisions are Hub commit ids or branch names; override with create(..., encoders={...}) or a
+# local folder (see `mom-bench models --help`).
 MERT_95M = {"kind": "hubert", "arch": "mert-v1-95m", "weights": "m-a-p/MERT-v1-95M", "revision": "main",
             "sample_rate": 24000}
 W2V_GTZAN = {"kind": "wav2vec2", "arch": "wav2vec2-base", "weights": "m3hrdadfi/wav2vec2-base-100k-gtzan-music-genres",
@@ -41,7 +50,9 @@ class ModelSpec:
     """One registry row. ``config`` is passed to the class (with ``model``, ``sample_rate`` and ``clip`` added);
     ``paper`` marks configurations that reproduce a published model (as opposed to test or mini configs);
     ``variant_of`` + ``benchmarks``: this row replaces ``variant_of`` when running on one of ``benchmarks``;
-    ``params``: the stated parameter count (checked by the tests), or None to count by building."""
+    ``params``: the stated parameter count (checked by the tests), or None to count by building;
+    ``family``: the class's training family (``Detector.training_family``; checked by the tests);
+    ``recipe``: this row's training values on top of its family's defaults."""
 
     name: str
     aliases: tuple[str, ...]
@@ -55,6 +66,13 @@ class ModelSpec:
     variant_of: str | None = None
     benchmarks: tuple[str, ...] = ()
     params: int | None = None
+    family: str = "waveform"
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"model {self.name}: unknown training family {self.family!r}; known: "
+                             f"{', '.join(FAMILIES)}")
 
     def full_config(self, **overrides) -> dict[str, Any]:
         config = {"model": self.name, "sample_rate": self.sample_rate, "clip": self.clip,
@@ -84,18 +102,28 @@ class ModelSpec:
 
 
 def _clam(name, aliases, head, streams, encoders, description, *, paper, seconds=90.0, variant_of=None,
-          benchmarks=(), params=None, **extra) -> ModelSpec:
+          benchmarks=(), params=None, recipe=None, **extra) -> ModelSpec:
+    # One stream has no second branch embedding to align: BCE alone.
+    recipe = {**({"loss": "bce"} if len(streams) < 2 else {}), **(recipe or {})}
     return ModelSpec(
         name=name, aliases=tuple(aliases), target=_CLAM,
         config={"head": head, "streams": list(streams), "encoders": {s: encoders[s] for s in streams}, **extra},
         description=description, sample_rate=24000, clip=f"first:{seconds:g}", paper=paper,
-        variant_of=variant_of, benchmarks=tuple(benchmarks), params=params)
+        variant_of=variant_of, benchmarks=tuple(benchmarks), params=params, family="frozen-encoder",
+        recipe=recipe)
 
 
 # Stated so that `mom-bench models` imports no model code; tests check them against the built class
 # (SONICS publishes 17/17/17 M at 5 s and 19/21/24 M at 120 s).
 _SPECTTTRA_PARAMS = {("alpha", 5): 16_828_045, ("beta", 5): 16_985_101, ("gamma", 5): 17_172_493,
                      ("alpha", 120): 18_679_693, ("beta", 120): 21_428_365, ("gamma", 120): 24_313_357}
+
+
+# Per-configuration learning rate and batch size of the released SONICS configs (arXiv 2408.14080, code).
+_SPECTTTRA_RECIPES = {**{("alpha", 5): {"lr": 8e-4, "batch_size": 256}, ("beta", 5): {"lr": 8e-4, "batch_size": 256},
+                         ("gamma", 5): {"lr": 8e-4, "batch_size": 256}},
+                      ("alpha", 120): {"lr": 5e-4, "batch_size": 96}, ("beta", 120): {"lr": 8e-4, "batch_size": 128},
+                      ("gamma", 120): {"lr": 5e-4, "batch_size": 128}}
 
 
 def _spectttra(variant: str, seconds: int, description: str, **extra) -> ModelSpec:
@@ -105,13 +133,18 @@ def _spectttra(variant: str, seconds: int, description: str, **extra) -> ModelSp
         + (("spectttra",) if (variant, seconds) == ("alpha", 120) else ()),
         target=_SPECTTTRA, config={"variant": variant, "clip_seconds": seconds, **extra},
         description=description, sample_rate=16000, clip=f"sonics_eval:{seconds}", train_clip=f"random:{seconds}",
-        paper=True, params=_SPECTTTRA_PARAMS[(variant, seconds)])
+        paper=True, params=_SPECTTTRA_PARAMS[(variant, seconds)], family="spectrogram",
+        recipe=_SPECTTTRA_RECIPES[(variant, seconds)])
 
 
 _BOTH = {"mert": MERT_95M, "w2v": W2V_GTZAN}
 _MINI = {"mert": MINI_HUBERT, "w2v": MINI_W2V}
 _TINY = {"mert": TINY_HUBERT, "w2v": TINY_W2V}
 _MINI_NOTE = " Small random frozen encoders (mom-mini config, NOT the paper model)."
+# mom-mini has about a hundred training songs, a few optimizer steps per epoch where MoM has thousands, so the
+# paper's lr 1e-4 barely moves the head; a larger step and 30 epochs fit the offline main job's few minutes
+# (measurements: docs/benchmark_loop.md).
+_MINI_RECIPE = {"epochs": 30, "lr": 3e-3}
 
 MODELS: list[ModelSpec] = [
     # --- CLAM family: the paper configuration (pretrained frozen encoders, 90 s) ----------------------
@@ -128,35 +161,42 @@ MODELS: list[ModelSpec] = [
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
     _clam("clam-mini", [], "clam", ["mert", "w2v"], _MINI,
           "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=321903),
+          paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=321903, recipe=_MINI_RECIPE),
     _clam("clam-wca-mini", [], "wca", ["mert", "w2v"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=331049),
+          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=331049, recipe=_MINI_RECIPE),
     _clam("mert-only-mini", [], "clam", ["mert"], _MINI, "mert-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, params=160952),
+          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, params=160952, recipe=_MINI_RECIPE),
     _clam("wav2vec2-only-mini", [], "clam", ["w2v"], _MINI, "wav2vec2-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, params=160952),
+          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, params=160952, recipe=_MINI_RECIPE),
     # --- test configuration ------------------------------------------------------------------------
     _clam("clam-tiny", [], "clam", ["mert", "w2v"], _TINY,
           "TEST ONLY: CLAM head on tiny random encoders (a few thousand parameters); scores are meaningless.",
-          paper=False, seconds=2, head_dim=8, params=15117),
+          paper=False, seconds=2, head_dim=8, params=15117,
+          recipe={"epochs": 3, "batch_size": 8}),
     # --- SpecTTTra (SONICS): the six published configurations --------------------------------------
     *[_spectttra(v, s, f"SpecTTTra-{v} (SONICS), {s} s clips at 16 kHz.")
       for s in (5, 120) for v in ("alpha", "beta", "gamma")],
     ModelSpec(name="spectttra-mini", aliases=(), target=_SPECTTTRA,
-              # No attention dropout: on CPU it forces the slow unfused attention path (~40 % of a step).
+              # No attention dropout: on CPU it forces the slow unfused attention path (docs/benchmark_loop.md).
               config={"variant": "alpha", "clip_seconds": 10, "embed_dim": 64, "depth": 2, "num_heads": 4,
                       "attn_dropout": 0.0},
               description="Small SpecTTTra for mom-mini (10 s, D 64, 2 blocks), NOT the SONICS model.",
               sample_rate=16000, clip="sonics_eval:10", train_clip="random:10", paper=False,
-              variant_of="spectttra", benchmarks=("mom-mini",), params=137_173),
+              variant_of="spectttra", benchmarks=("mom-mini",), params=137_173, family="spectrogram",
+              recipe={"epochs": 8, "batch_size": 16, "lr": 5e-4, "warmup_epochs": 1}),
 ]
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(MomBenchError, KeyError):
     """An unknown model name. ``str(err)`` is the full message (KeyError would quote it)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class PluginError(MomBenchError):
+    """An installed plugin (entry point of the ``mom_bench.models`` group) that cannot be loaded; the message
+    names the entry point, its package and the reason."""
 
 
 _plugins_loaded = False
@@ -166,13 +206,28 @@ def _load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:
         return
-    _plugins_loaded = True
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="mom_bench.models"):
-        specs = ep.load()
-        for spec in specs if isinstance(specs, (list, tuple)) else [specs]:
-            register(spec)
+        dist = f" (package {ep.dist.name} {ep.dist.version})" if ep.dist is not None else ""
+        where = f"mom_bench.models plugin {ep.name} = {ep.value}{dist}"
+        try:
+            loaded = ep.load()
+        except Exception as err:
+            raise PluginError(f"{where} failed to load: {type(err).__name__}: {err}. Fix or uninstall that "
+                              "package.") from err
+        for spec in loaded if isinstance(loaded, (list, tuple)) else [loaded]:
+            if not isinstance(spec, ModelSpec):
+                raise PluginError(f"{where} loads to a {type(spec).__name__}; it must be a ModelSpec or a list "
+                                  "of them")
+            if spec in MODELS:  # registered by an earlier attempt that a later plugin broke off
+                continue
+            try:
+                register(spec)
+            except ValueError as err:
+                raise PluginError(f"{where}: {err}") from None
+    # Only now: a plugin that failed raises again on the next lookup instead of being skipped for good.
+    _plugins_loaded = True
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -216,7 +271,18 @@ def resolve(name: str, benchmark: str | None = None) -> ModelSpec:
     return spec
 
 
-def build(name: str, benchmark: str | None = None, **overrides):
+def recipe_for(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Recipe:
+    """The training recipe of a row: its family's defaults, then the values of the row it is a variant of,
+    then its own, then ``overrides`` (None values are ignored)."""
+    values = dict(FAMILY_RECIPES[spec.family])
+    if spec.variant_of:
+        values.update(_lookup(spec.variant_of).recipe)
+    values.update(spec.recipe)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return Recipe.from_dict(values)
+
+
+def create(name: str, benchmark: str | None = None, **overrides):
     """A freshly initialised detector of the configuration ``name`` resolves to on ``benchmark``.
     ``overrides`` replace config keys (e.g. ``encoders={...}`` to point at local checkpoints)."""
     spec = resolve(name, benchmark)
@@ -226,8 +292,6 @@ def build(name: str, benchmark: str | None = None, **overrides):
 def load(path_or_hub_id: str | Path, **kwargs):
     """A saved detector (folder, Hub id ``owner/name`` or ``owner/name@revision``): the class comes from
     ``config.json``'s ``"model"``. ``revision=`` pins a Hub commit too."""
-    from mom_bench.models.base import CONFIG_NAME, CheckpointError, resolve_file
-
     ref = str(path_or_hub_id)
     if "@" in ref and not Path(ref).expanduser().exists():
         path_or_hub_id, pinned = ref.rsplit("@", 1)
@@ -252,7 +316,7 @@ def load(path_or_hub_id: str | Path, **kwargs):
 
 def describe(spec: ModelSpec, count_params: bool = True) -> dict[str, Any]:
     """One row of `mom-bench models` (JSON-able)."""
-    params = None
+    params: int | str | None = None
     if count_params:
         try:
             params = spec.parameter_count()

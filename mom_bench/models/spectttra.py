@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mom_bench.models.base import CheckpointError, Detector, resolve_file
+from mom_bench.models.base import SpectrogramDetector
+from mom_bench.models.checkpoints import CheckpointError, resolve_file
 from mom_bench.models.melspec import MelFrontEnd, n_frames
 
 #: (f, t): mel bins per spectral token and frames per temporal token.
@@ -127,7 +128,7 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class SpecTTTra(Detector):
+class SpecTTTra(SpectrogramDetector):
     """SpecTTTra detector. Config keys (beyond ``model``/``sample_rate``/``clip``): ``variant`` (alpha, beta,
     gamma), ``clip_seconds``; optional ``input_frames`` and any key of :data:`DEFAULTS`. The resolved values
     are written back into :attr:`config`, so a saved model states its full architecture."""

@@ -10,16 +10,19 @@ import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Set
 from typing import Any
 
 import yaml
+
+from mom_bench.errors import MomBenchError
+from mom_bench.splits import ID_SPLITS, SPLITS
 
 HERE = Path(__file__).resolve().parent
 
 #: The default benchmark: built offline from shipped audio.
 DEFAULT = "mom-mini"
 
-SPLITS = ("train", "validation", "test_id", "test_ood")
 ROLES = ("train", "ood")
 
 _TOP_REQUIRED = {"name", "version", "title", "description", "license", "citation", "audio", "clip_policy",
@@ -38,8 +41,18 @@ _REAL_OPTIONAL = {"group_by", "manifest", "folder", "youtube_only", "match", "de
                   "options"}
 _WEIGHT_TOL = 1e-6
 
+#: Where a protocol's rows come from (``source.kind``) -> the source class, named lazily (``"module:Class"``)
+#: so that listing benchmarks imports no source's dependencies. The builder opens them.
+SOURCE_KINDS: dict[str, str] = {
+    "mom": "mom_bench.dataset.mom:MomSource",
+    "sonics": "mom_bench.dataset.sonics:SonicsSource",
+    "mom-mini": "mom_bench.mini.source:MomMiniSource",
+    # rows listed in a CSV next to local files: custom benchmarks and tests
+    "csv": "mom_bench.dataset.csvsource:CsvSource",
+}
 
-class ProtocolError(ValueError):
+
+class ProtocolError(MomBenchError, ValueError):
     """A protocol file that cannot be used; the message names the file and the key."""
 
 
@@ -65,7 +78,7 @@ class RealSource:
 
 
 @dataclass(frozen=True)
-class Protocol:
+class BenchmarkProtocol:
     name: str
     version: str
     title: str
@@ -128,7 +141,7 @@ def path_of(name: str) -> Path:
     return path
 
 
-def load(name: str) -> Protocol:
+def load(name: str) -> BenchmarkProtocol:
     """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``) or YAML path."""
     path = path_of(name)
     try:
@@ -138,7 +151,7 @@ def load(name: str) -> Protocol:
     return parse(raw, path)
 
 
-def _keys(where: str, obj: Any, required: set, optional: set = frozenset()) -> dict:
+def _keys(where: str, obj: Any, required: Set[str], optional: Set[str] = frozenset()) -> dict:
     if not isinstance(obj, dict):
         raise ProtocolError(f"{where}: expected a mapping, got {type(obj).__name__}")
     missing = sorted(required - obj.keys())
@@ -171,7 +184,7 @@ def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]
     return out
 
 
-def parse(raw: Any, path: Path | str = "<protocol>") -> Protocol:
+def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
     """Validate a protocol already read from YAML. Every message starts with the file and the key."""
     path = Path(path)
     f = str(path)
@@ -189,7 +202,7 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> Protocol:
     if max_seconds is not None and (not isinstance(max_seconds, (int, float)) or max_seconds <= 0):
         raise ProtocolError(f"{f}: audio.max_seconds: expected a positive number or null")
 
-    from mom_bench.audio import parse_clip
+    from mom_bench.audio import parse_clip  # lazily: listing benchmarks must not import torch
 
     try:
         parse_clip(raw["clip_policy"])
@@ -199,8 +212,6 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> Protocol:
     source = raw["source"]
     if not isinstance(source, dict) or not isinstance(source.get("kind"), str):
         raise ProtocolError(f"{f}: source: expected a mapping with a 'kind' (e.g. kind: mom)")
-    from mom_bench.build.sources import SOURCE_KINDS
-
     if source["kind"] not in SOURCE_KINDS:
         close = difflib.get_close_matches(source["kind"], list(SOURCE_KINDS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -211,13 +222,13 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> Protocol:
     if not isinstance(splits["salt"], str) or not splits["salt"]:
         raise ProtocolError(f"{f}: splits.salt: expected a non-empty string")
     real_w = _weights(f"{f}: splits.reals", splits["reals"], SPLITS)
-    fake_w = _weights(f"{f}: splits.fakes_id", splits["fakes_id"], ("train", "validation", "test_id"))
+    fake_w = _weights(f"{f}: splits.fakes_id", splits["fakes_id"], ID_SPLITS)
     official = None
     if splits.get("official") is not None:
         off = _keys(f"{f}: splits.official", splits["official"], {"reals", "fakes_id"})
         official = {"reals": _weights(f"{f}: splits.official.reals", off["reals"], SPLITS),
                     "fakes_id": _weights(f"{f}: splits.official.fakes_id", off["fakes_id"],
-                                         ("train", "validation", "test_id"))}
+                                         ID_SPLITS)}
 
     if not isinstance(raw["generators"], list) or not raw["generators"]:
         raise ProtocolError(f"{f}: generators: expected a non-empty list")
@@ -252,7 +263,7 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> Protocol:
         reals.append(RealSource(r["id"], r["name"], tuple(group_by),
                                 {k: v for k, v in r.items() if k not in _REAL_REQUIRED | {"group_by"}}))
 
-    return Protocol(
+    return BenchmarkProtocol(
         name=raw["name"], version=raw["version"], title=raw["title"], description=raw["description"],
         license=raw["license"], citation=raw["citation"], sample_rate=audio["sample_rate"],
         audio_format=audio["format"], max_seconds=max_seconds, clip_policy=raw["clip_policy"], source=source,

@@ -1,0 +1,139 @@
+"""The data card (README.md) of a built benchmark.
+
+Its YAML front matter is what makes ``datasets.load_dataset(folder)`` work: one ``default`` config
+with a ``data_files`` glob per split. The body is generated from the protocol and the build report, so
+the counts on the card are always those of the files beside it.
+"""
+from __future__ import annotations
+
+import yaml
+
+from mom_bench.dataset.splits import SPLITS
+
+_LICENSE_IDS = {"CC-BY-NC-4.0": "cc-by-nc-4.0", "CC-BY-SA-3.0": "cc-by-sa-3.0", "CC-BY-4.0": "cc-by-4.0",
+                "MIT": "mit", "Apache-2.0": "apache-2.0"}
+
+
+def front_matter(protocol, present_splits: list[str], features=None, split_sizes: dict | None = None) -> dict:
+    lic = _LICENSE_IDS.get(protocol.license, "other")
+    meta = {
+        "pretty_name": protocol.title,
+        "license": lic,
+        "task_categories": ["audio-classification"],
+        "tags": ["music", "deepfake-detection", "ai-generated-music", "mom-bench"],
+        "configs": [{
+            "config_name": "default",
+            "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in present_splits],
+        }],
+    }
+    if lic == "other":
+        meta["license_name"] = protocol.license
+    if features is not None:
+        meta["dataset_info"] = {"features": features._to_yaml_list()}
+        if split_sizes:
+            meta["dataset_info"]["splits"] = [{"name": s, "num_examples": split_sizes[s]} for s in present_splits]
+    return meta
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_card(protocol, report: dict, features=None) -> str:
+    counts = report["counts"]
+    by_split = counts["by_split"]
+    present = [s for s in SPLITS if s in by_split]
+    gen_ids = ["real"] + [g.id for g in protocol.generators]
+    names = {"real": "Real"} | {g.id: g.name for g in protocol.generators}
+    count_rows = []
+    for gid in gen_ids:
+        cells = [by_split.get(s, {}).get(gid, 0) for s in present]
+        if any(cells):
+            count_rows.append([names[gid]] + cells + [sum(cells)])
+    totals = [sum(by_split.get(s, {}).values()) for s in present]
+    count_rows.append(["**total**"] + totals + [sum(totals)])
+    gen_rows = [[g.id, g.name, g.family, "train (in-distribution)" if g.role == "train" else "OOD (test_ood only)"]
+                for g in protocol.generators]
+    real_rows = [[r.id, r.name, ", ".join(r.group_by) or "(row)"] for r in protocol.reals]
+    audit = report["leakage_audit"]
+    sc = report.get("shortcut_check") or {}
+    sc_line = (f"F1 {sc['f1']:.3f} ({'WARNING: above 0.65, format alone separates the classes' if sc.get('warn') else 'below the 0.65 warning level'})"
+               if isinstance(sc.get("f1"), (int, float)) else f"not available ({sc.get('error') or sc.get('skipped') or 'n/a'})")
+    body = f"""# {protocol.title}
+
+{protocol.description.strip()}
+
+Built by `mom-bench build --benchmark {protocol.name}` (mom-bench {report['mom_bench_version']}), benchmark
+version **{protocol.version}**, split mode `{report['split_mode']}`.
+Fingerprint: `{report['fingerprint']}`.
+
+## Loading
+
+```python
+import datasets
+ds = datasets.load_dataset("path/to/this/folder", split="test_ood")
+row = ds[0]
+wave, rate = row["audio"]["array"], row["audio"]["sampling_rate"]
+```
+
+Audio: mono FLAC at {protocol.sample_rate} Hz, 16-bit, {'full songs' if not report['audio']['max_seconds'] else 'first ' + format(report['audio']['max_seconds'], 'g') + ' s'}.
+Default model input (clip policy): `{protocol.clip_policy}`. Labels: 0 real, 1 fake (`label_name`).
+
+## Counts (rows written, split x generator)
+
+{_table(['generator'] + present + ['all'], count_rows)}
+
+Rows listed: {counts['rows']}; written {counts['written']}, missing {counts['missing']}, unusable
+{counts['unusable']}, excluded by the protocol {counts.get('excluded', 0)} (each with its reason in
+`build_report.json`).
+
+## Generators
+
+{_table(['id', 'name', 'family', 'role'], gen_rows)}
+
+OOD generators appear only in `test_ood`. `test_id` holds held-out songs of the training generators.
+
+## Real sources
+
+{_table(['id', 'name', 'grouped by'], real_rows)}
+
+## Splits
+
+{_split_rule(protocol, audit)} Songs with identical decoded audio are joined into one group. Leakage audit: {'passed' if audit['ok'] else 'FAILED'}
+({audit['n_groups']} groups, {audit['rows_moved_by_duplicates']} rows moved by duplicate audio).
+
+Shortcut check (a classifier on format statistics only): {sc_line}.
+
+## Columns
+
+`id`, `audio`, `label`, `label_name`, `split`, `generator`, `generator_name`, `generator_family`, `is_ood`,
+`source`, `group_id`, `duration_s`, `orig_codec`, `orig_sample_rate`, `orig_channels`, `orig_bit_rate`,
+`orig_duration_s` (the input file's format: compare them across generators before trusting a detector),
+`content_sha256` (sha256 of the stored 16-bit PCM), plus source metadata columns.
+
+## Licence
+
+{protocol.license}. The audio keeps the licences of its sources; see the benchmark's data card in the
+mom-bench repository (`data_cards/{protocol.name}.md`).
+
+## Citation
+
+```bibtex
+{protocol.citation.strip()}
+```
+"""
+    sizes = {s: sum(by_split[s].values()) for s in present}
+    return "---\n" + yaml.safe_dump(front_matter(protocol, present, features, sizes), sort_keys=False) + "---\n\n" + body
+
+
+def _split_rule(protocol, audit: dict) -> str:
+    """How splits were decided: by hashing, or (content-paired sources such as mom-mini) by the source."""
+    if audit.get("preassigned_rows"):
+        return (f"{audit['preassigned_rows']} rows came with a split assigned by their source (content-paired: a "
+                "track and every fake made from it share one split; see the benchmark's data card), audited "
+                "here like hashed ones.")
+    return (f"A group's split comes from sha256(salt `{protocol.salt}`, group key) against fixed weights, so it "
+            "never depends on row order and adding rows never moves existing ones. Weights: reals "
+            f"{protocol.real_weights}; in-distribution fakes {protocol.fake_id_weights}.")

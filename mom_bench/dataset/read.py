@@ -1,0 +1,144 @@
+"""Reading a built benchmark (the output of `mom-bench build`) inside mom-bench.
+
+Rows are streamed from the parquet shards with pyarrow, one record batch at a time, so a split never has to
+fit in memory. The ``audio`` column comes back as the stored FLAC bytes; decode them with
+``mom_bench.audio.load(row["audio"], rate, clip=...)`` so that training, evaluation and prediction read audio
+exactly as everything else does. (Outside mom-bench, ``datasets.load_dataset(str(dir), split=...)`` reads the
+same folder.)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from mom_bench.errors import MomBenchError
+
+from mom_bench.splits import SPLITS
+
+REPORT_NAME = "build_report.json"
+#: Optional dataset columns that become strata of the report, and the names they may have (first found wins).
+STRATA_COLUMNS = {"vocals": ("vocals", "has_vocals"), "language": ("language", "lang")}
+
+
+class NotABuiltBenchmark(MomBenchError, FileNotFoundError):
+    """The folder is missing or does not hold a built benchmark; the message says how to build one."""
+
+
+def _hint(benchmark: str | None = None) -> str:
+    return f"build it with `mom-bench build --benchmark {benchmark or 'NAME'}`"
+
+
+def shards(data_dir: str | Path, split: str) -> list[Path]:
+    """The parquet shards of ``split``, in order (empty when the split is absent)."""
+    return sorted((Path(data_dir) / "data").glob(f"{split}-*.parquet"))
+
+
+_shards = shards
+
+
+def read_info(data_dir: str | Path, benchmark: str | None = None) -> dict:
+    """The essentials of ``build_report.json``: ``benchmark``, ``benchmark_version``, ``fingerprint``,
+    ``counts`` (split -> generator -> rows written), ``row_totals`` (rows, written, missing, unusable, ...),
+    plus ``path`` and the ``splits`` that have shards.
+
+    Raises :class:`NotABuiltBenchmark` when the folder or its report is missing or unreadable.
+    """
+    data_dir = Path(data_dir).expanduser()
+    if not data_dir.is_dir():
+        raise NotABuiltBenchmark(f"{data_dir}: no such folder; {_hint(benchmark)}")
+    report_path = data_dir / REPORT_NAME
+    if not report_path.is_file():
+        raise NotABuiltBenchmark(f"{data_dir}: not a built benchmark (no {REPORT_NAME}; an unfinished build "
+                                 f"leaves none); {_hint(benchmark)}")
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError) as err:
+        raise NotABuiltBenchmark(f"{report_path}: unreadable ({err}); rebuild it: {_hint(benchmark)}") from None
+    missing = [k for k in ("benchmark", "fingerprint") if k not in report]
+    if missing:
+        raise NotABuiltBenchmark(f"{report_path}: lacks {', '.join(missing)}; rebuild it: {_hint(benchmark)}")
+    found = {p.name.rsplit("-", 1)[0] for p in (data_dir / "data").glob("*-*.parquet")}
+    splits = [s for s in SPLITS if s in found] + sorted(found - set(SPLITS))
+    if not splits:
+        raise NotABuiltBenchmark(f"{data_dir}: no parquet shards under data/; {_hint(report['benchmark'])}")
+    counts = report.get("counts") or {}
+    return {"benchmark": report["benchmark"], "benchmark_version": report.get("benchmark_version"),
+            "fingerprint": report["fingerprint"], "counts": counts.get("by_split", counts),
+            "row_totals": {k: v for k, v in counts.items() if not isinstance(v, dict)},
+            "path": str(data_dir), "splits": splits}
+
+
+def num_rows(data_dir: str | Path, split: str) -> int:
+    """Rows of a split, from the parquet footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in _shards(Path(data_dir), split))
+
+
+def _check_split(data_dir: Path, split: str) -> list[Path]:
+    shards = _shards(data_dir, split)
+    if not shards:
+        have = read_info(data_dir)["splits"]
+        raise NotABuiltBenchmark(f"{data_dir}: no split {split!r} (this build has {', '.join(have)})")
+    return shards
+
+
+def iter_rows(data_dir: str | Path, split: str, columns: list[str] | None = None,
+              batch_size: int = 64, shard_index: int | None = None) -> Iterator[dict]:
+    """Rows of ``split`` as dicts, in stored order. ``columns`` limits what is read (leaving out ``audio``
+    makes this cheap). ``row["audio"]`` is the FLAC ``bytes`` of the stored mono audio. ``shard_index``
+    reads only that shard of :func:`shards` (for shuffling shard by shard)."""
+    import pyarrow.parquet as pq
+
+    data_dir = Path(data_dir)
+    read_info(data_dir)
+    files = _check_split(data_dir, split)
+    for shard in files if shard_index is None else [files[shard_index]]:
+        pf = pq.ParquetFile(shard)
+        names = pf.schema_arrow.names
+        if columns is not None:
+            absent = [c for c in columns if c not in names]
+            if absent:
+                raise NotABuiltBenchmark(f"{shard}: no column(s) {', '.join(absent)} (has {', '.join(names)})")
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            for row in batch.to_pylist():
+                if "audio" in row:
+                    row["audio"] = _audio_bytes(row["audio"], shard, row.get("id"))
+                yield row
+
+
+def read_table(data_dir: str | Path, split: str, columns: list[str]):
+    """Non-audio ``columns`` of a split as a pandas DataFrame (row order = :func:`iter_rows` order)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if "audio" in columns:
+        raise ValueError("read_table is for metadata; stream audio with iter_rows")
+    data_dir = Path(data_dir)
+    read_info(data_dir)
+    frames = [pq.read_table(p, columns=columns).to_pandas() for p in _check_split(data_dir, split)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _audio_bytes(value, shard: Path, row_id) -> bytes:
+    # The datasets Audio feature stores {"bytes", "path"}; a bare binary column is accepted too.
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    if not value:
+        raise NotABuiltBenchmark(f"{shard}: row {row_id!r} has no embedded audio bytes")
+    return bytes(value)
+
+
+def column_names(data_dir: str | Path, split: str) -> list[str]:
+    """The columns of ``split``'s shards (empty when the split is absent)."""
+    import pyarrow.parquet as pq
+
+    found = shards(data_dir, split)
+    return list(pq.ParquetFile(found[0]).schema_arrow.names) if found else []
+
+
+def stratum_columns(data_dir: str | Path, split: str) -> dict[str, str | None]:
+    """For each stratum of :data:`STRATA_COLUMNS`, the column of ``split`` that holds it, or None."""
+    names = column_names(data_dir, split)
+    return {key: next((c for c in candidates if c in names), None) for key, candidates in STRATA_COLUMNS.items()}

@@ -1,0 +1,78 @@
+"""Sources: where a benchmark's rows and their audio come from.
+
+A source turns a protocol's ``source`` block into a stream of :class:`SourceRow`. Each row knows how to
+get its audio (``fetch``) but does not fetch it until the builder asks, so a 130k-row manifest is listed
+in seconds and audio is read one row at a time.
+
+Source classes are found by ``source.kind`` through :data:`SOURCE_KINDS`, a table of lazy
+``"module:Class"`` strings: listing benchmarks does not import any source's dependencies. A source class
+is built as ``Cls(protocol, options)`` and offers ``rows() -> Iterator[SourceRow]``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Union
+
+from mom_bench.errors import MomBenchError
+from mom_bench.protocols import SOURCE_KINDS
+
+if TYPE_CHECKING:  # listing protocols must not import torch
+    import numpy as np
+
+# what ``fetch`` returns: a path or encoded bytes (mom_bench.audio.AudioSource), or (waveform, rate)
+Fetched = Union[str, Path, bytes, bytearray, memoryview, "tuple[np.ndarray, int]"]
+
+
+
+class MissingAudio(MomBenchError):
+    """Raised by ``fetch`` when a row's audio cannot be had (not downloaded, link dead, YouTube-only).
+    The row is reported as ``missing`` with this message as the reason."""
+
+
+class Excluded(MomBenchError):
+    """Raised by ``fetch`` for a row the protocol leaves out on purpose (e.g. SONICS' filter of songs
+    under 30 s). The row is reported as ``excluded`` with this reason; it does not fail the build."""
+
+
+@dataclass
+class SourceRow:
+    id: str
+    label: int  # 0 real, 1 fake
+    generator: str  # generator id from the protocol; "real" for reals
+    source: str  # where the row came from, e.g. "real_songs", "udio_1.5"
+    group_key: str  # rows with equal group_key always share a split
+    meta: dict = field(default_factory=dict)  # extra columns: strings and numbers only
+    fetch: Callable[[], Fetched] | None = None  # path/bytes, or (mono float32 waveform, rate)
+    split: str | None = None  # pre-assigned (official mode, content-paired sources); None -> builder assigns
+
+
+def normalise(value) -> str:
+    return " ".join(str(value).casefold().split())
+
+
+def group_key(source: str, row_id: str, meta: dict, group_by) -> str:
+    """``source:field=value|...`` from the ``group_by`` metadata fields, or ``source:id=<row id>`` when
+    any of them is missing (such a row is then a group of its own)."""
+    values = [meta.get(k) for k in group_by or ()]
+    if group_by and all(v not in (None, "") for v in values):
+        return f"{source}:" + "|".join(f"{k}={normalise(v)}" for k, v in zip(group_by, values))
+    return f"{source}:id={row_id}"
+
+
+def source_class(kind: str):
+    try:
+        target = SOURCE_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown source kind {kind!r}; known: {', '.join(SOURCE_KINDS)}") from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def open_source(protocol, options: dict | None = None):
+    """The source object of ``protocol``: ``options`` (from the command line or the API) are laid over
+    the protocol's own ``source`` block."""
+    merged = {k: v for k, v in protocol.source.items() if k != "kind"}
+    merged.update({k: v for k, v in (options or {}).items() if v is not None})
+    return source_class(protocol.source_kind)(protocol, merged)

@@ -1,0 +1,172 @@
+"""Run folders: where runs live, which built dataset a command reads, the torch device, training
+checkpoints, and finding a trained detector. What to do when the same command meets earlier work is
+:func:`mom_bench.rerun.rerun`, shared with the builder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mom_bench import protocols, settings
+from mom_bench._io import replace_dir_atomic, sha256_file
+from mom_bench.dataset import read
+from mom_bench.errors import MomBenchError
+from mom_bench.models import registry
+from mom_bench.models.checkpoints import WEIGHTS_NAME, resolve_file
+
+class WrongDataset(MomBenchError, ValueError):
+    """The dataset folder holds another benchmark than the one asked for."""
+
+
+def default_run_dir(benchmark: str, model_name: str) -> Path:
+    """``<runs>/<benchmark>/<resolved model name>``: where `train` writes and `evaluate` looks."""
+    return settings.runs_dir() / benchmark / model_name
+
+
+def default_results_dir(benchmark: str, model_name: str) -> Path:
+    return default_run_dir(benchmark, model_name) / "results"
+
+
+def pick_device(device: Any = None) -> Any:
+    """``device`` as a ``torch.device``; default: CUDA when available, else the CPU."""
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_data(data_dir: str | Path | None, benchmark: str | None) -> tuple[Path, dict[str, Any]]:
+    """The built dataset folder and its info: ``data_dir`` if given, else the default folder of ``benchmark``
+    (default: the default benchmark)."""
+    if data_dir is None:
+        benchmark = benchmark or protocols.DEFAULT
+        data_dir = settings.default_dataset_dir(benchmark)
+    info = read.read_info(data_dir, benchmark)
+    if benchmark and info["benchmark"] != benchmark:
+        raise WrongDataset(f"{data_dir} holds benchmark {info['benchmark']!r}, not {benchmark!r}")
+    return Path(data_dir), info
+
+
+# --------------------------------------------------------------------------------------------------
+# Training checkpoints: a saved detector plus, in last/, the optimizer state (tensors in safetensors, the rest
+# as JSON; nothing pickled), so a run continues exactly where it stopped.
+
+TRAIN_LOG = "train_log.jsonl"
+TRAIN_CONFIG = "train_config.json"
+TRAINER_STATE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+
+
+class CheckpointStateError(MomBenchError, OSError):
+    """A run folder whose optimizer state is missing or unreadable."""
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Optimizer state dict -> (tensors for safetensors, JSON-able rest)."""
+    import torch
+
+    tensors: dict[str, Any] = {}
+    meta: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    for pid, entries in state["state"].items():
+        meta["state"][str(pid)] = {}
+        for key, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}.{key}"] = value.detach().cpu().contiguous()
+                meta["state"][str(pid)][key] = {"tensor": f"{pid}.{key}"}
+            else:
+                meta["state"][str(pid)][key] = {"value": value}
+    return tensors, meta
+
+
+def _unflatten_optimizer(tensors: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    state = {}
+    for pid, entries in meta["state"].items():
+        state[int(pid)] = {k: tensors[v["tensor"]] if "tensor" in v else v["value"] for k, v in entries.items()}
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(folder: Path, model: Any, optimizer: Any = None,
+                    trainer_state: dict[str, Any] | None = None) -> None:
+    """Save ``model`` (and the optimizer state) into ``folder``, swapped in whole: a crash leaves the old
+    checkpoint or the new one."""
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        if optimizer is not None:
+            from safetensors.torch import save_file
+
+            tensors, meta = _flatten_optimizer(optimizer.state_dict())
+            save_file(tensors, str(tmp / OPTIMIZER_FILE))
+            (tmp / TRAINER_STATE).write_text(json.dumps({**(trainer_state or {}), "optimizer": meta}, indent=1))
+
+    replace_dir_atomic(folder, write)
+
+
+def load_optimizer_state(folder: Path, optimizer: Any) -> dict[str, Any]:
+    """Restore the optimizer from ``folder``; returns the trainer state saved with it."""
+    from safetensors.torch import load_file
+
+    state_file, tensor_file = folder / TRAINER_STATE, folder / OPTIMIZER_FILE
+    if not state_file.is_file() or not tensor_file.is_file():
+        raise CheckpointStateError(f"{folder}: no optimizer state to resume from ({TRAINER_STATE}, {OPTIMIZER_FILE})")
+    trainer_state = json.loads(state_file.read_text())
+    optimizer.load_state_dict(_unflatten_optimizer(load_file(str(tensor_file)), trainer_state.pop("optimizer")))
+    return dict(trainer_state)
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding a trained detector
+
+
+class NoTrainedModel(MomBenchError, FileNotFoundError):
+    """No checkpoint where one was expected; the message says which command makes one."""
+
+
+def find_checkpoint(model_name: str, benchmark: str, checkpoint: str | Path | None = None) -> tuple[str, str]:
+    """(checkpoint folder or Hub id, resolved model name). Without ``checkpoint``: the ``best/`` folder of
+    the default run of ``model_name`` on ``benchmark``."""
+    spec = registry.resolve(model_name, benchmark)
+    if checkpoint is not None:
+        local = Path(checkpoint).expanduser()
+        return (str(local) if local.exists() else str(checkpoint)), spec.name
+    best = default_run_dir(benchmark, spec.name) / "best"
+    if not (best / "config.json").is_file():
+        alias = f" (resolved to {spec.name})" if spec.name != model_name else ""
+        raise NoTrainedModel(f"no trained model for {model_name}{alias} on {benchmark} (looked in {best}): train "
+                             f"it with `mom-bench train --model {model_name}`"
+                             + (f" --benchmark {benchmark}" if benchmark != protocols.DEFAULT else "")
+                             + ", or pass --checkpoint PATH")
+    return str(best), spec.name
+
+
+def load_trained(model_name: str, benchmark: str, checkpoint: str | Path | None = None,
+                 device: Any = None) -> tuple[Any, str]:
+    """The trained detector (eval mode, on ``device``) and the checkpoint it came from."""
+    source, resolved = find_checkpoint(model_name, benchmark, checkpoint)
+    model = registry.load(source)
+    if checkpoint is None and model.name != resolved:
+        raise NoTrainedModel(f"{source} holds {model.name}, expected {resolved}")
+    model.to(pick_device(device)).eval()
+    return model, source
+
+
+def checkpoint_sha256(source: str) -> str | None:
+    """sha256 of the checkpoint's weights file (None when it cannot be read, e.g. a Hub id offline)."""
+    try:
+        return sha256_file(resolve_file(source, WEIGHTS_NAME))
+    except OSError:
+        return None
+
+
+def train_summary(source: str) -> dict[str, Any] | None:
+    """The run's train_config.json essentials when the checkpoint sits in a run folder (best/ or last/)."""
+    path = Path(source).parent / TRAIN_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return None
+    keys = ("model", "requested_model", "benchmark", "dataset_fingerprint", "recipe", "recipe_family", "epochs_done",
+            "best_epoch", "best_val_f1")
+    return {k: data.get(k) for k in keys}

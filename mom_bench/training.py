@@ -1,0 +1,419 @@
+"""Training any registry detector on a built benchmark: one loop, resumable runs.
+
+How a detector is fed follows its training family (:mod:`mom_bench.recipes`):
+
+- ``frozen-encoder`` (CLAM family): features of every training and validation song are extracted once (and
+  cached), then only the head trains on them. Loss: BCE + ``aux_weight`` x an alignment loss between the two
+  branch embeddings of the batch's real songs (:func:`mom_bench.losses.alignment_loss`).
+- ``spectrogram`` (SpecTTTra): trained end to end; MixUp and SpecAugment act on the model's spectrogram.
+- ``waveform``: trained end to end on waveforms.
+
+The recipe is the registry row's (:func:`mom_bench.models.registry.recipe_for`); a YAML/JSON file or keyword
+overrides go on top.
+
+A run folder holds ``train_config.json``, ``train_log.jsonl`` (one line per epoch), ``best/`` and ``last/``
+(each a saved detector, loadable with ``mom_bench.load_detector``); ``last/`` also holds the optimizer state
+for ``resume`` (:func:`mom_bench.runs.save_checkpoint`). Randomness is drawn from generators seeded with
+(seed, epoch), so a resumed run continues exactly as an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from mom_bench import metrics
+from mom_bench.audio import ClipPolicy, full
+from mom_bench.dataset import read
+from mom_bench.errors import MomBenchError
+from mom_bench.formatting import number
+from mom_bench.inference import decode_row, extract_features, feature_logits, split_logits
+from mom_bench.losses import alignment_loss, bce_loss, lr_at
+from mom_bench.models import registry
+from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
+from mom_bench.recipes import Recipe, read_config_file
+from mom_bench.rerun import Previous, rerun
+from mom_bench.runs import (TRAIN_CONFIG, TRAIN_LOG, default_run_dir, load_optimizer_state, pick_device, resolve_data,
+                            save_checkpoint)
+
+
+class TrainError(MomBenchError, RuntimeError):
+    """A training run that cannot start or continue; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def shuffled_rows(data_dir: Path, split: str, rng: np.random.Generator, buffer: int,
+                  columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of ``split`` in a seeded random order: shards in random order, then a shuffle buffer of
+    ``buffer`` rows, so memory stays bounded on large datasets (a full shuffle when the split fits)."""
+    pool: list[dict[str, Any]] = []
+    for shard in rng.permutation(len(read.shards(data_dir, split))):
+        for row in read.iter_rows(data_dir, split, columns=columns, shard_index=int(shard)):
+            pool.append(row)
+            if len(pool) >= buffer:
+                yield pool.pop(int(rng.integers(len(pool))))
+    while pool:
+        yield pool.pop(int(rng.integers(len(pool))))
+
+
+def preload(model: Detector, data_dir: Path, split: str, clip: ClipPolicy,
+            budget_bytes: int) -> list[tuple[int, torch.Tensor]] | None:
+    """Every song of ``split`` decoded once (label, samples at the model's rate, cut by ``clip``), when the
+    split fits in ``budget_bytes`` of float32; else None and the songs are decoded again each epoch (decoding
+    is a large share of an end-to-end epoch on small benchmarks)."""
+    seconds = float(read.read_table(data_dir, split, ["duration_s"])["duration_s"].sum())
+    n = clip.n_samples(model.sample_rate)
+    rows = read.num_rows(data_dir, split)
+    size = 4 * (rows * n if n is not None and clip.kind != "random" else seconds * model.sample_rate)
+    if size > budget_bytes:
+        return None
+    stored_clip = full() if clip.kind == "random" else clip  # random windows are cut afresh every epoch
+    return [(int(row["label"]), decode_row(row, model, stored_clip))
+            for row in read.iter_rows(data_dir, split, columns=["id", "audio", "label"])]
+
+
+@dataclass
+class _Batch:
+    labels: torch.Tensor
+    features: dict[str, torch.Tensor] | None = None
+    wave: torch.Tensor | None = None
+
+
+def _feature_batches(feats: dict[str, torch.Tensor], labels: torch.Tensor, order: np.ndarray, batch_size: int,
+                     device: torch.device) -> Iterator[_Batch]:
+    for i in range(0, len(order), batch_size):
+        idx = torch.as_tensor(order[i:i + batch_size])
+        yield _Batch(labels[idx].to(device), features={s: v[idx].to(device) for s, v in feats.items()})
+
+
+def _wave_batches(model: Detector, data_dir: Path, split: str, rng: np.random.Generator, recipe: Recipe,
+                  device: torch.device, clip: ClipPolicy,
+                  preloaded: list[tuple[int, torch.Tensor]] | None = None) -> Iterator[_Batch]:
+    """Shuffled training batches of waveforms (from memory when preloaded, else streamed)."""
+    items: Iterator[tuple[int, torch.Tensor]]
+    if preloaded is not None:
+        items = ((preloaded[i][0], clip.apply(preloaded[i][1], model.sample_rate, rng=rng)
+                  if clip.kind == "random" else preloaded[i][1]) for i in rng.permutation(len(preloaded)))
+    else:
+        rows = shuffled_rows(data_dir, split, rng, recipe.shuffle_buffer, ["id", "audio", "label"])
+        items = ((int(row["label"]), decode_row(row, model, clip, rng)) for row in rows)
+    waves: list[torch.Tensor] = []
+    labels: list[int] = []
+    for label, wave in items:
+        waves.append(wave)
+        labels.append(label)
+        if len(waves) == recipe.batch_size:
+            yield _Batch(torch.tensor(labels, device=device), wave=torch.stack(waves).to(device))
+            waves, labels = [], []
+    if waves:
+        yield _Batch(torch.tensor(labels, device=device), wave=torch.stack(waves).to(device))
+
+
+# --------------------------------------------------------------------------------------------------
+# One step of each family
+
+
+def _head_step(model: FrozenEncoderDetector, batch: _Batch, recipe: Recipe) -> tuple[torch.Tensor, dict[str, float]]:
+    assert batch.features is not None
+    out = model.head_outputs(batch.features)
+    loss = bce_loss(out["logits"], batch.labels, recipe.label_smoothing)
+    parts = {"bce": float(loss.detach())}
+    if recipe.loss != "bce":
+        embeddings = [v for k, v in out.items() if k.startswith("emb_")]
+        if len(embeddings) != 2:
+            raise TrainError(f"loss {recipe.loss} needs two branch embeddings (MERT and wav2vec2); "
+                             f"{model.name} has one stream: use --loss bce")
+        real = batch.labels == 0
+        aux = alignment_loss(embeddings[0][real], embeddings[1][real], recipe.loss.split("+")[1],
+                             margin=recipe.margin, negatives=recipe.negatives, distance=recipe.triplet_distance)
+        parts["aux"] = float(aux.detach())
+        loss = loss + recipe.aux_weight * aux
+    return loss, parts
+
+
+def _end_to_end_step(model: Detector, batch: _Batch, recipe: Recipe, gen: torch.Generator,
+                     rng: np.random.Generator, amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, dict[str, float]]:
+    assert batch.wave is not None
+    parts: dict[str, float] = {}
+    targets = batch.labels.float()
+    spectrogram = model if isinstance(model, SpectrogramDetector) else None
+    with torch.autocast(device_type=batch.wave.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        mixing = recipe.mixup_alpha > 0 and rng.random() < recipe.mixup_p and len(targets) > 1
+        x = spectrogram.features(batch.wave) if spectrogram is not None else batch.wave
+        if mixing:
+            lam = float(rng.beta(recipe.mixup_alpha, recipe.mixup_alpha))
+            perm = torch.randperm(len(targets), generator=gen).to(targets.device)
+            x = lam * x + (1 - lam) * x[perm]
+            targets = lam * targets + (1 - lam) * targets[perm]
+            parts["mixup_lambda"] = lam
+        if spectrogram is not None:
+            if recipe.spec_augment:
+                x = spectrogram.spec_augment(x, generator=gen)
+            logits = spectrogram.classify(x)
+        else:
+            logits = model(x)
+    loss = bce_loss(logits, targets, recipe.label_smoothing)
+    parts["bce"] = float(loss.detach())
+    return loss, parts
+
+
+@torch.no_grad()
+def _validate(model: Detector, recipe: Recipe, labels: torch.Tensor, val_feats: dict[str, torch.Tensor] | None,
+              data_dir: Path, val_waves: list[tuple[int, torch.Tensor]] | None) -> dict[str, Any]:
+    model.eval()
+    if val_feats is not None:
+        logits = feature_logits(model, val_feats, recipe.eval_batch_size)  # type: ignore[arg-type]
+    else:
+        logits = split_logits(model, data_dir, "validation", batch_size=recipe.eval_batch_size, progress=False,
+                              preloaded=val_waves)
+    probs = torch.sigmoid(logits).numpy()
+    y = labels.numpy()
+    tm = metrics.threshold_metrics(**metrics.confusion(y, probs))
+    loss = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float()))
+
+    def clean(v: Any) -> float | None:
+        return None if v is None or not math.isfinite(float(v)) else float(v)
+
+    return {"val_loss": loss, "val_f1": clean(tm["f1"]), "val_accuracy": clean(tm["accuracy"]),
+            "val_auc": clean(metrics.roc_auc(y, probs)), "val_n": int(len(y))}
+
+
+# --------------------------------------------------------------------------------------------------
+# Run folders
+
+
+def _read_saved_config(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        saved = json.loads((run_dir / TRAIN_CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def _read_log(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / TRAIN_LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _selection_key(entry: dict[str, Any]) -> tuple[float, float]:
+    # Best validation F1; ties (frequent on small validation sets) go to the lower validation loss.
+    f1 = entry.get("val_f1")
+    return (-1.0 if f1 is None else f1, -entry["val_loss"])
+
+
+def _labels(data_dir: Path, split: str) -> torch.Tensor:
+    return torch.tensor(read.read_table(data_dir, split, ["label"])["label"].astype(int).to_numpy())
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Path | None = None, *,
+          benchmark: str | None = None, config: dict[str, Any] | str | Path | None = None, epochs: int | None = None,
+          seed: int | None = None, resume: bool = False, overwrite: bool = False, loss: str | None = None,
+          negatives: str | None = None, triplet_distance: str | None = None, device: str | None = None,
+          progress: bool = True, log: Callable[[str], None] | None = None) -> Path:
+    """Train ``model_name`` (resolved for the dataset's benchmark) and return the run folder.
+
+    ``config``: a dict or a YAML/JSON file of :class:`~mom_bench.recipes.Recipe` keys; ``epochs``, ``seed``,
+    ``loss``, ``negatives``, ``triplet_distance`` override it. ``resume`` continues from ``<run>/last`` with the
+    run's saved config (only ``epochs`` may be raised). The same command run again reuses a finished run and
+    continues an interrupted one; a different run in the folder is never overwritten unless ``overwrite``.
+    """
+    from tqdm.auto import tqdm
+
+    say = log or (lambda msg: None)
+    registry.resolve(model_name, benchmark)  # a mistyped model name is reported before any data is read
+    data_dir, info = resolve_data(data_dir, benchmark)
+    benchmark = info["benchmark"]
+    spec = registry.resolve(model_name, benchmark)
+    run_dir = Path(out_dir).expanduser() if out_dir else default_run_dir(benchmark, spec.name)
+    dev = pick_device(device)
+    overrides = dict(read_config_file(config) if isinstance(config, (str, Path)) else (config or {}))
+    overrides.update({k: v for k, v in {"epochs": epochs, "seed": seed, "loss": loss, "negatives": negatives,
+                                        "triplet_distance": triplet_distance}.items() if v is not None})
+    last = run_dir / "last"
+
+    if not resume:
+        # Re-running the same command (the Quickstart twice, a job retried after a crash) must not fail:
+        # an identical finished run is reused, an identical interrupted one continues. Anything else is refused.
+        saved = _read_saved_config(run_dir)
+        wanted = registry.recipe_for(spec, overrides).to_dict()
+        exists = (run_dir / TRAIN_CONFIG).exists() or last.exists()
+        done = exists and saved is not None and int(saved.get("epochs_done", 0)) >= wanted["epochs"] \
+            and (run_dir / "best").is_dir()
+        same = (saved is not None and saved.get("model") == spec.name
+                and saved.get("dataset_fingerprint") == info["fingerprint"] and saved.get("recipe") == wanted)
+        decision = rerun(Previous(finished=done, unfinished=exists and not done, same=same,
+                                  progress=last.is_dir()), overwrite=overwrite)
+        if decision == "refuse":
+            raise TrainError(f"{run_dir} already holds a different training run: pass --resume to continue it, "
+                             "--overwrite to start again, or --out DIR for a new folder")
+        if decision == "reuse":
+            assert saved is not None
+            say(f"{run_dir} already holds this run, finished ({saved['epochs_done']} epochs, best val F1 "
+                f"{number(saved.get('best_val_f1'))}); reusing it (--overwrite trains again)")
+            return run_dir
+        if decision == "continue":
+            say(f"{run_dir} holds this run, unfinished: continuing it from last/ (--overwrite starts again)")
+            resume = True
+        elif decision == "restart" and not overwrite:  # stopped before its first epoch ended: nothing to keep
+            say(f"{run_dir} holds this run, stopped before its first epoch ended: starting it again")
+
+    model: Detector
+    if resume:
+        if not (run_dir / TRAIN_CONFIG).is_file() or not last.is_dir():
+            raise TrainError(f"nothing to resume in {run_dir}: no {TRAIN_CONFIG} or last/ checkpoint")
+        saved = json.loads((run_dir / TRAIN_CONFIG).read_text())
+        if saved["dataset_fingerprint"] != info["fingerprint"]:
+            raise TrainError(f"{run_dir} was trained on another dataset (fingerprint "
+                             f"{saved['dataset_fingerprint'][:12]}, this one {info['fingerprint'][:12]})")
+        changed = {k: v for k, v in overrides.items() if k != "epochs" and saved["recipe"].get(k) != v}
+        if changed:
+            raise TrainError(f"--resume continues the saved run; it cannot change {', '.join(sorted(changed))}. "
+                             "Start a new run (--out DIR or --overwrite) instead")
+        recipe = Recipe.from_dict({**saved["recipe"], **({"epochs": epochs} if epochs else {})})
+        model = registry.load(last)
+    else:
+        if last.exists() or (run_dir / TRAIN_CONFIG).exists():
+            for name in ("best", "last", TRAIN_LOG, TRAIN_CONFIG):
+                path = run_dir / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        recipe = registry.recipe_for(spec, overrides)
+        torch.manual_seed(recipe.seed)  # model initialisation
+        model = registry.create(model_name, benchmark)
+    say(f"training {model.name} (resolved from {model_name!r} for benchmark {benchmark}) on {data_dir}, device {dev}")
+    model.to(dev)
+    frozen = isinstance(model, FrozenEncoderDetector)
+    if recipe.loss != "bce" and len(getattr(model, "streams", ())) < 2:
+        raise TrainError(f"loss {recipe.loss} needs two branch embeddings (MERT and wav2vec2); {model.name} has "
+                         "one stream (or is not a CLAM-family model): use --loss bce")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise TrainError(f"{model.name} has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    start_epoch, history = 0, []
+    if resume:
+        state = load_optimizer_state(last, optimizer)
+        start_epoch = int(state["epochs_done"])
+        history = _read_log(run_dir)[:start_epoch]
+        if start_epoch >= recipe.epochs:
+            say(f"{run_dir} has already trained {start_epoch} epochs (of {recipe.epochs}); nothing to do")
+            return run_dir
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_config = {"model": model.name, "requested_model": model_name, "benchmark": benchmark,
+                    "benchmark_version": info.get("benchmark_version"), "dataset": str(data_dir),
+                    "dataset_fingerprint": info["fingerprint"], "recipe": recipe.to_dict(),
+                    "recipe_family": spec.family, "model_config": model.config, "device": str(dev)}
+    if not resume:
+        (run_dir / TRAIN_CONFIG).write_text(json.dumps(train_config, indent=2))
+        (run_dir / TRAIN_LOG).write_text("")
+
+    if "validation" not in info["splits"] or "train" not in info["splits"]:
+        raise TrainError(f"{data_dir} needs train and validation splits (has {', '.join(info['splits'])})")
+    amp_dtype = None
+    if recipe.amp and dev.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    train_feats = val_feats = None
+    train_waves = val_waves = None
+    train_labels = _labels(data_dir, "train")
+    val_labels = _labels(data_dir, "validation")
+    train_clip = model.train_clip if recipe.random_crop else model.clip
+    if isinstance(model, FrozenEncoderDetector):
+        model.eval()
+        train_feats, _ = extract_features(model, data_dir, "train", dev, recipe.eval_batch_size, progress)
+        val_feats, _ = extract_features(model, data_dir, "validation", dev, recipe.eval_batch_size, progress)
+    else:
+        train_waves = preload(model, data_dir, "train", train_clip, recipe.preload_bytes)
+        val_waves = preload(model, data_dir, "validation", model.clip, recipe.preload_bytes)
+    steps_per_epoch = max(1, math.ceil(len(train_labels) / recipe.batch_size))
+    best = max(history, key=_selection_key) if history else None
+
+    threads = torch.get_num_threads()
+    if frozen and dev.type == "cpu":
+        # Heads on cached features are small: intra-op threads gain little, and on a busy machine their
+        # synchronisation made each step many times slower (measured: docs/benchmark_loop.md).
+        torch.set_num_threads(1)
+    try:
+        for epoch in range(start_epoch, recipe.epochs):
+            t0 = time.time()
+            rng = np.random.default_rng([recipe.seed, epoch])
+            gen = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)
+            torch.manual_seed(recipe.seed * 100_003 + epoch)  # dropout
+            model.train()
+            batches: Iterator[_Batch]
+            if train_feats is not None:
+                batches = _feature_batches(train_feats, train_labels, rng.permutation(len(train_labels)),
+                                           recipe.batch_size, dev)
+            else:
+                batches = _wave_batches(model, data_dir, "train", rng, recipe, dev, train_clip, train_waves)
+            sums: dict[str, float] = {}
+            n_steps = 0
+            bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{recipe.epochs}",
+                       disable=not progress, unit="batch", leave=False)
+            for step, batch in enumerate(bar):
+                lr = lr_at(recipe, epoch + step / steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                if isinstance(model, FrozenEncoderDetector):
+                    step_loss, parts = _head_step(model, batch, recipe)
+                else:
+                    step_loss, parts = _end_to_end_step(model, batch, recipe, gen, rng, amp_dtype)
+                if not torch.isfinite(step_loss):
+                    raise TrainError(f"epoch {epoch + 1}, step {step + 1}: the loss is {float(step_loss)}; lower the "
+                                     "learning rate or check the data")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(step_loss).backward()
+                if recipe.grad_clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                n_steps += 1
+                sums["loss"] = sums.get("loss", 0.0) + float(step_loss.detach())
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.set_postfix(loss=f"{sums['loss'] / n_steps:.4f}")
+            bar.close()
+            entry = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, n_steps) for k, v in sums.items()},
+                     "lr": optimizer.param_groups[0]["lr"],
+                     **_validate(model, recipe, val_labels, val_feats, data_dir, val_waves)}
+            entry["seconds"] = round(time.time() - t0, 3)
+            improved = best is None or _selection_key(entry) > _selection_key(best)
+            entry["best"] = improved
+            if improved:
+                best = entry
+                save_checkpoint(run_dir / "best", model)
+            assert best is not None
+            save_checkpoint(last, model, optimizer, {"epochs_done": epoch + 1, "best_epoch": best["epoch"]})
+            with open(run_dir / TRAIN_LOG, "a") as fh:
+                fh.write(json.dumps(entry) + "\n")
+            history.append(entry)
+            say(f"epoch {epoch + 1}/{recipe.epochs}: loss {entry.get('train_loss', float('nan')):.4f}, "
+                f"val F1 {number(entry['val_f1'])}, val AUC {number(entry['val_auc'])}"
+                + ("  (best so far)" if improved else ""))
+    finally:
+        torch.set_num_threads(threads)
+
+    assert best is not None
+    summary = {**train_config, "epochs_done": len(history), "best_epoch": best["epoch"],
+               "best_val_f1": best["val_f1"], "best_val_loss": best["val_loss"]}
+    (run_dir / TRAIN_CONFIG).write_text(json.dumps(summary, indent=2))
+    say(f"best epoch {best['epoch']} (val F1 {number(best['val_f1'])}); saved to {run_dir / 'best'}")
+    return run_dir
