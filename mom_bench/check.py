@@ -118,14 +118,16 @@ class _CannotRun(Exception):
 
 
 def resolve_target(spec: str, benchmark: str | None = None) -> Any:
-    """The detector ``spec`` names: a saved detector folder (loaded with :func:`registry.load`),
-    ``module:Class`` or ``module:function`` (instantiated or called with no arguments), or a registry name
+    """The detector ``spec`` names: a saved detector folder (loaded with :func:`registry.load`), a Hub audio
+    classifier ``hf:<id or folder>[@revision]``, ``module:Class`` or ``module:function`` (instantiated or called with no arguments), or a registry name
     (built with :func:`registry.create`, resolved on ``benchmark``)."""
     text = spec.strip()
     if not text:
         raise TargetError("nothing to check: give a registry name, module:Class or a saved detector folder")
     if Path(text).expanduser().exists():
         return registry.load(Path(text).expanduser())
+    if text.startswith("hf:"):  # a transformers audio classifier, from the Hub or a folder
+        return registry.load(text)
     if ":" in text:
         return _import_target(text)
     if "/" in text or "\\" in text or text.startswith((".", "~")):

@@ -240,8 +240,8 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
 @click.option("--replace", is_flag=True, help="Overwrite an existing entry with the same slug.")
 @click.option("--no-store-predictions", is_flag=True,
               help="Do not keep id,score beside the entry (then `leaderboard validate` cannot re-score it).")
-@click.option("--n-bootstrap", type=click.IntRange(0), default=1000, show_default=True,
-              help="Bootstrap resamples for CIs (0: no intervals).")
+@click.option("--n-bootstrap", type=click.IntRange(1), default=1000, show_default=True,
+              help="Bootstrap resamples for CIs.")
 def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap):
     """Validate, score and add PREDICTIONS to the leaderboard.
 
@@ -487,8 +487,24 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
     click.echo(f"run folder: {run_dir}")
 
 
+def _hf_only(model_name: str, fake_label: str | None, clip: str | None) -> None:
+    """--fake-label and --clip belong to hf: models: a usage error for any other."""
+    given = [flag for flag, value in (("--fake-label", fake_label), ("--clip", clip)) if value is not None]
+    if given and not model_name.startswith("hf:"):
+        raise UserError(f"{' and '.join(given)} apply only to hf: models (--model hf:<Hub id or folder>); "
+                        f"{model_name} is a registry model, whose configuration fixes its clip")
+
+
+_MODEL_HELP = ("Registry name of the trained model (e.g. clam), or hf:<Hub id or folder>[@revision]: any transformers "
+               "audio classifier (AutoModelForAudioClassification + its feature extractor; no remote code).")
+_FAKE_LABEL_HELP = ("hf: models: the label whose probability is P(fake) (name or id). Default: chosen when the model "
+                    "has exactly two labels, one real/human/bonafide/genuine, the other fake/ai/spoof/generated/synthetic.")
+_CLIP_HELP = ("hf: models: clip policy of each song, e.g. first:30, full. Default: the longest input the feature "
+              "extractor declares, else first:30.")
+
+
 @main.command("evaluate")
-@click.option("--model", "-m", "model_name", required=True, help="Registry name of the trained model (e.g. clam).")
+@click.option("--model", "-m", "model_name", required=True, help=_MODEL_HELP)
 @click.option("--checkpoint", default=None,
               help="Saved detector folder, or Hub id owner/name[@revision] (pin a commit). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
@@ -497,15 +513,17 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
 @click.option("--splits", default=None, help="Comma-separated splits. Default: test_id,test_ood (those present).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Results folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>/results.")
-@click.option("--n-bootstrap", type=click.IntRange(0), default=1000, show_default=True,
-              help="Bootstrap resamples for the CIs (0: no intervals).")
+@click.option("--n-bootstrap", type=click.IntRange(1), default=1000, show_default=True,
+              help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Songs scored at once (speed only: every song is scored on its own).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.option("--fake-label", default=None, metavar="NAME", help=_FAKE_LABEL_HELP)
+@click.option("--clip", default=None, metavar="POLICY", help=_CLIP_HELP)
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
-                 no_plots):
+                 no_plots, fake_label, clip):
     """Score the test splits and write results.json, predictions.csv, results.md and plots.
 
     \b
@@ -517,13 +535,19 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     Examples:
       mom-bench evaluate --model clam
       mom-bench evaluate --model clam --checkpoint runs/clam-bce/best --out results/clam-bce
+      mom-bench evaluate --model hf:owner/name@<commit> --fake-label spoof --clip first:10
+
+    
+    An hf: model's results record its Hub id and the commit it was read at (see
+    docs/bring_your_own_detector.md).
     """
     import mom_bench
 
+    _hf_only(model_name, fake_label, clip)
     split_list = [s.strip() for s in splits.split(",") if s.strip()] if splits else None
     result = mom_bench.evaluate(model_name, checkpoint, data_dir, benchmark=benchmark, splits=split_list, out_dir=out,
                                 n_bootstrap=n_bootstrap, seed=seed, batch_size=batch_size, device=device,
-                                plots=not no_plots, log=click.echo)
+                                plots=not no_plots, log=click.echo, fake_label=fake_label, clip=clip)
     click.echo("")
     click.echo(result.summary())
     click.echo(f"results: {result.out_dir}")
@@ -531,28 +555,40 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
 
 @main.command("predict")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", "-m", "model_name", required=True, help="Registry name of the trained model (e.g. clam).")
+@click.option("--model", "-m", "model_name", required=True, help=_MODEL_HELP)
 @click.option("--checkpoint", default=None,
               help="Saved detector folder, or Hub id owner/name[@revision] (pin a commit). Default: the best/ checkpoint of `mom-bench train --model NAME`.")
 @click.option("--benchmark", "-b", default=None, help="Benchmark the model was trained on (default: mom-mini).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="P(fake) at or above which a file is called fake.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
-def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device):
+@click.option("--fake-label", default=None, metavar="NAME", help=_FAKE_LABEL_HELP)
+@click.option("--clip", default=None, metavar="POLICY", help=_CLIP_HELP)
+def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device, fake_label, clip):
     """P(fake) for each audio FILE (folders are searched recursively).
 
     Songs longer than the model's clip are scored over consecutive windows of the clip length; the
     file's score is sigmoid(mean of the window logits). A file that cannot be read gets its error on
     its row and the others are still scored; the exit status is 1 if any file failed.
+
+    
+    Examples:
+      mom-bench predict song.mp3 --model clam
+      mom-bench predict songs/ --model hf:owner/name@<commit> --format json
+    (an hf: model's chosen fake label is said on stderr)
     """
     from mom_bench import prediction as predict_mod
     from mom_bench.diagnostics import iter_audio_files
 
+    _hf_only(model_name, fake_label, clip)
     paths = list(iter_audio_files(files))
     if not paths:
         raise UserError("no audio files found in " + ", ".join(map(str, files)))
     rows, model = predict_mod.predict(paths, model_name, benchmark=benchmark, checkpoint=checkpoint,
-                                      device=device, threshold=threshold, progress=fmt == "table")
+                                      device=device, threshold=threshold, progress=fmt == "table",
+                                      fake_label=fake_label, clip=clip)
+    if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
+        click.echo(model.choice_note, err=True)
     if fmt == "json":
         click.echo(json.dumps({"model": model.name, "aggregation": predict_mod.AGGREGATION, "rows": rows}, indent=2))
     elif fmt == "csv":

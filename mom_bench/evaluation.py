@@ -146,17 +146,22 @@ def _chosen_splits(info: dict[str, Any], data_dir: Path, splits: list[str] | tup
     return chosen
 
 
-def _load(model: Any, benchmark: str, checkpoint: str | Path | None,
-          device: str | None) -> tuple[Any, str, str | None]:
-    """(detector in eval mode, the name the user asked for, checkpoint source or None)."""
+def _load(model: Any, benchmark: str, checkpoint: str | Path | None, device: str | None,
+          hf_options: dict[str, Any] | None = None) -> tuple[Any, str, str | None]:
+    """(detector in eval mode, the name the user asked for, checkpoint source or None). ``hf_options``
+    (``fake_label``, ``clip``) apply to ``hf:`` names only."""
+    hf_options = {k: v for k, v in (hf_options or {}).items() if v is not None}
     if isinstance(model, (str, Path)):
         name = str(model)
-        if checkpoint is None and Path(name).expanduser().is_dir():  # a saved checkpoint folder
+        if checkpoint is None and not hf_options and Path(name).expanduser().is_dir():  # a saved checkpoint folder
             loaded = registry.load(Path(name).expanduser())
             loaded.to(pick_device(device)).eval()
             return loaded, loaded.name, str(Path(name).expanduser())
-        loaded, source = load_trained(name, benchmark, checkpoint, device)
+        loaded, source = load_trained(name, benchmark, checkpoint, device, **hf_options)
         return loaded, name, source
+    if hf_options:
+        raise EvaluationError(f"{', '.join(hf_options)} apply only to hf: model names, not to a "
+                              f"{type(model).__name__} object")
     detector = as_detector(model)
     if device:
         detector.to(pick_device(device))
@@ -168,23 +173,28 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
              benchmark: str | None = None, splits: list[str] | tuple[str, ...] | None = None,
              out_dir: str | Path | None = None, n_bootstrap: int = 1000, seed: int = 0, threshold: float = 0.5,
              batch_size: int = 8, device: str | None = None, progress: bool = True, plots: bool = True,
-             log: Callable[[str], None] | None = None) -> EvalResult:
+             log: Callable[[str], None] | None = None, fake_label: str | None = None,
+             clip: str | None = None) -> EvalResult:
     """Score ``splits`` (default: the test splits the dataset has) and write the results folder
     (default ``<runs>/<benchmark>/<model name>/results``).
 
-    ``model``: a registry name (its trained checkpoint, or ``checkpoint``), a saved checkpoint folder, or any
-    ``torch.nn.Module`` / callable ``waves [B, T] -> logits [B]`` with ``sample_rate`` and ``clip`` attributes.
+    ``model``: a registry name (its trained checkpoint, or ``checkpoint``), a saved checkpoint folder,
+    ``hf:<Hub id or folder>[@revision]`` (a transformers audio classifier, :mod:`mom_bench.models.hub_classifier`;
+    ``fake_label`` and ``clip`` apply to it), or any ``torch.nn.Module`` / callable ``waves [B, T] -> logits [B]``
+    with ``sample_rate`` and ``clip`` attributes.
     """
     say = log or (lambda msg: None)
-    if isinstance(model, str) and not Path(model).expanduser().is_dir():
+    if isinstance(model, str) and not model.startswith("hf:") and not Path(model).expanduser().is_dir():
         registry.resolve(model, benchmark)  # a mistyped model name is reported before any data is read
     data_dir, info = resolve_data(data_dir, benchmark)
     benchmark = info["benchmark"]
     chosen = _chosen_splits(info, data_dir, splits)
-    detector, requested, source = _load(model, benchmark, checkpoint, device)
+    detector, requested, source = _load(model, benchmark, checkpoint, device, {"fake_label": fake_label, "clip": clip})
     resolved_note = f" (resolved from {requested!r})" if detector.name != requested else ""
     say(f"evaluating {detector.name}{resolved_note} from {source or type(model).__name__} on {benchmark} "
         f"[{', '.join(chosen)}]")
+    if getattr(detector, "choice_note", None):  # a Hub classifier: which label was taken as fake
+        say(detector.choice_note)
 
     frames = [score_split(detector, data_dir, s, batch_size=batch_size, progress=progress) for s in chosen]
     predictions = pd.concat(frames, ignore_index=True)
@@ -197,7 +207,8 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
         "benchmark": {"name": benchmark, "version": info.get("benchmark_version"), "fingerprint": info["fingerprint"],
                       "dataset": str(data_dir), "splits": chosen},
         "model": {"requested": requested, "name": detector.name, "config": detector.config, "checkpoint": source,
-                  "checkpoint_sha256": checkpoint_sha256(source) if source else None,
+                  "checkpoint_sha256": (getattr(detector, "weights_sha256", None) if source.startswith("hf:")
+                                        else checkpoint_sha256(source)) if source else None,
                   "training": train_summary(source) if source else None,
                   # which encoder weights produced the features: Hub id + commit, or a content hash
                   "encoders": {s: enc.identity() for s, enc in getattr(detector, "encoders", {}).items()
@@ -206,7 +217,8 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
         "metrics": report,
     }
     documents.check_results(results)  # a results.json that does not match its published schema is a bug
-    out = Path(out_dir).expanduser() if out_dir else default_results_dir(benchmark, detector.name)
+    out = Path(out_dir).expanduser() if out_dir else default_results_dir(benchmark, getattr(detector, "run_name",
+                                                                                            detector.name))
     title = f"{detector.name} on {benchmark}"
 
     def write(tmp: Path) -> None:

@@ -78,9 +78,16 @@ def score_files(model: Any, files: Iterable[str | Path], *, threshold: float = 0
 
 def predict(files: Iterable[str | Path], model: Any, *, benchmark: str | None = None,
             checkpoint: str | Path | None = None, device: str | None = None, threshold: float = 0.5,
-            batch_size: int = 8, progress: bool = True) -> tuple[list[dict[str, Any]], Any]:
-    """Score ``files`` with ``model``: a registry name (its trained checkpoint, or ``checkpoint``), or a
-    detector object. Returns (rows, the detector used)."""
+            batch_size: int = 8, progress: bool = True, fake_label: str | None = None,
+            clip: str | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """Score ``files`` with ``model``: a registry name (its trained checkpoint, or ``checkpoint``),
+    ``hf:<Hub id or folder>[@revision]`` (a transformers audio classifier; ``fake_label`` and ``clip`` apply to
+    it), or a detector object. Returns (rows, the detector used)."""
     if isinstance(model, (str, Path)):
-        model, _ = load_trained(str(model), benchmark or protocols.DEFAULT, checkpoint, device)
+        model, _ = load_trained(str(model), benchmark or protocols.DEFAULT, checkpoint, device,
+                                fake_label=fake_label, clip=clip)
+    elif fake_label is not None or clip is not None:
+        from mom_bench.models.hub_classifier import HubClassifierError
+
+        raise HubClassifierError("fake_label and clip apply only to hf: model names, not to a detector object")
     return score_files(model, files, threshold=threshold, batch_size=batch_size, progress=progress), model

@@ -140,8 +140,28 @@ def find_checkpoint(model_name: str, benchmark: str, checkpoint: str | Path | No
 
 
 def load_trained(model_name: str, benchmark: str, checkpoint: str | Path | None = None,
-                 device: Any = None) -> tuple[Any, str]:
-    """The trained detector (eval mode, on ``device``) and the checkpoint it came from."""
+                 device: Any = None, *, fake_label: str | None = None,
+                 clip: str | None = None) -> tuple[Any, str]:
+    """The trained detector (eval mode, on ``device``) and the checkpoint it came from.
+
+    ``hf:<Hub id or folder>[@revision]`` names a transformers audio classifier instead
+    (:mod:`mom_bench.models.hub_classifier`; its checkpoint is ``hf:<id>@<commit>``); ``fake_label`` and ``clip``
+    apply only to those."""
+    if str(model_name).startswith("hf:"):
+        from mom_bench.models import hub_classifier
+
+        if checkpoint is not None:
+            raise hub_classifier.HubClassifierError(
+                f"{model_name}: --checkpoint does not apply to hf: models; pin a revision as hf:<id>@<revision>")
+        hub = hub_classifier.load(str(model_name), fake_label=fake_label, clip=clip)
+        hub.to(pick_device(device)).eval()
+        return hub, hub.checkpoint
+    if fake_label is not None or clip is not None:
+        from mom_bench.models.hub_classifier import HubClassifierError
+
+        given = " and ".join(f for f, v in (("--fake-label", fake_label), ("--clip", clip)) if v is not None)
+        raise HubClassifierError(f"{given} apply only to hf: models (a Hub audio classifier, --model hf:<id>); "
+                                 f"{model_name!r} is a registry model, whose configuration fixes its clip")
     source, resolved = find_checkpoint(model_name, benchmark, checkpoint)
     model = registry.load(source)
     if checkpoint is None and model.name != resolved:
