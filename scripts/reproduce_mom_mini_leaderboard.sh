@@ -3,7 +3,7 @@
 # build mom-mini, then for each mom-mini reference model train, evaluate and submit the results folder
 # (its baselines/ recipe is the metadata), then re-import the reported rows, render and validate.
 #
-#   scripts/reproduce_mom_mini_leaderboard.sh                 # all five mom-mini reference models
+#   scripts/reproduce_mom_mini_leaderboard.sh                 # every mom-mini reference model and baseline
 #   MODELS="clam-mini spectttra-mini" scripts/reproduce_mom_mini_leaderboard.sh
 #
 # Data and runs go under $MOM_BENCH_HOME (default ~/.cache/mom-bench); the entries go to leaderboard/.
@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE=1
 
 mb=${MOM_BENCH_CLI:-mom-bench}
 home=${MOM_BENCH_HOME:-$HOME/.cache/mom-bench}
-read -r -a models <<< "${MODELS:-clam-mini clam-wca-mini mert-only-mini wav2vec2-only-mini spectttra-mini}"
+read -r -a models <<< "${MODELS:-clam-mini clam-wca-mini mert-only-mini wav2vec2-only-mini spectttra-mini fakeprint stats-lr}"
 
 start=$SECONDS
 echo "=== build mom-mini"

@@ -163,6 +163,21 @@ for name, base in (("clam-mini", "clam"), ("clam-wca-mini", "clam-wca"), ("mert-
         description=registry.resolve(name).description,
         benchmarks=["mom-mini"], published=[])
 
+recipes["fakeprint"] = dict(
+    title="fakeprint (after Afchar et al., ISMIR 2025, arXiv 2506.19108)",
+    description="Baseline: the long-term log spectrum of a clip minus its lower envelope (1-12 kHz at 24 kHz, n_fft "
+                "8192), z-scored per clip, and a logistic regression: the periodic peaks that transposed-convolution "
+                "and upsampling decoders leave at multiples of sample_rate / stride. Features have no parameters; "
+                "the head trains in seconds on cached features.",
+    benchmarks=["mom-mini", "mom", "sonics"], published=[])
+recipes["stats-lr"] = dict(
+    title="stats-lr (trivial baseline)",
+    description="Baseline: a logistic regression on 14 global signal statistics of the whole clip (level, crest, "
+                "roll-offs, spectral centroid and bandwidth, zero-crossing rate), the statistics of the build's "
+                "shortcut check. A detector that does not beat it has learnt nothing beyond them.",
+    benchmarks=["mom-mini", "mom", "sonics"], published=[])
+
+
 class NoAlias(yaml.SafeDumper):
     """Shared citation dicts would become YAML anchors (&id001); spell every one out instead."""
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mom_bench import audio as A
-from mom_bench.dataset.shortcut import format_stats
+from mom_bench.signal_stats import signal_stats
 
 
 def _quantise(samples: torch.Tensor) -> tuple[torch.Tensor, bytes]:
@@ -112,8 +112,9 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         "stats": None,
     }
     if stats:
-
-        out["stats"] = format_stats(q.numpy(), sample_rate)
+        # The shortcut check's statistics, on the stored audio at the protocol's rate (stored as FLAC, the
+        # default: exactly the samples a reader decodes).
+        out["stats"] = signal_stats(q.numpy(), sample_rate)
     return out
 
 

@@ -51,7 +51,7 @@ class BuildResult:
         if len(self.reasons) > 5:
             lines.append(f"  ... {len(self.reasons) - 5} more reasons in {self.report_path}")
         if self.shortcut and self.shortcut.get("warn"):
-            lines.append(f"  WARNING: format statistics alone separate real from fake (F1 "
+            lines.append(f"  WARNING: global signal statistics alone separate real from fake (F1 "
                          f"{self.shortcut.get('f1', float('nan')):.2f}): see shortcut_check in the report")
         return "\n".join(lines)
 

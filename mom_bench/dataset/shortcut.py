@@ -1,85 +1,33 @@
-"""Shortcut check: can format-level statistics alone tell the reals from the fakes?
+"""Shortcut check: can global signal statistics alone tell the reals from the fakes?
 
 A detector benchmark is broken when the fakes differ from the reals in something trivial (length,
-loudness, a codec's low-pass, zero padding): a detector then learns the container, not the music. The
-builder measures a few such statistics on every stored clip (:func:`format_stats`) and trains a simple
-classifier on them (:func:`shortcut_check`). If that classifier scores well above chance on the test
-splits, the benchmark has a shortcut and the build report says so.
+loudness, a codec's low-pass, zero padding, a brighter average spectrum): a detector then learns that, not
+the music. The builder measures the global statistics of :mod:`mom_bench.signal_stats` on the stored audio
+of every row (:func:`format_stats`, the same function as :func:`mom_bench.signal_stats.signal_stats`, called
+on exactly the samples a reader decodes) and trains simple classifiers on them (:func:`shortcut_check`). If
+one scores well above chance on the test splits, the benchmark has a shortcut and the build report says so.
 
-The statistics are deliberately about format, not content (no timbre, no pitch, no rhythm): what a
-re-encode, a resampler, a gain stage or a padding step changes.
+The statistics are global (one number per clip: level, crest factor, padding, clipping, roll-offs, spectral
+centroid and spread, zero-crossing rate), not musical content (no timbre over time, no pitch, no rhythm).
+They are the features of the ``stats-lr`` reference detector, so the build's figure is what that trivial
+baseline can reach (up to the training procedure: sklearn here, the mom-bench trainer there).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from mom_bench.signal_stats import FEATURES, signal_stats
+
+__all__ = ["FEATURES", "WARN_F1", "format_stats", "shortcut_check"]
+
 #: F1 (fake = positive) of the shortcut classifier above which a build warns.
 WARN_F1 = 0.65
 
-#: The statistics, in the order used as classifier features.
-FEATURES = (
-    "duration_s",      # length of the stored clip
-    "peak",            # largest absolute sample
-    "rms",             # root-mean-square level
-    "crest_db",        # peak-to-RMS ratio: limiters and normalisers change it
-    "dc_offset",       # mean sample value
-    "silence_frac",    # share of near-zero samples: zero padding, gaps
-    "clip_frac",       # share of samples at full scale: hard clipping
-    "rolloff_hz",      # frequency under which 95 % of the energy lies
-    "bandwidth_hz",    # highest frequency within 60 dB of the spectrum's peak: codec low-pass
-)
-
-_FRAME = 2048
-_MAX_FRAMES = 256  # spread over the clip: enough for a stable average spectrum, cheap on 90 s songs
-_SILENCE = 10 ** (-80 / 20)
-_FULL_SCALE = 0.999
-
-
-def _average_power_spectrum(x: np.ndarray) -> np.ndarray:
-    """Mean power spectrum of Hann-windowed frames taken evenly across the clip."""
-    if x.size < _FRAME:
-        x = np.pad(x, (0, _FRAME - x.size))
-    n_frames = min(_MAX_FRAMES, 1 + (x.size - _FRAME) // (_FRAME // 2))
-    starts = np.linspace(0, x.size - _FRAME, n_frames).astype(np.int64)
-    frames = x[starts[:, None] + np.arange(_FRAME)[None, :]] * np.hanning(_FRAME)[None, :]
-    return (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0)
-
-
-def format_stats(samples: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """Format-level statistics of one mono clip (float samples in [-1, 1]) at ``sample_rate``."""
-    x = np.asarray(samples, dtype=np.float64).reshape(-1)
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if x.size == 0:
-        raise ValueError("format_stats needs at least one sample")
-    x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-    absx = np.abs(x)
-    peak = float(absx.max())
-    rms = float(np.sqrt(np.mean(x * x)))
-    power = _average_power_spectrum(x)
-    freqs = np.fft.rfftfreq(_FRAME, 1.0 / sample_rate)
-    total = float(power.sum())
-    if total > 0:
-        cumulative = np.cumsum(power) / total
-        rolloff = float(freqs[min(int(np.searchsorted(cumulative, 0.95)), freqs.size - 1)])
-        audible = np.nonzero(power >= power.max() * 1e-6)[0]
-        bandwidth = float(freqs[audible[-1]])
-    else:
-        rolloff = bandwidth = 0.0
-    return {
-        "duration_s": x.size / sample_rate,
-        "peak": peak,
-        "rms": rms,
-        "crest_db": 20 * math.log10(peak / rms) if rms > 0 else 0.0,
-        "dc_offset": float(x.mean()),
-        "silence_frac": float(np.mean(absx < _SILENCE)),
-        "clip_frac": float(np.mean(absx >= _FULL_SCALE)),
-        "rolloff_hz": rolloff,
-        "bandwidth_hz": bandwidth,
-    }
+#: The per-clip statistics the builder stores for this check: :func:`mom_bench.signal_stats.signal_stats`
+#: itself (the name is kept from when the check looked at format statistics only).
+format_stats = signal_stats
 
 
 def _f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -103,7 +51,11 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     of the two on all test rows (``test_id`` and ``test_ood`` together); ``warn`` is ``f1 > 0.65``.
     ``chance_f1`` is what a fair coin would score on the same test rows, for reading ``f1``; note that
     calling everything fake scores ``2p / (1 + p)`` (0.667 on a balanced test set), so ``per_classifier``
-    also gives each classifier's balanced accuracy (0.5 = chance) and the share of rows it calls fake.
+    also gives each classifier's balanced accuracy (0.5 = chance), the share of rows it calls fake, and the
+    AUC of its P(fake) on all test rows (``auc``, threshold-free, as ``mom-bench evaluate`` reports it).
+
+    ``stats``: one dict per row, as :func:`format_stats` gives it. Only the statistics every row has are used
+    (rows staged by an older mom-bench may lack newer ones); ``features`` lists them.
 
     When there is nothing to learn from or to score (no train rows of both classes, no test rows), the
     result has ``f1: None``, ``warn: False`` and ``skipped`` with the reason.
@@ -112,6 +64,8 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.tree import DecisionTreeClassifier
+
+    from mom_bench.metrics import roc_auc
 
     if not (len(stats) == len(labels) == len(splits)):
         raise ValueError(f"stats, labels and splits differ in length ({len(stats)}, {len(labels)}, {len(splits)})")
@@ -146,6 +100,9 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
         pred = clf.predict(x[test])
         scores = {"test": _f1(y[test], pred), "balanced_accuracy": _balanced_accuracy(y[test], pred),
                   "predicted_fake_rate": float(pred.mean())}
+        auc = roc_auc(y[test], clf.predict_proba(x[test])[:, 1])
+        if auc is not None:
+            scores["auc"] = auc
         for split in ("test_id", "test_ood"):
             rows = split_arr == split
             if rows.any() and y[rows].any():

@@ -170,11 +170,11 @@ def build_encoder(spec: dict, stream: str, *, pretrained: bool = True) -> tuple[
         raise CheckpointError(f"{source}: checkpoint lacks {len(missing)} encoder weights (e.g. {missing[:3]}); "
                               f"it is not a {spec['kind']} checkpoint of this architecture")
     normalize = bool(spec.get("normalize", pre.get("do_normalize", True)))
-    ident = f"{spec.get('weights')}@{revision}" if revision else f"local:{_folder_digest(source)}"
+    ident = f"{spec.get('weights')}@{revision}" if revision else f"local:{folder_digest(source)}"
     return model, {"id": ident, "normalize": normalize}
 
 
-def _folder_digest(folder: str) -> str:
+def folder_digest(folder: str) -> str:
     """Content hash of a local checkpoint's weight files, so a changed local copy changes cache keys."""
     h = hashlib.sha256()
     for path in sorted(Path(folder).iterdir()):

@@ -184,6 +184,27 @@ MODELS: list[ModelSpec] = [
               sample_rate=16000, clip="sonics_eval:10", train_clip="random:10", paper=False,
               variant_of="spectttra", benchmarks=("mom-mini",), params=137_173, family="spectrogram",
               recipe={"epochs": 8, "batch_size": 16, "lr": 5e-4, "warmup_epochs": 1}),
+    # --- fakeprint: a baseline of ours after Afchar et al. (Deezer), ISMIR 2025 -----------------------
+    # Features have no parameters (docs/models.md#fakeprint); the head is Linear(3755 -> 1). 24 kHz: the rate
+    # mom-mini and MoM builds store, so the decoders' peaks are not moved or filtered by a resampling.
+    ModelSpec(name="fakeprint", aliases=(), target="mom_bench.models.fakeprint:Fakeprint",
+              config={"n_fft": 8192, "hop": 4096, "envelope_hz": 100.0, "band_hz": [1000.0, 12000.0]},
+              description="Fakeprint (after arXiv 2506.19108): periodic spectral peaks of upsampling decoders "
+                          "(long-term log spectrum minus its lower envelope, 1-12 kHz) + logistic regression.",
+              sample_rate=24000, clip="first:90", paper=False, params=3756, family="frozen-encoder",
+              # Larger steps overfit the 3755 weights within a few epochs (docs/models.md#fakeprint).
+              recipe={"loss": "bce", "epochs": 30, "batch_size": 16, "lr": 1e-3}),
+    # --- stats-lr: the trivial baseline (docs/models.md#stats-lr) -----------------------------------------
+    # Logistic regression on the global statistics the build's shortcut check uses (mom_bench.signal_stats);
+    # Linear(14 -> 1) on standardised features. Clip "full": the whole stored clip, as the shortcut check
+    # measures it (mom-mini's 10 s clips, MoM's full songs); a padded fixed window would distort level and
+    # silence statistics. 24 kHz: the rate mom-mini and MoM builds store.
+    ModelSpec(name="stats-lr", aliases=(), target="mom_bench.models.stats_lr:StatsLR", config={},
+              description="Trivial baseline: logistic regression on 14 global signal statistics (level, crest, "
+                          "roll-offs, spectral centroid and spread, zero-crossing rate), those of the shortcut check.",
+              sample_rate=24000, clip="full", paper=False, params=15, family="frozen-encoder",
+              # Smaller steps have not converged after 100 epochs (docs/models.md#stats-lr).
+              recipe={"loss": "bce", "epochs": 100, "batch_size": 16, "lr": 3e-2}),
 ]
 
 
@@ -291,8 +312,14 @@ def create(name: str, benchmark: str | None = None, **overrides):
 
 def load(path_or_hub_id: str | Path, **kwargs):
     """A saved detector (folder, Hub id ``owner/name`` or ``owner/name@revision``): the class comes from
-    ``config.json``'s ``"model"``. ``revision=`` pins a Hub commit too."""
+    ``config.json``'s ``"model"``. ``revision=`` pins a Hub commit too. ``hf:<Hub id or folder>[@revision]``
+    loads a transformers audio classifier instead (:mod:`mom_bench.models.hub_classifier`; keyword arguments
+    ``fake_label`` and ``clip``)."""
     ref = str(path_or_hub_id)
+    if ref.startswith("hf:"):
+        from mom_bench.models import hub_classifier  # lazily: it imports transformers
+
+        return hub_classifier.load(ref, **kwargs)
     if "@" in ref and not Path(ref).expanduser().exists():
         path_or_hub_id, pinned = ref.rsplit("@", 1)
         if not pinned or kwargs.get("revision") not in (None, pinned):
