@@ -59,6 +59,7 @@ def main() -> None:
     # which would make the file's bytes differ from run to run.
     save_file(dict(sorted(tensors.items())), str(args.out),
               metadata={"mom_bench_source": json.dumps(metadata, sort_keys=True)})
+    args.out.chmod(0o644)  # safetensors creates the file readable by its owner only
     print(f"{args.out}: {args.out.stat().st_size} bytes, sha256 {sha256(args.out)}")
     for key, value in metadata.items():
         print(f"  {key}: {value}")
