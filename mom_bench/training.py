@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from mom_bench.formatting import number
 from mom_bench.inference import decode_row, extract_features, feature_logits, split_logits
 from mom_bench.losses import alignment_loss, bce_loss, lr_at
 from mom_bench.models import registry
-from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
+from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector, detector_config
 from mom_bench.recipes import Recipe, read_config_file
 from mom_bench.rerun import Previous, rerun
 from mom_bench.runs import (TRAIN_CONFIG, TRAIN_LOG, default_run_dir, load_optimizer_state, pick_device, resolve_data,
@@ -255,10 +256,24 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
         exists = (run_dir / TRAIN_CONFIG).exists() or last.exists()
         done = exists and saved is not None and int(saved.get("epochs_done", 0)) >= wanted["epochs"] \
             and (run_dir / "best").is_dir()
+        # The row's configuration counts too: a registry row whose encoders changed is another run. (Runs
+        # made before train_config.json recorded it are compared by the model's own config.)
+        row_config = detector_config(spec.full_config())
         same = (saved is not None and saved.get("model") == spec.name
-                and saved.get("dataset_fingerprint") == info["fingerprint"] and saved.get("recipe") == wanted)
+                and saved.get("dataset_fingerprint") == info["fingerprint"] and saved.get("recipe") == wanted
+                and saved.get("registry_config", saved.get("model_config")) == row_config)
         decision = rerun(Previous(finished=done, unfinished=exists and not done, same=same,
                                   progress=last.is_dir()), overwrite=overwrite)
+        if decision == "refuse" and not overrides and not out_dir and saved is not None \
+                and saved.get("model") == spec.name and not saved.get("overrides"):
+            # The plain command, over a run that the plain command made with an earlier mom-bench whose row has
+            # changed since: keep that run (moved aside, nothing deleted) and train the current configuration,
+            # so the same command keeps working. A run made with the user's own flags is refused below.
+            aside = run_dir.with_name(f"{run_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(run_dir, aside)
+            say(f"{run_dir} held a run of an earlier {spec.name} configuration or recipe; moved it to {aside} "
+                "and training the current one")
+            decision = "new"
         if decision == "refuse":
             raise TrainError(f"{run_dir} already holds a different training run: pass --resume to continue it, "
                              "--overwrite to start again, or --out DIR for a new folder")
@@ -318,7 +333,9 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
     train_config = {"model": model.name, "requested_model": model_name, "benchmark": benchmark,
                     "benchmark_version": info.get("benchmark_version"), "dataset": str(data_dir),
                     "dataset_fingerprint": info["fingerprint"], "recipe": recipe.to_dict(),
-                    "recipe_family": spec.family, "model_config": model.config, "device": str(dev)}
+                    "recipe_family": spec.family, "model_config": model.config,
+                    "registry_config": detector_config(spec.full_config()), "overrides": overrides,
+                    "device": str(dev)}
     if not resume:
         (run_dir / TRAIN_CONFIG).write_text(json.dumps(train_config, indent=2))
         (run_dir / TRAIN_LOG).write_text("")

@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE=1
 
 mb=${MOM_BENCH_CLI:-mom-bench}
 home=${MOM_BENCH_HOME:-$HOME/.cache/mom-bench}
-read -r -a models <<< "${MODELS:-clam-mini clam-wca-mini mert-only-mini wav2vec2-only-mini spectttra-mini fakeprint stats-lr}"
+read -r -a models <<< "${MODELS:-clam-mini clam-wca-mini mert-only-mini wav2vec2-only-mini spectttra-mini clam-mini-random fakeprint stats-lr}"
 
 start=$SECONDS
 echo "=== build mom-mini"

@@ -157,7 +157,8 @@ for (v, s), (f1, sens, spec, speed, mem) in SONICS_TABLE.items():
         benchmarks=["sonics", "mom"], published=rows)
 
 for name, base in (("clam-mini", "clam"), ("clam-wca-mini", "clam-wca"), ("mert-only-mini", "mert-only"),
-                   ("wav2vec2-only-mini", "wav2vec2-only"), ("spectttra-mini", "spectttra")):
+                   ("wav2vec2-only-mini", "wav2vec2-only"), ("spectttra-mini", "spectttra"),
+                   ("clam-mini-random", "clam")):
     recipes[name] = dict(
         title=f"{name} (mom-mini reference)",
         description=registry.resolve(name).description,

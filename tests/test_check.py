@@ -123,7 +123,8 @@ def by_name(report: CheckReport) -> dict[str, object]:
 # registry rows
 
 FAST_ROWS = ["clam-tiny", "clam-mini", "clam-wca-mini", "mert-only-mini", "wav2vec2-only-mini", "spectttra-mini",
-             "spectttra-alpha-5s", "fakeprint", "stats-lr"]
+             "spectttra-alpha-5s", "fakeprint", "stats-lr",
+             "clam-mini-random"]
 # The 120 s rows refuse shorter input, so they are fed their full clip (~10 s apiece on a 2-core CPU); the other
 # 5 s variants run the same code as alpha with other patch shapes (~1-4 s apiece).
 SLOW_ROWS = ["spectttra-beta-5s", "spectttra-gamma-5s", "spectttra-alpha-120s", "spectttra-beta-120s",

@@ -36,7 +36,7 @@ PER_GENERATOR = {
                                                "udio_130": {"tpr": 1.0}},
 }
 REFERENCE_MODELS = {"clam", "clam-wca", "mert-only", "wav2vec2-only", "clam-mini", "clam-wca-mini", "mert-only-mini",
-                    "wav2vec2-only-mini", "spectttra-mini", "fakeprint", "stats-lr",
+                    "wav2vec2-only-mini", "spectttra-mini", "clam-mini-random", "fakeprint", "stats-lr",
                     *(f"spectttra-{v}-{s}s" for v in ("alpha", "beta", "gamma") for s in (5, 120))}
 
 

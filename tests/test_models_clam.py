@@ -134,7 +134,8 @@ def test_head_outputs_give_the_triplet_branches():
     out = model.head_outputs(feats)
     assert out["logits"].shape == (3,) and out["emb_mert"].shape == (3, 8) and out["emb_w2v"].shape == (3, 8)
     single = registry.create("mert-only-mini").eval()
-    out = single.head_outputs({"mert": torch.randn(2, 4, 64)})
+    enc = single.encoders["music"]
+    out = single.head_outputs({"music": torch.randn(2, enc.n_layers, enc.hidden_size)})
     assert set(out) == {"logits"} and out["logits"].shape == (2,)
 
 

@@ -41,6 +41,23 @@ class DetectorConfigError(MomBenchError, ValueError):
     """A detector config that cannot build a model (missing key, bad value); the message names it."""
 
 
+def detector_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as a detector holds it (clip policies in their canonical spelling), checked: the keys every
+    detector needs are there and it is JSON-able. Two configs that build the same detector compare equal."""
+    config = dict(config)
+    missing = [k for k in ("model", "sample_rate", "clip") if k not in config]
+    if missing:
+        raise DetectorConfigError(f"detector config lacks {', '.join(missing)} (got keys {sorted(config)})")
+    try:
+        config["clip"] = str(parse_clip(config["clip"]))
+        if config.get("train_clip") is not None:
+            config["train_clip"] = str(parse_clip(config["train_clip"]))
+        json.dumps(config)  # fail now, not at save time, if a subclass put something unserialisable in
+    except (TypeError, ValueError) as err:
+        raise DetectorConfigError(f"detector config of {config.get('model')!r}: {err}") from None
+    return config
+
+
 class Detector(torch.nn.Module, PyTorchModelHubMixin, metaclass=ABCMeta,
                library_name="mom-bench", tags=["audio-classification", "ai-music-detection"]):
     """Base class of every mom-bench detector (training family ``waveform``).
@@ -56,17 +73,7 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin, metaclass=ABCMeta,
 
     def __init__(self, config: dict[str, Any]):
         super().__init__()
-        config = dict(config)
-        missing = [k for k in ("model", "sample_rate", "clip") if k not in config]
-        if missing:
-            raise DetectorConfigError(f"detector config lacks {', '.join(missing)} (got keys {sorted(config)})")
-        try:
-            config["clip"] = str(parse_clip(config["clip"]))
-            if config.get("train_clip") is not None:
-                config["train_clip"] = str(parse_clip(config["train_clip"]))
-            json.dumps(config)  # fail now, not at save time, if a subclass put something unserialisable in
-        except (TypeError, ValueError) as err:
-            raise DetectorConfigError(f"detector config of {config.get('model')!r}: {err}") from None
+        config = detector_config(config)
         self.config: dict[str, Any] = config
         self.sample_rate: int = int(config["sample_rate"])
         self.clip: ClipPolicy = parse_clip(config["clip"])

