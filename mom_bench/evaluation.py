@@ -183,6 +183,8 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
     ``fake_label`` and ``clip`` apply to it), or any ``torch.nn.Module`` / callable ``waves [B, T] -> logits [B]``
     with ``sample_rate`` and ``clip`` attributes.
     """
+    if not 0 <= threshold <= 1:  # also refuses NaN
+        raise EvaluationError(f"threshold must be a probability in [0, 1], got {threshold}")
     say = log or (lambda msg: None)
     if isinstance(model, str) and not model.startswith("hf:") and not Path(model).expanduser().is_dir():
         registry.resolve(model, benchmark)  # a mistyped model name is reported before any data is read

@@ -10,17 +10,23 @@ its row; the other files are still scored.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 
 from mom_bench import audio, protocols
+from mom_bench.errors import MomBenchError
 from mom_bench.inference import model_device, wave_logits
 from mom_bench.models.adapters import as_detector
 from mom_bench.runs import load_trained
 
 AGGREGATION = "sigmoid(mean of window logits)"
+
+
+class PredictionError(MomBenchError, ValueError):
+    """Scoring options that cannot be used (e.g. a threshold outside [0, 1])."""
 COLUMNS = ["file", "status", "p_fake", "prediction", "windows", "duration_s", "error"]
 
 
@@ -53,6 +59,8 @@ def score_files(model: Any, files: Iterable[str | Path], *, threshold: float = 0
     callable with ``sample_rate`` and ``clip``."""
     from tqdm.auto import tqdm
 
+    if not 0 <= threshold <= 1:  # also refuses NaN
+        raise PredictionError(f"threshold must be a probability in [0, 1], got {threshold}")
     model = as_detector(model)
     files = [Path(f) for f in files]
     device = model_device(model)
@@ -66,6 +74,8 @@ def score_files(model: Any, files: Iterable[str | Path], *, threshold: float = 0
             wins = windows(decoded.samples, n)
             logits = wave_logits(model, wins, batch_size, device)
             p = float(torch.sigmoid(logits.mean()))
+            if not math.isfinite(p):  # broken weights or a model that cannot take this input: never "ok"
+                raise ValueError("the model returned a non-finite score (NaN or infinity) for this file")
             row.update(status="ok", p_fake=round(p, 6), prediction="fake" if p >= threshold else "real",
                        windows=int(wins.shape[0]), duration_s=round(decoded.duration_s, 3))
         except audio.AudioError as err:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,17 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # types first: `epochs: 2.5` or `'3'` must not reach the loop
+            value, kind = getattr(self, f.name), str(f.type)
+            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TrainingConfigError(f"training config: {f.name} must be an integer, got {value!r}")
+            if kind.startswith("float") and value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not math.isfinite(value)):
+                raise TrainingConfigError(f"training config: {f.name} must be a finite number, got {value!r}")
+            if kind == "bool" and not isinstance(value, bool):
+                raise TrainingConfigError(f"training config: {f.name} must be true or false, got {value!r}")
+            if kind == "str" and not isinstance(value, str):
+                raise TrainingConfigError(f"training config: {f.name} must be a string, got {value!r}")
         checks = [(self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
                   (self.negatives in NEGATIVES, f"negatives must be one of {', '.join(NEGATIVES)}"),
                   (self.triplet_distance in DISTANCES, f"triplet_distance must be one of {', '.join(DISTANCES)}"),
@@ -72,7 +84,13 @@ class Recipe:
                   (self.epochs >= 1, "epochs must be at least 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
                   (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
                   (self.lr > 0, "lr must be positive"), (0 <= self.label_smoothing < 1, "label_smoothing in [0, 1)"),
-                  (0 <= self.mixup_p <= 1, "mixup_p in [0, 1]")]
+                  (0 <= self.mixup_p <= 1, "mixup_p in [0, 1]"),
+                  (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive (or null for none)"),
+                  (self.weight_decay >= 0, "weight_decay must be >= 0"), (self.aux_weight >= 0, "aux_weight must be >= 0"),
+                  (self.margin >= 0, "margin must be >= 0"), (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
+                  (self.warmup_start_lr >= 0, "warmup_start_lr must be >= 0"), (self.min_lr >= 0, "min_lr must be >= 0"),
+                  (self.mixup_alpha >= 0, "mixup_alpha must be >= 0"), (self.shuffle_buffer >= 1, "shuffle_buffer must be >= 1"),
+                  (self.preload_bytes >= 0, "preload_bytes must be >= 0")]
         for ok, message in checks:
             if not ok:
                 raise TrainingConfigError(f"training config: {message}")

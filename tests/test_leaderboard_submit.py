@@ -177,6 +177,19 @@ def test_malformed_metadata(tmp_path, data_dir, scores):
         assert reason in text, text
 
 
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path, data_dir, scores):
+    # "Billion laughs": nine levels of nine aliases, under 1 kB, expand to 9**9 strings once loaded. Refused
+    # while parsing, without building anything (loading it would not finish).
+    pred, _ = _write(tmp_path, scores, valid_meta())
+    lines = ['a0: &a0 "lol"'] + [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\nmodel_name: *a9\n")
+    assert bomb.stat().st_size < 1024
+    with pytest.raises(SubmissionRejected) as err:
+        _submit(tmp_path, data_dir, pred, bomb)
+    assert any("YAML aliases (*name) are not accepted" in p for p in err.value.problems)
+
+
 def test_training_declaration_required_on_benchmarks_with_ood(tmp_path, data_dir, scores):
     pred, meta = _write(tmp_path, scores, valid_meta(training_data={"description": "everything",
                                                                     "only_in_distribution_generators": False}))

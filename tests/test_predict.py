@@ -80,3 +80,26 @@ def test_cli_predict_without_a_trained_model(songs, tmp_path, monkeypatch):
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
     r = CliRunner().invoke(main, ["predict", str(songs / "real.flac"), "--model", "clam"])
     assert r.exit_code == 2 and "no trained model for clam (resolved to clam-mini) on mom-mini" in r.output
+
+
+def test_a_checkpoint_with_nan_weights_is_never_reported_ok(songs, run, tmp_path):
+    # A saved head whose weights are NaN (a diverged or corrupted run): every file gets an error, exit 1.
+    model = registry.load(run / "best")
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.fill_(float("nan"))
+    model.save_pretrained(tmp_path / "nan")
+    rows = P.score_files(registry.load(tmp_path / "nan"), [songs / "real.flac"], progress=False)
+    assert rows[0]["status"] == "error" and "non-finite score" in rows[0]["error"] and rows[0]["p_fake"] == ""
+    r = CliRunner().invoke(main, ["predict", str(songs / "real.flac"), "--model", "clam-tiny", "--checkpoint",
+                                  str(tmp_path / "nan"), "--format", "csv"])
+    assert r.exit_code == 1 and "non-finite score" in r.output
+
+
+@pytest.mark.parametrize("threshold", ["nan", "-1", "2"])
+def test_a_threshold_that_is_not_a_probability_is_refused(songs, run, threshold):
+    r = CliRunner().invoke(main, ["predict", str(songs / "real.flac"), "--model", "clam-tiny", "--checkpoint",
+                                  str(run / "best"), "--threshold", threshold])
+    assert r.exit_code == 2 and ("threshold" in r.output.lower())
+    with pytest.raises(P.PredictionError, match=r"threshold must be a probability in \[0, 1\]"):
+        P.score_files(registry.load(run / "best"), [songs / "real.flac"], threshold=float(threshold), progress=False)

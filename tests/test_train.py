@@ -57,6 +57,18 @@ def test_unknown_or_bad_recipe_keys_are_refused(tmp_path):
         recipes.read_config_file(bad)
 
 
+@pytest.mark.parametrize("values, message", [
+    ({"grad_clip": -1}, "grad_clip must be positive"),  # would turn training into gradient ascent
+    ({"aux_weight": -100}, "aux_weight must be >= 0"), ({"warmup_epochs": -5}, "warmup_epochs must be >= 0"),
+    ({"epochs": 2.5}, "epochs must be an integer, got 2.5"), ({"epochs": "3"}, "epochs must be an integer, got '3'"),
+    ({"lr": float("nan")}, "lr must be a finite number"), ({"spec_augment": "yes"}, "spec_augment must be true or false"),
+])
+def test_recipe_values_are_checked_before_any_folder_is_made(data, tmp_path, values, message):
+    with pytest.raises(recipes.TrainingConfigError, match=message):
+        T.train("clam-tiny", data, tmp_path / "run", config=values, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_learning_rate_schedule():
     r = recipes.Recipe(lr=1e-3, schedule="cosine", warmup_epochs=2, warmup_start_lr=1e-6, epochs=10)
     assert losses.lr_at(r, 0) == pytest.approx(1e-6)

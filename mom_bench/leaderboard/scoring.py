@@ -235,6 +235,10 @@ def load_meta(source: Path | str | dict, limits: Limits = Limits()) -> tuple[dic
             else:
                 import yaml
 
+                # Aliases let a few hundred bytes expand into gigabytes once loaded ("billion laughs"):
+                # metadata never needs them, so they are refused while parsing, before anything is built.
+                if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+                    return None, [f"{label}: YAML aliases (*name) are not accepted in metadata; write the values out"]
                 data = yaml.safe_load(text)
         except json.JSONDecodeError as err:
             return None, [f"{label}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"]
