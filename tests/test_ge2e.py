@@ -15,30 +15,17 @@ from mom_bench.models.checkpoints import CheckpointError
 from mom_bench.models.ge2e import (KEY_RENAMES, WEIGHTS_PATH, GE2ENet, load_ge2e, partial_starts,
                                    slaney_mel_filterbank)
 
+from scripts.ge2e_golden_inputs import NETWORK_INPUT, golden_signal
+from scripts.ge2e_golden_inputs import network_input as _network_input
+
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "ge2e.json").read_text())
 TOL = 1e-4
 
 
-def golden_signal(spec: dict, sample_rate: int = 16000) -> np.ndarray:
-    """The synthetic waveform of a golden ``spec``, built as scripts/make_ge2e_golden.py builds it."""
-    n = round(spec["seconds"] * sample_rate)
-    t = np.arange(n, dtype=np.float64) / sample_rate
-    x = np.zeros(n)
-    for f, a, p in spec["sines"]:
-        x += a * np.sin(2 * np.pi * f * t + p)
-    f0, f1, a = spec["chirp"]
-    x += a * np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t ** 2 / (2 * spec["seconds"])))
-    hz, depth = spec["am"]
-    x *= 1 + depth * np.sin(2 * np.pi * hz * t)
-    seed, std = spec["noise"]
-    x += std * np.random.default_rng(seed).standard_normal(n)
-    return x.astype(np.float32)
-
-
 def network_input() -> torch.Tensor:
-    assert GOLDEN["network"]["formula"] == "0.05 * (1.2 + sin(0.07 * (t + 1) * (m + 1) / 8 + 1.3 * p)) ** 3"
-    p, t, m = np.meshgrid(*(np.arange(s, dtype=np.float64) for s in GOLDEN["network"]["shape"]), indexing="ij")
-    return torch.from_numpy((0.05 * (1.2 + np.sin(0.07 * (t + 1) * (m + 1) / 8 + 1.3 * p)) ** 3).astype(np.float32))
+    assert (GOLDEN["network"]["formula"], GOLDEN["network"]["shape"]) == (NETWORK_INPUT["formula"],
+                                                                          NETWORK_INPUT["shape"])
+    return torch.from_numpy(_network_input())
 
 
 @pytest.fixture(scope="module")
