@@ -7,6 +7,9 @@ their plain mean, because FFmpeg's own downmix weights surround channels and wou
 
 Anything unusable raises :class:`AudioError`, which names the file and the reason. A broken file is never
 turned into silence.
+
+A file's header is not trusted for resources: decoding stops a little past ``max_seconds`` whatever the
+header says (a short file's VBR header in front of hours of frames), so memory is bounded by the limit.
 """
 from __future__ import annotations
 
@@ -27,9 +30,18 @@ AudioSource = Union[str, Path, bytes, bytearray, memoryview]
 #: because a 3-hour "song" in a music benchmark is almost always a mistake in a manifest.
 DEFAULT_MAX_SECONDS = 30 * 60
 
+#: Decoded peaks above this many times full scale are refused. Decoders of float formats (and lossy codecs'
+#: overshoot) legitimately go a little over 1.0; thousands of times over is a broken or hostile file, and
+#: clipping it would store a square wave that looks like audio.
+MAX_PEAK = 1e3
+
 # A decoded file shorter than its header promises by more than this is reported as truncated.
 _TRUNCATION_TOLERANCE = 0.9
 _TRUNCATION_SLACK_S = 0.5
+# Decoded durations up to this far over ``max_seconds`` are accepted (header estimates and frame padding);
+# decoding stops just past it, so a longer file is refused without being decoded to its end.
+_LIMIT_SLACK_S = 1.0
+_DECODE_PAST_LIMIT_S = 2.0
 
 
 class AudioError(MomBenchError):
@@ -119,6 +131,20 @@ def _info(decoder, name: str) -> AudioInfo:
     )
 
 
+def check_signal(samples: torch.Tensor, name: str) -> float:
+    """The peak of ``samples`` (any shape), after refusing an empty signal, non-finite samples and a peak over
+    :data:`MAX_PEAK` times full scale with :class:`AudioError`."""
+    if samples.numel() == 0:
+        raise AudioError(name, "no audio samples")
+    if not torch.isfinite(samples).all():
+        raise AudioError(name, "non-finite samples (NaN or infinity)")
+    peak = float(samples.abs().max())
+    if peak > MAX_PEAK:
+        raise AudioError(name, f"peak {peak:.3g} x full scale is over the limit of {MAX_PEAK:g} x full scale "
+                               "(a broken float file, not audio)")
+    return peak
+
+
 def probe(src: AudioSource, *, name: str | None = None) -> AudioInfo:
     """Header facts (codec, native rate, channels, duration, bit rate) without decoding samples."""
     name = _name_of(src, name)
@@ -139,7 +165,8 @@ def load(
     (default: the full song).
 
     Raises :class:`AudioError` for anything unusable: unreadable or not audio, no samples, non-finite
-    samples, a file shorter than its header says (truncated), a duration over ``max_seconds``, or a
+    samples or a peak over :data:`MAX_PEAK` x full scale, a file shorter than its header says (truncated),
+    a duration over ``max_seconds`` (by the header, or by decoding, which stops just past the limit), or a
     native rate under ``min_sample_rate`` when one is given.
     """
     name = _name_of(src, name)
@@ -155,21 +182,12 @@ def load(
         raise AudioError(name, f"duration {info.duration_s:.1f} s is over the limit of {max_seconds:g} s")
 
     start, stop = clip.decode_range(info.duration_s)
-    try:
-        if start == 0.0 and stop is None:
-            decoded = decoder.get_all_samples()
-        else:
-            decoded = decoder.get_samples_played_in_range(start_seconds=start, stop_seconds=stop)
-    except Exception as err:
-        if "No audio frames were decoded" in str(err):
-            raise AudioError(name, "no audio samples") from None
-        raise AudioError(name, f"decoding failed ({_clean(err)})") from None
-
-    data = decoded.data
-    if data.numel() == 0:
-        raise AudioError(name, "no audio samples")
-    if not torch.isfinite(data).all():
-        raise AudioError(name, "non-finite samples (NaN or infinity)")
+    cropped = (start, stop) != (0.0, None)
+    if max_seconds is not None:
+        bound = max_seconds + _DECODE_PAST_LIMIT_S
+        stop = bound if stop is None else min(stop, bound)
+    data = _decode(decoder, name, start, stop)
+    check_signal(data, name)
     samples = data.mean(dim=0) if data.shape[0] > 1 else data[0]
     samples = samples.to(torch.float32).contiguous()
 
@@ -179,11 +197,25 @@ def load(
         expected = (min(expected, stop) if stop is not None else expected) - start
         if decoded_s < expected * _TRUNCATION_TOLERANCE - _TRUNCATION_SLACK_S:
             raise AudioError(name, f"truncated: header says {expected:.2f} s, only {decoded_s:.2f} s decoded")
-    if max_seconds is not None and decoded_s > max_seconds + 1.0 and clip.kind == "full":
-        raise AudioError(name, f"duration {decoded_s:.1f} s is over the limit of {max_seconds:g} s")
+    if max_seconds is not None and start + decoded_s > max_seconds + _LIMIT_SLACK_S:
+        said = f"; the header says {info.duration_s:.1f} s" if info.duration_s is not None else ""
+        raise AudioError(name, f"duration over the limit of {max_seconds:g} s (decoding stopped at "
+                               f"{start + decoded_s:.1f} s{said})")
 
-    return DecodedAudio(clip.apply(samples, sample_rate, rng=rng, already_cropped=(start, stop) != (0.0, None)),
-                        sample_rate, info)
+    return DecodedAudio(clip.apply(samples, sample_rate, rng=rng, already_cropped=cropped), sample_rate, info)
+
+
+def _decode(decoder, name: str, start: float, stop: float | None) -> torch.Tensor:
+    """Samples (channels, n) played in [start, stop). A stop past the end decodes exactly what the whole
+    file decodes to, so bounding the decode by the limit changes no accepted file's samples."""
+    try:
+        if start == 0.0 and stop is None:
+            return decoder.get_all_samples().data
+        return decoder.get_samples_played_in_range(start_seconds=start, stop_seconds=stop).data
+    except Exception as err:
+        if "No audio frames were decoded" in str(err):
+            raise AudioError(name, "no audio samples") from None
+        raise AudioError(name, f"decoding failed ({_clean(err)})") from None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -109,7 +109,29 @@ class Strata(TypedDict, total=False):
     language: StratumBuckets
 
 
+class TprAtFpr(TypedDict):
+    """TPR read off the ROC curve at one false-positive budget (``tpr_at_fpr`` of the definitions)."""
+
+    target_fpr: float
+    value: float | None
+    ci: list[float] | None
+    reason: NotRequired[str]
+    resolvable: bool  # the split has at least min_reals reals
+    min_reals: int  # ceil(1 / target_fpr)
+
+
+class CalibrationReport(TypedDict):
+    """Expected calibration error (``n_bins`` equal-mass bins) and Brier score of a split."""
+
+    n_bins: int
+    ece: Statistic
+    brier: Statistic
+
+
 class SplitReport(TypedDict):
+    """One split. ``tpr_at_fpr`` and ``calibration`` are absent from reports written before they existed
+    (e.g. older leaderboard entries)."""
+
     n: int
     n_fake: int
     n_real: int
@@ -117,6 +139,27 @@ class SplitReport(TypedDict):
     overall: OverallMetrics
     per_generator: dict[str, GeneratorReport]
     strata: Strata
+    tpr_at_fpr: NotRequired[dict[str, TprAtFpr]]  # "0.05", "0.01", "0.001"
+    calibration: NotRequired[CalibrationReport]
+
+
+class RealGroupFpr(TypedDict):
+    """The reals of one group (a source, a stratum bucket, or all of a split's) and how many were called fake."""
+
+    n_real: int
+    n_called_fake: int
+    fpr: Statistic
+
+
+class SplitFalsePositives(TypedDict):
+    """The false-positive rate of a split's reals: all, per source (only where the predictions have a
+    ``source`` column; ``note`` says so otherwise) and per stratum bucket."""
+
+    n_real: int
+    all: RealGroupFpr
+    by_source: NotRequired[dict[str, RealGroupFpr]]
+    note: NotRequired[str]
+    by_stratum: dict[str, dict[str, RealGroupFpr]]  # stratum -> bucket (or _unknown) -> rate
 
 
 class Report(TypedDict):
@@ -128,6 +171,50 @@ class Report(TypedDict):
     definitions: dict[str, str]
     splits: dict[str, SplitReport]
     id_ood_gap: Statistic
+    false_positive_rates: NotRequired[dict[str, SplitFalsePositives]]  # split -> rates; absent in older reports
+
+
+class CalibrationRates(TypedDict):
+    """A threshold's rates on the calibration split (plain numbers: the rows it was chosen on)."""
+
+    tpr: float | None
+    fpr: float | None
+    f1: float | None
+    precision: float | None
+
+
+class FrozenThreshold(TypedDict):
+    """A threshold chosen on the calibration split (``threshold`` None, with ``reason``, when it cannot be)."""
+
+    threshold: float | None
+    target_fpr: float | None  # the FPR budget of the rule; None for fixed and max_f1
+    resolvable: bool | None  # the calibration split has at least 1 / target_fpr reals
+    on_calibration: CalibrationRates | None
+    reason: NotRequired[str]
+
+
+class AppliedThreshold(TypedDict):
+    """A frozen threshold applied to a test split."""
+
+    threshold: float
+    confusion: Confusion
+    tpr: Statistic
+    fpr: Statistic
+    f1: Statistic
+    precision: Statistic
+
+
+class FrozenThresholds(TypedDict):
+    """:func:`mom_bench.metrics.frozen_thresholds`: thresholds chosen on ``chosen_on`` and applied unchanged
+    to each test split."""
+
+    chosen_on: str | None
+    n: int
+    n_fake: int
+    n_real: int
+    reason: NotRequired[str]
+    thresholds: dict[str, FrozenThreshold]  # fixed, max_f1, fpr_5pct, fpr_1pct
+    splits: dict[str, dict[str, AppliedThreshold]]  # test split -> threshold name -> its metrics
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,8 +225,12 @@ class BenchmarkInfo(TypedDict):
     name: str
     version: str | None
     fingerprint: str
+    label_fingerprint: NotRequired[str]  # results written before builds were verified lack both halves
+    audio_fingerprint: NotRequired[str]
     dataset: str
     splits: list[str]
+    # the split scored only to choose the frozen thresholds (null: the dataset has none); absent in older results
+    calibration_split: NotRequired[str | None]
 
 
 class TrainingSummary(TypedDict):
@@ -167,7 +258,29 @@ class ModelInfo(TypedDict):
     device: str
 
 
+class SplitCoverage(TypedDict):
+    """How many of a split's listed rows were scored; the counts come from the build's row list (None, with
+    ``reason``, when the build report has none)."""
+
+    scored: int
+    listed: int | None  # written + missing + unusable rows of the split
+    written: int | None
+    missing: int | None
+    unusable: int | None
+    excluded: int | None  # left out on purpose by the protocol: not in the denominator
+    coverage: float | None  # scored / listed
+    reason: NotRequired[str]
+
+
+class Coverage(TypedDict):
+    definition: str
+    unassigned: int | None  # rows refused before a split was given to them (not excluded ones)
+    splits: dict[str, SplitCoverage]
+
+
 class Results(TypedDict):
+    """``frozen_thresholds`` and ``coverage`` are absent from results written before they existed."""
+
     schema_version: int
     created: str
     mom_bench_version: str
@@ -176,6 +289,8 @@ class Results(TypedDict):
     benchmark: BenchmarkInfo
     model: ModelInfo
     metrics: Report
+    frozen_thresholds: NotRequired[FrozenThresholds]
+    coverage: NotRequired[Coverage]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,8 +375,10 @@ class ShortcutCheck(TypedDict, total=False):
     ``error`` (the audit could not run) when it did not run."""
 
     f1: float | None
+    balanced_accuracy: NotRequired[float | None]  # reports of builds before it was the warning's measure lack it
     warn: bool
     threshold: float
+    warn_metric: NotRequired[str]
     features: list[str]
     classifier: str | None
     n_train: int
@@ -296,6 +413,9 @@ class BuildReport(TypedDict):
     benchmark: str
     benchmark_version: str
     fingerprint: str
+    label_fingerprint: NotRequired[str]  # the two halves of fingerprint; builds before they existed lack them
+    audio_fingerprint: NotRequired[str]
+    inputs: NotRequired[dict[str, Any]]  # what the build was made from (listing digest, rows kept or made)
     created: str
     mom_bench_version: str
     split_mode: Literal["strict", "official"]
@@ -404,6 +524,7 @@ class EntryReproduced(_EntryCommon):
     kind: Literal["reproduced"]
     benchmark_version: str
     dataset_fingerprint: str
+    label_fingerprint: NotRequired[str]  # the build's labels, identical on every machine; older entries lack it
     meta: SubmissionMeta
     predictions: PredictionsInfo
     scoring: Scoring
@@ -467,6 +588,18 @@ _BUCKETS = {"type": "object", "description": "bucket name -> metrics; _unknown c
             "properties": {"_unknown": _object({"n": _COUNT, "note": {"type": "string"}})},
             "additionalProperties": _BUCKET}
 
+_TPR_AT_FPR = _object({
+    "target_fpr": {"type": "number", "minimum": 0, "maximum": 1},
+    "value": {"type": ["number", "null"]},
+    "ci": STATISTIC_SCHEMA["properties"]["ci"],
+    "reason": {"type": "string", "minLength": 1, "description": "why value is null"},
+    "resolvable": {"type": "boolean", "description": "the split has at least min_reals reals"},
+    "min_reals": {"type": "integer", "minimum": 1, "description": "ceil(1 / target_fpr)"},
+}, optional=("reason",), description="TPR at a false-positive budget, read off the ROC curve")
+
+_CALIBRATION = _object({"n_bins": {"type": "integer", "minimum": 1}, "ece": STATISTIC_SCHEMA,
+                        "brier": STATISTIC_SCHEMA}, description="expected calibration error and Brier score")
+
 SPLIT_REPORT_SCHEMA = _object({
     "n": _COUNT,
     "n_fake": _COUNT,
@@ -478,7 +611,19 @@ SPLIT_REPORT_SCHEMA = _object({
                                    "f1": STATISTIC_SCHEMA}), description="generator id -> its fakes' metrics"),
     "strata": _object({"duration": _BUCKETS, "vocals": _BUCKETS, "language": _BUCKETS},
                       optional=("duration", "vocals", "language")),
-})
+    "tpr_at_fpr": _map(_TPR_AT_FPR, description="target FPR (\"0.05\", \"0.01\", \"0.001\") -> TPR there"),
+    "calibration": _CALIBRATION,
+}, optional=("tpr_at_fpr", "calibration"))
+
+_REAL_GROUP = _object({"n_real": _COUNT, "n_called_fake": _COUNT, "fpr": STATISTIC_SCHEMA})
+
+_SPLIT_FALSE_POSITIVES = _object({
+    "n_real": _COUNT,
+    "all": _REAL_GROUP,
+    "by_source": _map(_REAL_GROUP, description="source of the reals (_unknown: none) -> their FPR"),
+    "note": {"type": "string", "minLength": 1, "description": "why by_source is absent"},
+    "by_stratum": _map(_map(_REAL_GROUP), description="stratum -> bucket (_unknown: no value) -> FPR"),
+}, optional=("by_source", "note"))
 
 REPORT_SCHEMA = _object({
     "schema_version": {"const": REPORT_SCHEMA_VERSION},
@@ -489,7 +634,49 @@ REPORT_SCHEMA = _object({
     "definitions": _map({"type": "string"}),
     "splits": _map(SPLIT_REPORT_SCHEMA, description="split name -> its report"),
     "id_ood_gap": STATISTIC_SCHEMA,
-}, description="mom_bench.metrics.compute_report")
+    "false_positive_rates": _map(_SPLIT_FALSE_POSITIVES, description="split -> false-positive rates of its reals"),
+}, optional=("false_positive_rates",), description="mom_bench.metrics.compute_report")
+
+_NULLABLE_RATE: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+
+_FROZEN_THRESHOLD = _object({
+    "threshold": {"type": ["number", "null"],
+                  "description": "called fake when score >= threshold; may lie just above 1 (nothing called fake)"},
+    "target_fpr": _NULLABLE_RATE,
+    "resolvable": {"type": ["boolean", "null"]},
+    "on_calibration": _object({k: _NULLABLE_RATE for k in ("tpr", "fpr", "f1", "precision")},
+                              type=["object", "null"]),
+    "reason": {"type": "string", "minLength": 1, "description": "why threshold is null"},
+}, optional=("reason",))
+
+_APPLIED_THRESHOLD = _object({
+    "threshold": {"type": "number"},
+    "confusion": _object({k: _COUNT for k in ("tp", "fp", "tn", "fn")}),
+    **{k: STATISTIC_SCHEMA for k in ("tpr", "fpr", "f1", "precision")},
+})
+
+FROZEN_THRESHOLDS_SCHEMA = _object({
+    "chosen_on": _NULLABLE_STRING,
+    "n": _COUNT,
+    "n_fake": _COUNT,
+    "n_real": _COUNT,
+    "reason": {"type": "string", "minLength": 1, "description": "why no threshold was chosen"},
+    "thresholds": _map(_FROZEN_THRESHOLD, description="fixed, max_f1, fpr_5pct, fpr_1pct"),
+    "splits": _map(_map(_APPLIED_THRESHOLD), description="test split -> threshold name -> its metrics"),
+}, optional=("reason",), description="mom_bench.metrics.frozen_thresholds")
+
+_NULLABLE_COUNT: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
+
+COVERAGE_SCHEMA = _object({
+    "definition": {"type": "string", "minLength": 1},
+    "unassigned": _NULLABLE_COUNT,
+    "splits": _map(_object({
+        "scored": _COUNT,
+        **{k: _NULLABLE_COUNT for k in ("listed", "written", "missing", "unusable", "excluded")},
+        "coverage": _NULLABLE_RATE,
+        "reason": {"type": "string", "minLength": 1},
+    }, optional=("reason",)), description="split -> rows scored against rows listed"),
+}, description="rows scored / rows of the split in the build's row list")
 
 _TRAINING = _object({
     "model": _NULLABLE_STRING,
@@ -520,9 +707,14 @@ RESULTS_SCHEMA: dict[str, Any] = {
             "name": {"type": "string", "minLength": 1},
             "version": _NULLABLE_STRING,
             "fingerprint": {"type": "string", "pattern": _SHA256, "description": "64 lowercase hex digits"},
+            "label_fingerprint": {"type": "string", "pattern": _SHA256,
+                                  "description": "ids, splits, labels and generators only (same on every machine)"},
+            "audio_fingerprint": {"type": "string", "pattern": _SHA256, "description": "the stored audio's hashes"},
             "dataset": {"type": "string", "description": "the built dataset's folder"},
             "splits": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-        }),
+            "calibration_split": {"type": ["string", "null"], "minLength": 1,
+                                  "description": "the split scored to choose the frozen thresholds; null: none"},
+        }, optional=("label_fingerprint", "audio_fingerprint", "calibration_split")),
         "model": _object({
             "requested": {"type": "string", "minLength": 1},
             "name": {"type": "string", "minLength": 1},
@@ -535,7 +727,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
             "device": {"type": "string", "minLength": 1},
         }),
         "metrics": REPORT_SCHEMA,
-    }),
+        "frozen_thresholds": FROZEN_THRESHOLDS_SCHEMA,
+        "coverage": COVERAGE_SCHEMA,
+    }, optional=("frozen_thresholds", "coverage")),
 }
 
 

@@ -7,17 +7,30 @@ The results folder holds:
 
 - ``results.json``: schema-versioned; benchmark and dataset fingerprint, the model (requested name, resolved
   configuration, checkpoint sha256, config), every metric with its 95 % CI (:func:`mom_bench.metrics
-  .compute_report`), mom-bench and library versions, git commit, date;
-- ``predictions.csv``: ``id, split, generator, label, score`` (P(fake)), one row per song;
+  .compute_report`), the thresholds frozen on the validation split and their test metrics
+  (:func:`mom_bench.metrics.frozen_thresholds`), the coverage of each split, mom-bench and library versions,
+  git commit, date;
+- ``predictions.csv``: ``id, split, generator, label, score`` (P(fake)), one row per song of the evaluated
+  splits; ``validation_predictions.csv`` the same for the validation split when it was scored only to choose
+  the frozen thresholds;
 - ``results.md``: the same numbers as markdown tables;
 - PNG plots (:mod:`mom_bench.plots`).
 
-The folder is written under a temporary name and swapped in, so it is never half written.
+The validation split is scored whenever the dataset has one, even when only test splits were asked for:
+thresholds are chosen on it and frozen before they meet a test split (nothing is tuned on test). It is not
+reported as a split unless asked for.
+
+The folder is written under a temporary name and swapped in, so it is never half written. It replaces only
+a results folder (one holding ``results.json``) or an empty folder: any other existing folder is refused,
+naming it, before anything is scored.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import numbers
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +39,7 @@ import pandas as pd
 
 from mom_bench import documents, metrics, provenance
 from mom_bench import plots as plotting
-from mom_bench._io import replace_dir_atomic
+from mom_bench._io import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
 from mom_bench.errors import MomBenchError
 from mom_bench.formatting import stat, table
@@ -41,15 +54,34 @@ RESULTS_SCHEMA_VERSION = documents.RESULTS_SCHEMA_VERSION
 STRATA_COLUMNS = read.STRATA_COLUMNS  # public here too: what evaluate stratifies by
 
 
+#: The file that marks a folder as a results folder: evaluate replaces only such a folder, or an empty one.
+RESULTS_MARKER = "results.json"
+
+COVERAGE_DEFINITION = ("rows scored / rows of the split in the build's row list (build_report.json 'rows'): "
+                       "written + missing + unusable; rows the protocol excluded on purpose are not counted. Below "
+                       "1, the metrics describe only the rows whose audio the build could use")
+
+
 class EvaluationError(MomBenchError, ValueError):
     """An evaluation that cannot run as asked (e.g. a split the dataset lacks)."""
+
+
+def check_batch_size(batch_size: Any) -> None:
+    """Refuse a batch size that is not an integer >= 1 (before any data is read or any folder is made)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise EvaluationError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def _check_out(out: Path) -> None:
+    check_replaceable(out, RESULTS_MARKER, "results folder")
 
 
 @dataclass
 class EvalResult:
     out_dir: Path
     results: dict[str, Any]
-    predictions: pd.DataFrame
+    predictions: pd.DataFrame  # the evaluated splits
+    calibration: pd.DataFrame | None = None  # the validation split's predictions, when it was scored
 
     @property
     def report(self) -> dict[str, Any]:
@@ -61,7 +93,8 @@ class EvalResult:
         note = f" (resolved from {model['requested']!r})" if model["name"] != model["requested"] else ""
         where = f", checkpoint {model['checkpoint']}" if model.get("checkpoint") else ""
         return "\n".join([overall_table(report), "", per_generator_table(report), "",
-                          f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(report['id_ood_gap'])}",
+                          f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(report['id_ood_gap'])}", "",
+                          operating_points_table(self.results), "", frozen_note(self.results),
                           f"evaluated configuration: {model['name']}{note}{where}"])
 
 
@@ -70,11 +103,14 @@ class EvalResult:
 
 
 def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, progress: bool = True) -> pd.DataFrame:
-    """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, plus the
-    optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
+    """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, source, plus
+    the optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
     waveforms, without running the encoders twice)."""
     extra = read.stratum_columns(data_dir, split)
-    columns = ["id", "label", "generator", "duration_s"] + [c for c in extra.values() if c]
+    # the source of each row gives the false-positive rate per real source (builds always have it; a build
+    # of another tool might not)
+    source = ["source"] if "source" in read.column_names(data_dir, split) else []
+    columns = ["id", "label", "generator", "duration_s"] + source + [c for c in extra.values() if c]
     frame = read.read_table(data_dir, split, columns)
     frame = frame.rename(columns={col: key for key, col in extra.items() if col})
     logits = split_logits(model, data_dir, split, batch_size=batch_size, progress=progress)
@@ -90,43 +126,160 @@ def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, 
 
 
 def per_generator_table(report: dict, markdown: bool = False) -> str:
+    name = md_text if markdown else str
     rows = []
     for split, s in report["splits"].items():
         for gen, g in s["per_generator"].items():
-            rows.append([split, gen, g["n_fake"], g["n_real"], stat(g["tpr"]), stat(g["f1"])])
+            rows.append([name(split), name(gen), g["n_fake"], g["n_real"], stat(g["tpr"]), stat(g["f1"])])
     return table(["split", "generator", "fakes", "reals", "TPR [95% CI]", "F1 vs all reals [95% CI]"], rows, markdown=markdown)
 
 
 def overall_table(report: dict, markdown: bool = False) -> str:
+    name = md_text if markdown else str
     rows = []
     for split, s in report["splits"].items():
         o = s["overall"]
-        rows.append([split, s["n"], s["n_fake"], s["n_real"], stat(o["f1"]), stat(o["precision"], 3),
+        rows.append([name(split), s["n"], s["n_fake"], s["n_real"], stat(o["f1"]), stat(o["precision"], 3),
                      stat(o["recall"]), stat(o["specificity"]), stat(o["accuracy"]), stat(o["auc"]), stat(o["eer"])])
     return table(["split", "n", "fakes", "reals", "F1", "precision", "recall (TPR)", "specificity (TNR)", "accuracy",
                    "AUC", "EER"], rows, markdown=markdown)
+
+
+_MD_SPECIAL = set("\\`*[]<>|&")
+
+
+def md_text(value: Any) -> str:
+    """``value`` as text for a Markdown table cell or line: the characters that would start a link, an
+    image, HTML, a code span or emphasis, or end the cell, are escaped; line breaks become spaces."""
+    text = " ".join(str(value).splitlines())
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+def md_code(value: Any) -> str:
+    """``value`` as a Markdown code span, fenced by more backticks than any run inside it."""
+    text = " ".join(str(value).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_THRESHOLD_NAMES = {"fixed": "fixed", "max_f1": "max F1 on validation", "fpr_5pct": "FPR <= 5 % on validation",
+                    "fpr_1pct": "FPR <= 1 % on validation"}
+
+
+def _fixed_row(report: dict, split: str) -> list[Any]:
+    s = report["splits"][split]
+    o = s["overall"]
+    fpr = ((report.get("false_positive_rates") or {}).get(split) or {}).get("all", {}).get("fpr")
+    return [split, "fixed", f"{report['threshold']:g}", stat(o["recall"]), stat(fpr), stat(o["f1"]),
+            stat(o["precision"])]
+
+
+def operating_points_table(results: dict, markdown: bool = False) -> str:
+    """TPR, FPR, F1 and precision of each test split at the fixed threshold and at each threshold frozen on
+    the validation split."""
+    report = results["metrics"]
+    frozen = results.get("frozen_thresholds") or {}
+    name = md_text if markdown else str
+    rows = []
+    for split in report["splits"]:
+        rows.append([name(split), *_fixed_row(report, split)[1:]])
+        for key, applied in ((frozen.get("splits") or {}).get(split) or {}).items():
+            rows.append([name(split), _THRESHOLD_NAMES.get(key, key), f"{applied['threshold']:.4g}",
+                         stat(applied["tpr"]), stat(applied["fpr"]), stat(applied["f1"]), stat(applied["precision"])])
+    return table(["split", "threshold", "value", "TPR [95% CI]", "FPR [95% CI]", "F1", "precision"], rows,
+                 markdown=markdown)
+
+
+def frozen_note(results: dict) -> str:
+    """One line: where the frozen thresholds come from, or why there are none."""
+    frozen = results.get("frozen_thresholds") or {}
+    if not frozen.get("chosen_on"):
+        return f"frozen thresholds: none ({frozen.get('reason', 'not computed')})"
+    missing = [f"{_THRESHOLD_NAMES.get(k, k)}: {t['reason']}" for k, t in frozen["thresholds"].items()
+               if t.get("reason")]
+    unresolved = [_THRESHOLD_NAMES.get(k, k) for k, t in frozen["thresholds"].items() if t.get("resolvable") is False]
+    note = (f"frozen thresholds chosen on {frozen['chosen_on']} ({frozen['n_real']} reals, {frozen['n_fake']} "
+            "fakes) before any test split was scored with them")
+    if unresolved:
+        note += f"; too few validation reals to resolve {', '.join(unresolved)}"
+    if missing:
+        note += "; " + "; ".join(missing)
+    return note
+
+
+def tpr_at_fpr_table(report: dict, markdown: bool = False) -> str:
+    """TPR at each false-positive budget (``*``: too few reals to resolve it), ECE and Brier, per split."""
+    name = md_text if markdown else str
+    rows = []
+    for split, s in report["splits"].items():
+        cells = []
+        for point in (s.get("tpr_at_fpr") or {}).values():
+            cells.append(stat(point) + ("" if point["resolvable"] else " *"))
+        cal = s.get("calibration") or {}
+        rows.append([name(split), s["n_real"], *cells, stat(cal.get("ece")), stat(cal.get("brier"))])
+    targets = [f"TPR @ FPR {100 * t:g} %" for t in metrics.FPR_TARGETS]
+    return table(["split", "reals", *targets, "ECE", "Brier"], rows, markdown=markdown)
+
+
+def false_positive_table(report: dict, markdown: bool = False) -> str:
+    """The false-positive rate of each split's reals: all, per source, per stratum bucket."""
+    name = md_text if markdown else str
+    rows = []
+    for split, fp in (report.get("false_positive_rates") or {}).items():
+        groups = [("all reals", fp["all"])] + [(f"source {k}", v) for k, v in (fp.get("by_source") or {}).items()]
+        groups += [(f"{col} {k}", v) for col, buckets in fp["by_stratum"].items() for k, v in buckets.items()]
+        for label, g in groups:
+            rows.append([name(split), name(label), g["n_real"], g["n_called_fake"], stat(g["fpr"])])
+    return table(["split", "group of reals", "n", "called fake", "FPR [95% CI]"], rows, markdown=markdown)
+
+
+def coverage_lines(results: dict) -> list[str]:
+    """Markdown lines on the share of each split's listed rows that were scored, loud when under 1."""
+    cov = results.get("coverage") or {}
+    parts, short = [], []
+    for split, c in (cov.get("splits") or {}).items():
+        if c["coverage"] is None:
+            parts.append(f"{md_text(split)} n/a ({md_text(c.get('reason', 'unknown'))})")
+            continue
+        parts.append(f"{md_text(split)} {c['scored']} of {c['listed']} ({100 * c['coverage']:.1f} %)")
+        if c["coverage"] < 1:
+            short.append(f"{md_text(split)}: {c['listed'] - c['scored']} of {c['listed']} listed rows not scored "
+                         f"({c['missing']} missing, {c['unusable']} unusable)")
+    lines = [f"- coverage (rows scored / rows listed): {', '.join(parts)}"] if parts else []
+    if short:
+        lines += ["", "**Coverage below 1**: " + "; ".join(short) + ". The metrics describe only the rows that "
+                  "could be scored; see build_report.json for the reasons.", ""]
+    return lines
 
 
 def render_markdown(results: dict) -> str:
     report = results["metrics"]
     m, b = results["model"], results["benchmark"]
     gap = report["id_ood_gap"]
-    lines = [f"# {m['name']} on {b['name']}", "",
-             f"- model: `{m['name']}` (requested `{m['requested']}`), checkpoint `{m['checkpoint']}` "
-             f"(sha256 `{(m['checkpoint_sha256'] or 'n/a')[:16]}`)",
-             f"- dataset: {b['name']} {b.get('version') or ''}, fingerprint `{b['fingerprint'][:16]}`",
+    lines = [f"# {md_text(m['name'])} on {md_text(b['name'])}", "",
+             f"- model: {md_code(m['name'])} (requested {md_code(m['requested'])}), checkpoint "
+             f"{md_code(m['checkpoint'])} (sha256 `{(m['checkpoint_sha256'] or 'n/a')[:16]}`)",
+             f"- dataset: {md_text(b['name'])} {md_text(b.get('version') or '')}, fingerprint `{b['fingerprint'][:16]}`",
              f"- threshold {report['threshold']}, 95 % bootstrap CIs ({report['n_bootstrap']} resamples, seed "
-             f"{report['seed']}), mom-bench {results['mom_bench_version']}, {results['created']}", "",
+             f"{report['seed']}), mom-bench {results['mom_bench_version']}, {results['created']}",
+             f"- {md_text(frozen_note(results))}", *coverage_lines(results), "",
              "## Overall", "", overall_table(report, markdown=True), "",
              f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(gap)}" + (f" ({gap['reason']})" if gap.get("reason") else ""),
-             "", "## Per generator", "", per_generator_table(report, markdown=True), "",
+             "", "## Operating points", "", operating_points_table(results, markdown=True), "",
+             tpr_at_fpr_table(report, markdown=True), "",
+             "\\* fewer reals than 1 / FPR: reported, but a single real called fake already exceeds that FPR.", "",
+             "## False-positive rate of the reals", "", false_positive_table(report, markdown=True), "",
+             "## Per generator", "", per_generator_table(report, markdown=True), "",
              "Per-generator F1 is computed on {fakes of the generator} U {all reals of the split}.", ""]
     for split, s in report["splits"].items():
         for name, buckets in s.get("strata", {}).items():
-            rows = [[k, v["n"], v.get("n_fake", ""), v.get("n_real", ""), stat(v.get("f1")), stat(v.get("recall")),
-                     stat(v.get("specificity"))] for k, v in buckets.items()]
-            lines += [f"## {split}: by {name}", "", table([name, "n", "fakes", "reals", "F1", "TPR", "TNR"], rows, markdown=True), ""]
-    lines += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in report["definitions"].items()] + [""]
+            rows = [[md_text(k), v["n"], v.get("n_fake", ""), v.get("n_real", ""), stat(v.get("f1")),
+                     stat(v.get("recall")), stat(v.get("specificity"))] for k, v in buckets.items()]
+            lines += [f"## {md_text(split)}: by {name}", "",
+                      table([name, "n", "fakes", "reals", "F1", "TPR", "TNR"], rows, markdown=True), ""]
+    definitions = {**report["definitions"], "coverage": COVERAGE_DEFINITION}
+    lines += ["## Definitions", ""] + [f"- **{k}**: {md_text(v)}" for k, v in definitions.items()] + [""]
     return "\n".join(lines)
 
 
@@ -136,6 +289,9 @@ def render_markdown(results: dict) -> str:
 
 def _chosen_splits(info: dict[str, Any], data_dir: Path, splits: list[str] | tuple[str, ...] | None) -> list[str]:
     if splits:
+        repeated = sorted({s for s in splits if list(splits).count(s) > 1})
+        if repeated:
+            raise EvaluationError(f"split {', '.join(repeated)} is named more than once; name each split once")
         missing = [s for s in splits if s not in info["splits"]]
         if missing:
             raise EvaluationError(f"{data_dir} has no split {', '.join(missing)} (it has {', '.join(info['splits'])})")
@@ -169,12 +325,56 @@ def _load(model: Any, benchmark: str, checkpoint: str | Path | None, device: str
     return detector, detector.name, None
 
 
+def check_calibration_split(calibration_split: Any) -> None:
+    """Refuse a calibration split that is not a split name or None, or that is a test split (thresholds
+    chosen on a test split would be tuned on the data they are tested on)."""
+    if calibration_split is None:
+        return
+    if not isinstance(calibration_split, str) or not calibration_split:
+        raise EvaluationError(f"calibration_split must be a split name or None, got {calibration_split!r}")
+    if calibration_split in TEST_SPLITS:
+        raise EvaluationError(f"calibration_split {calibration_split!r} is a test split; thresholds are chosen on a "
+                              f"split that is not tested ({metrics.CALIBRATION_SPLIT})")
+
+
+def coverage(data_dir: Path, scored: dict[str, int]) -> dict[str, Any]:
+    """Rows scored per split against the split's rows in the build's row list (COVERAGE_DEFINITION)."""
+    path = Path(data_dir) / read.REPORT_NAME
+    rows = json.loads(path.read_text(encoding="utf-8")).get("rows")
+    out: dict[str, Any] = {"definition": COVERAGE_DEFINITION, "unassigned": None, "splits": {}}
+    if not isinstance(rows, list):
+        for split, n in scored.items():
+            out["splits"][split] = {"scored": n, "listed": None, "written": None, "missing": None, "unusable": None,
+                                    "excluded": None, "coverage": None, "reason": f"{path} lists no rows"}
+        return out
+    tally: dict[str, Counter[str]] = {}
+    unassigned = 0
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        row_split, status = row.get("split"), row.get("status")
+        if row_split is None:
+            unassigned += status != "excluded"
+            continue
+        tally.setdefault(str(row_split), Counter())[str(status)] += 1
+    out["unassigned"] = unassigned
+    for split, n in scored.items():
+        t = tally.get(split, Counter())
+        listed = t["written"] + t["missing"] + t["unusable"]
+        out["splits"][split] = {"scored": n, "listed": listed, "written": t["written"], "missing": t["missing"],
+                                "unusable": t["unusable"], "excluded": t["excluded"],
+                                "coverage": n / listed if listed else None}
+        if not listed:
+            out["splits"][split]["reason"] = f"{path} lists no row of split {split}"
+    return out
+
+
 def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | Path | None = None, *,
              benchmark: str | None = None, splits: list[str] | tuple[str, ...] | None = None,
              out_dir: str | Path | None = None, n_bootstrap: int = 1000, seed: int = 0, threshold: float = 0.5,
              batch_size: int = 8, device: str | None = None, progress: bool = True, plots: bool = True,
              log: Callable[[str], None] | None = None, fake_label: str | None = None,
-             clip: str | None = None) -> EvalResult:
+             clip: str | None = None, calibration_split: str | None = metrics.CALIBRATION_SPLIT) -> EvalResult:
     """Score ``splits`` (default: the test splits the dataset has) and write the results folder
     (default ``<runs>/<benchmark>/<model name>/results``).
 
@@ -182,32 +382,54 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
     ``hf:<Hub id or folder>[@revision]`` (a transformers audio classifier, :mod:`mom_bench.models.hub_classifier`;
     ``fake_label`` and ``clip`` apply to it), or any ``torch.nn.Module`` / callable ``waves [B, T] -> logits [B]``
     with ``sample_rate`` and ``clip`` attributes.
+
+    ``calibration_split`` (default ``validation``) is scored too when the dataset has it, even if ``splits``
+    leaves it out, and the frozen thresholds are chosen on it (:func:`mom_bench.metrics.frozen_thresholds`);
+    None skips that. It may not be a test split.
     """
-    if not 0 <= threshold <= 1:  # also refuses NaN
-        raise EvaluationError(f"threshold must be a probability in [0, 1], got {threshold}")
+    metrics.check_options(threshold, n_bootstrap, seed)
+    check_batch_size(batch_size)
+    check_calibration_split(calibration_split)
+    if out_dir:
+        # A foreign folder is refused before anything is scored, so a long evaluation never runs for nothing.
+        _check_out(Path(out_dir).expanduser())
     say = log or (lambda msg: None)
     if isinstance(model, str) and not model.startswith("hf:") and not Path(model).expanduser().is_dir():
         registry.resolve(model, benchmark)  # a mistyped model name is reported before any data is read
     data_dir, info = resolve_data(data_dir, benchmark)
     benchmark = info["benchmark"]
     chosen = _chosen_splits(info, data_dir, splits)
+    calibrate = calibration_split if calibration_split in info["splits"] else None
     detector, requested, source = _load(model, benchmark, checkpoint, device, {"fake_label": fake_label, "clip": clip})
     resolved_note = f" (resolved from {requested!r})" if detector.name != requested else ""
     say(f"evaluating {detector.name}{resolved_note} from {source or type(model).__name__} on {benchmark} "
         f"[{', '.join(chosen)}]")
+    if calibrate and calibrate not in chosen:
+        say(f"also scoring {calibrate}, only to choose the frozen thresholds (not reported as a split)")
     if getattr(detector, "choice_note", None):  # a Hub classifier: which label was taken as fake
         say(detector.choice_note)
+    out = Path(out_dir).expanduser() if out_dir else default_results_dir(benchmark, getattr(detector, "run_name",
+                                                                                            detector.name))
+    _check_out(out)
 
-    frames = [score_split(detector, data_dir, s, batch_size=batch_size, progress=progress) for s in chosen]
-    predictions = pd.concat(frames, ignore_index=True)
+    scored = {s: score_split(detector, data_dir, s, batch_size=batch_size, progress=progress)
+              for s in dict.fromkeys(chosen + ([calibrate] if calibrate else []))}
+    predictions = pd.concat([scored[s] for s in chosen], ignore_index=True)
+    calibration = scored[calibrate] if calibrate else None
     report = metrics.compute_report(predictions, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
+    frozen = metrics.frozen_thresholds(calibration, predictions, threshold=threshold, n_bootstrap=n_bootstrap,
+                                       seed=seed)
+    if calibrate is None:
+        frozen["reason"] = (f"{data_dir} has no {calibration_split} split: no thresholds were frozen" if calibration_split
+                            else "no calibration split was asked for (calibration_split=None)")
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "mom_bench_version": provenance.mom_bench_version(), "git_commit": provenance.git_commit(),
         "libraries": provenance.library_versions(),
         "benchmark": {"name": benchmark, "version": info.get("benchmark_version"), "fingerprint": info["fingerprint"],
-                      "dataset": str(data_dir), "splits": chosen},
+                      "label_fingerprint": info["label_fingerprint"], "audio_fingerprint": info["audio_fingerprint"],
+                      "dataset": str(data_dir), "splits": chosen, "calibration_split": calibrate},
         "model": {"requested": requested, "name": detector.name, "config": detector.config, "checkpoint": source,
                   "checkpoint_sha256": (getattr(detector, "weights_sha256", None) if source.startswith("hf:")
                                         else checkpoint_sha256(source)) if source else None,
@@ -217,18 +439,21 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
                                if hasattr(enc, "identity")},
                   "device": str(model_device(detector))},
         "metrics": report,
+        "frozen_thresholds": frozen,
+        "coverage": coverage(data_dir, {s: len(f) for s, f in scored.items()}),
     }
     documents.check_results(results)  # a results.json that does not match its published schema is a bug
-    out = Path(out_dir).expanduser() if out_dir else default_results_dir(benchmark, getattr(detector, "run_name",
-                                                                                            detector.name))
     title = f"{detector.name} on {benchmark}"
+    columns = ["id", "split", "generator", "label", "score"]
 
     def write(tmp: Path) -> None:
-        (tmp / "results.json").write_text(json.dumps(results, indent=2))
-        predictions[["id", "split", "generator", "label", "score"]].to_csv(tmp / "predictions.csv", index=False)
-        (tmp / "results.md").write_text(render_markdown(results))
+        (tmp / RESULTS_MARKER).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        predictions[columns].to_csv(tmp / "predictions.csv", index=False, encoding="utf-8")
+        if calibration is not None and calibrate not in chosen:
+            calibration[columns].to_csv(tmp / f"{calibrate}_predictions.csv", index=False, encoding="utf-8")
+        (tmp / "results.md").write_text(render_markdown(results), encoding="utf-8")
         if plots:
             plotting.draw_all(predictions, report, tmp, title)
 
-    replace_dir_atomic(out, write)
-    return EvalResult(out, results, predictions)
+    replace_dir_atomic(out, write, marker=RESULTS_MARKER, kind="results folder")
+    return EvalResult(out, results, predictions, calibration)

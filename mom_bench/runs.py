@@ -12,7 +12,7 @@ from mom_bench._io import replace_dir_atomic, sha256_file
 from mom_bench.dataset import read
 from mom_bench.errors import MomBenchError
 from mom_bench.models import registry
-from mom_bench.models.checkpoints import WEIGHTS_NAME, resolve_file
+from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, resolve_file
 
 class WrongDataset(MomBenchError, ValueError):
     """The dataset folder holds another benchmark than the one asked for."""
@@ -27,30 +27,47 @@ def default_results_dir(benchmark: str, model_name: str) -> Path:
     return default_run_dir(benchmark, model_name) / "results"
 
 
+class DeviceError(MomBenchError, ValueError):
+    """A torch device name that is not one, or names hardware this machine lacks."""
+
+
 def pick_device(device: Any = None) -> Any:
-    """``device`` as a ``torch.device``; default: CUDA when available, else the CPU."""
+    """``device`` as a ``torch.device``; default: CUDA when available, else the CPU. A name torch does not
+    know, or CUDA where there is none, is refused here, before any work is done."""
     import torch
 
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"device {device!r} is not a torch device name (e.g. cpu, cuda, cuda:1)") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {device!r}: CUDA is not available on this machine; use --device cpu")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                              f"numbered from 0")
+    return chosen
 
 
 def resolve_data(data_dir: str | Path | None, benchmark: str | None) -> tuple[Path, dict[str, Any]]:
-    """The built dataset folder and its info: ``data_dir`` if given, else the default folder of ``benchmark``
+    """The built dataset folder and its verified info (:func:`mom_bench.dataset.read.verify_build`: a build
+    edited after it was written is refused): ``data_dir`` if given, else the default folder of ``benchmark``
     (default: the default benchmark)."""
     if data_dir is None:
         benchmark = benchmark or protocols.DEFAULT
         data_dir = settings.default_dataset_dir(benchmark)
-    info = read.read_info(data_dir, benchmark)
+    info = read.verify_build(data_dir, benchmark)
     if benchmark and info["benchmark"] != benchmark:
         raise WrongDataset(f"{data_dir} holds benchmark {info['benchmark']!r}, not {benchmark!r}")
     return Path(data_dir), info
 
 
 # --------------------------------------------------------------------------------------------------
-# Training checkpoints: a saved detector plus, in last/, the optimizer state (tensors in safetensors, the rest
-# as JSON; nothing pickled), so a run continues exactly where it stopped.
+# Training checkpoints: a saved detector plus the trainer's record of the epoch it holds and, in last/, the
+# optimizer state (tensors in safetensors, the rest as JSON; nothing pickled), so a run continues exactly where
+# it stopped. The record travels inside the checkpoint folder, so the two are swapped in together.
 
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_CONFIG = "train_config.json"
@@ -59,7 +76,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 
 
 class CheckpointStateError(MomBenchError, OSError):
-    """A run folder whose optimizer state is missing or unreadable."""
+    """A run folder whose optimizer state or trainer record is missing or unreadable."""
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -88,18 +105,38 @@ def _unflatten_optimizer(tensors: dict[str, Any], meta: dict[str, Any]) -> dict[
 
 def save_checkpoint(folder: Path, model: Any, optimizer: Any = None,
                     trainer_state: dict[str, Any] | None = None) -> None:
-    """Save ``model`` (and the optimizer state) into ``folder``, swapped in whole: a crash leaves the old
-    checkpoint or the new one."""
+    """Save ``model`` (and the optimizer state, and ``trainer_state`` as :data:`TRAINER_STATE`) into
+    ``folder``, swapped in whole: a crash leaves the old checkpoint or the new one. Only a checkpoint folder
+    (one holding ``config.json``) or an empty folder is replaced; anything else is refused, naming it."""
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
+        state = dict(trainer_state or {})
         if optimizer is not None:
             from safetensors.torch import save_file
 
             tensors, meta = _flatten_optimizer(optimizer.state_dict())
             save_file(tensors, str(tmp / OPTIMIZER_FILE))
-            (tmp / TRAINER_STATE).write_text(json.dumps({**(trainer_state or {}), "optimizer": meta}, indent=1))
+            state["optimizer"] = meta
+        if state:
+            (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
 
-    replace_dir_atomic(folder, write)
+    replace_dir_atomic(folder, write, marker=CONFIG_NAME, kind="checkpoint folder")
+
+
+def read_trainer_state(folder: Path) -> dict[str, Any] | None:
+    """The trainer's record saved with a checkpoint (without the optimizer part); None when the folder has
+    none (a checkpoint saved by an earlier mom-bench, or by ``save_pretrained`` alone)."""
+    path = folder / TRAINER_STATE
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointStateError(f"{path}: unreadable trainer record ({err}); the checkpoint is damaged") from None
+    if not isinstance(state, dict):
+        raise CheckpointStateError(f"{path}: the trainer record is not a JSON object; the checkpoint is damaged")
+    state.pop("optimizer", None)
+    return state
 
 
 def load_optimizer_state(folder: Path, optimizer: Any) -> dict[str, Any]:
@@ -109,8 +146,13 @@ def load_optimizer_state(folder: Path, optimizer: Any) -> dict[str, Any]:
     state_file, tensor_file = folder / TRAINER_STATE, folder / OPTIMIZER_FILE
     if not state_file.is_file() or not tensor_file.is_file():
         raise CheckpointStateError(f"{folder}: no optimizer state to resume from ({TRAINER_STATE}, {OPTIMIZER_FILE})")
-    trainer_state = json.loads(state_file.read_text())
-    optimizer.load_state_dict(_unflatten_optimizer(load_file(str(tensor_file)), trainer_state.pop("optimizer")))
+    try:
+        trainer_state = json.loads(state_file.read_text(encoding="utf-8"))
+        meta = trainer_state.pop("optimizer")
+    except (OSError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointStateError(f"{state_file}: unreadable optimizer state ({type(err).__name__}: {err}); "
+                                   "the checkpoint is damaged: --overwrite starts the run again") from None
+    optimizer.load_state_dict(_unflatten_optimizer(load_file(str(tensor_file)), meta))
     return dict(trainer_state)
 
 

@@ -15,6 +15,13 @@ A run folder holds ``train_config.json``, ``train_log.jsonl`` (one line per epoc
 (each a saved detector, loadable with ``mom_bench.load_detector``); ``last/`` also holds the optimizer state
 for ``resume`` (:func:`mom_bench.runs.save_checkpoint`). Randomness is drawn from generators seeded with
 (seed, epoch), so a resumed run continues exactly as an uninterrupted one would.
+
+A run stopped at any point (kill -9, power loss) resumes to the uninterrupted run. Each epoch ends by swapping
+in ``last/``, whose ``trainer_state.json`` records every epoch so far and the best one, then ``best/`` (which
+records its epoch), then appending the log line. On resume ``last/`` is the record: the log is rewritten to
+agree with it (a torn last line is dropped with a warning; a damaged line before it is an error naming it),
+and a ``best/`` one improvement behind is restored from ``last/``. Only a run folder or an empty folder is
+trained into, and ``--overwrite`` deletes only the run's own files.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ import numpy as np
 import torch
 
 from mom_bench import metrics
+from mom_bench._io import check_replaceable, write_atomic, write_json_atomic
 from mom_bench.audio import ClipPolicy, full
 from mom_bench.dataset import read
 from mom_bench.errors import MomBenchError
@@ -39,10 +47,11 @@ from mom_bench.inference import decode_row, extract_features, feature_logits, sp
 from mom_bench.losses import alignment_loss, bce_loss, lr_at
 from mom_bench.models import registry
 from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector, detector_config
+from mom_bench.models.checkpoints import CONFIG_NAME
 from mom_bench.recipes import Recipe, read_config_file
 from mom_bench.rerun import Previous, rerun
-from mom_bench.runs import (TRAIN_CONFIG, TRAIN_LOG, default_run_dir, load_optimizer_state, pick_device, resolve_data,
-                            save_checkpoint)
+from mom_bench.runs import (TRAIN_CONFIG, TRAIN_LOG, CheckpointStateError, default_run_dir, load_optimizer_state,
+                            pick_device, read_trainer_state, resolve_data, save_checkpoint)
 
 
 class TrainError(MomBenchError, RuntimeError):
@@ -201,11 +210,124 @@ def _read_saved_config(run_dir: Path) -> dict[str, Any] | None:
     return saved if isinstance(saved, dict) else None
 
 
-def _read_log(run_dir: Path) -> list[dict[str, Any]]:
+#: Largest seed accepted: the loop derives per-epoch seeds from it, which must stay within 64 bits.
+MAX_SEED = 2**32 - 1
+#: Names a run folder may hold besides its own files without being taken for someone else's folder.
+_RUN_FOLDER_GUESTS = ("results",)  # `evaluate` writes its default results folder inside the run folder
+
+
+def check_arguments(epochs: Any = None, seed: Any = None) -> None:
+    """Refuse an ``epochs`` or ``seed`` override of the wrong type or range, before any folder is made."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise TrainError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if seed is not None:
+        check_seed(seed)
+
+
+def check_seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise TrainError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse to train into an existing folder that is not a run folder: one that is not empty and holds
+    no train_config.json (its files would be mixed with the run's, and --overwrite would delete some)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrainError(f"{run_dir} exists and is not a folder; choose another --out")
+    if not run_dir.is_dir() or (run_dir / TRAIN_CONFIG).is_file():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir()
+                     if p.name not in _RUN_FOLDER_GUESTS and not p.name.startswith("."))
+    if foreign:
+        raise TrainError(f"{run_dir} is not empty and is not a run folder (no {TRAIN_CONFIG}; it holds "
+                         f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): mom-bench trains only "
+                         "into its own run folders or empty ones: choose another --out or move it away")
+
+
+def _remove_run_files(run_dir: Path) -> None:
+    """Delete the files of the run in ``run_dir`` (for --overwrite); a best/ or last/ that is not a
+    checkpoint folder is refused, never deleted."""
+    for name in ("best", "last"):
+        check_replaceable(run_dir / name, CONFIG_NAME, "checkpoint folder")
+    for name in ("best", "last", TRAIN_LOG, TRAIN_CONFIG):
+        path = run_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _read_log(run_dir: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The epoch records of train_log.jsonl. A torn last line (the run stopped, or the power went, while it
+    was being appended) is dropped with a warning; an unreadable line before the last is an error naming it."""
     path = run_dir / TRAIN_LOG
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(number, line) for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace")
+                                                         .split("\n"), start=1) if line.strip()]
+    entries = []
+    for k, (number, line) in enumerate(lines):
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), int):
+                raise ValueError("not an epoch record")
+        except ValueError as err:
+            if k == len(lines) - 1:
+                say(f"warning: {path}: line {number} is cut short (the run stopped while writing it); dropped, "
+                    "and rewritten from the checkpoint where it holds that epoch")
+                break
+            raise TrainError(f"{path}: line {number} is not a valid epoch record ({err}); only a torn last line is "
+                             "dropped: repair or delete that line, or start again with --overwrite") from None
+        entries.append(entry)
+    return entries
+
+
+def _append_log(run_dir: Path, entry: dict[str, Any]) -> None:
+    with open(run_dir / TRAIN_LOG, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _recover_history(run_dir: Path, state: dict[str, Any], say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The run's epoch records, from last/ (written first and swapped in whole, so it is the record), with
+    train_log.jsonl rewritten to agree with it. A checkpoint of an earlier mom-bench holds no records: then
+    the log is the only record, and it must reach the checkpoint's epoch."""
+    done = int(state["epochs_done"])
+    logged = _read_log(run_dir, say)
+    history = state.get("history")
+    if history is None:
+        if len(logged) < done:
+            raise TrainError(f"{run_dir / TRAIN_LOG} records {len(logged)} epoch(s) but last/ holds epoch {done}, and "
+                             "this checkpoint (made by an earlier mom-bench) does not record its epochs: the run "
+                             "cannot be continued consistently; start again with --overwrite")
+        history = logged[:done]
+    if [e.get("epoch") for e in history] != list(range(1, done + 1)):
+        raise CheckpointStateError(f"{run_dir / 'last'}: its record does not list epochs 1 to {done}; the checkpoint "
+                                   "is damaged: start again with --overwrite")
+    if logged != history:
+        if logged != history[:len(logged)]:
+            say(f"warning: {run_dir / TRAIN_LOG} disagrees with the checkpoint in last/; rewritten from it")
+        else:
+            say(f"note: {run_dir / TRAIN_LOG} lacked epoch(s) {len(logged) + 1}-{done} (the run stopped before "
+                "logging them); rewritten from the checkpoint in last/")
+        write_atomic(run_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in history))
+    return history
+
+
+def _repair_best(run_dir: Path, state: dict[str, Any], model: Detector, say: Callable[[str], None]) -> None:
+    """Make best/ hold the epoch last/ records as the best. last/ is saved before best/, so a run stopped
+    between the two has a best/ one improvement behind, and last/ then holds the best weights."""
+    best_epoch, done = state.get("best_epoch"), int(state["epochs_done"])
+    if "history" not in state or best_epoch is None:
+        return  # a checkpoint of an earlier mom-bench records nothing to check best/ against
+    best = run_dir / "best"
+    held = (read_trainer_state(best) or {}).get("epoch") if (best / CONFIG_NAME).is_file() else None
+    if held == best_epoch:
+        return
+    if best_epoch != done:
+        raise TrainError(f"{best} holds epoch {held}, but the checkpoint in last/ records epoch {best_epoch} as the "
+                         "best: the run folder was changed by another program; start again with --overwrite")
+    save_checkpoint(best, model, trainer_state={"epoch": done, "entry": state["history"][-1]})
+    say(f"note: {best} was one improvement behind (the run stopped before saving it); restored epoch {done} "
+        "from last/")
 
 
 def _selection_key(entry: dict[str, Any]) -> tuple[float, float]:
@@ -237,11 +359,13 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
     from tqdm.auto import tqdm
 
     say = log or (lambda msg: None)
+    check_arguments(epochs, seed)
     registry.resolve(model_name, benchmark)  # a mistyped model name is reported before any data is read
     data_dir, info = resolve_data(data_dir, benchmark)
     benchmark = info["benchmark"]
     spec = registry.resolve(model_name, benchmark)
     run_dir = Path(out_dir).expanduser() if out_dir else default_run_dir(benchmark, spec.name)
+    check_run_folder(run_dir)
     dev = pick_device(device)
     overrides = dict(read_config_file(config) if isinstance(config, (str, Path)) else (config or {}))
     overrides.update({k: v for k, v in {"epochs": epochs, "seed": seed, "loss": loss, "negatives": negatives,
@@ -253,6 +377,7 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
         # an identical finished run is reused, an identical interrupted one continues. Anything else is refused.
         saved = _read_saved_config(run_dir)
         wanted = registry.recipe_for(spec, overrides).to_dict()
+        check_seed(wanted["seed"])
         exists = (run_dir / TRAIN_CONFIG).exists() or last.exists()
         done = exists and saved is not None and int(saved.get("epochs_done", 0)) >= wanted["epochs"] \
             and (run_dir / "best").is_dir()
@@ -292,7 +417,10 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
     if resume:
         if not (run_dir / TRAIN_CONFIG).is_file() or not last.is_dir():
             raise TrainError(f"nothing to resume in {run_dir}: no {TRAIN_CONFIG} or last/ checkpoint")
-        saved = json.loads((run_dir / TRAIN_CONFIG).read_text())
+        saved = _read_saved_config(run_dir)
+        if saved is None or not isinstance(saved.get("recipe"), dict) or "dataset_fingerprint" not in saved:
+            raise TrainError(f"{run_dir / TRAIN_CONFIG} is unreadable or incomplete; the run cannot be continued: "
+                             "start again with --overwrite")
         if saved["dataset_fingerprint"] != info["fingerprint"]:
             raise TrainError(f"{run_dir} was trained on another dataset (fingerprint "
                              f"{saved['dataset_fingerprint'][:12]}, this one {info['fingerprint'][:12]})")
@@ -300,13 +428,11 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
         if changed:
             raise TrainError(f"--resume continues the saved run; it cannot change {', '.join(sorted(changed))}. "
                              "Start a new run (--out DIR or --overwrite) instead")
-        recipe = Recipe.from_dict({**saved["recipe"], **({"epochs": epochs} if epochs else {})})
+        recipe = Recipe.from_dict({**saved["recipe"], **({"epochs": epochs} if epochs is not None else {})})
         model = registry.load(last)
     else:
         if last.exists() or (run_dir / TRAIN_CONFIG).exists():
-            for name in ("best", "last", TRAIN_LOG, TRAIN_CONFIG):
-                path = run_dir / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            _remove_run_files(run_dir)
         recipe = registry.recipe_for(spec, overrides)
         torch.manual_seed(recipe.seed)  # model initialisation
         model = registry.create(model_name, benchmark)
@@ -320,25 +446,27 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
     if not params:
         raise TrainError(f"{model.name} has no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    start_epoch, history = 0, []
-    if resume:
-        state = load_optimizer_state(last, optimizer)
-        start_epoch = int(state["epochs_done"])
-        history = _read_log(run_dir)[:start_epoch]
-        if start_epoch >= recipe.epochs:
-            say(f"{run_dir} has already trained {start_epoch} epochs (of {recipe.epochs}); nothing to do")
-            return run_dir
-
-    run_dir.mkdir(parents=True, exist_ok=True)
     train_config = {"model": model.name, "requested_model": model_name, "benchmark": benchmark,
                     "benchmark_version": info.get("benchmark_version"), "dataset": str(data_dir),
                     "dataset_fingerprint": info["fingerprint"], "recipe": recipe.to_dict(),
                     "recipe_family": spec.family, "model_config": model.config,
                     "registry_config": detector_config(spec.full_config()), "overrides": overrides,
                     "device": str(dev)}
-    if not resume:
-        (run_dir / TRAIN_CONFIG).write_text(json.dumps(train_config, indent=2))
-        (run_dir / TRAIN_LOG).write_text("")
+    start_epoch, history = 0, []
+    if resume:
+        state = load_optimizer_state(last, optimizer)
+        start_epoch = int(state["epochs_done"])
+        history = _recover_history(run_dir, state, say)
+        _repair_best(run_dir, state, model, say)
+        if start_epoch >= recipe.epochs:
+            say(f"{run_dir} has already trained {start_epoch} epochs (of {recipe.epochs}); nothing to do")
+            # a run stopped after its last epoch but before its summary still gets one
+            _write_summary(run_dir, train_config, history)
+            return run_dir
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / TRAIN_CONFIG, train_config)
+        write_atomic(run_dir / TRAIN_LOG, "")
 
     if "validation" not in info["splits"] or "train" not in info["splits"]:
         raise TrainError(f"{data_dir} needs train and validation splits (has {', '.join(info['splits'])})")
@@ -416,21 +544,30 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
             entry["best"] = improved
             if improved:
                 best = entry
-                save_checkpoint(run_dir / "best", model)
             assert best is not None
-            save_checkpoint(last, model, optimizer, {"epochs_done": epoch + 1, "best_epoch": best["epoch"]})
-            with open(run_dir / TRAIN_LOG, "a") as fh:
-                fh.write(json.dumps(entry) + "\n")
             history.append(entry)
+            # The order is what makes a stop at any point recoverable: last/ carries the epoch's record and is
+            # swapped in first; best/ and the log line follow and are rebuilt from it on resume.
+            save_checkpoint(last, model, optimizer, {"epochs_done": epoch + 1, "best_epoch": best["epoch"],
+                                                     "history": history})
+            if improved:
+                save_checkpoint(run_dir / "best", model, trainer_state={"epoch": epoch + 1, "entry": entry})
+            _append_log(run_dir, entry)
             say(f"epoch {epoch + 1}/{recipe.epochs}: loss {entry.get('train_loss', float('nan')):.4f}, "
                 f"val F1 {number(entry['val_f1'])}, val AUC {number(entry['val_auc'])}"
                 + ("  (best so far)" if improved else ""))
     finally:
         torch.set_num_threads(threads)
 
-    assert best is not None
-    summary = {**train_config, "epochs_done": len(history), "best_epoch": best["epoch"],
-               "best_val_f1": best["val_f1"], "best_val_loss": best["val_loss"]}
-    (run_dir / TRAIN_CONFIG).write_text(json.dumps(summary, indent=2))
+    best = _write_summary(run_dir, train_config, history)
     say(f"best epoch {best['epoch']} (val F1 {number(best['val_f1'])}); saved to {run_dir / 'best'}")
     return run_dir
+
+
+def _write_summary(run_dir: Path, train_config: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """train_config.json with the epochs done and the best epoch; returns the best epoch's record."""
+    best = max(history, key=_selection_key)
+    write_json_atomic(run_dir / TRAIN_CONFIG, {**train_config, "epochs_done": len(history),
+                                               "best_epoch": best["epoch"], "best_val_f1": best["val_f1"],
+                                               "best_val_loss": best["val_loss"]})
+    return best

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from _build_fixtures import make_benchmark
 from mom_bench.dataset import BuildError, build_benchmark, fingerprint
-from mom_bench.dataset.shortcut import FEATURES, WARN_F1
+from mom_bench.dataset.shortcut import FEATURES, WARN_BALANCED_ACCURACY
 from mom_bench.cli import main
 
 EXTRA = [  # rows that must be reported, not dropped
@@ -92,7 +92,8 @@ def test_shards_splits_csv_and_report_agree(built):
     assert set(check["per_classifier"]) == {"logistic_regression", "decision_tree_depth3"}
     assert check["f1"] == max(c["test"] for c in check["per_classifier"].values()) == \
         check["per_classifier"][check["classifier"]]["test"]
-    assert 0 <= check["f1"] <= 1 and check["threshold"] == WARN_F1 and check["warn"] == (check["f1"] > WARN_F1)
+    assert 0 <= check["f1"] <= 1 and check["threshold"] == WARN_BALANCED_ACCURACY
+    assert check["warn"] == (check["balanced_accuracy"] > WARN_BALANCED_ACCURACY)
 
 
 def test_no_ood_outside_test_ood_and_no_group_across_splits(built):

@@ -249,7 +249,7 @@ def test_build_shortcut_check_stays_near_chance(built):
     report = json.loads((out / "build_report.json").read_text())
     shortcut = result.shortcut or report.get("shortcut_check") or report.get("shortcut")
     assert shortcut is not None and shortcut["f1"] is not None
-    assert shortcut["f1"] <= 0.65 and shortcut["warn"] is False
+    assert shortcut["balanced_accuracy"] <= 0.65 and shortcut["warn"] is False
     # on every global statistic stats-lr sees, not only the format-level ones
     from mom_bench.signal_stats import FEATURES
 

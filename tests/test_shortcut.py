@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mom_bench.dataset.shortcut import FEATURES, WARN_F1, format_stats, shortcut_check
+from mom_bench.dataset.shortcut import FEATURES, WARN_BALANCED_ACCURACY, format_stats, shortcut_check
 
 RATE = 24000
 
@@ -61,14 +61,14 @@ def _dataset(fake_cutoff: float | None, seed: int = 0, n: int = 40):
 
 def test_shortcut_check_flags_a_lowpassed_fake_set():
     result = shortcut_check(*_dataset(fake_cutoff=6000))
-    assert result["f1"] > 0.9 and result["warn"] is True
+    assert result["f1"] > 0.9 and result["balanced_accuracy"] > 0.9 and result["warn"] is True
     assert result["n_train"] == 40 and result["n_test"] == 40
     assert set(result["per_classifier"]) == {"logistic_regression", "decision_tree_depth3"}
 
 
 def test_shortcut_check_stays_near_chance_when_formats_match():
     result = shortcut_check(*_dataset(fake_cutoff=None))
-    assert result["f1"] <= WARN_F1 and result["warn"] is False
+    assert result["balanced_accuracy"] <= WARN_BALANCED_ACCURACY and result["warn"] is False
     assert result["chance_f1"] == pytest.approx(0.5)
     assert result["features"] == list(FEATURES)
 
@@ -85,3 +85,18 @@ def test_shortcut_check_skips_when_train_has_one_class():
     assert result["f1"] is None and result["warn"] is False and "both" in result["skipped"]
     with pytest.raises(ValueError, match="differ in length"):
         shortcut_check(stats, labels[:-1], splits)
+
+
+def test_statistics_without_information_do_not_warn():
+    """The warning reads balanced accuracy, not F1: a classifier that calls every row fake scores F1 0.667
+    on balanced test rows while separating nothing, so random statistics must never warn."""
+    import numpy as np
+
+    stats, labels, splits = _dataset(fake_cutoff=None)
+    rng = np.random.default_rng(0)
+    noise = [{k: float(rng.normal()) for k in s} for s in stats]  # statistics that carry no information
+    result = shortcut_check(noise, labels, splits)
+    for scores in result["per_classifier"].values():
+        assert 0 <= scores["balanced_accuracy"] <= 1
+    assert result["warn"] == (result["balanced_accuracy"] > WARN_BALANCED_ACCURACY)
+    assert result["warn"] is False

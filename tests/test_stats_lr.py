@@ -145,7 +145,7 @@ def test_shortcut_check_of_a_build_flags_fakes_that_are_only_louder(tmp_path):
     result = build_listed(tmp_path, _gain_protocol(), rows)
     check = json.loads((result.out_dir / "build_report.json").read_text())["shortcut_check"]
     assert check["features"] == list(FEATURES) and check["n_train"] == 20 and check["n_test"] == 10
-    assert check["warn"] is True and check["f1"] > shortcut.WARN_F1, check
+    assert check["warn"] is True and check["balanced_accuracy"] > shortcut.WARN_BALANCED_ACCURACY, check
     assert "WARNING" in result.summary()
     card = (result.out_dir / "README.md").read_text()
     assert "WARNING: above the 0.65 warning level" in card and "`zcr`" in card and "stats-lr" in card

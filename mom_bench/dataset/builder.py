@@ -4,43 +4,65 @@ The run has two phases:
 
 1. **process** every row (fetch -> decode -> FLAC + hash + format statistics) in source order, with a
    thread pool for fetching (downloads) and a process pool for decoding, and append the results to the
-   crash-safe staging journal (:mod:`mom_bench.dataset.staging`). ``resume`` skips the rows already there.
+   crash-safe staging journal (:mod:`mom_bench.dataset.staging`). Rows already there (with the same
+   identity: every listed field and the stamp of their input file) and rows of the previous build that did
+   not change are not processed again.
 2. **finalise** from the journal: join groups that share decoded audio, audit the splits, stream the rows
    into bounded parquet shards per split, and write ``splits.csv``, ``build_report.json`` and the data
-   card. Only then are the old outputs replaced and the journal removed.
+   card, all beside the previous build; only then is the previous build swapped out and the journal removed
+   (:mod:`mom_bench.dataset.finalize`).
 
 Splits are decided per group before any audio is read, from the group key alone (see
 :mod:`mom_bench.dataset.splits`); only exact duplicates found after decoding can move a row.
+
+The output folder is written by one build at a time (an advisory lock, :func:`mom_bench._io.writer_lock`),
+and only when it is empty or a mom-bench build (:func:`check_ours`).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import errno
 import hashlib
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import sys
+import tempfile
 from collections import Counter, defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mom_bench.rerun import Previous, rerun
 from mom_bench import protocols, settings
+from mom_bench._io import LOCK_NAME, ForeignFolder, writer_lock
 from mom_bench.audio import AudioError
+from mom_bench.errors import MomBenchError
 from mom_bench.dataset import splits as S
 from mom_bench.dataset.paths import UnsafePath
-from mom_bench.dataset.process import process, worker_init
-from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source
-from mom_bench.dataset.finalize import finalize
-from mom_bench.dataset.report import BuildError, BuildResult
+from mom_bench.dataset import workers
+from mom_bench.dataset.process import process
+from mom_bench.dataset.read import BuildTampered, NotABuiltBenchmark, verify_build
+from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source, row_identity
+from mom_bench.dataset.finalize import ROWS_NAME, finalize, read_rows, remove_journal, roll_forward
+from mom_bench.dataset.report import BuildError, BuildResult, fingerprint
 from mom_bench.dataset.staging import Staging, dumps, fsync_write
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$")
-_OUR_FILES = {"README.md", "data", "splits.csv", "build_report.json", ".build"}
 _PACKAGED_BUILDERS = {"parquet", "audiofolder", "imagefolder", "videofolder", "csv", "json", "text", "arrow",
                       "pandas", "sql", "webdataset", "generator", "cache", "xml", "hdf5", "pdffolder"}
+#: The journal of a build in progress, inside the output folder; ``options.json`` in it marks an unfinished build.
+_JOURNAL = ".build"
+#: Scratch name of a journal folder before it holds its options.
+_NEW_JOURNAL = ".build.new-"
+#: Write errors that mean "no room": reported as such, with the previous build intact.
+_OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class BuildWriteFailed(MomBenchError, OSError):
+    """Writing a build ran out of room (disk, quota or file size limit); the previous build is untouched."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -53,6 +75,8 @@ class _Listed:
     split_of: dict[str, str]  # id -> split
     is_ood: dict[str, bool]
     rejected: list[dict]
+    identity: dict[str, str] = field(default_factory=dict)  # id -> sources.row_identity of each accepted row
+    digest: str = ""  # sha256 over the identities of every listed row, refused ones included
 
 
 def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
@@ -64,7 +88,9 @@ def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
     ``rows`` (the accepted :class:`SourceRow` s, in source order), ``split_of`` (id -> split), ``is_ood``
     (id -> whether it is a fake of an OOD generator) and ``rejected`` (report rows, status ``unusable``
     with a reason, for invalid or duplicate ids, bad labels, unknown generators or real sources and bad
-    pre-assigned splits). Splits follow :mod:`mom_bench.dataset.splits`: OOD fakes go to ``test_ood``, a
+    pre-assigned splits), plus ``identity`` (id -> :func:`mom_bench.dataset.sources.row_identity`) and
+    ``digest`` (one hash of every listed row's identity, the refused ones included: what a finished build
+    was made from). Splits follow :mod:`mom_bench.dataset.splits`: OOD fakes go to ``test_ood``, a
     group pre-assigned by the source keeps that split, any other group is placed by the hash of its key.
     Raises :class:`BuildError` when pre-assignments contradict each other or put an OOD fake elsewhere.
     """
@@ -76,7 +102,11 @@ def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
     rejected: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     per_source: Counter = Counter()
+    identities: dict[str, str] = {}
+    refused: list[str] = []
+
     def reject(row, reason):
+        refused.append(row_identity(row))
         rejected.append({"id": str(getattr(row, "id", "")), "source": str(getattr(row, "source", "")),
                          "generator": str(getattr(row, "generator", "")), "label": getattr(row, "label", None),
                          "split": None, "group_id": None, "status": "unusable", "reason": reason})
@@ -113,6 +143,7 @@ def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
                 continue
         seen[row.id] = row.source
         rows.append(row)
+        identities[row.id] = row_identity(row)
 
     groups: dict[str, list[SourceRow]] = defaultdict(list)
     for row in rows:
@@ -144,7 +175,8 @@ def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
     if errors:
         more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
         raise BuildError("split audit failed: " + "; ".join(errors[:10]) + more)
-    return _Listed(rows, split_of, is_ood, rejected)
+    digest = hashlib.sha256("\n".join(sorted(identities.values()) + ["refused"] + sorted(refused)).encode())
+    return _Listed(rows, split_of, is_ood, rejected, identities, digest.hexdigest())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -180,7 +212,7 @@ def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: di
     proc_pool = None
     if num_workers > 1:
         proc_pool = cf.ProcessPoolExecutor(max_workers=num_workers, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=worker_init)
+                                           initializer=workers.start, initargs=(os.getpid(),))
     fetch_window = max(2, fetch_concurrency * 2)
     proc_window = max(2, num_workers * 2)
     fetch_q: deque = deque()
@@ -224,15 +256,196 @@ def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: di
             proc_pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _record(row: SourceRow, split: str, result: dict) -> dict:
+def _record(row: SourceRow, split: str, result: dict, identity: str) -> dict:
     rec: dict[str, Any] = {k: None for k in ("audio_bytes", "audio_path", "duration_s", "orig_codec", "orig_sample_rate",
                              "orig_channels", "orig_bit_rate", "orig_duration_s", "content_sha256")}
     rec.update({k: v for k, v in result.items() if k in rec})
     rec.update(id=row.id, label=int(row.label), generator=row.generator, source=row.source,
                group_key=row.group_key, preassigned=row.split, split=split, status=result["status"],
                reason=result.get("reason"), meta_json=dumps(row.meta or {}),
-               stats_json=dumps(result["stats"]) if result.get("stats") else None)
+               stats_json=dumps(result["stats"]) if result.get("stats") else None, identity=identity)
     return rec
+
+
+# --------------------------------------------------------------------------------------------------
+# the output folder
+
+
+def _is_scratch(name: str) -> bool:
+    """Entries that do not make a folder anything: the writer lock, and a journal folder being created."""
+    return name == LOCK_NAME or name.startswith(_NEW_JOURNAL)
+
+
+def check_ours(out: Path) -> None:
+    """Refuse (:class:`ForeignFolder`) unless ``out`` is absent, empty, a finished mom-bench build (a
+    readable ``build_report.json``) or an unfinished one (``.build/options.json``): a build replaces only
+    its own kind of folder."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ForeignFolder(f"{out} exists and is not a folder; choose another --out")
+    report = out / "build_report.json"
+    if report.is_file():
+        try:
+            content = json.loads(report.read_text(encoding="utf-8"))
+            ok = isinstance(content, dict) and {"benchmark", "fingerprint", "options"} <= set(content)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            raise ForeignFolder(f"{out}: build_report.json there is not a mom-bench build report; mom-bench replaces "
+                                "only its own builds or empty folders: choose another --out or move the folder away")
+        return
+    if (out / _JOURNAL / "options.json").is_file():
+        return
+    others = sorted(p.name for p in out.iterdir() if not _is_scratch(p.name))
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise ForeignFolder(f"{out} is not empty ({shown}) and holds no mom-bench build (no build_report.json, no "
+                            "unfinished build in .build/); mom-bench builds only into its own builds or empty "
+                            "folders, with or without --overwrite: choose another --out or move the folder away")
+
+
+def _settle(out: Path, progress: bool) -> None:
+    """Finish what an earlier run left half done: a committed build not yet swapped in, a journal whose
+    deletion stopped, a journal folder not yet named."""
+    work = out / _JOURNAL
+    for leftover in out.glob(_NEW_JOURNAL + "*"):
+        remove_journal(leftover)
+    if (work / "swap").is_dir():
+        if progress:
+            print(f"completing the build in {out} whose last step was interrupted", file=sys.stderr)
+        roll_forward(out, work)
+    elif work.is_dir() and not (work / "options.json").is_file():
+        remove_journal(work)  # a finished build's journal (kept, or its deletion interrupted)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        return {"unreadable": f"{path}: {err}"}  # compares unequal to any options: refused, never trusted
+
+
+def _start_journal(out: Path, options: dict) -> None:
+    """An empty journal holding ``options.json``: cleared in place when there is one (its options.json
+    stays until the new one replaces it), else made under a scratch name and renamed, so that ``.build``
+    never exists without its options."""
+    work = out / _JOURNAL
+    text = json.dumps(options, indent=2, sort_keys=True).encode()
+    if work.is_dir():
+        for child in work.iterdir():
+            if child.name != "options.json":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        fsync_write(work / "options.json", text)
+        return
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=_NEW_JOURNAL))
+    fsync_write(tmp / "options.json", text)
+    os.replace(tmp, work)
+
+
+# --------------------------------------------------------------------------------------------------
+# what to do with what the folder holds
+
+
+@dataclass
+class _Plan:
+    decision: str  # new, restart, continue, update, reuse
+    carried: dict[str, dict] = field(default_factory=dict)  # id -> previous build's record, kept as it is
+    update: dict = field(default_factory=dict)  # what changed since the previous build (for the report)
+    notes: list[str] = field(default_factory=list)
+
+
+def _plan(out: Path, options: dict, listed: _Listed, *, overwrite: bool, fetch_concurrency: int) -> _Plan:
+    """The rerun policy (:mod:`mom_bench.rerun`) applied to ``out``, then, for a finished build of the same
+    command, whether its inputs changed: it is reused only when the listing is the one it was built from
+    and none of its missing rows can be read now."""
+    journal = _read_json(out / _JOURNAL / "options.json")
+    report = _read_json(out / "build_report.json")
+    same_build = report is not None and report.get("options") == options
+    if journal is not None:
+        decision = rerun(Previous(unfinished=True, same=journal == options), overwrite=overwrite)
+    else:
+        decision = rerun(Previous(finished=report is not None, same=same_build), overwrite=overwrite)
+    if decision == "refuse":
+        if journal is not None:
+            kept = " (the finished build there is unchanged)" if report is not None else ""
+            raise BuildError(f"the unfinished build in {out} used other options ({journal}){kept}; pass the same "
+                             "options to continue it, or --overwrite to start again")
+        raise BuildError(f"{out} already holds a build made with other options; pass --overwrite to rebuild it "
+                         "or --out DIR")
+    if not same_build or overwrite:
+        return _Plan(decision)
+    update = _changes(out, report, listed, fetch_concurrency) if decision == "reuse" else {}
+    if decision == "reuse" and not update:
+        return _Plan("reuse")
+    carried, notes = _carry(out, report, listed)
+    return _Plan("update" if decision == "reuse" else decision, carried, update, notes)
+
+
+def _changes(out: Path, report: dict, listed: _Listed, fetch_concurrency: int) -> dict:
+    """What differs between the finished build in ``out`` and the source as listed now (empty: nothing)."""
+    if (report.get("inputs") or {}).get("listing_sha256") != listed.digest:
+        previous = read_rows(out)
+        if previous is None:
+            return {"note": "it records no listing to compare with (made by an older mom-bench or its row table "
+                            "is damaged), so every row is made again"}
+        now = listed.identity
+        changed = [i for i in now if i in previous and previous[i]["identity"] != now[i]]
+        return {"added": sum(1 for i in now if i not in previous),
+                "changed": len(changed),
+                "removed": sum(1 for i in previous if i not in now),
+                "missing_before": sum(1 for i in changed if previous[i]["status"] == "missing"),
+                "refused_at_listing": len(listed.rejected)}
+    was_missing = {r["id"] for r in report.get("rows") or [] if r.get("status") == "missing"}
+    retry = [r for r in listed.rows if r.id in was_missing]
+    if not retry:
+        return {}
+    with cf.ThreadPoolExecutor(max_workers=max(1, fetch_concurrency), thread_name_prefix="retry") as pool:
+        readable = sum(1 for _, _, err in pool.map(_fetch, retry) if not err or err[0] != "missing")
+    return {"missing_now_readable": readable} if readable else {}
+
+
+def _carry(out: Path, report: dict, listed: _Listed) -> tuple[dict[str, dict], list[str]]:
+    """The previous build's records of the rows whose identity did not change (missing rows excepted:
+    they are tried again), after checking that its shards and row table still hold what it wrote."""
+    previous = read_rows(out)
+    if previous is None:
+        return {}, []
+    try:
+        verify_build(out)
+    except (BuildTampered, NotABuiltBenchmark) as err:
+        return {}, [f"no row of the previous build is kept: {err}"]
+    written = [r for r in previous.values() if r["status"] == "written"]
+    if fingerprint(written) != report.get("fingerprint"):
+        return {}, [f"no row of the previous build is kept: {out / ROWS_NAME} does not match its report"]
+    keep = {i: r for i, r in previous.items()
+            if r["status"] != "missing" and r["identity"] is not None and listed.identity.get(i) == r["identity"]}
+    return keep, []
+
+
+def _describe(out: Path, plan: _Plan, todo: int, redone: int) -> str | None:
+    """The line that tells the user what this run does with the folder's earlier work."""
+    u = plan.update
+    kept = f"{len(plan.carried)} unchanged rows kept, {todo} to make"
+    if plan.decision == "update":
+        if "note" in u:
+            what = u["note"]
+        elif "missing_now_readable" in u:
+            what = f"{u['missing_now_readable']} rows that were missing can be read now"
+        elif u["added"] or u["changed"] or u["removed"]:
+            what = (f"the source lists {u['added']} new, {u['changed']} changed ({u['missing_before']} of them "
+                    f"missing before) and {u['removed']} removed rows since")
+        else:
+            what = f"only the rows refused when listing changed ({u['refused_at_listing']} refused now)"
+        return f"updating the build in {out}: {what}; {kept}"
+    if plan.decision == "continue":
+        again = f"; {redone} rows changed in the source since they were made and are made again" if redone else ""
+        return f"continuing the unfinished build in {out} (--overwrite starts again){again}; {kept}"
+    if plan.decision == "restart":
+        return f"starting the build in {out} again; the previous build there stays until the new one is complete"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,77 +463,88 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
 
     ``split_mode``: ``strict`` (hash of the group key) or ``official`` (the proportions of the benchmark's
     official code, and its own split column where the source has one). An interrupted build made with
-    the same options continues from its journal (``resume`` only states that intent); ``overwrite``
-    replaces a finished or unfinished one. A finished build made
-    from the same protocol file and options is returned as it is (``result.reused``). ``limit`` keeps the
-    first N rows of each source (smoke tests). ``source_options`` are laid over the protocol's ``source``
-    block (e.g. ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal
-    part (the most a kill -9 can lose). Rows that are missing or unusable are
-    reported, never dropped silently: see ``BuildResult.ok`` and ``build_report.json``.
+    the same options continues from its journal (``resume`` only states that intent). A finished build
+    made from the same protocol file and options is returned as it is (``result.reused``) when the source
+    lists the same rows (every field, and each local file's size and modification time) and none of its
+    missing rows can be read now; otherwise it is updated, keeping the rows that did not change.
+    ``overwrite`` starts again; either way the previous build stays complete in ``out_dir`` until the new
+    one is, and only a folder that is a mom-bench build (or empty) is ever replaced. One build at a time
+    per folder: a second one refuses (:class:`mom_bench._io.FolderBusy`). ``limit`` keeps the first N rows
+    of each source (smoke tests). ``source_options`` are laid over the protocol's ``source`` block (e.g.
+    ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal part (the most a
+    kill -9 can lose). Rows that are missing or unusable are reported, never dropped silently: see
+    ``BuildResult.ok`` and ``build_report.json``.
     """
-    from tqdm.auto import tqdm
-
     protocol = protocols.load(name or protocols.DEFAULT)
+    max_seconds = _check_options(protocol, split_mode, max_seconds, keep_original)
+    out = Path(out_dir) if out_dir else settings.default_dataset_dir(protocol.name)
+    out = out.expanduser().resolve()
+    if out.name.lower() in _PACKAGED_BUILDERS:
+        # load_dataset("…/parquet") would pick datasets' packaged builder instead of this folder
+        raise BuildError(f"output folder name {out.name!r} is also a datasets builder name; choose another --out")
+    options = {"benchmark": protocol.name, "benchmark_version": protocol.version,
+               "protocol_sha256": hashlib.sha256(protocol.path.read_bytes()).hexdigest(),
+               "split_mode": split_mode, "max_seconds": max_seconds, "keep_original": keep_original,
+               "sample_rate": protocol.sample_rate, "limit": limit,
+               "source_options": json.loads(dumps(source_options or {}))}
+    check_ours(out)  # before the lock file is made there
+    source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
+    listed = list_rows(protocol, source, split_mode, limit)
+    with writer_lock(out, "build"):
+        check_ours(out)
+        _settle(out, progress)
+        plan = _plan(out, options, listed, overwrite=overwrite, fetch_concurrency=fetch_concurrency)
+        if plan.decision == "reuse":
+            result = BuildResult.from_report(out)
+            result.reused = True
+            return result
+        try:
+            return _run(protocol, out, listed, options, plan, num_workers=num_workers,
+                        fetch_concurrency=fetch_concurrency, shard_bytes=shard_bytes, progress=progress,
+                        keep_staging=keep_staging, journal_every=journal_every, max_seconds=max_seconds,
+                        keep_original=keep_original)
+        except OSError as err:
+            if err.errno not in _OUT_OF_ROOM:
+                raise
+            raise BuildWriteFailed(f"{out}: the build stopped: {err}; the previous build there (if any) is unchanged "
+                                   "and the work done so far is kept: make room and run the same command again "
+                                   "(without --overwrite) to continue") from err
+
+
+def _check_options(protocol, split_mode: str, max_seconds: float | None, keep_original: bool) -> float | None:
+    """Refuse contradictory options before anything is written; returns the stored length in seconds."""
     if split_mode not in ("strict", "official"):
         raise BuildError(f"unknown split mode {split_mode!r}: use 'strict' or 'official'")
-    if max_seconds is not None and max_seconds <= 0:
+    if max_seconds is not None and not max_seconds > 0:
         raise BuildError("--max-seconds must be positive")
     if keep_original and max_seconds is not None:
         raise BuildError("--keep-original stores the input files unchanged, so it cannot be combined with --max-seconds")
     if keep_original and protocol.max_seconds is not None:
         raise BuildError(f"--keep-original stores whole input files, but benchmark {protocol.name} stores only the "
                          f"first {protocol.max_seconds:g} s of each song")
-    max_seconds = max_seconds if max_seconds is not None else protocol.max_seconds
-    out = Path(out_dir) if out_dir else settings.default_dataset_dir(protocol.name)
-    out = out.expanduser().resolve()
-    if out.name.lower() in _PACKAGED_BUILDERS:
-        # load_dataset("…/parquet") would pick datasets' packaged builder instead of this folder
-        raise BuildError(f"output folder name {out.name!r} is also a datasets builder name; choose another --out")
-    work = out / ".build"
-    options = {"benchmark": protocol.name, "benchmark_version": protocol.version,
-               "protocol_sha256": hashlib.sha256(protocol.path.read_bytes()).hexdigest(),
-               "split_mode": split_mode, "max_seconds": max_seconds, "keep_original": keep_original,
-               "sample_rate": protocol.sample_rate, "limit": limit,
-               "source_options": json.loads(dumps(source_options or {}))}
+    return max_seconds if max_seconds is not None else protocol.max_seconds
 
-    report_file = out / "build_report.json"
-    if work.exists() and report_file.exists() and not overwrite:
-        shutil.rmtree(work)  # a finished build whose clean-up was interrupted
-    finished, unfinished = report_file.exists(), work.exists()
-    if unfinished:
-        before = json.loads((work / "options.json").read_text()) if (work / "options.json").exists() else None
-    else:
-        before = json.loads(report_file.read_text()).get("options") if finished else None
-    decision = rerun(Previous(finished=finished, unfinished=unfinished, same=before == options), overwrite=overwrite)
-    if decision == "refuse":
-        if unfinished:
-            raise BuildError(f"the unfinished build in {out} used other options ({before}); pass the same "
-                             "options to continue it, or --overwrite to start again")
-        raise BuildError(f"{out} already holds a build made with other options; pass --overwrite to rebuild it "
-                         "or --out DIR")
-    if decision == "reuse":  # same protocol file and options: the build is up to date
-        result = BuildResult.from_report(out)
-        result.reused = True
-        return result
-    if decision == "restart":
-        report_file.unlink(missing_ok=True)  # the old outputs no longer count as a finished build
-        if work.exists():
-            shutil.rmtree(work)
-    elif decision == "continue":
-        # The same command run again after an interruption continues it; --resume only makes that explicit.
-        if progress:
-            print(f"continuing the unfinished build in {out} (--overwrite starts again)", file=sys.stderr)
-    elif out.exists() and not overwrite and any(p.name not in _OUR_FILES for p in out.iterdir()):
-        raise BuildError(f"{out} is not empty and holds no mom-bench build; choose another --out")
-    work.mkdir(parents=True, exist_ok=True)
-    fsync_write(work / "options.json", json.dumps(options, indent=2, sort_keys=True).encode())
 
-    source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
-    listed = list_rows(protocol, source, split_mode, limit)
+def _run(protocol, out: Path, listed: _Listed, options: dict, plan: _Plan, *, num_workers: int,
+         fetch_concurrency: int, shard_bytes: int, progress: bool, keep_staging: bool, journal_every: int,
+         max_seconds: float | None, keep_original: bool) -> BuildResult:
+    """Process the rows the journal and the previous build do not already hold, then finalise."""
+    from tqdm.auto import tqdm
+
+    work = out / _JOURNAL
+    if plan.decision != "continue":
+        _start_journal(out, options)
     # journal_every: rows per journal part, i.e. the most work a kill -9 can lose
     staging = Staging(work / "staging", max_rows=journal_every)
-    done = staging.done_ids()
-    todo = [r for r in listed.rows if r.id not in done]
+    done = staging.done()
+    staged_ids = {i for i, _ in done}
+    todo = [r for r in listed.rows if r.id not in plan.carried and (r.id, listed.identity[r.id]) not in done]
+    redone = sum(1 for r in todo if r.id in staged_ids)
+    line = _describe(out, plan, len(todo), redone)
+    if progress and line:
+        print(line, file=sys.stderr)
+    for note in plan.notes if progress else ():
+        print(note, file=sys.stderr)
 
     statuses: Counter = Counter()
     bar = tqdm(total=len(listed.rows), initial=len(listed.rows) - len(todo), desc=f"build {protocol.name}",
@@ -329,7 +553,7 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     try:
         for row, result in _pipeline(todo, num_workers=num_workers, fetch_concurrency=fetch_concurrency,
                                      proc_kwargs=proc_kwargs):
-            staging.add(_record(row, listed.split_of[row.id], result))
+            staging.add(_record(row, listed.split_of[row.id], result, listed.identity[row.id]))
             statuses[result["status"]] += 1
             bar.update(1)
             if statuses["missing"] or statuses["unusable"]:
@@ -338,5 +562,6 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
         staging.flush()  # keep what is done (Ctrl-C, errors); after kill -9 the last part is redone
         bar.close()
 
+    inputs = {"listing_sha256": listed.digest, **({"changes": plan.update} if plan.update else {})}
     return finalize(protocol, out, work, staging, listed, options, shard_bytes=shard_bytes,
-                    keep_staging=keep_staging, progress=progress)
+                    keep_staging=keep_staging, progress=progress, carried=plan.carried, inputs=inputs)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from mom_bench.errors import MomBenchError
+
 #: Fixed columns, in output order. Source metadata columns follow them.
 FIXED = ("id", "audio", "label", "label_name", "split", "generator", "generator_name", "generator_family",
          "is_ood", "source", "group_id", "duration_s", "orig_codec", "orig_sample_rate", "orig_channels",
@@ -17,9 +19,37 @@ _ARROW = {
 }
 
 
+class ColumnClash(MomBenchError, ValueError):
+    """Two metadata keys that would be stored in one column; the message names both."""
+
+
 def meta_column_name(key: str) -> str:
     """Source metadata keys that clash with a fixed column get a ``meta_`` prefix."""
     return f"meta_{key}" if key in FIXED else key
+
+
+def meta_column_names(keys, *, where: str = "metadata") -> dict[str, str]:
+    """Metadata key -> its column (:func:`meta_column_name`), refusing two keys that land in one column
+    (``audio`` and ``meta_audio``): one of the two values would otherwise be dropped without a word.
+
+    >>> meta_column_names(["artist", "audio"])
+    {'artist': 'artist', 'audio': 'meta_audio'}
+    >>> try:
+    ...     meta_column_names(["audio", "meta_audio"], where="rows.csv")
+    ... except ColumnClash as err:
+    ...     print(err)
+    rows.csv: metadata columns 'audio' and 'meta_audio' would both be stored as column 'meta_audio' ('audio' is a column of every build); rename one of them
+    """
+    taken: dict[str, str] = {}
+    for key in sorted(keys):
+        column = meta_column_name(key)
+        if column in taken:
+            first, second = sorted((taken[column], key))
+            clashing = next(k for k in (first, second) if k in FIXED)
+            raise ColumnClash(f"{where}: metadata columns {first!r} and {second!r} would both be stored as column "
+                              f"{column!r} ({clashing!r} is a column of every build); rename one of them")
+        taken[column] = key
+    return {key: meta_column_name(key) for key in keys}
 
 
 def infer_meta_types(values_by_key: dict[str, set]) -> dict[str, pa.DataType]:
@@ -44,8 +74,8 @@ def features(meta_types: dict[str, pa.DataType]):
     spec = {}
     for name in FIXED:
         spec[name] = datasets.Audio() if name == "audio" else datasets.Value(_arrow_to_hf(_ARROW[name]))
-    for key, t in meta_types.items():
-        spec[meta_column_name(key)] = datasets.Value(_arrow_to_hf(t))
+    for key, column in meta_column_names(meta_types).items():
+        spec[column] = datasets.Value(_arrow_to_hf(meta_types[key]))
     return datasets.Features(spec)
 
 

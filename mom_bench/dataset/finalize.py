@@ -1,17 +1,25 @@
 """Phase 2 of a build: from the staging journal to the published folder.
 
 Nothing here decodes audio. The rows' small columns are read into memory (a few hundred bytes a row);
-the audio is streamed from the journal into the output shards a row group at a time.
+the audio is streamed from the journal (and, for rows kept from the previous build, from its shards) into
+the output shards a row group at a time.
+
+Write, then swap: every output is written under ``<out>/.build/publish``; renaming that folder to
+``.build/swap`` commits the new build, and only then are the entries of :data:`PUBLISHED` moved into place,
+each old one aside first, the report last. A failure before the commit leaves the previous build as it was;
+a crash during the swap is finished by the next run (:func:`roll_forward`) before it looks at anything else.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 import shutil
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,10 +28,19 @@ from mom_bench import provenance
 from mom_bench.dataset import columns, splits as S
 from mom_bench.dataset.card import render_card
 from mom_bench.dataset.shortcut import shortcut_check
-from mom_bench.dataset.report import REPORT_SCHEMA_VERSION, BuildError, BuildResult, fingerprint
-from mom_bench.dataset.staging import fsync_write
+from mom_bench.dataset.report import (REPORT_SCHEMA_VERSION, BuildError, BuildResult, audio_fingerprint,
+                                      fingerprint, label_fingerprint)
+from mom_bench._io import fsync_dir, write_atomic
+from mom_bench.dataset.staging import SCHEMA, fsync_write
 
 _ROW_GROUP_BYTES = 16 << 20
+#: The build's row table: every processed row's journal record without its audio (identity, status,
+#: statistics), so that a later run of the same command keeps the rows that did not change.
+ROWS_NAME = ".mom-bench-rows.parquet"
+ROWS_SCHEMA = pa.schema([f for f in SCHEMA if f.name != "audio_bytes"])
+#: A finished build, in the order the swap puts it in place: the report last, as its presence marks a
+#: finished build.
+PUBLISHED = ("data", ROWS_NAME, "splits.csv", "README.md", "build_report.json")
 
 
 class _ShardWriter:
@@ -34,8 +51,10 @@ class _ShardWriter:
         self.rows: list[dict] = []
         self.buffered = 0
         self.writer: pq.ParquetWriter | None = None
+        self.path: Path | None = None
         self.in_shard = 0
         self.files: list[dict] = []
+        self.arrow_bytes = 0  # what datasets records as the split's num_bytes
 
     def add(self, row: dict, nbytes: int) -> None:
         if self.writer is not None and self.in_shard + nbytes > self.shard_bytes and self.in_shard > 0:
@@ -53,14 +72,19 @@ class _ShardWriter:
         if self.writer is None:
             path = self.folder / f"{self.split}-{len(self.files):05d}.parquet"
             self.writer = pq.ParquetWriter(path, self.schema)
+            self.path = path
             self.files.append({"file": f"data/{path.name}", "rows": 0})
-        self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+        table = pa.Table.from_pylist(self.rows, schema=self.schema)
+        self.writer.write_table(table)
+        self.arrow_bytes += table.nbytes
         self.files[-1]["rows"] += len(self.rows)
         self.rows, self.buffered = [], 0
 
     def _close(self) -> None:
-        if self.writer is not None:
+        if self.writer is not None and self.path is not None:
             self.writer.close()
+            with open(self.path, "rb+") as fh:  # durable before the swap makes the report point at it
+                os.fsync(fh.fileno())
             self.writer = None
             self.in_shard = 0
 
@@ -71,15 +95,65 @@ class _ShardWriter:
 
 
 def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *, shard_bytes: int,
-             keep_staging: bool, progress: bool):
-    gens = {g.id: g for g in protocol.generators}
-    listed_ids = {r.id for r in listed.rows}
-    staged = [r for r in staging.read_small() if r["id"] in listed_ids]
-    staged_ids = {r["id"] for r in staged}
-    if staged_ids != listed_ids or len(staged) != len(staged_ids):
-        raise BuildError(f"the journal in {work} does not match the source listing "
-                         f"({len(listed_ids - staged_ids)} rows not processed); run again with --resume")
+             keep_staging: bool, progress: bool, carried: dict[str, dict] | None = None,
+             inputs: dict | None = None):
+    """Write the build from the journal (and ``carried``: the previous build's records of rows that did not
+    change, id -> record, whose audio is read from ``out/data``), then swap it in for the previous one.
 
+    ``inputs`` (what the build was made from: the listing's digest, what changed since the previous build)
+    goes into the report, with how many rows were made (from the journal) and how many kept."""
+    carried = carried or {}
+    staged, chosen = _select(staging, listed, carried, work)
+    written, audit = _split_audit(protocol, staged, listed)
+    meta_types, metas = _meta_types(written)
+    feats = columns.features(meta_types)
+    final = {r["id"]: r for r in written}
+
+    publish = work / "publish"
+    if publish.exists():  # a finalisation that was interrupted: written again from the journal
+        shutil.rmtree(publish)
+    (publish / "data").mkdir(parents=True)
+    rows = _audio_rows(out / "data", final, carried, staging, chosen)
+    shards = _write_shards(publish / "data", rows, protocol, meta_types, metas, feats.arrow_schema, shard_bytes,
+                           total=len(written), progress=progress)
+    made = sum(1 for r in listed.rows if r.id in chosen)
+    inputs = {**(inputs or {}), "rows_made": made, "rows_kept_from_previous_build": len(staged) - made}
+    report = _report(protocol, options, staged, listed, written, audit, shards, inputs)
+    card = render_card(protocol, report, feats, split_bytes=shards.arrow_bytes)
+
+    _write_rows(publish / ROWS_NAME, staged)
+    fsync_write(publish / "splits.csv", _splits_csv(shards.order, final).encode("utf-8"))
+    fsync_write(publish / "README.md", card.encode("utf-8"))
+    fsync_write(publish / "build_report.json", json.dumps(report, indent=1, ensure_ascii=False).encode("utf-8"))
+    os.replace(publish, work / "swap")  # the commit point: from here on the next run finishes the swap
+    roll_forward(out, work, keep_staging=keep_staging)
+    return BuildResult.from_report(out)
+
+
+def _select(staging, listed, carried: dict[str, dict], work: Path) -> tuple[list[dict], dict[str, int]]:
+    """Each listed row's record, in listing order: the latest journal record with the row's identity, else
+    the previous build's. Also returns id -> position in the journal of the records taken from it."""
+    journal = staging.read_small()
+    chosen: dict[str, int] = {}
+    for pos, rec in enumerate(journal):
+        if rec["identity"] is not None and listed.identity.get(rec["id"]) == rec["identity"]:
+            chosen[rec["id"]] = pos
+    staged, lacking = [], []
+    for row in listed.rows:
+        if row.id in chosen:
+            staged.append(journal[chosen[row.id]])
+        elif row.id in carried:
+            staged.append(dict(carried[row.id]))
+        else:
+            lacking.append(row.id)
+    if lacking:
+        raise BuildError(f"the journal in {work} lacks {len(lacking)} listed rows (first: {lacking[0]!r}); run the "
+                         "same command again to process them")
+    return staged, chosen
+
+
+def _split_audit(protocol, staged: list[dict], listed) -> tuple[list[dict], dict]:
+    """The written rows with their final split and group (duplicates joined), and the leakage audit."""
     for r in staged:
         r["group_id"] = r["group_key"]
         r["is_ood"] = listed.is_ood[r["id"]]
@@ -101,8 +175,11 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
                      "key (test_ood when they hold an OOD fake)")
     if not audit["ok"]:
         raise BuildError(f"leakage audit failed: {json.dumps({k: audit[k] for k in ('ood_outside_test_ood', 'groups_spanning_splits', 'duplicate_audio_spanning_splits')})[:2000]}")
+    return written, audit
 
-    # Metadata columns and their types, from every written row.
+
+def _meta_types(written: list[dict]) -> tuple[dict, dict[str, dict]]:
+    """Metadata columns and their types, from every written row; and each row's metadata."""
     kinds: dict[str, set] = defaultdict(set)
     metas = {}
     for r in written:
@@ -110,27 +187,47 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
         metas[r["id"]] = meta
         for k, v in meta.items():
             kinds[k].add(type(v))
-    meta_types = columns.infer_meta_types(kinds)
-    feats = columns.features(meta_types)
-    schema = feats.arrow_schema
-    final = {r["id"]: r for r in written}
+    return columns.infer_meta_types(kinds), metas
 
-    tmp_data = work / "data"
-    if tmp_data.exists():
-        shutil.rmtree(tmp_data)
-    tmp_data.mkdir(parents=True)
-    writers = {s: _ShardWriter(tmp_data, s, schema, shard_bytes) for s in S.SPLITS}
-    order: dict[str, list[str]] = {s: [] for s in S.SPLITS}
+
+def _audio_rows(old_data: Path, final: dict[str, dict], carried: dict[str, dict], staging,
+                chosen: dict[str, int]) -> Iterator[tuple[dict, dict]]:
+    """``(record, audio)`` of every written row: first the kept ones from the previous build's shards, in
+    their order there, then the journal's, a row group at a time."""
+    kept = {i for i in final if i in carried and i not in chosen}
+    if kept:
+        for shard in sorted(old_data.glob("*.parquet")):
+            f = pq.ParquetFile(shard)
+            for group in range(f.num_row_groups):
+                for rec in f.read_row_group(group, columns=["id", "audio"]).to_pylist():
+                    if rec["id"] in kept:
+                        kept.discard(rec["id"])
+                        yield final[rec["id"]], rec["audio"]
+        if kept:
+            raise BuildError(f"{old_data}: the previous build lacks the audio of {len(kept)} of its rows (first: "
+                             f"{min(kept)!r}); rebuild with --overwrite")
+    for pos, rec in enumerate(staging.iter_batches()):
+        if chosen.get(rec["id"]) == pos and rec["id"] in final:
+            yield final[rec["id"]], {"bytes": rec["audio_bytes"], "path": rec["audio_path"]}
+
+
+class _Shards:
+    def __init__(self, files: dict[str, list[dict]], order: dict[str, list[str]], arrow_bytes: dict[str, int]):
+        self.files, self.order, self.arrow_bytes = files, order, arrow_bytes
+
+
+def _write_shards(folder: Path, rows: Iterator[tuple[dict, dict]], protocol, meta_types: dict, metas: dict,
+                  schema: pa.Schema, shard_bytes: int, *, total: int, progress: bool) -> _Shards:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(written), desc="write shards", unit="song", disable=not progress, dynamic_ncols=True)
-    for rec in staging.iter_batches():
-        r = final.get(rec["id"])
-        if r is None or rec["status"] != "written":
-            continue
+    gens = {g.id: g for g in protocol.generators}
+    writers = {s: _ShardWriter(folder, s, schema, shard_bytes) for s in S.SPLITS}
+    order: dict[str, list[str]] = {s: [] for s in S.SPLITS}
+    bar = tqdm(total=total, desc="write shards", unit="song", disable=not progress, dynamic_ncols=True)
+    for r, audio in rows:
         g = gens.get(r["generator"])
         row = {
-            "id": r["id"], "audio": {"bytes": rec["audio_bytes"], "path": rec["audio_path"]},
+            "id": r["id"], "audio": {"bytes": audio["bytes"], "path": audio["path"]},
             "label": r["label"], "label_name": "fake" if r["label"] == 1 else "real", "split": r["split"],
             "generator": r["generator"], "generator_name": g.name if g else "Real",
             "generator_family": g.family if g else "real", "is_ood": r["is_ood"], "source": r["source"],
@@ -145,13 +242,18 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
             if v is not None and t == pa.string() and not isinstance(v, str):
                 v = json.dumps(v) if isinstance(v, (list, dict)) else str(v)
             row[columns.meta_column_name(k)] = v
-        writers[r["split"]].add(row, len(rec["audio_bytes"]) + 512)
+        writers[r["split"]].add(row, len(audio["bytes"]) + 512)
         order[r["split"]].append(r["id"])
         bar.update(1)
     bar.close()
     files = {s: w.close() for s, w in writers.items()}
+    return _Shards(files, order, {s: w.arrow_bytes for s, w in writers.items() if w.files})
 
-    # Counts and per-row statuses.
+
+def _report(protocol, options: dict, staged: list[dict], listed, written: list[dict], audit: dict,
+            shards: _Shards, inputs: dict | None) -> dict:
+    """The content of ``build_report.json``: counts, every row's status, audits, files."""
+    final = {r["id"]: r for r in written}
     by_split: dict[str, dict[str, int]] = {s: {} for s in S.SPLITS}
     for r in written:
         by_split[r["split"]][r["generator"]] = by_split[r["split"]].get(r["generator"], 0) + 1
@@ -162,61 +264,104 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
     row_list = [{"id": r["id"], "source": r["source"], "generator": r["generator"], "label": r["label"],
                  "split": r["split"], "group_id": r["group_id"], "status": r["status"], "reason": r["reason"]}
                 for r in staged] + listed.rejected
-
-    shortcut = _shortcut(written)
-    fp = fingerprint(written)
-    n_rows = len(staged) + len(listed.rejected)
-    report = {
+    return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "benchmark": protocol.name,
         "benchmark_version": protocol.version,
-        "fingerprint": fp,
+        "fingerprint": fingerprint(written),
+        "label_fingerprint": label_fingerprint(written),
+        "audio_fingerprint": audio_fingerprint(written),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mom_bench_version": provenance.mom_bench_version(),
         "split_mode": options["split_mode"],
         "options": options,
+        "inputs": inputs or {},
         "audio": {"sample_rate": protocol.sample_rate, "format": "flac", "channels": 1, "bits": 16,
                   "max_seconds": options["max_seconds"], "keep_original": options["keep_original"]},
         "clip_policy": protocol.clip_policy,
         "generators": [{"id": g.id, "name": g.name, "family": g.family, "role": g.role} for g in protocol.generators],
-        "counts": {"rows": n_rows, "written": status["written"], "missing": status["missing"],
-                   "unusable": status["unusable"], "excluded": status["excluded"], "by_split": by_split,
+        "counts": {"rows": len(staged) + len(listed.rejected), "written": status["written"],
+                   "missing": status["missing"], "unusable": status["unusable"], "excluded": status["excluded"],
+                   "by_split": by_split,
                    "by_split_label": {s: dict(Counter("fake" if final[i]["label"] else "real" for i in ids))
-                                      for s, ids in order.items() if ids},
+                                      for s, ids in shards.order.items() if ids},
                    "reasons": dict(reasons.most_common())},
         "leakage_audit": audit,
-        "shortcut_check": shortcut,
-        "files": {s: f for s, f in files.items() if f},
+        "shortcut_check": _shortcut(written),
+        "files": {s: f for s, f in shards.files.items() if f},
         "rows": row_list,
     }
 
-    splits_csv = io.StringIO()
-    w = csv.writer(splits_csv, lineterminator="\n")
+
+def _splits_csv(order: dict[str, list[str]], final: dict[str, dict]) -> str:
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\n")
     w.writerow(["id", "split", "group_id"])
     for s in S.SPLITS:
         for i in order[s]:
             w.writerow([i, s, final[i]["group_id"]])
+    return text.getvalue()
 
-    card = render_card(protocol, report, feats)
 
-    # Publish: data first, the report last (its presence marks a finished build), then drop the journal.
-    data = out / "data"
-    if data.exists():
-        old = work / "data.old"
-        if old.exists():
-            shutil.rmtree(old)
-        data.rename(old)
-    tmp_data.rename(data)
-    fsync_write(out / "splits.csv", splits_csv.getvalue().encode("utf-8"))
-    fsync_write(out / "README.md", card.encode("utf-8"))
-    fsync_write(out / "build_report.json", json.dumps(report, indent=1, ensure_ascii=False).encode("utf-8"))
-    if not keep_staging:
-        shutil.rmtree(work)
+def _write_rows(path: Path, staged: list[dict]) -> None:
+    table = pa.Table.from_pylist([{k: r.get(k) for k in ROWS_SCHEMA.names} for r in staged], schema=ROWS_SCHEMA)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_rows(out: Path) -> dict[str, dict] | None:
+    """The row table of the finished build in ``out`` (id -> record), or None when it has none that can
+    be read (a build made before there was one, or a damaged file)."""
+    try:
+        table = pq.read_table(out / ROWS_NAME)
+    except (OSError, pa.ArrowException):
+        return None
+    if set(ROWS_SCHEMA.names) - set(table.column_names):
+        return None
+    return {r["id"]: r for r in table.to_pylist()}
+
+
+# --------------------------------------------------------------------------------------------------
+# the swap
+
+
+def roll_forward(out: Path, work: Path, *, keep_staging: bool = False) -> None:
+    """Move the committed build in ``work/swap`` into ``out`` (each previous entry aside into ``work/old``
+    first, the report last), then remove the journal. Safe to run again after a crash at any point."""
+    swap, old = work / "swap", work / "old"
+    old.mkdir(exist_ok=True)
+    for name in PUBLISHED:
+        new = swap / name
+        if not os.path.lexists(new):  # already moved by an earlier, interrupted, swap
+            continue
+        current, aside = out / name, old / name
+        if os.path.lexists(current):
+            if os.path.lexists(aside):
+                _remove(aside)
+            os.replace(current, aside)
+        os.replace(new, current)
+    fsync_dir(out)
+    remove_journal(work, keep=("staging",) if keep_staging else ())
+
+
+def remove_journal(work: Path, keep: tuple[str, ...] = ()) -> None:
+    """Delete the journal folder ``work``, its ``options.json`` last, so that an interrupted deletion
+    still leaves a folder recognised as an unfinished build; the entries named in ``keep`` stay."""
+    if not work.is_dir():
+        return
+    # the committed build goes second to last: while it is there, the next run takes the swap as done
+    for child in sorted(work.iterdir(), key=lambda c: c.name == "swap"):
+        if child.name not in keep and child.name != "options.json":
+            _remove(child)
+    (work / "options.json").unlink(missing_ok=True)
+    if not keep:
+        work.rmdir()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
     else:
-        shutil.rmtree(work / "data.old", ignore_errors=True)
-    return BuildResult(out, protocol.name, protocol.version, fp, by_split, n_rows, status["written"],
-                       status["missing"], status["unusable"], out / "build_report.json", shortcut,
-                       status["excluded"], dict(reasons.most_common()))
+        path.unlink()
 
 
 def _shortcut(written: list[dict]) -> dict:

@@ -1,6 +1,7 @@
-"""Validation of paths that come from manifests and link lists."""
+"""Validation of paths that come from manifests, link lists and protocol files."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from mom_bench.errors import MomBenchError
@@ -22,3 +23,20 @@ def safe_join(root: Path, rel: str, *, what: str = "path") -> Path:
     if full != root and root not in full.parents:
         raise UnsafePath(f"{what}: path {rel!r} leaves {root}")
     return full
+
+
+def confine(value: str, base: Path, allowed: Sequence[Path], *, what: str, hint: str = "") -> Path:
+    """``value`` (relative to ``base``, or absolute) resolved, symlinks included, and refused unless it is
+    one of the ``allowed`` folders or lies inside one of them.
+
+    For paths written in a file from elsewhere (a protocol's source options): unlike :func:`safe_join` an
+    absolute path is accepted when it stays inside.
+    """
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise UnsafePath(f"{what}: empty or invalid path {value!r}")
+    full = (Path(base) / value).resolve()
+    folders = [Path(a).resolve() for a in allowed]
+    if any(full == a or a in full.parents for a in folders):
+        return full
+    inside = " or ".join(str(a) for a in folders)
+    raise UnsafePath(f"{what}: path {value!r} resolves to {full}, outside {inside}" + (f"; {hint}" if hint else ""))

@@ -27,6 +27,16 @@ def _quantise(samples: torch.Tensor) -> tuple[torch.Tensor, bytes]:
     return q / 32768.0, pcm
 
 
+def _clipping_note(samples: torch.Tensor) -> str | None:
+    """What storing on the 16-bit grid clips, for the row's reason: a written row whose samples went over full
+    scale (within :data:`mom_bench.audio.MAX_PEAK`; beyond it the row is unusable) says so."""
+    over = samples.abs() > 1.0
+    if not bool(over.any()):
+        return None
+    return (f"written with {int(over.sum())} of {samples.numel()} samples clipped to full scale "
+            f"(peak {float(samples.abs().max()):.3g} x full scale)")
+
+
 def _encode_flac(samples: torch.Tensor, rate: int) -> bytes:
     from torchcodec.encoders import AudioEncoder
 
@@ -43,8 +53,9 @@ def process(row_id: str, fetched, *, sample_rate: int, max_seconds: float | None
             keep_original: bool = False, stats: bool = True) -> dict:
     """Decode ``fetched`` (path, bytes or ``(waveform, rate)``) and return the stored columns.
 
-    Returns ``{"status": "written", ...columns}`` or ``{"status": "unusable", "reason": ...}``; never
-    raises for bad audio, so one broken file cannot stop a build.
+    Returns ``{"status": "written", ...columns}`` (its ``reason`` None, or what storing clipped) or
+    ``{"status": "unusable", "reason": ...}``; never raises for bad audio, so one broken file cannot stop a
+    build.
     """
     try:
         return _process(row_id, fetched, sample_rate, max_seconds, keep_original, stats)
@@ -67,10 +78,7 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
             channels = 1
         else:
             raise A.AudioError(row_id, f"waveform must be 1-D or (channels, samples), got shape {tuple(wave.shape)}")
-        if wave.numel() == 0:
-            raise A.AudioError(row_id, "no audio samples")
-        if not torch.isfinite(wave).all():
-            raise A.AudioError(row_id, "non-finite samples (NaN or infinity)")
+        A.check_signal(wave, row_id)
         rate = int(rate)
         info = A.AudioInfo(name=row_id, codec="pcm_f32", sample_rate=rate, channels=channels,
                            duration_s=wave.numel() / rate, bit_rate=None)
@@ -88,6 +96,7 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
 
     if max_seconds is not None:
         samples = samples[: int(round(max_seconds * store_rate))]
+    clipped = _clipping_note(samples) if original is None else None  # an original is stored unclipped
     samples = samples.clamp(-1.0, 1.0)
     q, pcm = _quantise(samples if store_rate == sample_rate else A.resample(samples, store_rate, sample_rate))
     if original is not None:
@@ -99,7 +108,7 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
 
     out: dict[str, Any] = {
         "status": "written",
-        "reason": None,
+        "reason": clipped,
         "audio_bytes": payload,
         "audio_path": path,
         "duration_s": q.numel() / sample_rate,

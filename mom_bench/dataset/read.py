@@ -25,6 +25,10 @@ class NotABuiltBenchmark(MomBenchError, FileNotFoundError):
     """The folder is missing or does not hold a built benchmark; the message says how to build one."""
 
 
+class BuildTampered(MomBenchError, ValueError):
+    """The shards of a build no longer match its report (edited, added or deleted); the message names them."""
+
+
 def _hint(benchmark: str | None = None) -> str:
     return f"build it with `mom-bench build --benchmark {benchmark or 'NAME'}`"
 
@@ -142,3 +146,64 @@ def stratum_columns(data_dir: str | Path, split: str) -> dict[str, str | None]:
     """For each stratum of :data:`STRATA_COLUMNS`, the column of ``split`` that holds it, or None."""
     names = column_names(data_dir, split)
     return {key: next((c for c in candidates if c in names), None) for key, candidates in STRATA_COLUMNS.items()}
+
+
+#: The columns :func:`verify_build` reads: everything the fingerprints cover, nothing that needs decoding.
+_VERIFIED = ["id", "split", "label", "generator", "content_sha256"]
+
+
+def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
+    """:func:`read_info` after checking that the shards still hold what the build wrote.
+
+    Reads only the fingerprinted columns (no audio is decoded) and compares the shard files, their row counts
+    and the rows' id/split/label/generator/audio hash with ``build_report.json``. Adds ``label_fingerprint``
+    (ids, splits, labels, generators: what scoring depends on, the same on every machine) and
+    ``audio_fingerprint`` (the stored audio's hashes) to the returned info. Raises :class:`BuildTampered`
+    naming the files or rows that differ."""
+    import pyarrow.parquet as pq
+
+    from mom_bench.dataset.report import audio_fingerprint, fingerprint, label_fingerprint
+
+    data_dir = Path(data_dir).expanduser()
+    info = read_info(data_dir, benchmark)
+    report = json.loads((data_dir / REPORT_NAME).read_text())
+    rebuild = f"rebuild it (`mom-bench build --benchmark {info['benchmark']} --out {data_dir} --overwrite`)"
+    recorded = {f["file"]: f["rows"] for files in (report.get("files") or {}).values() for f in files}
+    present = {f"data/{p.name}" for p in (data_dir / "data").glob("*.parquet")}
+    problems = [f"{name} is missing" for name in sorted(set(recorded) - present)]
+    problems += [f"{name} was not written by the build" for name in sorted(present - set(recorded))]
+    rows: list[dict] = []
+    for name in sorted(present & set(recorded)):
+        try:
+            table = pq.read_table(data_dir / name, columns=_VERIFIED)
+        except Exception as err:  # unreadable or without the columns: either way not what was written
+            problems.append(f"{name} is unreadable ({type(err).__name__}: {err})")
+            continue
+        if table.num_rows != recorded[name]:
+            problems.append(f"{name} has {table.num_rows} rows, the build wrote {recorded[name]}")
+        rows.extend(table.to_pylist())
+    if problems:
+        raise BuildTampered(f"{data_dir}: the build was changed after it was written: "
+                            + "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+                            + f"; {rebuild}")
+    if fingerprint(rows) != report["fingerprint"]:
+        raise BuildTampered(f"{data_dir}: the rows in the shards do not match the build's fingerprint: "
+                            + _row_differences(rows, report.get("rows") or []) + f"; {rebuild}")
+    info.update(label_fingerprint=label_fingerprint(rows), audio_fingerprint=audio_fingerprint(rows))
+    return info
+
+
+def _row_differences(rows: list[dict], report_rows: list[dict], show: int = 5) -> str:
+    """Which rows differ between the shards and the report's list of written rows, for the error message."""
+    written = {r["id"]: r for r in report_rows if r.get("status") == "written"}
+    stored = {r["id"]: r for r in rows}
+    found = [f"row {i!r} is not in the build's list" for i in sorted(set(stored) - set(written))]
+    found += [f"row {i!r} is gone from the shards" for i in sorted(set(written) - set(stored))]
+    for i in sorted(set(stored) & set(written)):
+        found += [f"row {i!r} has {key} {stored[i][key]!r}, the build wrote {written[i][key]!r}"
+                  for key in ("split", "label", "generator") if str(stored[i][key]) != str(written[i][key])]
+    if len(stored) != len(rows):
+        found.append("some ids occur more than once")
+    if not found:
+        return "audio hashes (content_sha256) were changed"
+    return "; ".join(found[:show]) + (f"; and {len(found) - show} more" if len(found) > show else "")

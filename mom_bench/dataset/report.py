@@ -39,7 +39,7 @@ class BuildResult:
         return self.n_missing == 0 and self.n_unusable == 0
 
     def summary(self) -> str:
-        lines = ["already built with the same protocol and options (--overwrite rebuilds it)"] if self.reused else []
+        lines = ["already built with the same protocol, options and rows (--overwrite rebuilds it)"] if self.reused else []
         lines += [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
                  f"{self.n_missing} missing, {self.n_unusable} unusable"
                  + (f", {self.n_excluded} excluded" if self.n_excluded else "") + f" -> {self.out_dir}"]
@@ -52,7 +52,8 @@ class BuildResult:
             lines.append(f"  ... {len(self.reasons) - 5} more reasons in {self.report_path}")
         if self.shortcut and self.shortcut.get("warn"):
             lines.append(f"  WARNING: global signal statistics alone separate real from fake (F1 "
-                         f"{self.shortcut.get('f1', float('nan')):.2f}): see shortcut_check in the report")
+                         f"{self.shortcut.get('f1', float('nan')):.2f}, balanced accuracy "
+                         f"{self.shortcut.get('balanced_accuracy') or float('nan'):.2f}): see shortcut_check in the report")
         return "\n".join(lines)
 
     @classmethod
@@ -65,7 +66,21 @@ class BuildResult:
                    rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}))
 
 
+def _digest(lines: list[str]) -> str:
+    return hashlib.sha256(("\n".join(sorted(lines)) + "\n").encode("utf-8")).hexdigest()
+
+
 def fingerprint(rows: list[dict]) -> str:
     """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows."""
-    lines = sorted(f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}" for r in rows)
-    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
+    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}" for r in rows])
+
+
+def label_fingerprint(rows: list[dict]) -> str:
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator`` lines: all that scoring reads, so it is the
+    same on every machine for the same benchmark version (the audio may differ in the last bits)."""
+    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}" for r in rows])
+
+
+def audio_fingerprint(rows: list[dict]) -> str:
+    """sha256 of the sorted ``id\\tcontent_sha256`` lines: which audio the build holds."""
+    return _digest([f"{r['id']}\t{r['content_sha256']}" for r in rows])

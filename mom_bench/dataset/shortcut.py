@@ -20,10 +20,12 @@ import numpy as np
 
 from mom_bench.signal_stats import FEATURES, signal_stats
 
-__all__ = ["FEATURES", "WARN_F1", "format_stats", "shortcut_check"]
+__all__ = ["FEATURES", "WARN_BALANCED_ACCURACY", "format_stats", "shortcut_check"]
 
-#: F1 (fake = positive) of the shortcut classifier above which a build warns.
-WARN_F1 = 0.65
+#: Balanced accuracy of the better shortcut classifier above which a build warns. Not F1: calling every row
+#: fake scores F1 2p / (1 + p) (0.667 on a balanced test set), so an F1 level cannot tell a shortcut from a
+#: classifier that separates nothing, and a few dozen test rows move a weak tree across it.
+WARN_BALANCED_ACCURACY = 0.65
 
 #: The per-clip statistics the builder stores for this check: :func:`mom_bench.signal_stats.signal_stats`
 #: itself (the name is kept from when the check looked at format statistics only).
@@ -47,12 +49,13 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
 
     Two classifiers, both with balanced class weights so that a class imbalance alone cannot look like
     a shortcut: a standardised logistic regression and a depth-3 decision tree (which catches a single
-    threshold on, say, the roll-off). The reported ``f1`` (fake = positive, threshold 0.5) is the higher
-    of the two on all test rows (``test_id`` and ``test_ood`` together); ``warn`` is ``f1 > 0.65``.
-    ``chance_f1`` is what a fair coin would score on the same test rows, for reading ``f1``; note that
-    calling everything fake scores ``2p / (1 + p)`` (0.667 on a balanced test set), so ``per_classifier``
-    also gives each classifier's balanced accuracy (0.5 = chance), the share of rows it calls fake, and the
-    AUC of its P(fake) on all test rows (``auc``, threshold-free, as ``mom-bench evaluate`` reports it).
+    threshold on, say, the roll-off). ``classifier`` is the one with the higher balanced accuracy on all test
+    rows (``test_id`` and ``test_ood`` together; 0.5 = chance whatever the class balance), reported as
+    ``balanced_accuracy`` with its ``f1`` (fake = positive, threshold 0.5); ``warn`` is ``balanced_accuracy >
+    0.65`` (``threshold``). ``chance_f1`` is what a fair coin would score on the same test rows, for reading
+    ``f1``; calling everything fake scores ``2p / (1 + p)`` (0.667 on a balanced test set), which is why the
+    warning does not look at F1. ``per_classifier`` gives each classifier's F1, balanced accuracy, the share of
+    rows it calls fake, and the AUC of its P(fake) on all test rows (``auc``, threshold-free).
 
     ``stats``: one dict per row, as :func:`format_stats` gives it. Only the statistics every row has are used
     (rows staged by an older mom-bench may lack newer ones); ``features`` lists them.
@@ -77,7 +80,8 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     train = split_arr == "train"
     test = np.isin(split_arr, ["test_id", "test_ood"])
     result: dict[str, Any] = {
-        "f1": None, "warn": False, "threshold": WARN_F1, "features": features, "classifier": None,
+        "f1": None, "balanced_accuracy": None, "warn": False, "threshold": WARN_BALANCED_ACCURACY,
+        "warn_metric": "balanced_accuracy", "features": features, "classifier": None,
         "n_train": int(train.sum()), "n_test": int(test.sum()), "seed": seed,
     }
     if len(set(y[train].tolist())) < 2:
@@ -108,7 +112,8 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
             if rows.any() and y[rows].any():
                 scores[split] = _f1(y[rows], clf.predict(x[rows]))
         per_classifier[name] = {k: round(v, 4) for k, v in scores.items()}
-    best = max(per_classifier, key=lambda k: per_classifier[k]["test"])
-    result.update(f1=per_classifier[best]["test"], classifier=best, per_classifier=per_classifier)
-    result["warn"] = bool(result["f1"] > WARN_F1)
+    best = max(per_classifier, key=lambda k: (per_classifier[k]["balanced_accuracy"], per_classifier[k]["test"]))
+    result.update(f1=per_classifier[best]["test"], balanced_accuracy=per_classifier[best]["balanced_accuracy"],
+                  classifier=best, per_classifier=per_classifier)
+    result["warn"] = bool(result["balanced_accuracy"] > WARN_BALANCED_ACCURACY)
     return result

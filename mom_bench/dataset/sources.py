@@ -10,7 +10,9 @@ is built as ``Cls(protocol, options)`` and offers ``rows() -> Iterator[SourceRow
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
@@ -46,6 +48,18 @@ class SourceRow:
     meta: dict = field(default_factory=dict)  # extra columns: strings and numbers only
     fetch: Callable[[], Fetched] | None = None  # path/bytes, or (mono float32 waveform, rate)
     split: str | None = None  # pre-assigned (official mode, content-paired sources); None -> builder assigns
+    # What the row's audio is made from as listed, beyond the fields above (a local file: its path, size and
+    # mtime_ns). The fields and the stamp are the row's identity: a later build of the same command redoes
+    # a row whose identity changed and keeps the others.
+    stamp: str | None = None
+
+
+def row_identity(row: SourceRow) -> str:
+    """A short hash of every listed field of ``row`` and its stamp (not ``fetch``): equal identities mean the
+    builder may reuse what it made of the row before."""
+    fields = [row.id, row.label, row.generator, row.source, row.group_key, row.meta or {}, row.split, row.stamp]
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def normalise(value) -> str:

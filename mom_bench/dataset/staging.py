@@ -5,6 +5,11 @@ Processed rows (with their FLAC bytes, or their missing/unusable reason) are app
 disk and renamed: a part either exists complete or not at all, so after a kill -9 the finished rows are
 exactly the ids in the existing parts, and the rows of the part being written are simply done again.
 The final dataset is written from the parts once every row is done.
+
+Each record carries the ``identity`` of the listed row it was made from
+(:func:`mom_bench.dataset.sources.row_identity`): a row edited in the source after it was staged has another
+identity, so its old record no longer counts and the row is done again. When a row is staged twice under one
+identity (a missing row retried), the later record wins.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ SCHEMA = pa.schema([
     ("audio_bytes", pa.binary()), ("audio_path", pa.string()), ("duration_s", pa.float64()),
     ("orig_codec", pa.string()), ("orig_sample_rate", pa.int64()), ("orig_channels", pa.int64()),
     ("orig_bit_rate", pa.int64()), ("orig_duration_s", pa.float64()), ("content_sha256", pa.string()),
-    ("meta_json", pa.string()), ("stats_json", pa.string()),
+    ("meta_json", pa.string()), ("stats_json", pa.string()), ("identity", pa.string()),
 ])
 #: Columns read back for the split pass (everything but the audio).
 SMALL = [f.name for f in SCHEMA if f.name != "audio_bytes"]
@@ -51,11 +56,9 @@ class Staging:
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.parquet"))
 
-    def done_ids(self) -> set[str]:
-        done: set[str] = set()
-        for part in self.parts():
-            done.update(pq.read_table(part, columns=["id"]).column("id").to_pylist())
-        return done
+    def done(self) -> set[tuple[str, str | None]]:
+        """``(id, identity)`` of every staged row that needs no retry (all but the ``missing`` ones)."""
+        return {(r["id"], r["identity"]) for r in self.read_small() if r["status"] != "missing"}
 
     def add(self, record: dict) -> None:
         self._rows.append(record)
@@ -80,14 +83,19 @@ class Staging:
         self._rows, self._bytes, self._since = [], 0, time.monotonic()
 
     def read_small(self) -> list[dict]:
-        """Every staged row without its audio, in staging order."""
+        """Every staged row without its audio, in staging order (``identity`` None in parts written before
+        records had one: such rows never match a listed row and are done again)."""
         rows = []
         for part in self.parts():
-            rows.extend(pq.read_table(part, columns=SMALL).to_pylist())
+            names = set(pq.read_schema(part).names)
+            table = pq.read_table(part, columns=[c for c in SMALL if c in names])
+            for row in table.to_pylist():
+                row.setdefault("identity", None)
+                rows.append(row)
         return rows
 
     def iter_batches(self):
-        """Staged rows with audio, a row group at a time (bounded memory)."""
+        """Staged rows with audio, a row group at a time (bounded memory), in the order of :meth:`read_small`."""
         for part in self.parts():
             f = pq.ParquetFile(part)
             for i in range(f.num_row_groups):

@@ -4,7 +4,15 @@ Output depends only on the entry files (no clock, no machine names, sorted every
 same entries twice gives byte-identical files and CI can tell when a committed rendering is stale.
 The HTML page is static and self-contained: CSS and JS inline, no external assets, and a
 Content-Security-Policy that allows only those inline blocks (by hash), so even a crafted entry could not
-make the page load or run anything else; every text from an entry is HTML-escaped.
+make the page load or run anything else.
+
+Every text from an entry is escaped for its medium: HTML-escaped on the page (whose template placeholders
+are filled in one pass, so a ``{{js}}`` inside a model name stays text); in Markdown, HTML special
+characters become entities, Markdown punctuation is backslash-escaped and code spans are fenced with more
+backticks than the text holds; in the CSV, every text field that a spreadsheet would read as a formula
+gets a leading apostrophe. Partial entries (some test splits left out) are marked on every output and
+never ranked. Outputs are written atomically (a symlink planted at an output's name is replaced, never
+followed), one writer at a time per output folder.
 """
 from __future__ import annotations
 
@@ -14,12 +22,15 @@ import hashlib
 import html
 import io
 import json
+import re
 import textwrap
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mom_bench import formatting, protocols
+from mom_bench._io import write_atomic, writer_lock
 from mom_bench.errors import MomBenchError
 from mom_bench.leaderboard import schema
 
@@ -27,6 +38,10 @@ BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
 CHART_TOP = 5
 OUTPUTS = ("LEADERBOARD.md", "leaderboard.csv", "index.html", "per_generator_f1.png")
 _KIND_ORDER = {"reproduced": 0, "reported": 1}
+#: A leading character that makes a spreadsheet read a cell as a formula (or hides what follows it).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TEMPLATE_SLOT = re.compile(r"\{\{(csp|nav|body|css|js)\}\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class EntryError(MomBenchError, ValueError):
@@ -53,7 +68,8 @@ def check_entry(entry: Any, path: Path | None = None) -> list[str]:
     kind = entry.get("kind")
     if kind not in schema.ENTRY_SCHEMAS:
         return [f"{where}: kind must be one of {sorted(schema.ENTRY_SCHEMAS)}, got {kind!r}"]
-    problems = [f"{where}: {p}" for p in schema.validate(entry, schema.ENTRY_SCHEMAS[kind])]
+    found = schema.text_problems(entry) + schema.validate(entry, schema.ENTRY_SCHEMAS[kind])
+    problems = [f"{where}: {p}" for p in found]
     if path is not None:
         if entry.get("benchmark") != path.parent.name:
             problems.append(f"{where}: benchmark {entry.get('benchmark')!r} does not match its folder "
@@ -92,11 +108,22 @@ def _value(metric: Any) -> float | None:
     return metric.get("value") if isinstance(metric, dict) else None
 
 
+def is_partial(entry: dict) -> bool:
+    """A reproduced entry scored on only some of the benchmark's test splits."""
+    return entry["kind"] == "reproduced" and entry.get("partial") is True
+
+
+def _group(entry: dict) -> int:
+    """Complete reproduced rows, then partial ones, then reported rows."""
+    return 1 if is_partial(entry) else 2 * _KIND_ORDER[entry["kind"]]
+
+
 def rank(entries: list[dict]) -> list[dict]:
-    """Reproduced rows first (best overall F1 first), then reported rows; ties by name and slug."""
+    """Complete reproduced rows first (best overall F1 first), then partial ones, then reported rows; ties by
+    name and slug."""
     def key(e):
         f1 = _value(e["summary"].get("f1"))
-        return (_KIND_ORDER[e["kind"]], f1 is None, -(f1 or 0.0), e["model_name"].lower(), e["slug"])
+        return (_group(e), f1 is None, -(f1 or 0.0), e["model_name"].lower(), e["slug"])
     return sorted(entries, key=key)
 
 
@@ -143,10 +170,11 @@ def _source(entry: dict) -> str:
 
 
 def _ranks(entries: list[dict]) -> dict[str, int]:
-    """1, 2, ... over reproduced rows with an F1; reported rows come from other test sets: no rank."""
+    """1, 2, ... over complete reproduced rows with an F1; partial rows cover fewer test splits and reported
+    rows come from other test sets: no rank."""
     out, n = {}, 0
     for e in entries:
-        if e["kind"] == "reproduced" and _value(e["summary"].get("f1")) is not None:
+        if e["kind"] == "reproduced" and not is_partial(e) and _value(e["summary"].get("f1")) is not None:
             n += 1
             out[e["slug"]] = n
     return out
@@ -170,13 +198,38 @@ def _generator_cells(entries: list[dict], gens: list[tuple[str, str]]):
 
 
 def _versions(entries: list[dict]) -> str:
-    pairs = sorted({(e.get("benchmark_version"), e.get("dataset_fingerprint"))
-                    for e in entries if e["kind"] == "reproduced"})
-    return "; ".join(f"version {v}, dataset fingerprint {str(fp)[:12]}" for v, fp in pairs)
+    found = sorted({(str(e.get("benchmark_version")), str(e.get("label_fingerprint") or ""),
+                     str(e.get("dataset_fingerprint"))) for e in entries if e["kind"] == "reproduced"})
+    return "; ".join(f"version {v}, " + (f"label fingerprint {lfp[:12]}, " if lfp else "")
+                     + f"dataset fingerprint {fp[:12]}" for v, lfp, fp in found)
+
+
+def _partial_note(entry: dict) -> str:
+    return f"partial: {', '.join(entry['scoring']['splits'])} only" if is_partial(entry) else ""
 
 
 def _md(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """User text as inert Markdown: one line, no HTML, no emphasis, links, code or table breaks, and no
+    block marker (heading, list, quote) where it starts a list item."""
+    out = _CONTROL.sub(" ", str(text)).strip()
+    out = html.escape(out, quote=False)
+    out = re.sub(r"([\\`*_\[\]{}|~])", r"\\\1", out)
+    out = re.sub(r"^([#+\-=])", r"\\\1", out)
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", out)
+
+
+def _md_code(text: Any) -> str:
+    """User text as a code span no backtick run inside it can close (and no pipe can split its cell)."""
+    out = _CONTROL.sub(" ", str(text)).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", out)), default=0) + 1)
+    pad = " " if out.startswith("`") or out.endswith("`") else ""
+    return f"{fence}{pad}{out}{pad}{fence}"
+
+
+def _md_url(url: str) -> str:
+    """A link destination that cannot end early: parentheses, brackets, pipes, spaces and the like are
+    percent-encoded; ``&`` becomes ``&amp;``, which Markdown turns back into ``&``."""
+    return quote(url, safe=":/?#@!$&*+,;=%-._~").replace("&", "&amp;")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,7 +249,10 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
         out += [f"## {bench}", ""]
         versions = _versions(entries)
         if versions:
-            out += [f"Reproduced rows: {versions}.", ""]
+            out += [f"Reproduced rows: {_md(versions)}.", ""]
+        if any(is_partial(e) for e in entries):
+            out += ["Rows marked **partial** were scored on only some of the test splits (named in the row); "
+                    "they are not ranked.", ""]
         out += ["| # | Model | Type | F1 | 95 % CI | F1 ID | F1 OOD | Recall | Specificity | AUC | EER | Params "
                 "| Source |",
                 "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -209,9 +265,10 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                 if e["test_set"] not in test_sets:
                     test_sets.append(e["test_set"])
                 name += f" (test set {test_sets.index(e['test_set']) + 1})"
-                src = f"[{_md(e['source'])}]({e['citation']['url']})"
+                src = f"[{_md(e['source'])}]({_md_url(e['citation']['url'])})"
             else:
-                src = f"`{_md(e['command'])}`" if e.get("command") else ""
+                name += f" (**{_partial_note(e)}**)" if is_partial(e) else ""
+                src = _md_code(e["command"]) if e.get("command") else ""
             if e.get("notes"):
                 row_notes.append(f"- {_md(e['model_name'])} ({e['kind']}): {_md(e['notes'])}")
             cells = [str(ranks.get(e["slug"], "")), name, e["kind"], _num(_value(s.get("f1"))), _ci(s.get("f1"))]
@@ -226,7 +283,8 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
             for e, row in _generator_cells(entries, gens):
                 cells = ["" if value is None else _num(value) + (" (TPR)" if which == "tpr" else "")
                          for _, value, which in row]
-                out.append(f"| {_md(e['model_name'])} | {e['kind']} | " + " | ".join(cells) + " |")
+                partial = f" (**{_partial_note(e)}**)" if is_partial(e) else ""
+                out.append(f"| {_md(e['model_name'])}{partial} | {e['kind']} | " + " | ".join(cells) + " |")
         if test_sets:
             out += ["", "Test sets of the reported rows:", ""] + [f"{i}. {_md(t)}" for i, t in enumerate(test_sets, 1)]
         if row_notes:
@@ -246,9 +304,9 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
             for col in (f"f1[{g}]", f"tpr[{g}]"):
                 if col not in gen_columns:
                     gen_columns.append(col)
-    fields = ["benchmark", "kind", "rank", "slug", "model_name", "f1", "f1_ci_low", "f1_ci_high", "f1_id",
-              "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer", "parameters",
-              "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
+    fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
+              "f1_ci_high", "f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer",
+              "parameters", "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -257,12 +315,15 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
         for e in entries:
             s = e["summary"]
             ci = (s.get("f1") or {}).get("ci") or [None, None]
-            row = {"benchmark": bench, "kind": e["kind"], "rank": ranks.get(e["slug"], ""), "slug": e["slug"],
-                   "model_name": e["model_name"], "f1": _plain(_value(s.get("f1"))), "f1_ci_low": _plain(ci[0]),
-                   "f1_ci_high": _plain(ci[1]), "parameters": e.get("parameters") or "",
-                   "benchmark_version": e.get("benchmark_version", ""),
-                   "dataset_fingerprint": e.get("dataset_fingerprint", ""), "date": e.get("date", ""),
-                   "source": _source(e)}
+            reproduced = e["kind"] == "reproduced"
+            text = {"benchmark": bench, "kind": e["kind"], "partial": str(is_partial(e)).lower() if reproduced else "",
+                    "splits": " ".join(e["scoring"]["splits"]) if reproduced else "", "slug": e["slug"],
+                    "model_name": e["model_name"], "benchmark_version": e.get("benchmark_version", ""),
+                    "dataset_fingerprint": e.get("dataset_fingerprint", ""), "date": e.get("date", ""),
+                    "source": _source(e)}
+            row: dict[str, Any] = {key: _csv_text(value) for key, value in text.items()}
+            row.update({"rank": ranks.get(e["slug"], ""), "f1": _plain(_value(s.get("f1"))), "f1_ci_low": _plain(ci[0]),
+                        "f1_ci_high": _plain(ci[1]), "parameters": e.get("parameters") or ""})
             for key in ("f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer"):
                 row[key] = _plain(_value(s.get(key)))
             for g, m in s.get("per_generator", {}).items():
@@ -274,6 +335,12 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
 
 def _plain(v: float | None) -> str:
     return "" if v is None else repr(round(float(v), 6))
+
+
+def _csv_text(value: Any) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula gets a leading apostrophe."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,6 +380,20 @@ def _heat_class(v: float) -> str:
     return f"h{max(0, min(10, int(round(v * 10))))}"
 
 
+def _row_class(entry: dict) -> str:
+    return entry["kind"] + (" partial" if is_partial(entry) else "")
+
+
+def _kind_cell(entry: dict) -> str:
+    """The Type cell: the kind's badge, and a partial badge naming the splits the row was scored on."""
+    kind = entry["kind"]
+    badges = f'<span class="badge badge-{kind}">{kind}</span>'
+    if is_partial(entry):
+        badges += (f' <span class="badge badge-partial" title="{_e(_partial_note(entry))}; not ranked">'
+                   "partial</span>")
+    return f'<td class="text" data-sort="{_e(_row_class(entry))}">{badges}</td>'
+
+
 def _html_board(bench: str, entries: list[dict]) -> str:
     ranks = _ranks(entries)
     bid = f"board-{bench}"
@@ -340,17 +421,17 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         else:
             summary = "command &amp; hash"
             detail = (f'<code>{_e(e["command"])}</code> ' if e.get("command") else "") + \
-                     f'<span class="muted">Scored {_e(e.get("date", ""))}; predictions sha256 ' \
-                     f'{_e(e["predictions"]["sha256"][:16])}...</span>'
+                     f'<span class="muted">Scored {_e(e.get("date", ""))} on {_e(", ".join(e["scoring"]["splits"]))}' \
+                     f'; predictions sha256 {_e(e["predictions"]["sha256"][:16])}...</span>'
         if e.get("notes"):
             detail += f' <span class="muted">{_e(e["notes"])}</span>'
         detail = f"<details><summary>{summary}</summary>{detail}</details>"
         rank_value = ranks.get(e["slug"])
         rows.append(
-            f'<tr class="{kind}" data-slug="{_e(e["slug"])}">'
+            f'<tr class="{_row_class(e)}" data-slug="{_e(e["slug"])}">'
             f'<td data-sort="{rank_value or ""}">{rank_value or ""}</td>'
             f'<td class="text model" data-sort="{_e(e["model_name"].lower())}">{_e(e["model_name"])}</td>'
-            f'<td class="text" data-sort="{kind}"><span class="badge badge-{kind}">{kind}</span></td>'
+            + _kind_cell(e)
             + _td_num(_value(s.get("f1")))
             + f'<td class="ci">{_ci(s.get("f1"))}</td>'
             + "".join(_td_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity"))
@@ -382,9 +463,8 @@ def _html_board(bench: str, entries: list[dict]) -> str:
                 cls = f"heat {_heat_class(value)}" + (" tpr" if which == "tpr" else "")
                 cells.append(f'<td class="{cls}" data-sort="{round(value, 6)!r}" title="{_e("; ".join(tip))}">'
                              f'{label}</td>')
-            hrows.append(f'<tr class="{e["kind"]}"><td class="text model">{_e(e["model_name"])}</td>'
-                         f'<td class="text" data-sort="{e["kind"]}"><span class="badge badge-{e["kind"]}">'
-                         f'{e["kind"]}</span></td>' + "".join(cells) + "</tr>")
+            hrows.append(f'<tr class="{_row_class(e)}"><td class="text model">{_e(e["model_name"])}</td>'
+                         + _kind_cell(e) + "".join(cells) + "</tr>")
         heat = (f'<h3>Per-generator F1 ({_e(bench)})</h3><p class="muted">F1 on each generator\'s fakes plus all '
                 f'reals of its test split; cells marked TPR show a detection rate where a paper gave only that. '
                 f'Hover a cell for its interval.</p><div class="scroll"><table class="heatmap sortable" '
@@ -401,10 +481,9 @@ def render_html(boards: dict[str, list[dict]]) -> str:
            "form-action 'none'")
     nav = " ".join(f'<a href="#bench-{_e(b)}">{_e(b)}</a>' for b in boards)
     body = "\n".join(_html_board(b, entries) for b, entries in boards.items()) or "<p>No entries yet.</p>"
-    page = _asset("template.html")
-    for key, value in (("csp", csp), ("nav", nav), ("body", body), ("css", css), ("js", js)):
-        page = page.replace("{{" + key + "}}", value)
-    return page
+    values = {"csp": csp, "nav": nav, "body": body, "css": css, "js": js}
+    # one pass over the template: text inserted for one placeholder is never scanned for another
+    return _TEMPLATE_SLOT.sub(lambda m: values[m.group(1)], _asset("template.html"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -422,7 +501,7 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
     for bench, entries in boards.items():
         with_gen = [e for e in entries if any(_value(m.get("f1")) is not None
                                               for m in e["summary"].get("per_generator", {}).values())]
-        top = sorted(with_gen, key=lambda e: (_KIND_ORDER[e["kind"]], -(_value(e["summary"].get("f1")) or 0),
+        top = sorted(with_gen, key=lambda e: (_group(e), -(_value(e["summary"].get("f1")) or 0),
                                               e["slug"]))[:CHART_TOP]
         if top:
             panels.append((bench, top, generators(bench, top)))
@@ -439,7 +518,7 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
                 xs = [j + (i - (len(top) - 1) / 2) * width for j in range(len(gens))]
                 bars = ax.bar([x for x, v in zip(xs, values) if v is not None],
                               [v for v in values if v is not None], width,
-                              label=f"{e['model_name']} ({e['kind']})",
+                              label=f"{e['model_name']} ({'partial' if is_partial(e) else e['kind']})",
                               hatch="//" if e["kind"] == "reported" else None, edgecolor="white")
                 for bar, g in zip(bars, [g for (g, _), v in zip(gens, values) if v is not None]):
                     ci = (pg[g].get("f1") or {}).get("ci")
@@ -454,9 +533,8 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
             ax.grid(axis="y", alpha=0.3)
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
         # no Software/date chunks in the PNG: the same entries give the same bytes
-        fig.savefig(path, dpi=100, metadata={"Software": None})
+        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None}))
         plt.close(fig)
 
 
@@ -470,17 +548,18 @@ def render_texts(boards: dict[str, list[dict]]) -> dict[str, str]:
 
 
 def render(root: Path | str = "leaderboard", out_dir: Path | str | None = None, chart: bool = True) -> list[Path]:
-    """Render every output of the leaderboard in ``root`` (into ``out_dir``, default ``root``)."""
+    """Render every output of the leaderboard in ``root`` (into ``out_dir``, default ``root``).
+
+    Holds the writer lock of the output folder (``FolderBusy`` while a submit or another render writes
+    there), so the entries are read in one state and the outputs are never interleaved."""
     root = Path(root)
     out = Path(out_dir) if out_dir else root
-    boards = load_entries(root)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render_texts(boards).items():
-        target = out / name
-        target.write_text(text, encoding="utf-8", newline="\n")
-        written.append(target)
-    if chart:
-        render_chart(boards, out / "per_generator_f1.png")
-        written.append(out / "per_generator_f1.png")
+    with writer_lock(out, "render"):
+        boards = load_entries(root)
+        written = []
+        for name, text in render_texts(boards).items():
+            written.append(write_atomic(out / name, text))
+        if chart:
+            render_chart(boards, out / "per_generator_f1.png")
+            written.append(out / "per_generator_f1.png")
     return written

@@ -7,11 +7,13 @@ ranked with reproduced ones.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mom_bench._io import writer_lock
 from mom_bench.errors import MomBenchError
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import entry_path, write_json_atomic
@@ -83,31 +85,42 @@ def reported_entries(baselines_dir: Path | str) -> list[dict]:
 
 def import_reported(baselines_dir: Path | str, root: Path | str = "leaderboard") -> tuple[list[Path], list[Path]]:
     """Write every published row as ``entries/<benchmark>/<slug>.json``; remove reported entries whose
-    row is gone from the recipes. Returns ``(written, removed)``. Reproduced entries are never touched."""
-    import json
-
+    row is gone from the recipes. Returns ``(written, removed)``. Reproduced entries are never touched.
+    Holds the leaderboard's writer lock (``FolderBusy`` while a submit or render writes there)."""
     entries = reported_entries(baselines_dir)
-    wanted = set()
-    written = []
+    with writer_lock(root, "import-reported"):
+        return _import(entries, Path(root))
+
+
+def _kind_of(path: Path) -> Any:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("kind") if isinstance(data, dict) else None
+
+
+def _import(entries: list[dict], root: Path) -> tuple[list[Path], list[Path]]:
+    """Check every target first, then write: a refused row leaves the folder as it was."""
+    problems, targets = [], []
     for entry in entries:
         path = entry_path(root, entry["benchmark"], entry["slug"])
-        if path.exists():
-            old = json.loads(path.read_text(encoding="utf-8"))
-            if old.get("kind") != "reported":
-                raise RecipeError([f"{entry['recipe']}: slug {entry['slug']!r} is taken by a {old.get('kind')} "
-                                   f"entry in {path}; reported and reproduced rows need different slugs"])
+        if path.is_symlink():
+            problems.append(f"{entry['recipe']}: {path} is a symlink; mom-bench does not write through links")
+        elif path.exists() and _kind_of(path) != "reported":
+            problems.append(f"{entry['recipe']}: slug {entry['slug']!r} is taken by a {_kind_of(path)} entry in "
+                            f"{path}; reported and reproduced rows need different slugs")
+        targets.append(path)
+    if problems:
+        raise RecipeError(problems)
+    for path, entry in zip(targets, entries):
         write_json_atomic(path, entry)
-        wanted.add(path)
-        written.append(path)
+    wanted = set(targets)
     removed = []
-    for path in sorted((Path(root) / "entries").glob("*/*.json")):
-        if path.resolve() in wanted:
+    for path in sorted((root / "entries").glob("*/*.json")):
+        if path.resolve() in wanted or path.is_symlink():
             continue
-        try:
-            kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
-        except ValueError:
-            continue
-        if kind == "reported":
+        if _kind_of(path) == "reported":  # only rows this command writes are ever removed
             path.unlink()
             removed.append(path)
-    return written, removed
+    return targets, removed

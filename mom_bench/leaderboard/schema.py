@@ -24,9 +24,13 @@ SCHEMA_VERSION = 1
 _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-# A leading = + - @ would make spreadsheets evaluate the name as a formula when leaderboard.csv is opened.
-_MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^=+\-@\s][^\r\n\t]*$",
-               "description": "a name that does not start with =, +, -, @ or a space and has no line breaks"}
+# A leading = + - @ would make spreadsheets evaluate the name as a formula when leaderboard.csv is opened;
+# control characters (line breaks, terminal escapes) would rewrite the terminal or the rendered tables.
+_MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": 100,
+               "pattern": r"^[^=+\-@\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+               "description": "a name that does not start with =, +, -, @ or a space and has no line breaks "
+                              "or other control characters"}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _URL = {"type": ["string", "null"], "pattern": r"^https?://[^\s]+$", "maxLength": 500}
 
 
@@ -109,6 +113,9 @@ SUBMISSION_META: dict[str, Any] = {
                     "description": "how the predictions were produced (shown on the leaderboard)"},
         "registry_model": {"type": ["string", "null"], "maxLength": 100,
                            "description": "mom-bench registry name, when the model is one of ours"},
+        "partial": {"type": "boolean",
+                    "description": "true when the predictions leave out whole test splits on purpose; the entry "
+                                   "is then scored on the splits it covers, marked partial and not ranked"},
     },
 }
 
@@ -170,7 +177,11 @@ ENTRY_REPRODUCED: dict[str, Any] = {
         **_COMMON_ENTRY,
         "kind": {"const": "reproduced"},
         "benchmark_version": {"type": "string", "minLength": 1},
-        "dataset_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "dataset_fingerprint": {**_SHA256, "description": "the build's fingerprint (labels and audio hashes)"},
+        "label_fingerprint": {**_SHA256, "description": "sha256 of the build's id, split, label and generator "
+                                                         "lines: what scoring reads, the same on every machine"},
+        "partial": {"type": "boolean", "description": "true when the entry covers only some test splits "
+                                                      "(scoring.splits); never ranked with complete entries"},
         "meta": SUBMISSION_META,
         "predictions": {
             "type": "object",
@@ -295,6 +306,27 @@ RECIPE: dict[str, Any] = {
                             "description": "metadata for `mom-bench submit --meta` of this model's reproduced row"},
     },
 }
+
+def text_problems(value: Any, path: str = "") -> list[str]:
+    """Strings (keys included) that cannot be written as UTF-8, such as a lone surrogate from a JSON
+    ``\\ud800`` escape: the schemas cannot express it, and every output of the leaderboard is UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return [f"{path or '/'}: not valid Unicode text (character {err.start} is a lone surrogate "
+                    f"{ascii(value[err.start])})"]
+        return []
+    out: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}/{ascii(str(key))[1:-1]}"
+            out += text_problems(str(key), f"{where} (the key)") + text_problems(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out += text_problems(item, f"{path}/{i}")
+    return out
+
 
 ENTRY_SCHEMAS = {"reproduced": ENTRY_REPRODUCED, "reported": ENTRY_REPORTED}
 SCHEMAS = {"prediction-row": PREDICTION_ROW, "submission-meta": SUBMISSION_META,

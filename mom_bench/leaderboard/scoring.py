@@ -1,14 +1,16 @@
 """What submitting and validating share: reading a submission's files safely, the labels of a built dataset,
 checking predictions against them, scoring, and where entries live.
 
-A submission is untrusted data from a stranger. Nothing in it is executed: CSV is parsed by pandas,
-Parquet by pyarrow, metadata by ``yaml.safe_load``/``json``; pickles and archives are refused by their
-magic bytes before any parser sees them, sizes are checked before reading, and the entry's file name is
-sanitised and then proven to stay inside ``entries/<benchmark>/``. Every problem found is collected, so the
-submitter sees the whole list at once instead of fixing one error per attempt.
+A submission is untrusted data from a stranger. Nothing in it is executed: CSV is parsed by the csv
+module, Parquet by pyarrow, metadata by ``yaml.safe_load``/``json``; pickles and archives are refused by
+their magic bytes before any parser sees them, sizes are checked before reading and every budget of
+:class:`Limits` while streaming (a Parquet file is judged from its footer first), and the entry's file name
+is sanitised and written only through real folders inside ``entries/<benchmark>/``. Every problem found
+is collected, so the submitter sees the whole list at once instead of fixing one error per attempt.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as _dt
 import io
@@ -16,6 +18,8 @@ import json
 import math
 import os
 import re
+import tempfile
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from mom_bench import metrics
-from mom_bench._io import sha256_file, write_atomic
+from mom_bench._io import FILE_MODE, fsync_dir, sha256_file, write_atomic
 from mom_bench.dataset import read
 from mom_bench.errors import MomBenchError
 from mom_bench.leaderboard import schema
-from mom_bench.splits import TEST_SPLITS
+from mom_bench.splits import OOD_SPLIT, TEST_SPLITS
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 META_FORMATS = {".json", ".yaml", ".yml"}
@@ -38,11 +42,25 @@ _ROW_PROBLEMS = 10  # bad-score rows listed one by one before summarising
 
 @dataclass(frozen=True)
 class Limits:
-    """Refuse files larger than these before parsing them (a MoM test set is ~40k rows, ~2 MB of CSV)."""
+    """Budgets for an untrusted submission, each enforced before or while the data is read, never after.
+
+    A MoM test set is ~40k rows, ~2 MB of CSV: every default leaves a wide margin for honest files while
+    bounding what a crafted one can make mom-bench allocate. Parquet is compressed (a dictionary-encoded
+    column repeats one long value for free), so its decoded text is budgeted separately from its size."""
 
     predictions_bytes: int = 64 * 1024 * 1024
     meta_bytes: int = 64 * 1024
     rows: int = 2_000_000
+    #: one id, in UTF-8 bytes (the schema allows 500 characters)
+    id_bytes: int = 2_000
+    #: every id of a Parquet file together, once decoded
+    text_bytes: int = 64 * 1024 * 1024
+    #: one physical line of a CSV file, in characters
+    line_chars: int = 64 * 1024
+    #: header fields of a CSV file (id, score and ignored extras)
+    columns: int = 100
+    #: the Thrift footer of a Parquet file (its schema and row-group index)
+    footer_bytes: int = 1024 * 1024
 
 
 class SubmissionRejected(MomBenchError, ValueError):
@@ -54,6 +72,8 @@ class SubmissionRejected(MomBenchError, ValueError):
                          f"{'s' if len(self.problems) != 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+class UnsafePath(MomBenchError, ValueError):
+    """A leaderboard path that mom-bench will not write through: a name that is not plain, or a symlink."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -78,7 +98,9 @@ def load_predictions(path: Path | str, limits: Limits = Limits()) -> tuple[pd.Da
 
     Returns ``(frame, info, problems)``; ``frame`` is None when the file cannot be read at all. The frame
     keeps the file's row order and every row (duplicates and bad scores are judged later, with labels).
-    ``score`` is float64 with NaN where the text was not a number; ``info['raw_score']`` keeps the text.
+    ``score`` is float64 with NaN where the text was not a number; ``raw_score`` keeps the text of the rows
+    whose score is not a probability (empty elsewhere), for the messages. Every budget of ``limits`` is
+    enforced while streaming, so a file over one is refused after reading at most one budget's worth.
     """
     path = Path(path)
     name = path.name
@@ -125,7 +147,8 @@ class _Unreadable(Exception):
 def _columns(found: list[str]) -> list[str]:
     missing = [c for c in ("id", "score") if c not in found]
     if missing:
-        raise _Unreadable(f"missing column(s) {', '.join(missing)} (found: {', '.join(map(str, found)) or 'none'}); "
+        shown = ", ".join(str(c)[:40] for c in found[:20]) + (", ..." if len(found) > 20 else "")
+        raise _Unreadable(f"missing column(s) {', '.join(missing)} (found: {shown or 'none'}); "
                           "the header must name id and score")
     dupes = sorted({c for c in found if found.count(c) > 1})
     if dupes:
@@ -133,75 +156,219 @@ def _columns(found: list[str]) -> list[str]:
     return [c for c in found if c not in ("id", "score")]
 
 
+#: Score text longer than this is not a number anyone writes; it is kept shortened, for the message only.
+_SCORE_CHARS = 64
+
+
+def _frame(ids: list, scores: array, rows: array, raw: dict[int, str]) -> pd.DataFrame:
+    """The reader's output: ``raw_score`` holds text only where the score is not a probability."""
+    values = np.frombuffer(scores, dtype="float64") if len(scores) else np.zeros(0, dtype="float64")
+    texts = [""] * len(ids)
+    for i in np.flatnonzero(~(np.isfinite(values) & (values >= 0.0) & (values <= 1.0))):
+        texts[i] = raw.get(int(i), repr(float(values[i])))
+    return pd.DataFrame({"id": ids, "raw_score": texts, "score": values.copy(),
+                         "line": np.frombuffer(rows, dtype="int64").copy() if len(rows) else np.zeros(0, "int64")})
+
+
+def _score_value(text: str) -> float:
+    """The number in a CSV score field, or NaN. Python's float() also reads '1_0'; a CSV number does not."""
+    if "_" in text or len(text) > _SCORE_CHARS:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _check_text(path: Path) -> None:
+    """Refuse NUL bytes and invalid UTF-8, reading the file in blocks (nothing is kept)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            if b"\x00" in block:
+                raise _Unreadable("malformed CSV: it contains NUL bytes (is it a binary file?)")
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as err:
+                raise _Unreadable(f"malformed CSV: not UTF-8 text (byte {offset - pending + err.start})") from None
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise _Unreadable(f"malformed CSV: not UTF-8 text (byte {offset - len(decoder.getstate()[0])})") from None
+
+
+def _bounded_lines(fh, limit: int):
+    """The file's physical lines, refusing one longer than ``limit`` characters before it is all read: the
+    csv module would otherwise build one huge row (a line of commas is millions of fields)."""
+    number = 0
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(("\n", "\r")):
+            raise _Unreadable(f"malformed CSV: line {number} is longer than {limit:,} characters")
+        yield line
+
+
 def _read_csv(path: Path, limits: Limits) -> tuple[pd.DataFrame, list[str]]:
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        raise _Unreadable("malformed CSV: it contains NUL bytes (is it a binary file?)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise _Unreadable(f"malformed CSV: not UTF-8 text (byte {err.start})") from None
+    _check_text(path)
     # The csv module rather than pandas: pandas quietly turns extra leading fields into an index, and a
-    # row-by-row read lets a ragged line be named. Everything stays text here, so ids like "007" survive
-    # and bad scores are reported by line below.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader, [])]
-        ignored = _columns(header)
-        i_id, i_score = header.index("id"), header.index("score")
-        ids, raws, lines, ragged = [], [], [], []
-        for fields in reader:
-            line = reader.line_num
-            if not fields:  # blank line
-                continue
-            if len(fields) != len(header):
-                ragged.append(f"line {line} has {len(fields)} fields, the header {len(header)}")
-                continue
-            ids.append(fields[i_id].strip())
-            raws.append(fields[i_score].strip())
-            lines.append(line)
-    except csv.Error as err:
-        raise _Unreadable(f"malformed CSV at line {reader.line_num}: {err}") from None
+    # row-by-row read lets a ragged line be named and every budget be enforced as the rows stream in.
+    # Ids stay text, so ids like "007" survive; bad scores are reported by line later.
+    ids: list[str] = []
+    scores, rows = array("d"), array("q")
+    raw: dict[int, str] = {}
+    ragged: list[str] = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(_bounded_lines(fh, limits.line_chars), strict=True)
+        try:
+            header = [h.strip() for h in next(reader, [])]
+            if len(header) > limits.columns:
+                raise _Unreadable(f"the header has {len(header):,} columns, over the limit of {limits.columns}")
+            ignored = _columns(header)
+            i_id, i_score = header.index("id"), header.index("score")
+            for fields in reader:
+                line = reader.line_num
+                if not fields:  # blank line
+                    continue
+                if len(fields) != len(header):
+                    ragged.append(f"line {line} has {len(fields)} fields, the header {len(header)}")
+                    if len(ragged) > 3:
+                        break  # the message shows three; the file is refused either way
+                    continue
+                if len(ids) >= limits.rows:
+                    raise _Unreadable(f"more rows than the limit of {limits.rows:,} (stopped reading at line {line})")
+                ident, text = fields[i_id].strip(), fields[i_score].strip()
+                if len(ident.encode("utf-8")) > limits.id_bytes:
+                    raise _Unreadable(f"line {line}: the id is {len(ident.encode('utf-8')):,} bytes, over the "
+                                      f"limit of {limits.id_bytes:,}")
+                value = _score_value(text)
+                if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                    raw[len(ids)] = text if len(text) <= _SCORE_CHARS else text[:20] + "..."
+                ids.append(ident)
+                scores.append(value)
+                rows.append(line)
+        except csv.Error as err:
+            raise _Unreadable(f"malformed CSV at line {reader.line_num}: {err}") from None
     if ragged:
-        more = f" (and {len(ragged) - 3} more such lines)" if len(ragged) > 3 else ""
+        more = " (and more such lines)" if len(ragged) > 3 else ""
         raise _Unreadable("malformed CSV: " + "; ".join(ragged[:3]) + more)
-    out = pd.DataFrame({"id": ids, "raw_score": raws, "line": lines})
-    out["score"] = pd.to_numeric(out["raw_score"], errors="coerce").astype("float64")
-    return out, ignored
+    return _frame(ids, scores, rows, raw), ignored
+
+
+def _parquet_footer(path: Path, limits: Limits) -> None:
+    """Check the magic bytes and the footer's length before any parser reads the footer."""
+    with open(path, "rb") as fh:
+        start = fh.read(4)
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 8))
+        tail = fh.read(8)
+    if start != b"PAR1" or tail[-4:] != b"PAR1" or size < 12:
+        raise _Unreadable("malformed Parquet: missing the PAR1 magic bytes")
+    footer = int.from_bytes(tail[:4], "little")
+    if footer > limits.footer_bytes or footer > size - 12:
+        raise _Unreadable(f"malformed Parquet: a footer of {footer:,} bytes (the limit is {limits.footer_bytes:,}, "
+                          f"the file {size:,} bytes)")
+
+
+def _parquet_plan(pf, limits: Limits) -> None:
+    """Judge the file from its footer alone: types, rows, and the decoded size of each id column chunk."""
+    import pyarrow as pa
+
+    fields = {f.name: f.type for f in pf.schema_arrow}
+    id_type, score_type = fields["id"], fields["score"]
+    if pa.types.is_dictionary(id_type):
+        id_type = id_type.value_type
+    if pa.types.is_dictionary(score_type):
+        score_type = score_type.value_type
+    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type) or pa.types.is_integer(id_type)):
+        raise _Unreadable(f"column id must hold strings, found {id_type}")
+    if not (pa.types.is_floating(score_type) or pa.types.is_integer(score_type)):
+        raise _Unreadable(f"column score must hold numbers, found {score_type}")
+    meta = pf.metadata
+    if meta.num_rows > limits.rows:
+        raise _Unreadable(f"{meta.num_rows:,} rows is over the limit of {limits.rows:,}")
+    total = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            if chunk.path_in_schema in ("id", "score"):
+                total += chunk.total_uncompressed_size
+        if total > limits.text_bytes:
+            raise _Unreadable(f"the id and score columns hold over {limits.text_bytes:,} bytes once decompressed "
+                              f"(row group {i}), over the limit")
 
 
 def _read_parquet(path: Path, limits: Limits) -> tuple[pd.DataFrame, list[str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with open(path, "rb") as fh:
-        start = fh.read(4)
-        fh.seek(-4, os.SEEK_END)
-        end = fh.read(4)
-    if start != b"PAR1" or end != b"PAR1":
-        raise _Unreadable("malformed Parquet: missing the PAR1 magic bytes")
+    _parquet_footer(path, limits)
     try:
-        pf = pq.ParquetFile(path)
+        # ids are read as a dictionary: a value repeated a million times stays one value until every
+        # length is checked, instead of a million copies
+        pf = pq.ParquetFile(path, read_dictionary=["id"])
         ignored = _columns(list(pf.schema_arrow.names))
-        if pf.metadata.num_rows > limits.rows:  # judged from the footer, before reading any data
-            raise _Unreadable(f"{pf.metadata.num_rows:,} rows is over the limit of {limits.rows:,}")
-        table = pf.read(columns=["id", "score"])
+        _parquet_plan(pf, limits)
+        ids: list = []
+        scores, rows = array("d"), array("q")
+        raw: dict[int, str] = {}
+        decoded = 0
+        for i in range(pf.metadata.num_row_groups):
+            table = pf.read_row_group(i, columns=["id", "score"])
+            for chunk in table.column("id").chunks:
+                part, size = _parquet_ids(chunk, limits, len(ids))
+                decoded += size
+                if decoded > limits.text_bytes:
+                    raise _Unreadable(f"the ids hold over {limits.text_bytes:,} bytes of text once decoded "
+                                      f"(row group {i}), over the limit")
+                ids.extend(part)
+            for chunk in table.column("score").chunks:
+                # a null score reads as NaN; its text is left empty so the message says "is empty"
+                for k in np.flatnonzero(chunk.is_null().to_numpy(zero_copy_only=False)):
+                    raw[len(scores) + int(k)] = ""
+                values = chunk.cast(pa.float64()).to_numpy(zero_copy_only=False)
+                scores.frombytes(np.ascontiguousarray(values, dtype="float64").tobytes())
+            if len(ids) > limits.rows:
+                raise _Unreadable(f"more rows than the limit of {limits.rows:,} (row group {i})")
     except _Unreadable:
         raise
     except (pa.ArrowException, OSError, ValueError) as err:
         raise _Unreadable(f"malformed Parquet: {err}") from None
-    ids, scores = table.column("id"), table.column("score")
-    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type) or pa.types.is_integer(ids.type)):
-        raise _Unreadable(f"column id must hold strings, found {ids.type}")
-    if not (pa.types.is_floating(scores.type) or pa.types.is_integer(scores.type)):
-        raise _Unreadable(f"column score must hold numbers, found {scores.type}")
-    id_list = [None if v is None else str(v) for v in ids.to_pylist()]
-    score_list = scores.to_pylist()
-    out = pd.DataFrame({"id": id_list,
-                        "raw_score": ["" if v is None else repr(v) for v in score_list],
-                        "score": np.array([np.nan if v is None else v for v in score_list], dtype="float64")})
-    out["line"] = np.arange(len(out))  # Parquet rows are 0-based
-    return out, ignored
+    rows.frombytes(np.arange(len(ids), dtype="int64").tobytes())  # Parquet rows are 0-based
+    return _frame(ids, scores, rows, raw), ignored
+
+
+def _parquet_ids(chunk, limits: Limits, first: int) -> tuple[list, int]:
+    """One chunk of the id column as Python values, after checking each distinct value's length.
+
+    Returns the values and their decoded size in bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(chunk.type):  # integer ids
+        values = [None if v is None else str(v) for v in chunk.to_pylist()]
+        return values, sum(len(v) for v in values if v is not None)
+    lengths = pc.binary_length(chunk.dictionary)
+    longest = pc.max(lengths).as_py() if len(lengths) else 0
+    if longest and longest > limits.id_bytes:
+        at = pc.index(lengths, longest).as_py()
+        row = pc.index(chunk.indices, at).as_py()
+        raise _Unreadable(f"row {first + row if row is not None and row >= 0 else '?'}: an id of {longest:,} bytes, "
+                          f"over the limit of {limits.id_bytes:,}")
+    size = pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+    if size > limits.text_bytes:
+        raise _Unreadable(f"the ids hold {size:,} bytes of text once decoded, over the limit of "
+                          f"{limits.text_bytes:,}")
+    dictionary = chunk.dictionary.to_pylist()
+    # each row refers to the one string of its dictionary entry: no copy per row
+    return [None if k is None else dictionary[k] for k in chunk.indices.to_pylist()], size
 
 
 def load_meta(source: Path | str | dict, limits: Limits = Limits()) -> tuple[dict | None, list[str]]:
@@ -252,7 +419,8 @@ def load_meta(source: Path | str | dict, limits: Limits = Limits()) -> tuple[dic
     if not isinstance(data, dict):
         return None, [f"{label}: expected a mapping of fields, got {type(data).__name__}"]
     data = _plain(data)
-    problems = [f"{label}: {p.lstrip('/') or 'document'}" for p in schema.validate(data, schema.SUBMISSION_META)]
+    found = schema.text_problems(data) + schema.validate(data, schema.SUBMISSION_META)
+    problems = [f"{label}: {p.lstrip('/') or 'document'}" for p in found]
     return data, problems
 
 
@@ -283,24 +451,117 @@ def slugify(name: str) -> str:
 
 def entries_dir(root: Path | str, benchmark: str) -> Path:
     if not re.fullmatch(schema.SLUG_PATTERN, benchmark or ""):
-        raise ValueError(f"benchmark name {benchmark!r} is not a plain name")
+        raise UnsafePath(f"benchmark name {benchmark!r} is not a plain name")
     return Path(root) / "entries" / benchmark
 
 
-def entry_path(root: Path | str, benchmark: str, slug: str) -> Path:
-    """Where an entry lives; refuses any slug that is not a plain name or would leave the folder."""
+def refuse_symlinks(root: Path | str, *parts: str) -> None:
+    """Refuse (:class:`UnsafePath`) when a folder below ``root`` on the way to ``root/parts...`` is a symlink:
+    writing through one would put files outside the leaderboard (the root itself is the caller's choice)."""
+    path = Path(root)
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise UnsafePath(f"{path} is a symlink; mom-bench writes inside a leaderboard only through real "
+                             "folders: replace the link with a folder")
+
+
+def check_slug(slug: str) -> None:
+    """Refuse (:class:`UnsafePath`) a slug that is not a plain name."""
     if not re.fullmatch(schema.SLUG_PATTERN, slug or ""):
-        raise ValueError(f"slug {slug!r} is not allowed: use 1-64 characters from [a-z0-9-], "
+        raise UnsafePath(f"slug {slug!r} is not allowed: use 1-64 characters from [a-z0-9-], "
                          "starting and ending with a letter or digit")
-    folder = entries_dir(root, benchmark).resolve()
-    path = (folder / f"{slug}.json").resolve()
-    if path.parent != folder:
-        raise ValueError(f"slug {slug!r} would write outside {folder}")
-    return path
+
+
+def entry_path(root: Path | str, benchmark: str, slug: str) -> Path:
+    """Where an entry lives; refuses any slug that is not a plain name or would leave the folder, and a
+    symlinked ``entries/`` or ``entries/<benchmark>/`` folder."""
+    check_slug(slug)
+    entries_dir(root, benchmark)  # refuses a benchmark name that is not plain
+    refuse_symlinks(root, "entries", benchmark)
+    # the slug pattern has no separator and no dot, so the name cannot leave the folder
+    return Path(root).resolve() / "entries" / benchmark / f"{slug}.json"
+
+
+def _staged(target: Path, text: str) -> Path:
+    """``text`` written and fsynced under a temporary name beside ``target``, ready to be swapped in."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(name, FILE_MODE)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def _keep_aside(target: Path) -> Path | None:
+    """A second name for what ``target`` is now (a hard link to the file or to the link itself), so it can
+    be put back; None when there is nothing there."""
+    if not os.path.lexists(target):
+        return None
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+    os.close(fd)
+    os.unlink(name)
+    os.link(target, name, follow_symlinks=False)
+    return Path(name)
+
+
+def swap_in(changes: list[tuple[Path, str | None]]) -> None:
+    """Apply ``(path, text)`` changes in order (text None removes the file), all or none.
+
+    Every new text is written and fsynced under a temporary name first, and what each path holds now is
+    kept under a second name; only then are the temporary files renamed over the targets (a rename
+    replaces a symlink itself, never the file it points to). If anything fails, the paths already changed
+    get their previous content back. Callers put the file that commits the change (the entry) after the
+    files it refers to. A crash mid-way can leave the kept copies as hidden ``.<name>.*.old`` files, which
+    ``leaderboard validate`` reports, so nothing is lost silently."""
+    staged: list[Path | None] = []
+    kept: list[Path | None] = []
+    done = 0
+    try:
+        for path, text in changes:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged.append(None if text is None else _staged(path, text))
+        for path, _ in changes:
+            kept.append(_keep_aside(path))
+        for (path, _), tmp in zip(changes, staged):
+            if tmp is None:
+                if os.path.lexists(path):
+                    os.unlink(path)
+            else:
+                os.replace(tmp, path)
+            done += 1
+    except BaseException:
+        for (path, _), old in list(zip(changes, kept))[:done]:
+            if old is not None:
+                os.replace(old, path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        for tmp in staged:
+            if tmp is not None and os.path.lexists(tmp):
+                tmp.unlink()
+        raise
+    finally:
+        for old in kept:
+            if old is not None and os.path.lexists(old):
+                old.unlink()
+    for folder in {path.parent for path, _ in changes}:
+        fsync_dir(folder)
 
 
 # --------------------------------------------------------------------------------------------------
 # checking against the dataset
+
+
+def benchmark_test_splits(protocol) -> list[str]:
+    """The test splits a complete entry of ``protocol``'s benchmark is scored on: those its split weights
+    fill, plus ``test_ood`` wherever it holds out generators."""
+    filled = {s for weights in (protocol.real_weights, protocol.fake_id_weights) for s, w in weights.items() if w}
+    return [s for s in TEST_SPLITS if s in filled or (s == OOD_SPLIT and protocol.ood_generators)]
 
 
 def dataset_labels(data_dir: Path | str, splits=TEST_SPLITS) -> pd.DataFrame:

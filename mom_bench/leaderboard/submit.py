@@ -1,46 +1,88 @@
 """Turn a predictions file plus its metadata into a scored leaderboard entry.
 
-A submission is untrusted data from a stranger. Nothing in it is executed: CSV is parsed by pandas,
-Parquet by pyarrow, metadata by ``yaml.safe_load``/``json``; pickles and archives are refused by their
-magic bytes before any parser sees them, sizes are checked before reading, and the entry's file name is
-sanitised and then proven to stay inside ``entries/<benchmark>/``. Every problem found is collected, so the
-submitter sees the whole list at once instead of fixing one error per attempt.
+A submission is untrusted data from a stranger. Nothing in it is executed: CSV is parsed by the csv
+module, Parquet by pyarrow, metadata by ``yaml.safe_load``/``json``; pickles and archives are refused by
+their magic bytes before any parser sees them, sizes are checked before reading and every budget of
+:class:`Limits` while streaming (a Parquet file is judged from its footer first), and the entry's file name
+is sanitised and written only through real folders inside ``entries/<benchmark>/``. Every problem found
+is collected, so the submitter sees the whole list at once instead of fixing one error per attempt.
 
-Labels never come from the submission: they are read from the built dataset, whose benchmark version and
-fingerprint must match what the submission claims.
+Labels never come from the submission: they are read from the built dataset, which is verified against
+its build report first (``verify_build``) and whose benchmark version and fingerprint must match what the
+submission claims. Nothing is written until everything is checked and scored; then the entry and its
+stored predictions are swapped in together, one writer at a time per leaderboard folder.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mom_bench import protocols, provenance, settings
-from mom_bench.dataset.read import read_info
+from mom_bench._io import sha256_file, writer_lock
+from mom_bench.dataset.read import verify_build
 from mom_bench.formatting import stat
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, jsonable, check_predictions, dataset_labels,
-                                           entries_dir, entry_path, load_meta, load_predictions, same_numbers, score,
-                                           slugify, stored_predictions_text, summarise, write_json_atomic)
+from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, benchmark_test_splits,
+                                           check_predictions, check_slug, dataset_labels, entries_dir, entry_path,
+                                           jsonable, load_meta, load_predictions, same_numbers, score, slugify,
+                                           stored_predictions_text, summarise, swap_in, write_json_atomic)
 from mom_bench.models import registry
-from mom_bench.splits import TEST_SPLITS
 
-__all__ = ["submit", "entry_from_evaluation", "describe", "Limits", "SubmissionRejected", "check_predictions",
-           "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions", "same_numbers", "score",
-           "slugify", "stored_predictions_text", "summarise", "write_json_atomic"]
+__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
+           "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",
+           "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "write_json_atomic"]
+
+#: Bootstrap resamples allowed: each one re-scores every test row, so the count bounds the work.
+MAX_BOOTSTRAP = 10_000
+
+
+@dataclass
+class _Prepared:
+    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text``."""
+
+    root: Path
+    path: Path
+    entry: dict
+    predictions_text: str | None
 
 
 def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None = None,
            root: Path | str = "leaderboard", *, replace: bool = False, store_predictions: bool = True,
            limits: Limits = Limits(), n_bootstrap: int = 1000, seed: int = 0, today: str | None = None,
-           expect_fingerprint: str | None = None) -> Path:
+           expect_fingerprint: str | None = None, partial: bool = False) -> Path:
     """Validate, score and write ``<root>/entries/<benchmark>/<slug>.json``; returns its path.
 
     Raises ``SubmissionRejected`` listing every problem when anything is wrong; nothing is written then.
+    ``partial`` (or ``partial: true`` in the metadata) accepts predictions that leave out whole test splits;
+    the entry is then scored on the splits it covers and marked partial. With ``replace``, an existing
+    reproduced entry of the same slug and its stored predictions are swapped for the new ones only once
+    everything is checked; any failure leaves them as they were. Writers of one leaderboard folder take
+    turns: another one writing there at the same time makes this raise ``FolderBusy``.
     """
-    problems: list[str] = []
+    prepared = _prepare(predictions, meta, benchmark, data_dir, root, replace=replace,
+                        store_predictions=store_predictions, limits=limits, n_bootstrap=n_bootstrap, seed=seed,
+                        today=today, expect_fingerprint=expect_fingerprint, partial=partial)
+    return _write(prepared, replace=replace)
+
+
+def _settings_problems(n_bootstrap: Any, seed: Any) -> list[str]:
+    problems = []
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or not 1 <= n_bootstrap <= MAX_BOOTSTRAP:
+        problems.append(f"n_bootstrap {n_bootstrap!r}: expected a whole number from 1 to {MAX_BOOTSTRAP:,}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        problems.append(f"seed {seed!r}: expected a whole number from 0 to {2 ** 32 - 1:,}")
+    return problems
+
+
+def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None,
+             root: Path | str, *, replace: bool, store_predictions: bool, limits: Limits, n_bootstrap: int,
+             seed: int, today: str | None, expect_fingerprint: str | None, partial: bool) -> _Prepared:
+    """Every check of a submission, then its scoring; nothing is written. Raises SubmissionRejected."""
+    problems: list[str] = _settings_problems(n_bootstrap, seed)
     meta_data, meta_problems = load_meta(meta, limits)
     problems += meta_problems
     pred, pinfo, pred_problems = load_predictions(predictions, limits)
@@ -58,7 +100,9 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
     data_dir = Path(data_dir) if data_dir else settings.default_dataset_dir(benchmark)
     if protocol is not None:
         try:
-            info = read_info(data_dir)
+            # the shards are re-read and compared with the build report: labels edited, rows added or a
+            # split's shard deleted after the build would otherwise be scored as if they were the benchmark
+            info = verify_build(data_dir)
         except Exception as err:
             problems.append(f"dataset {data_dir}: {err}")
     if info is not None and protocol is not None:
@@ -70,7 +114,8 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
         else:
             labels = dataset_labels(data_dir)
             if labels.empty:
-                problems.append(f"dataset {data_dir}: no test rows (splits {', '.join(TEST_SPLITS)})")
+                problems.append(f"dataset {data_dir}: no test rows (splits "
+                                f"{', '.join(benchmark_test_splits(protocol))})")
                 labels = None
     if meta_data is not None and info is not None:
         claimed = meta_data.get("benchmark_version")
@@ -80,7 +125,7 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
         fingerprints = {"meta": meta_data.get("dataset_fingerprint"), "evaluation": expect_fingerprint}
         for origin, fp in fingerprints.items():
             if fp and fp != info.get("fingerprint"):
-                problems.append(f"{origin}: dataset fingerprint {fp[:12]}... does not match the dataset's "
+                problems.append(f"{origin}: dataset fingerprint {str(fp)[:12]}... does not match the dataset's "
                                 f"{str(info.get('fingerprint'))[:12]}... (a different build of the data)")
     if meta_data is not None and protocol is not None and protocol.ood_generators:
         training = meta_data.get("training_data")
@@ -89,7 +134,12 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
         if declared is False:
             problems.append(f"meta: training_data.only_in_distribution_generators must be true on {benchmark}: "
                             "a model trained on the held-out generators cannot be ranked here")
-    if pred is not None and labels is not None:
+    omitted: list[str] = []
+    if pred is not None and labels is not None and protocol is not None:
+        declared_partial = partial or (meta_data or {}).get("partial") is True
+        labels, omitted, split_problems = _covered(pred, labels, benchmark_test_splits(protocol), declared_partial,
+                                                   f"predictions {pinfo['file']}", data_dir)
+        problems += split_problems
         problems += check_predictions(pred, labels, f"predictions {pinfo['file']}",
                                       "line" if pinfo["format"] == "csv" else "row")
 
@@ -97,11 +147,17 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
     if meta_data is not None and not meta_problems:
         slug = meta_data.get("slug") or slugify(str(meta_data.get("model_name", "")))
         try:
-            path = entry_path(root, benchmark, slug)
-        except ValueError as err:
+            check_slug(slug)
+        except UnsafePath as err:
             problems.append(f"meta: {err}")
-        if path is not None and path.exists() and not replace:
-            problems.append(f"entry {path} already exists: choose another slug, or pass --replace to overwrite")
+        else:
+            try:
+                path = entry_path(root, benchmark, slug)
+                _check_replaceable(path, replace)
+            except UnsafePath as err:
+                problems.append(str(err))
+            except SubmissionRejected as err:
+                problems += err.problems
     if problems:
         raise SubmissionRejected(problems)
     # with no problem found, every part was read (each None above comes with a problem)
@@ -114,6 +170,8 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
         "benchmark": benchmark,
         "benchmark_version": str(info["benchmark_version"]),
         "dataset_fingerprint": info["fingerprint"],
+        "label_fingerprint": info["label_fingerprint"],
+        "partial": bool(omitted),
         "slug": slug,
         "model_name": meta_data["model_name"],
         "parameters": meta_data.get("parameters"),
@@ -132,17 +190,83 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
         "mom_bench_version": provenance.mom_bench_version(),
         "date": today or _dt.date.today().isoformat(),
     }
+    text = None
     if store_predictions:
         text = stored_predictions_text(pred)
-        stored = path.with_name(f"{slug}.predictions.csv")
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_text(text, encoding="utf-8")
-        entry["predictions"]["stored"] = stored.name
-        entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        entry["predictions"]["stored"] = f"{slug}.predictions.csv"
+        entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     bad = schema.validate(entry, schema.ENTRY_REPRODUCED)
     if bad:  # our own output must satisfy our own schema; fail loudly rather than publish a broken entry
         raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
-    write_json_atomic(path, entry)
+    return _Prepared(Path(root), path, entry, text)
+
+
+def _covered(pred, labels, required: list[str], partial: bool, where: str, data_dir: Path):
+    """Restrict ``labels`` to the test splits the predictions cover; returns ``(labels, omitted, problems)``.
+
+    A split none of whose ids is predicted is omitted: allowed only when the submission is declared partial,
+    so a file that silently leaves out ``test_ood`` can never be ranked on ``test_id`` alone."""
+    covered = set(labels.loc[labels["id"].isin(set(pred["id"].astype(str))), "split"])
+    omitted = [s for s in required if s not in covered]
+    if not covered:  # nothing matches: report every id as missing against the whole test set
+        return labels, omitted, []
+    if omitted and not partial:
+        problems = []
+        for split in omitted:
+            n = int((labels["split"] == split).sum())
+            held = (f"none of its {n} ids has a prediction" if n else
+                    f"the build at {data_dir} holds no {split} rows, so it cannot be scored there")
+            problems.append(f"{where}: test split {split!r} is left out ({held}); predict every test split, or "
+                            "declare the submission partial (`partial: true` in the metadata, or --partial)")
+        return labels, omitted, problems
+    return labels[labels["split"].isin(covered)].reset_index(drop=True), omitted, []
+
+
+def _check_replaceable(path: Path, replace: bool) -> dict | None:
+    """The entry ``path`` holds now, if it may be replaced; raises SubmissionRejected otherwise.
+
+    Only a reproduced entry (what submit writes) is ever replaced, and only with ``replace``: a reported
+    row, a file that is not an entry, or a symlink stays where it is."""
+    if path.is_symlink():
+        raise SubmissionRejected([f"entry {path} is a symlink; mom-bench does not write through links: remove it"])
+    if not path.exists():
+        return None
+    if not replace:
+        raise SubmissionRejected([f"entry {path} already exists: choose another slug, or pass --replace to overwrite"])
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SubmissionRejected([f"entry {path} is not a readable entry ({type(err).__name__}); it is not "
+                                  "replaced: move it away first"]) from None
+    if not isinstance(old, dict) or old.get("kind") != "reproduced":
+        kind = old.get("kind") if isinstance(old, dict) else type(old).__name__
+        raise SubmissionRejected([f"entry {path} is a {kind!s} entry, not a reproduced one; --replace replaces "
+                                  "only entries made by submit: choose another slug"])
+    return old
+
+
+def _write(prepared: _Prepared, *, replace: bool) -> Path:
+    """Swap the entry and its stored predictions in, holding the leaderboard's writer lock.
+
+    Everything was checked before; what may have changed since (another writer, a planted symlink) is
+    checked again under the lock, then the predictions and the entry go in together (``swap_in``)."""
+    path, entry = prepared.path, prepared.entry
+    with writer_lock(prepared.root, "submit"):
+        try:
+            entry_path(prepared.root, entry["benchmark"], entry["slug"])
+            old = _check_replaceable(path, replace)
+        except UnsafePath as err:
+            raise SubmissionRejected([str(err)]) from None
+        changes: list[tuple[Path, str | None]] = []
+        stored = path.with_name(f"{entry['slug']}.predictions.csv")
+        if prepared.predictions_text is not None:
+            changes.append((stored, prepared.predictions_text))
+        changes.append((path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"))
+        old_predictions = (old or {}).get("predictions")
+        old_stored = old_predictions.get("stored") if isinstance(old_predictions, dict) else None
+        if prepared.predictions_text is None and old_stored == stored.name:
+            changes.append((stored, None))  # the replaced entry's own predictions, no longer referred to
+        swap_in(changes)
     return path
 
 
@@ -155,18 +279,23 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     ``predictions.csv``. Metadata fields the run knows are filled in when ``meta`` lacks them (model name,
     registry name, parameter count, benchmark version, fingerprint, date), so ``meta`` only has to add
     authors, contact, licence and the training declaration. The entry is scored with the run's bootstrap
-    settings and must reproduce the run's metrics exactly; a predictions.csv edited after the run is refused.
+    settings and must reproduce the run's metrics exactly; a predictions.csv edited after the run is refused
+    before anything is written, so a previous entry of the same slug stays as it was.
     """
     results_dir = Path(results_dir)
     results_file = results_dir / "results.json"
     if not results_file.is_file():
         raise SubmissionRejected([f"{results_dir}: no results.json (is this a `mom-bench evaluate` output?)"])
+    if results_file.stat().st_size > 64 * 1024 * 1024:
+        raise SubmissionRejected([f"{results_file}: over 64 MiB, not a results file of `mom-bench evaluate`"])
     try:
         results = json.loads(results_file.read_text(encoding="utf-8"))
     except ValueError as err:
         raise SubmissionRejected([f"{results_file}: not valid JSON ({err})"]) from None
-    bench = results.get("benchmark")
-    bench = bench if isinstance(bench, dict) else {"name": bench}
+    if not isinstance(results, dict):
+        raise SubmissionRejected([f"{results_file}: expected a JSON object"])
+    named = results.get("benchmark")
+    bench: dict[str, Any] = named if isinstance(named, dict) else {"name": named}
     name = bench.get("name")
     if not isinstance(name, str):
         raise SubmissionRejected([f"{results_file}: does not name its benchmark"])
@@ -179,7 +308,7 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
         if loaded is None:
             raise SubmissionRejected(problems)
         meta_data = loaded
-    model = results.get("model") if isinstance(results.get("model"), dict) else {}
+    model: dict[str, Any] = results["model"] if isinstance(results.get("model"), dict) else {}
     defaults = {
         "model_name": model.get("name"),
         "registry_model": model.get("name"),
@@ -191,25 +320,101 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     for key, value in defaults.items():
         if meta_data.get(key) in (None, "") and value not in (None, ""):
             meta_data[key] = value
-    run_metrics = results.get("metrics") if isinstance(results.get("metrics"), dict) else {}
+    run_metrics: dict[str, Any] = results["metrics"] if isinstance(results.get("metrics"), dict) else {}
     for key in ("n_bootstrap", "seed"):
         if key not in kwargs and isinstance(run_metrics.get(key), int):
             kwargs[key] = run_metrics[key]
     fp = bench.get("fingerprint")
-    path = submit(results_dir / "predictions.csv", meta_data, name, data_dir=data_dir or bench.get("dataset"),
-                  root=root, replace=replace, expect_fingerprint=fp if isinstance(fp, str) else None, **kwargs)
-    entry = json.loads(path.read_text(encoding="utf-8"))
-    same_settings = (run_metrics.get("threshold") == 0.5 and run_metrics.get("n_bootstrap") == entry["scoring"]["n_bootstrap"]
+    options = {"store_predictions": True, "limits": Limits(), "n_bootstrap": 1000, "seed": 0, "today": None,
+               "partial": False, **kwargs}
+    dataset = data_dir or bench.get("dataset")
+    prepared = _prepare(results_dir / "predictions.csv", meta_data, name,
+                        dataset if isinstance(dataset, (str, Path)) else None, root, replace=replace,
+                        expect_fingerprint=fp if isinstance(fp, str) else None, **options)
+    entry = prepared.entry
+    same_settings = (run_metrics.get("threshold") == 0.5
+                     and run_metrics.get("n_bootstrap") == entry["scoring"]["n_bootstrap"]
                      and run_metrics.get("seed") == entry["scoring"]["seed"]
-                     and sorted(run_metrics.get("splits", {})) == entry["scoring"]["splits"])
+                     and isinstance(run_metrics.get("splits"), dict)
+                     and sorted(run_metrics["splits"]) == entry["scoring"]["splits"])
     if same_settings and not same_numbers(jsonable(run_metrics.get("splits")), entry["report"].get("splits")):
-        path.unlink()
-        stored = entry["predictions"].get("stored")
-        if stored:
-            path.with_name(stored).unlink(missing_ok=True)
         raise SubmissionRejected([f"{results_dir}/predictions.csv does not reproduce the metrics in results.json "
                                   "(edited after the run?)"])
-    return path
+    return _write(prepared, replace=replace)
+
+
+def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str = "leaderboard") -> list[Path]:
+    """Score every reproduced entry of ``benchmark`` again from its stored predictions, with this mom-bench's
+    metrics, and rewrite its numbers (``report``, ``report_all_tests``, ``summary``) and ``mom_bench_version``;
+    everything else in the entry is kept. For when the metrics change: ``leaderboard validate`` then finds
+    the entries identical again. Returns the entries rewritten.
+
+    The build is verified and must hold each entry's labels (its ``label_fingerprint``, or for older entries
+    its ``dataset_fingerprint``); each stored predictions file must have its recorded hash. Every entry is
+    checked and scored first, under the leaderboard's writer lock: on any problem ``SubmissionRejected``
+    lists them all and no file is changed; otherwise all entries are swapped in together."""
+    data_dir = Path(data_dir) if data_dir else settings.default_dataset_dir(benchmark)
+    try:
+        info = verify_build(data_dir)
+    except Exception as err:
+        raise SubmissionRejected([f"dataset {data_dir}: {err}"]) from None
+    if info.get("benchmark") != benchmark:
+        raise SubmissionRejected([f"dataset {data_dir}: it is a build of {info.get('benchmark')!r}, not {benchmark!r}"])
+    folder = entries_dir(root, benchmark)
+    with writer_lock(root, "rescore"):
+        problems: list[str] = []
+        changes: list[tuple[Path, str | None]] = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                entry = _rescored(path, info, data_dir)
+            except SubmissionRejected as err:
+                problems += err.problems
+                continue
+            if entry is not None:
+                changes.append((path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"))
+        if problems:
+            raise SubmissionRejected(problems)
+        swap_in(changes)
+    return [path for path, _ in changes]
+
+
+def _rescored(path: Path, info: dict, data_dir: Path) -> dict | None:
+    """The entry at ``path`` with its numbers scored again; None for a reported entry."""
+    if path.is_symlink():
+        raise SubmissionRejected([f"{path}: a symlink; entries must be regular files"])
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SubmissionRejected([f"{path}: not a readable entry ({type(err).__name__})"]) from None
+    if not isinstance(entry, dict) or entry.get("kind") != "reproduced":
+        return None
+    bad = schema.validate(entry, schema.ENTRY_REPRODUCED)
+    if bad:
+        raise SubmissionRejected([f"{path}: {p}" for p in bad])
+    own, theirs = ((entry["label_fingerprint"], info["label_fingerprint"]) if entry.get("label_fingerprint")
+                   else (entry["dataset_fingerprint"], info["fingerprint"]))
+    if own != theirs:
+        raise SubmissionRejected([f"{path}: scored on other labels than the build at {data_dir} holds (fingerprint "
+                                  f"{own[:12]}..., build {theirs[:12]}...)"])
+    stored = entry["predictions"].get("stored")
+    pred_path = path.with_name(stored) if stored else None
+    if pred_path is None or pred_path.is_symlink() or not pred_path.is_file():
+        raise SubmissionRejected([f"{path}: no stored predictions to score again"])
+    digest = sha256_file(pred_path)
+    if digest != entry["predictions"].get("stored_sha256"):
+        raise SubmissionRejected([f"{pred_path}: sha256 {digest[:12]}... is not the one the entry recorded"])
+    pred, _, problems = load_predictions(pred_path)
+    used = entry["scoring"]
+    labels = dataset_labels(data_dir, splits=tuple(used["splits"]))
+    if pred is not None:
+        problems += check_predictions(pred, labels, str(pred_path))
+    if problems or pred is None:
+        raise SubmissionRejected([f"{path}: {p}" for p in problems])
+    scored = score(pred, labels, threshold=used["threshold"], n_bootstrap=used["n_bootstrap"], seed=used["seed"])
+    entry.update(report=scored["report"], report_all_tests=scored["report_all_tests"],
+                 summary=summarise(scored["report"], scored["report_all_tests"]),
+                 mom_bench_version=provenance.mom_bench_version(), label_fingerprint=info["label_fingerprint"])
+    return entry
 
 
 def _parameter_count(model_name: Any) -> int | None:

@@ -3,10 +3,16 @@
 What is checked, all of it reported at once:
 
 * every entry parses and matches its schema; its folder is a shipped benchmark and its file name its slug;
-* no stray files, no duplicate model names or identical prediction files within a benchmark;
-* reproduced entries: the stored predictions match their recorded hash, and the summary matches the full
-  report; when the benchmark is built here with the entry's fingerprint, the predictions are re-scored
-  and must give the recorded report (otherwise a note says why that was skipped);
+* no stray files, symlinks or leftovers of an interrupted write, no duplicate model names or identical
+  prediction files within a benchmark;
+* reproduced entries: their predictions are stored beside them and match their recorded hash, the summary
+  matches the full report, and an entry that leaves out test splits says it is partial. When the benchmark
+  is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids, splits,
+  labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
+  every number must follow from them; builds whose audio differs by machine (``dataset_fingerprint``) are
+  still re-scored, with a note. An entry without a label fingerprint is re-scored when the dataset
+  fingerprint matches. A label fingerprint that differs from a build of the same benchmark version is a
+  problem; a build of another version, or none, is a note (a problem with ``require_rescore``);
 * reported entries agree with the ``baselines/`` recipes they were imported from, both ways;
 * LEADERBOARD.md, leaderboard.csv and index.html equal a fresh rendering of the entries.
 """
@@ -15,10 +21,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mom_bench import protocols, settings
 from mom_bench._io import sha256_file
-from mom_bench.dataset.read import read_info
+from mom_bench.dataset.read import BuildTampered, verify_build
 from mom_bench.leaderboard import render
 from mom_bench.leaderboard import scoring
 from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
@@ -35,49 +42,44 @@ class ValidationResult:
         return not self.problems
 
 
+@dataclass
+class _Build:
+    """The local build of one benchmark, verified once for all its entries."""
+
+    data_dir: Path
+    info: dict | None = None
+    missing: str | None = None  # why there is nothing to re-score with (a note)
+    broken: str | None = None  # why the build cannot be trusted (a problem)
+
+
 def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Path | str] | None = None,
                     baselines_dir: Path | str | None = None, recompute: bool = True,
-                    check_rendered: bool = True) -> ValidationResult:
-
+                    check_rendered: bool = True, require_rescore: bool = False) -> ValidationResult:
+    """Every check of the module docstring; ``require_rescore`` turns each "not re-scored" note into a
+    problem (for CI that has the builds)."""
     root = Path(root)
     result = ValidationResult()
     entries_root = root / "entries"
-    if not entries_root.is_dir():
-        result.problems.append(f"{entries_root}: no entries folder")
+    if not entries_root.is_dir() or entries_root.is_symlink():
+        result.problems.append(f"{entries_root}: no entries folder" + (" (it is a symlink)"
+                                                                      if entries_root.is_symlink() else ""))
         return result
-    shipped = set(protocols.names())
-    entries: dict[Path, dict] = {}
-    for folder in sorted(p for p in entries_root.iterdir()):
-        if not folder.is_dir():
-            result.problems.append(f"{folder}: unexpected file (entries live in entries/<benchmark>/)")
-            continue
-        if folder.name not in shipped:
-            result.problems.append(f"{folder}: {folder.name!r} is not a benchmark of this mom-bench "
-                                   f"({', '.join(sorted(shipped))})")
-        for path in sorted(folder.iterdir()):
-            if path.suffix == ".json" and path.is_file():
-                try:
-                    entry = json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, ValueError) as err:
-                    result.problems.append(f"{path}: not valid JSON ({err})")
-                    continue
-                bad = render.check_entry(entry, path)
-                result.problems += bad
-                if not bad:
-                    entries[path] = entry
-            elif not path.name.endswith(".predictions.csv"):
-                result.problems.append(f"{path}: unexpected file in an entries folder")
+    entries = _read_entries(entries_root, result)
     result.n_entries = len(entries)
 
     _duplicates(entries, result)
     stored_names = set()
+    builds: dict[str, _Build] = {}
     for path, entry in entries.items():
         if entry["kind"] == "reproduced":
             stored = entry["predictions"].get("stored")
             if stored:
                 stored_names.add(path.parent / stored)
-            data_dir = (data_dirs or {}).get(entry["benchmark"]) or settings.default_dataset_dir(entry["benchmark"])
-            _check_reproduced(path, entry, Path(data_dir), recompute, result)
+            bench = entry["benchmark"]
+            if bench not in builds:
+                data_dir = (data_dirs or {}).get(bench) or settings.default_dataset_dir(bench)
+                builds[bench] = _local_build(Path(data_dir), recompute)
+            _check_reproduced(path, entry, builds[bench], recompute, require_rescore, result)
     for orphan in sorted(set(entries_root.glob("*/*.predictions.csv")) - stored_names):
         result.problems.append(f"{orphan}: predictions file that no entry refers to")
 
@@ -99,6 +101,41 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
     return result
 
 
+def _read_entries(entries_root: Path, result: ValidationResult) -> dict[Path, dict]:
+    shipped = set(protocols.names())
+    entries: dict[Path, dict] = {}
+    for folder in sorted(p for p in entries_root.iterdir()):
+        if folder.is_symlink():
+            result.problems.append(f"{folder}: a symlink; entries live in real folders entries/<benchmark>/")
+            continue
+        if not folder.is_dir():
+            result.problems.append(f"{folder}: unexpected file (entries live in entries/<benchmark>/)")
+            continue
+        if folder.name not in shipped:
+            result.problems.append(f"{folder}: {folder.name!r} is not a benchmark of this mom-bench "
+                                   f"({', '.join(sorted(shipped))})")
+        for path in sorted(folder.iterdir()):
+            if path.is_symlink():
+                result.problems.append(f"{path}: a symlink; entries and stored predictions must be regular files")
+            elif path.name.startswith(".") and path.name.endswith((".tmp", ".old")):
+                result.problems.append(f"{path}: left over from an interrupted write (a new file not yet swapped "
+                                       "in, or the kept copy of the file it replaced); compare it with its entry "
+                                       "and remove it")
+            elif path.suffix == ".json" and path.is_file():
+                try:
+                    entry = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as err:
+                    result.problems.append(f"{path}: not valid JSON ({err})")
+                    continue
+                bad = render.check_entry(entry, path)
+                result.problems += bad
+                if not bad:
+                    entries[path] = entry
+            elif not path.name.endswith(".predictions.csv"):
+                result.problems.append(f"{path}: unexpected file in an entries folder")
+    return entries
+
+
 def _duplicates(entries: dict[Path, dict], result: ValidationResult) -> None:
     names: dict[tuple, Path] = {}
     hashes: dict[tuple, Path] = {}
@@ -115,49 +152,113 @@ def _duplicates(entries: dict[Path, dict], result: ValidationResult) -> None:
             hashes.setdefault(hkey, path)
 
 
-def _check_reproduced(path: Path, entry: dict, data_dir: Path, recompute: bool, result: ValidationResult) -> None:
+def _local_build(data_dir: Path, recompute: bool) -> _Build:
+    build = _Build(data_dir)
+    if not recompute:
+        return build
+    try:
+        build.info = verify_build(data_dir)
+    except BuildTampered as err:
+        build.broken = str(err)
+    except Exception as err:  # no build there (NotABuiltBenchmark) or unreadable: nothing to re-score with
+        build.missing = str(err)
+    return build
+
+
+def _check_reproduced(path: Path, entry: dict, build: _Build, recompute: bool, require_rescore: bool,
+                      result: ValidationResult) -> None:
     expected = scoring.summarise(entry["report"], entry.get("report_all_tests", {}))
     if not scoring.same_numbers(expected, entry["summary"]):
         result.problems.append(f"{path}: summary does not match its report (edited by hand?)")
+    _check_partial(path, entry, result)
+    pred = _stored_predictions(path, entry, result)
+    if pred is None or not recompute:
+        return
+
+    def skipped(reason: str) -> None:
+        (result.problems if require_rescore else result.notes).append(f"{path}: not re-scored: {reason}")
+
+    if build.broken:
+        result.problems.append(f"{path}: not re-scored: the local build fails verification: {build.broken}")
+        return
+    if build.info is None:
+        skipped(build.missing or f"no build at {build.data_dir}")
+        return
+    info = build.info
+    local_fp, local_labels = str(info.get("fingerprint")), str(info.get("label_fingerprint"))
+    if entry.get("label_fingerprint"):
+        if entry["label_fingerprint"] != local_labels:
+            if str(info.get("benchmark_version")) == entry["benchmark_version"]:
+                result.problems.append(
+                    f"{path}: label fingerprint {entry['label_fingerprint'][:12]}... differs from the one of the "
+                    f"build at {build.data_dir} ({local_labels[:12]}...), although both are {entry['benchmark']} "
+                    f"{entry['benchmark_version']}: the entry was not scored on this benchmark's labels (or was "
+                    "edited)")
+            else:
+                skipped(f"the build at {build.data_dir} is version {info.get('benchmark_version')}, the entry "
+                        f"{entry['benchmark_version']}")
+            return
+        if entry["dataset_fingerprint"] != local_fp:
+            result.notes.append(f"{path}: the audio of the build at {build.data_dir} differs from the entry's "
+                                f"(dataset fingerprint {local_fp[:12]}..., entry {entry['dataset_fingerprint'][:12]}"
+                                "...), as builds on other machines do; its labels are the same, so the entry is "
+                                "re-scored anyway")
+    elif entry["dataset_fingerprint"] != local_fp:
+        skipped(f"the entry has no label fingerprint and the dataset at {build.data_dir} has another fingerprint "
+                f"({local_fp[:12]}..., entry {entry['dataset_fingerprint'][:12]}...)")
+        return
+    _rescore(path, entry, pred, build.data_dir, result)
+
+
+def _check_partial(path: Path, entry: dict, result: ValidationResult) -> None:
+    try:
+        required = scoring.benchmark_test_splits(protocols.load(entry["benchmark"]))
+    except Exception:  # not a shipped benchmark: reported by _read_entries already
+        return
+    left_out = [s for s in required if s not in entry["scoring"]["splits"]]
+    if left_out and entry.get("partial") is not True:
+        result.problems.append(f"{path}: scored without test split(s) {', '.join(left_out)} but not marked "
+                               "partial (`partial: true`)")
+    elif not left_out and entry.get("partial") is True:
+        result.problems.append(f"{path}: marked partial but scored on every test split of {entry['benchmark']}")
+
+
+def _stored_predictions(path: Path, entry: dict, result: ValidationResult) -> Any:
+    """The entry's stored predictions, after checking they exist and have the recorded hash; None if not."""
     stored = entry["predictions"].get("stored")
     if not stored:
-        result.notes.append(f"{path}: predictions not stored; not re-scored")
-        return
+        result.problems.append(f"{path}: no stored predictions; a reproduced entry keeps them beside it so its "
+                               "numbers can be re-scored (submit without --no-store-predictions)")
+        return None
     pred_path = path.parent / stored
-    if not pred_path.is_file():
+    if pred_path.is_symlink() or not pred_path.is_file():
         result.problems.append(f"{path}: stored predictions {pred_path.name} are missing")
-        return
+        return None
+    recorded = entry["predictions"].get("stored_sha256")
     digest = sha256_file(pred_path)
-    if digest != entry["predictions"].get("stored_sha256"):
+    if digest != recorded:
         result.problems.append(f"{pred_path}: sha256 {digest[:12]}... does not match the entry's "
-                               f"{str(entry['predictions'].get('stored_sha256'))[:12]}...")
-        return
+                               f"{str(recorded)[:12]}...")
+        return None
     pred, _, problems = scoring.load_predictions(pred_path)
     if problems or pred is None:
         result.problems += [f"{path}: {p}" for p in problems]
-        return
+        return None
     if len(pred) != entry["predictions"]["n_rows"]:
         result.problems.append(f"{pred_path}: {len(pred)} rows, the entry says {entry['predictions']['n_rows']}")
-    if not recompute:
-        return
+    return pred
 
-    try:
-        info = read_info(data_dir)
-    except Exception as err:
-        result.notes.append(f"{path}: not re-scored: {err}")
-        return
-    if info.get("fingerprint") != entry["dataset_fingerprint"]:
-        result.notes.append(f"{path}: not re-scored: the dataset at {data_dir} has another fingerprint "
-                            f"({str(info.get('fingerprint'))[:12]}..., entry {entry['dataset_fingerprint'][:12]}...)")
-        return
-    labels = scoring.dataset_labels(data_dir)
+
+def _rescore(path: Path, entry: dict, pred: Any, data_dir: Path, result: ValidationResult) -> None:
+    used = entry["scoring"]
+    labels = scoring.dataset_labels(data_dir, splits=tuple(used["splits"]))
+    pred_path = path.parent / entry["predictions"]["stored"]
     bad = scoring.check_predictions(pred, labels, str(pred_path))
     if bad:
         result.problems += bad
         return
-    used = entry["scoring"]
     again = scoring.score(pred, labels, threshold=used["threshold"], n_bootstrap=used["n_bootstrap"],
-                         seed=used["seed"])
+                          seed=used["seed"])
     for key in ("report", "report_all_tests"):
         # the metric definitions are prose that may be reworded between versions; the numbers may not change
         fresh = {k: v for k, v in json.loads(json.dumps(again[key])).items() if k != "definitions"}

@@ -10,18 +10,22 @@ to see is the decoder's fingerprint, and the two decoders here upsample in diffe
 Training is short (a few hundred steps on random half-second crops, multi-resolution spectral loss plus
 a waveform term), deterministic for a seed, and cached under ``settings.cache_dir()/mom-mini`` keyed by
 a hash of everything that determines the weights (architecture, options, seed, training audio), stored
-as safetensors.
+as safetensors and written atomically. A cache file that cannot be read back (truncated, damaged, of
+another architecture) counts as absent: a warning names it and the weights are trained and written again.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from mom_bench._io import write_atomic
 from mom_bench.mini.families import Family
 from mom_bench.settings import cache_dir
 
@@ -113,6 +117,21 @@ def train_net(net: _Net, clips: list[np.ndarray], *, steps: int, seed: int, batc
     return net
 
 
+def _load_cached(net: _Net, path: Path) -> bool:
+    """Load the weights cached at ``path`` into ``net``; False when there are none that can be used."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        return False
+    try:
+        net.load_state_dict(load_file(str(path)), strict=True)
+    except Exception as err:  # safetensors, torch and the OS each raise their own kind
+        warnings.warn(f"{path}: unreadable auto-encoder cache ({type(err).__name__}: {err}); training it again "
+                      "and replacing the file", RuntimeWarning, stacklevel=3)
+        return False
+    return True
+
+
 class _AutoEncoderFamily(Family):
     needs_training = True
     builder = staticmethod(tconv_net)
@@ -136,29 +155,32 @@ class _AutoEncoderFamily(Family):
     def steps(self) -> int:
         return int(self.options.get("steps", 150))
 
+    def _fresh(self, seed: int) -> _Net:
+        torch.manual_seed(seed)
+        return self.builder(**self._arch())
+
+    def cache_path(self, train_clips: list[np.ndarray], seed: int = 0) -> Path:
+        """Where :meth:`prepare` keeps the weights trained on ``train_clips`` with ``seed``."""
+        return cache_dir() / "mom-mini" / f"{self.name}-{self.cache_key(train_clips, seed)[:20]}.safetensors"
+
     def prepare(self, train_clips: list[np.ndarray] | None = None, *, seed: int = 0, progress=None,
                 cache: bool = True) -> None:
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import save_file
 
         if not train_clips:
             raise ValueError(f"{self.name}: needs the training reals to train on")
-        key = self.cache_key(train_clips, seed)
-        path = cache_dir() / "mom-mini" / f"{self.name}-{key[:20]}.safetensors"
+        path = self.cache_path(train_clips, seed)
         with _locks_guard:
             lock = _locks.setdefault(str(path), threading.Lock())
         with lock:
-            torch.manual_seed(seed)
-            net = self.builder(**self._arch())
-            if cache and path.is_file():
-                net.load_state_dict(load_file(str(path)), strict=True)
-                net.eval()
-            else:
+            net = self._fresh(seed)
+            if not (cache and _load_cached(net, path)):
+                net = self._fresh(seed)  # a failed load may have overwritten some weights
                 train_net(net, train_clips, steps=self.steps, seed=seed, progress=progress)
                 if cache:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(".tmp")
-                    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-                    tmp.replace(path)
+                    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+                    write_atomic(path, lambda tmp: save_file(state, str(tmp)))
+            net.eval()
             self.net = net
 
     def generate(self, x: np.ndarray, seed: int) -> np.ndarray:

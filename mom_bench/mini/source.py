@@ -73,14 +73,19 @@ class _SingleThread:
 
     def __init__(self):
         self._lock = threading.RLock()
+        self._depth = 0  # re-entered by the thread that holds it (preparing the families inside a fetch)
 
     def __enter__(self):
         self._lock.acquire()
-        self._saved = torch.get_num_threads()
-        torch.set_num_threads(1)
+        self._depth += 1
+        if self._depth == 1:
+            self._saved = torch.get_num_threads()
+            torch.set_num_threads(1)
 
     def __exit__(self, *exc):
-        torch.set_num_threads(self._saved)
+        self._depth -= 1
+        if self._depth == 0:
+            torch.set_num_threads(self._saved)
         self._lock.release()
 
 
@@ -118,6 +123,8 @@ class MomMiniSource:
         self._families: dict[str, Family] = {}
         self._decoded: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._plans: list[_Plan] | None = None
+        self._prepared = False
 
     # ----------------------------------------------------------------------------------------------
     def _excerpts(self) -> list[Excerpt]:
@@ -191,6 +198,23 @@ class MomMiniSource:
             fam.prepare(clips, seed=self.seed, progress=step)
             bar.close()
 
+    def _ensure_prepared(self) -> None:
+        """Train the families on first use, not when listing: a build that finds itself up to date lists
+        the rows and stops there."""
+        with _single_thread:
+            if not self._prepared:
+                self._prepare(self._plans if self._plans is not None else self.plan())
+                self._prepared = True
+
+    def stamp(self) -> str:
+        """sha256 of the attribution table and of every excerpt file: each row's audio (and every fake,
+        through the auto-encoders trained on the training excerpts) depends on them."""
+        items = self._excerpts()
+        h = hashlib.sha256((items[0].path.parent / "ATTRIBUTION.csv").read_bytes())
+        for e in sorted(items, key=lambda e: e.file):
+            h.update(e.file.encode("utf-8") + b"\0" + hashlib.sha256(e.path.read_bytes()).digest())
+        return h.hexdigest()
+
     # ----------------------------------------------------------------------------------------------
     def _fetch_real(self, e: Excerpt):
         with _single_thread:
@@ -198,14 +222,14 @@ class MomMiniSource:
 
     def _fetch_fake(self, e: Excerpt, gen_id: str, row_id: str):
         with _single_thread:
+            self._ensure_prepared()
             x = self._samples(e)
             y = self.family(gen_id).generate(x, _row_seed(self.seed, row_id))
             return dsp.finish(y, self.rate, self.n_samples, ref=x), self.rate
 
     def rows(self) -> Iterator:
-        plans = self.plan()
-        with _single_thread:
-            self._prepare(plans)
+        plans = self._plans = self.plan()
+        stamp = self.stamp()
         for p in plans:
             e = p.excerpt
             meta = {"track": e.track_id, "title": e.title, "author": e.author, "license": e.license,
@@ -214,9 +238,11 @@ class MomMiniSource:
             if p.generator is None:
                 rid = f"mini-real-{e.track_id}-{e.index}"
                 yield SourceRow(id=rid, label=0, generator="real", source=REAL_SOURCE, group_key=e.track_id,
-                                meta=meta, fetch=functools.partial(self._fetch_real, e), split=p.split)
+                                meta=meta, fetch=functools.partial(self._fetch_real, e), split=p.split,
+                                stamp=stamp)
             else:
                 rid = f"mini-{p.generator}-{e.track_id}-{e.index}"
                 yield SourceRow(id=rid, label=1, generator=p.generator, source=p.generator,
                                 group_key=e.track_id, meta=meta,
-                                fetch=functools.partial(self._fetch_fake, e, p.generator, rid), split=p.split)
+                                fetch=functools.partial(self._fetch_fake, e, p.generator, rid), split=p.split,
+                                stamp=stamp)

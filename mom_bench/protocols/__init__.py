@@ -52,8 +52,19 @@ SOURCE_KINDS: dict[str, str] = {
 }
 
 
+#: Source options that name files or folders. Written in a protocol file they are not trusted (a protocol
+#: from elsewhere must not make the builder read any file of the machine): see :class:`FromProtocolFile`.
+PATH_OPTIONS = ("csv", "root")
+
+
 class ProtocolError(MomBenchError, ValueError):
     """A protocol file that cannot be used; the message names the file and the key."""
+
+
+class FromProtocolFile(str):
+    """A path option as written in a protocol file (``source.csv``, ``source.root``), marked so that the
+    source using it resolves it against the protocol's folder and confines it there. The same option given
+    on the command line or through the API is a plain string: what the user passes is trusted."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,20 @@ def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]
     return out
 
 
+def _mark_paths(f: str, source: dict) -> dict:
+    """A copy of the ``source`` block with its path options marked :class:`FromProtocolFile`."""
+    out = dict(source)
+    for key in PATH_OPTIONS:
+        if key not in out or out[key] is None:
+            continue
+        value = out[key]
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise ProtocolError(f"{f}: source.{key}: expected a path relative to the protocol's folder, "
+                                f"got {value!r}")
+        out[key] = FromProtocolFile(value)
+    return out
+
+
 def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
     """Validate a protocol already read from YAML. Every message starts with the file and the key."""
     path = Path(path)
@@ -217,6 +242,8 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ProtocolError(f"{f}: source.kind: unknown kind {source['kind']!r}{hint}; known: "
                             f"{', '.join(SOURCE_KINDS)}")
+
+    source = _mark_paths(f, source)
 
     splits = _keys(f"{f}: splits", raw["splits"], _SPLITS_REQUIRED, _SPLITS_OPTIONAL)
     if not isinstance(splits["salt"], str) or not splits["salt"]:
