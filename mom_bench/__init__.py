@@ -6,6 +6,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     mb.build_benchmark("mom-mini")                  # a Hugging Face dataset folder with strict splits
     mb.train("clam")                                # a registry detector, trained on the default benchmark
     result = mb.evaluate(my_detector)               # a registry name, a checkpoint, or your own nn.Module
+    clean, robust = mb.evaluate_robustness("clam")  # the same, then under every transform of a suite
     mb.check_detector(my_detector)                  # does it follow the detector contract?
 
 ``my_detector`` is any ``torch.nn.Module`` (or callable) mapping mono waveforms ``[B, T]`` to logits ``[B]``,
@@ -25,6 +26,7 @@ _API = {
     "build_benchmark": "mom_bench.dataset.builder",
     "train": "mom_bench.training",
     "evaluate": "mom_bench.evaluation",
+    "evaluate_robustness": "mom_bench.robustness",
     "predict": "mom_bench.prediction",
     "compute_report": "mom_bench.metrics",
     "load_detector": "mom_bench.models.registry",
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from mom_bench.models.registry import list_models
     from mom_bench.models.registry import load as load_detector
     from mom_bench.prediction import predict
+    from mom_bench.robustness import evaluate_robustness
     from mom_bench.training import train
 
 

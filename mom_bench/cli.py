@@ -159,7 +159,10 @@ def _source_options(pairs, **named):
 @click.option("--num-workers", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="Decoding processes.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build (also after kill -9); the same command without it does too.")
-@click.option("--overwrite", is_flag=True, help="Replace a finished or interrupted build in the output folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Build again from scratch over a finished or interrupted build; the previous build stays "
+                   "complete and loadable until the new one is. Only a mom-bench build or an empty folder is "
+                   "ever replaced.")
 @click.option("--max-seconds", type=float, default=None, help="Store only the first N seconds of each song.")
 @click.option("--keep-original", is_flag=True,
               help="Store the input files unchanged instead of mono FLAC at the protocol's rate.")
@@ -240,9 +243,12 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
 @click.option("--replace", is_flag=True, help="Overwrite an existing entry with the same slug.")
 @click.option("--no-store-predictions", is_flag=True,
               help="Do not keep id,score beside the entry (then `leaderboard validate` cannot re-score it).")
-@click.option("--n-bootstrap", type=click.IntRange(1), default=1000, show_default=True,
+@click.option("--n-bootstrap", type=click.IntRange(1, 10_000), default=1000, show_default=True,
               help="Bootstrap resamples for CIs.")
-def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap):
+@click.option("--partial", is_flag=True,
+              help="Accept predictions that leave out whole test splits; the entry is scored on the splits it "
+                   "covers, marked partial on every page and not ranked.")
+def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap, partial):
     """Validate, score and add PREDICTIONS to the leaderboard.
 
     \b
@@ -257,7 +263,8 @@ def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_p
     """
     from mom_bench.leaderboard import submit as lb
 
-    options = dict(root=root, replace=replace, store_predictions=not no_store_predictions, n_bootstrap=n_bootstrap)
+    options = dict(root=root, replace=replace, store_predictions=not no_store_predictions, n_bootstrap=n_bootstrap,
+                   partial=partial)
     try:
         if predictions.is_dir():
             path = lb.entry_from_evaluation(predictions, meta, data_dir=data_dir, benchmark=benchmark, **options)
@@ -308,7 +315,9 @@ def leaderboard_render(root, out):
                    "$MOM_BENCH_HOME); repeatable.")
 @click.option("--no-recompute", is_flag=True, help="Skip re-scoring stored predictions.")
 @click.option("--no-render-check", is_flag=True, help="Skip comparing the rendered files with the entries.")
-def leaderboard_validate(root, baselines, data, no_recompute, no_render_check):
+@click.option("--require-rescore", is_flag=True,
+              help="Fail, not just note, when a reproduced entry cannot be re-scored here (no matching build).")
+def leaderboard_validate(root, baselines, data, no_recompute, no_render_check, require_rescore):
     """Check every entry (schemas, duplicates, hashes, re-scoring, recipes, rendering). Exit 1 on problems."""
     from mom_bench.leaderboard.validate import validate_folder
 
@@ -319,7 +328,7 @@ def leaderboard_validate(root, baselines, data, no_recompute, no_render_check):
             raise UserError(f"--data expects BENCHMARK=DIR, got {item!r}")
         data_dirs[name] = Path(folder)
     result = validate_folder(root, data_dirs=data_dirs, baselines_dir=baselines, recompute=not no_recompute,
-                             check_rendered=not no_render_check)
+                             check_rendered=not no_render_check, require_rescore=require_rescore)
     for note in result.notes:
         click.echo(f"note: {note}")
     for problem in result.problems:
@@ -327,6 +336,25 @@ def leaderboard_validate(root, baselines, data, no_recompute, no_render_check):
     click.echo(f"{result.n_entries} entries, {len(result.problems)} problem(s)")
     if result.problems:
         sys.exit(1)
+
+
+@leaderboard_group.command("rescore")
+@click.option("--benchmark", required=True, help="Whose reproduced entries to re-score (mom, sonics or mom-mini).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="The built benchmark (verified first). Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
+@click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True)
+def leaderboard_rescore(benchmark, data_dir, root):
+    """Re-score every reproduced entry of a benchmark from its stored, hash-checked predictions with this
+    version's metrics (after a metrics change), all or nothing. Then run `mom-bench leaderboard render`."""
+    from mom_bench.leaderboard import submit as lb
+
+    try:
+        paths = lb.rescore(benchmark, data_dir, root)
+    except lb.SubmissionRejected as err:
+        raise UserError(str(err)) from None
+    for path in paths:
+        click.echo(f"rewrote {path}")
+    click.echo(f"{len(paths)} entries re-scored; next: mom-bench leaderboard render --root {root}")
 
 
 @leaderboard_group.command("import-reported")
@@ -451,7 +479,8 @@ def models_cmd(name, benchmark, as_json, check):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>, where evaluate looks.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epoch count.")
-@click.option("--seed", type=int, default=None, help="Seed of initialisation, shuffling and augmentation.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Seed of initialisation, shuffling and augmentation.")
 @click.option("--resume", is_flag=True, help="Continue the run from its last/ checkpoint (same config; --epochs may grow).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in the output folder.")
 @click.option("--loss", type=click.Choice(["bce", "bce+triplet", "bce+mse", "bce+huber"]), default=None,
@@ -471,7 +500,8 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
                    BCE + 0.5 x triplet (margin 0.2) over the batch's reals; AdamW 1e-4, wd 0.01, batch 16.
       SpecTTTra:   BCE (label smoothing 0.02), AdamW wd 0.05, cosine + warm-up, grad clip 5,
                    MixUp, SpecAugment, random crops, mixed precision on GPU.
-    The run folder gets train_config.json, train_log.jsonl (one line per epoch), best/ and last/.
+    The run folder gets train_config.json, train_log.jsonl (one line per epoch), best/ and last/. A run
+    killed at any point continues with the same command. --out must be a run folder or empty.
 
     \b
     Examples:
@@ -485,6 +515,15 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
                               seed=seed, resume=resume, overwrite=overwrite, loss=loss, negatives=negatives,
                               triplet_distance=triplet_distance, device=device, log=click.echo)
     click.echo(f"run folder: {run_dir}")
+
+
+def _ignored_note(ignored: list[Path], name) -> str:
+    """'N file(s) without an audio extension not scored, e.g. ...', or '' when there are none."""
+    if not ignored:
+        return ""
+    more = ", ..." if len(ignored) > 3 else ""
+    return (f"{len(ignored)} file(s) without an audio extension not scored: "
+            f"{', '.join(name(p) for p in ignored[:3])}{more}")
 
 
 def _hf_only(model_name: str, fake_label: str | None, clip: str | None) -> None:
@@ -512,18 +551,29 @@ _CLIP_HELP = ("hf: models: clip policy of each song, e.g. first:30, full. Defaul
 @click.option("--benchmark", "-b", default=None, help="Benchmark whose default folder to use (default: mom-mini).")
 @click.option("--splits", default=None, help="Comma-separated splits. Default: test_id,test_ood (those present).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Results folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>/results.")
+              help="Results folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>/results. An existing "
+                   "folder is replaced only if it is a results folder (results.json) or empty.")
 @click.option("--n-bootstrap", type=click.IntRange(1), default=1000, show_default=True,
               help="Bootstrap resamples for the CIs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Songs scored at once (speed only: every song is scored on its own).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--fake-label", default=None, metavar="NAME", help=_FAKE_LABEL_HELP)
 @click.option("--clip", default=None, metavar="POLICY", help=_CLIP_HELP)
+@click.option("--calibration-split", default="validation", show_default=True, metavar="SPLIT",
+              help="Split scored only to choose the frozen thresholds (F1-optimal, FPR 1 % and 5 %) reported "
+                   "beside 0.5; never a test split; 'none' skips it.")
+@click.option("--robustness", "suite", default=None, metavar="SUITE|FILE",
+              help="Also score the test splits under each transform of a robustness suite (the shipped "
+                   "'standard': codec round trips, pitch, tempo, filters, resampling, noise, gain, clip lengths; "
+                   "or a suite YAML file; docs/robustness.md) and write <results>/robustness/.")
+@click.option("--transforms", default=None, metavar="NAMES",
+              help="With --robustness: comma-separated transform names to run (default: all of the suite; "
+                   "clip:<policy> for a clip-length entry).")
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
-                 no_plots, fake_label, clip):
+                 no_plots, fake_label, clip, calibration_split, suite, transforms):
     """Score the test splits and write results.json, predictions.csv, results.md and plots.
 
     \b
@@ -532,10 +582,19 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     {all reals of the split}; duration strata; the ID-OOD gap. 95 % stratified bootstrap CIs.
 
     \b
+    With --robustness, each test split is scored again under every transform of the suite (applied on the
+    fly to the stored audio; the built dataset never changes): TPR, FPR, F1 and AUC with CIs and their
+    change against clean, per generator, and the per-item invariance mean/max |P(fake) change| judged by
+    ArtifactBench's codec criterion (mean <= 0.15, max <= 0.35). Scores and features of transformed
+    audio are cached, so an interrupted run continues and a re-run is cheap.
+
+    \b
     Examples:
       mom-bench evaluate --model clam
       mom-bench evaluate --model clam --checkpoint runs/clam-bce/best --out results/clam-bce
       mom-bench evaluate --model hf:owner/name@<commit> --fake-label spoof --clip first:10
+      mom-bench evaluate --model spectttra --robustness standard
+      mom-bench evaluate --model clam --robustness standard --transforms mp3_32k,mp3_64k,pitch_up_1
 
     
     An hf: model's results record its Hub id and the commit it was read at (see
@@ -544,12 +603,24 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     import mom_bench
 
     _hf_only(model_name, fake_label, clip)
+    if transforms and not suite:
+        raise UserError("--transforms picks transforms of a robustness suite: add --robustness standard (or FILE)")
     split_list = [s.strip() for s in splits.split(",") if s.strip()] if splits else None
-    result = mom_bench.evaluate(model_name, checkpoint, data_dir, benchmark=benchmark, splits=split_list, out_dir=out,
-                                n_bootstrap=n_bootstrap, seed=seed, batch_size=batch_size, device=device,
-                                plots=not no_plots, log=click.echo, fake_label=fake_label, clip=clip)
+    options = dict(benchmark=benchmark, splits=split_list, out_dir=out, n_bootstrap=n_bootstrap, seed=seed,
+                   batch_size=batch_size, device=device, plots=not no_plots, log=click.echo, fake_label=fake_label,
+                   clip=clip, calibration_split=None if calibration_split.lower() == "none" else calibration_split)
+    if suite:
+        names = [t.strip() for t in transforms.split(",") if t.strip()] if transforms else None
+        result, robust = mom_bench.evaluate_robustness(model_name, checkpoint, data_dir, suite=suite,
+                                                       transforms=names, **options)
+    else:
+        result, robust = mom_bench.evaluate(model_name, checkpoint, data_dir, **options), None
     click.echo("")
     click.echo(result.summary())
+    if robust is not None:
+        click.echo("")
+        click.echo(robust.summary())
+        click.echo(f"robustness: {robust.out_dir}")
     click.echo(f"results: {result.out_dir}")
 
 
@@ -571,6 +642,12 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
     file's score is sigmoid(mean of the window logits). A file that cannot be read gets its error on
     its row and the others are still scored; the exit status is 1 if any file failed.
 
+    Every FILE given gets a row, and so does every file with an audio extension found in a folder: a FIFO,
+    a dangling symlink or an unreadable file or folder gets an error row saying so. Symlinked folders are
+    followed, each real folder searched once (a symlink loop gets an error row). Files of searched folders
+    without an audio extension are counted on stderr, not scored. Names that are not valid UTF-8 are read
+    and shown with backslash escapes (caf\\xe9.flac), so the output is always valid UTF-8.
+
     
     Examples:
       mom-bench predict song.mp3 --model clam
@@ -578,15 +655,19 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
     (an hf: model's chosen fake label is said on stderr)
     """
     from mom_bench import prediction as predict_mod
-    from mom_bench.diagnostics import iter_audio_files
+    from mom_bench.diagnostics import AUDIO_EXTENSIONS
 
     _hf_only(model_name, fake_label, clip)
-    paths = list(iter_audio_files(files))
-    if not paths:
-        raise UserError("no audio files found in " + ", ".join(map(str, files)))
-    rows, model = predict_mod.predict(paths, model_name, benchmark=benchmark, checkpoint=checkpoint,
+    found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)
+    given = ", ".join(predict_mod.display_name(f) for f in files)
+    if not found.inputs:
+        ignored = _ignored_note(found.ignored, predict_mod.display_name)
+        raise UserError(f"no audio files found in {given}" + (f" ({ignored})" if ignored else ""))
+    rows, model = predict_mod.predict(found.inputs, model_name, benchmark=benchmark, checkpoint=checkpoint,
                                       device=device, threshold=threshold, progress=fmt == "table",
                                       fake_label=fake_label, clip=clip)
+    if found.ignored:
+        click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
     if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
         click.echo(model.choice_note, err=True)
     if fmt == "json":

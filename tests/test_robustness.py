@@ -1,0 +1,114 @@
+"""`evaluate --robustness` (issue 12): each test split scored again under suite transforms, through the one
+audio path, never changing the built dataset, with deltas against clean and the per-item invariance."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+import torch
+
+from mom_bench import robustness as R
+from mom_bench.dataset import read
+from mom_bench.transforms import SuiteError
+
+
+class Loudness(torch.nn.Module):
+    """P(fake) rises with the clip's RMS level: a gain transform must move every score up or down."""
+
+    sample_rate = 16000
+    clip = "first:2"
+
+    def __init__(self):
+        super().__init__()
+        from mom_bench.audio import parse_clip
+
+        self.clip = parse_clip("first:2")
+
+    def forward(self, wave):
+        return torch.log2(wave.pow(2).mean(dim=-1).sqrt().clamp_min(1e-6) / 0.1)  # +6 dB: one logit more
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "data").glob("*.parquet"))}
+
+
+@pytest.fixture
+def data(tmp_path, loop_benchmark):
+    out = tmp_path / "bench"
+    shutil.copytree(loop_benchmark, out)
+    return out
+
+
+def test_transforms_reach_the_model_and_never_touch_the_dataset(data, tmp_path):
+    before = _digest(data)
+    clean, robust = R.evaluate_robustness(Loudness(), data_dir=data, out_dir=tmp_path / "res",
+                                          transforms=["gain_+6db", "gain_-6db"], n_bootstrap=20, progress=False,
+                                          plots=False)
+    assert _digest(data) == before
+    doc = json.loads((robust.out_dir / "robustness.json").read_text())
+    assert robust.out_dir == clean.out_dir / "robustness"
+    by_name = {e["name"]: e for e in doc["transforms"]}
+    assert set(by_name) == {"gain_+6db", "gain_-6db"}
+    preds = {(r["id"], r["transform"]): r["score"] for r in
+             __import__("csv").DictReader(open(robust.out_dir / "robustness_predictions.csv"))}
+    clean_scores = dict(zip(clean.predictions["id"], clean.predictions["score"]))
+    ups = [float(preds[(i, "gain_+6db")]) - s for i, s in clean_scores.items() if (i, "gain_+6db") in preds]
+    downs = [float(preds[(i, "gain_-6db")]) - s for i, s in clean_scores.items() if (i, "gain_-6db") in preds]
+    assert ups and all(d >= 0 for d in ups) and all(d <= 0 for d in downs)
+    assert any(d > 0.01 for d in ups)
+    for e in by_name.values():
+        inv = e["invariance"]
+        assert 0 < inv["mean_abs_dp"] <= inv["max_abs_dp"] <= 1
+        for split, st in e["splits"].items():
+            assert split.startswith("test")
+            assert st["delta"]["tpr"] == pytest.approx(st["tpr"]["value"] - doc["clean"][split]["tpr"]["value"])
+    assert doc["families"]["gain"]["transforms"] == 2
+    # the invariance verdict is the stated criterion applied to the numbers shown
+    fam = doc["families"]["gain"]
+    assert fam["passes_invariance"] == (fam["mean_abs_dp"] <= 0.15 and fam["max_abs_dp"] <= 0.35)
+    assert "gain_+6db" in (robust.out_dir / "robustness.md").read_text()
+
+
+def test_transform_that_cannot_run_at_the_stored_rate_is_reported_skipped(data, tmp_path):
+    # the loop benchmark stores 24 kHz audio: a 16 kHz round trip runs, nothing is refused silently
+    _, robust = R.evaluate_robustness(Loudness(), data_dir=data, out_dir=tmp_path / "res",
+                                      transforms=["resample_16k"], n_bootstrap=10, progress=False, plots=False)
+    entry = robust.document["transforms"][0]
+    assert entry["status"] == "ok" and robust.document["stored_sample_rate"] == 24000
+
+
+def test_unknown_transform_is_refused_before_anything_is_written(data, tmp_path):
+    with pytest.raises(SuiteError, match="no transform 'mp3_65k'.*did you mean 'mp3_64k'"):
+        R.evaluate_robustness(Loudness(), data_dir=data, out_dir=tmp_path / "res", transforms=["mp3_65k"],
+                              progress=False)
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.slow
+def test_frozen_encoder_rerun_reuses_cached_scores_and_features(data, tmp_path, loop_run):
+    """A trained frozen-encoder model: the second run computes nothing (same numbers, caches untouched)."""
+    from mom_bench import settings
+
+    kwargs = dict(data_dir=data, transforms=["mp3_64k", "noise_snr20"], n_bootstrap=20, progress=False,
+                  plots=True)
+    _, first = R.evaluate_robustness("clam-tiny", loop_run / "best", out_dir=tmp_path / "a", **kwargs)
+    cache = settings.cache_dir() / "robustness-scores"
+    stamps = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(stamps) == 2 * len(first.document["splits"])
+    _, second = R.evaluate_robustness("clam-tiny", loop_run / "best", out_dir=tmp_path / "b", **kwargs)
+    assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
+    strip = lambda d: {k: v for k, v in d.items() if k != "checkpoint"}  # noqa: E731
+    assert strip(second.document) == strip(first.document)
+    for png in ("robustness_heatmap.png", "robustness_codecs.png"):
+        assert (second.out_dir / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_robustness_needs_a_suite_for_transforms(tmp_path):
+    from click.testing import CliRunner
+
+    from mom_bench.cli import main
+
+    result = CliRunner().invoke(main, ["evaluate", "--model", "clam", "--transforms", "mp3_64k"])
+    assert result.exit_code == 2 and "--robustness" in result.output
