@@ -176,7 +176,8 @@ def robustness_heatmap(document: dict, path: Path) -> Path:
     ax.set_yticks(np.arange(len(done)), [e["name"] for e in done], fontsize=7)
     for (i, j), v in np.ndenumerate(grid):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=6,
+            shown = round(float(v), 2) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0, so no "-0.00" cells
+            ax.text(j, i, f"{shown:+.2f}", ha="center", va="center", fontsize=6,
                     color="white" if abs(v) > 0.6 else "black")
     fig.colorbar(image, ax=ax, label="change against clean (red: worse)")
     ax.set_title(f"{document['model']} on {document['benchmark']['name']}: robustness "

@@ -144,7 +144,12 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
             name = f"clip:{policy}"
             if transforms and name not in transforms:
                 continue
-            frame = scorer.score(tests, clean_rows, f"clip={policy}", str(policy), clip=policy, label=name)
+            try:
+                frame = scorer.score(tests, clean_rows, f"clip={policy}", str(policy), clip=policy, label=name)
+            except ValueError as err:  # e.g. a model built for one input length (SpecTTTra's fixed patch grid)
+                entries.append(_skipped(name, "clip", "clip", {"clip": str(policy)}, f"clip={policy}",
+                                        f"the model does not take this clip: {err}"))
+                continue
             entries.append(_entry(name, "clip", "clip", {"clip": str(policy)}, f"clip={policy}", clean.report,
                                   clean_rows, frame, threshold, n_bootstrap, seed))
             scored.append(frame.assign(transform=name))

@@ -112,3 +112,25 @@ def test_cli_robustness_needs_a_suite_for_transforms(tmp_path):
 
     result = CliRunner().invoke(main, ["evaluate", "--model", "clam", "--transforms", "mp3_64k"])
     assert result.exit_code == 2 and "--robustness" in result.output
+
+
+class FixedLength(Loudness):
+    """Takes only its own clip length, as SpecTTTra's patch grid does."""
+
+    def forward(self, wave):
+        if wave.shape[-1] != 2 * self.sample_rate:
+            raise ValueError(f"expects {2 * self.sample_rate} samples, got {wave.shape[-1]}")
+        return super().forward(wave)
+
+
+def test_clip_sweep_entry_a_model_cannot_take_is_reported_skipped(data, tmp_path, monkeypatch):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: tiny\nversion: '1'\ndescription: one gain and a clip sweep\nseed: 0\n"
+                     "transforms:\n  - {name: g, kind: gain, family: gain, params: {db: 3}}\n"
+                     "clips: ['first:2', 'first:4']\n")
+    _, robust = R.evaluate_robustness(FixedLength(), data_dir=data, out_dir=tmp_path / "res", suite=suite,
+                                      n_bootstrap=10, progress=False, plots=False)
+    by_name = {e["name"]: e for e in robust.document["transforms"]}
+    assert by_name["g"]["status"] == "ok" and by_name["clip:first:2"]["status"] == "ok"
+    assert by_name["clip:first:4"]["status"] == "skipped"
+    assert "expects 32000 samples" in by_name["clip:first:4"]["reason"]
