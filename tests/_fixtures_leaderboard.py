@@ -66,7 +66,7 @@ def labels_frame(data_dir: Path) -> pd.DataFrame:
     """id, split, generator, label and duration_s of the test rows, read straight from the shards
     (independently of the code under test). A build stores every row's ``duration_s``, and scoring, like
     ``evaluate``, passes it to the metrics (the duration strata), so expected reports need it too."""
-    columns = ["id", "split", "generator", "label", "duration_s"]
+    columns = ["id", "split", "generator", "label", "duration_s", "source"]
     frames = [pq.read_table(p, columns=columns).to_pandas()
               for p in sorted((data_dir / "data").glob("test_*.parquet"))]
     return pd.concat(frames, ignore_index=True)[columns]

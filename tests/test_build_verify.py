@@ -114,3 +114,18 @@ def test_results_record_both_fingerprint_halves(build, loop_run, tmp_path):
     info = verify_build(build)
     assert bench["label_fingerprint"] == info["label_fingerprint"]
     assert bench["audio_fingerprint"] == info["audio_fingerprint"]
+
+
+def test_edited_source_is_refused_though_outside_the_fingerprints(build):
+    """Per-source false-positive rates read `source`: an edit of it is refused like a label edit."""
+    shard = read.shards(build, "test_id")[0]
+    first = pq.read_table(shard, columns=["id"]).to_pylist()[0]["id"]
+
+    def resource(table):
+        sources = table.column("source").to_pylist()
+        sources[0] = "somewhere_else"
+        return table.set_column(table.schema.get_field_index("source"), "source", pa.array(sources, pa.string()))
+
+    _rewrite(shard, resource)
+    with pytest.raises(BuildTampered, match=f"source column was changed.*'{first}'"):
+        verify_build(build)

@@ -149,7 +149,7 @@ def stratum_columns(data_dir: str | Path, split: str) -> dict[str, str | None]:
 
 
 #: The columns :func:`verify_build` reads: everything the fingerprints cover, nothing that needs decoding.
-_VERIFIED = ["id", "split", "label", "generator", "content_sha256"]
+_VERIFIED = ["id", "split", "label", "generator", "content_sha256", "source"]
 
 
 def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
@@ -189,6 +189,14 @@ def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
     if fingerprint(rows) != report["fingerprint"]:
         raise BuildTampered(f"{data_dir}: the rows in the shards do not match the build's fingerprint: "
                             + _row_differences(rows, report.get("rows") or []) + f"; {rebuild}")
+    # `source` is outside the fingerprints (changing them would change every entry's) but per-source
+    # false-positive rates read it, so it is compared with the report's list of rows instead.
+    recorded_source = {r["id"]: r.get("source") for r in report.get("rows") or [] if r.get("status") == "written"}
+    moved = sorted(r["id"] for r in rows if r["id"] in recorded_source and r["source"] != recorded_source[r["id"]])
+    if moved:
+        raise BuildTampered(f"{data_dir}: the source column was changed after the build: rows "
+                            + ", ".join(repr(i) for i in moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5
+                                                                       else "") + f"; {rebuild}")
     info.update(label_fingerprint=label_fingerprint(rows), audio_fingerprint=audio_fingerprint(rows))
     return info
 

@@ -11,8 +11,10 @@ are filled in one pass, so a ``{{js}}`` inside a model name stays text); in Mark
 characters become entities, Markdown punctuation is backslash-escaped and code spans are fenced with more
 backticks than the text holds; in the CSV, every text field that a spreadsheet would read as a formula
 gets a leading apostrophe. Partial entries (some test splits left out) are marked on every output and
-never ranked. Outputs are written atomically (a symlink planted at an output's name is replaced, never
-followed), one writer at a time per output folder.
+never ranked. Boards whose rows have them add TPR at 1 % FPR (test splits pooled) and the worst real
+source's false-positive rate, and, where a row carries one, the robustness summary of the submitter's run,
+labelled as such (suite name@version) wherever it is shown. Outputs are written atomically (a symlink
+planted at an output's name is replaced, never followed), one writer at a time per output folder.
 """
 from __future__ import annotations
 
@@ -208,6 +210,51 @@ def _partial_note(entry: dict) -> str:
     return f"partial: {', '.join(entry['scoring']['splits'])} only" if is_partial(entry) else ""
 
 
+#: What the operating-point columns show, for the headers and notes of every output.
+TPR_NOTE = ("TPR at 1 % FPR, read off the ROC curve of every test item pooled (all scored test splits "
+            "together); * marks fewer than 100 test reals, too few to resolve a 1 % budget, so the value rests "
+            "on interpolation")
+SOURCE_NOTE = ("the highest false-positive rate among the real sources (the build's source column), over the "
+               "test reals of all scored splits pooled, at threshold 0.5")
+ROBUSTNESS_NOTE = ("robustness: reported by the submitter's run of mom-bench evaluate --robustness, not "
+                   "re-scored here (the scores of transformed audio are not part of an id,score submission)")
+
+
+#: How every robustness cell and note introduces the numbers, before the suite's name@version.
+_CLAIMED_BY = "robustness: reported by the submitter's run, suite "
+
+
+def _tpr_point(entry: dict) -> tuple[float | None, bool]:
+    """TPR at 1 % FPR and whether the test reals resolve that budget (True when there is no value)."""
+    point = entry["summary"].get("tpr_at_1pct_fpr") or {}
+    return point.get("value"), point.get("value") is None or bool(point.get("resolvable"))
+
+
+def _worst_source(entry: dict) -> dict | None:
+    return entry["summary"].get("worst_source_fpr")
+
+
+def _robustness(entry: dict) -> dict | None:
+    return entry.get("robustness") if entry["kind"] == "reproduced" else None
+
+
+def _has_operating_points(entries: list[dict]) -> bool:
+    """Whether any row has TPR@1%FPR or a per-source FPR (reported rows and older entries do not)."""
+    return any(_tpr_point(e)[0] is not None or _worst_source(e) for e in entries)
+
+
+def _suites(entries: list[dict]) -> list[str]:
+    return sorted({r["suite"] for r in map(_robustness, entries) if r})
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "" if flag is None else ("yes" if flag else "no")
+
+
+def _signed(v: float | None) -> str:
+    return "" if v is None else f"{v:+.3f}"
+
+
 def _md(text: Any) -> str:
     """User text as inert Markdown: one line, no HTML, no emphasis, links, code or table breaks, and no
     block marker (heading, list, quote) where it starts a list item."""
@@ -253,9 +300,11 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
         if any(is_partial(e) for e in entries):
             out += ["Rows marked **partial** were scored on only some of the test splits (named in the row); "
                     "they are not ranked.", ""]
-        out += ["| # | Model | Type | F1 | 95 % CI | F1 ID | F1 OOD | Recall | Specificity | AUC | EER | Params "
-                "| Source |",
-                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        robust = bool(_suites(entries))
+        operating = robust or _has_operating_points(entries)  # the codec columns follow these
+        columns = _md_columns(operating, robust)
+        out += ["| " + " | ".join(name for name, _ in columns) + " |",
+                "|" + "".join(align + "|" for _, align in columns)]
         test_sets: list[str] = []
         row_notes = []
         for e in entries:
@@ -273,8 +322,16 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                 row_notes.append(f"- {_md(e['model_name'])} ({e['kind']}): {_md(e['notes'])}")
             cells = [str(ranks.get(e["slug"], "")), name, e["kind"], _num(_value(s.get("f1"))), _ci(s.get("f1"))]
             cells += [_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity", "auc", "eer")]
+            cells += _md_operating_cells(e, robust) if operating else []
             cells += [_params(e.get("parameters")), src]
             out.append("| " + " | ".join(cells) + " |")
+        if operating:
+            out += ["", f"TPR@1%FPR: {_md(TPR_NOTE)}. Worst source FPR: {_md(SOURCE_NOTE)} (source, reals called fake "
+                    "/ reals)."]
+        if robust:
+            out += ["", f"Codec columns: {_md(ROBUSTNESS_NOTE)}; suite {_md(', '.join(_suites(entries)))}. Codec "
+                    "invariant: ArtifactBench's criterion (mean \\|dP\\| <= 0.15 and max <= 0.35 under codecs).", ""]
+            out += [_md_robustness_line(e) for e in entries if _robustness(e)]
         gens = generators(bench, entries)
         if gens:
             out += ["", f"### Per-generator F1 ({bench})", "",
@@ -293,6 +350,41 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+_MD_HEAD = [("#", "---:"), ("Model", "---"), ("Type", "---"), ("F1", "---:"), ("95 % CI", "---"), ("F1 ID", "---:"),
+            ("F1 OOD", "---:"), ("Recall", "---:"), ("Specificity", "---:"), ("AUC", "---:"), ("EER", "---:")]
+_MD_OPERATING = [("TPR@1%FPR", "---:"), ("Worst source FPR", "---:")]
+_MD_ROBUSTNESS = [("Codec worst TPR", "---:"), ("Codec mean \\|dP\\|", "---:"), ("Codec invariant", "---")]
+_MD_TAIL = [("Params", "---:"), ("Source", "---")]
+
+
+def _md_columns(operating: bool, robust: bool) -> list[tuple[str, str]]:
+    """(header, alignment) of the main Markdown table: the operating-point and robustness columns only on a
+    board where some row has them."""
+    return _MD_HEAD + (_MD_OPERATING if operating else []) + (_MD_ROBUSTNESS if robust else []) + _MD_TAIL
+
+
+def _md_operating_cells(entry: dict, robust: bool) -> list[str]:
+    """TPR@1%FPR, the worst source's FPR and, on a board with robustness rows, the codec columns."""
+    value, resolved = _tpr_point(entry)
+    cells = [_num(value) + ("" if resolved else "\\*")]
+    worst = _worst_source(entry)
+    cells.append("" if not worst else f"{_num(worst['value'])} ({_md(worst['source'])}, "
+                                      f"{worst['n_called_fake']}/{worst['n_real']})")
+    if robust:
+        r = _robustness(entry) or {}
+        cells += [_num(r.get("codec_worst_tpr")), _num(r.get("codec_mean_abs_dp")), _yes_no(r.get("codec_invariant"))]
+    return cells
+
+
+def _md_robustness_line(entry: dict) -> str:
+    r = entry["robustness"]
+    harmful = (f"; most harmful transform {_md_code(r['most_harmful'])} (TPR {_signed(r['most_harmful_delta_tpr'])})"
+               if r.get("most_harmful") else "")
+    return (f"- {_md(entry['model_name'])}: {_md(_CLAIMED_BY)} {_md(r['suite'])}, "
+            f"{r['transforms']} transforms; codec worst FPR {_num(r.get('codec_worst_fpr')) or 'n/a'}, max \\|dP\\| "
+            f"{_num(r.get('codec_max_abs_dp')) or 'n/a'}{harmful}")
+
+
 # --------------------------------------------------------------------------------------------------
 # CSV
 
@@ -306,7 +398,8 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
                     gen_columns.append(col)
     fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
               "f1_ci_high", "f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer",
-              "parameters", "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
+              *_CSV_OPERATING, *_CSV_ROBUSTNESS, "parameters", "benchmark_version", "dataset_fingerprint", "date",
+              "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -326,11 +419,48 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
                         "f1_ci_high": _plain(ci[1]), "parameters": e.get("parameters") or ""})
             for key in ("f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer"):
                 row[key] = _plain(_value(s.get(key)))
+            row.update(_csv_operating(e))
             for g, m in s.get("per_generator", {}).items():
                 row[f"f1[{g}]"] = _plain(_value(m.get("f1")))
                 row[f"tpr[{g}]"] = _plain(_value(m.get("tpr")))
             writer.writerow(row)
     return buf.getvalue()
+
+
+#: TPR@1%FPR over the test splits pooled, and the real source with the highest FPR there.
+_CSV_OPERATING = ("tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci_low", "tpr_at_1pct_fpr_ci_high", "tpr_at_1pct_fpr_resolvable",
+                  "worst_source_fpr", "worst_source", "worst_source_n_real", "worst_source_n_called_fake")
+#: The robustness claim of a reproduced row (reported by the submitter's run; empty when it has none).
+_CSV_ROBUSTNESS = ("robustness_reported_by", "robustness_suite", "robustness_transforms", "codec_worst_tpr",
+                   "codec_worst_fpr", "codec_mean_abs_dp", "codec_max_abs_dp", "codec_invariant", "most_harmful",
+                   "most_harmful_delta_tpr")
+
+
+def _csv_operating(entry: dict) -> dict[str, str]:
+    """The cells of :data:`_CSV_OPERATING` and :data:`_CSV_ROBUSTNESS` (empty where the row has none)."""
+    point = entry["summary"].get("tpr_at_1pct_fpr") or {}
+    ci = point.get("ci") or [None, None]
+    worst = _worst_source(entry) or {}
+    row = {"tpr_at_1pct_fpr": _plain(point.get("value")), "tpr_at_1pct_fpr_ci_low": _plain(ci[0]),
+           "tpr_at_1pct_fpr_ci_high": _plain(ci[1]), "tpr_at_1pct_fpr_resolvable": _flag(point.get("resolvable")),
+           "worst_source_fpr": _plain(worst.get("value")), "worst_source": _csv_text(worst.get("source", "")),
+           "worst_source_n_real": str(worst.get("n_real", "")),
+           "worst_source_n_called_fake": str(worst.get("n_called_fake", ""))}
+    return row | _csv_robustness(_robustness(entry) or {})
+
+
+def _csv_robustness(r: dict) -> dict[str, str]:
+    row = {"robustness_reported_by": _csv_text(r.get("reported_by", "")),
+           "robustness_suite": _csv_text(r.get("suite", "")), "robustness_transforms": str(r.get("transforms", "")),
+           "codec_invariant": _flag(r.get("codec_invariant")), "most_harmful": _csv_text(r.get("most_harmful") or "")}
+    for key in ("codec_worst_tpr", "codec_worst_fpr", "codec_mean_abs_dp", "codec_max_abs_dp",
+                "most_harmful_delta_tpr"):
+        row[key] = _plain(r.get(key))
+    return row
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else str(bool(value)).lower()
 
 
 def _plain(v: float | None) -> str:
@@ -372,8 +502,7 @@ def _th(label: str, key: str, kind: str = "num", title: str = "") -> str:
 
 
 def _td_num(v: float | None, digits: int = 3, extra: str = "") -> str:
-    key = "" if v is None else repr(round(float(v), 6))
-    return f'<td data-sort="{key}"{extra}>{_num(v, digits)}</td>'
+    return f'<td data-sort="{_sort_key(v)}"{extra}>{_num(v, digits)}</td>'
 
 
 def _heat_class(v: float) -> str:
@@ -397,6 +526,8 @@ def _kind_cell(entry: dict) -> str:
 def _html_board(bench: str, entries: list[dict]) -> str:
     ranks = _ranks(entries)
     bid = f"board-{bench}"
+    robust = bool(_suites(entries))
+    operating = robust or _has_operating_points(entries)  # the codec columns follow these
     head = "".join([
         _th("#", "rank", title="rank among reproduced rows; reported rows are not ranked"),
         _th("Model", "model", "text"), _th("Type", "kind", "text"),
@@ -407,6 +538,8 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         _th("Recall", "recall", title="recall = sensitivity = TPR on fakes"),
         _th("Specificity", "specificity", title="TNR on reals"),
         _th("AUC", "auc"), _th("EER", "eer", title="equal error rate (lower is better)"),
+        *(_OPERATING_HEADS if operating else ()),
+        *(_ROBUSTNESS_HEADS if robust else ()),
         _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
     rows = []
     for e in entries:
@@ -423,6 +556,8 @@ def _html_board(bench: str, entries: list[dict]) -> str:
             detail = (f'<code>{_e(e["command"])}</code> ' if e.get("command") else "") + \
                      f'<span class="muted">Scored {_e(e.get("date", ""))} on {_e(", ".join(e["scoring"]["splits"]))}' \
                      f'; predictions sha256 {_e(e["predictions"]["sha256"][:16])}...</span>'
+        if _robustness(e):
+            detail += f' <span class="muted">{_html_robustness_note(e["robustness"])}</span>'
         if e.get("notes"):
             detail += f' <span class="muted">{_e(e["notes"])}</span>'
         detail = f"<details><summary>{summary}</summary>{detail}</details>"
@@ -436,6 +571,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
             + f'<td class="ci">{_ci(s.get("f1"))}</td>'
             + "".join(_td_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity"))
             + _td_num(_value(s.get("auc"))) + _td_num(_value(s.get("eer")))
+            + (_html_operating_cells(e, robust) if operating else "")
             + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
               f'{_params(e.get("parameters"))}</td>'
             + f'<td class="text links">{" &middot; ".join(x for x in links if x)}</td>'
@@ -472,7 +608,75 @@ def _html_board(bench: str, entries: list[dict]) -> str:
                 + "\n</tbody></table></div>")
     versions = _versions(entries)
     intro = f'<p class="muted">Reproduced rows: {_e(versions)}.</p>' if versions else ""
+    notes = f"TPR@1%FPR: {_e(TPR_NOTE)}. Worst source FPR: {_e(SOURCE_NOTE)}." if operating else ""
+    if robust:
+        notes += (f" Codec columns: {_e(ROBUSTNESS_NOTE)}; suite {_e(', '.join(_suites(entries)))}. Codec invariant: "
+                  "ArtifactBench's criterion (mean |dP| &lt;= 0.15 and max &lt;= 0.35 under codecs).")
+    if notes:
+        table += f'\n<p class="muted">{notes.strip()}</p>'
     return f'<section id="bench-{_e(bench)}"><h2>{_e(bench)}</h2>{intro}\n{table}\n{heat}</section>'
+
+
+_OPERATING_HEADS = (
+    _th("TPR@1%FPR", "tpr_at_1pct_fpr", title=TPR_NOTE),
+    _th("Worst source FPR", "worst_source_fpr",
+        title=SOURCE_NOTE + " (lower is better); hover a cell for every source"),
+)
+_ROBUSTNESS_HEADS = (
+    _th("Codec worst TPR", "codec_worst_tpr",
+        title=ROBUSTNESS_NOTE + ": the lowest TPR under any codec round trip of the suite, over the test splits"),
+    _th("Codec mean |dP|", "codec_mean_abs_dp",
+        title=ROBUSTNESS_NOTE + ": mean |P(fake, re-encoded) - P(fake, clean)| over the codec transforms "
+                                "(lower is better)"),
+    _th("Codec invariant", "codec_invariant",
+        title=ROBUSTNESS_NOTE + ": whether the codec family meets ArtifactBench's criterion (mean |dP| <= 0.15, "
+                                "max <= 0.35)"),
+)
+
+
+def _html_operating_cells(entry: dict, robust: bool) -> str:
+    """TPR@1%FPR, the worst source's FPR (every source in its tooltip) and, on a board with robustness rows,
+    the codec columns."""
+    point = entry["summary"].get("tpr_at_1pct_fpr") or {}
+    value, resolved = _tpr_point(entry)
+    if value is None:
+        cells = '<td data-sort=""></td>'
+    else:
+        tip = f"TPR@1%FPR {_num(value)} {_ci(point)}; {point.get('n_real')} test reals"
+        tip += "" if resolved else ", fewer than 100: the 1 % budget is not resolved"
+        cells = f'<td data-sort="{_sort_key(value)}" title="{_e(tip)}">{_num(value)}{"" if resolved else "*"}</td>'
+    cells += _html_source_cell(entry)
+    if not robust:
+        return cells
+    r = _robustness(entry)
+    if r is None:
+        return cells + '<td data-sort=""></td>' * 3
+    tip = f' title="{_e(_CLAIMED_BY + r["suite"])}"'
+    flag = r.get("codec_invariant")
+    return (cells + _td_num(r.get("codec_worst_tpr"), extra=tip) + _td_num(r.get("codec_mean_abs_dp"), extra=tip)
+            + f'<td data-sort="{"" if flag is None else int(flag)}"{tip}>{_yes_no(flag)}</td>')
+
+
+def _html_source_cell(entry: dict) -> str:
+    worst = _worst_source(entry)
+    if worst is None:
+        return '<td data-sort=""></td>'
+    sources = "; ".join(f"{name}: {_num(g['fpr']['value'])} ({g['n_called_fake']}/{g['n_real']} reals called fake)"
+                        for name, g in (entry["summary"].get("fpr_by_source") or {}).items())
+    return (f'<td class="source" data-sort="{_sort_key(worst["value"])}" title="{_e(sources)}">{_num(worst["value"])} '
+            f'<span class="muted">{_e(worst["source"])}, {worst["n_called_fake"]}/{worst["n_real"]}</span></td>')
+
+
+def _sort_key(v: float | None) -> str:
+    return "" if v is None else repr(round(float(v), 6))
+
+
+def _html_robustness_note(r: dict) -> str:
+    harmful = (f"; most harmful transform <code>{_e(r['most_harmful'])}</code> (TPR "
+               f"{_e(_signed(r.get('most_harmful_delta_tpr')))})" if r.get("most_harmful") else "")
+    return (f"{_e(_CLAIMED_BY)}{_e(r['suite'])}, {r['transforms']} transforms; "
+            f"codec worst FPR {_num(r.get('codec_worst_fpr')) or 'n/a'}, max |dP| "
+            f"{_num(r.get('codec_max_abs_dp')) or 'n/a'}{harmful}.")
 
 
 def render_html(boards: dict[str, list[dict]]) -> str:

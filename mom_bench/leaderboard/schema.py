@@ -4,7 +4,9 @@ Four documents are described, each versioned by ``SCHEMA_VERSION``:
 
 * ``PREDICTION_ROW``: one row of a predictions file (CSV or Parquet columns ``id``, ``score``).
 * ``SUBMISSION_META``: the metadata file that travels with a submission (YAML or JSON).
-* ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions.
+* ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions; its
+  optional ``robustness`` object (``ROBUSTNESS``) is the summary of the submitter's robustness run, a claim
+  that is range-checked but not re-scored.
 * ``ENTRY_REPORTED``: the same place, for numbers copied from a paper (with the citation).
 
 They are applied by the small validator of :mod:`mom_bench.json_schema`, which implements only the JSON
@@ -34,17 +36,17 @@ _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _URL = {"type": ["string", "null"], "pattern": r"^https?://[^\s]+$", "maxLength": 500}
 
 
+_CI = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+       "description": "95 % bootstrap interval [low, high]; null when not available"}
+
+
 def _metric(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "type": ["object", "null"],
         "required": ["value"],
         "additionalProperties": False,
-        "properties": {
-            "value": {"type": ["number", "null"]},
-            "ci": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
-                   "description": "95 % bootstrap interval [low, high]; null when not available"},
-        },
+        "properties": {"value": {"type": ["number", "null"]}, "ci": _CI},
     }
 
 
@@ -133,6 +135,40 @@ _PER_GENERATOR: dict[str, Any] = {
     },
 }
 
+_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+def _rate(description: str) -> dict[str, Any]:
+    """A rate in [0, 1] with its interval, as in the report."""
+    return {**_metric(description), "properties": {"value": _RATE, "ci": _CI}}
+
+
+# TPR at a false-positive budget, with whether the test reals are enough to resolve the budget at all.
+_OPERATING_POINT: dict[str, Any] = {
+    "description": "TPR at 1 % FPR on the ROC curve of every test item pooled (all test splits the entry is scored "
+                   "on); resolvable is false when there are fewer than min_reals (1 / 0.01) test reals, so one real "
+                   "called fake already exceeds 1 % and the value rests on interpolation",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["value", "resolvable", "n_real"],
+    "properties": {
+        "value": _RATE,
+        "ci": _CI,
+        "resolvable": {"type": "boolean"},
+        "n_real": _COUNT,
+        "min_reals": _COUNT,
+    },
+}
+
+_SOURCE_FPR: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["n_real", "n_called_fake", "fpr"],
+    "properties": {"n_real": _COUNT, "n_called_fake": _COUNT,
+                   "fpr": _rate("share of this source's test reals called fake at threshold 0.5")},
+}
+
 # What every entry, reported or reproduced, offers the renderer: the same keys, so columns line up.
 SUMMARY: dict[str, Any] = {
     "type": "object",
@@ -149,6 +185,59 @@ SUMMARY: dict[str, Any] = {
         "auc": _metric("ROC AUC over every test item"),
         "eer": _metric("equal error rate over every test item"),
         "per_generator": _PER_GENERATOR,
+        "tpr_at_1pct_fpr": _OPERATING_POINT,
+        "fpr_by_source": {"type": "object", "additionalProperties": _SOURCE_FPR,
+                          "description": "false-positive rate of each real source (the build's source column) over "
+                                         "the test reals of every scored split pooled, at threshold 0.5; "
+                                         "'_unknown' holds reals without a source"},
+        "worst_source_fpr": {
+            "description": "the real source with the highest false-positive rate in fpr_by_source (ties: more reals, "
+                           "then the name)",
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["source", "value", "n_real", "n_called_fake"],
+            "properties": {"source": {"type": "string", "minLength": 1, "maxLength": 1000},
+                           "value": _RATE, "ci": _CI,
+                           "n_real": _COUNT, "n_called_fake": _COUNT},
+        },
+    },
+}
+
+_SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "in [0, 1], or null"}
+_LABEL = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f\x7f]+$",
+          "description": "1 to 200 characters without line breaks or other control characters"}
+
+# The summary `mom-bench evaluate --robustness` writes (mom_bench.robustness.summary), as an entry carries it.
+ROBUSTNESS: dict[str, Any] = {
+    "description": "robustness: reported by the submitter's run of `mom-bench evaluate --robustness` (the summary "
+                   "of robustness/robustness.json in the results folder, whose sha256 is kept), for the suite named "
+                   "name@version. It is the submitter's claim: the scores of transformed audio are not part of an "
+                   "id,score submission, so these numbers are not re-scored here; only their ranges are checked",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reported_by", "file_sha256", "suite", "transforms", "codec_worst_tpr", "codec_worst_fpr",
+                 "codec_mean_abs_dp", "codec_max_abs_dp", "codec_invariant", "most_harmful",
+                 "most_harmful_delta_tpr"],
+    "properties": {
+        "reported_by": {"const": "submitter"},
+        "file_sha256": {**_SHA256, "description": "sha256 of the robustness.json the summary was copied from"},
+        "suite": {**_LABEL, "description": "the suite as name@version (1 to 200 characters, no control characters)"},
+        "transforms": {"type": "integer", "minimum": 0, "maximum": 10000,
+                       "description": "transforms that ran (0 to 10000)"},
+        "codec_worst_tpr": {**_SHARE, "description": "lowest TPR over the codec transforms and test splits, "
+                                                     "in [0, 1] or null"},
+        "codec_worst_fpr": {**_SHARE, "description": "highest FPR over the codec transforms and test splits, "
+                                                     "in [0, 1] or null"},
+        "codec_mean_abs_dp": {**_SHARE, "description": "mean |P(fake, re-encoded) - P(fake, clean)| over the codec "
+                                                       "transforms, in [0, 1] or null"},
+        "codec_max_abs_dp": {**_SHARE, "description": "largest |dP| of any item under a codec, in [0, 1] or null"},
+        "codec_invariant": {"type": ["boolean", "null"],
+                            "description": "whether the codec family meets ArtifactBench's invariance criterion"},
+        "most_harmful": {**_LABEL, "type": ["string", "null"],
+                         "description": "the transform that lowers TPR most (1 to 200 characters, no control "
+                                        "characters), or null"},
+        "most_harmful_delta_tpr": {"type": ["number", "null"], "minimum": -1, "maximum": 1,
+                                   "description": "its TPR change against clean, in [-1, 1], or null"},
     },
 }
 
@@ -209,6 +298,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
                 "splits": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             },
         },
+        "robustness": ROBUSTNESS,
         "report": {"type": "object", "description": "mom_bench.metrics.compute_report on the test splits"},
         "report_all_tests": {"type": "object",
                              "description": "compute_report with every test split pooled as one ('test')"},

@@ -38,6 +38,8 @@ PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 META_FORMATS = {".json", ".yaml", ".yml"}
 _EXAMPLES = 5  # ids quoted per problem; the count says how many there are in all
 _ROW_PROBLEMS = 10  # bad-score rows listed one by one before summarising
+#: The false-positive budget whose TPR the leaderboard shows (one of metrics.FPR_TARGETS).
+TPR_BUDGET = 0.01
 
 
 @dataclass(frozen=True)
@@ -566,14 +568,15 @@ def benchmark_test_splits(protocol) -> list[str]:
 
 def dataset_labels(data_dir: Path | str, splits=TEST_SPLITS) -> pd.DataFrame:
     """``id, split, generator, label`` of every row of the test splits a built benchmark has, plus the
-    stratum columns ``evaluate`` passes to the metrics (``duration_s``, vocals, language) where the build
-    has them: the report then has the same strata, and the same bootstrap draws, as ``evaluate``'s."""
+    columns ``evaluate`` passes to the metrics where the build has them: the strata (``duration_s``, vocals,
+    language), so the report has the same strata and bootstrap draws as ``evaluate``'s, and ``source``, which
+    gives the false-positive rate of each real source (beside the split reports, which do not depend on it)."""
     base = ["id", "split", "generator", "label"]
     present = [s for s in splits if s in read.read_info(data_dir)["splits"]]
     frames = []
     for split in present:
         names = read.column_names(data_dir, split)
-        extra: dict[str, str | None] = {"duration_s": "duration_s" if "duration_s" in names else None}
+        extra: dict[str, str | None] = {c: c if c in names else None for c in ("duration_s", "source")}
         extra.update(read.stratum_columns(data_dir, split))
         columns = ["id", "generator", "label"] + [c for c in extra.values() if c]
         table = read.read_table(data_dir, split, columns).rename(columns={c: k for k, c in extra.items() if c})
@@ -686,7 +689,33 @@ def summarise(report: dict, pooled: dict) -> dict:
     for key in ("precision", "recall", "specificity", "accuracy", "auc", "eer"):
         summary[key] = metric(overall, key)
     summary["per_generator"] = per_gen
+    summary.update(_operating_points(all_tests, (pooled.get("false_positive_rates") or {}).get("test") or {}))
     return summary
+
+
+def _operating_points(all_tests: dict, false_positives: dict) -> dict:
+    """TPR at 1 % FPR and the false-positive rate of each real source, over the test splits pooled; absent
+    from reports scored before the metrics had them, so older entries keep matching their summaries."""
+    out: dict[str, Any] = {}
+    point = (all_tests.get("tpr_at_fpr") or {}).get(f"{TPR_BUDGET:g}")
+    if isinstance(point, dict):
+        out["tpr_at_1pct_fpr"] = {"value": point.get("value"), "ci": point.get("ci"),
+                                  "resolvable": bool(point.get("resolvable")),
+                                  "n_real": int(all_tests.get("n_real", 0)),
+                                  "min_reals": int(point.get("min_reals", metrics.min_reals(TPR_BUDGET)))}
+    by_source = false_positives.get("by_source")
+    if isinstance(by_source, dict):
+        out["fpr_by_source"] = {name: {"n_real": g["n_real"], "n_called_fake": g["n_called_fake"],
+                                       "fpr": {"value": g["fpr"].get("value"), "ci": g["fpr"].get("ci")}}
+                                for name, g in sorted(by_source.items())}
+        rated = [(g["fpr"]["value"], g["n_real"], name) for name, g in out["fpr_by_source"].items()
+                 if g["fpr"]["value"] is not None]
+        if rated:
+            value, _, name = min(rated, key=lambda r: (-r[0], -r[1], r[2]))
+            worst = out["fpr_by_source"][name]
+            out["worst_source_fpr"] = {"source": name, "value": value, "ci": worst["fpr"]["ci"],
+                                       "n_real": worst["n_real"], "n_called_fake": worst["n_called_fake"]}
+    return out
 
 
 def jsonable(value: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from mom_bench._io import sha256_file, writer_lock
 from mom_bench.dataset.read import verify_build
 from mom_bench.formatting import stat
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, benchmark_test_splits,
-                                           check_predictions, check_slug, dataset_labels, entries_dir, entry_path,
-                                           jsonable, load_meta, load_predictions, same_numbers, score, slugify,
-                                           stored_predictions_text, summarise, swap_in, write_json_atomic)
+from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, _no_constant,
+                                           benchmark_test_splits, check_predictions, check_slug, dataset_labels,
+                                           entries_dir, entry_path, jsonable, load_meta, load_predictions,
+                                           same_numbers, score, slugify, stored_predictions_text, summarise, swap_in,
+                                           write_json_atomic)
 from mom_bench.models import registry
 
 __all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
@@ -280,7 +282,9 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     registry name, parameter count, benchmark version, fingerprint, date), so ``meta`` only has to add
     authors, contact, licence and the training declaration. The entry is scored with the run's bootstrap
     settings and must reproduce the run's metrics exactly; a predictions.csv edited after the run is refused
-    before anything is written, so a previous entry of the same slug stays as it was.
+    before anything is written, so a previous entry of the same slug stays as it was. When the run had a
+    robustness suite (``robustness/robustness.json``), its summary goes into the entry as the submitter's
+    claim (:func:`robustness_claim`).
     """
     results_dir = Path(results_dir)
     results_file = results_dir / "results.json"
@@ -332,6 +336,12 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
                         dataset if isinstance(dataset, (str, Path)) else None, root, replace=replace,
                         expect_fingerprint=fp if isinstance(fp, str) else None, **options)
     entry = prepared.entry
+    claim = robustness_claim(results_dir, results, entry)
+    if claim is not None:
+        entry["robustness"] = claim
+        bad = schema.validate(entry, schema.ENTRY_REPRODUCED)
+        if bad:  # the claim was checked against the same schema; anything else is our own bug
+            raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
     same_settings = (run_metrics.get("threshold") == 0.5
                      and run_metrics.get("n_bootstrap") == entry["scoring"]["n_bootstrap"]
                      and run_metrics.get("seed") == entry["scoring"]["seed"]
@@ -343,11 +353,106 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     return _write(prepared, replace=replace)
 
 
+#: A robustness.json is the summary of at most a few hundred transforms: anything larger is not one.
+MAX_ROBUSTNESS_BYTES = 64 * 1024 * 1024
+#: The clean numbers of robustness.json that must equal those of the entry's own report, split by split.
+_CLEAN_TIES = (("tpr", "recall"), ("f1", "f1"), ("auc", "auc"))
+
+
+def robustness_claim(results_dir: Path | str, results: dict, entry: dict) -> dict | None:
+    """The robustness summary of ``results_dir/robustness/robustness.json`` as an entry carries it (the
+    submitter's claim, :data:`schema.ROBUSTNESS`), or None when the run had no robustness suite.
+
+    The numbers under transforms cannot be re-scored from id,score predictions, so the summary is only
+    bounded by the schema; what can be checked is that the document belongs to this run: the same benchmark
+    build and model as ``results.json``, and clean numbers equal to those the entry scored from the
+    predictions. Raises SubmissionRejected naming the file otherwise."""
+    from mom_bench.robustness import FOLDER, MARKER
+
+    path = Path(results_dir) / FOLDER / MARKER
+    if not path.exists() and not path.is_symlink():
+        return None
+    document = _robustness_document(path)
+    problems = _foreign_robustness(document, results, entry)
+    summary = document.get("summary")
+    if not isinstance(summary, dict):
+        problems.append("it has no summary object")
+        summary = {}
+    copied = {key: summary[key] for key in schema.ROBUSTNESS["required"] if key in summary}
+    claim = {**copied, "reported_by": "submitter", "file_sha256": sha256_file(path)}
+    found = schema.text_problems(claim) + schema.validate(claim, schema.ROBUSTNESS)
+    problems += [f"summary{p}{_allowed(p)}" for p in found]
+    if problems:
+        raise SubmissionRejected([f"{path}: {p}" for p in problems])
+    return claim
+
+
+def _allowed(problem: str) -> str:
+    """The allowed range of the field a schema problem names, when the problem itself does not say it."""
+    key = problem.lstrip("/").split(":", 1)[0]
+    field = schema.ROBUSTNESS["properties"].get(key, {})
+    if "description" not in field or "expected" in problem:  # a pattern problem quotes the description already
+        return ""
+    return f" (allowed: {field['description']})"
+
+
+def _robustness_document(path: Path) -> dict:
+    if path.is_symlink() or not path.is_file():
+        raise SubmissionRejected([f"{path}: not a regular file; the robustness summary is read only from the file "
+                                  "`mom-bench evaluate --robustness` wrote"])
+    size = path.stat().st_size
+    if size > MAX_ROBUSTNESS_BYTES:
+        raise SubmissionRejected([f"{path}: {size:,} bytes is over the limit of {MAX_ROBUSTNESS_BYTES:,} bytes for "
+                                  "a robustness summary"])
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise SubmissionRejected([f"{path}: not valid JSON ({err})"]) from None
+    if not isinstance(document, dict):
+        raise SubmissionRejected([f"{path}: expected a JSON object, got {type(document).__name__}"])
+    return document
+
+
+def _foreign_robustness(document: dict, results: dict, entry: dict) -> list[str]:
+    """Why ``document`` is not the robustness run of these results and this entry (empty when it is)."""
+    problems = []
+    bench = _mapping(document.get("benchmark"))
+    if bench.get("name") != entry["benchmark"] or bench.get("fingerprint") != entry["dataset_fingerprint"]:
+        problems.append(f"it is a run on {str(bench.get('name'))[:40]!r} (dataset fingerprint "
+                        f"{str(bench.get('fingerprint'))[:12]}...), not on this build of {entry['benchmark']} "
+                        f"({entry['dataset_fingerprint'][:12]}...)")
+    model = _mapping(results.get("model"))
+    if document.get("model") != model.get("name"):
+        problems.append(f"it is a run of model {str(document.get('model'))[:40]!r}, results.json of "
+                        f"{str(model.get('name'))[:40]!r}")
+    clean = _mapping(document.get("clean"))
+    splits = entry["report"]["splits"]
+    if not clean or set(clean) - set(splits):
+        problems.append(f"its clean splits ({', '.join(sorted(map(str, clean))) or 'none'}) are not among the "
+                        f"entry's ({', '.join(sorted(splits))})")
+        return problems
+    for split, stats in sorted(clean.items()):
+        for theirs, ours in _CLEAN_TIES:
+            claimed = _mapping(_mapping(stats).get(theirs)).get("value")
+            scored = splits[split]["overall"][ours].get("value")
+            if not same_numbers(claimed, scored):
+                problems.append(f"its clean {theirs} on {split} ({repr(claimed)[:40]}) is not the {scored!r} scored "
+                                "from predictions.csv: the robustness run is of other predictions")
+                return problems
+    return problems
+
+
+def _mapping(value: Any) -> dict:
+    """``value`` when it is a JSON object, else an empty one: a hand-made document may hold anything."""
+    return value if isinstance(value, dict) else {}
+
+
 def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str = "leaderboard") -> list[Path]:
     """Score every reproduced entry of ``benchmark`` again from its stored predictions, with this mom-bench's
     metrics, and rewrite its numbers (``report``, ``report_all_tests``, ``summary``) and ``mom_bench_version``;
-    everything else in the entry is kept. For when the metrics change: ``leaderboard validate`` then finds
-    the entries identical again. Returns the entries rewritten.
+    everything else in the entry is kept (a ``robustness`` claim too: it does not come from the predictions).
+    For when the metrics change: ``leaderboard validate`` then finds the entries identical again. Returns the
+    entries rewritten.
 
     The build is verified and must hold each entry's labels (its ``label_fingerprint``, or for older entries
     its ``dataset_fingerprint``); each stored predictions file must have its recorded hash. Every entry is
@@ -446,6 +551,21 @@ def describe(entry: dict) -> str:
              f"({entry['predictions']['n_rows']} predictions)",
              f"  F1 {fmt(s.get('f1'))}   F1 ID {fmt(s.get('f1_id'))}   F1 OOD {fmt(s.get('f1_ood'))}   "
              f"AUC {fmt(s.get('auc'))}   EER {fmt(s.get('eer'))}"]
+    point, worst = s.get("tpr_at_1pct_fpr"), s.get("worst_source_fpr")
+    if point or worst:
+        lines.append(f"  TPR@1%FPR {fmt(point)}" + ("" if not point or point["resolvable"] else
+                                                     f" (only {point['n_real']} test reals)")
+                     + (f"   worst source FPR {fmt(worst)} ({_terminal(worst['source'])})" if worst else ""))
     for gen, m in s.get("per_generator", {}).items():
         lines.append(f"  {gen:<24} F1 {fmt(m.get('f1'))}   TPR {fmt(m.get('tpr'))}")
+    robust = entry.get("robustness")
+    if robust:
+        lines.append(f"  robustness (reported by the run, suite {robust['suite']}): codec worst TPR "
+                     f"{fmt({'value': robust['codec_worst_tpr']})}, mean |dP| "
+                     f"{fmt({'value': robust['codec_mean_abs_dp']})}")
     return "\n".join(lines)
+
+
+def _terminal(text: str) -> str:
+    """A build's text for the terminal: control characters (escape sequences) shown as '?', shortened."""
+    return re.sub(r"[\x00-\x1f\x7f]", "?", text)[:40]

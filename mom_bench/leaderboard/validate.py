@@ -6,7 +6,9 @@ What is checked, all of it reported at once:
 * no stray files, symlinks or leftovers of an interrupted write, no duplicate model names or identical
   prediction files within a benchmark;
 * reproduced entries: their predictions are stored beside them and match their recorded hash, the summary
-  matches the full report, and an entry that leaves out test splits says it is partial. When the benchmark
+  (TPR at 1 % FPR and the per-source false-positive rates included) matches the full report, and an entry
+  that leaves out test splits says it is partial. A robustness summary is the submitter's claim: the schema
+  bounds it, nothing re-scores it (a note says so). When the benchmark
   is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids, splits,
   labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
   every number must follow from them; builds whose audio differs by machine (``dataset_fingerprint``) are
@@ -170,6 +172,9 @@ def _check_reproduced(path: Path, entry: dict, build: _Build, recompute: bool, r
     expected = scoring.summarise(entry["report"], entry.get("report_all_tests", {}))
     if not scoring.same_numbers(expected, entry["summary"]):
         result.problems.append(f"{path}: summary does not match its report (edited by hand?)")
+    if entry.get("robustness"):
+        result.notes.append(f"{path}: its robustness numbers (suite {entry['robustness']['suite']}) are the "
+                            "submitter's claim, checked for range only: transformed audio is not re-scored here")
     _check_partial(path, entry, result)
     pred = _stored_predictions(path, entry, result)
     if pred is None or not recompute:
