@@ -450,6 +450,30 @@ class _SummaryRequired(TypedDict):
     f1: SummaryStatistic | None
 
 
+class SummaryOperatingPoint(TypedDict):
+    """TPR at 1 % FPR over the entry's test items pooled; ``resolvable`` is False below ``min_reals`` reals."""
+
+    value: float | None
+    ci: NotRequired[list[float] | None]
+    resolvable: bool
+    n_real: int
+    min_reals: NotRequired[int]
+
+
+class SummarySourceFpr(TypedDict):
+    n_real: int
+    n_called_fake: int
+    fpr: SummaryStatistic
+
+
+class SummaryWorstSource(TypedDict):
+    source: str
+    value: float | None
+    ci: NotRequired[list[float] | None]
+    n_real: int
+    n_called_fake: int
+
+
 class Summary(_SummaryRequired, total=False):
     """What every entry offers the renderer, reported or reproduced."""
 
@@ -462,6 +486,25 @@ class Summary(_SummaryRequired, total=False):
     auc: SummaryStatistic | None
     eer: SummaryStatistic | None
     per_generator: dict[str, SummaryGenerator]
+    tpr_at_1pct_fpr: SummaryOperatingPoint
+    fpr_by_source: dict[str, SummarySourceFpr]
+    worst_source_fpr: SummaryWorstSource
+
+
+class RobustnessClaim(TypedDict):
+    """The summary of the submitter's ``evaluate --robustness`` run (range-checked, never re-scored)."""
+
+    reported_by: Literal["submitter"]
+    file_sha256: str
+    suite: str
+    transforms: int
+    codec_worst_tpr: float | None
+    codec_worst_fpr: float | None
+    codec_mean_abs_dp: float | None
+    codec_max_abs_dp: float | None
+    codec_invariant: bool | None
+    most_harmful: str | None
+    most_harmful_delta_tpr: float | None
 
 
 class TrainingData(TypedDict):
@@ -531,6 +574,7 @@ class EntryReproduced(_EntryCommon):
     report: Report
     report_all_tests: NotRequired[Report]
     command: NotRequired[str | None]
+    robustness: NotRequired[RobustnessClaim]
     mom_bench_version: str
     date: str
 

@@ -31,7 +31,7 @@ import json
 import numbers
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -82,6 +82,7 @@ class EvalResult:
     results: dict[str, Any]
     predictions: pd.DataFrame  # the evaluated splits
     calibration: pd.DataFrame | None = None  # the validation split's predictions, when it was scored
+    detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
 
     @property
     def report(self) -> dict[str, Any]:
@@ -456,4 +457,4 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
             plotting.draw_all(predictions, report, tmp, title)
 
     replace_dir_atomic(out, write, marker=RESULTS_MARKER, kind="results folder")
-    return EvalResult(out, results, predictions, calibration)
+    return EvalResult(out, results, predictions, calibration, detector)

@@ -117,8 +117,7 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
     if not tests:
         raise RobustnessError(f"no test split among the evaluated splits ({', '.join(bench['splits'])}): the "
                               "robustness suite scores test splits")
-    detector, _, source = evaluation._load(model, bench["name"], checkpoint, device,
-                                           {"fake_label": fake_label, "clip": clip})
+    detector, source = clean.detector, clean.results["model"]["checkpoint"]
     stored_rate = int(json.loads((data / read.REPORT_NAME).read_text())["audio"]["sample_rate"])
     clean_rows = clean.predictions[clean.predictions["split"].isin(tests)].reset_index(drop=True)
     cache_id = clean.results["model"].get("checkpoint_sha256")
