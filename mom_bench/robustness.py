@@ -79,12 +79,19 @@ class RobustnessResult:
 
 
 def select(suite: Suite, names: list[str] | tuple[str, ...] | None) -> list[Transform]:
-    """The suite's transforms named in ``names`` (all when None), in suite order; unknown names are refused."""
+    """The suite's transforms named in ``names`` (all when None), in suite order; unknown names are refused.
+    ``clip:<policy>`` names pick entries of the suite's clip sweep and must be among them."""
     if not names:
         return list(suite.transforms)
     wanted = [n.strip() for n in names if n.strip()]
+    clips = {f"clip:{c}" for c in suite.clips}
     for name in wanted:
-        suite.transform(name)  # raises naming the close match and every known name
+        if name.startswith("clip:"):
+            if name not in clips:
+                raise RobustnessError(f"{suite.path}: no clip entry {name!r}; the suite sweeps "
+                                      f"{', '.join(sorted(clips)) or 'no clip policies'}")
+        else:
+            suite.transform(name)  # raises naming the close match and every known name
     return [t for t in suite.transforms if t.name in set(wanted)]
 
 

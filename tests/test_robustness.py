@@ -134,3 +134,17 @@ def test_clip_sweep_entry_a_model_cannot_take_is_reported_skipped(data, tmp_path
     assert by_name["g"]["status"] == "ok" and by_name["clip:first:2"]["status"] == "ok"
     assert by_name["clip:first:4"]["status"] == "skipped"
     assert "expects 32000 samples" in by_name["clip:first:4"]["reason"]
+
+
+def test_clip_entries_can_be_picked_by_name(data, tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: tiny\nversion: '1'\ndescription: a gain and a clip sweep\nseed: 0\n"
+                     "transforms:\n  - {name: g, kind: gain, family: gain, params: {db: 3}}\n"
+                     "clips: ['first:2', 'first:4']\n")
+    _, robust = R.evaluate_robustness(Loudness(), data_dir=data, out_dir=tmp_path / "res", suite=suite,
+                                      transforms=["clip:first:4"], n_bootstrap=10, progress=False, plots=False)
+    assert [e["name"] for e in robust.document["transforms"]] == ["clip:first:4"]
+    with pytest.raises(R.RobustnessError, match="no clip entry 'clip:first:9'"):
+        R.evaluate_robustness(Loudness(), data_dir=data, out_dir=tmp_path / "res2", suite=suite,
+                              transforms=["clip:first:9"], progress=False)
+    assert not (tmp_path / "res2").exists()
