@@ -4,7 +4,7 @@ wall time, the total against the 5-minute target on 2 CPU cores, and the per-gen
 
     python perf/main_job.py                    # model clam (resolves to clam-mini on mom-mini)
     python perf/main_job.py --model spectttra --json out.json
-    python perf/main_job.py --home /tmp/mb     # keep the outputs there
+    python perf/main_job.py --home .scratch/mb     # keep the outputs there
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ its single-stream ablations against the same networks randomly initialised. Trai
 library's own trainer in a fresh or given $MOM_BENCH_HOME and prints one table (F1 and AUC per test split,
 per-generator TPR, seconds).
 
-    python perf/pretrained_vs_random.py --home /tmp/pvr        # builds mom-mini there if needed
+    python perf/pretrained_vs_random.py --home .scratch/pvr        # builds mom-mini there if needed
 """
 from __future__ import annotations
 

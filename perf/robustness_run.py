@@ -4,7 +4,7 @@ $MOM_BENCH_HOME is reused, so point --home at a fresh folder to time everything)
 wall time, the seconds per transform (from the run's progress output) and the robustness table.
 
     python perf/robustness_run.py                      # spectttra (spectttra-mini on mom-mini)
-    python perf/robustness_run.py --model clam --home /tmp/mb --json out.json
+    python perf/robustness_run.py --model clam --home .scratch/mb --json out.json
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Usage (the wheel is not a dependency; fetch it once with pip, which checks its hash against PyPI)::
 
-    mkdir -p /tmp/w && .venv/bin/pip download --no-deps resemblyzer==0.1.4 -d /tmp/w
-    .venv/bin/python scripts/convert_ge2e_weights.py /tmp/w/Resemblyzer-0.1.4-py3-none-any.whl
+    mkdir -p .scratch/w && .venv/bin/pip download --no-deps resemblyzer==0.1.4 -d .scratch/w
+    .venv/bin/python scripts/convert_ge2e_weights.py .scratch/w/Resemblyzer-0.1.4-py3-none-any.whl
 
 ``resemblyzer/pretrained.pt`` inside the wheel is a legacy (non-zip) torch pickle of a plain dict
 ``{"step", "model_state", "optimizer_state"}``; it loads with ``torch.load(..., weights_only=True)``, so no

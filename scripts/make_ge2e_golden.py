@@ -3,9 +3,9 @@ librosa) on fixed synthetic inputs, for tests/test_ge2e.py. It imports nothing o
 
 Run once, in throwaway install folders (neither package is a dependency of mom-bench)::
 
-    .venv/bin/pip install --no-deps --target /tmp/rz resemblyzer==0.1.4
-    .venv/bin/pip install --target /tmp/lr librosa
-    PYTHONPATH=/tmp/rz:/tmp/lr .venv/bin/python scripts/make_ge2e_golden.py
+    .venv/bin/pip install --no-deps --target .scratch/rz resemblyzer==0.1.4
+    .venv/bin/pip install --target .scratch/lr librosa
+    PYTHONPATH=.scratch/rz:.scratch/lr .venv/bin/python scripts/make_ge2e_golden.py
 
 webrtcvad (needed only by resemblyzer's silence trimming, which is not used here) is replaced by an empty
 module so that ``resemblyzer.audio`` imports. What is recorded per signal: the published volume
@@ -34,8 +34,8 @@ import resemblyzer  # noqa: E402
 from resemblyzer import audio, hparams  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "golden" / "ge2e.json"
-COMMAND = ("pip install --no-deps --target /tmp/rz resemblyzer==0.1.4 && pip install --target /tmp/lr librosa && "
-           "PYTHONPATH=/tmp/rz:/tmp/lr .venv/bin/python scripts/make_ge2e_golden.py")
+COMMAND = ("pip install --no-deps --target .scratch/rz resemblyzer==0.1.4 && pip install --target .scratch/lr librosa && "
+           "PYTHONPATH=.scratch/rz:.scratch/lr .venv/bin/python scripts/make_ge2e_golden.py")
 
 def r(x) -> list:
     """Nested lists of floats rounded to 8 significant digits (float32 carries about 7)."""

@@ -4,7 +4,7 @@
 This is how the shipped files were made; it is not needed to build mom-mini (the excerpts are in the
 package). It needs network access to the Debian archive and FFmpeg (through torchcodec):
 
-    python scripts/make_mom_mini_excerpts.py --workdir /tmp/mom-mini-src
+    python scripts/make_mom_mini_excerpts.py --workdir .scratch/mom-mini-src
 
 Steps, all deterministic:
 1. ``apt-get download`` each Debian package in TRACKS (the versions listed; other versions are refused
@@ -148,7 +148,7 @@ def pick_offsets(x: np.ndarray) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workdir", type=Path, default=Path("/tmp/mom-mini-src"),
+    ap.add_argument("--workdir", type=Path, default=Path(".scratch/mom-mini-src"),
                     help="where .deb files are downloaded and unpacked (default: %(default)s)")
     ap.add_argument("--any-version", action="store_true", help="accept package versions other than the pinned ones")
     args = ap.parse_args()
