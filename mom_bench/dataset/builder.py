@@ -12,6 +12,9 @@ The run has two phases:
    card, all beside the previous build; only then is the previous build swapped out and the journal removed
    (:mod:`mom_bench.dataset.finalize`).
 
+Before phase 1 writes anything, the disk preflight (:mod:`mom_bench.dataset.storage`) refuses a build whose
+journal and shards would not fit on the output folder's filesystem.
+
 Splits are decided per group before any audio is read, from the group key alone (see
 :mod:`mom_bench.dataset.splits`); only exact duplicates found after decoding can move a row.
 
@@ -42,7 +45,7 @@ from mom_bench.audio import AudioError
 from mom_bench.errors import MomBenchError
 from mom_bench.dataset import splits as S
 from mom_bench.dataset.paths import UnsafePath
-from mom_bench.dataset import workers
+from mom_bench.dataset import storage, workers
 from mom_bench.dataset.process import process
 from mom_bench.dataset.read import BuildTampered, NotABuiltBenchmark, verify_build
 from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source, row_identity
@@ -59,6 +62,8 @@ _JOURNAL = ".build"
 _NEW_JOURNAL = ".build.new-"
 #: Write errors that mean "no room": reported as such, with the previous build intact.
 _OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+#: What a build stores in the ``audio`` column: mono FLAC at the protocol's rate, or the input files as they are.
+STORES = ("flac", "original")
 
 
 class BuildWriteFailed(MomBenchError, OSError):
@@ -457,7 +462,7 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
                     max_seconds: float | None = None, keep_original: bool = False, limit: int | None = None,
                     source_options: dict | None = None, fetch_concurrency: int = 8,
                     shard_bytes: int = 256 << 20, progress: bool = True, keep_staging: bool = False,
-                    journal_every: int = 200) -> BuildResult:
+                    journal_every: int = 200, store: str | None = None, space_check: bool = True) -> BuildResult:
     """Build benchmark ``name`` (default ``mom-mini``) into ``out_dir`` (default
     ``settings.default_dataset_dir(name)``) and return what was written.
 
@@ -474,8 +479,18 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal part (the most a
     kill -9 can lose). Rows that are missing or unusable are reported, never dropped silently: see
     ``BuildResult.ok`` and ``build_report.json``.
+
+    ``store``: ``flac`` (the default: mono 16-bit FLAC at the protocol's rate) or ``original`` (each
+    validated input file's bytes as they are, no re-encode; every file is still decoded once to check it
+    and to hash its audio). ``keep_original=True`` is the older spelling of ``store="original"``.
+    ``max_seconds`` stores only the first N seconds of each song (with ``flac`` only): the option for jobs
+    that read only the start of each song (CLAM: the first 90 s). ``space_check``: before writing anything,
+    estimate the bytes the build needs at its peak and refuse (:class:`mom_bench.dataset.storage.NotEnoughSpace`)
+    when the output folder's filesystem has less free (:mod:`mom_bench.dataset.storage`).
     """
     protocol = protocols.load(name or protocols.DEFAULT)
+    store = _store_of(store, keep_original)
+    keep_original = store == "original"
     max_seconds = _check_options(protocol, split_mode, max_seconds, keep_original)
     out = Path(out_dir) if out_dir else settings.default_dataset_dir(protocol.name)
     out = out.expanduser().resolve()
@@ -490,6 +505,11 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     check_ours(out)  # before the lock file is made there
     source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
     listed = list_rows(protocol, source, split_mode, limit)
+    space = _Space(protocol, source, store, max_seconds, progress) if space_check else None
+    if space is not None and (not out.exists() or not any(out.iterdir())):
+        # nothing there to count: checked before the writer lock makes the folder and its lock file
+        space.check(out, listed.rows, listed.rows)
+        space = None
     with writer_lock(out, "build"):
         check_ours(out)
         _settle(out, progress)
@@ -502,13 +522,24 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
             return _run(protocol, out, listed, options, plan, num_workers=num_workers,
                         fetch_concurrency=fetch_concurrency, shard_bytes=shard_bytes, progress=progress,
                         keep_staging=keep_staging, journal_every=journal_every, max_seconds=max_seconds,
-                        keep_original=keep_original)
+                        keep_original=keep_original, space=space)
         except OSError as err:
             if err.errno not in _OUT_OF_ROOM:
                 raise
             raise BuildWriteFailed(f"{out}: the build stopped: {err}; the previous build there (if any) is unchanged "
                                    "and the work done so far is kept: make room and run the same command again "
                                    "(without --overwrite) to continue") from err
+
+
+def _store_of(store: str | None, keep_original: bool) -> str:
+    """The storage option from ``store`` and its older spelling ``keep_original``."""
+    if store is None:
+        return "original" if keep_original else "flac"
+    if store not in STORES:
+        raise BuildError(f"unknown store {store!r}: use {' or '.join(map(repr, STORES))}")
+    if keep_original and store != "original":
+        raise BuildError(f"--keep-original means --store original, but --store {store} was given: pass one of them")
+    return store
 
 
 def _check_options(protocol, split_mode: str, max_seconds: float | None, keep_original: bool) -> float | None:
@@ -518,27 +549,56 @@ def _check_options(protocol, split_mode: str, max_seconds: float | None, keep_or
     if max_seconds is not None and not max_seconds > 0:
         raise BuildError("--max-seconds must be positive")
     if keep_original and max_seconds is not None:
-        raise BuildError("--keep-original stores the input files unchanged, so it cannot be combined with --max-seconds")
+        raise BuildError(f"--store original (--keep-original) stores each input file whole, unchanged, so it cannot "
+                         f"be combined with --max-seconds; for jobs that use only the first {max_seconds:g} s (CLAM: "
+                         f"90 s) use --store flac --max-seconds {max_seconds:g}")
     if keep_original and protocol.max_seconds is not None:
-        raise BuildError(f"--keep-original stores whole input files, but benchmark {protocol.name} stores only the "
-                         f"first {protocol.max_seconds:g} s of each song")
+        raise BuildError(f"--store original (--keep-original) stores whole input files, but benchmark "
+                         f"{protocol.name} stores only the first {protocol.max_seconds:g} s of each song: use "
+                         "--store flac")
     return max_seconds if max_seconds is not None else protocol.max_seconds
+
+
+class _Space:
+    """The disk preflight of one build (:mod:`mom_bench.dataset.storage`), run once before anything is written:
+    before the writer lock for a new or empty folder, else on the rows the folder does not already hold."""
+
+    def __init__(self, protocol, source, store: str, max_seconds: float | None, progress: bool):
+        self.protocol, self.source, self.store, self.cap_s, self.progress = protocol, source, store, max_seconds, progress
+
+    def check(self, out: Path, todo: list[SourceRow], every: list[SourceRow]) -> None:
+        """Refuse (:class:`storage.NotEnoughSpace`) when ``todo`` (rows still to make) and ``every`` (rows the
+        build writes) would not fit on ``out``'s filesystem; say what the build needs."""
+        lookup = storage.fetch_is_lookup(self.protocol.source_kind, self.source)
+        inputs = storage.survey(every, lookup=lookup, cap_s=self.cap_s)
+        if isinstance(inputs, str):
+            line = f"disk check skipped: source {self.protocol.source_kind!r}: {inputs}"
+        else:
+            line = storage.check_space(out, inputs, [r.id for r in todo], [r.id for r in every], store=self.store,
+                                       sample_rate=self.protocol.sample_rate, cap_s=self.cap_s,
+                                       original_allowed=self.protocol.max_seconds is None)
+        if self.progress:
+            print(line, file=sys.stderr)
 
 
 def _run(protocol, out: Path, listed: _Listed, options: dict, plan: _Plan, *, num_workers: int,
          fetch_concurrency: int, shard_bytes: int, progress: bool, keep_staging: bool, journal_every: int,
-         max_seconds: float | None, keep_original: bool) -> BuildResult:
-    """Process the rows the journal and the previous build do not already hold, then finalise."""
+         max_seconds: float | None, keep_original: bool, space: _Space | None = None) -> BuildResult:
+    """Process the rows the journal and the previous build do not already hold, then finalise; ``space``:
+    the disk preflight, run on the rows left to make before the journal is touched."""
     from tqdm.auto import tqdm
 
     work = out / _JOURNAL
-    if plan.decision != "continue":
-        _start_journal(out, options)
     # journal_every: rows per journal part, i.e. the most work a kill -9 can lose
-    staging = Staging(work / "staging", max_rows=journal_every)
-    done = staging.done()
+    staging = Staging(work / "staging", max_rows=journal_every) if plan.decision == "continue" else None
+    done = staging.done() if staging is not None else set()
     staged_ids = {i for i, _ in done}
     todo = [r for r in listed.rows if r.id not in plan.carried and (r.id, listed.identity[r.id]) not in done]
+    if space is not None:
+        space.check(out, todo, listed.rows)
+    if staging is None:
+        _start_journal(out, options)
+        staging = Staging(work / "staging", max_rows=journal_every)
     redone = sum(1 for r in todo if r.id in staged_ids)
     line = _describe(out, plan, len(todo), redone)
     if progress and line:

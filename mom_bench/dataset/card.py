@@ -82,7 +82,7 @@ row = ds[0]
 wave, rate = row["audio"]["array"], row["audio"]["sampling_rate"]
 ```
 
-Audio: mono FLAC at {protocol.sample_rate} Hz, 16-bit, {'full songs' if not report['audio']['max_seconds'] else 'first ' + format(report['audio']['max_seconds'], 'g') + ' s'}.
+{_audio_text(protocol, report['audio'])}
 Default model input (clip policy): `{protocol.clip_policy}`. Labels: 0 real, 1 fake (`label_name`).
 
 ## Counts (rows written, split x generator)
@@ -130,6 +130,16 @@ mom-bench repository (`data_cards/{protocol.name}.md`).
 """
     sizes = {s: sum(by_split[s].values()) for s in present}
     return "---\n" + yaml.safe_dump(front_matter(protocol, present, features, sizes, split_bytes), sort_keys=False) + "---\n\n" + body
+
+
+def _audio_text(protocol, audio: dict) -> str:
+    """What the ``audio`` column holds: the build's storage option (``--store``) and stored length."""
+    if audio.get("keep_original"):
+        return ("Audio: each input file's bytes as they were (`--store original`: its own codec, rate and channels, "
+                "see the `orig_*` columns), whole songs; every file was decoded once at build time to check it. "
+                f"`content_sha256` is the hash of its decoding at {protocol.sample_rate} Hz, mono, on the 16-bit grid.")
+    length = "full songs" if not audio.get("max_seconds") else f"first {audio['max_seconds']:g} s"
+    return f"Audio: mono FLAC at {protocol.sample_rate} Hz, 16-bit (`--store flac`), {length}."
 
 
 def _shortcut_text(sc: dict) -> str:

@@ -276,7 +276,9 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
         "split_mode": options["split_mode"],
         "options": options,
         "inputs": inputs or {},
-        "audio": {"sample_rate": protocol.sample_rate, "format": "flac", "channels": 1, "bits": 16,
+        # with keep_original the audio column holds the input files: their own format, rate and channels
+        "audio": {"sample_rate": protocol.sample_rate, "format": "original" if options["keep_original"] else "flac",
+                  "channels": 1, "bits": 16,
                   "max_seconds": options["max_seconds"], "keep_original": options["keep_original"]},
         "clip_policy": protocol.clip_policy,
         "generators": [{"id": g.id, "name": g.name, "family": g.family, "role": g.role} for g in protocol.generators],

@@ -92,7 +92,7 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         if keep_original:
             original = Path(fetched).read_bytes() if isinstance(fetched, (str, Path)) else bytes(fetched)
             if max_seconds is not None:
-                raise A.AudioError(row_id, "--keep-original cannot be combined with --max-seconds")
+                raise A.AudioError(row_id, "--store original (--keep-original) cannot be combined with --max-seconds")
 
     if max_seconds is not None:
         samples = samples[: int(round(max_seconds * store_rate))]
