@@ -7,6 +7,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     mb.train("clam")                                # a registry detector, trained on the default benchmark
     result = mb.evaluate(my_detector)               # a registry name, a checkpoint, or your own nn.Module
     clean, robust = mb.evaluate_robustness("clam")  # the same, then under every transform of a suite
+    mb.extract("clam", num_shards=8, shard_index=3) # fill the feature cache, one shard of a cluster job
     mb.check_detector(my_detector)                  # does it follow the detector contract?
 
 ``my_detector`` is any ``torch.nn.Module`` (or callable) mapping mono waveforms ``[B, T]`` to logits ``[B]``,
@@ -27,6 +28,7 @@ _API = {
     "train": "mom_bench.training",
     "evaluate": "mom_bench.evaluation",
     "evaluate_robustness": "mom_bench.robustness",
+    "extract": "mom_bench.extraction",
     "predict": "mom_bench.prediction",
     "compute_report": "mom_bench.metrics",
     "load_detector": "mom_bench.models.registry",
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from mom_bench.dataset.builder import build_benchmark
     from mom_bench.errors import MomBenchError
     from mom_bench.evaluation import evaluate
+    from mom_bench.extraction import extract
     from mom_bench.metrics import compute_report
     from mom_bench.models.registry import list_models
     from mom_bench.models.registry import load as load_detector

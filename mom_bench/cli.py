@@ -38,6 +38,14 @@ class InternalError(click.ClickException):
 class _Group(click.Group):
     def invoke(self, ctx):
         try:
+            return self._invoke(ctx)
+        finally:
+            from mom_bench import distributed
+
+            distributed.shutdown()
+
+    def _invoke(self, ctx):
+        try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit):
             raise
@@ -163,9 +171,17 @@ def _source_options(pairs, **named):
               help="Build again from scratch over a finished or interrupted build; the previous build stays "
                    "complete and loadable until the new one is. Only a mom-bench build or an empty folder is "
                    "ever replaced.")
-@click.option("--max-seconds", type=float, default=None, help="Store only the first N seconds of each song.")
-@click.option("--keep-original", is_flag=True,
-              help="Store the input files unchanged instead of mono FLAC at the protocol's rate.")
+@click.option("--store", type=click.Choice(["flac", "original"]), default=None, show_default="flac",
+              help="What the audio column holds. flac: mono 16-bit FLAC at the protocol's rate. original: each "
+                   "validated input file's bytes, no re-encode (for MoM about the size of the hosted MP3s; every "
+                   "file is still decoded once to check it).")
+@click.option("--max-seconds", type=float, default=None,
+              help="Store only the first N seconds of each song (with --store flac): the option for jobs that use "
+                   "only the first N s, e.g. --max-seconds 90 for CLAM.")
+@click.option("--keep-original", is_flag=True, help="Alias of --store original.")
+@click.option("--no-space-check", is_flag=True,
+              help="Skip the disk preflight (by default the build estimates the bytes it needs at its peak and "
+                   "refuses, before writing anything, when the output folder's filesystem has less free).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Local audio root (MoM: folders per generator / real source, file names as in the manifests).")
 @click.option("--manifests", type=click.Path(path_type=Path), default=None,
@@ -181,8 +197,8 @@ def _source_options(pairs, **named):
               help="Parallel fetches (downloads).")
 @click.option("--shard-mb", type=click.IntRange(1), default=256, show_default=True, help="Parquet shard size bound.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, max_seconds, keep_original, root,
-          manifests, download, source_option, limit, concurrency, shard_mb, quiet):
+def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, store, max_seconds, keep_original,
+          no_space_check, root, manifests, download, source_option, limit, concurrency, shard_mb, quiet):
     """Build a benchmark into a Hugging Face dataset folder with strict splits.
 
     \b
@@ -192,6 +208,8 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
       mom-bench build -b mom --root ~/mom_audio --manifests ~/mom_manifests -j 2
       mom-bench build -b mom --split-mode official ... # the official proportions
       mom-bench build -b mom ...                       # again after an interruption: continues
+      mom-bench build -b mom ... --store original      # keep the input files as they are, no re-encode
+      mom-bench build -b mom ... --max-seconds 90      # only what CLAM reads of each song
 
     Every listed row ends up written, missing, unusable or excluded (by the protocol's own filter), with
     its reason in build_report.json; the exit status is 1 when anything was missing or unusable. A
@@ -215,7 +233,7 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
     result = build_benchmark(benchmark, out, split_mode=split_mode, num_workers=num_workers, resume=resume,
                              overwrite=overwrite, max_seconds=max_seconds, keep_original=keep_original, limit=limit,
                              source_options=opts, fetch_concurrency=concurrency, shard_bytes=shard_mb << 20,
-                             progress=not quiet)
+                             progress=not quiet, store=store, space_check=not no_space_check)
     click.echo(result.summary())
     click.echo(f"report: {result.report_path}")
     if result.n_written:
@@ -468,6 +486,24 @@ def models_cmd(name, benchmark, as_json, check):
 # train / evaluate / predict (library: mom_bench.training, mom_bench.evaluation, mom_bench.prediction)
 
 
+def _main_process() -> bool:
+    """False on ranks other than 0 of a distributed launch: they compute their part and print nothing more."""
+    from mom_bench import distributed
+
+    return distributed.part().main
+
+
+_num_workers_option = click.option(
+    "--num-workers", type=click.IntRange(0), default=0, show_default=True,
+    help="Decode worker processes feeding the model (a DataLoader; each with its own decoder and one thread). "
+         "Results do not depend on it; 0 decodes in the main process.")
+_precision_option = click.option(
+    "--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
+    help="Numeric precision of the encoders/model (autocast). fp32 reproduces the papers; bf16 is faster on "
+         "GPUs and on CPUs with AMX/AVX512-BF16 and moves scores slightly (docs/scaling.md); fp16 is CUDA only; "
+         "auto picks bf16 where the hardware has it. Recorded in results.json and the feature cache key.")
+
+
 @main.command("train")
 @click.option("--model", "-m", "model_name", required=True,
               help="Registry name (see `mom-bench models`); resolved for the benchmark, e.g. clam -> clam-mini on mom-mini.")
@@ -490,8 +526,9 @@ def models_cmd(name, benchmark, as_json, check):
 @click.option("--triplet-distance", type=click.Choice(["l2", "sql2"]), default=None,
               help="Triplet distance: l2 (official code) or squared l2 (paper's Algorithm 1).")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@_num_workers_option
 def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, resume, overwrite, loss, negatives,
-              triplet_distance, device):
+              triplet_distance, device, num_workers):
     """Train a detector on a built benchmark and keep its best-validation-F1 checkpoint.
 
     \b
@@ -508,13 +545,16 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
       mom-bench train --model clam                      # mom-mini: trains clam-mini
       mom-bench train --model clam --loss bce --out runs/clam-bce
       mom-bench train --model clam --resume --epochs 60
+      torchrun --nproc-per-node 8 -m mom_bench train --model spectttra --benchmark mom   # DDP, docs/scaling.md
     """
     import mom_bench
 
     run_dir = mom_bench.train(model_name, data_dir, out, benchmark=benchmark, config=config_file, epochs=epochs,
                               seed=seed, resume=resume, overwrite=overwrite, loss=loss, negatives=negatives,
-                              triplet_distance=triplet_distance, device=device, log=click.echo)
-    click.echo(f"run folder: {run_dir}")
+                              triplet_distance=triplet_distance, device=device, num_workers=num_workers,
+                              log=click.echo)
+    if _main_process():
+        click.echo(f"run folder: {run_dir}")
 
 
 def _ignored_note(ignored: list[Path], name) -> str:
@@ -540,6 +580,67 @@ _FAKE_LABEL_HELP = ("hf: models: the label whose probability is P(fake) (name or
                     "has exactly two labels, one real/human/bonafide/genuine, the other fake/ai/spoof/generated/synthetic.")
 _CLIP_HELP = ("hf: models: clip policy of each song, e.g. first:30, full. Default: the longest input the feature "
               "extractor declares, else first:30.")
+
+
+@main.command("extract")
+@click.option("--model", "-m", "model_name", required=True,
+              help="Frozen-encoder model (clam, mert-only, wav2vec2-only, ... or a saved checkpoint folder).")
+@click.option("--checkpoint", default=None, help="Saved detector folder whose encoders to use (default: the registry row's).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Built benchmark folder. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
+@click.option("--benchmark", "-b", default=None, help="Benchmark whose default folder to use (default: mom-mini).")
+@click.option("--splits", default=None, help="Comma-separated splits. Default: every split of the build.")
+@click.option("--num-shards", type=click.IntRange(1), default=None,
+              help="Split the work into this many shards (array jobs of a cluster scheduler); with --shard-index.")
+@click.option("--shard-index", type=click.IntRange(0), default=None,
+              help="Which shard this process computes (0-based), e.g. $SLURM_ARRAY_TASK_ID.")
+@click.option("--merge", is_flag=True,
+              help="Check that the shards together hold every row (naming the missing shards) instead of computing.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="Songs encoded at once; the same value for every shard and for train/evaluate keeps features "
+                   "bit-identical to a one-process run.")
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu; cuda:<LOCAL_RANK> under a launcher).")
+@_num_workers_option
+@_precision_option
+@click.option("--flush-every", type=click.IntRange(1), default=256, show_default=True, metavar="SONGS",
+              help="Write a cache shard every SONGS songs (or 5 minutes, whichever first): what a killed process "
+                   "loses at most.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def extract_cmd(model_name, checkpoint, data_dir, benchmark, splits, num_shards, shard_index, merge, batch_size,
+                device, num_workers, precision, flush_every, quiet):
+    """Fill the feature cache of a frozen-encoder model, so train and evaluate never run the encoders.
+
+    Rows of each split are cut into contiguous blocks of whole batches in stored order; a shard computes
+    its block, skipping what is cached (a killed shard resumes from its last written cache shard). Under a
+    distributed launcher the ranks are the shards. Merged features are bit-identical to a one-process run
+    at the same --batch-size and thread count (docs/scaling.md).
+
+    \b
+    Examples:
+      mom-bench extract --model clam --benchmark mom --num-workers 4 --precision bf16
+      torchrun --nproc-per-node 8 -m mom_bench extract --model clam --benchmark mom
+      mom-bench extract --model clam --num-shards 64 --shard-index $SLURM_ARRAY_TASK_ID
+      mom-bench extract --model clam --merge          # after the array job: every shard there?
+    """
+    import mom_bench
+    from mom_bench.extraction import merge as merge_features
+
+    split_list = [s.strip() for s in splits.split(",") if s.strip()] if splits else None
+    if merge:
+        if num_shards is not None or shard_index is not None:
+            raise UserError("--merge checks the whole set of shards: drop --num-shards/--shard-index")
+        folders = merge_features(model_name, data_dir, benchmark=benchmark, checkpoint=checkpoint, splits=split_list,
+                                 precision=precision, device=device)
+        for split, folder in folders.items():
+            click.echo(f"{split}: complete ({folder})")
+        return
+    result = mom_bench.extract(model_name, data_dir, benchmark=benchmark, checkpoint=checkpoint, splits=split_list,
+                               num_shards=num_shards, shard_index=shard_index, batch_size=batch_size,
+                               num_workers=num_workers, precision=precision, device=device, progress=not quiet,
+                               flush_every=flush_every, log=click.echo)
+    for split, n in result.computed.items():
+        click.echo(f"{split}: {n} songs computed by {result.part.label()} ({result.folders[split]})")
+    click.echo(f"done in {result.seconds:.1f} s")
 
 
 @main.command("evaluate")
@@ -572,8 +673,10 @@ _CLIP_HELP = ("hf: models: clip policy of each song, e.g. first:30, full. Defaul
 @click.option("--transforms", default=None, metavar="NAMES",
               help="With --robustness: comma-separated transform names to run (default: all of the suite; "
                    "clip:<policy> for a clip-length entry).")
+@_num_workers_option
+@_precision_option
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
-                 no_plots, fake_label, clip, calibration_split, suite, transforms):
+                 no_plots, fake_label, clip, calibration_split, suite, transforms, num_workers, precision):
     """Score the test splits and write results.json, predictions.csv, results.md and plots.
 
     \b
@@ -610,11 +713,18 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
                    batch_size=batch_size, device=device, plots=not no_plots, log=click.echo, fake_label=fake_label,
                    clip=clip, calibration_split=None if calibration_split.lower() == "none" else calibration_split)
     if suite:
+        if num_workers or precision != "fp32":
+            raise UserError("--robustness scores in fp32 with decoding in the main process: drop --num-workers "
+                            "and --precision")
         names = [t.strip() for t in transforms.split(",") if t.strip()] if transforms else None
         result, robust = mom_bench.evaluate_robustness(model_name, checkpoint, data_dir, suite=suite,
                                                        transforms=names, **options)
     else:
-        result, robust = mom_bench.evaluate(model_name, checkpoint, data_dir, **options), None
+        result = mom_bench.evaluate(model_name, checkpoint, data_dir, num_workers=num_workers, precision=precision,
+                                    **options)
+        robust = None
+    if not _main_process():
+        return
     click.echo("")
     click.echo(result.summary())
     if robust is not None:

@@ -256,6 +256,8 @@ class ModelInfo(TypedDict):
     training: TrainingSummary | None
     encoders: dict[str, str]
     device: str
+    precision: NotRequired[str]  # fp32 unless a reduced precision was asked for
+    world_size: NotRequired[int]  # processes that scored the splits (1 without a launcher)
 
 
 class SplitCoverage(TypedDict):
@@ -769,7 +771,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
             "training": _TRAINING,
             "encoders": _map({"type": "string"}, description="encoder slot -> identity of its weights"),
             "device": {"type": "string", "minLength": 1},
-        }),
+            "precision": {"enum": ["fp32", "bf16", "fp16"],
+                          "description": "numeric precision of the encoders and the model (autocast below fp32)"},
+            "world_size": {"type": "integer", "minimum": 1, "description": "processes that scored the splits"},
+        }, optional=("precision", "world_size")),
         "metrics": REPORT_SCHEMA,
         "frozen_thresholds": FROZEN_THRESHOLDS_SCHEMA,
         "coverage": COVERAGE_SCHEMA,

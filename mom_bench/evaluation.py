@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from mom_bench import documents, metrics, provenance
+from mom_bench import distributed, documents, metrics, provenance
+from mom_bench import precision as P
 from mom_bench import plots as plotting
 from mom_bench._io import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
@@ -64,6 +65,12 @@ COVERAGE_DEFINITION = ("rows scored / rows of the split in the build's row list 
 
 class EvaluationError(MomBenchError, ValueError):
     """An evaluation that cannot run as asked (e.g. a split the dataset lacks)."""
+
+
+def check_num_workers(num_workers: Any) -> None:
+    """Refuse a decode worker count that is not an integer >= 0."""
+    if isinstance(num_workers, bool) or not isinstance(num_workers, numbers.Integral) or num_workers < 0:
+        raise EvaluationError(f"num_workers must be an integer >= 0, got {num_workers!r}")
 
 
 def check_batch_size(batch_size: Any) -> None:
@@ -103,7 +110,8 @@ class EvalResult:
 # Scoring
 
 
-def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, progress: bool = True) -> pd.DataFrame:
+def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, progress: bool = True,
+                num_workers: int = 0, precision: str = "fp32") -> pd.DataFrame:
     """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, source, plus
     the optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
     waveforms, without running the encoders twice)."""
@@ -114,7 +122,8 @@ def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, 
     columns = ["id", "label", "generator", "duration_s"] + source + [c for c in extra.values() if c]
     frame = read.read_table(data_dir, split, columns)
     frame = frame.rename(columns={col: key for key, col in extra.items() if col})
-    logits = split_logits(model, data_dir, split, batch_size=batch_size, progress=progress)
+    logits = split_logits(model, data_dir, split, batch_size=batch_size, progress=progress,
+                          num_workers=num_workers, precision=precision)
     frame.insert(0, "split", split)
     frame["label"] = frame["label"].astype(int)
     frame["score"] = logits.sigmoid().tolist()
@@ -375,7 +384,8 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
              out_dir: str | Path | None = None, n_bootstrap: int = 1000, seed: int = 0, threshold: float = 0.5,
              batch_size: int = 8, device: str | None = None, progress: bool = True, plots: bool = True,
              log: Callable[[str], None] | None = None, fake_label: str | None = None,
-             clip: str | None = None, calibration_split: str | None = metrics.CALIBRATION_SPLIT) -> EvalResult:
+             clip: str | None = None, calibration_split: str | None = metrics.CALIBRATION_SPLIT,
+             num_workers: int = 0, precision: str = "fp32") -> EvalResult:
     """Score ``splits`` (default: the test splits the dataset has) and write the results folder
     (default ``<runs>/<benchmark>/<model name>/results``).
 
@@ -387,8 +397,16 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
     ``calibration_split`` (default ``validation``) is scored too when the dataset has it, even if ``splits``
     leaves it out, and the frozen thresholds are chosen on it (:func:`mom_bench.metrics.frozen_thresholds`);
     None skips that. It may not be a test split.
+
+    ``num_workers`` processes decode ahead of the model; ``precision`` (``fp32``, ``bf16``, ``fp16`` on CUDA,
+    ``auto``; :mod:`mom_bench.precision`) is recorded in ``results.json``. Under a distributed launcher
+    (``torchrun``) every rank scores its block of each split (features into the shared cache), and rank 0
+    alone writes the results folder.
     """
     metrics.check_options(threshold, n_bootstrap, seed)
+    check_num_workers(num_workers)
+    device = distributed.local_device(device)
+    distributed.init(device)
     check_batch_size(batch_size)
     check_calibration_split(calibration_split)
     if out_dir:
@@ -413,7 +431,12 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
                                                                                             detector.name))
     _check_out(out)
 
-    scored = {s: score_split(detector, data_dir, s, batch_size=batch_size, progress=progress)
+    precision = P.resolve(precision, model_device(detector))
+    part = distributed.part()
+    if part.distributed:
+        say(f"{part.label()}: scoring its block of each split; rank 0 writes the results")
+    scored = {s: score_split(detector, data_dir, s, batch_size=batch_size, progress=progress,
+                             num_workers=num_workers, precision=precision)
               for s in dict.fromkeys(chosen + ([calibrate] if calibrate else []))}
     predictions = pd.concat([scored[s] for s in chosen], ignore_index=True)
     calibration = scored[calibrate] if calibrate else None
@@ -438,7 +461,8 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
                   # which encoder weights produced the features: Hub id + commit, or a content hash
                   "encoders": {s: enc.identity() for s, enc in getattr(detector, "encoders", {}).items()
                                if hasattr(enc, "identity")},
-                  "device": str(model_device(detector))},
+                  "device": str(model_device(detector)), "precision": precision,
+                  "world_size": part.count if part.distributed else 1},
         "metrics": report,
         "frozen_thresholds": frozen,
         "coverage": coverage(data_dir, {s: len(f) for s, f in scored.items()}),
@@ -456,5 +480,7 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
         if plots:
             plotting.draw_all(predictions, report, tmp, title)
 
-    replace_dir_atomic(out, write, marker=RESULTS_MARKER, kind="results folder")
+    if part.main:
+        replace_dir_atomic(out, write, marker=RESULTS_MARKER, kind="results folder")
+    distributed.barrier()  # the other ranks return once the results are written
     return EvalResult(out, results, predictions, calibration, detector)

@@ -112,6 +112,54 @@ def iter_rows(data_dir: str | Path, split: str, columns: list[str] | None = None
                 yield row
 
 
+class RowRange:
+    """Rows ``[start, stop)`` of a split in stored order, read row group by row group: what one rank or one
+    decode worker reads of a split, without scanning the rows before its block. The last row group read is
+    kept, so consecutive calls for neighbouring batches read each group once."""
+
+    def __init__(self, data_dir: str | Path, split: str, columns: list[str]):
+        import pyarrow.parquet as pq
+
+        self.data_dir, self.split, self.columns = Path(data_dir), split, columns
+        # (shard, group, first row of the group in the split, rows in the group), from the footers only
+        self.groups: list[tuple[Path, int, int, int]] = []
+        first = 0
+        for shard in _check_split(self.data_dir, split):
+            meta = pq.ParquetFile(shard).metadata
+            for g in range(meta.num_row_groups):
+                n = meta.row_group(g).num_rows
+                self.groups.append((shard, g, first, n))
+                first += n
+        self.n_rows = first
+        self._cached: tuple[int, list[dict]] | None = None
+
+    def _group_rows(self, index: int) -> list[dict]:
+        import pyarrow.parquet as pq
+
+        if self._cached is None or self._cached[0] != index:
+            shard, group, _, _ = self.groups[index]
+            pf = pq.ParquetFile(shard)
+            absent = [c for c in self.columns if c not in pf.schema_arrow.names]
+            if absent:
+                raise NotABuiltBenchmark(f"{shard}: no column(s) {', '.join(absent)}")
+            rows = pf.read_row_group(group, columns=self.columns).to_pylist()
+            for row in rows:
+                if "audio" in row:
+                    row["audio"] = _audio_bytes(row["audio"], shard, row.get("id"))
+            self._cached = (index, rows)
+        return self._cached[1]
+
+    def rows(self, start: int, stop: int) -> Iterator[dict]:
+        """Rows ``start .. stop - 1`` of the split (stored order)."""
+        if not 0 <= start <= stop <= self.n_rows:
+            raise IndexError(f"rows {start}..{stop} are outside {self.split} ({self.n_rows} rows)")
+        for index, (_, _, first, n) in enumerate(self.groups):
+            if first + n <= start or first >= stop:
+                continue
+            group = self._group_rows(index)
+            yield from group[max(start, first) - first:min(stop, first + n) - first]
+
+
 def read_table(data_dir: str | Path, split: str, columns: list[str]):
     """Non-audio ``columns`` of a split as a pandas DataFrame (row order = :func:`iter_rows` order)."""
     import pandas as pd

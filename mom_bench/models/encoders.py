@@ -278,4 +278,5 @@ class Encoder(torch.nn.Module):
             wave = (wave - mean) / torch.sqrt(var + 1e-7)
         out = self.model(wave, output_hidden_states=True)
         # Averaging each layer as it comes avoids stacking [B, L+1, frames, H] in memory.
-        return torch.stack([h.mean(dim=1) for h in out.hidden_states], dim=1)
+        # the time mean in fp32 even under autocast: a bf16 mean of ~10^3 frames would round every feature
+        return torch.stack([h.float().mean(dim=1) for h in out.hidden_states], dim=1)
