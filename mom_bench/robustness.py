@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from mom_bench import metrics, settings
+from mom_bench import distributed, metrics, settings
 from mom_bench._io import replace_dir_atomic, write_atomic
 from mom_bench.errors import MomBenchError
 from mom_bench.transforms import Suite, Transform, TransformError, item_seed, load_suite
@@ -112,6 +112,9 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
     from mom_bench.dataset import read
 
     say = log or (lambda msg: None)
+    if distributed.launched():
+        raise RobustnessError("the robustness suite runs in one process: start it without torchrun (its clean "
+                              "evaluation can use the launcher on its own: mom-bench evaluate without --robustness)")
     loaded = load_suite(suite)
     chosen = select(loaded, transforms)
     clean = evaluation.evaluate(model, checkpoint, data_dir, benchmark=benchmark, splits=splits, out_dir=out_dir,

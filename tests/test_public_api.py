@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-API = ["build_benchmark", "train", "evaluate", "predict", "compute_report", "load_detector", "list_models",
+API = ["build_benchmark", "train", "evaluate", "extract", "predict", "compute_report", "load_detector", "list_models",
        "check_detector"]
 
 
