@@ -263,6 +263,8 @@ def extract_features(model: FrozenEncoderDetector, data_dir: Path, split: str, d
     rank then reads the whole split from the shared cache."""
     meta = read.read_table(data_dir, split, ["id", "label", "generator"]).to_dict("records")
     part = distributed.part()
+    if part.distributed:
+        distributed.init(device)  # the barrier below needs the group (a no-op when the caller joined it)
     folder, _ = fill_features(model, data_dir, split, device, batch_size, part=part, num_workers=num_workers,
                               precision=precision, transform=transform, progress=progress, desc=desc)
     distributed.barrier()
@@ -296,6 +298,8 @@ def split_logits(model: Any, data_dir: Path, split: str, *, batch_size: int = 8,
     if preloaded is not None and transform is None and precision == "fp32":
         return wave_logits(model, (wave for _, wave in preloaded), batch_size, device)
     part = distributed.part()
+    if part.distributed:
+        distributed.init(device)  # the gather below needs the group
     start, stop = part.batch_range(read.num_rows(data_dir, split), batch_size)
     bar = tqdm(total=stop - start, desc=(desc or f"scoring {split}") + ("" if part.whole else f" ({part.label()})"),
                unit="song", disable=not progress)
