@@ -570,6 +570,7 @@ class EntryReproduced(_EntryCommon):
     benchmark_version: str
     dataset_fingerprint: str
     label_fingerprint: NotRequired[str]  # the build's labels, identical on every machine; older entries lack it
+    partial: NotRequired[bool]  # true when the entry covers only some test splits; older entries lack it
     meta: SubmissionMeta
     predictions: PredictionsInfo
     scoring: Scoring
