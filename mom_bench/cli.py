@@ -37,12 +37,15 @@ class InternalError(click.ClickException):
 
 class _Group(click.Group):
     def invoke(self, ctx):
-        try:
-            return self._invoke(ctx)
-        finally:
-            from mom_bench import distributed
+        from mom_bench import distributed
 
-            distributed.shutdown()
+        try:
+            result = self._invoke(ctx)
+        except BaseException:
+            distributed.shutdown(wait=False)
+            raise
+        distributed.shutdown()
+        return result
 
     def _invoke(self, ctx):
         try:

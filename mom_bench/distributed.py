@@ -142,10 +142,16 @@ def all_ok(ok: bool) -> bool:
     return int(flag) == 0
 
 
-def shutdown() -> None:
-    """Leave the process group, if this process joined one (torch is not imported otherwise)."""
+def shutdown(wait: bool = True) -> None:
+    """Leave the process group, if this process joined one (torch is not imported otherwise). ``wait``: after a
+    barrier, so all ranks leave together; False after an error (the others may never reach it, and the
+    launcher stops them)."""
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
+        # every rank leaves together: a rank tearing its connections down while a peer is still in its last
+        # collective aborts the peer's gloo threads ("terminate called without an active exception")
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

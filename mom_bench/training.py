@@ -616,14 +616,18 @@ def train(model_name: str, data_dir: str | Path | None = None, out_dir: str | Pa
         started = not dist.is_initialized()
         distributed.init(dev)
     try:
-        return _train(model_name, spec, benchmark, data_dir, info, run_dir, ranks, dev, config=config, epochs=epochs,
-                      seed=seed, resume=resume, overwrite=overwrite, plain=not out_dir,
-                      named={"loss": loss, "negatives": negatives, "triplet_distance": triplet_distance},
-                      progress=progress and ranks.main, num_workers=num_workers,
-                      say=(log or (lambda msg: None)) if ranks.main else (lambda msg: None))
-    finally:
+        result = _train(model_name, spec, benchmark, data_dir, info, run_dir, ranks, dev, config=config,
+                        epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, plain=not out_dir,
+                        named={"loss": loss, "negatives": negatives, "triplet_distance": triplet_distance},
+                        progress=progress and ranks.main, num_workers=num_workers,
+                        say=(log or (lambda msg: None)) if ranks.main else (lambda msg: None))
+    except BaseException:
         if started:
-            distributed.shutdown()
+            distributed.shutdown(wait=False)  # the other ranks may never get here; the launcher stops them
+        raise
+    if started:
+        distributed.shutdown()
+    return result
 
 
 def _train(model_name: str, spec: registry.ModelSpec, benchmark: str, data_dir: Path, info: dict[str, Any],
@@ -714,6 +718,10 @@ def _train(model_name: str, spec: registry.ModelSpec, benchmark: str, data_dir: 
                                           num_workers=num_workers)
         val_feats, _ = extract_features(model, data_dir, "validation", dev, recipe.eval_batch_size, progress,
                                         num_workers=num_workers)
+        if ranks.world > 1:
+            # every rank has the features: leave the group together now, so a head training for longer than
+            # the group's timeout never keeps a finished rank waiting
+            distributed.shutdown()
         if not ranks.main:
             return run_dir
         ranks = _Ranks()  # no collective from here on: the other ranks are done
