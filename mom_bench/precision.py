@@ -60,23 +60,3 @@ def autocast(precision: str, device: Any) -> ContextManager[Any]:
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return torch.autocast(torch.device(device).type, dtype=dtype)
 
-
-def reduced_copy(module: Any, precision: str) -> Any:
-    """``module`` itself for fp32; else a copy whose linear and convolution weights are stored in the reduced
-    type, to run under :func:`autocast`. Autocast casts every fp32 weight again at every call (it caches casts
-    only of weights that require gradients, and frozen encoders do not), which leaves much of the gain of the
-    faster matrix multiplies on the table; norms, recurrent layers and everything else keep their fp32
-    weights. The caller's model is never changed."""
-    import copy
-
-    import torch
-    from torch import nn
-
-    if precision == "fp32":
-        return module
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    twin = copy.deepcopy(module)
-    for sub in twin.modules():
-        if isinstance(sub, (nn.Linear, nn.Conv1d, nn.Conv2d)):
-            sub.to(dtype)
-    return twin

@@ -103,7 +103,7 @@ def preload(model: Detector, data_dir: Path, split: str, clip: ClipPolicy, budge
     if size > budget_bytes:
         return None
     stored_clip = full() if clip.kind == "random" else clip  # random windows are cut afresh every epoch
-    stream = itertools.islice(read.iter_rows(data_dir, split, columns=["id", "audio", "label"]), start, stop)
+    stream = read.RowRange(data_dir, split, ["id", "audio", "label"]).rows(start, stop)  # only this block's row groups
     return [(int(row["label"]), decode_row(row, model, stored_clip)) for row in stream]
 
 
@@ -290,7 +290,7 @@ def _ddp_val_logits(model: Detector, recipe: Recipe, data_dir: Path, rows: tuple
     if waves is not None:
         own = wave_logits(model, (wave for _, wave in waves), recipe.eval_batch_size)
     else:
-        stream = itertools.islice(read.iter_rows(data_dir, "validation", columns=["id", "audio"]), *rows)
+        stream = read.RowRange(data_dir, "validation", ["id", "audio"]).rows(*rows)
         own = wave_logits(model, (decode_row(row, model, model.clip, where="validation row") for row in stream),
                           recipe.eval_batch_size)
     gathered: list[Any] = [None] * dist.get_world_size()

@@ -146,7 +146,6 @@ class FeatureCache:
         out: dict[str, Features] = {}
         was_training = model.training
         model.eval()
-        runner = None  # the model with reduced-precision weights, made once the first batch is due
         pending_ids: list[str] = []
         pending: list[Features] = []
         since = time.monotonic()
@@ -164,14 +163,12 @@ class FeatureCache:
                 good = [i for i in ids if i not in errors]
                 if device is not None:
                     waves = [w.to(device, non_blocking=True) for w in waves]
-                if runner is None:
-                    runner = P.reduced_copy(model, precision)
                 with torch.inference_mode(), P.autocast(precision, waves[0].device):
                     if len({w.numel() for w in waves}) == 1:
-                        feats = runner.extract(torch.stack(waves))
+                        feats = model.extract(torch.stack(waves))
                         rows = [{s: t[j].float().cpu().clone() for s, t in feats.items()} for j in range(len(waves))]
                     else:  # unequal lengths (clip policy "full"): one at a time, no padding artefacts
-                        rows = [{s: t[0].float().cpu().clone() for s, t in runner.extract(w[None]).items()}
+                        rows = [{s: t[0].float().cpu().clone() for s, t in model.extract(w[None]).items()}
                                 for w in waves]
                 for item, row in zip(good, rows):
                     if item in skip:
