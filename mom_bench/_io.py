@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import FolderBusy, ForeignFolder
 
 #: Permissions of the files :func:`write_atomic` writes (what ``open`` gives under the usual umask 022).
 FILE_MODE = 0o644
@@ -70,14 +70,6 @@ def write_json_atomic(path: str | Path, value: Any, **dumps_kwargs: Any) -> Path
     """:func:`write_atomic` of ``json.dumps(value, **dumps_kwargs)`` (indent 2 unless given)."""
     dumps_kwargs.setdefault("indent", 2)
     return write_atomic(path, json.dumps(value, **dumps_kwargs))
-
-
-class ForeignFolder(MomBenchError, FileExistsError):
-    """A command was asked to replace a folder it did not make; nothing was touched."""
-
-
-class FolderBusy(MomBenchError, BlockingIOError):
-    """Another mom-bench process holds the writer lock of a folder."""
 
 
 def check_replaceable(target: str | Path, marker: str, kind: str) -> None:

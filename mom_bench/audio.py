@@ -22,7 +22,7 @@ from typing import Union
 import numpy as np
 import torch
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import AudioError
 
 AudioSource = Union[str, Path, bytes, bytearray, memoryview]
 
@@ -42,15 +42,6 @@ _TRUNCATION_SLACK_S = 0.5
 # decoding stops just past it, so a longer file is refused without being decoded to its end.
 _LIMIT_SLACK_S = 1.0
 _DECODE_PAST_LIMIT_S = 2.0
-
-
-class AudioError(MomBenchError):
-    """Audio that cannot be used. ``str(err)`` is ``"<name>: <reason>"``."""
-
-    def __init__(self, name: str, reason: str):
-        self.name = name
-        self.reason = reason
-        super().__init__(f"{name}: {reason}")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, TypeAlias
 import torch
 
 from mom_bench.audio import ClipPolicy, parse_clip
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import TargetError
 from mom_bench.models import registry
 from mom_bench.models.base import Detector
 from mom_bench.models.checkpoints import CheckpointError
@@ -44,10 +44,6 @@ _DETAIL_CHARS = 240
 Outcome: TypeAlias = torch.Tensor | Exception
 # What a check found: passed (True), failed (False) or does not apply (None), and why.
 Verdict: TypeAlias = tuple[bool | None, str]
-
-
-class TargetError(MomBenchError, ValueError):
-    """What was given to check names no detector (no registry row, importable object or saved folder)."""
 
 
 @dataclass(frozen=True)

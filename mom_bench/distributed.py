@@ -21,11 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from mom_bench.errors import MomBenchError
-
-
-class ShardError(MomBenchError, ValueError):
-    """A shard choice that cannot work (index out of range, mixed with a launcher's ranks...)."""
+from mom_bench.errors import ShardError
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import DocumentError
 from mom_bench.json_schema import DIALECT, validate
 
 #: ``schema_version`` of results.json (``RESULTS_SCHEMA_VERSION`` of the evaluate command's module).
@@ -30,10 +30,6 @@ RESULTS_SCHEMA_VERSION = 1
 REPORT_SCHEMA_VERSION = 1
 #: The schema of results.json, as shipped with the package.
 RESULTS_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "results.schema.json"
-
-
-class DocumentError(MomBenchError, ValueError):
-    """A document that does not have the shape mom-bench writes; the message lists every problem by path."""
 
 
 # --------------------------------------------------------------------------------------------------

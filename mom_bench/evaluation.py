@@ -42,7 +42,7 @@ from mom_bench import precision as P
 from mom_bench import plots as plotting
 from mom_bench._io import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import EvaluationError
 from mom_bench.formatting import stat, table
 from mom_bench.inference import model_device, split_logits
 from mom_bench.models import registry
@@ -61,10 +61,6 @@ RESULTS_MARKER = "results.json"
 COVERAGE_DEFINITION = ("rows scored / rows of the split in the build's row list (build_report.json 'rows'): "
                        "written + missing + unusable; rows the protocol excluded on purpose are not counted. Below "
                        "1, the metrics describe only the rows whose audio the build could use")
-
-
-class EvaluationError(MomBenchError, ValueError):
-    """An evaluation that cannot run as asked (e.g. a split the dataset lacks)."""
 
 
 def check_num_workers(num_workers: Any) -> None:

@@ -16,16 +16,12 @@ from typing import Any, Callable
 from mom_bench import distributed
 from mom_bench import precision as P
 from mom_bench.dataset import read
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import ExtractError
 from mom_bench.inference import feature_key_parts, check_complete, fill_features
 from mom_bench.models import registry
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.cache import FeatureCache
 from mom_bench.runs import pick_device, resolve_data
-
-
-class ExtractError(MomBenchError, ValueError):
-    """A model that has no features to cache, or an option that cannot work."""
 
 
 @dataclass

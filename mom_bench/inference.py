@@ -20,7 +20,7 @@ from mom_bench._io import write_json_atomic
 from mom_bench.audio import ClipPolicy
 from mom_bench.dataset import read
 from mom_bench.distributed import Part
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import ExtractionIncomplete
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.cache import CacheInputError, FeatureCache, stack
 
@@ -168,11 +168,6 @@ def _damaged(data_dir: Path, split: str, item: str, reason: str) -> audio.AudioE
 
 # --------------------------------------------------------------------------------------------------
 # Frozen-encoder features
-
-
-class ExtractionIncomplete(MomBenchError, RuntimeError):
-    """Features of some rows are missing from the cache (a shard of a sharded extraction did not finish);
-    the message names the missing shards."""
 
 
 def feature_key_parts(info: dict[str, Any], split: str, transform: RowTransform | None) -> dict[str, Any]:

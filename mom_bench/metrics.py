@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import MetricsError
 
 SCHEMA_VERSION = 1
 CI_LEVEL = 0.95
@@ -110,10 +110,6 @@ DEFINITIONS = {
 }
 
 _REQUIRED = ("id", "split", "generator", "label", "score")
-
-
-class MetricsError(MomBenchError, ValueError):
-    """Predictions or scoring options that cannot be scored; the message names the row or the option."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,13 +13,9 @@ import contextlib
 from pathlib import Path
 from typing import Any, ContextManager
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import PrecisionError
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-
-
-class PrecisionError(MomBenchError, ValueError):
-    """A precision name that is not one, or that this device cannot run."""
 
 
 def cpu_has_native_bf16() -> bool:

@@ -29,16 +29,12 @@ from typing import Any, Collection, Iterable
 import torch
 
 from mom_bench import audio, protocols
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import PredictionError
 from mom_bench.inference import model_device, wave_logits
 from mom_bench.models.adapters import as_detector
 from mom_bench.runs import load_trained
 
 AGGREGATION = "sigmoid(mean of window logits)"
-
-
-class PredictionError(MomBenchError, ValueError):
-    """Scoring options that cannot be used (e.g. a threshold outside [0, 1])."""
 
 
 COLUMNS = ["file", "status", "p_fake", "prediction", "windows", "duration_s", "error"]

@@ -24,16 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import TrainingConfigError
 
 LOSSES = ("bce", "bce+triplet", "bce+mse", "bce+huber")
 NEGATIVES = ("in-batch", "hard")
 DISTANCES = ("l2", "sql2")
 FAMILIES = ("frozen-encoder", "spectrogram", "waveform")
-
-
-class TrainingConfigError(MomBenchError, ValueError):
-    """A training config with an unknown key or a value out of range; the message names it."""
 
 
 @dataclass

@@ -32,7 +32,7 @@ import pandas as pd
 
 from mom_bench import distributed, metrics, settings
 from mom_bench._io import replace_dir_atomic, write_atomic
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import RobustnessError
 from mom_bench.transforms import Suite, Transform, TransformError, item_seed, load_suite
 
 SCHEMA_VERSION = 1
@@ -43,10 +43,6 @@ MARKER = "robustness.json"
 INVARIANCE_MEAN = 0.15
 INVARIANCE_MAX = 0.35
 _STATS = ("tpr", "fpr", "f1", "auc")
-
-
-class RobustnessError(MomBenchError, ValueError):
-    """A robustness run that cannot run as asked (unknown transform, no test split...)."""
 
 
 @dataclass(frozen=True)

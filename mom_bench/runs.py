@@ -10,13 +10,9 @@ from typing import Any
 from mom_bench import protocols, settings
 from mom_bench._io import replace_dir_atomic, sha256_file
 from mom_bench.dataset import read
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import CheckpointStateError, DeviceError, NoTrainedModel, WrongDataset
 from mom_bench.models import registry
 from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, resolve_file
-
-class WrongDataset(MomBenchError, ValueError):
-    """The dataset folder holds another benchmark than the one asked for."""
-
 
 def default_run_dir(benchmark: str, model_name: str) -> Path:
     """``<runs>/<benchmark>/<resolved model name>``: where `train` writes and `evaluate` looks."""
@@ -25,10 +21,6 @@ def default_run_dir(benchmark: str, model_name: str) -> Path:
 
 def default_results_dir(benchmark: str, model_name: str) -> Path:
     return default_run_dir(benchmark, model_name) / "results"
-
-
-class DeviceError(MomBenchError, ValueError):
-    """A torch device name that is not one, or names hardware this machine lacks."""
 
 
 def pick_device(device: Any = None) -> Any:
@@ -73,10 +65,6 @@ TRAIN_LOG = "train_log.jsonl"
 TRAIN_CONFIG = "train_config.json"
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
-
-
-class CheckpointStateError(MomBenchError, OSError):
-    """A run folder whose optimizer state or trainer record is missing or unreadable."""
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -158,10 +146,6 @@ def load_optimizer_state(folder: Path, optimizer: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------------
 # Finding a trained detector
-
-
-class NoTrainedModel(MomBenchError, FileNotFoundError):
-    """No checkpoint where one was expected; the message says which command makes one."""
 
 
 def find_checkpoint(model_name: str, benchmark: str, checkpoint: str | Path | None = None) -> tuple[str, str]:

@@ -55,7 +55,7 @@ from mom_bench import distributed, metrics
 from mom_bench._io import check_replaceable, write_atomic, write_json_atomic
 from mom_bench.audio import ClipPolicy, full
 from mom_bench.dataset import read
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import TrainError
 from mom_bench.formatting import number
 from mom_bench.inference import decode_row, extract_features, feature_logits, split_logits, wave_logits
 from mom_bench.losses import alignment_loss, bce_loss, lr_at
@@ -66,10 +66,6 @@ from mom_bench.recipes import Recipe, read_config_file
 from mom_bench.rerun import Previous, rerun
 from mom_bench.runs import (TRAIN_CONFIG, TRAIN_LOG, CheckpointStateError, default_run_dir, load_optimizer_state,
                             pick_device, read_trainer_state, resolve_data, save_checkpoint)
-
-
-class TrainError(MomBenchError, RuntimeError):
-    """A training run that cannot start or continue; the message says what to do."""
 
 
 # --------------------------------------------------------------------------------------------------

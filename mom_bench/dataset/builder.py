@@ -42,7 +42,7 @@ from mom_bench.rerun import Previous, rerun
 from mom_bench import protocols, settings
 from mom_bench._io import LOCK_NAME, ForeignFolder, writer_lock
 from mom_bench.audio import AudioError
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import BuildWriteFailed
 from mom_bench.dataset import splits as S
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset import storage, workers
@@ -64,10 +64,6 @@ _NEW_JOURNAL = ".build.new-"
 _OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 #: What a build stores in the ``audio`` column: mono FLAC at the protocol's rate, or the input files as they are.
 STORES = ("flac", "original")
-
-
-class BuildWriteFailed(MomBenchError, OSError):
-    """Writing a build ran out of room (disk, quota or file size limit); the previous build is untouched."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import ColumnClash
 
 #: Fixed columns, in output order. Source metadata columns follow them.
 FIXED = ("id", "audio", "label", "label_name", "split", "generator", "generator_name", "generator_family",
@@ -17,10 +17,6 @@ _ARROW = {
     "orig_codec": pa.string(), "orig_sample_rate": pa.int64(), "orig_channels": pa.int64(),
     "orig_bit_rate": pa.int64(), "orig_duration_s": pa.float64(), "content_sha256": pa.string(),
 }
-
-
-class ColumnClash(MomBenchError, ValueError):
-    """Two metadata keys that would be stored in one column; the message names both."""
 
 
 def meta_column_name(key: str) -> str:

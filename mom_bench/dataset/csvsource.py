@@ -24,30 +24,16 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from mom_bench.audio import AudioError
 from mom_bench.dataset.columns import ColumnClash, meta_column_names
 from mom_bench.dataset.paths import confine, safe_join
 from mom_bench.dataset.sources import MissingAudio, SourceRow, group_key
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import ManifestError, ManifestNotFound, UnusableRow
 from mom_bench.protocols import FromProtocolFile
 
 _CORE = {"id", "label", "generator", "source", "path", "group", "split"}
 _REQUIRED = {"id", "label", "generator", "path"}
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-class ManifestError(MomBenchError, ValueError):
-    """A row list that cannot be read as a whole; the message names the file and the reason."""
-
-
-class ManifestNotFound(MomBenchError, FileNotFoundError):
-    pass
-
-
-class UnusableRow(AudioError):
-    """Raised by the ``fetch`` of a row the list itself garbles (wrong number of fields). It takes the
-    builder's path for unusable audio, so the row is reported as ``unusable`` with this reason."""
 
 
 def _value(text: str):

@@ -20,14 +20,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from mom_bench import provenance
-from mom_bench.dataset.sources import MissingAudio
+from mom_bench.errors import DownloadError
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _CHUNK = 1 << 16
-
-
-class DownloadError(MissingAudio):
-    """A download that failed for good; the row is reported as missing with this message."""
 
 
 def _check_url(url: str) -> None:

@@ -4,11 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mom_bench.errors import MomBenchError
-
-
-class UnsafePath(MomBenchError, ValueError):
-    pass
+from mom_bench.errors import UnsafePath
 
 
 def safe_join(root: Path, rel: str, *, what: str = "path") -> Path:

@@ -12,21 +12,13 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import BuildTampered, NotABuiltBenchmark
 
 from mom_bench.splits import SPLITS
 
 REPORT_NAME = "build_report.json"
 #: Optional dataset columns that become strata of the report, and the names they may have (first found wins).
 STRATA_COLUMNS = {"vocals": ("vocals", "has_vocals"), "language": ("language", "lang")}
-
-
-class NotABuiltBenchmark(MomBenchError, FileNotFoundError):
-    """The folder is missing or does not hold a built benchmark; the message says how to build one."""
-
-
-class BuildTampered(MomBenchError, ValueError):
-    """The shards of a build no longer match its report (edited, added or deleted); the message names them."""
 
 
 def _hint(benchmark: str | None = None) -> str:

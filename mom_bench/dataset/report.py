@@ -7,13 +7,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import BuildError as BuildError  # raised by the builder, imported from here
 
 REPORT_SCHEMA_VERSION = 1
-
-
-class BuildError(MomBenchError, RuntimeError):
-    """A build that must not produce a dataset (broken protocol rules, leakage, bad options)."""
 
 
 @dataclass

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
-from mom_bench.errors import MomBenchError
+# What a source's fetch raises for a row it cannot give; sources import them from here.
+from mom_bench.errors import Excluded as Excluded, MissingAudio as MissingAudio
 from mom_bench.protocols import SOURCE_KINDS
 
 if TYPE_CHECKING:  # listing protocols must not import torch
@@ -26,16 +27,6 @@ if TYPE_CHECKING:  # listing protocols must not import torch
 # what ``fetch`` returns: a path or encoded bytes (mom_bench.audio.AudioSource), or (waveform, rate)
 Fetched = Union[str, Path, bytes, bytearray, memoryview, "tuple[np.ndarray, int]"]
 
-
-
-class MissingAudio(MomBenchError):
-    """Raised by ``fetch`` when a row's audio cannot be had (not downloaded, link dead, YouTube-only).
-    The row is reported as ``missing`` with this message as the reason."""
-
-
-class Excluded(MomBenchError):
-    """Raised by ``fetch`` for a row the protocol leaves out on purpose (e.g. SONICS' filter of songs
-    under 30 s). The row is reported as ``excluded`` with this reason; it does not fail the build."""
 
 
 @dataclass

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import NotEnoughSpace
 
 #: FLAC output as a fraction of 16-bit PCM, taken at the high end of the range usually quoted for music
 #: ("typically reduced to between 50 and 70 percent of its original size": the FLAC article of Wikipedia,
@@ -50,10 +50,6 @@ FIRST_SECONDS_ALTERNATIVE = 90.0
 #: Source kinds whose ``fetch`` only finds a file that is already on the disk (no download, no synthesis),
 #: so the preflight may call it. A MoM source counts only without ``--download``.
 _LOOKUP_KINDS = {"csv", "sonics"}
-
-
-class NotEnoughSpace(MomBenchError, OSError):
-    """The build would not fit on the target filesystem; nothing was written."""
 
 
 def free_bytes(path: str | Path) -> int:

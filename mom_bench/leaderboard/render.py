@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from mom_bench import formatting, protocols
 from mom_bench._io import write_atomic, writer_lock
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import EntryError
 from mom_bench.leaderboard import schema
 
 BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
@@ -44,14 +44,6 @@ _KIND_ORDER = {"reproduced": 0, "reported": 1}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TEMPLATE_SLOT = re.compile(r"\{\{(csp|nav|body|css|js)\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-class EntryError(MomBenchError, ValueError):
-    """Entries that cannot be rendered; ``problems`` lists each one."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid leaderboard entries:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 # --------------------------------------------------------------------------------------------------

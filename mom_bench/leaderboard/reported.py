@@ -14,15 +14,9 @@ from typing import Any
 import yaml
 
 from mom_bench._io import writer_lock
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import RecipeError
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import entry_path, write_json_atomic
-
-
-class RecipeError(MomBenchError, ValueError):
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid baseline recipes:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def recipe_files(baselines_dir: Path | str) -> list[Path]:

@@ -31,6 +31,7 @@ from mom_bench import metrics
 from mom_bench._io import FILE_MODE, fsync_dir, sha256_file, write_atomic
 from mom_bench.dataset import read
 from mom_bench.errors import MomBenchError
+from mom_bench.errors import SubmissionRejected as SubmissionRejected  # raised by submit and validate
 from mom_bench.leaderboard import schema
 from mom_bench.splits import OOD_SPLIT, TEST_SPLITS
 
@@ -63,15 +64,6 @@ class Limits:
     columns: int = 100
     #: the Thrift footer of a Parquet file (its schema and row-group index)
     footer_bytes: int = 1024 * 1024
-
-
-class SubmissionRejected(MomBenchError, ValueError):
-    """A submission with problems; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__(f"submission rejected ({len(self.problems)} problem"
-                         f"{'s' if len(self.problems) != 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class UnsafePath(MomBenchError, ValueError):

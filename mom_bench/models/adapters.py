@@ -7,12 +7,8 @@ from typing import Any
 import torch
 
 from mom_bench.audio import ClipPolicy, parse_clip
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import NotADetector
 from mom_bench.models.base import Detector
-
-
-class NotADetector(MomBenchError, TypeError):
-    """An object that does not follow the detector contract; the message says what it lacks."""
 
 
 class UserDetector(Detector):

@@ -30,15 +30,11 @@ from huggingface_hub import PyTorchModelHubMixin
 
 from mom_bench._io import write_atomic
 from mom_bench.audio import ClipPolicy, parse_clip
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import DetectorConfigError
 from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, hub_kwargs, resolve_file
 
 # Bumped when the meaning of saved weights or config keys changes in a way old files cannot follow.
 FORMAT_VERSION = 1
-
-
-class DetectorConfigError(MomBenchError, ValueError):
-    """A detector config that cannot build a model (missing key, bad value); the message names it."""
 
 
 def detector_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import torch
 
 from mom_bench import settings
 from mom_bench._io import write_atomic
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import CacheInputError
 
 log = logging.getLogger(__name__)
 
@@ -225,14 +225,6 @@ class FeatureCache:
         stored.update(self.fill(model, folder, decoded(), total=sum(len(b) for b in todo), precision=precision,
                                 skip=set(stored), on_error=on_error, progress=progress, desc=desc))
         return {i: stored[i] for i in ids if i in stored}
-
-
-class CacheInputError(MomBenchError, RuntimeError):
-    """A song whose audio could not be decoded for feature extraction."""
-
-    def __init__(self, item: str, reason: str):
-        super().__init__(f"{item}: {reason}")
-        self.item, self.reason = item, reason
 
 
 def stack(features: list[Features]) -> Features:

@@ -7,17 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from mom_bench import settings
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import CheckpointError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 #: The keyword arguments of a Hub download that callers may pass through.
 HUB_KWARGS = ("revision", "cache_dir", "force_download", "local_files_only", "token")
-
-
-class CheckpointError(MomBenchError, OSError):
-    """A checkpoint (a saved detector or a pretrained encoder) is missing or unusable. The message says
-    which one and how to supply it."""
 
 
 def hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

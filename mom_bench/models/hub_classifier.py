@@ -32,7 +32,7 @@ import torch
 
 from mom_bench._io import sha256_file, write_atomic
 from mom_bench.audio import parse_clip
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import HubClassifierError
 from mom_bench.models.base import Detector
 from mom_bench.models.checkpoints import CheckpointError
 from mom_bench.models.encoders import folder_digest, tensor_digest
@@ -47,11 +47,6 @@ WEIGHTS_FILE = "model.safetensors"
 _REAL_WORDS = ("real", "human", "bonafide", "genuine")
 _FAKE_WORDS = ("fake", "spoof", "generated", "synthetic")
 _FAKE_SHORT = ("ai",)  # whole words only: "ai" is inside too many others (rain, chair)
-
-
-class HubClassifierError(MomBenchError, ValueError):
-    """A Hub classifier that cannot be used as asked (which label is fake, a bad option); the message lists
-    the labels or says what to pass."""
 
 
 def is_hub_ref(name: Any) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import PluginError, UnknownModelError
 from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
 from mom_bench.recipes import FAMILIES, FAMILY_RECIPES, Recipe
 
@@ -224,18 +224,6 @@ MODELS: list[ModelSpec] = [
               # Smaller steps have not converged after 100 epochs (docs/models.md#stats-lr).
               recipe={"loss": "bce", "epochs": 100, "batch_size": 16, "lr": 3e-2}),
 ]
-
-
-class UnknownModelError(MomBenchError, KeyError):
-    """An unknown model name. ``str(err)`` is the full message (KeyError would quote it)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class PluginError(MomBenchError):
-    """An installed plugin (entry point of the ``mom_bench.models`` group) that cannot be loaded; the message
-    names the entry point, its package and the reason."""
 
 
 _plugins_loaded = False

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import ProtocolError
 from mom_bench.splits import ID_SPLITS, SPLITS
 
 HERE = Path(__file__).resolve().parent
@@ -55,10 +55,6 @@ SOURCE_KINDS: dict[str, str] = {
 #: Source options that name files or folders. Written in a protocol file they are not trusted (a protocol
 #: from elsewhere must not make the builder read any file of the machine): see :class:`FromProtocolFile`.
 PATH_OPTIONS = ("csv", "root")
-
-
-class ProtocolError(MomBenchError, ValueError):
-    """A protocol file that cannot be used; the message names the file and the key."""
 
 
 class FromProtocolFile(str):

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from mom_bench.audio import ClipPolicy, parse_clip
-from mom_bench.errors import MomBenchError
+from mom_bench.errors import SuiteError
 from mom_bench.transforms.kinds import KINDS, SAMPLE_RATES, ParamError, Transform, check_rate_known, make
 from mom_bench.transforms.ops import TransformError
 
@@ -47,10 +47,6 @@ _TRANSFORM_REQUIRED = {"name", "kind", "family", "params"}
 _TRANSFORM_OPTIONAL = {"description"}
 # Transform and family names end up in file names, table cells and cache keys: keep them plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
-
-
-class SuiteError(MomBenchError, ValueError):
-    """A suite file that cannot be used; the message names the file, the transform and the key."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,7 @@ import numpy as np
 import torch
 
 from mom_bench.audio import AudioError, load, resample
-from mom_bench.errors import MomBenchError
-
-
-class TransformError(MomBenchError, ValueError):
-    """A transform that cannot run on the input it was given; the message names the transform and why."""
+from mom_bench.errors import TransformError
 
 
 # --------------------------------------------------------------------------------------------------
