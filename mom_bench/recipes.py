@@ -18,18 +18,17 @@ a config file or keyword overrides go last. The ``baselines/`` recipe files are 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mom_bench.errors import TrainingConfigError
+from mom_bench.registry import Registry, did_you_mean
 
 LOSSES = ("bce", "bce+triplet", "bce+mse", "bce+huber")
 NEGATIVES = ("in-batch", "hard")
 DISTANCES = ("l2", "sql2")
-FAMILIES = ("frozen-encoder", "spectrogram", "waveform")
 
 
 @dataclass
@@ -96,8 +95,7 @@ class Recipe:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1)) else k
-                     for k in unknown]
+            hints = [f"{k}{did_you_mean(k, known, quote=False)}" for k in unknown]
             raise TrainingConfigError(f"training config: unknown key(s) {', '.join(hints)}; known: "
                                       f"{', '.join(sorted(known))}")
         return cls(**values)
@@ -107,7 +105,7 @@ class Recipe:
 
 
 #: Defaults of each training family (see the module docstring for their sources).
-FAMILY_RECIPES: dict[str, dict[str, Any]] = {
+FAMILY_RECIPES: Registry[dict[str, Any]] = Registry("training family", {
     "frozen-encoder": {"epochs": 50, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.01, "loss": "bce+triplet",
                        "aux_weight": 0.5, "margin": 0.2, "negatives": "in-batch", "triplet_distance": "l2"},
     "spectrogram": {"epochs": 50, "batch_size": 96, "lr": 5e-4, "weight_decay": 0.05, "loss": "bce",
@@ -115,7 +113,8 @@ FAMILY_RECIPES: dict[str, dict[str, Any]] = {
                     "grad_clip": 5.0, "mixup_alpha": 2.5, "mixup_p": 0.5, "spec_augment": True, "random_crop": True,
                     "amp": True, "seed": 42},
     "waveform": {"epochs": 20, "batch_size": 16, "lr": 1e-4, "weight_decay": 0.01, "loss": "bce"},
-}
+})
+FAMILIES = tuple(FAMILY_RECIPES.names())
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -153,8 +153,8 @@ def _spec(name: str) -> ModelSpec:
 @pytest.fixture
 def fresh_registry(monkeypatch):
     """A registry that has loaded no plugin yet, with its own list of rows."""
-    monkeypatch.setattr(registry, "MODELS", list(registry.MODELS))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "MODELS", registry.MODELS.copy())
+    monkeypatch.setattr(registry.MODELS, "plugins_loaded", False)
 
 
 def _use_entry_points(monkeypatch, eps):
@@ -181,10 +181,10 @@ def test_a_failed_plugin_is_retried_and_the_rows_loaded_before_it_are_not_regist
     assert isinstance(info.value, MomBenchError)
     assert str(info.value).startswith("mom_bench.models plugin flaky = fake_flaky:SPECS failed to load: "
                                       "ImportError: a dependency is missing")
-    assert registry._plugins_loaded is False
+    assert registry.MODELS.plugins_loaded is False
     names = [s.name for s in registry.list_models()]  # the retry loads it; re-registering good-* is no clash
     assert names.count("good-a") == names.count("good-b") == names.count("flaky-row") == 1
-    assert registry._plugins_loaded is True and len(attempts) == 2
+    assert registry.MODELS.plugins_loaded is True and len(attempts) == 2
     assert registry.resolve("flaky-row").name == "flaky-row"
     registry.list_models()
     assert len(attempts) == 2  # loaded once, for good

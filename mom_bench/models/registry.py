@@ -15,8 +15,6 @@ to a :class:`ModelSpec` or a list of them (see ``docs/plugins.md``).
 from __future__ import annotations
 
 import copy
-import difflib
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 from mom_bench.errors import PluginError, UnknownModelError
 from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
 from mom_bench.recipes import FAMILIES, FAMILY_RECIPES, Recipe
+from mom_bench.registry import Registry, import_target
 
 # The encoder checkpoints the MoM paper's CLAM uses (arXiv 2512.00621, section 4; the checkpoints its released
 # code loads). Revisions are Hub commit ids or branch names; override with create(..., encoders={...}) or a
@@ -89,8 +88,7 @@ class ModelSpec:
         return config
 
     def load_class(self):
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return import_target(self.target)
 
     def parameter_count(self) -> int:
         """Stated count if any, else counted on a model built without memory (meta device)."""
@@ -155,7 +153,7 @@ _MINI_NOTE = " Frozen pretrained CREPE-tiny (music) and GE2E (voice) encoders: a
 # (input_norm), which the paper's transformer encoders do not need.
 _MINI_RECIPE = {"epochs": 30, "lr": 1e-3}
 
-MODELS: list[ModelSpec] = [
+_ROWS: list[ModelSpec] = [
     # --- CLAM family: the paper configuration (pretrained frozen encoders, 90 s) ----------------------
     _clam("clam", ["clam-paper"], "clam", ["mert", "w2v"], _BOTH,
           "CLAM (MoM paper): MERT-v1-95M + wav2vec2-gtzan, all hidden states, official head made per-item.",
@@ -226,62 +224,41 @@ MODELS: list[ModelSpec] = [
 ]
 
 
-_plugins_loaded = False
+def _rows_of(loaded: Any, where: str) -> list[tuple[str, ModelSpec, tuple[str, ...]]]:
+    """What a ``mom_bench.models`` entry point loads to: a ModelSpec or a list of them."""
+    rows = []
+    for spec in loaded if isinstance(loaded, (list, tuple)) else [loaded]:
+        if not isinstance(spec, ModelSpec):
+            raise PluginError(f"{where} loads to a {type(spec).__name__}; it must be a ModelSpec or a list of them")
+        rows.append((spec.name, spec, spec.aliases))
+    return rows
 
 
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    from importlib.metadata import entry_points
+def _unknown_model(name: str, close: list[str]) -> str:
+    # Twenty rows are too many to list in one line: point to the command that lists them.
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown model {name!r}.{hint} `mom-bench models` lists them all."
 
-    for ep in entry_points(group="mom_bench.models"):
-        dist = f" (package {ep.dist.name} {ep.dist.version})" if ep.dist is not None else ""
-        where = f"mom_bench.models plugin {ep.name} = {ep.value}{dist}"
-        try:
-            loaded = ep.load()
-        except Exception as err:
-            raise PluginError(f"{where} failed to load: {type(err).__name__}: {err}. Fix or uninstall that "
-                              "package.") from err
-        for spec in loaded if isinstance(loaded, (list, tuple)) else [loaded]:
-            if not isinstance(spec, ModelSpec):
-                raise PluginError(f"{where} loads to a {type(spec).__name__}; it must be a ModelSpec or a list "
-                                  "of them")
-            if spec in MODELS:  # registered by an earlier attempt that a later plugin broke off
-                continue
-            try:
-                register(spec)
-            except ValueError as err:
-                raise PluginError(f"{where}: {err}") from None
-    # Only now: a plugin that failed raises again on the next lookup instead of being skipped for good.
-    _plugins_loaded = True
+
+#: Every row, by name and alias; third-party rows join through the ``mom_bench.models`` entry-point group.
+MODELS: Registry[ModelSpec] = Registry("model", normalise=lambda name: name.strip().lower(),
+                                       error=UnknownModelError, group="mom_bench.models", unpack=_rows_of,
+                                       message=_unknown_model, suggestions=3)
+for _spec in _ROWS:
+    MODELS.add(_spec.name, _spec, _spec.aliases)
 
 
 def register(spec: ModelSpec) -> ModelSpec:
     """Add a row. Names and aliases must not collide with existing ones."""
-    taken = {n for s in MODELS for n in (s.name, *s.aliases)}
-    clash = [n for n in (spec.name, *spec.aliases) if n in taken]
-    if clash:
-        raise ValueError(f"model name(s) already registered: {', '.join(clash)}")
-    MODELS.append(spec)
-    return spec
+    return MODELS.add(spec.name, spec, spec.aliases)
 
 
 def list_models(include_plugins: bool = True) -> list[ModelSpec]:
-    if include_plugins:
-        _load_plugins()
-    return list(MODELS)
+    return MODELS.values(plugins=include_plugins)
 
 
 def _lookup(name: str) -> ModelSpec:
-    key = name.strip().lower()
-    for spec in list_models():
-        if key == spec.name or key in spec.aliases:
-            return spec
-    names = [n for s in list_models() for n in (s.name, *s.aliases)]
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownModelError(f"unknown model {name!r}.{hint} `mom-bench models` lists them all.")
+    return MODELS.get(name)
 
 
 def resolve(name: str, benchmark: str | None = None) -> ModelSpec:
