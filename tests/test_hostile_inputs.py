@@ -22,7 +22,7 @@ import pytest
 from _build_fixtures import PROTOCOL, make_benchmark, write_tone
 from mom_bench import audio
 from mom_bench.dataset import build_benchmark, columns
-from mom_bench.dataset.csvsource import CsvSource, ManifestError
+from mom_bench.dataset.sources.csvsource import CsvSource, ManifestError
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset.process import process
 from mom_bench.protocols import ProtocolError

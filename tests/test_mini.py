@@ -12,7 +12,7 @@ from mom_bench import protocols
 from mom_bench.mini import dsp
 from mom_bench.mini.excerpts import DATA_DIR, excerpts, load_excerpt
 from mom_bench.mini.generators import make_family
-from mom_bench.mini.source import MomMiniSource, allocate_tracks
+from mom_bench.dataset.sources.mom_mini import MomMiniSource, allocate_tracks
 
 RATE = 24000
 

@@ -83,3 +83,20 @@ def test_bad_protocol_files_are_refused_naming_file_and_key(tmp_path, mutate, ex
 def test_a_valid_copy_loads_from_a_path(tmp_path):
     p = protocols.load(str(_write(tmp_path, _mom_raw())))
     assert p.name == "mom" and len(p.generators) == 9
+
+
+def test_every_source_kind_a_protocol_may_name_has_a_source_class_and_no_other():
+    from mom_bench.dataset.sources import SOURCE_CLASSES
+
+    assert set(protocols.SOURCE_KINDS) == set(SOURCE_CLASSES)
+    for kind in SOURCE_CLASSES:
+        assert callable(getattr(SOURCE_CLASSES.load(kind), "rows", None)), kind
+
+
+def test_the_shipped_protocols_validate_against_the_protocol_schema():
+    from mom_bench import json_schema
+
+    assert json_schema.unsupported_keywords(protocols.SCHEMA) == []
+    for name in protocols.names():
+        raw = yaml.safe_load(protocols.path_of(name).read_text())
+        assert json_schema.validate(raw, protocols.SCHEMA) == [], name

@@ -6,16 +6,14 @@ change how a benchmark is split, and two people would then publish numbers on tw
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Set
 from typing import Any
 
-import yaml
-
+from mom_bench import loader
 from mom_bench.errors import ProtocolError
+from mom_bench.registry import Registry
 from mom_bench.splits import ID_SPLITS, SPLITS
 
 HERE = Path(__file__).resolve().parent
@@ -25,31 +23,51 @@ DEFAULT = "mom-mini"
 
 ROLES = ("train", "ood")
 
-_TOP_REQUIRED = {"name", "version", "title", "description", "license", "citation", "audio", "clip_policy",
-                 "source", "splits", "generators", "reals"}
-_TOP_OPTIONAL = {"homepage", "notes"}
-_AUDIO_KEYS = {"sample_rate", "format", "max_seconds"}
-_SPLITS_REQUIRED = {"salt", "reals", "fakes_id"}
-_SPLITS_OPTIONAL = {"official"}
-_GEN_REQUIRED = {"id", "name", "family", "role"}
-# Source-specific facts about a generator sit beside the common keys; they are listed here so that a
-# misspelt key is still caught.
-_GEN_OPTIONAL = {"manifest_name", "folder", "hf_patterns", "link_list", "match", "description", "url",
-                 "license", "options"}
-_REAL_REQUIRED = {"id", "name"}
-_REAL_OPTIONAL = {"group_by", "manifest", "folder", "youtube_only", "match", "description", "url", "license",
-                  "options"}
+_STRING = {"type": "string"}
+_ANY: dict[str, Any] = {}
+_WEIGHTS = {"type": "object"}
+# Source-specific facts about a generator or a real source sit beside the common keys; they are listed here
+# so that a misspelt key is still caught.
+_SOURCE_FACTS = {k: _ANY for k in ("manifest_name", "folder", "hf_patterns", "link_list", "match", "description",
+                                   "url", "license", "options", "manifest", "youtube_only")}
+
+#: The shape of a protocol file (checked by :mod:`mom_bench.loader`; the loader words what it cannot say).
+SCHEMA: dict[str, Any] = {
+    "title": "mom-bench benchmark protocol", "type": "object", "additionalProperties": False,
+    "required": ["name", "version", "title", "description", "license", "citation", "audio", "clip_policy",
+                 "source", "splits", "generators", "reals"],
+    "properties": {
+        **{k: _STRING for k in ("name", "version", "title", "description", "license", "citation", "clip_policy")},
+        "homepage": _ANY, "notes": _ANY,
+        "audio": {"type": "object", "required": ["sample_rate", "format"], "additionalProperties": False,
+                  "properties": {"sample_rate": _ANY, "format": _ANY, "max_seconds": _ANY}},
+        "source": {"type": "object", "required": ["kind"], "properties": {"kind": _STRING}},
+        "splits": {"type": "object", "required": ["salt", "reals", "fakes_id"], "additionalProperties": False,
+                   "properties": {"salt": _STRING, "reals": _WEIGHTS, "fakes_id": _WEIGHTS,
+                                  "official": {"type": ["object", "null"], "required": ["reals", "fakes_id"],
+                                               "additionalProperties": False,
+                                               "properties": {"reals": _WEIGHTS, "fakes_id": _WEIGHTS}}}},
+        "generators": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["id", "name", "family", "role"], "additionalProperties": False,
+            "properties": {"id": _STRING, "name": _STRING, "family": _STRING, "role": {"enum": list(ROLES)},
+                           **{k: v for k, v in _SOURCE_FACTS.items() if k not in ("manifest", "youtube_only")}}}},
+        "reals": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["id", "name"], "additionalProperties": False,
+            "properties": {"id": _ANY, "name": _ANY, "group_by": {"type": ["array", "null"], "items": _STRING},
+                           **{k: v for k, v in _SOURCE_FACTS.items()
+                              if k not in ("manifest_name", "hf_patterns", "link_list")}}}},
+    },
+}
 _WEIGHT_TOL = 1e-6
 
-#: Where a protocol's rows come from (``source.kind``) -> the source class, named lazily (``"module:Class"``)
-#: so that listing benchmarks imports no source's dependencies. The builder opens them.
-SOURCE_KINDS: dict[str, str] = {
-    "mom": "mom_bench.dataset.mom:MomSource",
-    "sonics": "mom_bench.dataset.sonics:SonicsSource",
-    "mom-mini": "mom_bench.mini.source:MomMiniSource",
-    # rows listed in a CSV next to local files: custom benchmarks and tests
-    "csv": "mom_bench.dataset.csvsource:CsvSource",
-}
+#: The kinds of source a protocol may name (``source.kind``); each has its class in
+#: :data:`mom_bench.dataset.sources.SOURCE_CLASSES`, which the builder opens.
+SOURCE_KINDS: Registry[str] = Registry("kind", {
+    "mom": "the MoM release: its manifest and audio from the Hub or a local copy",
+    "sonics": "the SONICS release: its CSV files and audio folders",
+    "mom-mini": "shipped real excerpts and fakes generated offline from them",
+    "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
+}, error=ProtocolError)
 
 
 #: Source options that name files or folders. Written in a protocol file they are not trusted (a protocol
@@ -139,40 +157,14 @@ def path_of(name: str) -> Path:
         if not candidate.is_file():
             raise ProtocolError(f"protocol file not found: {candidate}")
         return candidate
-    path = HERE / f"{name}.yaml"
-    if not path.is_file():
-        known = names()
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ProtocolError(f"unknown benchmark {name!r}{hint}; known: {', '.join(known)}")
-    return path
+    shipped: Registry[Path] = Registry("benchmark", {p: HERE / f"{p}.yaml" for p in names()}, error=ProtocolError)
+    return shipped.get(name)
 
 
 def load(name: str) -> BenchmarkProtocol:
     """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``) or YAML path."""
     path = path_of(name)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ProtocolError(f"{path}: not valid YAML ({err})") from None
-    return parse(raw, path)
-
-
-def _keys(where: str, obj: Any, required: Set[str], optional: Set[str] = frozenset()) -> dict:
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"{where}: expected a mapping, got {type(obj).__name__}")
-    missing = sorted(required - obj.keys())
-    if missing:
-        raise ProtocolError(f"{where}: missing key(s) {', '.join(missing)}")
-    unknown = sorted(set(obj) - required - optional)
-    if unknown:
-        allowed = sorted(required | optional)
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ProtocolError(f"{where}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}")
-    return obj
+    return parse(loader.read_yaml(path, ProtocolError), path)
 
 
 def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]:
@@ -209,12 +201,13 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
     """Validate a protocol already read from YAML. Every message starts with the file and the key."""
     path = Path(path)
     f = str(path)
-    raw = _keys(f, raw, _TOP_REQUIRED, _TOP_OPTIONAL)
+    raw = loader.keys(f, raw, SCHEMA, ProtocolError)
+    shape = SCHEMA["properties"]
     for key in ("name", "version", "title", "description", "license", "citation", "clip_policy"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise ProtocolError(f"{f}: {key}: expected a non-empty string (quote versions: \"1.0.0\")")
 
-    audio = _keys(f"{f}: audio", raw["audio"], {"sample_rate", "format"}, _AUDIO_KEYS)
+    audio = loader.keys(f"{f}: audio", raw["audio"], shape["audio"], ProtocolError)
     if not isinstance(audio["sample_rate"], int) or not 8000 <= audio["sample_rate"] <= 192000:
         raise ProtocolError(f"{f}: audio.sample_rate: expected an integer rate in Hz, got {audio['sample_rate']!r}")
     if audio["format"] != "flac":
@@ -234,21 +227,19 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
     if not isinstance(source, dict) or not isinstance(source.get("kind"), str):
         raise ProtocolError(f"{f}: source: expected a mapping with a 'kind' (e.g. kind: mom)")
     if source["kind"] not in SOURCE_KINDS:
-        close = difflib.get_close_matches(source["kind"], list(SOURCE_KINDS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ProtocolError(f"{f}: source.kind: unknown kind {source['kind']!r}{hint}; known: "
-                            f"{', '.join(SOURCE_KINDS)}")
+        raise ProtocolError(f"{f}: source.kind: {SOURCE_KINDS.unknown(source['kind'])}")
 
     source = _mark_paths(f, source)
 
-    splits = _keys(f"{f}: splits", raw["splits"], _SPLITS_REQUIRED, _SPLITS_OPTIONAL)
+    splits = loader.keys(f"{f}: splits", raw["splits"], shape["splits"], ProtocolError)
     if not isinstance(splits["salt"], str) or not splits["salt"]:
         raise ProtocolError(f"{f}: splits.salt: expected a non-empty string")
     real_w = _weights(f"{f}: splits.reals", splits["reals"], SPLITS)
     fake_w = _weights(f"{f}: splits.fakes_id", splits["fakes_id"], ID_SPLITS)
     official = None
     if splits.get("official") is not None:
-        off = _keys(f"{f}: splits.official", splits["official"], {"reals", "fakes_id"})
+        off = loader.keys(f"{f}: splits.official", splits["official"], shape["splits"]["properties"]["official"],
+                          ProtocolError)
         official = {"reals": _weights(f"{f}: splits.official.reals", off["reals"], SPLITS),
                     "fakes_id": _weights(f"{f}: splits.official.fakes_id", off["fakes_id"],
                                          ID_SPLITS)}
@@ -258,7 +249,7 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
     generators, seen = [], set()
     for i, g in enumerate(raw["generators"]):
         where = f"{f}: generators[{i}]"
-        g = _keys(where, g, _GEN_REQUIRED, _GEN_OPTIONAL)
+        g = loader.keys(where, g, shape["generators"]["items"], ProtocolError)
         for key in ("id", "name", "family"):
             if not isinstance(g[key], str) or not g[key]:
                 raise ProtocolError(f"{where}.{key}: expected a non-empty string")
@@ -269,14 +260,14 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
             raise ProtocolError(f"{where}.id: {g['id']!r} is duplicated or reserved")
         seen.add(g["id"])
         generators.append(Generator(g["id"], g["name"], g["family"], g["role"],
-                                    {k: v for k, v in g.items() if k not in _GEN_REQUIRED}))
+                                    {k: v for k, v in g.items() if k not in ("id", "name", "family", "role")}))
 
     if not isinstance(raw["reals"], list) or not raw["reals"]:
         raise ProtocolError(f"{f}: reals: expected a non-empty list")
     reals = []
     for i, r in enumerate(raw["reals"]):
         where = f"{f}: reals[{i}]"
-        r = _keys(where, r, _REAL_REQUIRED, _REAL_OPTIONAL)
+        r = loader.keys(where, r, shape["reals"]["items"], ProtocolError)
         group_by = r.get("group_by") or []
         if not isinstance(group_by, list) or not all(isinstance(x, str) for x in group_by):
             raise ProtocolError(f"{where}.group_by: expected a list of column names")
@@ -284,8 +275,9 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
             raise ProtocolError(f"{where}.id: {r['id']!r} is duplicated")
         seen.add(r["id"])
         reals.append(RealSource(r["id"], r["name"], tuple(group_by),
-                                {k: v for k, v in r.items() if k not in _REAL_REQUIRED | {"group_by"}}))
+                                {k: v for k, v in r.items() if k not in ("id", "name", "group_by")}))
 
+    loader.check(f, raw, SCHEMA, ProtocolError)  # whatever the checks above do not word themselves
     return BenchmarkProtocol(
         name=raw["name"], version=raw["version"], title=raw["title"], description=raw["description"],
         license=raw["license"], citation=raw["citation"], sample_rate=audio["sample_rate"],

@@ -1,17 +1,12 @@
-"""Sources: where a benchmark's rows and their audio come from.
+"""The rows a source yields (:class:`SourceRow`) and the helpers every source kind shares.
 
-A source turns a protocol's ``source`` block into a stream of :class:`SourceRow`. Each row knows how to
-get its audio (``fetch``) but does not fetch it until the builder asks, so a 130k-row manifest is listed
-in seconds and audio is read one row at a time.
-
-Source classes are found by ``source.kind`` through :data:`SOURCE_KINDS`, a table of lazy
-``"module:Class"`` strings: listing benchmarks does not import any source's dependencies. A source class
-is built as ``Cls(protocol, options)`` and offers ``rows() -> Iterator[SourceRow]``.
+Each row knows how to get its audio (``fetch``) but does not fetch it until the builder asks, so a 130k-row
+manifest is listed in seconds and audio is read one row at a time. Source kinds import this module, never
+the package's table of kinds (which names them).
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +14,6 @@ from typing import TYPE_CHECKING, Callable, Union
 
 # What a source's fetch raises for a row it cannot give; sources import them from here.
 from mom_bench.errors import Excluded as Excluded, MissingAudio as MissingAudio
-from mom_bench.protocols import SOURCE_KINDS
 
 if TYPE_CHECKING:  # listing protocols must not import torch
     import numpy as np
@@ -64,20 +58,3 @@ def group_key(source: str, row_id: str, meta: dict, group_by) -> str:
     if group_by and all(v not in (None, "") for v in values):
         return f"{source}:" + "|".join(f"{k}={normalise(v)}" for k, v in zip(group_by, values))
     return f"{source}:id={row_id}"
-
-
-def source_class(kind: str):
-    try:
-        target = SOURCE_KINDS[kind]
-    except KeyError:
-        raise ValueError(f"unknown source kind {kind!r}; known: {', '.join(SOURCE_KINDS)}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def open_source(protocol, options: dict | None = None):
-    """The source object of ``protocol``: ``options`` (from the command line or the API) are laid over
-    the protocol's own ``source`` block."""
-    merged = {k: v for k, v in protocol.source.items() if k != "kind"}
-    merged.update({k: v for k, v in (options or {}).items() if v is not None})
-    return source_class(protocol.source_kind)(protocol, merged)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mom_bench.dataset.columns import ColumnClash, meta_column_names
 from mom_bench.dataset.paths import confine, safe_join
-from mom_bench.dataset.sources import MissingAudio, SourceRow, group_key
+from mom_bench.dataset.sources.rows import MissingAudio, SourceRow, group_key
 from mom_bench.errors import ManifestError, ManifestNotFound, UnusableRow
 from mom_bench.protocols import FromProtocolFile
 

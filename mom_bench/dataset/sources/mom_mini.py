@@ -27,7 +27,7 @@ import torch
 
 from mom_bench.mini import dsp
 from mom_bench.mini.excerpts import Excerpt, excerpts, load_excerpt
-from mom_bench.dataset.sources import SourceRow
+from mom_bench.dataset.sources.rows import SourceRow
 from mom_bench.mini.families import Family
 from mom_bench.mini.generators import make_family
 

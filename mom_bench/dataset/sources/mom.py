@@ -31,7 +31,7 @@ from pathlib import Path
 
 from mom_bench import settings
 from mom_bench.dataset.paths import safe_join
-from mom_bench.dataset.sources import MissingAudio, SourceRow, group_key
+from mom_bench.dataset.sources.rows import MissingAudio, SourceRow, group_key
 
 AUDIO_EXTS = {".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4"}
 _BOOL = {"1", "true", "yes", "on"}

@@ -17,8 +17,8 @@ import csv
 from pathlib import Path
 
 from mom_bench import settings
-from mom_bench.dataset.mom import AudioIndex, _flag, stem
-from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, group_key
+from mom_bench.dataset.sources.mom import AudioIndex, _flag, stem
+from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow, group_key
 
 _SPLIT = {"train": "train", "valid": "validation", "validation": "validation", "test": "test_id"}
 _META = ("title", "artist", "year", "duration", "youtube_id", "artist_overlap", "no_vocal", "style", "genre",
