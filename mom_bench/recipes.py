@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mom_bench import loader
 from mom_bench.errors import TrainingConfigError
 from mom_bench.registry import Registry, did_you_mean
 
@@ -92,8 +93,8 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Recipe":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        known = SCHEMA["properties"]
+        unknown = sorted(set(values) - set(known))
         if unknown:
             hints = [f"{k}{did_you_mean(k, known, quote=False)}" for k in unknown]
             raise TrainingConfigError(f"training config: unknown key(s) {', '.join(hints)}; known: "
@@ -103,6 +104,15 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+_JSON_TYPES = {"int": "integer", "float": "number", "float | None": ["number", "null"], "bool": "boolean",
+               "str": "string"}
+#: The shape of a training config file: every :class:`Recipe` field and its type, none required (the values
+#: themselves are checked by :class:`Recipe`, whose messages name the allowed range).
+SCHEMA: dict[str, Any] = {
+    "title": "mom-bench training config", "type": "object", "additionalProperties": False,
+    "properties": {f.name: {"type": _JSON_TYPES[str(f.type)]} for f in dataclasses.fields(Recipe)},
+}
 
 #: Defaults of each training family (see the module docstring for their sources).
 FAMILY_RECIPES: Registry[dict[str, Any]] = Registry("training family", {
@@ -119,13 +129,8 @@ FAMILIES = tuple(FAMILY_RECIPES.names())
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML or JSON mapping of :class:`Recipe` keys."""
-    import yaml
-
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise TrainingConfigError(f"{path}: cannot read the training config ({err})") from None
+    values = loader.read_yaml(path, TrainingConfigError)
     if values is None:
         return {}
     if not isinstance(values, dict):

@@ -454,3 +454,13 @@ def test_an_unsupported_rate_is_refused_once_for_the_whole_suite(standard):
     """issue 12 item 1: a rate outside SAMPLE_RATES is refused with the list of allowed rates."""
     with pytest.raises(TransformError, match="suite 'standard': sample rate 44101 is not supported; use one of 8000"):
         standard.check_sample_rate(44101)
+
+
+def test_the_shipped_suites_validate_against_the_suite_schema():
+    from mom_bench import json_schema
+    from mom_bench.transforms import SCHEMA, path_of
+
+    assert json_schema.unsupported_keywords(SCHEMA) == []
+    for name in suite_names():
+        raw = yaml.safe_load(path_of(name).read_text(encoding="utf-8"))
+        assert json_schema.validate(raw, SCHEMA) == [], name

@@ -13,17 +13,16 @@ name. See docs/robustness.md for the shipped suite and how to write one.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mom_bench.audio import ClipPolicy, parse_clip
+from mom_bench import loader
 from mom_bench.errors import SuiteError
+from mom_bench.registry import Registry, did_you_mean
 from mom_bench.transforms.kinds import KINDS, SAMPLE_RATES, ParamError, Transform, check_rate_known, make
 from mom_bench.transforms.ops import TransformError
 
@@ -41,12 +40,25 @@ MAX_TRANSFORMS = 256
 MAX_CLIPS = 32
 MAX_SEED = 2**63 - 1
 
-_TOP_REQUIRED = {"name", "version", "description", "seed", "transforms"}
-_TOP_OPTIONAL = {"clips"}
-_TRANSFORM_REQUIRED = {"name", "kind", "family", "params"}
-_TRANSFORM_OPTIONAL = {"description"}
 # Transform and family names end up in file names, table cells and cache keys: keep them plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+
+#: The shape of a suite file (checked by :mod:`mom_bench.loader`; the loader words what it cannot say, such
+#: as each kind's parameters, which :data:`KINDS` describes).
+SCHEMA: dict[str, Any] = {
+    "title": "mom-bench robustness suite", "type": "object", "additionalProperties": False,
+    "required": ["name", "version", "description", "seed", "transforms"],
+    "properties": {
+        "name": {"type": "string", "pattern": f"^{_NAME.pattern}$"}, "version": {"type": "string", "minLength": 1},
+        "description": {"type": "string", "minLength": 1}, "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+        "transforms": {"type": "array", "minItems": 1, "maxItems": MAX_TRANSFORMS, "items": {
+            "type": "object", "required": ["name", "kind", "family", "params"], "additionalProperties": False,
+            "properties": {"name": {"type": "string", "pattern": f"^{_NAME.pattern}$"}, "kind": {"type": "string"},
+                           "family": {"type": "string", "pattern": f"^{_NAME.pattern}$"},
+                           "params": {"type": "object"}, "description": {"type": "string"}}}},
+        "clips": {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_CLIPS, "items": {"type": "string"}},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +75,7 @@ class Suite:
         for t in self.transforms:
             if t.name == name:
                 return t
-        close = difflib.get_close_matches(name, [t.name for t in self.transforms], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, [t.name for t in self.transforms])
         raise SuiteError(f"{self.path}: no transform {name!r}{hint}; known: "
                          f"{', '.join(t.name for t in self.transforms)}")
 
@@ -119,52 +130,18 @@ def path_of(name_or_path: str | Path) -> Path:
         if not candidate.is_file():
             raise SuiteError(f"suite file not found: {candidate}")
         return candidate
-    path = SUITES / f"{name_or_path}.yaml"
-    if not _NAME.fullmatch(str(name_or_path)) or not path.is_file():
-        known = suite_names()
-        close = difflib.get_close_matches(str(name_or_path), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SuiteError(f"unknown robustness suite {str(name_or_path)!r}{hint}; known: {', '.join(known)} "
-                         "(or pass the path of a .yaml file)")
-    return path
+    shipped: Registry[Path] = Registry("robustness suite", {s: SUITES / f"{s}.yaml" for s in suite_names()},
+                                       error=SuiteError)
+    if str(name_or_path) not in shipped:
+        raise SuiteError(f"{shipped.unknown(str(name_or_path))} (or pass the path of a .yaml file)")
+    return shipped.get(str(name_or_path))
 
 
 def load_suite(name_or_path: str | Path = DEFAULT) -> Suite:
     """Load and validate a suite by name (``standard``) or by the path of a YAML file."""
     path = path_of(name_or_path)
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SuiteError(f"{path}: {size:,} bytes is over the limit of {MAX_FILE_BYTES:,} bytes for a suite file")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise SuiteError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    try:
-        # Aliases let a few bytes expand into a huge document once loaded; a suite never needs them.
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise SuiteError(f"{path}: YAML aliases (*name) are not accepted in a suite; write the values out")
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SuiteError(f"{path}: not valid YAML ({first})") from None
+    raw = loader.read_yaml(path, SuiteError, max_bytes=MAX_FILE_BYTES, refuse_aliases=True)
     return parse_suite(raw, path)
-
-
-def _keys(where: str, obj: Any, required: set[str], optional: set[str]) -> dict:
-    if not isinstance(obj, dict):
-        raise SuiteError(f"{where}: expected a mapping, got {type(obj).__name__}")
-    missing = sorted(required - obj.keys())
-    if missing:
-        raise SuiteError(f"{where}: missing key(s) {', '.join(missing)}")
-    unknown = sorted(str(k) for k in obj if k not in required | optional)
-    if unknown:
-        allowed = sorted(required | optional)
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise SuiteError(f"{where}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}")
-    return obj
 
 
 def _text(where: str, value: Any, hint: str = "") -> str:
@@ -181,7 +158,7 @@ def _plain_name(where: str, value: Any) -> str:
 
 
 def _transform(where: str, raw: Any) -> Transform:
-    raw = _keys(where, raw, _TRANSFORM_REQUIRED, _TRANSFORM_OPTIONAL)
+    raw = loader.keys(where, raw, SCHEMA["properties"]["transforms"]["items"], SuiteError)
     name = _plain_name(f"{where}.name", raw["name"])
     where = f"{where} ({name})"
     family = _plain_name(f"{where}.family", raw["family"])
@@ -193,9 +170,7 @@ def _transform(where: str, raw: Any) -> Transform:
     try:
         return make(name, raw["kind"], family, raw["params"], description)
     except ParamError as err:
-        close = difflib.get_close_matches(raw["kind"], list(KINDS), n=1) if raw["kind"] not in KINDS else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SuiteError(f"{where}.{err}{hint}") from None
+        raise SuiteError(f"{where}.{err}") from None
 
 
 def _clips(where: str, raw: Any) -> tuple[ClipPolicy, ...]:
@@ -223,7 +198,7 @@ def parse_suite(raw: Any, path: Path | str = "<suite>") -> Suite:
     """Validate a suite already read from YAML. Every message starts with the file."""
     path = Path(path)
     f = str(path)
-    raw = _keys(f, raw, _TOP_REQUIRED, _TOP_OPTIONAL)
+    raw = loader.keys(f, raw, SCHEMA, SuiteError)
     name = _plain_name(f"{f}: name", raw["name"])
     version = _text(f"{f}: version", raw["version"], ' (quote versions: "1.0.0")')
     description = _text(f"{f}: description", raw["description"])
@@ -240,4 +215,5 @@ def parse_suite(raw: Any, path: Path | str = "<suite>") -> Suite:
             raise SuiteError(f"{f}: transforms[{i}].name: {t.name!r} is used twice")
         transforms.append(t)
     clips = _clips(f"{f}: clips", raw["clips"]) if raw.get("clips") is not None else ()
+    loader.check(f, raw, SCHEMA, SuiteError)  # whatever the checks above do not word themselves
     return Suite(name, version, description, seed, tuple(transforms), clips, path)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 
 from mom_bench.audio import DEFAULT_MAX_SECONDS
+from mom_bench.registry import Registry
 from mom_bench.transforms import ops
 from mom_bench.transforms.ops import TransformError
 
@@ -151,7 +152,7 @@ def _gain(x, sr, *, seed, label, db):
 _CUTOFF = Param(20, 96000, unit="Hz")
 _ORDER = Param(1, 16, integer=True, default=8)
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
+KINDS: Registry[Kind] = Registry("kind", {k.name: k for k in (
     Kind("codec", 1, {"format": Param(choices=tuple(ops.CONTAINERS)),
                       "bit_rate": Param(6000, 320000, integer=True, unit="b/s")},
          _codec, description="encode and decode back (MP3, AAC in MP4, Opus in Ogg)", check_params=_codec_params),
@@ -169,7 +170,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                                                                           default="white")},
          _noise, random=True, description="add Gaussian noise at an SNR relative to the item's own power"),
     Kind("gain", 1, {"db": Param(-60, 24, unit="dB")}, _gain, description="change the level; never clipped"),
-)}
+)}, error=ParamError)
 
 
 def _format(value: Value) -> str:
@@ -270,7 +271,7 @@ def make(name: str, kind: str, family: str, params: dict, description: str = "")
     mom_bench.transforms.kinds.ParamError: params.semitones: 30 is out of range; use a number from -24 to 24 semitones
     """
     if kind not in KINDS:
-        raise ParamError(f"kind: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        raise ParamError(f"kind: {KINDS.unknown(kind)}")
     spec = KINDS[kind]
     if not isinstance(params, dict):
         raise ParamError(f"params: expected a mapping, got {type(params).__name__}")
