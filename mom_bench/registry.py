@@ -162,8 +162,9 @@ class Registry(Generic[T]):
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=self.group):
-            dist = f" (package {ep.dist.name} {ep.dist.version})" if getattr(ep, "dist", None) is not None else ""
-            where = f"{self.group} plugin {ep.name} = {ep.value}{dist}"
+            dist = getattr(ep, "dist", None)
+            package = f" (package {dist.name} {dist.version})" if dist is not None else ""
+            where = f"{self.group} plugin {ep.name} = {ep.value}{package}"
             try:
                 loaded = ep.load()
             except Exception as err:  # a third party's import failure, reported with the package that caused it

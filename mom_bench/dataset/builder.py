@@ -29,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import re
 import shutil
 import sys
@@ -197,7 +198,7 @@ def _fetch(row: SourceRow):
         return row, None, ("unusable", err.reason)
     except UnsafePath as err:
         return row, None, ("unusable", str(err))
-    except Exception as err:  # a failed download or a source bug: reported against the row, run goes on
+    except OSError as err:  # a file that cannot be read (permissions, a vanished mount): reported, run goes on
         return row, None, ("missing", f"{type(err).__name__}: {err}")
 
 
@@ -247,7 +248,9 @@ def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: di
                     yield row, fut.result()
                 except cf.process.BrokenProcessPool:
                     raise
-                except Exception as err:  # e.g. an unpicklable fetch result
+                except (pickle.PicklingError, TypeError, AttributeError) as err:
+                    # process() reports every decoding failure itself: only sending the fetched value to the
+                    # worker can fail here (an unpicklable fetch result), which is the row's problem
                     yield row, {"status": "unusable", "reason": f"{type(err).__name__}: {err}"}
             else:
                 yield head.result()

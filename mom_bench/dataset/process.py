@@ -61,7 +61,7 @@ def process(row_id: str, fetched, *, sample_rate: int, max_seconds: float | None
         return _process(row_id, fetched, sample_rate, max_seconds, keep_original, stats)
     except A.AudioError as err:
         return {"status": "unusable", "reason": err.reason}
-    except Exception as err:  # a bug or an odd input must still be reported against its row
+    except (RuntimeError, ValueError, OSError) as err:  # what torch/torchcodec raise for an odd input
         return {"status": "unusable", "reason": f"{type(err).__name__}: {err}"}
 
 

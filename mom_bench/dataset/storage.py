@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from mom_bench.errors import NotEnoughSpace
+from mom_bench.errors import MomBenchError, NotEnoughSpace
 
 #: FLAC output as a fraction of 16-bit PCM, taken at the high end of the range usually quoted for music
 #: ("typically reduced to between 50 and 70 percent of its original size": the FLAC article of Wikipedia,
@@ -102,7 +102,7 @@ def survey(rows: Iterable[Any], *, lookup: bool, cap_s: float | None) -> Inputs 
     for row in rows:
         try:
             got = row.fetch() if row.fetch is not None else None
-        except Exception:  # missing or refused: the build reports it, and it stores nothing
+        except (MomBenchError, OSError):  # missing or refused: the build reports it, and it stores nothing
             continue
         if isinstance(got, (str, Path)):
             try:

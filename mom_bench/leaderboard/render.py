@@ -129,7 +129,7 @@ def generators(benchmark: str, entries: list[dict]) -> list[tuple[str, str]]:
         for g in protocols.load(benchmark).generators:
             if g.id in seen:
                 ordered.append((g.id, g.name))
-    except Exception:  # an entry for a benchmark this mom-bench does not ship: ids are still shown
+    except ValueError:  # ProtocolError: an entry for a benchmark this mom-bench does not ship: ids still shown
         pass
     known = {g for g, _ in ordered}
     return ordered + [(g, g) for g in sorted(seen - known)]

@@ -25,6 +25,7 @@ from typing import Any
 from mom_bench import protocols, provenance, settings
 from mom_bench._io import sha256_file, writer_lock
 from mom_bench.dataset.read import verify_build
+from mom_bench.errors import MomBenchError, UnknownModelError
 from mom_bench.formatting import stat
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, _no_constant,
@@ -95,7 +96,7 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
         protocol = protocols.load(benchmark)
         if protocol.name != benchmark:
             raise ValueError(f"benchmark {benchmark!r} must be a shipped benchmark name")
-    except Exception as err:
+    except ValueError as err:  # ProtocolError included
         problems.append(f"benchmark: {err}")
 
     info, labels = None, None
@@ -105,7 +106,7 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
             # the shards are re-read and compared with the build report: labels edited, rows added or a
             # split's shard deleted after the build would otherwise be scored as if they were the benchmark
             info = verify_build(data_dir)
-        except Exception as err:
+        except (MomBenchError, OSError, ValueError) as err:  # not a build, tampered, or shards unreadable
             problems.append(f"dataset {data_dir}: {err}")
     if info is not None and protocol is not None:
         if info.get("benchmark") != benchmark:
@@ -461,7 +462,7 @@ def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str
     data_dir = Path(data_dir) if data_dir else settings.default_dataset_dir(benchmark)
     try:
         info = verify_build(data_dir)
-    except Exception as err:
+    except (MomBenchError, OSError, ValueError) as err:  # not a build, tampered, or shards unreadable
         raise SubmissionRejected([f"dataset {data_dir}: {err}"]) from None
     if info.get("benchmark") != benchmark:
         raise SubmissionRejected([f"dataset {data_dir}: it is a build of {info.get('benchmark')!r}, not {benchmark!r}"])
@@ -526,8 +527,12 @@ def _parameter_count(model_name: Any) -> int | None:
     if not isinstance(model_name, str):
         return None
     try:
-        return int(registry.resolve(model_name).parameter_count())
-    except Exception:  # unknown to this registry or not countable here: the submitter states it
+        spec = registry.resolve(model_name)
+    except UnknownModelError:  # not a row of this registry: the submitter states the count
+        return None
+    try:
+        return int(spec.parameter_count())
+    except Exception:  # a plugin's class that cannot be built here (third-party code): the submitter states it
         return None
 
 

@@ -162,7 +162,7 @@ def _local_build(data_dir: Path, recompute: bool) -> _Build:
         build.info = verify_build(data_dir)
     except BuildTampered as err:
         build.broken = str(err)
-    except Exception as err:  # no build there (NotABuiltBenchmark) or unreadable: nothing to re-score with
+    except (OSError, ValueError) as err:  # no build there (NotABuiltBenchmark) or unreadable: nothing to re-score
         build.missing = str(err)
     return build
 
@@ -218,7 +218,7 @@ def _check_reproduced(path: Path, entry: dict, build: _Build, recompute: bool, r
 def _check_partial(path: Path, entry: dict, result: ValidationResult) -> None:
     try:
         required = scoring.benchmark_test_splits(protocols.load(entry["benchmark"]))
-    except Exception:  # not a shipped benchmark: reported by _read_entries already
+    except (ValueError, KeyError, TypeError):  # no shipped benchmark named: reported by _read_entries already
         return
     left_out = [s for s in required if s not in entry["scoring"]["splits"]]
     if left_out and entry.get("partial") is not True:

@@ -50,7 +50,8 @@ SCHEMA: dict[str, Any] = {
     "required": ["name", "version", "description", "seed", "transforms"],
     "properties": {
         "name": {"type": "string", "pattern": f"^{_NAME.pattern}$"}, "version": {"type": "string", "minLength": 1},
-        "description": {"type": "string", "minLength": 1}, "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+        "description": {"type": "string", "minLength": 1},
+        "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
         "transforms": {"type": "array", "minItems": 1, "maxItems": MAX_TRANSFORMS, "items": {
             "type": "object", "required": ["name", "kind", "family", "params"], "additionalProperties": False,
             "properties": {"name": {"type": "string", "pattern": f"^{_NAME.pattern}$"}, "kind": {"type": "string"},
