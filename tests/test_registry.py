@@ -110,3 +110,75 @@ def test_register_refuses_clashing_names():
     spec = resolve("clam-tiny")
     with pytest.raises(ValueError, match="already registered"):
         registry.register(type(spec)(**{**spec.__dict__, "aliases": ()}))
+
+
+# --- the generic registry every named thing uses (mom_bench.registry) -------------------------------------
+
+def _colours():
+    from mom_bench.registry import Registry
+
+    return Registry("colour", {"red": "mom_bench.errors:MomBenchError", "green": 2}, aliases={"rot": "red"},
+                    normalise=lambda n: n.strip().lower())
+
+
+def test_a_registry_resolves_aliases_and_case_and_imports_a_lazy_target_only_when_loaded():
+    from mom_bench.errors import MomBenchError
+
+    colours = _colours()
+    assert colours.get(" ROT ") == colours.get("red") == "mom_bench.errors:MomBenchError"
+    assert colours.load("rot") is MomBenchError and colours.load("green") == 2
+    assert colours.names() == ["red", "green"] and colours.names(aliases=True) == ["red", "green", "rot"]
+    assert "Rot" in colours and "blue" not in colours and 3 not in colours
+
+
+def test_an_unknown_name_is_a_keyerror_and_a_mom_bench_error_with_the_closest_name():
+    from mom_bench.errors import MomBenchError, UnknownNameError
+
+    with pytest.raises(UnknownNameError) as info:
+        _colours().get("gren")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, MomBenchError)
+    assert str(info.value) == "unknown colour 'gren' (did you mean 'green'?); known: red, green"
+    with pytest.raises(KeyError, match=r"unknown colour 'zzz'; known: red, green$"):
+        _colours().get("zzz")
+
+
+def test_a_registry_refuses_a_name_or_alias_already_taken_and_a_copy_is_independent():
+    colours = _colours()
+    with pytest.raises(ValueError, match="colour name.s. already registered: rot"):
+        colours.add("rot", 3)
+    copy = colours.copy()
+    copy.add("blue", 3, aliases=("blau",))
+    assert "blau" in copy and "blau" not in colours
+
+
+class _EntryPoint:
+    def __init__(self, name, load):
+        self.name, self.value, self.dist, self._load = name, f"pkg_{name}:ROWS", None, load
+
+    def load(self):
+        return self._load()
+
+
+def test_plugins_join_a_registry_once_and_a_broken_one_is_a_plugin_error_naming_it(monkeypatch):
+    import importlib.metadata
+
+    from mom_bench.errors import PluginError
+    from mom_bench.registry import Registry
+
+    def unpack(loaded, where):
+        if not isinstance(loaded, dict):
+            raise PluginError(f"{where} loads to a {type(loaded).__name__}")
+        return [(name, value, ()) for name, value in loaded.items()]
+
+    calls = []
+    eps = [_EntryPoint("good", lambda: calls.append(1) or {"violet": 7}),
+           _EntryPoint("odd", lambda: ["not", "a", "dict"])]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: eps if group == "test.colours" else [])
+    colours = Registry("colour", {"red": 1}, group="test.colours", unpack=unpack)
+    with pytest.raises(PluginError, match=r"^test.colours plugin odd = pkg_odd:ROWS loads to a list$"):
+        colours.names()
+    assert not colours.plugins_loaded  # tried again at the next lookup, never skipped for good
+    eps.pop()
+    assert colours.get("violet") == 7 and colours.names() == ["red", "violet"]
+    colours.names()
+    assert calls == [1, 1]  # once per attempt, then never again
