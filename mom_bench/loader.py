@@ -29,15 +29,16 @@ from mom_bench.registry import unknown_keys
 
 
 def read_yaml(path: Path, error: type[Exception], *, max_bytes: int | None = None,
-              refuse_aliases: bool = False) -> Any:
+              refuse_aliases: bool = False, what: str = "this file") -> Any:
     """The document in ``path``. ``max_bytes`` and ``refuse_aliases`` bound what a hostile file can make
-    the loader do (an alias lets a few bytes expand into a huge document once loaded)."""
+    the loader do (an alias lets a few bytes expand into a huge document once loaded); ``what`` names the
+    kind of file in those messages."""
     import yaml  # lazily: `import mom_bench` stays light
 
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
-            raise error(f"{path}: {size:,} bytes is over the limit of {max_bytes:,} bytes for this file")
+            raise error(f"{path}: {size:,} bytes is over the limit of {max_bytes:,} bytes for {what}")
         data = path.read_bytes()
     except OSError as err:
         raise error(f"{path}: cannot read it ({err.strerror or err})") from None
@@ -47,7 +48,7 @@ def read_yaml(path: Path, error: type[Exception], *, max_bytes: int | None = Non
         raise error(f"{path}: not UTF-8 text (byte {err.start})") from None
     try:
         if refuse_aliases and any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise error(f"{path}: YAML aliases (*name) are not accepted here; write the values out")
+            raise error(f"{path}: YAML aliases (*name) are not accepted in {what}; write the values out")
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -141,7 +141,7 @@ def path_of(name_or_path: str | Path) -> Path:
 def load_suite(name_or_path: str | Path = DEFAULT) -> Suite:
     """Load and validate a suite by name (``standard``) or by the path of a YAML file."""
     path = path_of(name_or_path)
-    raw = loader.read_yaml(path, SuiteError, max_bytes=MAX_FILE_BYTES, refuse_aliases=True)
+    raw = loader.read_yaml(path, SuiteError, max_bytes=MAX_FILE_BYTES, refuse_aliases=True, what="a suite")
     return parse_suite(raw, path)
 
 
