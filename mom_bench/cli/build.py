@@ -41,7 +41,8 @@ def _list_benchmarks() -> None:
                    "proportions of the benchmark's official code, to compare with published numbers.")
 @click.option("--num-workers", "-j", type=click.IntRange(1), default=1, show_default=True,
               help="Decoding processes.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build (also after kill -9); the same command without it does too.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted build (also after kill -9); the same command without it does too.")
 @click.option("--overwrite", is_flag=True,
               help="Build again from scratch over a finished or interrupted build; the previous build stays "
                    "complete and loadable until the new one is. Only a mom-bench build or an empty folder is "

@@ -11,7 +11,8 @@ from mom_bench.cli.options import (benchmark_option, comma_list, data_option, nu
 @click.command("extract")
 @click.option("--model", "-m", "model_name", required=True,
               help="Frozen-encoder model (clam, mert-only, wav2vec2-only, ... or a saved checkpoint folder).")
-@click.option("--checkpoint", default=None, help="Saved detector folder whose encoders to use (default: the registry row's).")
+@click.option("--checkpoint", default=None,
+              help="Saved detector folder whose encoders to use (default: the registry row's).")
 @data_option
 @benchmark_option
 @click.option("--splits", default=None, help="Comma-separated splits. Default: every split of the build.")
@@ -24,7 +25,8 @@ from mom_bench.cli.options import (benchmark_option, comma_list, data_option, nu
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
               help="Songs encoded at once; the same value for every shard and for train/evaluate keeps features "
                    "bit-identical to a one-process run.")
-@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu; cuda:<LOCAL_RANK> under a launcher).")
+@click.option("--device", default=None,
+              help="torch device (default: cuda if available, else cpu; cuda:<LOCAL_RANK> under a launcher).")
 @num_workers_option
 @precision_option
 @click.option("--flush-every", type=click.IntRange(1), default=256, show_default=True, metavar="SONGS",

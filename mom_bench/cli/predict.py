@@ -28,7 +28,8 @@ def _ignored_note(ignored: list[Path], name: Callable[[Path], str]) -> str:
 @checkpoint_option
 @click.option("--benchmark", "-b", default=None, help="Benchmark the model was trained on (default: mom-mini).")
 @format_option
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="P(fake) at or above which a file is called fake.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="P(fake) at or above which a file is called fake.")
 @device_option
 @fake_label_option
 @clip_option

@@ -11,17 +11,20 @@ from mom_bench.cli.options import benchmark_option, data_option, device_option, 
 
 @click.command("train")
 @click.option("--model", "-m", "model_name", required=True,
-              help="Registry name (see `mom-bench models`); resolved for the benchmark, e.g. clam -> clam-mini on mom-mini.")
+              help="Registry name (see `mom-bench models`); resolved for the benchmark, e.g. clam -> clam-mini on "
+                   "mom-mini.")
 @data_option
 @benchmark_option
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="YAML/JSON file of recipe keys (epochs, batch_size, lr, weight_decay, loss, aux_weight, margin, ...).")
+              help="YAML/JSON file of recipe keys (epochs, batch_size, lr, weight_decay, loss, aux_weight, margin, "
+                   "...).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run folder. Default: $MOM_BENCH_HOME/runs/<benchmark>/<resolved model>, where evaluate looks.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epoch count.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Seed of initialisation, shuffling and augmentation.")
-@click.option("--resume", is_flag=True, help="Continue the run from its last/ checkpoint (same config; --epochs may grow).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run from its last/ checkpoint (same config; --epochs may grow).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in the output folder.")
 @click.option("--loss", type=click.Choice(["bce", "bce+triplet", "bce+mse", "bce+huber"]), default=None,
               help="Loss ablation (CLAM family). Default: the model's recipe (bce+triplet for two-stream CLAM).")
