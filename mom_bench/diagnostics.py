@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from mom_bench import audio, provenance, settings
-from mom_bench.formatting import table
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma", ".aif",
                     ".aiff", ".webm", ".mka"}
+
+# One row of `inspect` per file, in this column order (table, CSV and JSON alike).
+COLUMNS = ["file", "status", "codec", "sample_rate", "channels", "duration_s", "bit_rate", "error"]
 
 _PACKAGES = ["torch", "torchcodec", "datasets", "transformers", "huggingface-hub", "safetensors", "numpy",
              "pandas", "pyarrow", "scikit-learn", "matplotlib", "click", "tqdm"]
@@ -74,8 +76,7 @@ def iter_audio_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float | None = None) -> dict:
-    row: dict[str, Any] = {"file": str(path), "status": "ok", "codec": "", "sample_rate": "", "channels": "", "duration_s": "",
-           "bit_rate": "", "error": ""}
+    row: dict[str, Any] = {**dict.fromkeys(COLUMNS, ""), "file": str(path), "status": "ok"}
     try:
         info = audio.probe(path)
         row.update(codec=info.codec, sample_rate=info.sample_rate, channels=info.channels,
@@ -95,8 +96,3 @@ def inspect_files(files: list[Path], sample_rate: int | None = None, max_seconds
     return [inspect_file(f, sample_rate, max_seconds)
             for f in tqdm(files, desc="inspect", unit="file", disable=not progress or len(files) < 5,
                           leave=False)]
-
-
-def format_table(rows: list[dict], columns: list[str]) -> str:
-    """A plain fixed-width text table of ``rows`` (dicts) in ``columns`` order."""
-    return table(columns, [[r.get(c, "") for c in columns] for r in rows], strip=True)

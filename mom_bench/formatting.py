@@ -66,3 +66,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, markdown: bo
         return text.rstrip() if strip else text
 
     return "\n".join([line([str(h) for h in headers]), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A fixed-width text table of ``rows`` (mappings) in ``columns`` order; a missing key is an empty cell.
+
+    >>> print(rows_table([{"name": "clam", "params": "1.2M"}, {"name": "spectttra"}], ["name", "params"]))
+    name       params
+    ---------  ------
+    clam       1.2M
+    spectttra
+    """
+    return table(columns, [[r.get(c, "") for c in columns] for r in rows], strip=True)

@@ -108,3 +108,23 @@ def test_an_internal_error_says_so_and_exits_1(tmp_path):
     debug = subprocess.run([sys.executable, "-c", code.replace("'info'", "'--debug', 'info'")], capture_output=True,
                            text=True, timeout=120)
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr
+
+
+def test_every_command_has_help_and_help_loads_no_heavy_library():
+    # Each command lives in its own module of mom_bench.cli and imports the library inside its function: one
+    # left off the group would vanish from `mom-bench`, and a top-level torch import would cost every --help
+    # seconds. A fresh process, so modules loaded by other tests do not count.
+    code = ("import sys\n"
+            "from click.testing import CliRunner\n"
+            "from mom_bench.cli import main\n"
+            "for args in [[]] + [[name] for name in main.commands]:\n"
+            "    result = CliRunner().invoke(main, args + ['--help'])\n"
+            "    assert result.exit_code == 0 and 'Usage:' in result.output, (args, result.output)\n"
+            "print(' '.join(sorted(main.commands)))\n"
+            "print(' '.join(m for m in ('torch', 'sklearn', 'numpy', 'pandas') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    commands, heavy = out.stdout.split("\n")[:2]
+    assert commands.split() == ["build", "evaluate", "extract", "import-sonics", "info", "inspect", "leaderboard",
+                                "models", "predict", "submit", "train", "weights"]
+    assert heavy == ""

@@ -1,0 +1,113 @@
+"""`mom-bench build`: a benchmark into a Hugging Face dataset folder (:func:`mom_bench.dataset.build_benchmark`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mom_bench.cli.app import UserError
+
+
+def _source_options(pairs, **named):
+    out = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--source-option expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _list_benchmarks() -> None:
+    from mom_bench import protocols
+
+    for name in protocols.names():
+        p = protocols.load(name)
+        n_ood = sum(g.is_ood for g in p.generators)
+        default = "  (default)" if name == protocols.DEFAULT else ""
+        click.echo(f"{name:<10} {p.version:<8} {p.title}: {len(p.generators)} generators ({n_ood} OOD), "
+                   f"source {p.source_kind}{default}")
+
+
+@click.command("build")
+@click.option("--benchmark", "-b", default=None, metavar="NAME",
+              help="Benchmark to build (see --list) or a protocol YAML file. Default: mom-mini (offline).")
+@click.option("--list", "list_only", is_flag=True, help="List the benchmarks and exit.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
+@click.option("--split-mode", type=click.Choice(["strict", "official"]), default="strict", show_default=True,
+              help="strict: splits by hashed group (held-out generators only in test_ood). official: the "
+                   "proportions of the benchmark's official code, to compare with published numbers.")
+@click.option("--num-workers", "-j", type=click.IntRange(1), default=1, show_default=True,
+              help="Decoding processes.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted build (also after kill -9); the same command without it does too.")
+@click.option("--overwrite", is_flag=True,
+              help="Build again from scratch over a finished or interrupted build; the previous build stays "
+                   "complete and loadable until the new one is. Only a mom-bench build or an empty folder is "
+                   "ever replaced.")
+@click.option("--store", type=click.Choice(["flac", "original"]), default=None, show_default="flac",
+              help="What the audio column holds. flac: mono 16-bit FLAC at the protocol's rate. original: each "
+                   "validated input file's bytes, no re-encode (for MoM about the size of the hosted MP3s; every "
+                   "file is still decoded once to check it).")
+@click.option("--max-seconds", type=float, default=None,
+              help="Store only the first N seconds of each song (with --store flac): the option for jobs that use "
+                   "only the first N s, e.g. --max-seconds 90 for CLAM.")
+@click.option("--keep-original", is_flag=True, help="Alias of --store original.")
+@click.option("--no-space-check", is_flag=True,
+              help="Skip the disk preflight (by default the build estimates the bytes it needs at its peak and "
+                   "refuses, before writing anything, when the output folder's filesystem has less free).")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Local audio root (MoM: folders per generator / real source, file names as in the manifests).")
+@click.option("--manifests", type=click.Path(path_type=Path), default=None,
+              help="Folder with the benchmark's manifest CSVs (MoM: ai_generated_music_metadata.csv, ...).")
+@click.option("--download", is_flag=True,
+              help="Fetch missing audio from the network (Hugging Face dataset repo, link lists). Off by "
+                   "default: a build never downloads unless asked.")
+@click.option("--source-option", "-o", "source_option", multiple=True, metavar="KEY=VALUE",
+              help="Extra source option (repeatable), e.g. -o links=suno_links/ -o hf_revision=<sha>.")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Keep only the first N rows of each source (smoke tests).")
+@click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True,
+              help="Parallel fetches (downloads).")
+@click.option("--shard-mb", type=click.IntRange(1), default=256, show_default=True, help="Parquet shard size bound.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, store, max_seconds, keep_original,
+          no_space_check, root, manifests, download, source_option, limit, concurrency, shard_mb, quiet):
+    """Build a benchmark into a Hugging Face dataset folder with strict splits.
+
+    \b
+    Examples:
+      mom-bench build                                  # mom-mini, offline (minutes on 2 CPU cores)
+      mom-bench build --list
+      mom-bench build -b mom --root ~/mom_audio --manifests ~/mom_manifests -j 2
+      mom-bench build -b mom --split-mode official ... # the official proportions
+      mom-bench build -b mom ...                       # again after an interruption: continues
+      mom-bench build -b mom ... --store original      # keep the input files as they are, no re-encode
+      mom-bench build -b mom ... --max-seconds 90      # only what CLAM reads of each song
+
+    Every listed row ends up written, missing, unusable or excluded (by the protocol's own filter), with
+    its reason in build_report.json; the exit status is 1 when anything was missing or unusable. A
+    finished build made with the same options is reused, an unfinished one continues; --overwrite
+    rebuilds it.
+    """
+    if list_only:
+        _list_benchmarks()
+        return
+    from mom_bench.dataset import build_benchmark
+
+    opts = _source_options(source_option, root=str(root) if root else None,
+                           manifests=str(manifests) if manifests else None, download=True if download else None)
+    result = build_benchmark(benchmark, out, split_mode=split_mode, num_workers=num_workers, resume=resume,
+                             overwrite=overwrite, max_seconds=max_seconds, keep_original=keep_original, limit=limit,
+                             source_options=opts, fetch_concurrency=concurrency, shard_bytes=shard_mb << 20,
+                             progress=not quiet, store=store, space_check=not no_space_check)
+    click.echo(result.summary())
+    click.echo(f"report: {result.report_path}")
+    if result.n_written:
+        split = "test_ood" if "test_ood" in result.counts else next(iter(result.counts))
+        click.echo(f'load:   datasets.load_dataset("{result.out_dir}", split="{split}")')
+    if not result.ok:
+        sys.exit(1)
+
