@@ -35,6 +35,7 @@ from mom_bench import formatting, protocols
 from mom_bench._io import write_atomic, writer_lock
 from mom_bench.errors import MomBenchError
 from mom_bench.leaderboard import schema
+from mom_bench.metrics import registry as metric_registry
 
 BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
 CHART_TOP = 5
@@ -70,7 +71,7 @@ def check_entry(entry: Any, path: Path | None = None) -> list[str]:
     kind = entry.get("kind")
     if kind not in schema.ENTRY_SCHEMAS:
         return [f"{where}: kind must be one of {sorted(schema.ENTRY_SCHEMAS)}, got {kind!r}"]
-    found = schema.text_problems(entry) + schema.validate(entry, schema.ENTRY_SCHEMAS[kind])
+    found = schema.text_problems(entry) + schema.validate(entry, schema.entry_schema(kind))
     problems = [f"{where}: {p}" for p in found]
     if path is not None:
         if entry.get("benchmark") != path.parent.name:
@@ -255,6 +256,11 @@ def _signed(v: float | None) -> str:
     return "" if v is None else f"{v:+.3f}"
 
 
+def _table_columns() -> list[metric_registry.BoardColumn]:
+    """The metric columns the Markdown and HTML tables show after F1 and its interval (the CSV has them all)."""
+    return [c for c in metric_registry.board_columns() if c.table]
+
+
 def _md(text: Any) -> str:
     """User text as inert Markdown: one line, no HTML, no emphasis, links, code or table breaks, and no
     block marker (heading, list, quote) where it starts a list item."""
@@ -321,7 +327,7 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
             if e.get("notes"):
                 row_notes.append(f"- {_md(e['model_name'])} ({e['kind']}): {_md(e['notes'])}")
             cells = [str(ranks.get(e["slug"], "")), name, e["kind"], _num(_value(s.get("f1"))), _ci(s.get("f1"))]
-            cells += [_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity", "auc", "eer")]
+            cells += [_num(_value(s.get(c.key))) for c in _table_columns()]
             cells += _md_operating_cells(e, robust) if operating else []
             cells += [_params(e.get("parameters")), src]
             out.append("| " + " | ".join(cells) + " |")
@@ -350,8 +356,7 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-_MD_HEAD = [("#", "---:"), ("Model", "---"), ("Type", "---"), ("F1", "---:"), ("95 % CI", "---"), ("F1 ID", "---:"),
-            ("F1 OOD", "---:"), ("Recall", "---:"), ("Specificity", "---:"), ("AUC", "---:"), ("EER", "---:")]
+_MD_HEAD = [("#", "---:"), ("Model", "---"), ("Type", "---"), ("F1", "---:"), ("95 % CI", "---")]
 _MD_OPERATING = [("TPR@1%FPR", "---:"), ("Worst source FPR", "---:")]
 _MD_ROBUSTNESS = [("Codec worst TPR", "---:"), ("Codec mean \\|dP\\|", "---:"), ("Codec invariant", "---")]
 _MD_TAIL = [("Params", "---:"), ("Source", "---")]
@@ -360,7 +365,9 @@ _MD_TAIL = [("Params", "---:"), ("Source", "---")]
 def _md_columns(operating: bool, robust: bool) -> list[tuple[str, str]]:
     """(header, alignment) of the main Markdown table: the operating-point and robustness columns only on a
     board where some row has them."""
-    return _MD_HEAD + (_MD_OPERATING if operating else []) + (_MD_ROBUSTNESS if robust else []) + _MD_TAIL
+    metric_columns = [(c.header, "---:") for c in _table_columns()]
+    return (_MD_HEAD + metric_columns + (_MD_OPERATING if operating else []) + (_MD_ROBUSTNESS if robust else [])
+            + _MD_TAIL)
 
 
 def _md_operating_cells(entry: dict, robust: bool) -> list[str]:
@@ -397,8 +404,7 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
                 if col not in gen_columns:
                     gen_columns.append(col)
     fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
-              "f1_ci_high", "f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer",
-              *_CSV_OPERATING, *_CSV_ROBUSTNESS, "parameters", "benchmark_version", "dataset_fingerprint", "date",
+              "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS, "parameters", "benchmark_version", "dataset_fingerprint", "date",
               "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -417,8 +423,8 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
             row: dict[str, Any] = {key: _csv_text(value) for key, value in text.items()}
             row.update({"rank": ranks.get(e["slug"], ""), "f1": _plain(_value(s.get("f1"))), "f1_ci_low": _plain(ci[0]),
                         "f1_ci_high": _plain(ci[1]), "parameters": e.get("parameters") or ""})
-            for key in ("f1_id", "f1_ood", "precision", "recall", "specificity", "accuracy", "auc", "eer"):
-                row[key] = _plain(_value(s.get(key)))
+            for column in metric_registry.board_columns():
+                row[column.key] = _plain(_value(s.get(column.key)))
             row.update(_csv_operating(e))
             for g, m in s.get("per_generator", {}).items():
                 row[f"f1[{g}]"] = _plain(_value(m.get("f1")))
@@ -533,11 +539,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         _th("Model", "model", "text"), _th("Type", "kind", "text"),
         _th("F1", "f1", title="F1 over every test item, fake = positive, threshold 0.5"),
         '<th class="text">95 % CI</th>',
-        _th("F1 ID", "f1_id", title="F1 on test_id (generators seen in training)"),
-        _th("F1 OOD", "f1_ood", title="F1 on test_ood (held-out generators)"),
-        _th("Recall", "recall", title="recall = sensitivity = TPR on fakes"),
-        _th("Specificity", "specificity", title="TNR on reals"),
-        _th("AUC", "auc"), _th("EER", "eer", title="equal error rate (lower is better)"),
+        *(_th(c.header, c.key, title=c.title) for c in _table_columns()),
         *(_OPERATING_HEADS if operating else ()),
         *(_ROBUSTNESS_HEADS if robust else ()),
         _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
@@ -569,8 +571,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
             + _kind_cell(e)
             + _td_num(_value(s.get("f1")))
             + f'<td class="ci">{_ci(s.get("f1"))}</td>'
-            + "".join(_td_num(_value(s.get(k))) for k in ("f1_id", "f1_ood", "recall", "specificity"))
-            + _td_num(_value(s.get("auc"))) + _td_num(_value(s.get("eer")))
+            + "".join(_td_num(_value(s.get(c.key))) for c in _table_columns())
             + (_html_operating_cells(e, robust) if operating else "")
             + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
               f'{_params(e.get("parameters"))}</td>'
