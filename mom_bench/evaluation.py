@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, cast
 
 import pandas as pd
 
@@ -47,6 +47,7 @@ from mom_bench.errors import MomBenchError
 from mom_bench.formatting import stat, table
 from mom_bench.inference import model_device, split_logits
 from mom_bench.metrics import registry as metric_registry
+from mom_bench.metrics import schema as results_schema
 from mom_bench.models import registry
 from mom_bench.models.adapters import as_detector
 from mom_bench.runs import (checkpoint_sha256, default_results_dir, load_trained, pick_device, resolve_data,
@@ -94,8 +95,8 @@ class EvalResult:
     detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
 
     @property
-    def report(self) -> dict[str, Any]:
-        return self.results["metrics"]
+    def report(self) -> Report:
+        return cast(Report, self.results["metrics"])
 
     def summary(self) -> str:
         """The tables `mom-bench evaluate` prints: overall, per generator, the ID-OOD gap, what was evaluated."""
@@ -143,7 +144,8 @@ def per_generator_table(report: Report, markdown: bool = False) -> str:
     columns = metric_registry.generator_columns()
     rows = []
     for split, s in report["splits"].items():
-        for gen, g in s["per_generator"].items():
+        for gen, block in s["per_generator"].items():
+            g = cast(Mapping[str, Any], block)  # keyed by the registry's columns, beyond what the type names
             rows.append([name(split), name(gen), g["n_fake"], g["n_real"],
                          *(stat(g.get(c.key), m.digits) for m, c in columns)])
     return table(["split", "generator", "fakes", "reals", *(c.header for _, c in columns)], rows, markdown=markdown)
@@ -474,7 +476,7 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
         "frozen_thresholds": frozen,
         "coverage": coverage(data_dir, {s: len(f) for s, f in scored.items()}),
     }
-    documents.check_results(results)  # a results.json that does not match its published schema is a bug
+    results_schema.check_results(results)  # a results.json that does not match its published schema is a bug
     title = f"{detector.name} on {benchmark}"
     columns = ["id", "split", "generator", "label", "score"]
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mom_bench import documents
 from mom_bench.metrics.definitions import CI_LEVEL, ECE_BINS, FPR_TARGETS
 from mom_bench.metrics.scores import _interp_tpr
 
@@ -27,9 +28,9 @@ def _percentile_ci(draws: np.ndarray, value: float | None) -> list[float] | None
     return [float(lo), float(hi)]
 
 
-def _stat(value, draws=None, reason: str | None = None) -> dict:
+def _stat(value, draws=None, reason: str | None = None) -> documents.Statistic:
     value = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-    out = {"value": value, "ci": _percentile_ci(draws, value) if draws is not None else None}
+    out: documents.Statistic = {"value": value, "ci": _percentile_ci(draws, value) if draws is not None else None}
     if value is None:
         out["reason"] = reason or "undefined on these rows"
     return out

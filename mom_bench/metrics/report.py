@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,7 @@ def _canonical_order(df: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns="_order_id").reset_index(drop=True)
 
 
-def _threshold_block(keys, strata, draws, names) -> dict:
+def _threshold_block(keys, strata, draws, names) -> dict[str, documents.Statistic]:
     """{metric: {value, ci}} for threshold metrics over the strata ``keys``."""
     point = threshold_metrics(*_counts(keys, strata))
     boot = threshold_metrics(*_counts(keys, strata, draws))
@@ -74,7 +74,7 @@ def _threshold_block(keys, strata, draws, names) -> dict:
 
 
 def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: np.random.Generator,
-                  seed: int) -> tuple[dict[str, Any], np.ndarray]:
+                  seed: int) -> tuple[documents.SplitReport, np.ndarray]:
     """The public report of one split, and the bootstrap draws of its overall F1: those stay out of the
     report (they are not JSON) and only serve the interval of the ID-OOD gap in :func:`compute_report`."""
     labels = rows["label"].to_numpy()
@@ -94,30 +94,34 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
     row_rng = rng if ranked else _sub_rng(seed, str(rows["split"].iloc[0]), "calibration")
     row_draws = _row_draws(row_rng, labels, scores, strata, n_bootstrap, ranked)
     split = str(rows["split"].iloc[0])
-    overall = {}
+    overall: dict[str, documents.Statistic] = {}
     for metric in registry.all_metrics():
         if metric.counts is not None:
             overall[metric.key] = counted[metric.key]
         elif ranked:
             # the built-in score metrics take their draws from _row_draws; any other resamples rows itself,
             # from a generator of its own, so registering it changes no other interval
+            function = metric.scores
+            assert function is not None  # a metric has counts or scores (Metric.__post_init__)
             boot = row_draws.get(metric.key)
             if boot is None:
-                boot = generic_row_draws(metric.scores, labels, scores, strata, n_bootstrap,
+                boot = generic_row_draws(function, labels, scores, strata, n_bootstrap,
                                          _sub_rng(seed, split, "metric", metric.key))
-            overall[metric.key] = _stat(metric.scores(labels, scores), boot)
+            overall[metric.key] = _stat(function(labels, scores), boot)
         else:
             overall[metric.key] = _stat(None, reason="no reals in this split" if n_fake else "no fakes in this split")
 
     columns = registry.generator_columns()
-    per_generator = {}
+    per_generator: dict[str, documents.GeneratorReport] = {}
     for gen in sorted({k[1] for k in all_keys if k[0] == 1}):
         keys = [(1, gen)] + real_keys
         block = _threshold_block(keys, strata, draws, [m.key for m, _ in columns])
-        per_generator[gen] = {"n_fake": strata.n[(1, gen)], "n_real": n_real,
-                              **{column.key: block[m.key] for m, column in columns}}
+        # its metrics are the registry's per-generator columns: keys the type checker cannot see
+        per_generator[gen] = cast(documents.GeneratorReport, {"n_fake": strata.n[(1, gen)], "n_real": n_real,
+                                                             **{column.key: block[m.key] for m, column in columns}})
 
-    report = {"n": int(len(rows)), "n_fake": n_fake, "n_real": n_real,
+    report: documents.SplitReport = {
+              "n": int(len(rows)), "n_fake": n_fake, "n_real": n_real,
               "confusion": confusion(labels, scores, threshold), "overall": overall,
               "per_generator": per_generator, "strata": _strata_report(rows, threshold, n_bootstrap, rng),
               "tpr_at_fpr": _tpr_at_fpr_block(labels, scores, row_draws, n_real),
@@ -128,9 +132,9 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
     return report, f1_draws
 
 
-def _tpr_at_fpr_block(labels, scores, row_draws: dict[str, np.ndarray], n_real: int) -> dict[str, dict]:
+def _tpr_at_fpr_block(labels, scores, row_draws: dict[str, np.ndarray], n_real: int) -> dict[str, documents.TprAtFpr]:
     """{"0.05": {target_fpr, value, ci[, reason], resolvable, min_reals}, ...} for :data:`FPR_TARGETS`."""
-    out = {}
+    out: dict[str, documents.TprAtFpr] = {}
     for t in FPR_TARGETS:
         key = f"{t:g}"
         value = tpr_at_fpr(labels, scores, t)
@@ -165,10 +169,10 @@ def _stratum_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def _strata_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng) -> dict:
-    out = {}
+def _strata_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng) -> documents.Strata:
+    out: dict[str, dict[str, Any]] = {}
     for column, buckets in _stratum_columns(rows).items():
-        entries = {}
+        entries: dict[str, Any] = {}
         names = [b[0] for b in DURATION_BUCKETS] if column == "duration" else sorted(buckets.dropna().unique())
         for name in names:
             sub = rows[buckets == name]
@@ -184,7 +188,7 @@ def _strata_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng) 
         if missing:
             entries["_unknown"] = {"n": missing, "note": f"rows with no usable {column} value"}
         out[column] = entries
-    return out
+    return cast(documents.Strata, out)  # one entry per stratum column present, buckets of registry metrics
 
 
 def _split_key(name: str):
@@ -202,7 +206,8 @@ def check_options(threshold: float, n_bootstrap: int, seed: int) -> None:
         raise MetricsError(f"seed must be an integer >= 0, got {seed!r}")  # numpy refuses negative seeds
 
 
-def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0) -> dict:
+def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 1000,
+                   seed: int = 0) -> documents.Report:
     """Score predictions: overall, per generator, per stratum, per split, the ID-OOD gap, TPR at fixed
     false-positive budgets, calibration, and the false-positive rate of each real source and stratum.
 
@@ -210,7 +215,7 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
     1 fake) and ``score`` (P(fake) in [0, 1]); optional ``duration_s``, ``vocals``, ``language`` add strata,
     and ``source`` (where each row came from) the false-positive rate per real source.
 
-    Returns a JSON-able dict::
+    Returns a JSON-able :class:`mom_bench.documents.Report`::
 
         {"schema_version", "threshold", "n_bootstrap", "seed", "ci_level", "definitions",
          "splits": {split: {"n", "n_fake", "n_real", "confusion": {tp, fp, tn, fn},
@@ -235,9 +240,9 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
     check_options(threshold, n_bootstrap, seed)
     df = _canonical_order(_check(df))
     rng = np.random.default_rng(seed)
-    splits: dict[str, dict[str, Any]] = {}
+    splits: dict[str, documents.SplitReport] = {}
     f1_draws: dict[str, np.ndarray] = {}  # split -> bootstrap draws of its overall F1, for the gap's CI
-    false_positives: dict[str, dict[str, Any]] = {}
+    false_positives: dict[str, documents.SplitFalsePositives] = {}
     for name in sorted(df["split"].unique(), key=_split_key):
         rows = df[df["split"] == name]
         splits[name], f1_draws[name] = _split_report(rows, threshold, n_bootstrap, rng, seed)
@@ -250,16 +255,18 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
                     reason="F1 undefined on test_id or test_ood")
     else:
         gap = _stat(None, reason="needs both test_id and test_ood splits")
-    return {"schema_version": SCHEMA_VERSION, "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed,
-            "ci_level": CI_LEVEL, "definitions": registry.definitions(), "splits": splits, "id_ood_gap": gap,
-            "false_positive_rates": false_positives}
+    report: documents.Report = {
+        "schema_version": SCHEMA_VERSION, "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed,
+        "ci_level": CI_LEVEL, "definitions": registry.definitions(), "splits": splits, "id_ood_gap": gap,
+        "false_positive_rates": false_positives}
+    return report
 
 
 # --------------------------------------------------------------------------------------------------
 # False-positive rates of the reals, per source and per stratum
 
 
-def _mirrored(spec: dict, n_real: int, n_called: int) -> dict:
+def _mirrored(spec: documents.Statistic, n_real: int, n_called: int) -> documents.Statistic:
     """The FPR of all reals from the split's specificity: the exact count ratio, the interval mirrored."""
     if not n_real:
         return _stat(None, reason="no reals")
@@ -275,15 +282,15 @@ def _source_name(value) -> str | None:
     return text if text.strip() else None
 
 
-def _fpr_entry(called: np.ndarray, rng: np.random.Generator, n_bootstrap: int) -> dict:
+def _fpr_entry(called: np.ndarray, rng: np.random.Generator, n_bootstrap: int) -> documents.RealGroupFpr:
     """{n_real, n_called_fake, fpr} of a group of reals (``called``: called fake or not, per real)."""
     n, k = int(len(called)), int(called.sum())
     draws = rng.binomial(n, k / n, size=n_bootstrap) / n if n else None
     return {"n_real": n, "n_called_fake": k, "fpr": _stat(k / n if n else None, draws, reason="no reals")}
 
 
-def _false_positive_report(rows: pd.DataFrame, split_report: dict, threshold: float, n_bootstrap: int,
-                           seed: int) -> dict:
+def _false_positive_report(rows: pd.DataFrame, split_report: documents.SplitReport, threshold: float,
+                           n_bootstrap: int, seed: int) -> documents.SplitFalsePositives:
     split = str(rows["split"].iloc[0])
     reals = rows[rows["label"] == 0]
     called = reals["score"].to_numpy() >= threshold
@@ -315,7 +322,7 @@ def _false_positive_report(rows: pd.DataFrame, split_report: dict, threshold: fl
                                              n_bootstrap)
         by_stratum[column] = entries
     out["by_stratum"] = by_stratum
-    return out
+    return cast(documents.SplitFalsePositives, out)  # built key by key: by_source or note, as the rows allow
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,12 +382,12 @@ def _applied(rows: pd.DataFrame, threshold: float, rng: np.random.Generator, n_b
 
 
 def frozen_thresholds(calibration: pd.DataFrame | None, predictions: pd.DataFrame, threshold: float = 0.5,
-                      n_bootstrap: int = 1000, seed: int = 0) -> dict:
+                      n_bootstrap: int = 1000, seed: int = 0) -> documents.FrozenThresholds:
     """Thresholds chosen on ``calibration`` (the validation split's predictions, same columns as for
     :func:`compute_report`; None when there is none) and applied unchanged to every split of ``predictions``
     (DEFINITIONS["frozen_thresholds"]). Nothing of ``predictions`` enters the choice.
 
-    Returns a JSON-able dict::
+    Returns a JSON-able :class:`mom_bench.documents.FrozenThresholds`::
 
         {"chosen_on": split name or None, "n", "n_fake", "n_real"[, "reason"],
          "thresholds": {"fixed"|"max_f1"|"fpr_5pct"|"fpr_1pct":
@@ -401,7 +408,7 @@ def frozen_thresholds(calibration: pd.DataFrame | None, predictions: pd.DataFram
     if cal is None:
         out["reason"] = "no calibration rows (the dataset has no validation split): no thresholds were frozen"
         out.update(thresholds={"fixed": fixed}, splits={})
-        return out
+        return cast(documents.FrozenThresholds, out)
     names = sorted(cal["split"].unique())
     if len(names) > 1:
         raise MetricsError(f"calibration rows come from {len(names)} splits ({', '.join(names)}); thresholds are "
@@ -418,10 +425,10 @@ def frozen_thresholds(calibration: pd.DataFrame | None, predictions: pd.DataFram
         applied[split] = {name: _applied(rows, entry["threshold"], _sub_rng(seed, split, "frozen", name), n_bootstrap)
                           for name, entry in chosen.items() if name != "fixed" and entry["threshold"] is not None}
     out["splits"] = applied
-    return out
+    return cast(documents.FrozenThresholds, out)  # built key by key above
 
 
-def per_generator_rows(report: dict) -> list[dict]:
+def per_generator_rows(report: documents.Report) -> list[dict[str, Any]]:
     """Flat rows (split, generator, n_fake, n_real, tpr, tpr_ci, f1, f1_ci) for tables and plots."""
     rows = []
     for split, s in report["splits"].items():

@@ -7,13 +7,14 @@ import math
 
 import numpy as np
 
+from mom_bench import documents
 from mom_bench.metrics.definitions import ECE_BINS
 
 # --------------------------------------------------------------------------------------------------
 # Point metrics
 
 
-def confusion(labels, scores, threshold: float = 0.5) -> dict[str, int]:
+def confusion(labels, scores, threshold: float = 0.5) -> documents.Confusion:
     """TP, FP, TN, FN with fake (1) as the positive class and ``score >= threshold`` called fake."""
     y = np.asarray(labels).astype(int)
     pred = np.asarray(scores, dtype=float) >= threshold
