@@ -121,6 +121,9 @@ def test_registering_a_metric_changes_no_other_number():
 
 
 def test_a_metric_is_declared_once():
+    assert (registry.get("f1").ci, registry.get("auc").ci) == ("binomial", "rows")
+    assert [c.key for c in registry.board_columns()] == ["f1_id", "f1_ood", "precision", "recall", "specificity",
+                                                         "accuracy", "auc", "eer"]
     with pytest.raises(metrics.MetricsError, match="already registered"):
         registry.register(registry.Metric("eer", "again", scores=score_gap))
     with pytest.raises(metrics.MetricsError, match="built-in"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -112,7 +112,7 @@ BUILTIN: tuple[Metric, ...] = (
                   "interpolated between the two ROC points that straddle it; threshold-free",
            scores=S.eer, higher_is_better=False, split_table="EER",
            board=BoardColumn("eer", "EER", _pooled("equal error rate"), ("overall", "eer"),
-                             title="equal error rate (lower is better)", brief=True)),
+                             title="equal error rate", brief=True)),
 )
 
 #: Rates at a threshold that the operating-point blocks (frozen thresholds, false-positive rates) use but the
@@ -203,8 +203,14 @@ def split_table() -> list[tuple[Metric, str]]:
 
 
 def board_columns() -> list[BoardColumn]:
-    """The leaderboard's columns after the primary metric and its interval, in order."""
-    return [*SPLIT_BOARD_COLUMNS, *(m.board for m in _registered if m.board is not None)]
+    """The leaderboard's columns after the primary metric and its interval, in order; the tooltip of a
+    metric where lower is better says so."""
+    columns = list(SPLIT_BOARD_COLUMNS)
+    for m in _registered:
+        if m.board is not None:
+            lower = m.board.title and not m.higher_is_better
+            columns.append(replace(m.board, title=m.board.title + " (lower is better)") if lower else m.board)
+    return columns
 
 
 def threshold_metrics(tp: Any, fp: Any, tn: Any, fn: Any) -> dict[str, Any]:
