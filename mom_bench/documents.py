@@ -40,8 +40,8 @@ Count = Annotated[int, {"minimum": 0}]
 NullableCount = Annotated[int | None, {"minimum": 0}]
 NullableRate = Annotated[float | None, {"minimum": 0, "maximum": 1}]
 Name = Annotated[str, {"minLength": 1}]
-Interval = Annotated[list[float] | None, {"minItems": 2, "maxItems": 2,
-                                          "description": "95 % bootstrap interval [low, high]; null when not available"}]
+Interval = Annotated[list[float] | None, {
+    "minItems": 2, "maxItems": 2, "description": "95 % bootstrap interval [low, high]; null when not available"}]
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,8 @@ class SplitReport(TypedDict):
     tpr_at_fpr: NotRequired[Annotated[dict[str, Annotated[TprAtFpr, {
         "description": "TPR at a false-positive budget, read off the ROC curve"}]], {
         "description": "target FPR (\"0.05\", \"0.01\", \"0.001\") -> TPR there"}]]
-    calibration: NotRequired[Annotated[CalibrationReport, {"description": "expected calibration error and Brier score"}]]
+    calibration: NotRequired[Annotated[CalibrationReport, {
+        "description": "expected calibration error and Brier score"}]]
 
 
 class RealGroupFpr(TypedDict):
@@ -328,7 +329,8 @@ class Results(TypedDict):
     model: ModelInfo
     metrics: Annotated[Report, {"description": "mom_bench.metrics.compute_report"}]
     frozen_thresholds: NotRequired[Annotated[FrozenThresholds, {"description": "mom_bench.metrics.frozen_thresholds"}]]
-    coverage: NotRequired[Annotated[Coverage, {"description": "rows scored / rows of the split in the build's row list"}]]
+    coverage: NotRequired[Annotated[Coverage, {
+        "description": "rows scored / rows of the split in the build's row list"}]]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -86,14 +86,42 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
     real_keys = [k for k in all_keys if k[0] == 0]
     n_fake, n_real = int(labels.sum()), int(len(labels) - labels.sum())
 
-    counted = _threshold_block(all_keys, strata, draws, [m.key for m in registry.all_metrics() if m.counts])
     ranked = bool(n_fake and n_real)
     # With both classes the row resamples come from the report's generator, as AUC and EER always did; a
     # one-class split draws its Brier and ECE resamples from a generator of its own, so that adding them
     # changed none of the other intervals.
-    row_rng = rng if ranked else _sub_rng(seed, str(rows["split"].iloc[0]), "calibration")
-    row_draws = _row_draws(row_rng, labels, scores, strata, n_bootstrap, ranked)
     split = str(rows["split"].iloc[0])
+    row_rng = rng if ranked else _sub_rng(seed, split, "calibration")
+    row_draws = _row_draws(row_rng, labels, scores, strata, n_bootstrap, ranked)
+    overall = _overall(labels, scores, strata, draws, row_draws, n_bootstrap, seed, split)
+
+    columns = registry.generator_columns()
+    per_generator: dict[str, documents.GeneratorReport] = {}
+    for gen in sorted({k[1] for k in all_keys if k[0] == 1}):
+        keys = [(1, gen)] + real_keys
+        block = _threshold_block(keys, strata, draws, [m.key for m, _ in columns])
+        # its metrics are the registry's per-generator columns: keys the type checker cannot see
+        per_generator[gen] = cast(documents.GeneratorReport, {"n_fake": strata.n[(1, gen)], "n_real": n_real,
+                                                             **{column.key: block[m.key] for m, column in columns}})
+
+    report: documents.SplitReport = {
+        "n": int(len(rows)), "n_fake": n_fake, "n_real": n_real,
+        "confusion": confusion(labels, scores, threshold), "overall": overall,
+        "per_generator": per_generator, "strata": _strata_report(rows, threshold, n_bootstrap, rng),
+        "tpr_at_fpr": _tpr_at_fpr_block(labels, scores, row_draws, n_real),
+        "calibration": {"n_bins": ECE_BINS,
+                        "ece": _stat(expected_calibration_error(labels, scores), row_draws["ece"]),
+                        "brier": _stat(brier_score(labels, scores), row_draws["brier"])}}
+    f1_draws = threshold_metrics(*_counts(all_keys, strata, draws))["f1"]
+    return report, f1_draws
+
+
+def _overall(labels: np.ndarray, scores: np.ndarray, strata: _Strata, draws: dict, row_draws: dict[str, np.ndarray],
+             n_bootstrap: int, seed: int, split: str) -> dict[str, documents.Statistic]:
+    """Every registered metric on the whole split, in the registry's order."""
+    counted = _threshold_block(list(strata.n), strata, draws, [m.key for m in registry.all_metrics() if m.counts])
+    n_fake = int(labels.sum())
+    ranked = bool(n_fake and len(labels) - n_fake)
     overall: dict[str, documents.Statistic] = {}
     for metric in registry.all_metrics():
         if metric.counts is not None:
@@ -110,26 +138,7 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
             overall[metric.key] = _stat(function(labels, scores), boot)
         else:
             overall[metric.key] = _stat(None, reason="no reals in this split" if n_fake else "no fakes in this split")
-
-    columns = registry.generator_columns()
-    per_generator: dict[str, documents.GeneratorReport] = {}
-    for gen in sorted({k[1] for k in all_keys if k[0] == 1}):
-        keys = [(1, gen)] + real_keys
-        block = _threshold_block(keys, strata, draws, [m.key for m, _ in columns])
-        # its metrics are the registry's per-generator columns: keys the type checker cannot see
-        per_generator[gen] = cast(documents.GeneratorReport, {"n_fake": strata.n[(1, gen)], "n_real": n_real,
-                                                             **{column.key: block[m.key] for m, column in columns}})
-
-    report: documents.SplitReport = {
-              "n": int(len(rows)), "n_fake": n_fake, "n_real": n_real,
-              "confusion": confusion(labels, scores, threshold), "overall": overall,
-              "per_generator": per_generator, "strata": _strata_report(rows, threshold, n_bootstrap, rng),
-              "tpr_at_fpr": _tpr_at_fpr_block(labels, scores, row_draws, n_real),
-              "calibration": {"n_bins": ECE_BINS,
-                              "ece": _stat(expected_calibration_error(labels, scores), row_draws["ece"]),
-                              "brier": _stat(brier_score(labels, scores), row_draws["brier"])}}
-    f1_draws = threshold_metrics(*_counts(all_keys, strata, draws))["f1"]
-    return report, f1_draws
+    return overall
 
 
 def _tpr_at_fpr_block(labels, scores, row_draws: dict[str, np.ndarray], n_real: int) -> dict[str, documents.TprAtFpr]:
