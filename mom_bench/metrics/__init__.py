@@ -31,7 +31,7 @@ frozen thresholds, :mod:`~mom_bench.metrics.schema` the JSON Schema of results.j
 """
 from __future__ import annotations
 
-from mom_bench.metrics.bootstrap import _weighted_ece
+from mom_bench.metrics.bootstrap import _weighted_ece  # noqa: F401  (checked against plain resampling by the tests)
 from mom_bench.metrics.definitions import (CALIBRATION_SPLIT, CI_LEVEL, DURATION_BUCKETS, ECE_BINS, FPR_TARGETS,
                                            FROZEN_RULES, SCHEMA_VERSION, SPLIT_ORDER, MetricsError)
 from mom_bench.metrics.registry import Metric, definitions, threshold_metrics
@@ -46,4 +46,4 @@ __all__ = ["CALIBRATION_SPLIT", "CI_LEVEL", "DEFINITIONS", "DURATION_BUCKETS", "
            "FROZEN_RULES", "SCHEMA_VERSION", "SPLIT_ORDER", "Metric", "MetricsError", "brier_score", "check_options",
            "compute_report", "confusion", "det_points", "eer", "expected_calibration_error", "frozen_thresholds",
            "min_reals", "per_generator_rows", "reliability_bins", "roc_auc", "roc_points", "threshold_metrics",
-           "tpr_at_fpr", "_weighted_ece"]
+           "tpr_at_fpr"]
