@@ -1,4 +1,4 @@
-"""The shapes of the JSON documents mom-bench writes, as ``TypedDict``s, and the JSON Schema of ``results.json``.
+"""The shapes of the JSON documents mom-bench writes, as ``TypedDict``s: the one description of each.
 
 * :class:`Report`: what :func:`mom_bench.metrics.compute_report` returns (one :class:`SplitReport` per
   split, each number a :class:`Statistic`);
@@ -7,29 +7,46 @@
 * :class:`EntryReproduced` / :class:`EntryReported`: a leaderboard entry (their JSON Schemas live in
   :mod:`mom_bench.leaderboard.schema`).
 
-The TypedDicts are for readers and type checkers; they cost nothing at run time. ``results.json`` is also
-checked at run time against :data:`RESULTS_SCHEMA` (:func:`check_results`), which is strict: every key is
-required, objects of a fixed shape refuse unknown keys, and the maps (per generator, per stratum bucket,
-per split) check each value. The same schema is shipped as ``mom_bench/schemas/results.schema.json`` for
-users' own tools (regenerate it with ``python -m mom_bench.documents`` after changing the dict).
+The JSON Schema of ``results.json`` is generated from these types (:func:`mom_bench.json_schema.from_type`,
+in :mod:`mom_bench.metrics.schema`): the ``Annotated`` constraints below (counts, rates, patterns,
+descriptions) are what the schema adds to the plain types, and the blocks marked :class:`MetricBlock` take
+their keys from the metric registry. The schema is strict: every key is required, objects of a fixed shape
+refuse unknown keys, and the maps (per generator, per stratum bucket, per split) check each value.
 
-This module imports only the standard library, :mod:`mom_bench.errors` and :mod:`mom_bench.json_schema`.
+This module imports only the standard library and :mod:`mom_bench.errors`.
 """
 # No `from __future__ import annotations`: with string annotations Python 3.11's TypedDict cannot see
 # NotRequired, and __required_keys__ (read by the tests) would list every key.
-import json
-from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from mom_bench.errors import DocumentError
-from mom_bench.json_schema import DIALECT, validate
 
 #: ``schema_version`` of results.json (``RESULTS_SCHEMA_VERSION`` of the evaluate command's module).
 RESULTS_SCHEMA_VERSION = 1
 #: ``schema_version`` of a report (``mom_bench.metrics.SCHEMA_VERSION``).
 REPORT_SCHEMA_VERSION = 1
-#: The schema of results.json, as shipped with the package.
-RESULTS_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "results.schema.json"
+
+
+# --------------------------------------------------------------------------------------------------
+# Constraints the JSON Schema adds to the plain types (mom_bench.json_schema.from_type reads them)
+
+_SHA256 = "^[0-9a-f]{64}$"
+Count = Annotated[int, {"minimum": 0}]
+NullableCount = Annotated[int | None, {"minimum": 0}]
+NullableRate = Annotated[float | None, {"minimum": 0, "maximum": 1}]
+Name = Annotated[str, {"minLength": 1}]
+Interval = Annotated[list[float] | None, {
+    "minItems": 2, "maxItems": 2, "description": "95 % bootstrap interval [low, high]; null when not available"}]
+
+
+@dataclass(frozen=True)
+class MetricBlock:
+    """Marks a block whose metric keys the metric registry declares (``overall``, ``per_generator`` or
+    ``stratum``): the results schema takes that block from :mod:`mom_bench.metrics.registry`, so a metric
+    registered there is accepted without touching this file. The TypedDicts name the built-in metrics."""
+
+    name: str
 
 
 # --------------------------------------------------------------------------------------------------
@@ -41,43 +58,39 @@ class Statistic(TypedDict):
     metric is undefined on the rows; ``ci`` is ``[low, high]``, or None when there is no interval."""
 
     value: float | None
-    ci: list[float] | None
-    reason: NotRequired[str]
+    ci: Interval
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why value is null"}]]
 
 
 class Confusion(TypedDict):
-    tp: int
-    fp: int
-    tn: int
-    fn: int
+    tp: Count
+    fp: Count
+    tn: Count
+    fn: Count
 
 
-class OverallMetrics(TypedDict):
-    f1: Statistic
-    precision: Statistic
-    recall: Statistic
-    specificity: Statistic
-    accuracy: Statistic
-    balanced_accuracy: Statistic
-    auc: Statistic
-    eer: Statistic
+#: metric -> its statistic, for every metric of the registry (the built-in ones: f1, precision, recall,
+#: specificity, accuracy, balanced_accuracy, auc, eer).
+OverallMetrics = Annotated[dict[str, Statistic], MetricBlock("overall")]
 
 
 class GeneratorReport(TypedDict):
-    """One generator's fakes in a split, against all the split's reals."""
+    """One generator's fakes in a split, against all the split's reals (its metrics: the registry's
+    per-generator columns)."""
 
-    n_fake: int
-    n_real: int
+    n_fake: Count
+    n_real: Count
     tpr: Statistic
     f1: Statistic
 
 
 class StratumBucket(TypedDict):
-    """The threshold metrics on the rows of one bucket of a stratum (e.g. duration ``<=60s``)."""
+    """The threshold metrics on the rows of one bucket of a stratum (e.g. duration ``<=60s``; its metrics:
+    the registry's stratum columns)."""
 
-    n: int
-    n_fake: int
-    n_real: int
+    n: Count
+    n_fake: Count
+    n_real: Count
     f1: Statistic
     recall: Statistic
     specificity: Statistic
@@ -87,13 +100,16 @@ class StratumBucket(TypedDict):
 class UnknownBucket(TypedDict):
     """The ``_unknown`` bucket of a stratum: rows with no usable value for it (no metrics)."""
 
-    n: int
+    n: Count
     note: str
 
 
 #: A stratum's buckets: bucket name -> StratumBucket, plus ``_unknown`` -> UnknownBucket when some rows
 #: have no usable value.
-StratumBuckets = dict[str, StratumBucket | UnknownBucket]
+StratumBuckets = Annotated[dict[str, StratumBucket | UnknownBucket], {
+    "description": "bucket name -> metrics; _unknown counts the rows with no value",
+    "properties": {"_unknown": UnknownBucket},
+    "additionalProperties": Annotated[StratumBucket, MetricBlock("stratum")]}]
 
 
 class Strata(TypedDict, total=False):
@@ -108,18 +124,18 @@ class Strata(TypedDict, total=False):
 class TprAtFpr(TypedDict):
     """TPR read off the ROC curve at one false-positive budget (``tpr_at_fpr`` of the definitions)."""
 
-    target_fpr: float
+    target_fpr: Annotated[float, {"minimum": 0, "maximum": 1}]
     value: float | None
-    ci: list[float] | None
-    reason: NotRequired[str]
-    resolvable: bool  # the split has at least min_reals reals
-    min_reals: int  # ceil(1 / target_fpr)
+    ci: Interval
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why value is null"}]]
+    resolvable: Annotated[bool, {"description": "the split has at least min_reals reals"}]
+    min_reals: Annotated[int, {"minimum": 1, "description": "ceil(1 / target_fpr)"}]
 
 
 class CalibrationReport(TypedDict):
     """Expected calibration error (``n_bins`` equal-mass bins) and Brier score of a split."""
 
-    n_bins: int
+    n_bins: Annotated[int, {"minimum": 1}]
     ece: Statistic
     brier: Statistic
 
@@ -128,22 +144,26 @@ class SplitReport(TypedDict):
     """One split. ``tpr_at_fpr`` and ``calibration`` are absent from reports written before they existed
     (e.g. older leaderboard entries)."""
 
-    n: int
-    n_fake: int
-    n_real: int
+    n: Count
+    n_fake: Count
+    n_real: Count
     confusion: Confusion
     overall: OverallMetrics
-    per_generator: dict[str, GeneratorReport]
+    per_generator: Annotated[dict[str, Annotated[GeneratorReport, MetricBlock("per_generator")]],
+                             {"description": "generator id -> its fakes' metrics"}]
     strata: Strata
-    tpr_at_fpr: NotRequired[dict[str, TprAtFpr]]  # "0.05", "0.01", "0.001"
-    calibration: NotRequired[CalibrationReport]
+    tpr_at_fpr: NotRequired[Annotated[dict[str, Annotated[TprAtFpr, {
+        "description": "TPR at a false-positive budget, read off the ROC curve"}]], {
+        "description": "target FPR (\"0.05\", \"0.01\", \"0.001\") -> TPR there"}]]
+    calibration: NotRequired[Annotated[CalibrationReport, {
+        "description": "expected calibration error and Brier score"}]]
 
 
 class RealGroupFpr(TypedDict):
     """The reals of one group (a source, a stratum bucket, or all of a split's) and how many were called fake."""
 
-    n_real: int
-    n_called_fake: int
+    n_real: Count
+    n_called_fake: Count
     fpr: Statistic
 
 
@@ -151,42 +171,47 @@ class SplitFalsePositives(TypedDict):
     """The false-positive rate of a split's reals: all, per source (only where the predictions have a
     ``source`` column; ``note`` says so otherwise) and per stratum bucket."""
 
-    n_real: int
+    n_real: Count
     all: RealGroupFpr
-    by_source: NotRequired[dict[str, RealGroupFpr]]
-    note: NotRequired[str]
-    by_stratum: dict[str, dict[str, RealGroupFpr]]  # stratum -> bucket (or _unknown) -> rate
+    by_source: NotRequired[Annotated[dict[str, RealGroupFpr], {
+        "description": "source of the reals (_unknown: none) -> their FPR"}]]
+    note: NotRequired[Annotated[str, {"minLength": 1, "description": "why by_source is absent"}]]
+    by_stratum: Annotated[dict[str, dict[str, RealGroupFpr]], {
+        "description": "stratum -> bucket (_unknown: no value) -> FPR"}]
 
 
 class Report(TypedDict):
-    schema_version: int
-    threshold: float
-    n_bootstrap: int
+    schema_version: Annotated[int, {"const": REPORT_SCHEMA_VERSION}]
+    threshold: Annotated[float, {"minimum": 0, "maximum": 1}]
+    n_bootstrap: Annotated[int, {"minimum": 1}]
     seed: int
-    ci_level: float
+    ci_level: Annotated[float, {"minimum": 0, "maximum": 1}]
     definitions: dict[str, str]
-    splits: dict[str, SplitReport]
+    splits: Annotated[dict[str, SplitReport], {"description": "split name -> its report"}]
     id_ood_gap: Statistic
-    false_positive_rates: NotRequired[dict[str, SplitFalsePositives]]  # split -> rates; absent in older reports
+    # split -> rates; absent in older reports
+    false_positive_rates: NotRequired[Annotated[dict[str, SplitFalsePositives], {
+        "description": "split -> false-positive rates of its reals"}]]
 
 
 class CalibrationRates(TypedDict):
     """A threshold's rates on the calibration split (plain numbers: the rows it was chosen on)."""
 
-    tpr: float | None
-    fpr: float | None
-    f1: float | None
-    precision: float | None
+    tpr: NullableRate
+    fpr: NullableRate
+    f1: NullableRate
+    precision: NullableRate
 
 
 class FrozenThreshold(TypedDict):
     """A threshold chosen on the calibration split (``threshold`` None, with ``reason``, when it cannot be)."""
 
-    threshold: float | None
-    target_fpr: float | None  # the FPR budget of the rule; None for fixed and max_f1
+    threshold: Annotated[float | None, {
+        "description": "called fake when score >= threshold; may lie just above 1 (nothing called fake)"}]
+    target_fpr: NullableRate  # the FPR budget of the rule; None for fixed and max_f1
     resolvable: bool | None  # the calibration split has at least 1 / target_fpr reals
     on_calibration: CalibrationRates | None
-    reason: NotRequired[str]
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why threshold is null"}]]
 
 
 class AppliedThreshold(TypedDict):
@@ -205,12 +230,13 @@ class FrozenThresholds(TypedDict):
     to each test split."""
 
     chosen_on: str | None
-    n: int
-    n_fake: int
-    n_real: int
-    reason: NotRequired[str]
-    thresholds: dict[str, FrozenThreshold]  # fixed, max_f1, fpr_5pct, fpr_1pct
-    splits: dict[str, dict[str, AppliedThreshold]]  # test split -> threshold name -> its metrics
+    n: Count
+    n_fake: Count
+    n_real: Count
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why no threshold was chosen"}]]
+    thresholds: Annotated[dict[str, FrozenThreshold], {"description": "fixed, max_f1, fpr_5pct, fpr_1pct"}]
+    splits: Annotated[dict[str, dict[str, AppliedThreshold]], {
+        "description": "test split -> threshold name -> its metrics"}]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -218,15 +244,18 @@ class FrozenThresholds(TypedDict):
 
 
 class BenchmarkInfo(TypedDict):
-    name: str
+    name: Name
     version: str | None
-    fingerprint: str
-    label_fingerprint: NotRequired[str]  # results written before builds were verified lack both halves
-    audio_fingerprint: NotRequired[str]
-    dataset: str
-    splits: list[str]
-    # the split scored only to choose the frozen thresholds (null: the dataset has none); absent in older results
-    calibration_split: NotRequired[str | None]
+    fingerprint: Annotated[str, {"pattern": _SHA256, "description": "64 lowercase hex digits"}]
+    # results written before builds were verified lack both halves
+    label_fingerprint: NotRequired[Annotated[str, {
+        "pattern": _SHA256, "description": "ids, splits, labels and generators only (same on every machine)"}]]
+    audio_fingerprint: NotRequired[Annotated[str, {"pattern": _SHA256, "description": "the stored audio's hashes"}]]
+    dataset: Annotated[str, {"description": "the built dataset's folder"}]
+    splits: Annotated[list[Name], {"minItems": 1}]
+    # absent in older results
+    calibration_split: NotRequired[Annotated[str | None, {
+        "minLength": 1, "description": "the split scored to choose the frozen thresholds; null: none"}]]
 
 
 class TrainingSummary(TypedDict):
@@ -238,57 +267,66 @@ class TrainingSummary(TypedDict):
     dataset_fingerprint: str | None
     recipe: dict[str, Any] | None
     recipe_family: str | None
-    epochs_done: int | None
-    best_epoch: int | None
+    epochs_done: NullableCount
+    best_epoch: NullableCount
     best_val_f1: float | None
 
 
 class ModelInfo(TypedDict):
-    requested: str
-    name: str
-    config: dict[str, Any]
+    requested: Name
+    name: Name
+    config: Annotated[dict[str, Any], {"required": ["model"], "properties": {"model": str},
+                                       "description": "the detector's configuration (free-form beyond 'model')"}]
     checkpoint: str | None
-    checkpoint_sha256: str | None
-    training: TrainingSummary | None
-    encoders: dict[str, str]
-    device: str
-    precision: NotRequired[str]  # fp32 unless a reduced precision was asked for
-    world_size: NotRequired[int]  # processes that scored the splits (1 without a launcher)
+    checkpoint_sha256: Annotated[str | None, {"pattern": _SHA256}]
+    training: Annotated[TrainingSummary | None, {
+        "description": "the run's train_config.json, when the checkpoint sits in a run folder"}]
+    encoders: Annotated[dict[str, str], {"description": "encoder slot -> identity of its weights"}]
+    device: Name
+    # fp32 unless a reduced precision was asked for
+    precision: NotRequired[Annotated[str, {
+        "enum": ["fp32", "bf16", "fp16"],
+        "description": "numeric precision of the encoders and the model (autocast below fp32)"}]]
+    # processes that scored the splits (1 without a launcher)
+    world_size: NotRequired[Annotated[int, {"minimum": 1, "description": "processes that scored the splits"}]]
 
 
 class SplitCoverage(TypedDict):
     """How many of a split's listed rows were scored; the counts come from the build's row list (None, with
     ``reason``, when the build report has none)."""
 
-    scored: int
-    listed: int | None  # written + missing + unusable rows of the split
-    written: int | None
-    missing: int | None
-    unusable: int | None
-    excluded: int | None  # left out on purpose by the protocol: not in the denominator
-    coverage: float | None  # scored / listed
-    reason: NotRequired[str]
+    scored: Count
+    listed: NullableCount  # written + missing + unusable rows of the split
+    written: NullableCount
+    missing: NullableCount
+    unusable: NullableCount
+    excluded: NullableCount  # left out on purpose by the protocol: not in the denominator
+    coverage: NullableRate  # scored / listed
+    reason: NotRequired[Name]
 
 
 class Coverage(TypedDict):
-    definition: str
-    unassigned: int | None  # rows refused before a split was given to them (not excluded ones)
-    splits: dict[str, SplitCoverage]
+    definition: Name
+    unassigned: NullableCount  # rows refused before a split was given to them (not excluded ones)
+    splits: Annotated[dict[str, SplitCoverage], {"description": "split -> rows scored against rows listed"}]
 
 
 class Results(TypedDict):
     """``frozen_thresholds`` and ``coverage`` are absent from results written before they existed."""
 
-    schema_version: int
-    created: str
-    mom_bench_version: str
-    git_commit: str | None
-    libraries: dict[str, str | None]
+    schema_version: Annotated[int, {"const": RESULTS_SCHEMA_VERSION}]
+    created: Annotated[str, {"pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$",
+                             "description": "an ISO 8601 time with its UTC offset, e.g. 2026-01-31T12:00:00+00:00"}]
+    mom_bench_version: Name
+    git_commit: Annotated[str | None, {"pattern": r"^[0-9a-f]{7,64}(?:\+dirty)?$",
+                                       "description": "a commit id, +dirty when the checkout had changes"}]
+    libraries: Annotated[dict[str, str | None], {"description": "distribution -> installed version (null: absent)"}]
     benchmark: BenchmarkInfo
     model: ModelInfo
-    metrics: Report
-    frozen_thresholds: NotRequired[FrozenThresholds]
-    coverage: NotRequired[Coverage]
+    metrics: Annotated[Report, {"description": "mom_bench.metrics.compute_report"}]
+    frozen_thresholds: NotRequired[Annotated[FrozenThresholds, {"description": "mom_bench.metrics.frozen_thresholds"}]]
+    coverage: NotRequired[Annotated[Coverage, {
+        "description": "rows scored / rows of the split in the build's row list"}]]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -597,213 +635,3 @@ class EntryReported(_EntryCommon):
 
 
 LeaderboardEntry = EntryReproduced | EntryReported
-
-
-# --------------------------------------------------------------------------------------------------
-# The JSON Schema of results.json
-
-_SHA256 = "^[0-9a-f]{64}$"
-_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
-_NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
-
-
-def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    """A fixed-shape object: every property required except ``optional``, nothing else allowed."""
-    return {"type": "object", **extra, "required": [k for k in properties if k not in optional],
-            "additionalProperties": False, "properties": properties}
-
-
-def _map(values: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """An object whose keys are names (generators, splits, ...) and whose values all follow ``values``."""
-    return {"type": "object", **extra, "additionalProperties": values}
-
-
-STATISTIC_SCHEMA = _object({
-    "value": {"type": ["number", "null"]},
-    "ci": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
-           "description": "95 % bootstrap interval [low, high]; null when not available"},
-    "reason": {"type": "string", "minLength": 1, "description": "why value is null"},
-}, optional=("reason",), description="a number with its bootstrap interval")
-
-_BUCKET = _object({"n": _COUNT, "n_fake": _COUNT, "n_real": _COUNT, "f1": STATISTIC_SCHEMA,
-                   "recall": STATISTIC_SCHEMA, "specificity": STATISTIC_SCHEMA, "accuracy": STATISTIC_SCHEMA})
-_BUCKETS = {"type": "object", "description": "bucket name -> metrics; _unknown counts the rows with no value",
-            "properties": {"_unknown": _object({"n": _COUNT, "note": {"type": "string"}})},
-            "additionalProperties": _BUCKET}
-
-_TPR_AT_FPR = _object({
-    "target_fpr": {"type": "number", "minimum": 0, "maximum": 1},
-    "value": {"type": ["number", "null"]},
-    "ci": STATISTIC_SCHEMA["properties"]["ci"],
-    "reason": {"type": "string", "minLength": 1, "description": "why value is null"},
-    "resolvable": {"type": "boolean", "description": "the split has at least min_reals reals"},
-    "min_reals": {"type": "integer", "minimum": 1, "description": "ceil(1 / target_fpr)"},
-}, optional=("reason",), description="TPR at a false-positive budget, read off the ROC curve")
-
-_CALIBRATION = _object({"n_bins": {"type": "integer", "minimum": 1}, "ece": STATISTIC_SCHEMA,
-                        "brier": STATISTIC_SCHEMA}, description="expected calibration error and Brier score")
-
-SPLIT_REPORT_SCHEMA = _object({
-    "n": _COUNT,
-    "n_fake": _COUNT,
-    "n_real": _COUNT,
-    "confusion": _object({k: _COUNT for k in ("tp", "fp", "tn", "fn")}),
-    "overall": _object({k: STATISTIC_SCHEMA for k in ("f1", "precision", "recall", "specificity", "accuracy",
-                                                        "balanced_accuracy", "auc", "eer")}),
-    "per_generator": _map(_object({"n_fake": _COUNT, "n_real": _COUNT, "tpr": STATISTIC_SCHEMA,
-                                   "f1": STATISTIC_SCHEMA}), description="generator id -> its fakes' metrics"),
-    "strata": _object({"duration": _BUCKETS, "vocals": _BUCKETS, "language": _BUCKETS},
-                      optional=("duration", "vocals", "language")),
-    "tpr_at_fpr": _map(_TPR_AT_FPR, description="target FPR (\"0.05\", \"0.01\", \"0.001\") -> TPR there"),
-    "calibration": _CALIBRATION,
-}, optional=("tpr_at_fpr", "calibration"))
-
-_REAL_GROUP = _object({"n_real": _COUNT, "n_called_fake": _COUNT, "fpr": STATISTIC_SCHEMA})
-
-_SPLIT_FALSE_POSITIVES = _object({
-    "n_real": _COUNT,
-    "all": _REAL_GROUP,
-    "by_source": _map(_REAL_GROUP, description="source of the reals (_unknown: none) -> their FPR"),
-    "note": {"type": "string", "minLength": 1, "description": "why by_source is absent"},
-    "by_stratum": _map(_map(_REAL_GROUP), description="stratum -> bucket (_unknown: no value) -> FPR"),
-}, optional=("by_source", "note"))
-
-REPORT_SCHEMA = _object({
-    "schema_version": {"const": REPORT_SCHEMA_VERSION},
-    "threshold": {"type": "number", "minimum": 0, "maximum": 1},
-    "n_bootstrap": {"type": "integer", "minimum": 1},
-    "seed": {"type": "integer"},
-    "ci_level": {"type": "number", "minimum": 0, "maximum": 1},
-    "definitions": _map({"type": "string"}),
-    "splits": _map(SPLIT_REPORT_SCHEMA, description="split name -> its report"),
-    "id_ood_gap": STATISTIC_SCHEMA,
-    "false_positive_rates": _map(_SPLIT_FALSE_POSITIVES, description="split -> false-positive rates of its reals"),
-}, optional=("false_positive_rates",), description="mom_bench.metrics.compute_report")
-
-_NULLABLE_RATE: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-
-_FROZEN_THRESHOLD = _object({
-    "threshold": {"type": ["number", "null"],
-                  "description": "called fake when score >= threshold; may lie just above 1 (nothing called fake)"},
-    "target_fpr": _NULLABLE_RATE,
-    "resolvable": {"type": ["boolean", "null"]},
-    "on_calibration": _object({k: _NULLABLE_RATE for k in ("tpr", "fpr", "f1", "precision")},
-                              type=["object", "null"]),
-    "reason": {"type": "string", "minLength": 1, "description": "why threshold is null"},
-}, optional=("reason",))
-
-_APPLIED_THRESHOLD = _object({
-    "threshold": {"type": "number"},
-    "confusion": _object({k: _COUNT for k in ("tp", "fp", "tn", "fn")}),
-    **{k: STATISTIC_SCHEMA for k in ("tpr", "fpr", "f1", "precision")},
-})
-
-FROZEN_THRESHOLDS_SCHEMA = _object({
-    "chosen_on": _NULLABLE_STRING,
-    "n": _COUNT,
-    "n_fake": _COUNT,
-    "n_real": _COUNT,
-    "reason": {"type": "string", "minLength": 1, "description": "why no threshold was chosen"},
-    "thresholds": _map(_FROZEN_THRESHOLD, description="fixed, max_f1, fpr_5pct, fpr_1pct"),
-    "splits": _map(_map(_APPLIED_THRESHOLD), description="test split -> threshold name -> its metrics"),
-}, optional=("reason",), description="mom_bench.metrics.frozen_thresholds")
-
-_NULLABLE_COUNT: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
-
-COVERAGE_SCHEMA = _object({
-    "definition": {"type": "string", "minLength": 1},
-    "unassigned": _NULLABLE_COUNT,
-    "splits": _map(_object({
-        "scored": _COUNT,
-        **{k: _NULLABLE_COUNT for k in ("listed", "written", "missing", "unusable", "excluded")},
-        "coverage": _NULLABLE_RATE,
-        "reason": {"type": "string", "minLength": 1},
-    }, optional=("reason",)), description="split -> rows scored against rows listed"),
-}, description="rows scored / rows of the split in the build's row list")
-
-_TRAINING = _object({
-    "model": _NULLABLE_STRING,
-    "requested_model": _NULLABLE_STRING,
-    "benchmark": _NULLABLE_STRING,
-    "dataset_fingerprint": _NULLABLE_STRING,
-    "recipe": {"type": ["object", "null"]},
-    "recipe_family": _NULLABLE_STRING,
-    "epochs_done": {"type": ["integer", "null"], "minimum": 0},
-    "best_epoch": {"type": ["integer", "null"], "minimum": 0},
-    "best_val_f1": {"type": ["number", "null"]},
-}, type=["object", "null"], description="the run's train_config.json, when the checkpoint sits in a run folder")
-
-RESULTS_SCHEMA: dict[str, Any] = {
-    "$schema": DIALECT,
-    "$id": f"urn:mom-bench:schema:results:{RESULTS_SCHEMA_VERSION}",
-    "title": "results.json of `mom-bench evaluate`",
-    **_object({
-        "schema_version": {"const": RESULTS_SCHEMA_VERSION},
-        "created": {"type": "string",
-                    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$",
-                    "description": "an ISO 8601 time with its UTC offset, e.g. 2026-01-31T12:00:00+00:00"},
-        "mom_bench_version": {"type": "string", "minLength": 1},
-        "git_commit": {"type": ["string", "null"], "pattern": r"^[0-9a-f]{7,64}(?:\+dirty)?$",
-                       "description": "a commit id, +dirty when the checkout had changes"},
-        "libraries": _map(_NULLABLE_STRING, description="distribution -> installed version (null: absent)"),
-        "benchmark": _object({
-            "name": {"type": "string", "minLength": 1},
-            "version": _NULLABLE_STRING,
-            "fingerprint": {"type": "string", "pattern": _SHA256, "description": "64 lowercase hex digits"},
-            "label_fingerprint": {"type": "string", "pattern": _SHA256,
-                                  "description": "ids, splits, labels and generators only (same on every machine)"},
-            "audio_fingerprint": {"type": "string", "pattern": _SHA256, "description": "the stored audio's hashes"},
-            "dataset": {"type": "string", "description": "the built dataset's folder"},
-            "splits": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-            "calibration_split": {"type": ["string", "null"], "minLength": 1,
-                                  "description": "the split scored to choose the frozen thresholds; null: none"},
-        }, optional=("label_fingerprint", "audio_fingerprint", "calibration_split")),
-        "model": _object({
-            "requested": {"type": "string", "minLength": 1},
-            "name": {"type": "string", "minLength": 1},
-            "config": {"type": "object", "required": ["model"], "properties": {"model": {"type": "string"}},
-                       "description": "the detector's configuration (free-form beyond 'model')"},
-            "checkpoint": _NULLABLE_STRING,
-            "checkpoint_sha256": {"type": ["string", "null"], "pattern": _SHA256},
-            "training": _TRAINING,
-            "encoders": _map({"type": "string"}, description="encoder slot -> identity of its weights"),
-            "device": {"type": "string", "minLength": 1},
-            "precision": {"enum": ["fp32", "bf16", "fp16"],
-                          "description": "numeric precision of the encoders and the model (autocast below fp32)"},
-            "world_size": {"type": "integer", "minimum": 1, "description": "processes that scored the splits"},
-        }, optional=("precision", "world_size")),
-        "metrics": REPORT_SCHEMA,
-        "frozen_thresholds": FROZEN_THRESHOLDS_SCHEMA,
-        "coverage": COVERAGE_SCHEMA,
-    }, optional=("frozen_thresholds", "coverage")),
-}
-
-
-def results_problems(doc: Any) -> list[str]:
-    """Every way ``doc`` differs from :data:`RESULTS_SCHEMA`, one ``/json/pointer: reason`` each."""
-    return validate(doc, RESULTS_SCHEMA)
-
-
-def check_results(doc: Any) -> None:
-    """Raise :class:`DocumentError` listing every problem when ``doc`` is not a valid results.json."""
-    problems = results_problems(doc)
-    if problems:
-        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        raise DocumentError(f"results document does not match its schema ({len(problems)} problem"
-                            f"{'s' if len(problems) > 1 else ''}): " + "; ".join(shown))
-
-
-def schema_text(schema: dict[str, Any] | None = None) -> str:
-    """The schema file's exact text: indented JSON with a final newline."""
-    return json.dumps(RESULTS_SCHEMA if schema is None else schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def write_schema(path: Path = RESULTS_SCHEMA_PATH) -> Path:
-    """(Re)write ``mom_bench/schemas/results.schema.json`` from :data:`RESULTS_SCHEMA`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(schema_text(), encoding="utf-8")
-    return path
-
-
-if __name__ == "__main__":
-    print(write_schema())

@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, cast
 
 import pandas as pd
 
@@ -42,9 +42,12 @@ from mom_bench import precision as P
 from mom_bench import plots as plotting
 from mom_bench._io import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
+from mom_bench.documents import Report
 from mom_bench.errors import EvaluationError
 from mom_bench.formatting import stat, table
 from mom_bench.inference import model_device, split_logits
+from mom_bench.metrics import registry as metric_registry
+from mom_bench.metrics import schema as results_schema
 from mom_bench.models import registry
 from mom_bench.models.adapters import as_detector
 from mom_bench.runs import (checkpoint_sha256, default_results_dir, load_trained, pick_device, resolve_data,
@@ -88,8 +91,8 @@ class EvalResult:
     detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
 
     @property
-    def report(self) -> dict[str, Any]:
-        return self.results["metrics"]
+    def report(self) -> Report:
+        return cast(Report, self.results["metrics"])
 
     def summary(self) -> str:
         """The tables `mom-bench evaluate` prints: overall, per generator, the ID-OOD gap, what was evaluated."""
@@ -131,24 +134,29 @@ def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, 
 # Rendering
 
 
-def per_generator_table(report: dict, markdown: bool = False) -> str:
+def per_generator_table(report: Report, markdown: bool = False) -> str:
+    """Each generator's fakes per split: the registry's per-generator columns."""
     name = md_text if markdown else str
+    columns = metric_registry.generator_columns()
     rows = []
     for split, s in report["splits"].items():
-        for gen, g in s["per_generator"].items():
-            rows.append([name(split), name(gen), g["n_fake"], g["n_real"], stat(g["tpr"]), stat(g["f1"])])
-    return table(["split", "generator", "fakes", "reals", "TPR [95% CI]", "F1 vs all reals [95% CI]"], rows, markdown=markdown)
+        for gen, block in s["per_generator"].items():
+            g = cast(Mapping[str, Any], block)  # keyed by the registry's columns, beyond what the type names
+            rows.append([name(split), name(gen), g["n_fake"], g["n_real"],
+                         *(stat(g.get(c.key), m.digits) for m, c in columns)])
+    return table(["split", "generator", "fakes", "reals", *(c.header for _, c in columns)], rows, markdown=markdown)
 
 
-def overall_table(report: dict, markdown: bool = False) -> str:
+def overall_table(report: Report, markdown: bool = False) -> str:
+    """Each split's overall metrics: the registry's split-table columns."""
     name = md_text if markdown else str
+    columns = metric_registry.split_table()
     rows = []
     for split, s in report["splits"].items():
         o = s["overall"]
-        rows.append([name(split), s["n"], s["n_fake"], s["n_real"], stat(o["f1"]), stat(o["precision"], 3),
-                     stat(o["recall"]), stat(o["specificity"]), stat(o["accuracy"]), stat(o["auc"]), stat(o["eer"])])
-    return table(["split", "n", "fakes", "reals", "F1", "precision", "recall (TPR)", "specificity (TNR)", "accuracy",
-                   "AUC", "EER"], rows, markdown=markdown)
+        rows.append([name(split), s["n"], s["n_fake"], s["n_real"],
+                     *(stat(o.get(m.key), m.digits) for m, _ in columns)])
+    return table(["split", "n", "fakes", "reals", *(header for _, header in columns)], rows, markdown=markdown)
 
 
 _MD_SPECIAL = set("\\`*[]<>|&")
@@ -278,12 +286,13 @@ def render_markdown(results: dict) -> str:
              "## False-positive rate of the reals", "", false_positive_table(report, markdown=True), "",
              "## Per generator", "", per_generator_table(report, markdown=True), "",
              "Per-generator F1 is computed on {fakes of the generator} U {all reals of the split}.", ""]
+    shown = [(m, c) for m, c in metric_registry.stratum_columns() if c.header]  # an empty header: JSON only
     for split, s in report["splits"].items():
         for name, buckets in s.get("strata", {}).items():
-            rows = [[md_text(k), v["n"], v.get("n_fake", ""), v.get("n_real", ""), stat(v.get("f1")),
-                     stat(v.get("recall")), stat(v.get("specificity"))] for k, v in buckets.items()]
+            rows = [[md_text(k), v["n"], v.get("n_fake", ""), v.get("n_real", ""),
+                     *(stat(v.get(c.key), m.digits) for m, c in shown)] for k, v in buckets.items()]
             lines += [f"## {md_text(split)}: by {name}", "",
-                      table([name, "n", "fakes", "reals", "F1", "TPR", "TNR"], rows, markdown=True), ""]
+                      table([name, "n", "fakes", "reals", *(c.header for _, c in shown)], rows, markdown=True), ""]
     definitions = {**report["definitions"], "coverage": COVERAGE_DEFINITION}
     lines += ["## Definitions", ""] + [f"- **{k}**: {md_text(v)}" for k, v in definitions.items()] + [""]
     return "\n".join(lines)
@@ -463,7 +472,7 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
         "frozen_thresholds": frozen,
         "coverage": coverage(data_dir, {s: len(f) for s, f in scored.items()}),
     }
-    documents.check_results(results)  # a results.json that does not match its published schema is a bug
+    results_schema.check_results(results)  # a results.json that does not match its published schema is a bug
     title = f"{detector.name} on {benchmark}"
     columns = ["id", "split", "generator", "label", "score"]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import types as _types
+import typing
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
@@ -121,3 +123,90 @@ def _close(name: str, options: Iterable[str]) -> str | None:
     """The option most like ``name`` (for a "did you mean" hint), or None."""
     match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
     return match[0] if match else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Schemas generated from types
+
+
+def from_type(tp: Any, resolve: Callable[[Any], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+    """The JSON Schema of the documents of type ``tp``, so a document's shape is written once, as types.
+
+    A ``TypedDict`` is a fixed-shape object (its required keys required, no other key allowed); ``dict[str,
+    X]`` a map whose values follow ``X``; ``list[X]`` an array; ``X | None`` adds ``null`` to ``X``'s type;
+    ``Literal`` one value or several; ``Any`` anything. ``Annotated[X, {...}]`` adds the dict's keywords
+    (``minimum``, ``pattern``, ``description``...) to ``X``'s schema; where a keyword's value is a type
+    (``additionalProperties``, or a ``properties`` entry) its schema is generated. Any other ``Annotated``
+    metadata is handed to ``resolve``, whose schema (when it gives one) stands for the whole annotation;
+    ``resolve`` is asked about every type too, first, so it can stand in for a type wherever it is used.
+
+    >>> from typing import Annotated, NotRequired, TypedDict
+    >>> Point = TypedDict("Point", {"x": Annotated[int, {"minimum": 0}], "label": NotRequired[str | None]})
+    >>> from_type(Point)  # doctest: +NORMALIZE_WHITESPACE
+    {'type': 'object', 'required': ['x'], 'additionalProperties': False,
+     'properties': {'x': {'type': 'integer', 'minimum': 0}, 'label': {'type': ['string', 'null']}}}
+    """
+    if resolve is not None and typing.get_origin(tp) is not typing.Annotated:
+        found = resolve(tp)
+        if found is not None:
+            return found
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *extras = typing.get_args(tp)
+        for extra in extras:
+            if not isinstance(extra, dict) and resolve is not None:
+                found = resolve(extra)
+                if found is not None:
+                    return found
+        dicts = [e for e in extras if isinstance(e, dict)]
+        if typing.get_origin(base) is dict and any("additionalProperties" in e for e in dicts):
+            out: dict[str, Any] = {"type": "object"}  # the annotation says what the values are
+        else:
+            out = from_type(base, resolve)
+        for extra in extras:
+            if isinstance(extra, dict):
+                out.update({k: _converted(k, v, resolve) for k, v in extra.items()})
+        return out
+    if typing.is_typeddict(tp):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        required = tp.__required_keys__
+        return {"type": "object", "required": [k for k in hints if k in required], "additionalProperties": False,
+                "properties": {k: from_type(_strip_required(v), resolve) for k, v in hints.items()}}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, _types.UnionType):
+        present = [a for a in args if a is not type(None)]
+        if len(present) != 1:
+            raise TypeError(f"no schema for the union {tp} (only X | None is supported)")
+        out = from_type(present[0], resolve)
+        if len(present) < len(args):
+            kinds = out.get("type")
+            if kinds is None:
+                raise TypeError(f"no schema for {tp}: {present[0]} has no type to add null to")
+            out["type"] = [*([kinds] if isinstance(kinds, str) else kinds), "null"]
+        return out
+    if origin is typing.Literal:
+        return {"const": args[0]} if len(args) == 1 else {"enum": list(args)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": from_type(args[1], resolve)}
+    if origin is list:
+        return {"type": "array", "items": from_type(args[0], resolve)}
+    if tp is Any:
+        return {}
+    plain = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    if tp in plain:
+        return {"type": plain[tp]}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _strip_required(tp: Any) -> Any:
+    """``X`` of ``NotRequired[X]`` / ``Required[X]`` (the TypedDict's required keys already say which)."""
+    while typing.get_origin(tp) in (typing.NotRequired, typing.Required):
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _converted(keyword: str, value: Any, resolve: Callable[[Any], dict[str, Any] | None] | None) -> Any:
+    if keyword == "additionalProperties" and not isinstance(value, (bool, dict)):
+        return from_type(value, resolve)
+    if keyword == "properties":
+        return {k: v if isinstance(v, dict) else from_type(v, resolve) for k, v in value.items()}
+    return value

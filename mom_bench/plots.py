@@ -9,7 +9,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from mom_bench import metrics
+from mom_bench import documents, metrics
 
 PLOTS = ("per_generator_f1.png", "roc.png", "det.png", "score_hist.png", "reliability.png")
 
@@ -23,7 +23,7 @@ def _plt():
     return plt
 
 
-def per_generator_f1(report: dict, path: Path, title: str = "") -> Path:
+def per_generator_f1(report: documents.Report, path: Path, title: str = "") -> Path:
     plt = _plt()
     rows = metrics.per_generator_rows(report)
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(3, len(rows)) + 1.2))
@@ -43,7 +43,7 @@ def per_generator_f1(report: dict, path: Path, title: str = "") -> Path:
     return _save(fig, path)
 
 
-def roc(predictions: pd.DataFrame, report: dict, path: Path, title: str = "") -> Path:
+def roc(predictions: pd.DataFrame, report: documents.Report, path: Path, title: str = "") -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, rows in _splits_with_both(predictions):
@@ -59,7 +59,7 @@ def roc(predictions: pd.DataFrame, report: dict, path: Path, title: str = "") ->
     return _save(fig, path)
 
 
-def det(predictions: pd.DataFrame, report: dict, path: Path, title: str = "") -> Path:
+def det(predictions: pd.DataFrame, report: documents.Report, path: Path, title: str = "") -> Path:
     """DET curve on normal-deviate axes (the speaker-verification convention), EER marked."""
     plt = _plt()
     nd = NormalDist()
@@ -106,14 +106,16 @@ def score_hist(predictions: pd.DataFrame, path: Path, threshold: float = 0.5, ti
     return _save(fig, path)
 
 
-def reliability(predictions: pd.DataFrame, report: dict, path: Path, title: str = "") -> Path:
+def reliability(predictions: pd.DataFrame, report: documents.Report, path: Path, title: str = "") -> Path:
     """Mean label against mean score in each equal-mass bin of :func:`mom_bench.metrics.reliability_bins`,
     one line per split, the ECE of the report in the legend; on the diagonal a detector is calibrated."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, rows in predictions.groupby("split", sort=False):
         bins = metrics.reliability_bins(rows["label"], rows["score"])
-        ece = ((report["splits"].get(split) or {}).get("calibration") or {}).get("ece", {}).get("value")
+        split_report = report["splits"].get(str(split))
+        calibration = split_report.get("calibration") if split_report else None  # absent from older reports
+        ece = calibration["ece"]["value"] if calibration else None
         label = f"{split} (ECE {ece:.3f})" if ece is not None else str(split)
         ax.plot([b[1] for b in bins], [b[2] for b in bins], "o-", ms=4, label=label)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
@@ -127,7 +129,7 @@ def reliability(predictions: pd.DataFrame, report: dict, path: Path, title: str 
     return _save(fig, path)
 
 
-def draw_all(predictions: pd.DataFrame, report: dict, folder: Path, title: str = "") -> list[Path]:
+def draw_all(predictions: pd.DataFrame, report: documents.Report, folder: Path, title: str = "") -> list[Path]:
     folder = Path(folder)
     return [per_generator_f1(report, folder / PLOTS[0], title), roc(predictions, report, folder / PLOTS[1], title),
             det(predictions, report, folder / PLOTS[2], title),

@@ -25,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -270,7 +270,7 @@ def _fpr(specificity: dict[str, Any]) -> dict[str, Any]:
             "ci": None if not ci or None in ci else [1.0 - ci[1], 1.0 - ci[0]]}
 
 
-def _split_stats(split_report: dict[str, Any]) -> dict[str, Any]:
+def _split_stats(split_report: Mapping[str, Any]) -> dict[str, Any]:
     o = split_report["overall"]
     return {"n": split_report["n"], "n_fake": split_report["n_fake"], "n_real": split_report["n_real"],
             "tpr": _stat(o["recall"]), "fpr": _fpr(o["specificity"]), "f1": _stat(o["f1"]), "auc": _stat(o["auc"]),
@@ -292,8 +292,9 @@ def _invariance(clean: np.ndarray, changed: np.ndarray, labels: np.ndarray) -> d
     return out
 
 
-def _entry(name: str, kind: str, family: str, params: dict, key: str, clean_report: dict, clean_rows: pd.DataFrame,
-           frame: pd.DataFrame, threshold: float, n_bootstrap: int, seed: int) -> dict[str, Any]:
+def _entry(name: str, kind: str, family: str, params: dict, key: str, clean_report: Mapping[str, Any],
+           clean_rows: pd.DataFrame, frame: pd.DataFrame, threshold: float, n_bootstrap: int,
+           seed: int) -> dict[str, Any]:
     report = metrics.compute_report(frame, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
     paired = frame[["split", "id", "label", "score"]].merge(
         clean_rows[["split", "id", "score"]], on=["split", "id"], suffixes=("", "_clean"), validate="one_to_one")

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from mom_bench import documents, json_schema, metrics
+from mom_bench.metrics import schema as results_schema
 from mom_bench.errors import MomBenchError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def real_report():
 
 def _problems(doc) -> str:
     with pytest.raises(documents.DocumentError) as err:
-        documents.check_results(doc)
+        results_schema.check_results(doc)
     assert isinstance(err.value, MomBenchError) and isinstance(err.value, ValueError)
     return str(err.value)
 
@@ -113,14 +114,14 @@ def test_no_private_value_travels_in_the_report(real_report):
 
 def test_real_report_passes(real_report):
     doc = results_document(real_report)
-    assert documents.results_problems(doc) == []
-    documents.check_results(doc)
+    assert results_schema.results_problems(doc) == []
+    results_schema.check_results(doc)
     # as written to disk and read back
-    documents.check_results(json.loads(json.dumps(doc)))
+    results_schema.check_results(json.loads(json.dumps(doc)))
     # the variants evaluate writes: no checkpoint (a user's module), no run folder, a missing library
     doc["model"].update(checkpoint=None, checkpoint_sha256=None, training=None, encoders={})
     doc.update(git_commit=None)
-    documents.check_results(doc)
+    results_schema.check_results(doc)
 
 
 def test_a_missing_key_is_named_by_its_path(real_report):
@@ -193,7 +194,7 @@ def test_maps_take_new_names_but_check_their_values(real_report):
     gens["new_gen"] = dict(gens["suno"])
     doc["libraries"]["scipy"] = "1.0"
     doc["model"]["config"]["anything"] = {"nested": [1, "a"]}
-    documents.check_results(doc)
+    results_schema.check_results(doc)
     gens["new_gen"] = {"n_fake": 1}
     text = _problems(doc)
     assert "/metrics/splits/test_id/per_generator/new_gen/tpr: required but missing" in text
@@ -215,15 +216,15 @@ def test_not_an_object_at_all():
 
 
 def test_schema_uses_only_what_the_validator_enforces():
-    assert json_schema.unsupported_keywords(documents.RESULTS_SCHEMA) == []
+    assert json_schema.unsupported_keywords(results_schema.RESULTS_SCHEMA) == []
 
 
 def test_schema_file_is_generated_from_the_dict():
-    """`python -m mom_bench.documents` rewrites the file after a change to RESULTS_SCHEMA."""
-    shipped = documents.RESULTS_SCHEMA_PATH
+    """`python -m mom_bench.metrics.schema` rewrites the file after a change to the types or the registry."""
+    shipped = results_schema.RESULTS_SCHEMA_PATH
     assert shipped == ROOT / "mom_bench" / "schemas" / "results.schema.json"
-    assert shipped.read_text(encoding="utf-8") == documents.schema_text()
-    assert json.loads(shipped.read_text(encoding="utf-8")) == documents.RESULTS_SCHEMA
+    assert shipped.read_text(encoding="utf-8") == results_schema.schema_text()
+    assert json.loads(shipped.read_text(encoding="utf-8")) == results_schema.RESULTS_SCHEMA
 
 
 def test_schema_file_is_packaged():
@@ -333,7 +334,7 @@ def test_typeddicts_and_the_schema_agree():
         elif get_origin(tp) is dict and isinstance(schema.get("additionalProperties"), dict):
             walk(schema["additionalProperties"], get_args(tp)[1], f"{path}/*")
 
-    walk(documents.RESULTS_SCHEMA, documents.Results, "")
+    walk(results_schema.RESULTS_SCHEMA, documents.Results, "")
 
 
 def test_typeddicts_describe_the_committed_leaderboard_entries():

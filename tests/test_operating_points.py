@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from mom_bench import documents, metrics
+from mom_bench import metrics
+from mom_bench.metrics import schema as results_schema
 from mom_bench import evaluation as E
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compute_report_seed0.json"
@@ -345,7 +346,7 @@ def test_evaluate_reports_every_operating_point(evaluated, loop_benchmark):
     result = evaluated
     out = result.out_dir
     res = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    documents.check_results(res)
+    results_schema.check_results(res)
     assert res["benchmark"]["splits"] == ["test_id", "test_ood"] and res["benchmark"]["calibration_split"] == "validation"
     assert list(res["metrics"]["splits"]) == ["test_id", "test_ood"]  # validation is not reported as a split
     for split in ("test_id", "test_ood"):
@@ -442,7 +443,7 @@ def test_coverage_below_one_and_no_validation_split_are_said(tmp_path):
     result = E.evaluate(Loudness(), data_dir=data, out_dir=tmp_path / "results", n_bootstrap=30, progress=False,
                         plots=False)
     res = result.results
-    documents.check_results(json.loads(json.dumps(res)))
+    results_schema.check_results(json.loads(json.dumps(res)))
     cov = res["coverage"]["splits"]["test_id"]
     assert (cov["scored"], cov["listed"], cov["written"], cov["missing"]) == (7, 8, 7, 1)
     assert cov["coverage"] == pytest.approx(7 / 8)

@@ -21,6 +21,7 @@ from typing import Any
 
 # re-exported: callers use schema.validate(...), schema.unsupported_keywords(...)
 from mom_bench.json_schema import SUPPORTED, _close, unsupported_keywords, validate  # noqa: F401
+from mom_bench.metrics import registry as metric_registry
 
 SCHEMA_VERSION = 1
 _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
@@ -169,39 +170,39 @@ _SOURCE_FPR: dict[str, Any] = {
                    "fpr": _rate("share of this source's test reals called fake at threshold 0.5")},
 }
 
-# What every entry, reported or reproduced, offers the renderer: the same keys, so columns line up.
-SUMMARY: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["f1"],
-    "properties": {
-        "f1": _metric("F1 (fake positive, threshold 0.5) over every test item"),
-        "f1_id": _metric("F1 on test_id (in-distribution generators)"),
-        "f1_ood": _metric("F1 on test_ood (held-out generators)"),
-        "precision": _metric("precision over every test item"),
-        "recall": _metric("recall (sensitivity, TPR on fakes) over every test item"),
-        "specificity": _metric("TNR on reals over every test item"),
-        "accuracy": _metric("accuracy over every test item"),
-        "auc": _metric("ROC AUC over every test item"),
-        "eer": _metric("equal error rate over every test item"),
-        "per_generator": _PER_GENERATOR,
-        "tpr_at_1pct_fpr": _OPERATING_POINT,
-        "fpr_by_source": {"type": "object", "additionalProperties": _SOURCE_FPR,
-                          "description": "false-positive rate of each real source (the build's source column) over "
-                                         "the test reals of every scored split pooled, at threshold 0.5; "
-                                         "'_unknown' holds reals without a source"},
-        "worst_source_fpr": {
-            "description": "the real source with the highest false-positive rate in fpr_by_source (ties: more reals, "
-                           "then the name)",
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["source", "value", "n_real", "n_called_fake"],
-            "properties": {"source": {"type": "string", "minLength": 1, "maxLength": 1000},
-                           "value": _RATE, "ci": _CI,
-                           "n_real": _COUNT, "n_called_fake": _COUNT},
-        },
+# What every entry, reported or reproduced, offers the renderer besides its metric columns.
+_SUMMARY_REST: dict[str, Any] = {
+    "per_generator": _PER_GENERATOR,
+    "tpr_at_1pct_fpr": _OPERATING_POINT,
+    "fpr_by_source": {"type": "object", "additionalProperties": _SOURCE_FPR,
+                      "description": "false-positive rate of each real source (the build's source column) over "
+                                     "the test reals of every scored split pooled, at threshold 0.5; "
+                                     "'_unknown' holds reals without a source"},
+    "worst_source_fpr": {
+        "description": "the real source with the highest false-positive rate in fpr_by_source (ties: more reals, "
+                       "then the name)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["source", "value", "n_real", "n_called_fake"],
+        "properties": {"source": {"type": "string", "minLength": 1, "maxLength": 1000},
+                       "value": _RATE, "ci": _CI,
+                       "n_real": _COUNT, "n_called_fake": _COUNT},
     },
 }
+
+
+def summary_schema() -> dict[str, Any]:
+    """The summary every entry, reported or reproduced, offers the renderer (the same keys, so columns line
+    up): the primary metric, then one per leaderboard column of the metric registry as it is now."""
+    return {"type": "object", "additionalProperties": False, "required": [metric_registry.PRIMARY],
+            "properties": {metric_registry.PRIMARY: _metric("F1 (fake positive, threshold 0.5) over every test item"),
+                           **{c.key: _metric(c.description) for c in metric_registry.board_columns()},
+                           **_SUMMARY_REST}}
+
+
+#: The summary with the built-in metrics (what the constants below hold; :func:`entry_schema` follows the
+#: registry as it is when called).
+SUMMARY: dict[str, Any] = summary_schema()
 
 _SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "in [0, 1], or null"}
 _LABEL = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f\x7f]+$",
@@ -342,6 +343,11 @@ ENTRY_REPORTED: dict[str, Any] = {
 
 _PUBLISHED_NUMBER = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 
+
+def _published_numbers() -> dict[str, Any]:
+    """A plain number for the primary metric and each leaderboard column of the registry."""
+    return {k: _PUBLISHED_NUMBER for k in (metric_registry.PRIMARY, *(c.key for c in metric_registry.board_columns()))}
+
 # A row copied from a paper, as written in a recipe: plain numbers (no intervals: papers rarely give them).
 PUBLISHED_ROW: dict[str, Any] = {
     "type": "object",
@@ -362,8 +368,7 @@ PUBLISHED_ROW: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                **{k: _PUBLISHED_NUMBER for k in ("f1", "f1_id", "f1_ood", "precision", "recall", "specificity",
-                                                   "accuracy", "auc", "eer")},
+                **_published_numbers(),
                 "per_generator": {"type": "object", "additionalProperties": {
                     "type": "object", "additionalProperties": False,
                     "properties": {"f1": _PUBLISHED_NUMBER, "tpr": _PUBLISHED_NUMBER}}},
@@ -419,5 +424,12 @@ def text_problems(value: Any, path: str = "") -> list[str]:
 
 
 ENTRY_SCHEMAS = {"reproduced": ENTRY_REPRODUCED, "reported": ENTRY_REPORTED}
+
+
+def entry_schema(kind: str) -> dict[str, Any]:
+    """:data:`ENTRY_SCHEMAS` ``[kind]`` with the summary of the metrics registered now (the constants were
+    built with the built-in ones, at import)."""
+    base = ENTRY_SCHEMAS[kind]
+    return {**base, "properties": {**base["properties"], "summary": summary_schema()}}
 SCHEMAS = {"prediction-row": PREDICTION_ROW, "submission-meta": SUBMISSION_META,
            "entry-reproduced": ENTRY_REPRODUCED, "entry-reported": ENTRY_REPORTED, "baseline-recipe": RECIPE}

@@ -33,6 +33,7 @@ from mom_bench.dataset import read
 from mom_bench.errors import MomBenchError
 from mom_bench.errors import SubmissionRejected as SubmissionRejected  # raised by submit and validate
 from mom_bench.leaderboard import schema
+from mom_bench.metrics import registry as metric_registry
 from mom_bench.splits import OOD_SPLIT, TEST_SPLITS
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -660,9 +661,9 @@ def summarise(report: dict, pooled: dict) -> dict:
             return None
         return {"value": m["value"], "ci": m.get("ci")}
 
-    def split_f1(name):
+    def split_metric(name, key):
         s = splits.get(name)
-        return metric(s.get("overall", {}), "f1") if isinstance(s, dict) else None
+        return metric(s.get("overall", {}), key) if isinstance(s, dict) else None
 
     # A generator's fakes usually sit in one test split (ID generators in test_id, held-out ones in
     # test_ood): its F1 is then taken against that split's reals, the same number `evaluate` prints.
@@ -677,9 +678,12 @@ def summarise(report: dict, pooled: dict) -> dict:
         m = homes[gen][0] if len(homes[gen]) == 1 else pooled_gen.get(gen, {})
         row = {"f1": metric(m, "f1"), "tpr": metric(m, "tpr"), "n_fake": m.get("n_fake"), "n_real": m.get("n_real")}
         per_gen[gen] = {k: v for k, v in row.items() if v is not None}
-    summary = {"f1": metric(overall, "f1"), "f1_id": split_f1("test_id"), "f1_ood": split_f1("test_ood")}
-    for key in ("precision", "recall", "specificity", "accuracy", "auc", "eer"):
-        summary[key] = metric(overall, key)
+    summary = {metric_registry.PRIMARY: metric(overall, metric_registry.PRIMARY)}
+    for column in metric_registry.board_columns():  # the leaderboard's columns, as the registry declares them
+        if column.source[0] == "split":
+            summary[column.key] = split_metric(column.source[1], column.source[2])
+        else:
+            summary[column.key] = metric(overall, column.source[1])
     summary["per_generator"] = per_gen
     summary.update(_operating_points(all_tests, (pooled.get("false_positive_rates") or {}).get("test") or {}))
     return summary

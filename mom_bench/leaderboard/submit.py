@@ -33,6 +33,7 @@ from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePat
                                            entries_dir, entry_path, jsonable, load_meta, load_predictions,
                                            same_numbers, score, slugify, stored_predictions_text, summarise, swap_in,
                                            write_json_atomic)
+from mom_bench.metrics import registry as metric_registry
 from mom_bench.models import registry
 
 __all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
@@ -198,7 +199,7 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
         text = stored_predictions_text(pred)
         entry["predictions"]["stored"] = f"{slug}.predictions.csv"
         entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    bad = schema.validate(entry, schema.ENTRY_REPRODUCED)
+    bad = schema.validate(entry, schema.entry_schema("reproduced"))
     if bad:  # our own output must satisfy our own schema; fail loudly rather than publish a broken entry
         raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
     return _Prepared(Path(root), path, entry, text)
@@ -340,7 +341,7 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     claim = robustness_claim(results_dir, results, entry)
     if claim is not None:
         entry["robustness"] = claim
-        bad = schema.validate(entry, schema.ENTRY_REPRODUCED)
+        bad = schema.validate(entry, schema.entry_schema("reproduced"))
         if bad:  # the claim was checked against the same schema; anything else is our own bug
             raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
     same_settings = (run_metrics.get("threshold") == 0.5
@@ -494,7 +495,7 @@ def _rescored(path: Path, info: dict, data_dir: Path) -> dict | None:
         raise SubmissionRejected([f"{path}: not a readable entry ({type(err).__name__})"]) from None
     if not isinstance(entry, dict) or entry.get("kind") != "reproduced":
         return None
-    bad = schema.validate(entry, schema.ENTRY_REPRODUCED)
+    bad = schema.validate(entry, schema.entry_schema("reproduced"))
     if bad:
         raise SubmissionRejected([f"{path}: {p}" for p in bad])
     own, theirs = ((entry["label_fingerprint"], info["label_fingerprint"]) if entry.get("label_fingerprint")
@@ -554,8 +555,8 @@ def describe(entry: dict) -> str:
 
     lines = [f"{entry['model_name']} on {entry['benchmark']} {entry['benchmark_version']} "
              f"({entry['predictions']['n_rows']} predictions)",
-             f"  F1 {fmt(s.get('f1'))}   F1 ID {fmt(s.get('f1_id'))}   F1 OOD {fmt(s.get('f1_ood'))}   "
-             f"AUC {fmt(s.get('auc'))}   EER {fmt(s.get('eer'))}"]
+             f"  F1 {fmt(s.get('f1'))}   " + "   ".join(f"{c.header} {fmt(s.get(c.key))}"
+                                                      for c in metric_registry.board_columns() if c.brief)]
     point, worst = s.get("tpr_at_1pct_fpr"), s.get("worst_source_fpr")
     if point or worst:
         lines.append(f"  TPR@1%FPR {fmt(point)}" + ("" if not point or point["resolvable"] else

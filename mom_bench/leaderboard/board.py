@@ -1,0 +1,223 @@
+"""The leaderboard's boards: entries loaded and checked, ranked per benchmark, and the helpers every
+rendering (Markdown, CSV, HTML) shares, so the three show the same rows, ranks and cells."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mom_bench import formatting, protocols
+from mom_bench.errors import EntryError
+from mom_bench.leaderboard import schema
+from mom_bench.metrics import registry as metric_registry
+
+BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
+_KIND_ORDER = {"reproduced": 0, "reported": 1}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+
+
+def entry_files(root: Path | str) -> list[Path]:
+    return sorted((Path(root) / "entries").glob("*/*.json"))
+
+
+def check_entry(entry: Any, path: Path | None = None) -> list[str]:
+    """Schema problems of one entry, plus its place: folder = benchmark, file name = slug."""
+    where = str(path) if path else "entry"
+    if not isinstance(entry, dict):
+        return [f"{where}: expected a JSON object"]
+    kind = entry.get("kind")
+    if kind not in schema.ENTRY_SCHEMAS:
+        return [f"{where}: kind must be one of {sorted(schema.ENTRY_SCHEMAS)}, got {kind!r}"]
+    found = schema.text_problems(entry) + schema.validate(entry, schema.entry_schema(kind))
+    problems = [f"{where}: {p}" for p in found]
+    if path is not None:
+        if entry.get("benchmark") != path.parent.name:
+            problems.append(f"{where}: benchmark {entry.get('benchmark')!r} does not match its folder "
+                            f"{path.parent.name!r}")
+        if entry.get("slug") != path.stem:
+            problems.append(f"{where}: slug {entry.get('slug')!r} does not match its file name {path.stem!r}")
+    return problems
+
+
+def load_entries(root: Path | str) -> dict[str, list[dict]]:
+    """All entries by benchmark, each list ranked; raises EntryError listing every invalid entry."""
+    problems: list[str] = []
+    out: dict[str, list[dict]] = {}
+    for path in entry_files(root):
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            problems.append(f"{path}: not valid JSON ({err})")
+            continue
+        bad = check_entry(entry, path)
+        if bad:
+            problems += bad
+            continue
+        out.setdefault(entry["benchmark"], []).append(entry)
+    if problems:
+        raise EntryError(problems)
+    return {b: rank(out[b]) for b in benchmark_order(out)}
+
+
+def benchmark_order(names) -> list[str]:
+    known = [b for b in BENCHMARK_ORDER if b in names]
+    return known + sorted(set(names) - set(known))
+
+
+def _value(metric: Any) -> float | None:
+    return metric.get("value") if isinstance(metric, dict) else None
+
+
+def is_partial(entry: dict) -> bool:
+    """A reproduced entry scored on only some of the benchmark's test splits."""
+    return entry["kind"] == "reproduced" and entry.get("partial") is True
+
+
+def _group(entry: dict) -> int:
+    """Complete reproduced rows, then partial ones, then reported rows."""
+    return 1 if is_partial(entry) else 2 * _KIND_ORDER[entry["kind"]]
+
+
+def rank(entries: list[dict]) -> list[dict]:
+    """Complete reproduced rows first (best overall F1 first), then partial ones, then reported rows; ties by
+    name and slug."""
+    def key(e):
+        f1 = _value(e["summary"].get("f1"))
+        return (_group(e), f1 is None, -(f1 or 0.0), e["model_name"].lower(), e["slug"])
+    return sorted(entries, key=key)
+
+
+def generators(benchmark: str, entries: list[dict]) -> list[tuple[str, str]]:
+    """(id, display name) of the heatmap's columns: the protocol's order, then any others seen."""
+    seen = {g for e in entries for g in e["summary"].get("per_generator", {})}
+    ordered: list[tuple[str, str]] = []
+    try:
+        for g in protocols.load(benchmark).generators:
+            if g.id in seen:
+                ordered.append((g.id, g.name))
+    except ValueError:  # ProtocolError: an entry for a benchmark this mom-bench does not ship: ids still shown
+        pass
+    known = {g for g, _ in ordered}
+    return ordered + [(g, g) for g in sorted(seen - known)]
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting helpers
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(metric: Any) -> str:
+    return formatting.ci(metric)
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.3g} M"
+    if n >= 1_000:
+        return f"{n / 1e3:.3g} k"
+    return str(n)
+
+
+def _source(entry: dict) -> str:
+    if entry["kind"] == "reported":
+        return entry["citation"]["url"]
+    return entry.get("command") or ""
+
+
+def _ranks(entries: list[dict]) -> dict[str, int]:
+    """1, 2, ... over complete reproduced rows with an F1; partial rows cover fewer test splits and reported
+    rows come from other test sets: no rank."""
+    out, n = {}, 0
+    for e in entries:
+        if e["kind"] == "reproduced" and not is_partial(e) and _value(e["summary"].get("f1")) is not None:
+            n += 1
+            out[e["slug"]] = n
+    return out
+
+
+def _cell_metric(pg: dict) -> tuple[float | None, str]:
+    """A heatmap cell shows F1; rows that only published a detection rate show that, marked TPR."""
+    f1 = _value(pg.get("f1"))
+    if f1 is not None:
+        return f1, "f1"
+    return _value(pg.get("tpr")), "tpr"
+
+
+def _generator_cells(entries: list[dict], gens: list[tuple[str, str]]):
+    """``(entry, [(metrics of g, value, "f1"|"tpr"), ...])`` for every entry with per-generator results, in
+    the order of ``gens``: the Markdown table and the HTML heatmap show the same cells."""
+    for e in entries:
+        pg = e["summary"].get("per_generator", {})
+        if pg:
+            yield e, [(pg.get(g, {}), *_cell_metric(pg.get(g, {}))) for g, _ in gens]
+
+
+def _versions(entries: list[dict]) -> str:
+    found = sorted({(str(e.get("benchmark_version")), str(e.get("label_fingerprint") or ""),
+                     str(e.get("dataset_fingerprint"))) for e in entries if e["kind"] == "reproduced"})
+    return "; ".join(f"version {v}, " + (f"label fingerprint {lfp[:12]}, " if lfp else "")
+                     + f"dataset fingerprint {fp[:12]}" for v, lfp, fp in found)
+
+
+def _partial_note(entry: dict) -> str:
+    return f"partial: {', '.join(entry['scoring']['splits'])} only" if is_partial(entry) else ""
+
+
+#: What the operating-point columns show, for the headers and notes of every output.
+TPR_NOTE = ("TPR at 1 % FPR, read off the ROC curve of every test item pooled (all scored test splits "
+            "together); * marks fewer than 100 test reals, too few to resolve a 1 % budget, so the value rests "
+            "on interpolation")
+SOURCE_NOTE = ("the highest false-positive rate among the real sources (the build's source column), over the "
+               "test reals of all scored splits pooled, at threshold 0.5")
+ROBUSTNESS_NOTE = ("robustness: reported by the submitter's run of mom-bench evaluate --robustness, not "
+                   "re-scored here (the scores of transformed audio are not part of an id,score submission)")
+
+
+#: How every robustness cell and note introduces the numbers, before the suite's name@version.
+_CLAIMED_BY = "robustness: reported by the submitter's run, suite "
+
+
+def _tpr_point(entry: dict) -> tuple[float | None, bool]:
+    """TPR at 1 % FPR and whether the test reals resolve that budget (True when there is no value)."""
+    point = entry["summary"].get("tpr_at_1pct_fpr") or {}
+    return point.get("value"), point.get("value") is None or bool(point.get("resolvable"))
+
+
+def _worst_source(entry: dict) -> dict | None:
+    return entry["summary"].get("worst_source_fpr")
+
+
+def _robustness(entry: dict) -> dict | None:
+    return entry.get("robustness") if entry["kind"] == "reproduced" else None
+
+
+def _has_operating_points(entries: list[dict]) -> bool:
+    """Whether any row has TPR@1%FPR or a per-source FPR (reported rows and older entries do not)."""
+    return any(_tpr_point(e)[0] is not None or _worst_source(e) for e in entries)
+
+
+def _suites(entries: list[dict]) -> list[str]:
+    return sorted({r["suite"] for r in map(_robustness, entries) if r})
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "" if flag is None else ("yes" if flag else "no")
+
+
+def _signed(v: float | None) -> str:
+    return "" if v is None else f"{v:+.3f}"
+
+
+def _table_columns() -> list[metric_registry.BoardColumn]:
+    """The metric columns the Markdown and HTML tables show after F1 and its interval (the CSV has them all)."""
+    return [c for c in metric_registry.board_columns() if c.table]

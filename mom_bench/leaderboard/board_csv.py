@@ -1,0 +1,100 @@
+"""leaderboard.csv: one row per entry, every metric column of the registry, and text cells a spreadsheet
+cannot read as a formula."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from mom_bench.leaderboard.board import _ranks, _robustness, _source, _value, _worst_source, generators, is_partial
+from mom_bench.metrics import registry as metric_registry
+
+#: A leading character that makes a spreadsheet read a cell as a formula (or hides what follows it).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV
+
+
+def render_csv(boards: dict[str, list[dict]]) -> str:
+    gen_columns: list[str] = []
+    for bench, entries in boards.items():
+        for g, _ in generators(bench, entries):
+            for col in (f"f1[{g}]", f"tpr[{g}]"):
+                if col not in gen_columns:
+                    gen_columns.append(col)
+    fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
+              "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS, "parameters", "benchmark_version", "dataset_fingerprint", "date",
+              "source"] + gen_columns
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for bench, entries in boards.items():
+        ranks = _ranks(entries)
+        for e in entries:
+            s = e["summary"]
+            ci = (s.get("f1") or {}).get("ci") or [None, None]
+            reproduced = e["kind"] == "reproduced"
+            text = {"benchmark": bench, "kind": e["kind"], "partial": str(is_partial(e)).lower() if reproduced else "",
+                    "splits": " ".join(e["scoring"]["splits"]) if reproduced else "", "slug": e["slug"],
+                    "model_name": e["model_name"], "benchmark_version": e.get("benchmark_version", ""),
+                    "dataset_fingerprint": e.get("dataset_fingerprint", ""), "date": e.get("date", ""),
+                    "source": _source(e)}
+            row: dict[str, Any] = {key: _csv_text(value) for key, value in text.items()}
+            row.update({"rank": ranks.get(e["slug"], ""), "f1": _plain(_value(s.get("f1"))), "f1_ci_low": _plain(ci[0]),
+                        "f1_ci_high": _plain(ci[1]), "parameters": e.get("parameters") or ""})
+            for column in metric_registry.board_columns():
+                row[column.key] = _plain(_value(s.get(column.key)))
+            row.update(_csv_operating(e))
+            for g, m in s.get("per_generator", {}).items():
+                row[f"f1[{g}]"] = _plain(_value(m.get("f1")))
+                row[f"tpr[{g}]"] = _plain(_value(m.get("tpr")))
+            writer.writerow(row)
+    return buf.getvalue()
+
+
+#: TPR@1%FPR over the test splits pooled, and the real source with the highest FPR there.
+_CSV_OPERATING = ("tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci_low", "tpr_at_1pct_fpr_ci_high", "tpr_at_1pct_fpr_resolvable",
+                  "worst_source_fpr", "worst_source", "worst_source_n_real", "worst_source_n_called_fake")
+#: The robustness claim of a reproduced row (reported by the submitter's run; empty when it has none).
+_CSV_ROBUSTNESS = ("robustness_reported_by", "robustness_suite", "robustness_transforms", "codec_worst_tpr",
+                   "codec_worst_fpr", "codec_mean_abs_dp", "codec_max_abs_dp", "codec_invariant", "most_harmful",
+                   "most_harmful_delta_tpr")
+
+
+def _csv_operating(entry: dict) -> dict[str, str]:
+    """The cells of :data:`_CSV_OPERATING` and :data:`_CSV_ROBUSTNESS` (empty where the row has none)."""
+    point = entry["summary"].get("tpr_at_1pct_fpr") or {}
+    ci = point.get("ci") or [None, None]
+    worst = _worst_source(entry) or {}
+    row = {"tpr_at_1pct_fpr": _plain(point.get("value")), "tpr_at_1pct_fpr_ci_low": _plain(ci[0]),
+           "tpr_at_1pct_fpr_ci_high": _plain(ci[1]), "tpr_at_1pct_fpr_resolvable": _flag(point.get("resolvable")),
+           "worst_source_fpr": _plain(worst.get("value")), "worst_source": _csv_text(worst.get("source", "")),
+           "worst_source_n_real": str(worst.get("n_real", "")),
+           "worst_source_n_called_fake": str(worst.get("n_called_fake", ""))}
+    return row | _csv_robustness(_robustness(entry) or {})
+
+
+def _csv_robustness(r: dict) -> dict[str, str]:
+    row = {"robustness_reported_by": _csv_text(r.get("reported_by", "")),
+           "robustness_suite": _csv_text(r.get("suite", "")), "robustness_transforms": str(r.get("transforms", "")),
+           "codec_invariant": _flag(r.get("codec_invariant")), "most_harmful": _csv_text(r.get("most_harmful") or "")}
+    for key in ("codec_worst_tpr", "codec_worst_fpr", "codec_mean_abs_dp", "codec_max_abs_dp",
+                "most_harmful_delta_tpr"):
+        row[key] = _plain(r.get(key))
+    return row
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else str(bool(value)).lower()
+
+
+def _plain(v: float | None) -> str:
+    return "" if v is None else repr(round(float(v), 6))
+
+
+def _csv_text(value: Any) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula gets a leading apostrophe."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
