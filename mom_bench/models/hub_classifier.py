@@ -193,6 +193,12 @@ class HubClassifier(Detector):
         """What determines the scores: ``<hub id>@<commit>``, or ``local:<hash of the folder's files>``."""
         return str(self.config["identity"])
 
+    def notes(self) -> list[str]:
+        return [self.choice_note] if self.choice_note else []
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "weights_sha256": self.weights_sha256}
+
     @property
     def run_name(self) -> str:
         """A folder name for default results folders (no ``:`` or ``/``)."""
