@@ -517,7 +517,7 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
                   # which encoder weights produced the features: Hub id + commit, or a content hash
                   "encoders": detector.provenance()["encoders"],
                   "device": str(runtime.device), "precision": precision,
-                  "world_size": part.count if part.distributed else 1},
+                  "world_size": part.world},
         "metrics": report,
         "frozen_thresholds": frozen,
         "coverage": coverage(build, {s: len(f) for s, f in scored.items()}),

@@ -128,6 +128,8 @@ class Feed(ABC):
     """A training family as the loop sees it. The loop calls :meth:`prepare` once, then per epoch
     :meth:`batches`, :meth:`loss` for each batch and :meth:`validate`."""
 
+    #: The training family this feed serves (:attr:`mom_bench.models.base.Detector.training_family`).
+    family: ClassVar[str]
     #: Whether the model trains in one process even under a launcher (the ranks only help to prepare).
     one_process: ClassVar[bool] = False
     #: Whether steps are small enough that intra-op threads cost more than they gain on the CPU.
@@ -165,6 +167,7 @@ class Feed(ABC):
 class FrozenEncoderFeed(Feed):
     """Cached encoder features; the head alone trains, in one process (it takes seconds)."""
 
+    family = "frozen-encoder"
     one_process = True
     # Heads on cached features are small: intra-op threads gain little, and on a busy machine their
     # synchronisation made each step many times slower (measured: docs/benchmark_loop.md).
@@ -248,6 +251,7 @@ def _mix(x: torch.Tensor, lam: float | None, perm: torch.Tensor | None) -> torch
 class WaveformFeed(Feed):
     """Waveforms, trained end to end (DistributedDataParallel over the launcher's ranks)."""
 
+    family = "waveform"
     step_class: ClassVar[type[_Step]] = _Step
 
     def prepare(self) -> Part | None:
@@ -374,6 +378,7 @@ class WaveformFeed(Feed):
 class SpectrogramFeed(WaveformFeed):
     """Waveforms to the model's spectrogram, MixUp and SpecAugment there, trained end to end."""
 
+    family = "spectrogram"
     step_class = _SpectrogramStep
 
 

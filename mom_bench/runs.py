@@ -41,7 +41,8 @@ def open_build(data_dir: str | Path | read.Build | None, benchmark: str | None) 
     a build edited after it was written is refused): ``data_dir`` if given, else the default folder of
     ``benchmark`` (default: the default benchmark)."""
     if isinstance(data_dir, read.Build):
-        build = data_dir
+        # handed down already open; one opened without verification (no label fingerprint) is verified now
+        build = data_dir if data_dir.label_fingerprint is not None else read.Build.open(data_dir.path, benchmark)
     else:
         if data_dir is None:
             benchmark = benchmark or protocols.DEFAULT
