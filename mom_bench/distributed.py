@@ -19,9 +19,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from mom_bench.errors import ShardError
+from mom_bench.errors import RankStopped, ShardError
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,39 @@ class Part:
         """The process that merges, scores and writes results (rank 0, or the only one)."""
         return self.index == 0 or not self.distributed
 
+    @property
+    def rank(self) -> int:
+        """This process's rank in the launcher's process group (0 for a shard or a single process)."""
+        return self.index if self.distributed else 0
+
+    @property
+    def world(self) -> int:
+        """Processes in the launcher's process group (1 for a shard or a single process)."""
+        return self.count if self.distributed else 1
+
+    def on_main(self, fn: Callable[[], _T], error: type[Exception] = RankStopped) -> _T:
+        """``fn()`` run by rank 0 alone (the one that writes files), its result shared with every rank. The
+        others wait here while rank 0 works, and stop with rank 0's error (raised as ``error``) instead of
+        waiting for it at a later collective until the group's timeout."""
+        if self.world == 1:
+            return fn()
+        import torch.distributed as dist
+
+        box: list[Any] = [None]
+        failure: BaseException | None = None
+        if self.main:
+            try:
+                box = [("ok", fn())]
+            except Exception as err:  # shared first, then raised here as itself
+                failure, box = err, [("error", f"{type(err).__name__}: {err}")]
+        dist.broadcast_object_list(box, src=0)
+        if failure is not None:
+            raise failure
+        status, value = box[0]
+        if status == "error":
+            raise error(f"rank 0 stopped the run: {value}")
+        return value
+
     def batch_range(self, n_rows: int, batch_size: int) -> tuple[int, int]:
         """Rows ``[start, stop)`` of this part, in stored order: a contiguous block of whole batches."""
         return block(n_rows, batch_size, self.index, self.count)
@@ -68,6 +104,14 @@ def block(n_rows: int, batch_size: int, index: int, count: int) -> tuple[int, in
     first = index * n_batches // count
     last = (index + 1) * n_batches // count
     return min(first * batch_size, n_rows), min(last * batch_size, n_rows)
+
+
+def rank_slice(size: int, rank: int, world: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a global batch of ``size`` rows that rank ``rank`` of ``world`` trains on: contiguous
+    and as even as possible (the first ``size % world`` ranks hold one row more; a rank may hold none)."""
+    base, extra = divmod(size, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
 
 
 def launched() -> bool:
@@ -162,3 +206,29 @@ def gather_in_order(values: Any) -> Any:
     parts: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(parts, values)
     return torch.cat(parts)
+
+
+def mean_over_ranks(value: Any) -> float:
+    """The mean over the ranks of a one-element tensor (every rank gets it); the value itself in one process."""
+    import torch.distributed as dist
+
+    total = value.detach().float().reshape(1).clone()
+    if not (dist.is_available() and dist.is_initialized()):
+        return float(total)
+    if total.device.type != "cpu" and dist.get_backend() != "nccl":
+        total = total.cpu()
+    dist.all_reduce(total)
+    return float(total) / dist.get_world_size()
+
+
+def gather_on_main(values: Any) -> Any:
+    """Every rank's ``values`` (a CPU tensor of its block) concatenated in rank order on rank 0; None on the
+    other ranks (``values`` itself in one process)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, values)
+    return torch.cat(parts) if dist.get_rank() == 0 else None

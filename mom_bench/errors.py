@@ -191,6 +191,10 @@ class TrainError(MomBenchError, RuntimeError):
     """A training run that cannot start or continue; the message says what to do."""
 
 
+class RankStopped(MomBenchError, RuntimeError):
+    """Rank 0 failed in work it did alone for every rank; the other ranks stop with its message."""
+
+
 class ExtractionIncomplete(MomBenchError, RuntimeError):
     """Features of some rows are missing from the cache (a shard of a sharded extraction did not finish);
     the message names the missing shards."""

@@ -38,7 +38,6 @@ from typing import Any, Callable, Mapping, cast
 import pandas as pd
 
 from mom_bench import distributed, documents, metrics, provenance
-from mom_bench import precision as P
 from mom_bench import plots as plotting
 from mom_bench._io import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
@@ -50,8 +49,8 @@ from mom_bench.metrics import registry as metric_registry
 from mom_bench.metrics import schema as results_schema
 from mom_bench.models import registry
 from mom_bench.models.adapters import as_detector
-from mom_bench.runs import (checkpoint_sha256, default_results_dir, load_trained, pick_device, resolve_data,
-                            train_summary)
+from mom_bench.runs import checkpoint_sha256, default_results_dir, load_trained, open_build, train_summary
+from mom_bench.runtime import Runtime
 from mom_bench.splits import TEST_SPLITS
 
 RESULTS_SCHEMA_VERSION = documents.RESULTS_SCHEMA_VERSION
@@ -89,6 +88,7 @@ class EvalResult:
     predictions: pd.DataFrame  # the evaluated splits
     calibration: pd.DataFrame | None = None  # the validation split's predictions, when it was scored
     detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
+    build: read.Build | None = field(default=None, repr=False)  # the build it was evaluated on
 
     @property
     def report(self) -> Report:
@@ -109,19 +109,20 @@ class EvalResult:
 # Scoring
 
 
-def score_split(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, progress: bool = True,
+def score_split(model: Any, data_dir: Path | read.Build, split: str, *, batch_size: int = 8, progress: bool = True,
                 num_workers: int = 0, precision: str = "fp32") -> pd.DataFrame:
     """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, source, plus
     the optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
     waveforms, without running the encoders twice)."""
-    extra = read.stratum_columns(data_dir, split)
+    build = read.Build.open(data_dir, verify=False)
+    extra = build.stratum_columns(split)
     # the source of each row gives the false-positive rate per real source (builds always have it; a build
     # of another tool might not)
-    source = ["source"] if "source" in read.column_names(data_dir, split) else []
+    source = ["source"] if "source" in build.column_names(split) else []
     columns = ["id", "label", "generator", "duration_s"] + source + [c for c in extra.values() if c]
-    frame = read.read_table(data_dir, split, columns)
+    frame = build.table(split, columns)
     frame = frame.rename(columns={col: key for key, col in extra.items() if col})
-    logits = split_logits(model, data_dir, split, batch_size=batch_size, progress=progress,
+    logits = split_logits(model, build, split, batch_size=batch_size, progress=progress,
                           num_workers=num_workers, precision=precision)
     frame.insert(0, "split", split)
     frame["label"] = frame["label"].astype(int)
@@ -302,40 +303,87 @@ def render_markdown(results: dict) -> str:
 # The command
 
 
-def _chosen_splits(info: dict[str, Any], data_dir: Path, splits: list[str] | tuple[str, ...] | None) -> list[str]:
+@dataclass(frozen=True)
+class EvalConfig:
+    """How a detector is evaluated: the options :func:`evaluate` and
+    :func:`mom_bench.robustness.evaluate_robustness` share (their keyword arguments of the same names).
+
+    What is evaluated (the model, its checkpoint) and on which build are not part of it, so one config can
+    score one detector on several builds."""
+
+    benchmark: str | None = None
+    splits: list[str] | tuple[str, ...] | None = None
+    out_dir: str | Path | None = None
+    n_bootstrap: int = 1000
+    seed: int = 0
+    threshold: float = 0.5
+    batch_size: int = 8
+    device: str | None = None
+    progress: bool = True
+    plots: bool = True
+    log: Callable[[str], None] | None = None
+    fake_label: str | None = None
+    clip: str | None = None
+    calibration_split: str | None = metrics.CALIBRATION_SPLIT
+    num_workers: int = 0
+    precision: str = "fp32"
+
+    def check(self) -> None:
+        """Refuse options of the wrong type or range, and a foreign ``out_dir``, before anything is read."""
+        metrics.check_options(self.threshold, self.n_bootstrap, self.seed)
+        check_num_workers(self.num_workers)
+        check_batch_size(self.batch_size)
+        check_calibration_split(self.calibration_split)
+        if self.out_dir:
+            # A foreign folder is refused before anything is scored, so a long evaluation never runs for nothing.
+            _check_out(Path(self.out_dir).expanduser())
+
+    def say(self, msg: str) -> None:
+        if self.log is not None:
+            self.log(msg)
+
+    def runtime(self) -> Runtime:
+        """The runtime these options ask for (joins a launcher's process group)."""
+        return Runtime.resolve(self.device, precision=self.precision, num_workers=self.num_workers,
+                               batch_size=self.batch_size)
+
+
+def _chosen_splits(build: read.Build, splits: list[str] | tuple[str, ...] | None) -> list[str]:
+    have = list(build.splits)
     if splits:
         repeated = sorted({s for s in splits if list(splits).count(s) > 1})
         if repeated:
             raise EvaluationError(f"split {', '.join(repeated)} is named more than once; name each split once")
-        missing = [s for s in splits if s not in info["splits"]]
+        missing = [s for s in splits if s not in have]
         if missing:
-            raise EvaluationError(f"{data_dir} has no split {', '.join(missing)} (it has {', '.join(info['splits'])})")
+            raise EvaluationError(f"{build} has no split {', '.join(missing)} (it has {', '.join(have)})")
         return list(splits)
-    chosen = [s for s in TEST_SPLITS if s in info["splits"]]
+    chosen = [s for s in TEST_SPLITS if s in have]
     if not chosen:
-        raise EvaluationError(f"{data_dir} has no test split (it has {', '.join(info['splits'])}); pass --splits")
+        raise EvaluationError(f"{build} has no test split (it has {', '.join(have)}); pass --splits")
     return chosen
 
 
-def _load(model: Any, benchmark: str, checkpoint: str | Path | None, device: str | None,
+def _load(model: Any, benchmark: str, checkpoint: str | Path | None, runtime: Runtime,
           hf_options: dict[str, Any] | None = None) -> tuple[Any, str, str | None]:
     """(detector in eval mode, the name the user asked for, checkpoint source or None). ``hf_options``
-    (``fake_label``, ``clip``) apply to ``hf:`` names only."""
+    (``fake_label``, ``clip``) apply to ``hf:`` names only. An object handed in is moved only when a device
+    was asked for."""
     hf_options = {k: v for k, v in (hf_options or {}).items() if v is not None}
     if isinstance(model, (str, Path)):
         name = str(model)
         if checkpoint is None and not hf_options and Path(name).expanduser().is_dir():  # a saved checkpoint folder
             loaded = registry.load(Path(name).expanduser())
-            loaded.to(pick_device(device)).eval()
+            loaded.to(runtime.device).eval()
             return loaded, loaded.name, str(Path(name).expanduser())
-        loaded, source = load_trained(name, benchmark, checkpoint, device, **hf_options)
+        loaded, source = load_trained(name, benchmark, checkpoint, runtime.device, **hf_options)
         return loaded, name, source
     if hf_options:
         raise EvaluationError(f"{', '.join(hf_options)} apply only to hf: model names, not to a "
                               f"{type(model).__name__} object")
     detector = as_detector(model)
-    if device:
-        detector.to(pick_device(device))
+    if runtime.requested:
+        detector.to(runtime.device)
     detector.eval()
     return detector, detector.name, None
 
@@ -352,7 +400,7 @@ def check_calibration_split(calibration_split: Any) -> None:
                               f"split that is not tested ({metrics.CALIBRATION_SPLIT})")
 
 
-def coverage(data_dir: Path, scored: dict[str, int]) -> dict[str, Any]:
+def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> dict[str, Any]:
     """Rows scored per split against the split's rows in the build's row list (COVERAGE_DEFINITION)."""
     path = Path(data_dir) / read.REPORT_NAME
     rows = json.loads(path.read_text(encoding="utf-8")).get("rows")
@@ -408,40 +456,48 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
     (``torchrun``) every rank scores its block of each split (features into the shared cache), and rank 0
     alone writes the results folder.
     """
-    metrics.check_options(threshold, n_bootstrap, seed)
-    check_num_workers(num_workers)
-    device = distributed.local_device(device)
-    distributed.init(device)
-    check_batch_size(batch_size)
-    check_calibration_split(calibration_split)
-    if out_dir:
-        # A foreign folder is refused before anything is scored, so a long evaluation never runs for nothing.
-        _check_out(Path(out_dir).expanduser())
-    say = log or (lambda msg: None)
+    config = EvalConfig(benchmark=benchmark, splits=splits, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed,
+                        threshold=threshold, batch_size=batch_size, device=device, progress=progress, plots=plots,
+                        log=log, fake_label=fake_label, clip=clip, calibration_split=calibration_split,
+                        num_workers=num_workers, precision=precision)
+    return run(model, config, checkpoint=checkpoint, data_dir=data_dir)
+
+
+def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
+        data_dir: str | Path | read.Build | None = None, runtime: Runtime | None = None) -> EvalResult:
+    """:func:`evaluate` with its options as one :class:`EvalConfig`; ``data_dir`` may be an opened build and
+    ``runtime`` an already resolved one (else both are opened and resolved here, once)."""
+    config.check()
+    runtime = runtime or config.runtime()
+    say = config.say
+    benchmark = config.benchmark
     if isinstance(model, str) and not model.startswith("hf:") and not Path(model).expanduser().is_dir():
         registry.resolve(model, benchmark)  # a mistyped model name is reported before any data is read
-    data_dir, info = resolve_data(data_dir, benchmark)
-    benchmark = info["benchmark"]
-    chosen = _chosen_splits(info, data_dir, splits)
-    calibrate = calibration_split if calibration_split in info["splits"] else None
-    detector, requested, source = _load(model, benchmark, checkpoint, device, {"fake_label": fake_label, "clip": clip})
+    build = open_build(data_dir, benchmark)
+    benchmark = build.benchmark
+    chosen = _chosen_splits(build, config.splits)
+    calibration_split = config.calibration_split
+    calibrate = calibration_split if calibration_split in build.splits else None
+    detector, requested, source = _load(model, benchmark, checkpoint, runtime,
+                                        {"fake_label": config.fake_label, "clip": config.clip})
     resolved_note = f" (resolved from {requested!r})" if detector.name != requested else ""
     say(f"evaluating {detector.name}{resolved_note} from {source or type(model).__name__} on {benchmark} "
         f"[{', '.join(chosen)}]")
     if calibrate and calibrate not in chosen:
         say(f"also scoring {calibrate}, only to choose the frozen thresholds (not reported as a split)")
-    if getattr(detector, "choice_note", None):  # a Hub classifier: which label was taken as fake
-        say(detector.choice_note)
-    out = Path(out_dir).expanduser() if out_dir else default_results_dir(benchmark, getattr(detector, "run_name",
-                                                                                            detector.name))
+    for note in detector.notes():  # e.g. a Hub classifier: which label was taken as fake
+        say(note)
+    out = Path(config.out_dir).expanduser() if config.out_dir else default_results_dir(benchmark, detector.run_name)
     _check_out(out)
 
-    precision = P.resolve(precision, model_device(detector))
-    part = distributed.part()
+    runtime = runtime.on(model_device(detector))
+    precision, part = runtime.precision, runtime.part
+    threshold, n_bootstrap, seed, plots = config.threshold, config.n_bootstrap, config.seed, config.plots
+    data_dir, info = build.path, build.info
     if part.distributed:
         say(f"{part.label()}: scoring its block of each split; rank 0 writes the results")
-    scored = {s: score_split(detector, data_dir, s, batch_size=batch_size, progress=progress,
-                             num_workers=num_workers, precision=precision)
+    scored = {s: score_split(detector, build, s, batch_size=runtime.batch_size, progress=config.progress,
+                             num_workers=runtime.num_workers, precision=precision)
               for s in dict.fromkeys(chosen + ([calibrate] if calibrate else []))}
     predictions = pd.concat([scored[s] for s in chosen], ignore_index=True)
     calibration = scored[calibrate] if calibrate else None
@@ -460,17 +516,16 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
                       "label_fingerprint": info["label_fingerprint"], "audio_fingerprint": info["audio_fingerprint"],
                       "dataset": str(data_dir), "splits": chosen, "calibration_split": calibrate},
         "model": {"requested": requested, "name": detector.name, "config": detector.config, "checkpoint": source,
-                  "checkpoint_sha256": (getattr(detector, "weights_sha256", None) if source.startswith("hf:")
+                  "checkpoint_sha256": (detector.provenance()["weights_sha256"] if source.startswith("hf:")
                                         else checkpoint_sha256(source)) if source else None,
                   "training": train_summary(source) if source else None,
                   # which encoder weights produced the features: Hub id + commit, or a content hash
-                  "encoders": {s: enc.identity() for s, enc in getattr(detector, "encoders", {}).items()
-                               if hasattr(enc, "identity")},
-                  "device": str(model_device(detector)), "precision": precision,
-                  "world_size": part.count if part.distributed else 1},
+                  "encoders": detector.provenance()["encoders"],
+                  "device": str(runtime.device), "precision": precision,
+                  "world_size": part.world},
         "metrics": report,
         "frozen_thresholds": frozen,
-        "coverage": coverage(data_dir, {s: len(f) for s, f in scored.items()}),
+        "coverage": coverage(build, {s: len(f) for s, f in scored.items()}),
     }
     results_schema.check_results(results)  # a results.json that does not match its published schema is a bug
     title = f"{detector.name} on {benchmark}"
@@ -488,4 +543,4 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
     if part.main:
         replace_dir_atomic(out, write, marker=RESULTS_MARKER, kind="results folder")
     distributed.barrier()  # the other ranks return once the results are written
-    return EvalResult(out, results, predictions, calibration, detector)
+    return EvalResult(out, results, predictions, calibration, detector, build)

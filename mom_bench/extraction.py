@@ -11,17 +11,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from mom_bench import distributed
-from mom_bench import precision as P
-from mom_bench.dataset import read
+from mom_bench.dataset.read import Build
 from mom_bench.errors import ExtractError
 from mom_bench.inference import feature_key_parts, check_complete, fill_features
 from mom_bench.models import registry
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.cache import FeatureCache
-from mom_bench.runs import pick_device, resolve_data
+from mom_bench.runs import open_build
+from mom_bench.runtime import Runtime
 
 
 @dataclass
@@ -47,16 +47,16 @@ def _model(model: str | Path, benchmark: str, checkpoint: str | Path | None) -> 
     return detector.eval()
 
 
-def _splits(info: dict[str, Any], splits: list[str] | tuple[str, ...] | None) -> list[str]:
+def _splits(build: Build, splits: list[str] | tuple[str, ...] | None) -> list[str]:
     if not splits:
-        return list(info["splits"])
-    unknown = [s for s in splits if s not in info["splits"]]
+        return list(build.splits)
+    unknown = [s for s in splits if not build.has(s)]
     if unknown:
-        raise ExtractError(f"no split {', '.join(unknown)} in {info['path']} (it has {', '.join(info['splits'])})")
+        raise ExtractError(f"no split {', '.join(unknown)} in {build} (it has {', '.join(build.splits)})")
     return list(dict.fromkeys(splits))
 
 
-def extract(model: str | Path, data_dir: str | Path | None = None, *, benchmark: str | None = None,
+def extract(model: str | Path, data_dir: str | Path | Build | None = None, *, benchmark: str | None = None,
             checkpoint: str | Path | None = None, splits: list[str] | tuple[str, ...] | None = None,
             num_shards: int | None = None, shard_index: int | None = None, batch_size: int = 8,
             num_workers: int = 0, precision: str = "fp32", device: str | None = None, progress: bool = True,
@@ -76,21 +76,19 @@ def extract(model: str | Path, data_dir: str | Path | None = None, *, benchmark:
         raise ExtractError(f"--flush-every must be at least 1 (got {flush_every})")
     if num_workers < 0:
         raise ExtractError(f"--num-workers must be 0 or more (got {num_workers})")
-    part = distributed.part(num_shards, shard_index)
-    device = distributed.local_device(device)
-    distributed.init(device)
-    data, info = resolve_data(data_dir, benchmark)
-    detector = _model(model, info["benchmark"], checkpoint)
-    chosen = _splits(info, splits)
-    dev = pick_device(device)
-    resolved = P.resolve(precision, dev)
+    runtime = Runtime.resolve(device, precision=precision, num_workers=num_workers, batch_size=batch_size,
+                              num_shards=num_shards, shard_index=shard_index)
+    build = open_build(data_dir, benchmark)
+    detector = _model(model, build.benchmark, checkpoint)
+    chosen = _splits(build, splits)
+    part, dev, resolved = runtime.part, runtime.device, runtime.precision
     result = ExtractResult(detector.name, part, resolved)
     say(f"extracting {detector.name} features of {', '.join(chosen)} ({part.label()}, {resolved}, "
         f"{num_workers} decode workers, device {dev})")
     t0 = time.perf_counter()
     for split in chosen:
-        folder, computed = fill_features(detector, data, split, dev, batch_size, part=part,
-                                         num_workers=num_workers, precision=resolved, progress=progress,
+        folder, computed = fill_features(detector, build, split, dev, runtime.batch_size, part=part,
+                                         num_workers=runtime.num_workers, precision=resolved, progress=progress,
                                          cache=FeatureCache(shard_size=flush_every))
         result.computed[split], result.folders[split] = computed, folder
     distributed.barrier()
@@ -98,19 +96,19 @@ def extract(model: str | Path, data_dir: str | Path | None = None, *, benchmark:
     return result
 
 
-def merge(model: str | Path, data_dir: str | Path | None = None, *, benchmark: str | None = None,
+def merge(model: str | Path, data_dir: str | Path | Build | None = None, *, benchmark: str | None = None,
           checkpoint: str | Path | None = None, splits: list[str] | tuple[str, ...] | None = None,
           precision: str = "fp32", device: str | None = None) -> dict[str, Path]:
     """Check that the shards of a sharded extraction together hold every row of ``splits``; raise
     :class:`mom_bench.inference.ExtractionIncomplete` naming the missing shards otherwise. The shards are
     then read as one cache by ``train`` and ``evaluate`` (nothing is copied)."""
-    data, info = resolve_data(data_dir, benchmark)
-    detector = _model(model, info["benchmark"], checkpoint)
-    resolved = P.resolve(precision, pick_device(device))
+    build = open_build(data_dir, benchmark)
+    detector = _model(model, build.benchmark, checkpoint)
+    resolved = Runtime.resolve(device, precision=precision, join=False).precision
     folders: dict[str, Path] = {}
-    for split in _splits(info, splits):
-        folder = FeatureCache().folder(detector, feature_key_parts(info, split, None), resolved)
-        ids = [str(i) for i in read.read_table(data, split, ["id"])["id"]]
+    for split in _splits(build, splits):
+        folder = FeatureCache().folder(detector, feature_key_parts(build.info, split, None), resolved)
+        ids = [str(i) for i in build.table(split, ["id"])["id"]]
         check_complete(folder, ids, split)
         folders[split] = folder
     return folders

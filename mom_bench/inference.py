@@ -177,7 +177,7 @@ def feature_key_parts(info: dict[str, Any], split: str, transform: RowTransform 
     return key_parts
 
 
-def fill_features(model: FrozenEncoderDetector, data_dir: Path, split: str, device: torch.device,
+def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, split: str, device: torch.device,
                   batch_size: int, *, part: Part | None = None, num_workers: int = 0, precision: str = "fp32",
                   transform: RowTransform | None = None, progress: bool = True,
                   desc: str | None = None, cache: FeatureCache | None = None) -> tuple[Path, int]:
@@ -185,25 +185,25 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path, split: str, devi
     yet (``part``: default the launcher's rank, else the whole split); returns the cache folder and the
     number of songs computed. A part that finishes is recorded under ``<folder>/parts/``, so a merge can
     name the parts that did not. ``cache`` sets where and how often shards are written."""
-    info = read.read_info(data_dir)
+    build = read.Build.open(data_dir, verify=False)  # a Build is used as it is; a bare folder is read once
     part = part or distributed.part()
     precision = P.resolve(precision, device)
     cache = cache or FeatureCache()
-    folder = cache.open(model, feature_key_parts(info, split, transform), precision)
-    ids = [str(i) for i in read.read_table(data_dir, split, ["id"])["id"]]
+    folder = cache.open(model, feature_key_parts(build.info, split, transform), precision)
+    ids = [str(i) for i in build.table(split, ["id"])["id"]]
     start, stop = part.batch_range(len(ids), batch_size)
     stored = cache.stored_ids(folder)
     todo = [r for r in grid(start, stop, batch_size) if any(i not in stored for i in ids[r[0]:r[1]])]
     model.to(device)
     label = "" if part.whole else f" ({part.label()})"
     try:
-        cache.fill(model, folder, decoded_batches(data_dir, split, todo, model, num_workers=num_workers,
+        cache.fill(model, folder, decoded_batches(build.path, split, todo, model, num_workers=num_workers,
                                                   transform=transform, device=device, where=f"{split} row"),
                    total=sum(b - a for a, b in todo), device=device, precision=precision, skip=stored,
                    progress=progress, desc=(desc or f"features {split}") + label,
                    tag="" if part.whole else f"p{part.index:05d}of{part.count:05d}-")
     except CacheInputError as err:
-        raise _damaged(data_dir, split, err.item, err.reason) from None
+        raise _damaged(build.path, split, err.item, err.reason) from None
     if not part.whole:
         write_json_atomic(folder / "parts" / f"{part.count:05d}-{part.index:05d}.json",
                           {"split": split, "index": part.index, "count": part.count, "rows": [start, stop],
@@ -244,7 +244,7 @@ def check_complete(folder: Path, ids: list[str], split: str) -> None:
                                "then merge")
 
 
-def extract_features(model: FrozenEncoderDetector, data_dir: Path, split: str, device: torch.device,
+def extract_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, split: str, device: torch.device,
                      batch_size: int, progress: bool = True, desc: str | None = None,
                      transform: RowTransform | None = None, *, num_workers: int = 0,
                      precision: str = "fp32") -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
@@ -256,11 +256,12 @@ def extract_features(model: FrozenEncoderDetector, data_dir: Path, split: str, d
     the head or an evaluation of another epoch never runs the encoders again. Under a distributed launcher
     each rank computes its block of rows (:mod:`mom_bench.distributed`), all wait for each other, and every
     rank then reads the whole split from the shared cache."""
-    meta = read.read_table(data_dir, split, ["id", "label", "generator"]).to_dict("records")
+    build = read.Build.open(data_dir, verify=False)
+    meta = build.table(split, ["id", "label", "generator"]).to_dict("records")
     part = distributed.part()
     if part.distributed:
         distributed.init(device)  # the barrier below needs the group (a no-op when the caller joined it)
-    folder, _ = fill_features(model, data_dir, split, device, batch_size, part=part, num_workers=num_workers,
+    folder, _ = fill_features(model, build, split, device, batch_size, part=part, num_workers=num_workers,
                               precision=precision, transform=transform, progress=progress, desc=desc)
     distributed.barrier()
     ids = [str(m["id"]) for m in meta]
@@ -270,7 +271,7 @@ def extract_features(model: FrozenEncoderDetector, data_dir: Path, split: str, d
     return stack([feats[i] for i in ids]), meta
 
 
-def split_logits(model: Any, data_dir: Path, split: str, *, batch_size: int = 8, progress: bool = True,
+def split_logits(model: Any, data_dir: Path | read.Build, split: str, *, batch_size: int = 8, progress: bool = True,
                  preloaded: list[tuple[int, torch.Tensor]] | None = None,
                  transform: RowTransform | None = None, desc: str | None = None, num_workers: int = 0,
                  precision: str = "fp32") -> torch.Tensor:
@@ -285,8 +286,9 @@ def split_logits(model: Any, data_dir: Path, split: str, *, batch_size: int = 8,
 
     device = model_device(model)
     precision = P.resolve(precision, device)
+    build = read.Build.open(data_dir, verify=False)
     if uses_cached_features(model):
-        feats, _ = extract_features(model, data_dir, split, device, batch_size, progress,
+        feats, _ = extract_features(model, build, split, device, batch_size, progress,
                                     desc=desc or f"features {split}", transform=transform,
                                     num_workers=num_workers, precision=precision)
         return feature_logits(model, feats, device=device)
@@ -295,17 +297,17 @@ def split_logits(model: Any, data_dir: Path, split: str, *, batch_size: int = 8,
     part = distributed.part()
     if part.distributed:
         distributed.init(device)  # the gather below needs the group
-    start, stop = part.batch_range(read.num_rows(data_dir, split), batch_size)
+    start, stop = part.batch_range(build.num_rows(split), batch_size)
     bar = tqdm(total=stop - start, desc=(desc or f"scoring {split}") + ("" if part.whole else f" ({part.label()})"),
                unit="song", disable=not progress)
 
     def waves() -> Iterator[torch.Tensor]:
-        for ids, decoded, errors in decoded_batches(data_dir, split, grid(start, stop, batch_size), model,
+        for ids, decoded, errors in decoded_batches(build.path, split, grid(start, stop, batch_size), model,
                                                     num_workers=num_workers, transform=transform, device=device,
                                                     where=f"{split} row"):
             if errors:
                 item, reason = next(iter(errors.items()))
-                raise _damaged(data_dir, split, item, reason)
+                raise _damaged(build.path, split, item, reason)
             bar.update(len(ids))
             yield from decoded
 

@@ -25,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from mom_bench import distributed, metrics, settings
 from mom_bench._io import replace_dir_atomic, write_atomic
 from mom_bench.errors import RobustnessError
 from mom_bench.transforms import Suite, Transform, TransformError, item_seed, load_suite
+
+if TYPE_CHECKING:  # evaluation is imported when a suite runs, keeping it off the import of this module
+    from mom_bench.evaluation import EvalConfig
 
 SCHEMA_VERSION = 1
 FOLDER = "robustness"
@@ -105,26 +108,38 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
     picks a subset by name; ``clips=False`` skips the suite's clip-policy sweep) and write the ``robustness/``
     folder inside the results folder. Returns (the clean ``EvalResult``, the :class:`RobustnessResult`)."""
     from mom_bench import evaluation
-    from mom_bench.dataset import read
 
-    say = log or (lambda msg: None)
+    config = evaluation.EvalConfig(benchmark=benchmark, splits=splits, out_dir=out_dir, n_bootstrap=n_bootstrap,
+                                   seed=seed, threshold=threshold, batch_size=batch_size, device=device,
+                                   progress=progress, plots=plots, log=log, fake_label=fake_label, clip=clip,
+                                   calibration_split=calibration_split)
+    return run(model, config, suite=suite, transforms=transforms, clips=clips, checkpoint=checkpoint,
+               data_dir=data_dir)
+
+
+def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
+        transforms: list[str] | tuple[str, ...] | None = None, clips: bool = True,
+        checkpoint: str | Path | None = None, data_dir: str | Path | None = None) -> tuple[Any, RobustnessResult]:
+    """:func:`evaluate_robustness` with the evaluation options as one :class:`mom_bench.evaluation.EvalConfig`."""
+    from mom_bench import evaluation
+
+    say, threshold, n_bootstrap, seed = config.say, config.threshold, config.n_bootstrap, config.seed
+    batch_size, progress, plots = config.batch_size, config.progress, config.plots
     if distributed.launched():
         raise RobustnessError("the robustness suite runs in one process: start it without torchrun (its clean "
                               "evaluation can use the launcher on its own: mom-bench evaluate without --robustness)")
     loaded = load_suite(suite)
     chosen = select(loaded, transforms)
-    clean = evaluation.evaluate(model, checkpoint, data_dir, benchmark=benchmark, splits=splits, out_dir=out_dir,
-                                n_bootstrap=n_bootstrap, seed=seed, threshold=threshold, batch_size=batch_size,
-                                device=device, progress=progress, plots=plots, log=log, fake_label=fake_label,
-                                clip=clip, calibration_split=calibration_split)
+    clean = evaluation.run(model, config, checkpoint=checkpoint, data_dir=data_dir)
     bench = clean.results["benchmark"]
-    data = Path(bench["dataset"])
+    assert clean.build is not None
+    data = clean.build.path
     tests = [s for s in bench["splits"] if s.startswith("test")]
     if not tests:
         raise RobustnessError(f"no test split among the evaluated splits ({', '.join(bench['splits'])}): the "
                               "robustness suite scores test splits")
     detector, source = clean.detector, clean.results["model"]["checkpoint"]
-    stored_rate = int(json.loads((data / read.REPORT_NAME).read_text())["audio"]["sample_rate"])
+    stored_rate = int(clean.build.report()["audio"]["sample_rate"])
     clean_rows = clean.predictions[clean.predictions["split"].isin(tests)].reset_index(drop=True)
     cache_id = clean.results["model"].get("checkpoint_sha256")
     scorer = _Scorer(detector, data, bench["fingerprint"], cache_id, batch_size, progress)

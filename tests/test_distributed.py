@@ -158,3 +158,13 @@ def _safetensors_ids(path: Path) -> str:
 
     with safe_open(str(path), framework="pt") as f:
         return f.metadata()["ids"]
+
+
+def test_a_shard_of_an_array_job_is_not_a_rank_of_a_process_group():
+    from mom_bench.distributed import Part
+
+    shard = Part(3, 8)  # --num-shards 8 --shard-index 3: a process of its own, writing its own files
+    assert (shard.rank, shard.world, shard.main) == (0, 1, True)
+    assert shard.on_main(lambda: "done here") == "done here"  # no collective outside a process group
+    rank = Part(1, 2, distributed=True)
+    assert (rank.rank, rank.world, rank.main) == (1, 2, False)

@@ -177,3 +177,33 @@ def test_readme_job_on_mom_mini(tmp_path, monkeypatch):
         assert len(rows) == sum(info["counts"][split].values())
         assert res["metrics"]["splits"][split]["overall"]["f1"]["value"] == pytest.approx(
             skm.f1_score(rows["label"], rows["score"] >= 0.5, zero_division=0))
+
+
+def test_evaluate_and_the_robustness_suite_take_the_options_of_one_config():
+    # One options object: a keyword added to evaluate (or to the suite) without EvalConfig would drift apart.
+    import dataclasses
+    import inspect
+
+    from mom_bench.evaluation import EvalConfig, evaluate
+    from mom_bench.robustness import evaluate_robustness
+
+    fields = {f.name for f in dataclasses.fields(EvalConfig)}
+    keywords = lambda fn: {n for n, p in inspect.signature(fn).parameters.items()  # noqa: E731
+                           if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keywords(evaluate) == fields
+    assert keywords(evaluate_robustness) - {"suite", "transforms", "clips"} <= fields
+    defaults = {f.name: f.default for f in dataclasses.fields(EvalConfig)}
+    for fn in (evaluate, evaluate_robustness):
+        for name, p in inspect.signature(fn).parameters.items():
+            if name in fields:
+                assert p.default == defaults[name], (fn.__name__, name)
+
+
+def test_an_opened_build_holds_what_verify_build_reports(loop_benchmark):
+    from mom_bench.dataset import read
+
+    build = read.Build.open(loop_benchmark)
+    assert build.info == read.verify_build(loop_benchmark)
+    assert read.Build.open(build) is build  # handed down, never opened again
+    assert list(build.table("test_id", ["id"])["id"]) == list(read.read_table(loop_benchmark, "test_id", ["id"])["id"])
+    assert build.num_rows("validation") == len(list(build.rows("validation", ["id"])))

@@ -183,7 +183,7 @@ def uninterrupted(data, tmp_path_factory):
     log = _log(run_dir)
     # what makes the kill tests bite: epoch 7 is not the best, yet it beats every epoch before 6
     assert json.loads((run_dir / runs.TRAIN_CONFIG).read_text())["best_epoch"] == KILLED_EPOCH
-    assert T._selection_key(log[KILLED_EPOCH]) > max(T._selection_key(e) for e in log[:KILLED_EPOCH - 1])
+    assert runs.selection_key(log[KILLED_EPOCH]) > max(runs.selection_key(e) for e in log[:KILLED_EPOCH - 1])
     return run_dir
 
 

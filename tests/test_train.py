@@ -237,3 +237,17 @@ def test_a_mistyped_model_is_named_before_any_data_is_needed(tmp_path):
     for run in (train_mod.train, evaluate_mod.evaluate):
         with pytest.raises(UnknownModelError, match="Did you mean 'clam'"):
             run("clma", data_dir=tmp_path / "no-dataset-here")
+
+
+def test_every_training_family_has_one_feed_and_every_registry_row_uses_its_own():
+    from mom_bench.feeds import feed_class
+    from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
+    from mom_bench.recipes import FAMILY_RECIPES
+
+    bases = [Detector, FrozenEncoderDetector, SpectrogramDetector]
+    assert {feed_class(b).family for b in bases} == set(FAMILY_RECIPES)
+    for base in bases:
+        assert feed_class(base).family == base.training_family
+    for spec in registry.list_models(include_plugins=False):
+        cls = spec.load_class()
+        assert feed_class(cls).family == cls.training_family == spec.family, spec.name

@@ -9,8 +9,9 @@ same folder.)
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from mom_bench.errors import BuildTampered, NotABuiltBenchmark
 
@@ -255,3 +256,86 @@ def _row_differences(rows: list[dict], report_rows: list[dict], show: int = 5) -
     if not found:
         return "audio hashes (content_sha256) were changed"
     return "; ".join(found[:show]) + (f"; and {len(found) - show} more" if len(found) > show else "")
+
+
+@dataclass(frozen=True)
+class Build:
+    """A built benchmark opened once: its report's essentials as typed fields, and reading its splits.
+
+    :meth:`open` verifies the shards against the build report (:func:`verify_build`), so code handed a
+    ``Build`` reads data that is what the build wrote without opening or checking the folder again.
+    ``Build.open(path, verify=False)`` reads only the report (:func:`read_info`): for library callers that
+    pass a bare folder to the lower-level functions, as before."""
+
+    path: Path
+    benchmark: str
+    benchmark_version: str | None
+    fingerprint: str
+    splits: tuple[str, ...]
+    #: split -> generator -> rows written, and the build's row totals (rows, written, missing, unusable...)
+    counts: dict[str, Any] = field(repr=False)
+    row_totals: dict[str, Any] = field(repr=False)
+    #: what scoring depends on (ids, splits, labels, generators) and the stored audio's hashes; None when
+    #: opened without verification
+    label_fingerprint: str | None = None
+    audio_fingerprint: str | None = None
+
+    @classmethod
+    def open(cls, path: "str | Path | Build", benchmark: str | None = None, *, verify: bool = True) -> "Build":
+        """The build in ``path`` (a ``Build`` is returned as it is), verified unless ``verify`` is False.
+        Raises :class:`NotABuiltBenchmark` or :class:`BuildTampered`."""
+        if isinstance(path, Build):
+            return path
+        info = verify_build(path, benchmark) if verify else read_info(path, benchmark)
+        return cls(path=Path(info["path"]), benchmark=info["benchmark"],
+                   benchmark_version=info.get("benchmark_version"), fingerprint=info["fingerprint"],
+                   splits=tuple(info["splits"]), counts=info["counts"], row_totals=info["row_totals"],
+                   label_fingerprint=info.get("label_fingerprint"), audio_fingerprint=info.get("audio_fingerprint"))
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The same essentials as the dict :func:`verify_build` returns (what run records store)."""
+        info: dict[str, Any] = {"benchmark": self.benchmark, "benchmark_version": self.benchmark_version,
+                                "fingerprint": self.fingerprint, "counts": self.counts,
+                                "row_totals": self.row_totals, "path": str(self.path), "splits": list(self.splits)}
+        if self.label_fingerprint is not None:
+            info.update(label_fingerprint=self.label_fingerprint, audio_fingerprint=self.audio_fingerprint)
+        return info
+
+    def has(self, split: str) -> bool:
+        return split in self.splits
+
+    def report(self) -> dict[str, Any]:
+        """The whole ``build_report.json`` (row list, audio settings, leakage audit...)."""
+        return dict(json.loads((self.path / REPORT_NAME).read_text(encoding="utf-8")))
+
+    def shards(self, split: str) -> list[Path]:
+        return shards(self.path, split)
+
+    def num_rows(self, split: str) -> int:
+        return num_rows(self.path, split)
+
+    def table(self, split: str, columns: list[str]) -> Any:
+        """Non-audio ``columns`` of ``split`` as a pandas DataFrame (:func:`read_table`)."""
+        return read_table(self.path, split, columns)
+
+    def rows(self, split: str, columns: list[str] | None = None, batch_size: int = 64,
+             shard_index: int | None = None) -> Iterator[dict]:
+        """Rows of ``split`` as dicts in stored order (:func:`iter_rows`)."""
+        return iter_rows(self.path, split, columns, batch_size=batch_size, shard_index=shard_index)
+
+    def row_range(self, split: str, columns: list[str]) -> "RowRange":
+        """Random access to blocks of ``split``'s rows (:class:`RowRange`)."""
+        return RowRange(self.path, split, columns)
+
+    def column_names(self, split: str) -> list[str]:
+        return column_names(self.path, split)
+
+    def stratum_columns(self, split: str) -> dict[str, str | None]:
+        return stratum_columns(self.path, split)
+
+    def __str__(self) -> str:  # messages name the folder, as they did when they were handed a path
+        return str(self.path)
+
+    def __fspath__(self) -> str:  # the path-taking helpers above accept an opened build too
+        return str(self.path)

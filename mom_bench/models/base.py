@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from abc import ABCMeta, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -66,6 +66,9 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin, metaclass=ABCMeta,
 
     #: How the trainer feeds this detector (a key of :data:`mom_bench.recipes.FAMILY_RECIPES`).
     training_family: ClassVar[str] = "waveform"
+    #: The feature streams whose branch embeddings the head returns (``emb_<stream>``); the trainer's
+    #: alignment losses need two. Detectors without branches have none.
+    streams: Sequence[str] = ()
 
     def __init__(self, config: dict[str, Any]):
         super().__init__()
@@ -96,6 +99,23 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin, metaclass=ABCMeta,
             return torch.sigmoid(self(wave))
         finally:
             self.train(was_training)
+
+    @property
+    def run_name(self) -> str:
+        """The folder name of this detector's default run and results (its registry name by default)."""
+        return self.name
+
+    def notes(self) -> list[str]:
+        """Lines worth telling the user when this detector is evaluated (e.g. which label a Hub classifier
+        took as fake); none by default."""
+        return []
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the weights come from beyond the saved checkpoint, for ``results.json``: ``encoders``
+        (per feature stream, the identity of the frozen encoder weights: Hub id and commit, or a content
+        hash) and ``weights_sha256`` (the weights file of a checkpoint that mom-bench did not save itself,
+        None when there is none)."""
+        return {"encoders": {}, "weights_sha256": None}
 
     def n_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -11,7 +11,7 @@ Config keys (beyond the base contract): ``streams`` (``["mert", "w2v"]`` or one 
 from __future__ import annotations
 
 import copy
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -147,6 +147,9 @@ class ClamDetector(FrozenEncoderDetector):
         super().train(mode)
         self.encoders.eval()  # frozen encoders stay in eval mode (no dropout) while the head trains
         return self
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "encoders": {s: self._encoder(s).identity() for s in self.streams}}
 
     def feature_key(self) -> dict[str, str]:
         """Per stream, everything that determines its features (encoder weights, rate, normalisation, clip)."""

@@ -188,6 +188,12 @@ class HubClassifier(Detector):
         """What determines the scores: ``<hub id>@<commit>``, or ``local:<hash of the folder's files>``."""
         return str(self.config["identity"])
 
+    def notes(self) -> list[str]:
+        return [self.choice_note] if self.choice_note else []
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "weights_sha256": self.weights_sha256}
+
     @property
     def run_name(self) -> str:
         """A folder name for default results folders (no ``:`` or ``/``)."""
@@ -295,7 +301,7 @@ def load_pretrained(source: str, commit: str | None, where: str) -> tuple[Any, A
     whose classification head is not in its weights (a base model) is refused: its head would be random."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    kw = {"revision": commit} if commit else {}
+    kw: dict[str, Any] = {"revision": commit} if commit else {}
     try:
         model, info = AutoModelForAudioClassification.from_pretrained(
             source, trust_remote_code=False, dtype=torch.float32, output_loading_info=True, **kw)
