@@ -18,40 +18,40 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from mom_bench.provenance import mom_bench_version
+from mom_bench.core.provenance import mom_bench_version
 
 __version__ = mom_bench_version()
 
 #: public name -> the module that defines it
 _API = {
     "build_benchmark": "mom_bench.dataset.builder",
-    "train": "mom_bench.training",
-    "evaluate": "mom_bench.evaluation",
-    "evaluate_robustness": "mom_bench.robustness",
-    "extract": "mom_bench.extraction",
-    "predict": "mom_bench.prediction",
-    "compute_report": "mom_bench.metrics",
+    "train": "mom_bench.loop.training",
+    "evaluate": "mom_bench.loop.evaluation",
+    "evaluate_robustness": "mom_bench.loop.robustness",
+    "extract": "mom_bench.loop.extraction",
+    "predict": "mom_bench.loop.prediction",
+    "compute_report": "mom_bench.report.metrics",
     "load_detector": "mom_bench.models.registry",
     "list_models": "mom_bench.models.registry",
-    "check_detector": "mom_bench.check",
-    "MomBenchError": "mom_bench.errors",
+    "check_detector": "mom_bench.models.check",
+    "MomBenchError": "mom_bench.core.errors",
 }
 _RENAMED = {"load_detector": "load"}
 
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:
-    from mom_bench.check import check_detector
+    from mom_bench.models.check import check_detector
     from mom_bench.dataset.builder import build_benchmark
-    from mom_bench.errors import MomBenchError
-    from mom_bench.evaluation import evaluate
-    from mom_bench.extraction import extract
-    from mom_bench.metrics import compute_report
+    from mom_bench.core.errors import MomBenchError
+    from mom_bench.loop.evaluation import evaluate
+    from mom_bench.loop.extraction import extract
+    from mom_bench.report.metrics import compute_report
     from mom_bench.models.registry import list_models
     from mom_bench.models.registry import load as load_detector
-    from mom_bench.prediction import predict
-    from mom_bench.robustness import evaluate_robustness
-    from mom_bench.training import train
+    from mom_bench.loop.prediction import predict
+    from mom_bench.loop.robustness import evaluate_robustness
+    from mom_bench.loop.training import train
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@ rate of the same files, for 1 and 2 worker processes, with the peak resident mem
 
 A folder of generated 3-minute stereo 44.1 kHz mp3s (192 kb/s) is built with a CSV-listed protocol.
 Each measurement runs in a fresh process, so its peak RSS (the process plus its workers) is its own.
-"Raw decode" is `mom_bench.audio.load(path)` at the native rate: the floor any builder pays. The
+"Raw decode" is `mom_bench.core.audio.load(path)` at the native rate: the floor any builder pays. The
 build also resamples to 24 kHz, computes format statistics, encodes FLAC and writes parquet twice
 (journal, then shards). Running with --songs N and 2N shows whether memory stays flat.
 
@@ -75,7 +75,7 @@ def _peak_rss_mib() -> float:
 
 
 def run_one(mode: str, folder: Path, table: Path, workers: int) -> dict:
-    from mom_bench import audio
+    from mom_bench.core import audio
 
     files = sorted(folder.glob("song_*.mp3"))[: sum(1 for _ in open(table)) - 1]
     # Steady state, not start-up: load FFmpeg and the heavy imports (datasets, scikit-learn for the

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torchcodec.encoders import AudioEncoder
 
-from mom_bench import audio
+from mom_bench.core import audio
 
 
 def make_mp3(path: Path, seconds: float = 180.0, rate: int = 44100) -> Path:

@@ -64,9 +64,9 @@ def child(args) -> None:
     """One process (or one rank under torchrun) of part A: time extracting the first --songs rows."""
     import torch
 
-    from mom_bench import distributed
+    from mom_bench.core import distributed
     from mom_bench.dataset import read
-    from mom_bench.inference import decoded_batches, grid
+    from mom_bench.loop.inference import decoded_batches, grid
     from mom_bench.models import registry
     from mom_bench.models.cache import FeatureCache
 
@@ -78,7 +78,7 @@ def child(args) -> None:
     cache = FeatureCache(Path(args.cache) / f"rank{part.index}", shard_size=10**9)
     n_clip = model.clip.n_samples(model.sample_rate) or model.sample_rate * 10
     with torch.inference_mode():  # warm-up (kernel selection, oneDNN bf16 code generation)
-        from mom_bench import precision as P
+        from mom_bench.core import precision as P
 
         with P.autocast(args.precision, "cpu"):
             model.extract(torch.randn(args.batch_size, min(n_clip, model.sample_rate * 10)))
@@ -104,7 +104,7 @@ def phases(args) -> dict:
     import torch
 
     from mom_bench.dataset import read
-    from mom_bench.inference import decoded_batches, grid
+    from mom_bench.loop.inference import decoded_batches, grid
     from mom_bench.models import registry
 
     model = registry.create(args.model, "mom-mini").eval()
@@ -179,7 +179,7 @@ def _deviation(ref, got) -> dict:
 def part_b(args) -> dict:
     import torch
 
-    from mom_bench import precision as P
+    from mom_bench.core import precision as P
     from mom_bench.models import registry
 
     torch.manual_seed(0)
@@ -225,8 +225,8 @@ def part_b(args) -> dict:
 def part_c(args) -> dict:
     import torch
 
-    from mom_bench import settings
-    from mom_bench.inference import split_logits
+    from mom_bench.core import settings
+    from mom_bench.loop.inference import split_logits
     from mom_bench.models import registry
 
     out = {}
@@ -251,7 +251,7 @@ def part_c(args) -> dict:
 
 
 def main() -> None:
-    from mom_bench import settings
+    from mom_bench.core import settings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="ABC")

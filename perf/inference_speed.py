@@ -111,7 +111,7 @@ def plain_extract(model, wave) -> dict:
     import numpy as np
     import torch
 
-    from mom_bench.audio import resample
+    from mom_bench.core.audio import resample
 
     out = {}
     for s in model.streams:
@@ -152,7 +152,7 @@ def run_clam_extract(reps: int, batch8: bool = True) -> dict:
         rows["plain_seconds"] = plain_times
         rows["plain_max_abs_diff"] = max(float((ours[s] - plain[s]).abs().max()) for s in model.streams)
         # Each stream alone (the official figure splits 25.3 s MERT + 14.1 s wav2vec2), from the same decode.
-        from mom_bench.audio import resample
+        from mom_bench.core.audio import resample
 
         for s in model.streams:
             enc = model.encoders[s]

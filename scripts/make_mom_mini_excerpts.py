@@ -9,7 +9,7 @@ package). It needs network access to the Debian archive and FFmpeg (through torc
 Steps, all deterministic:
 1. ``apt-get download`` each Debian package in TRACKS (the versions listed; other versions are refused
    unless ``--any-version``), then ``dpkg -x`` it into the work folder.
-2. Decode each track through ``mom_bench.audio.load`` at 24 kHz mono (channel mean). Frets on Fire songs
+2. Decode each track through ``mom_bench.core.audio.load`` at 24 kHz mono (channel mean). Frets on Fire songs
    ship as stems: the backing track (song.ogg) and the lead guitar (guitar.ogg) are summed into one mix.
 3. Cut EXCERPTS_PER_TRACK windows of EXCERPT_SECONDS: the track minus its first and last 5 s is divided
    into equal segments and each excerpt starts at the beginning of its segment, moved forward in 0.5 s
@@ -37,7 +37,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mom_bench.audio import load  # noqa: E402
+from mom_bench.core.audio import load  # noqa: E402
 
 OUT = REPO / "mom_bench" / "data" / "mom_mini"
 RATE = 24000

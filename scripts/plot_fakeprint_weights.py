@@ -26,7 +26,7 @@ def generator_means(model, data_dir: Path, split: str) -> dict:
     import numpy as np
     import torch
 
-    from mom_bench.inference import extract_features
+    from mom_bench.loop.inference import extract_features
 
     feats, meta = extract_features(model, Path(data_dir), split, torch.device("cpu"), 8, progress=False)
     x = feats["fakeprint"].numpy()

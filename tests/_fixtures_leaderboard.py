@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
-from mom_bench import protocols
+from mom_bench.dataset import protocols
 from tests._build_fixtures import build_listed, write_audio
 
 BENCHMARK = "mom"

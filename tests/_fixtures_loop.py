@@ -108,6 +108,6 @@ TINY_RECIPE = {"lr": 2e-2, "epochs": 4, "batch_size": 8}
 
 def train_loop_run(data: Path, out: Path) -> Path:
     """A clam-tiny run of :data:`TINY_RECIPE` on the loop benchmark ``data``."""
-    from mom_bench.training import train
+    from mom_bench.loop.training import train
 
     return train("clam-tiny", data, out, config=TINY_RECIPE, overwrite=True, progress=False)

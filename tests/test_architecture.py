@@ -16,9 +16,9 @@ PACKAGE = REPO / "mom_bench"
 
 
 def layer_table() -> dict[str, int]:
-    """module prefix -> layer number, read from the table under '## Layers'."""
+    """module prefix -> layer number, read from the table under "## Zones"."""
     text = (REPO / "docs" / "architecture.md").read_text()
-    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Zones", 1)[1].split("\n## ", 1)[0]
     layers: dict[str, int] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -60,7 +60,7 @@ def imports_of(module: str, source: str | None = None) -> set[str]:
                 base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
             if base.split(".")[0] != "mom_bench":
                 continue
-            for alias in node.names:  # `from mom_bench import audio` imports the submodule mom_bench.audio
+            for alias in node.names:  # `from mom_bench import audio` imports the submodule mom_bench.core.audio
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
     return found - {module}
 
@@ -73,11 +73,25 @@ def layer_of(module: str, table: dict[str, int]) -> tuple[str, int]:
     return best, table[best]
 
 
+ZONES = ("core", "report", "dataset", "models", "loop", "leaderboard", "cli")
+
+
 def test_every_module_has_a_layer():
     table = layer_table()
-    assert len(table) > 10
     for module in MODULES:
         layer_of(module, table)
+
+
+def test_the_package_is_its_zones():
+    # Each zone is one package with one row; nothing but the facade and `python -m` sits beside them, so a new
+    # module has to be placed in a zone (and so under the zone's layer rule) rather than added flat.
+    table = layer_table()
+    assert set(table) == {f"mom_bench.{z}" for z in ZONES} | {"mom_bench", "mom_bench.__main__"}
+    flat = sorted(p.name for p in PACKAGE.glob("*.py")) + sorted(
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name not in ZONES)
+    assert flat == ["__init__.py", "__main__.py"], flat
+    order = [table[f"mom_bench.{z}"] for z in ZONES]
+    assert order == sorted(order), "the zones' layers follow the order core, report, dataset, models, loop, ..."
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -133,19 +147,19 @@ def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
     tree = ast.parse(source)
     names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert names == {"mom_bench.cli", "mom_bench"}
-    assert "mom_bench.audio" in imports_of("mom_bench.diagnostics")
+    assert "mom_bench.core.audio" in imports_of("mom_bench.report.diagnostics")
     assert layer_of("mom_bench.dataset.builder", layer_table())[1] < layer_of("mom_bench.cli", layer_table())[1]
 
 
 def test_the_walker_sees_modules_named_in_strings():
     # A registry row or an import_module target is an import that happens later: a hidden upward one fails.
-    hidden = 'TABLE = {"x": "mom_bench.cli:main"}\n\ndef f():\n    return importlib.import_module("mom_bench.training")\n'
-    found = imports_of("mom_bench.metrics", hidden)
-    assert {"mom_bench.cli", "mom_bench.training"} <= found
-    wrong = upward("mom_bench.metrics", found)
-    assert any(w.startswith("mom_bench.cli ") for w in wrong) and any("mom_bench.training " in w for w in wrong)
+    hidden = 'TABLE = {"x": "mom_bench.cli:main"}\n\ndef f():\n    return importlib.import_module("mom_bench.loop.training")\n'
+    found = imports_of("mom_bench.report.metrics", hidden)
+    assert {"mom_bench.cli", "mom_bench.loop.training"} <= found
+    wrong = upward("mom_bench.report.metrics", found)
+    assert any(w.startswith("mom_bench.cli ") for w in wrong) and any("mom_bench.loop.training " in w for w in wrong)
     # prose that mentions a module is not an import
-    assert not imports_of("mom_bench.metrics", '"""See mom_bench.cli for the commands."""\nX = "mom_bench"\n')
+    assert not imports_of("mom_bench.report.metrics", '"""See mom_bench.cli for the commands."""\nX = "mom_bench"\n')
     assert "mom_bench.models.clam" in imports_of("mom_bench.models.registry")
 
 
@@ -161,11 +175,11 @@ def test_the_cycle_check_catches_a_cycle_through_a_string_target():
 
 def test_every_error_class_is_defined_in_the_errors_module():
     # One place for the error families; each module that raises one imports it (and so re-exports it).
-    errors = ast.parse((PACKAGE / "errors.py").read_text())
+    errors = ast.parse((PACKAGE / "core" / "errors.py").read_text())
     families = {n.name for n in errors.body if isinstance(n, ast.ClassDef)}
     elsewhere = []
     for module, path in MODULES.items():
-        if module == "mom_bench.errors":
+        if module == "mom_bench.core.errors":
             continue
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.ClassDef) and {b.id for b in node.bases if isinstance(b, ast.Name)} & families:

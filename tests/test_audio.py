@@ -10,8 +10,8 @@ import scipy.io.wavfile
 import torch
 from torchcodec.encoders import AudioEncoder
 
-from mom_bench import audio
-from mom_bench.audio import AudioError
+from mom_bench.core import audio
+from mom_bench.core.audio import AudioError
 
 FORMATS = {  # extension -> native rate the encoder accepts
     "wav": 44100, "flac": 44100, "mp3": 44100, "ogg": 44100, "opus": 48000, "m4a": 44100,

@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from _build_fixtures import make_benchmark, write_tone
-from mom_bench._io import LOCK_NAME, FolderBusy
+from mom_bench.core.files import LOCK_NAME, FolderBusy
 from mom_bench.cli import main
 from mom_bench.dataset import build_benchmark
 from mom_bench.dataset.read import read_info, verify_build
@@ -362,7 +362,7 @@ def test_a_truncated_autoencoder_cache_file_is_trained_again_and_replaced(tmp_pa
     """issue 11 item 22"""
     from safetensors.torch import load_file
 
-    from mom_bench.mini.generators import make_family
+    from mom_bench.dataset.mini.generators import make_family
 
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
     rate = 16000

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from mom_bench.dataset.splits import assign_split, audit_splits, merge_duplicates, split_for, unit_hash
+from mom_bench.dataset.splitting import assign_split, audit_splits, merge_duplicates, split_for, unit_hash
 
 W = {"train": 0.6, "validation": 0.2, "test_id": 0.1, "test_ood": 0.1}
 

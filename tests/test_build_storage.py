@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner
 
 from _build_fixtures import make_benchmark
-from mom_bench import audio
+from mom_bench.core import audio
 from mom_bench.cli import main
 from mom_bench.dataset import BuildError, build_benchmark
 from mom_bench.dataset import storage
@@ -61,7 +61,7 @@ def _small_disk(monkeypatch, free: int) -> list[Path]:
 
 def _estimates(proto, table, *, cap_s=None) -> dict[str, int]:
     """The preflight's peak figures of a fresh build of every listed row, per store."""
-    from mom_bench import protocols
+    from mom_bench.dataset import protocols
 
     protocol = protocols.load(str(proto))
     rows = list(open_source(protocol, {"csv": str(table)}).rows())

@@ -82,7 +82,7 @@ def test_changed_audio_hash_changes_audio_not_label_fingerprint(build):
     with pytest.raises(BuildTampered, match="audio hashes"):
         verify_build(build)
     # What scoring depends on is unchanged: the label fingerprint of the same rows stays the same.
-    from mom_bench.dataset.report import label_fingerprint
+    from mom_bench.dataset.build_report import label_fingerprint
 
     rows = [r for s in read.read_info(build)["splits"]
             for r in read.read_table(build, s, ["id", "split", "label", "generator"]).to_dict("records")]
@@ -91,7 +91,7 @@ def test_changed_audio_hash_changes_audio_not_label_fingerprint(build):
 
 def test_evaluate_and_train_refuse_an_edited_build(build, loop_run, tmp_path):
     """The regression of issue 11 item 7: a flipped label used to be evaluated and submitted without a word."""
-    from mom_bench import evaluation, training
+    from mom_bench.loop import evaluation, training
 
     shard = read.shards(build, "test_ood")[0]
     shard.unlink()
@@ -106,7 +106,7 @@ def test_evaluate_and_train_refuse_an_edited_build(build, loop_run, tmp_path):
 def test_results_record_both_fingerprint_halves(build, loop_run, tmp_path):
     import json
 
-    from mom_bench import evaluation
+    from mom_bench.loop import evaluation
 
     evaluation.evaluate("clam-tiny", loop_run / "best", build, out_dir=tmp_path / "res", progress=False,
                         n_bootstrap=20)

@@ -97,7 +97,7 @@ def test_a_bad_option_value_is_a_usage_error_before_any_work(tmp_path):
 def test_an_internal_error_says_so_and_exits_1(tmp_path):
     # A bug (here a ZeroDivisionError injected into the library function `info` calls) must not pass for a
     # user error: exit 1 and the words "internal error", in a real process.
-    code = ("import sys, mom_bench.diagnostics as d, mom_bench.cli as c\n"
+    code = ("import sys, mom_bench.report.diagnostics as d, mom_bench.cli as c\n"
             "d.collect_info = lambda: 1 / 0\n"
             "sys.argv = ['mom-bench', 'info']\n"
             "c.main()\n")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mom_bench._io import sha256_file
+from mom_bench.core.files import sha256_file
 from mom_bench.models import crepe
 from mom_bench.models.checkpoints import CheckpointError
 from mom_bench.models.crepe import CrepeNet, fetch_weights, load_crepe

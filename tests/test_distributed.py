@@ -161,7 +161,7 @@ def _safetensors_ids(path: Path) -> str:
 
 
 def test_a_shard_of_an_array_job_is_not_a_rank_of_a_process_group():
-    from mom_bench.distributed import Part
+    from mom_bench.core.distributed import Part
 
     shard = Part(3, 8)  # --num-shards 8 --shard-index 3: a process of its own, writing its own files
     assert (shard.rank, shard.world, shard.main) == (0, 1, True)

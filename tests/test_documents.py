@@ -1,4 +1,4 @@
-"""The typed documents (mom_bench.documents): the results.json schema against a real report, the shipped
+"""The typed documents (mom_bench.report.documents): the results.json schema against a real report, the shipped
 schema file, the TypedDicts against real documents, and the report's numbers against a committed copy."""
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mom_bench import documents, json_schema, metrics
-from mom_bench.metrics import schema as results_schema
-from mom_bench.errors import MomBenchError
+from mom_bench.report import documents, metrics
+from mom_bench.core import json_schema
+from mom_bench.report.metrics import schema as results_schema
+from mom_bench.core.errors import MomBenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compute_report_seed0.json"
@@ -220,7 +221,7 @@ def test_schema_uses_only_what_the_validator_enforces():
 
 
 def test_schema_file_is_generated_from_the_dict():
-    """`python -m mom_bench.metrics.schema` rewrites the file after a change to the types or the registry."""
+    """`python -m mom_bench.report.metrics.schema` rewrites the file after a change to the types or the registry."""
     shipped = results_schema.RESULTS_SCHEMA_PATH
     assert shipped == ROOT / "mom_bench" / "schemas" / "results.schema.json"
     assert shipped.read_text(encoding="utf-8") == results_schema.schema_text()
@@ -236,7 +237,7 @@ def test_schema_file_is_packaged():
 
 def test_schema_versions_follow_the_writers():
     try:
-        evaluate = importlib.import_module("mom_bench.evaluation")
+        evaluate = importlib.import_module("mom_bench.loop.evaluation")
     except ModuleNotFoundError:  # the module's name before the package was restructured
         evaluate = importlib.import_module("mom_bench.evaluate")
     assert documents.REPORT_SCHEMA_VERSION == metrics.SCHEMA_VERSION
@@ -255,7 +256,7 @@ def _mom_bench_imports(path: Path) -> set[str]:
 
 def test_low_level_modules_import_almost_nothing():
     assert _mom_bench_imports(ROOT / "mom_bench" / "json_schema.py") == set()
-    assert _mom_bench_imports(ROOT / "mom_bench" / "documents.py") <= {"mom_bench.errors", "mom_bench.json_schema"}
+    assert _mom_bench_imports(ROOT / "mom_bench" / "documents.py") <= {"mom_bench.core.errors", "mom_bench.core.json_schema"}
 
 
 def test_leaderboard_schema_still_offers_the_validator():

@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 from sklearn import metrics as skm
 
-from mom_bench import evaluation as E
-from mom_bench import runs
-from mom_bench import metrics
+from mom_bench.loop import evaluation as E
+from mom_bench.loop import runs
+from mom_bench.report import metrics
 from mom_bench.dataset import read
 from mom_bench.cli import main
 from tests._fixtures_loop import BENCHMARK, LAYOUT, layout_counts
@@ -104,7 +104,7 @@ def test_scores_equal_the_model_on_waveforms_alone_and_batched(evaluated, data):
     a batch with other songs."""
     import torch
 
-    from mom_bench import audio
+    from mom_bench.core import audio
     from mom_bench.models import registry
 
     result, run = evaluated
@@ -158,7 +158,7 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
 def test_readme_job_on_mom_mini(tmp_path, monkeypatch):
     """The README main job through the library, with every default: build mom-mini, train clam, evaluate
     clam (about 1 min of CPU for the build, under a minute for the rest)."""
-    from mom_bench import training as T
+    from mom_bench.loop import training as T
     from mom_bench.dataset import build_benchmark
 
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
@@ -184,8 +184,8 @@ def test_evaluate_and_the_robustness_suite_take_the_options_of_one_config():
     import dataclasses
     import inspect
 
-    from mom_bench.evaluation import EvalConfig, evaluate
-    from mom_bench.robustness import evaluate_robustness
+    from mom_bench.loop.evaluation import EvalConfig, evaluate
+    from mom_bench.loop.robustness import evaluate_robustness
 
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     keywords = lambda fn: {n for n, p in inspect.signature(fn).parameters.items()  # noqa: E731

@@ -130,8 +130,8 @@ def test_registry_row_meets_the_detector_contract(model, tmp_path):
 
 def test_trains_with_the_real_trainer_and_reloads_to_identical_scores(loop_benchmark, tmp_path):
     from mom_bench.dataset import read
-    from mom_bench.inference import decode_row, split_logits
-    from mom_bench.training import train
+    from mom_bench.loop.inference import decode_row, split_logits
+    from mom_bench.loop.training import train
 
     run = train("fakeprint", loop_benchmark, tmp_path / "run", config={"epochs": 4, "lr": 1e-2},
                 overwrite=True, progress=False)

@@ -20,13 +20,13 @@ import pyarrow as pa
 import pytest
 
 from _build_fixtures import PROTOCOL, make_benchmark, write_tone
-from mom_bench import audio
+from mom_bench.core import audio
 from mom_bench.dataset import build_benchmark, columns
 from mom_bench.dataset.sources.csvsource import CsvSource, ManifestError
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset.process import process
-from mom_bench.protocols import ProtocolError
-from mom_bench import protocols
+from mom_bench.dataset.protocols import ProtocolError
+from mom_bench.dataset import protocols
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ["id", "label", "generator", "source", "path", "title"]
@@ -209,7 +209,7 @@ def _lying_mp3(folder: Path, header_s: float = 2.0) -> Path:
 
 _MEASURE = textwrap.dedent("""
     import json, resource, sys
-    from mom_bench import audio
+    from mom_bench.core import audio
     audio.load(sys.argv[2], 48000)  # imports and decoder set-up count in the baseline
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:

@@ -22,11 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 import mom_bench
-from mom_bench import evaluation as E
-from mom_bench import metrics, runs
-from mom_bench import prediction as P
-from mom_bench import training as T
-from mom_bench._io import ForeignFolder
+from mom_bench.loop import evaluation as E
+from mom_bench.report import metrics
+from mom_bench.loop import runs
+from mom_bench.loop import prediction as P
+from mom_bench.loop import training as T
+from mom_bench.core.files import ForeignFolder
 from mom_bench.cli import main
 from mom_bench.models import registry
 from tests._fixtures_loop import TINY_RECIPE, flac_bytes, signal as tone
@@ -131,7 +132,7 @@ KILLED_EPOCH = 6
 _KILL_AFTER_SAVE = r"""
 import json, os, signal, sys
 from pathlib import Path
-from mom_bench import training
+from mom_bench.loop import training
 
 data, out, folder_name, nth, config = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
 real_save = training.save_checkpoint
@@ -150,7 +151,7 @@ training.train("clam-tiny", data, out, config=config, progress=False)
 
 _TRAIN = r"""
 import json, sys
-from mom_bench import training
+from mom_bench.loop import training
 training.train("clam-tiny", sys.argv[1], sys.argv[2], config=json.loads(sys.argv[3]), progress=False)
 """
 

@@ -64,7 +64,7 @@ def sha256(path: Path) -> str:
 
 def test_evaluate_a_local_folder(tiny, loop_benchmark):
     import mom_bench
-    from mom_bench import audio
+    from mom_bench.core import audio
     from mom_bench.dataset import read
 
     result = mom_bench.evaluate(f"hf:{tiny}", data_dir=loop_benchmark, clip="first:3", n_bootstrap=10,

@@ -77,7 +77,7 @@ def test_published_numbers_are_the_papers():
 
 
 def test_generator_ids_of_reported_rows_exist_in_the_protocols():
-    from mom_bench import protocols
+    from mom_bench.dataset import protocols
 
     for entry in reported_entries(BASELINES):
         known = {g.id for g in protocols.load(entry["benchmark"]).generators}

@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import pytest
 
-from mom_bench import protocols
+from mom_bench.dataset import protocols
 from mom_bench.leaderboard.submit import entry_from_evaluation, submit
 from tests._fixtures_leaderboard import mom_protocol, valid_meta
 from tests._fixtures_loop import build_loop_benchmark
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # ~30 s on 2 CPU cores: a build with audio, a mod
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    from mom_bench.evaluation import evaluate
+    from mom_bench.loop.evaluation import evaluate
     from mom_bench.models import registry
 
     base = tmp_path_factory.mktemp("lb_eval")

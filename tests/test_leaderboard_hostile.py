@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mom_bench._io import FolderBusy
+from mom_bench.core.files import FolderBusy
 from mom_bench.dataset.read import verify_build
 from mom_bench.leaderboard.render import render
 from mom_bench.leaderboard.submit import SubmissionRejected, entry_from_evaluation, submit
 from mom_bench.leaderboard.validate import validate_folder
-from mom_bench.metrics import compute_report
+from mom_bench.report.metrics import compute_report
 from tests._fixtures_leaderboard import BENCHMARK, labels_frame, make_scores, valid_meta
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_item2_replace_swaps_entry_and_predictions_together(tmp_path, data_dir, 
 
 _WORKER = textwrap.dedent("""
     import sys
-    from mom_bench.errors import MomBenchError
+    from mom_bench.core.errors import MomBenchError
     from mom_bench.leaderboard.submit import submit
 
     pred, meta, data = sys.argv[1:4]
@@ -200,7 +200,7 @@ def test_item4_a_held_lock_refuses_submit_render_and_import(tmp_path, data_dir, 
     before = _files(root)
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys
-        from mom_bench._io import writer_lock
+        from mom_bench.core.files import writer_lock
         with writer_lock(sys.argv[1], "test"):
             print("held", flush=True)
             sys.stdin.read()

@@ -21,13 +21,13 @@ import pytest
 import torch
 from sklearn.metrics import roc_curve
 
-from mom_bench import protocols
+from mom_bench.dataset import protocols
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.render import EntryError, load_entries, render
 from mom_bench.leaderboard.scoring import summarise
 from mom_bench.leaderboard.submit import SubmissionRejected, entry_from_evaluation, rescore, submit
 from mom_bench.leaderboard.validate import validate_folder
-from mom_bench.metrics import compute_report
+from mom_bench.report.metrics import compute_report
 from tests._build_fixtures import build_listed, write_audio
 from tests._fixtures_leaderboard import labels_frame, make_scores, mom_protocol, valid_meta
 from tests.test_leaderboard_browser import CHROMIUM, browser  # noqa: F401  (browser: the headless Chromium fixture)
@@ -176,7 +176,7 @@ class Loudness(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        from mom_bench.audio import parse_clip
+        from mom_bench.core.audio import parse_clip
 
         self.clip = parse_clip("first:2")
 
@@ -187,7 +187,7 @@ class Loudness(torch.nn.Module):
 @pytest.fixture(scope="module")
 def robust_results(data_dir, tmp_path_factory):
     """A results folder of `evaluate --robustness` (real run, two transforms, no clip sweep)."""
-    from mom_bench.robustness import evaluate_robustness
+    from mom_bench.loop.robustness import evaluate_robustness
 
     out = tmp_path_factory.mktemp("robust") / "results"
     clean, robust = evaluate_robustness(Loudness(), data_dir=data_dir, out_dir=out, transforms=["mp3_64k", "gain_+6db"],

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from mom_bench import metrics
+from mom_bench.report import metrics
 
 
 def _predictions(seed=0, n=600, splits=("test_id", "test_ood"), gens=("real", "suno", "udio", "yue"), ties=False):

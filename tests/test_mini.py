@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mom_bench import protocols
-from mom_bench.mini import dsp
-from mom_bench.mini.excerpts import DATA_DIR, excerpts, load_excerpt
-from mom_bench.mini.generators import make_family
+from mom_bench.dataset import protocols
+from mom_bench.dataset.mini import dsp
+from mom_bench.dataset.mini.excerpts import DATA_DIR, excerpts, load_excerpt
+from mom_bench.dataset.mini.generators import make_family
 from mom_bench.dataset.sources.mom_mini import MomMiniSource, allocate_tracks
 
 RATE = 24000
@@ -251,7 +251,7 @@ def test_build_shortcut_check_stays_near_chance(built):
     assert shortcut is not None and shortcut["f1"] is not None
     assert shortcut["balanced_accuracy"] <= 0.65 and shortcut["warn"] is False
     # on every global statistic stats-lr sees, not only the format-level ones
-    from mom_bench.signal_stats import FEATURES
+    from mom_bench.core.signal_stats import FEATURES
 
     assert shortcut["features"] == list(FEATURES)
 

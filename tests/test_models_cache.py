@@ -6,7 +6,7 @@ from torchcodec.encoders import AudioEncoder
 
 import pytest
 
-from mom_bench import audio
+from mom_bench.core import audio
 from mom_bench.models import registry
 from mom_bench.models.cache import FeatureCache, stack
 
@@ -119,6 +119,6 @@ def test_duplicate_ids_are_refused(tmp_path, songs):
 
 
 def test_default_root_is_under_the_mom_bench_cache(songs):
-    from mom_bench import settings
+    from mom_bench.core import settings
 
     assert FeatureCache().root == settings.cache_dir() / "features"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mom_bench.errors import MomBenchError
+from mom_bench.core.errors import MomBenchError
 from mom_bench.models import registry
 from mom_bench.models.registry import ModelSpec, PluginError
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from mom_bench import precision as P
+from mom_bench.core import precision as P
 from mom_bench.dataset import read
-from mom_bench.evaluation import evaluate
-from mom_bench.inference import fill_features, split_logits
+from mom_bench.loop.evaluation import evaluate
+from mom_bench.loop.inference import fill_features, split_logits
 from mom_bench.models import registry
 from mom_bench.models.cache import FeatureCache
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mom_bench import prediction as P
+from mom_bench.loop import prediction as P
 from mom_bench.cli import main
 from mom_bench.models import registry
 from tests._fixtures_loop import RATE, flac_bytes, signal
@@ -52,7 +52,7 @@ def test_score_files_reports_the_broken_one(songs, run):
     assert by_name["long.flac"]["windows"] == 3 and by_name["real.flac"]["windows"] == 1  # 2 s clips of clam-tiny
 
     # a song that fits one clip scores exactly as the model scores its clip; a long one is the mean logit
-    from mom_bench import audio
+    from mom_bench.core import audio
 
     x = audio.load(songs / "real.flac", model.sample_rate, clip=model.clip).samples
     assert by_name["real.flac"]["p_fake"] == pytest.approx(float(model.predict_proba(x[None])[0]), abs=1e-5)

@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from mom_bench import protocols
-from mom_bench.protocols import ProtocolError
+from mom_bench.dataset import protocols
+from mom_bench.dataset.protocols import ProtocolError
 
 MOM_ROLES = {  # MoM (arXiv 2512.00621) and its released manifests: generator -> role
     "suno_3.5": "train", "udio_1.5": "train", "diffrhythm": "train", "suno_2": "train",
@@ -94,7 +94,7 @@ def test_every_source_kind_a_protocol_may_name_has_a_source_class_and_no_other()
 
 
 def test_the_shipped_protocols_validate_against_the_protocol_schema():
-    from mom_bench import json_schema
+    from mom_bench.core import json_schema
 
     assert json_schema.unsupported_keywords(protocols.SCHEMA) == []
     for name in protocols.names():

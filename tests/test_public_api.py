@@ -26,7 +26,7 @@ def test_import_is_lazy_and_names_the_api():
             "assert 'torch' not in sys.modules, 'import mom_bench must not import torch'\n"
             f"names = {API!r}\n"
             "assert all(callable(getattr(mb, n)) for n in names)\n"
-            "import mom_bench.training, mom_bench.evaluation, mom_bench.prediction\n"
+            "import mom_bench.loop.training, mom_bench.loop.evaluation, mom_bench.loop.prediction\n"
             "assert callable(mb.train) and callable(mb.evaluate) and callable(mb.predict)\n"
             "print(mb.__version__)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -112,27 +112,27 @@ def test_register_refuses_clashing_names():
         registry.register(type(spec)(**{**spec.__dict__, "aliases": ()}))
 
 
-# --- the generic registry every named thing uses (mom_bench.registry) -------------------------------------
+# --- the generic registry every named thing uses (mom_bench.core.registry) -------------------------------------
 
 def _colours():
-    from mom_bench.registry import Registry
+    from mom_bench.core.registry import Registry
 
-    return Registry("colour", {"red": "mom_bench.errors:MomBenchError", "green": 2}, aliases={"rot": "red"},
+    return Registry("colour", {"red": "mom_bench.core.errors:MomBenchError", "green": 2}, aliases={"rot": "red"},
                     normalise=lambda n: n.strip().lower())
 
 
 def test_a_registry_resolves_aliases_and_case_and_imports_a_lazy_target_only_when_loaded():
-    from mom_bench.errors import MomBenchError
+    from mom_bench.core.errors import MomBenchError
 
     colours = _colours()
-    assert colours.get(" ROT ") == colours.get("red") == "mom_bench.errors:MomBenchError"
+    assert colours.get(" ROT ") == colours.get("red") == "mom_bench.core.errors:MomBenchError"
     assert colours.load("rot") is MomBenchError and colours.load("green") == 2
     assert colours.names() == ["red", "green"] and colours.names(aliases=True) == ["red", "green", "rot"]
     assert "Rot" in colours and "blue" not in colours and 3 not in colours
 
 
 def test_an_unknown_name_is_a_keyerror_and_a_mom_bench_error_with_the_closest_name():
-    from mom_bench.errors import MomBenchError, UnknownNameError
+    from mom_bench.core.errors import MomBenchError, UnknownNameError
 
     with pytest.raises(UnknownNameError) as info:
         _colours().get("gren")
@@ -162,8 +162,8 @@ class _EntryPoint:
 def test_plugins_join_a_registry_once_and_a_broken_one_is_a_plugin_error_naming_it(monkeypatch):
     import importlib.metadata
 
-    from mom_bench.errors import PluginError
-    from mom_bench.registry import Registry
+    from mom_bench.core.errors import PluginError
+    from mom_bench.core.registry import Registry
 
     def unpack(loaded, where):
         if not isinstance(loaded, dict):

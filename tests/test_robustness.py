@@ -9,9 +9,9 @@ import shutil
 import pytest
 import torch
 
-from mom_bench import robustness as R
+from mom_bench.loop import robustness as R
 from mom_bench.dataset import read
-from mom_bench.transforms import SuiteError
+from mom_bench.dataset.transforms import SuiteError
 
 
 class Loudness(torch.nn.Module):
@@ -22,7 +22,7 @@ class Loudness(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        from mom_bench.audio import parse_clip
+        from mom_bench.core.audio import parse_clip
 
         self.clip = parse_clip("first:2")
 
@@ -89,7 +89,7 @@ def test_unknown_transform_is_refused_before_anything_is_written(data, tmp_path)
 @pytest.mark.slow
 def test_frozen_encoder_rerun_reuses_cached_scores_and_features(data, tmp_path, loop_run):
     """A trained frozen-encoder model: the second run computes nothing (same numbers, caches untouched)."""
-    from mom_bench import settings
+    from mom_bench.core import settings
 
     kwargs = dict(data_dir=data, transforms=["mp3_64k", "noise_snr20"], n_bootstrap=20, progress=False,
                   plots=True)

@@ -1,4 +1,4 @@
-"""stats-lr and the shortcut check: one set of global statistics (mom_bench.signal_stats), the same numbers in
+"""stats-lr and the shortcut check: one set of global statistics (mom_bench.core.signal_stats), the same numbers in
 the build and in the detector; the detector keeps the contract, trains with the real trainer, survives a save;
 a build whose fakes differ only in a global statistic is flagged."""
 from __future__ import annotations
@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import mom_bench as mb
-from mom_bench import audio
+from mom_bench.core import audio
 from mom_bench.dataset import read, shortcut
 from mom_bench.dataset.process import process
-from mom_bench.inference import extract_features, feature_logits
+from mom_bench.loop.inference import extract_features, feature_logits
 from mom_bench.models import registry
 from mom_bench.models.stats_lr import STREAM, StatsLR
-from mom_bench.signal_stats import FEATURES, feature_vector, signal_stats
+from mom_bench.core.signal_stats import FEATURES, feature_vector, signal_stats
 from tests._build_fixtures import build_listed, write_audio
 
 RATE = 24000

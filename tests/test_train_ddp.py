@@ -23,8 +23,8 @@ import torch
 from safetensors.torch import load_file
 
 from mom_bench.dataset import read
-from mom_bench.runs import TRAIN_CONFIG, TRAIN_LOG
-from mom_bench.training import TrainError, check_world, rank_slice
+from mom_bench.loop.runs import TRAIN_CONFIG, TRAIN_LOG
+from mom_bench.loop.training import TrainError, check_world, rank_slice
 from tests._fixtures_loop import build_loop_benchmark
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,10 +18,10 @@ import pytest
 import torch
 import yaml
 
-from mom_bench.transforms import (SAMPLE_RATES, SuiteError, TransformError, item_seed, load_suite, parse_suite,
+from mom_bench.dataset.transforms import (SAMPLE_RATES, SuiteError, TransformError, item_seed, load_suite, parse_suite,
                                   suite_names)
-from mom_bench.transforms import ops
-from mom_bench.transforms.kinds import make
+from mom_bench.dataset.transforms import ops
+from mom_bench.dataset.transforms.kinds import make
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 24000
@@ -246,7 +246,7 @@ def test_item_seed_is_the_documented_sha256():
 
 _OUTPUTS = """
 import hashlib, json, torch
-from mom_bench.transforms import load_suite
+from mom_bench.dataset.transforms import load_suite
 suite = load_suite("standard")
 x = torch.sin(torch.arange(24000, dtype=torch.float32) * 0.1) * 0.5
 out = {}
@@ -457,8 +457,8 @@ def test_an_unsupported_rate_is_refused_once_for_the_whole_suite(standard):
 
 
 def test_the_shipped_suites_validate_against_the_suite_schema():
-    from mom_bench import json_schema
-    from mom_bench.transforms import SCHEMA, path_of
+    from mom_bench.core import json_schema
+    from mom_bench.dataset.transforms import SCHEMA, path_of
 
     assert json_schema.unsupported_keywords(SCHEMA) == []
     for name in suite_names():

@@ -5,7 +5,7 @@ One module per command (or command group); :mod:`.app` holds the click group and
 import the library inside their function, so `mom-bench --help` loads neither torch nor scikit-learn.
 
 Exit status: 0 done; 1 the command ran and found problems (unusable files, failed checks) or an internal
-error (a bug: ``internal error: <type>: <message>``); 2 a usage error or a :class:`~mom_bench.errors
+error (a bug: ``internal error: <type>: <message>``); 2 a usage error or a :class:`~mom_bench.core.errors
 .MomBenchError` (``error: <message>``, something the user can fix). ``--debug`` shows tracebacks instead.
 """
 from __future__ import annotations

@@ -6,8 +6,8 @@ from typing import IO, Any
 
 import click
 
-from mom_bench import provenance
-from mom_bench.errors import MomBenchError
+from mom_bench.core import provenance
+from mom_bench.core.errors import MomBenchError
 
 
 class UserError(click.ClickException):
@@ -31,7 +31,7 @@ class InternalError(click.ClickException):
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        from mom_bench import distributed
+        from mom_bench.core import distributed
 
         try:
             result = self._invoke(ctx)
@@ -77,6 +77,6 @@ def main(ctx, debug):
 
 def main_process() -> bool:
     """False on ranks other than 0 of a distributed launch: they compute their part and print nothing more."""
-    from mom_bench import distributed
+    from mom_bench.core import distributed
 
     return distributed.part().main

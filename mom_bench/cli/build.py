@@ -20,7 +20,7 @@ def _source_options(pairs, **named):
 
 
 def _list_benchmarks() -> None:
-    from mom_bench import protocols
+    from mom_bench.dataset import protocols
 
     for name in protocols.names():
         p = protocols.load(name)

@@ -50,7 +50,7 @@ def extract_cmd(model_name, checkpoint, data_dir, benchmark, splits, num_shards,
       mom-bench extract --model clam --merge          # after the array job: every shard there?
     """
     import mom_bench
-    from mom_bench.extraction import merge as merge_features
+    from mom_bench.loop.extraction import merge as merge_features
 
     split_list = comma_list(splits)
     if merge:

@@ -1,4 +1,4 @@
-"""`mom-bench info`: versions, device, decoder health and folders (gathered by :mod:`mom_bench.diagnostics`)."""
+"""`mom-bench info`: versions, device, decoder health and folders (gathered by :mod:`mom_bench.report.diagnostics`)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def info(as_json):
     """Versions, device, decoder health, folders and offline mode."""
-    from mom_bench.diagnostics import collect_info
+    from mom_bench.report.diagnostics import collect_info
 
     data = collect_info()
     if as_json:

@@ -1,4 +1,4 @@
-"""`mom-bench inspect`: probe and decode audio files, one row each (:mod:`mom_bench.diagnostics`)."""
+"""`mom-bench inspect`: probe and decode audio files, one row each (:mod:`mom_bench.report.diagnostics`)."""
 from __future__ import annotations
 
 import sys
@@ -23,7 +23,7 @@ def inspect(paths, sample_rate, max_seconds, fmt):
     Every file gets one row: its codec, native rate, channels, duration and bit rate, or the reason it
     is unusable. The exit status is 1 if any file is unusable.
     """
-    from mom_bench.diagnostics import COLUMNS, inspect_files, iter_audio_files
+    from mom_bench.report.diagnostics import COLUMNS, inspect_files, iter_audio_files
 
     files = list(iter_audio_files(paths))
     if not files:

@@ -1,5 +1,5 @@
 """`mom-bench models`: list the registry, show what a name resolves to, or check detectors against the contract
-(:mod:`mom_bench.models.registry`, :mod:`mom_bench.check`)."""
+(:mod:`mom_bench.models.registry`, :mod:`mom_bench.models.check`)."""
 from __future__ import annotations
 
 import json
@@ -80,7 +80,7 @@ def _show(name: str, benchmark: str | None, as_json: bool) -> None:
 
 
 def _check(name: str | None, benchmark: str | None, as_json: bool) -> None:
-    from mom_bench.check import check_detector, check_registry, resolve_target
+    from mom_bench.models.check import check_detector, check_registry, resolve_target
 
     # Reports stream out as they finish: the 120 s rows take a while.
     reports = [check_detector(resolve_target(name, benchmark), target=name)] if name else check_registry()

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import click
 
-from mom_bench.formatting import rows_table
+from mom_bench.core.formatting import rows_table
 
 FORMATS = ("table", "csv", "json")
 

@@ -1,4 +1,4 @@
-"""`mom-bench predict`: P(fake) of audio files (:mod:`mom_bench.prediction`)."""
+"""`mom-bench predict`: P(fake) of audio files (:mod:`mom_bench.loop.prediction`)."""
 from __future__ import annotations
 
 import sys
@@ -52,8 +52,8 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
       mom-bench predict songs/ --model hf:owner/name@<commit> --format json
     (an hf: model's chosen fake label is said on stderr)
     """
-    from mom_bench import prediction as predict_mod
-    from mom_bench.diagnostics import AUDIO_EXTENSIONS
+    from mom_bench.loop import prediction as predict_mod
+    from mom_bench.report.diagnostics import AUDIO_EXTENSIONS
 
     hf_only(model_name, fake_label, clip)
     found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)

@@ -10,12 +10,12 @@ __all__ = ["build_benchmark", "BuildResult", "BuildError", "SourceRow", "Missing
 
 _LAZY = {
     "build_benchmark": "mom_bench.dataset.builder",
-    "BuildResult": "mom_bench.dataset.report",
-    "BuildError": "mom_bench.dataset.report",
-    "fingerprint": "mom_bench.dataset.report",
+    "BuildResult": "mom_bench.dataset.build_report",
+    "BuildError": "mom_bench.dataset.build_report",
+    "fingerprint": "mom_bench.dataset.build_report",
     "SourceRow": "mom_bench.dataset.sources",
     "MissingAudio": "mom_bench.dataset.sources",
-    "assign_split": "mom_bench.dataset.splits",
+    "assign_split": "mom_bench.dataset.splitting",
 }
 
 

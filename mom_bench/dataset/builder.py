@@ -16,9 +16,9 @@ Before phase 1 writes anything, the disk preflight (:mod:`mom_bench.dataset.stor
 journal and shards would not fit on the output folder's filesystem.
 
 Splits are decided per group before any audio is read, from the group key alone (see
-:mod:`mom_bench.dataset.splits`); only exact duplicates found after decoding can move a row.
+:mod:`mom_bench.dataset.splitting`); only exact duplicates found after decoding can move a row.
 
-The output folder is written by one build at a time (an advisory lock, :func:`mom_bench._io.writer_lock`),
+The output folder is written by one build at a time (an advisory lock, :func:`mom_bench.core.files.writer_lock`),
 and only when it is empty or a mom-bench build (:func:`check_ours`).
 """
 from __future__ import annotations
@@ -39,19 +39,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mom_bench.rerun import Previous, rerun
-from mom_bench import protocols, settings
-from mom_bench._io import LOCK_NAME, ForeignFolder, writer_lock
-from mom_bench.audio import AudioError
-from mom_bench.errors import BuildWriteFailed
-from mom_bench.dataset import splits as S
+from mom_bench.core.rerun import Previous, rerun
+from mom_bench.dataset import protocols
+from mom_bench.core import settings
+from mom_bench.core.files import LOCK_NAME, ForeignFolder, writer_lock
+from mom_bench.core.audio import AudioError
+from mom_bench.core.errors import BuildWriteFailed
+from mom_bench.dataset import splitting as S
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset import storage, workers
 from mom_bench.dataset.process import process
 from mom_bench.dataset.read import BuildTampered, NotABuiltBenchmark, verify_build
 from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source, row_identity
 from mom_bench.dataset.finalize import ROWS_NAME, finalize, read_rows, remove_journal, roll_forward
-from mom_bench.dataset.report import BuildError, BuildResult, fingerprint
+from mom_bench.dataset.build_report import BuildError, BuildResult, fingerprint
 from mom_bench.dataset.staging import Staging, dumps, fsync_write
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$")
@@ -92,7 +93,7 @@ def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
     with a reason, for invalid or duplicate ids, bad labels, unknown generators or real sources and bad
     pre-assigned splits), plus ``identity`` (id -> :func:`mom_bench.dataset.sources.row_identity`) and
     ``digest`` (one hash of every listed row's identity, the refused ones included: what a finished build
-    was made from). Splits follow :mod:`mom_bench.dataset.splits`: OOD fakes go to ``test_ood``, a
+    was made from). Splits follow :mod:`mom_bench.dataset.splitting`: OOD fakes go to ``test_ood``, a
     group pre-assigned by the source keeps that split, any other group is placed by the hash of its key.
     Raises :class:`BuildError` when pre-assignments contradict each other or put an OOD fake elsewhere.
     """
@@ -362,7 +363,7 @@ class _Plan:
 
 
 def _plan(out: Path, options: dict, listed: _Listed, *, overwrite: bool, fetch_concurrency: int) -> _Plan:
-    """The rerun policy (:mod:`mom_bench.rerun`) applied to ``out``, then, for a finished build of the same
+    """The rerun policy (:mod:`mom_bench.core.rerun`) applied to ``out``, then, for a finished build of the same
     command, whether its inputs changed: it is reused only when the listing is the one it was built from
     and none of its missing rows can be read now."""
     journal = _read_json(out / _JOURNAL / "options.json")
@@ -473,7 +474,7 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     missing rows can be read now; otherwise it is updated, keeping the rows that did not change.
     ``overwrite`` starts again; either way the previous build stays complete in ``out_dir`` until the new
     one is, and only a folder that is a mom-bench build (or empty) is ever replaced. One build at a time
-    per folder: a second one refuses (:class:`mom_bench._io.FolderBusy`). ``limit`` keeps the first N rows
+    per folder: a second one refuses (:class:`mom_bench.core.files.FolderBusy`). ``limit`` keeps the first N rows
     of each source (smoke tests). ``source_options`` are laid over the protocol's ``source`` block (e.g.
     ``{"root": ..., "manifests": ...}`` for MoM). ``journal_every`` rows make one journal part (the most a
     kill -9 can lose). Rows that are missing or unusable are reported, never dropped silently: see

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import yaml
 
-from mom_bench.dataset.splits import SPLITS
+from mom_bench.dataset.splitting import SPLITS
 
 _LICENSE_IDS = {"CC-BY-NC-4.0": "cc-by-nc-4.0", "CC-BY-SA-3.0": "cc-by-sa-3.0", "CC-BY-4.0": "cc-by-4.0",
                 "MIT": "mit", "Apache-2.0": "apache-2.0"}
@@ -148,7 +148,7 @@ def _shortcut_text(sc: dict) -> str:
     features = ", ".join(f"`{f}`" for f in sc.get("features") or [])
     what = ("Shortcut check: can global signal statistics alone tell the fakes from the reals? A standardised "
             "logistic regression and a depth-3 decision tree (balanced class weights) are trained on the train "
-            f"split's statistics of the stored audio ({features + '; ' if features else ''}`mom_bench.signal_stats`, "
+            f"split's statistics of the stored audio ({features + '; ' if features else ''}`mom_bench.core.signal_stats`, "
             "the features of the `stats-lr` reference detector) and scored on test_id + test_ood, fake = positive; "
             f"the build warns when the better balanced accuracy exceeds {threshold:g} (not F1: calling every row "
             "fake scores F1 0.667 on a balanced test set).")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from mom_bench.errors import ColumnClash
+from mom_bench.core.errors import ColumnClash
 
 #: Fixed columns, in output order. Source metadata columns follow them.
 FIXED = ("id", "audio", "label", "label_name", "split", "generator", "generator_name", "generator_family",

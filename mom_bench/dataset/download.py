@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mom_bench import provenance
-from mom_bench.errors import DownloadError
+from mom_bench.core import provenance
+from mom_bench.core.errors import DownloadError
 
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _CHUNK = 1 << 16

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mom_bench.errors import UnsafePath
+from mom_bench.core.errors import UnsafePath
 
 
 def safe_join(root: Path, rel: str, *, what: str = "path") -> Path:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mom_bench import audio as A
-from mom_bench.signal_stats import signal_stats
+from mom_bench.core import audio as A
+from mom_bench.core.signal_stats import signal_stats
 
 
 def _quantise(samples: torch.Tensor) -> tuple[torch.Tensor, bytes]:
@@ -29,7 +29,7 @@ def _quantise(samples: torch.Tensor) -> tuple[torch.Tensor, bytes]:
 
 def _clipping_note(samples: torch.Tensor) -> str | None:
     """What storing on the 16-bit grid clips, for the row's reason: a written row whose samples went over full
-    scale (within :data:`mom_bench.audio.MAX_PEAK`; beyond it the row is unusable) says so."""
+    scale (within :data:`mom_bench.core.audio.MAX_PEAK`; beyond it the row is unusable) says so."""
     over = samples.abs() > 1.0
     if not bool(over.any()):
         return None

@@ -2,7 +2,7 @@
 
 Rows are streamed from the parquet shards with pyarrow, one record batch at a time, so a split never has to
 fit in memory. The ``audio`` column comes back as the stored FLAC bytes; decode them with
-``mom_bench.audio.load(row["audio"], rate, clip=...)`` so that training, evaluation and prediction read audio
+``mom_bench.core.audio.load(row["audio"], rate, clip=...)`` so that training, evaluation and prediction read audio
 exactly as everything else does. (Outside mom-bench, ``datasets.load_dataset(str(dir), split=...)`` reads the
 same folder.)
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from mom_bench.errors import BuildTampered, NotABuiltBenchmark
+from mom_bench.core.errors import BuildTampered, NotABuiltBenchmark
 
-from mom_bench.splits import SPLITS
+from mom_bench.core.splits import SPLITS
 
 REPORT_NAME = "build_report.json"
 #: Optional dataset columns that become strata of the report, and the names they may have (first found wins).
@@ -203,7 +203,7 @@ def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
     naming the files or rows that differ."""
     import pyarrow.parquet as pq
 
-    from mom_bench.dataset.report import audio_fingerprint, fingerprint, label_fingerprint
+    from mom_bench.dataset.build_report import audio_fingerprint, fingerprint, label_fingerprint
 
     data_dir = Path(data_dir).expanduser()
     info = read_info(data_dir, benchmark)

@@ -2,8 +2,8 @@
 
 A detector benchmark is broken when the fakes differ from the reals in something trivial (length,
 loudness, a codec's low-pass, zero padding, a brighter average spectrum): a detector then learns that, not
-the music. The builder measures the global statistics of :mod:`mom_bench.signal_stats` on the stored audio
-of every row (:func:`format_stats`, the same function as :func:`mom_bench.signal_stats.signal_stats`, called
+the music. The builder measures the global statistics of :mod:`mom_bench.core.signal_stats` on the stored audio
+of every row (:func:`format_stats`, the same function as :func:`mom_bench.core.signal_stats.signal_stats`, called
 on exactly the samples a reader decodes) and trains simple classifiers on them (:func:`shortcut_check`). If
 one scores well above chance on the test splits, the benchmark has a shortcut and the build report says so.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mom_bench.signal_stats import FEATURES, signal_stats
+from mom_bench.core.signal_stats import FEATURES, signal_stats
 
 __all__ = ["FEATURES", "WARN_BALANCED_ACCURACY", "format_stats", "shortcut_check"]
 
@@ -27,7 +27,7 @@ __all__ = ["FEATURES", "WARN_BALANCED_ACCURACY", "format_stats", "shortcut_check
 #: classifier that separates nothing, and a few dozen test rows move a weak tree across it.
 WARN_BALANCED_ACCURACY = 0.65
 
-#: The per-clip statistics the builder stores for this check: :func:`mom_bench.signal_stats.signal_stats`
+#: The per-clip statistics the builder stores for this check: :func:`mom_bench.core.signal_stats.signal_stats`
 #: itself (the name is kept from when the check looked at format statistics only).
 format_stats = signal_stats
 
@@ -68,7 +68,7 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     from sklearn.preprocessing import StandardScaler
     from sklearn.tree import DecisionTreeClassifier
 
-    from mom_bench.metrics import roc_auc
+    from mom_bench.report.metrics import roc_auc
 
     if not (len(stats) == len(labels) == len(splits)):
         raise ValueError(f"stats, labels and splits differ in length ({len(stats)}, {len(labels)}, {len(splits)})")

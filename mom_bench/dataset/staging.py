@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mom_bench._io import write_atomic
+from mom_bench.core.files import write_atomic
 
 SCHEMA = pa.schema([
     ("id", pa.string()), ("label", pa.int64()), ("generator", pa.string()), ("source", pa.string()),
@@ -37,7 +37,7 @@ SMALL = [f.name for f in SCHEMA if f.name != "audio_bytes"]
 
 
 def fsync_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably (:func:`mom_bench._io.write_atomic`)."""
+    """Write ``data`` to ``path`` atomically and durably (:func:`mom_bench.core.files.write_atomic`)."""
     write_atomic(path, data)
 
 

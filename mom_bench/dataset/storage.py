@@ -10,7 +10,7 @@ What a row stores is estimated from what is known before decoding:
 
 * ``--store original``: the input file's size (``stat``), exactly what goes into the ``audio`` column;
 * ``--store flac``: stored seconds x the protocol's rate x 2 bytes (16-bit mono PCM) x :data:`FLAC_RATIO`.
-  Durations come from the files' headers (:func:`mom_bench.audio.probe`) on a bounded sample of the files of
+  Durations come from the files' headers (:func:`mom_bench.core.audio.probe`) on a bounded sample of the files of
   each format (:data:`PROBES_PER_FORMAT`, spread over the list); every other file's duration is its size
   times the sample's seconds per byte for its format. ``--max-seconds`` (or the protocol's) caps each row.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from mom_bench.errors import MomBenchError, NotEnoughSpace
+from mom_bench.core.errors import MomBenchError, NotEnoughSpace
 
 #: FLAC output as a fraction of 16-bit PCM, taken at the high end of the range usually quoted for music
 #: ("typically reduced to between 50 and 70 percent of its original size": the FLAC article of Wikipedia,
@@ -125,7 +125,7 @@ def survey(rows: Iterable[Any], *, lookup: bool, cap_s: float | None) -> Inputs 
 def _extrapolate(paths: dict[str, Path], inputs: Inputs) -> int:
     """Fill ``inputs.seconds`` of the files in ``paths``: probed for a sample of each format, size x the
     sample's seconds per byte for the rest. Returns how many headers were read."""
-    from mom_bench import audio
+    from mom_bench.core import audio
 
     by_format: dict[str, list[str]] = {}
     for rid, path in paths.items():

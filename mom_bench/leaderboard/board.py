@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mom_bench import formatting, protocols
-from mom_bench.errors import EntryError
+from mom_bench.core import formatting
+from mom_bench.dataset import protocols
+from mom_bench.core.errors import EntryError
 from mom_bench.leaderboard import schema
-from mom_bench.metrics import registry as metric_registry
+from mom_bench.report.metrics import registry as metric_registry
 
 BENCHMARK_ORDER = ("mom", "sonics", "mom-mini")
 _KIND_ORDER = {"reproduced": 0, "reported": 1}

@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from mom_bench.leaderboard.board import _ranks, _robustness, _source, _value, _worst_source, generators, is_partial
-from mom_bench.metrics import registry as metric_registry
+from mom_bench.report.metrics import registry as metric_registry
 
 #: A leading character that makes a spreadsheet read a cell as a formula (or hides what follows it).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from mom_bench._io import write_atomic, writer_lock
+from mom_bench.core.files import write_atomic, writer_lock
 from mom_bench.leaderboard.board import EntryError, _group, _value, check_entry, generators, is_partial, load_entries
 from mom_bench.leaderboard.board_csv import render_csv
 from mom_bench.leaderboard.board_html import render_html

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from mom_bench._io import writer_lock
-from mom_bench.errors import RecipeError
+from mom_bench.core.files import writer_lock
+from mom_bench.core.errors import RecipeError
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import entry_path, write_json_atomic
 

@@ -9,7 +9,7 @@ Four documents are described, each versioned by ``SCHEMA_VERSION``:
   that is range-checked but not re-scored.
 * ``ENTRY_REPORTED``: the same place, for numbers copied from a paper (with the citation).
 
-They are applied by the small validator of :mod:`mom_bench.json_schema`, which implements only the JSON
+They are applied by the small validator of :mod:`mom_bench.core.json_schema`, which implements only the JSON
 Schema keywords these schemas use (listed in ``SUPPORTED``), so no third-party package is needed;
 ``unsupported_keywords`` lets a test prove the schemas stay inside that subset, since a keyword the
 validator ignored would silently accept anything. ``validate``, ``unsupported_keywords`` and ``SUPPORTED``
@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 # re-exported: callers use schema.validate(...), schema.unsupported_keywords(...)
-from mom_bench.json_schema import SUPPORTED, _close, unsupported_keywords, validate  # noqa: F401
-from mom_bench.metrics import registry as metric_registry
+from mom_bench.core.json_schema import SUPPORTED, _close, unsupported_keywords, validate  # noqa: F401
+from mom_bench.report.metrics import registry as metric_registry
 
 SCHEMA_VERSION = 1
 _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
@@ -208,7 +208,7 @@ _SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description":
 _LABEL = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f\x7f]+$",
           "description": "1 to 200 characters without line breaks or other control characters"}
 
-# The summary `mom-bench evaluate --robustness` writes (mom_bench.robustness.summary), as an entry carries it.
+# The summary `mom-bench evaluate --robustness` writes (mom_bench.loop.robustness.summary), as an entry carries it.
 ROBUSTNESS: dict[str, Any] = {
     "description": "robustness: reported by the submitter's run of `mom-bench evaluate --robustness` (the summary "
                    "of robustness/robustness.json in the results folder, whose sha256 is kept), for the suite named "
@@ -300,7 +300,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
             },
         },
         "robustness": ROBUSTNESS,
-        "report": {"type": "object", "description": "mom_bench.metrics.compute_report on the test splits"},
+        "report": {"type": "object", "description": "mom_bench.report.metrics.compute_report on the test splits"},
         "report_all_tests": {"type": "object",
                              "description": "compute_report with every test split pooled as one ('test')"},
         "command": {"type": ["string", "null"], "maxLength": 2000},

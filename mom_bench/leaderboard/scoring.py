@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mom_bench import metrics
-from mom_bench._io import FILE_MODE, fsync_dir, sha256_file, write_atomic
+from mom_bench.report import metrics
+from mom_bench.core.files import FILE_MODE, fsync_dir, sha256_file, write_atomic
 from mom_bench.dataset import read
-from mom_bench.errors import MomBenchError
-from mom_bench.errors import SubmissionRejected as SubmissionRejected  # raised by submit and validate
+from mom_bench.core.errors import MomBenchError
+from mom_bench.core.errors import SubmissionRejected as SubmissionRejected  # raised by submit and validate
 from mom_bench.leaderboard import schema
-from mom_bench.metrics import registry as metric_registry
-from mom_bench.splits import OOD_SPLIT, TEST_SPLITS
+from mom_bench.report.metrics import registry as metric_registry
+from mom_bench.core.splits import OOD_SPLIT, TEST_SPLITS
 
 PREDICTION_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 META_FORMATS = {".json", ".yaml", ".yml"}

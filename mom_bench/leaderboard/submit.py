@@ -22,18 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mom_bench import protocols, provenance, settings
-from mom_bench._io import sha256_file, writer_lock
+from mom_bench.dataset import protocols
+from mom_bench.core import provenance, settings
+from mom_bench.core.files import sha256_file, writer_lock
 from mom_bench.dataset.read import verify_build
-from mom_bench.errors import MomBenchError, UnknownModelError
-from mom_bench.formatting import stat
+from mom_bench.core.errors import MomBenchError, UnknownModelError
+from mom_bench.core.formatting import stat
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, _no_constant,
                                            benchmark_test_splits, check_predictions, check_slug, dataset_labels,
                                            entries_dir, entry_path, jsonable, load_meta, load_predictions,
                                            same_numbers, score, slugify, stored_predictions_text, summarise, swap_in,
                                            write_json_atomic)
-from mom_bench.metrics import registry as metric_registry
+from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.models import registry
 
 __all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
@@ -369,7 +370,7 @@ def robustness_claim(results_dir: Path | str, results: dict, entry: dict) -> dic
     bounded by the schema; what can be checked is that the document belongs to this run: the same benchmark
     build and model as ``results.json``, and clean numbers equal to those the entry scored from the
     predictions. Raises SubmissionRejected naming the file otherwise."""
-    from mom_bench.robustness import FOLDER, MARKER
+    from mom_bench.loop.robustness import FOLDER, MARKER
 
     path = Path(results_dir) / FOLDER / MARKER
     if not path.exists() and not path.is_symlink():

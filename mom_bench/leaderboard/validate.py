@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mom_bench import protocols, settings
-from mom_bench._io import sha256_file
+from mom_bench.dataset import protocols
+from mom_bench.core import settings
+from mom_bench.core.files import sha256_file
 from mom_bench.dataset.read import BuildTampered, verify_build
 from mom_bench.leaderboard import render
 from mom_bench.leaderboard import scoring

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from mom_bench.audio import ClipPolicy, parse_clip
-from mom_bench.errors import NotADetector
+from mom_bench.core.audio import ClipPolicy, parse_clip
+from mom_bench.core.errors import NotADetector
 from mom_bench.models.base import Detector
 
 

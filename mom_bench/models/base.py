@@ -5,7 +5,7 @@ item (``P(fake) = sigmoid(logit)``). Each item must be scored independently of t
 song's score never depends on which songs it was batched with (``mom-bench models --check`` tests this).
 
 Three bases, one per way the trainer can feed a detector (its *training family*, see
-:mod:`mom_bench.recipes`):
+:mod:`mom_bench.core.recipes`):
 
 - :class:`Detector` (``waveform``): ``forward(wave) -> logits``; trained end to end on waveforms.
 - :class:`FrozenEncoderDetector` (``frozen-encoder``): ``extract(wave) -> features`` by frozen encoders,
@@ -28,9 +28,9 @@ from typing import Any, ClassVar, Sequence
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 
-from mom_bench._io import write_atomic
-from mom_bench.audio import ClipPolicy, parse_clip
-from mom_bench.errors import DetectorConfigError
+from mom_bench.core.files import write_atomic
+from mom_bench.core.audio import ClipPolicy, parse_clip
+from mom_bench.core.errors import DetectorConfigError
 from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, hub_kwargs, resolve_file
 
 # Bumped when the meaning of saved weights or config keys changes in a way old files cannot follow.
@@ -64,7 +64,7 @@ class Detector(torch.nn.Module, PyTorchModelHubMixin, metaclass=ABCMeta,
     default: ``clip``). The registry's :func:`~mom_bench.models.registry.create` fills these in.
     """
 
-    #: How the trainer feeds this detector (a key of :data:`mom_bench.recipes.FAMILY_RECIPES`).
+    #: How the trainer feeds this detector (a key of :data:`mom_bench.core.recipes.FAMILY_RECIPES`).
     training_family: ClassVar[str] = "waveform"
     #: The feature streams whose branch embeddings the head returns (``emb_<stream>``); the trainer's
     #: alignment losses need two. Detectors without branches have none.

@@ -10,7 +10,7 @@ tensor per stream (``[n, L, H]``, float32) and the item ids in its metadata. Sha
 name and renamed, under a name unique to the writing process, so several processes (ranks of a distributed
 job, array jobs of a scheduler) can fill one cache folder at once; an interrupted run leaves only whole
 shards, and the next run computes only what is missing. ``parts/`` records which parts of a sharded
-extraction finished (see :mod:`mom_bench.inference`).
+extraction finished (see :mod:`mom_bench.loop.inference`).
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Callable, Collection, Iterable, Iterator
 
 import torch
 
-from mom_bench import settings
-from mom_bench._io import write_atomic
-from mom_bench.errors import CacheInputError
+from mom_bench.core import settings
+from mom_bench.core.files import write_atomic
+from mom_bench.core.errors import CacheInputError
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class FeatureCache:
         its features to the last bit, do not depend on what was cached before."""
         from tqdm.auto import tqdm
 
-        from mom_bench import precision as P
+        from mom_bench.core import precision as P
 
         if on_error not in {"raise", "skip"}:
             raise ValueError("on_error must be 'raise' or 'skip'")
@@ -198,7 +198,7 @@ class FeatureCache:
 
         ``on_error="skip"`` records items whose loader raises in :attr:`failures` and goes on; ``"raise"``
         stops at the first one. ``key_parts`` must name the data (e.g. ``{"dataset": fingerprint}``).
-        ``precision`` (resolved, see :mod:`mom_bench.precision`) runs the encoders under autocast."""
+        ``precision`` (resolved, see :mod:`mom_bench.core.precision`) runs the encoders under autocast."""
         items = list(items)
         ids = [i for i, _ in items]
         if len(set(ids)) != len(ids):

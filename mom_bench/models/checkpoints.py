@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mom_bench import settings
-from mom_bench.errors import CheckpointError
+from mom_bench.core import settings
+from mom_bench.core.errors import CheckpointError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

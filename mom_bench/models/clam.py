@@ -16,7 +16,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from mom_bench.audio import resample
+from mom_bench.core.audio import resample
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.encoders import Encoder
 

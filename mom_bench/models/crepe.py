@@ -76,8 +76,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mom_bench import settings
-from mom_bench._io import sha256_file, write_atomic
+from mom_bench.core import settings
+from mom_bench.core.files import sha256_file, write_atomic
 from mom_bench.models.checkpoints import CheckpointError
 
 #: Input rate of CREPE (torchcrepe 0.0.24 core.py:39).

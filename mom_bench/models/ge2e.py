@@ -41,7 +41,7 @@ network sees each partial on its own (it was trained on 1.6 s crops); the partia
 averaged and L2-normalised again.
 
 **Preprocessing** (``audio.py`` l. 13-39 ``preprocess_wav``): resemblyzer (1) resamples to 16 kHz, which the
-caller of :meth:`GE2ENet.hidden_states` does (``mom_bench.audio``); (2) raises quiet audio to an RMS of
+caller of :meth:`GE2ENet.hidden_states` does (``mom_bench.core.audio``); (2) raises quiet audio to an RMS of
 -30 dBFS and never lowers loud audio (``normalize_volume``, l. 100-108), which we reproduce because the
 network's input is a linear power spectrogram, so its level matters; (3) removes long silences with
 webrtcvad's speech detector (``trim_long_silences``, l. 57-97), which we deliberately do *not* reproduce:
@@ -72,7 +72,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mom_bench._io import sha256_file
+from mom_bench.core.files import sha256_file
 from mom_bench.models.checkpoints import CheckpointError
 
 SAMPLE_RATE = 16000       # hparams.py l. 9

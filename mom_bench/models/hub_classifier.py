@@ -4,7 +4,7 @@ A ``transformers`` ``AutoModelForAudioClassification`` checkpoint and its ``Auto
 ``trust_remote_code``) become a :class:`~mom_bench.models.base.Detector`:
 
 - ``sample_rate`` is the extractor's ``sampling_rate``: evaluate and predict decode every song at that rate through
-  the one audio path (:mod:`mom_bench.audio`), so nothing here resamples;
+  the one audio path (:mod:`mom_bench.core.audio`), so nothing here resamples;
 - ``clip`` is the ``clip`` option, else the longest input the extractor declares (Whisper's 30 s window, AST's
   ``max_length`` frames, ``max_length_s``...), else ``first:30``;
 - the logit is the log-odds of the *fake label*: ``sigmoid(logit) = P(fake label)`` under the model's softmax
@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from mom_bench._io import sha256_file, write_atomic
-from mom_bench.audio import parse_clip
-from mom_bench.errors import HubClassifierError
+from mom_bench.core.files import sha256_file, write_atomic
+from mom_bench.core.audio import parse_clip
+from mom_bench.core.errors import HubClassifierError
 from mom_bench.models.base import Detector
 from mom_bench.models.checkpoints import CheckpointError
 from mom_bench.models.encoders import folder_digest, tensor_digest
@@ -265,7 +265,7 @@ def resolve_commit(hub_id: str, revision: str | None) -> tuple[str, Path]:
     from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
-    from mom_bench import settings
+    from mom_bench.core import settings
 
     at = f" at revision {revision}" if revision else ""
     try:

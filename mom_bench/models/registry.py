@@ -6,7 +6,7 @@ resolve differently per benchmark: ``clam`` is the paper configuration on ``mom`
 name is what every output states (``Detector.config["model"]``), so nobody mistakes one for the other.
 
 Each row also carries its training recipe: the defaults of its training family
-(:data:`mom_bench.recipes.FAMILY_RECIPES`) plus the row's own values (a variant row inherits those of the row it
+(:data:`mom_bench.core.recipes.FAMILY_RECIPES`) plus the row's own values (a variant row inherits those of the row it
 replaces). :func:`recipe_for` joins them; the ``baselines/`` recipe files are generated from it.
 
 Third-party packages can add rows through the ``mom_bench.models`` entry-point group: each entry point loads
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mom_bench.errors import PluginError, UnknownModelError
+from mom_bench.core.errors import PluginError, UnknownModelError
 from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
-from mom_bench.recipes import FAMILIES, FAMILY_RECIPES, Recipe
-from mom_bench.registry import Registry, import_target
+from mom_bench.core.recipes import FAMILIES, FAMILY_RECIPES, Recipe
+from mom_bench.core.registry import Registry, import_target
 
 # The encoder checkpoints the MoM paper's CLAM uses (arXiv 2512.00621, section 4; the checkpoints its released
 # code loads). Revisions are Hub commit ids or branch names; override with create(..., encoders={...}) or a
@@ -211,7 +211,7 @@ _ROWS: list[ModelSpec] = [
               # Larger steps overfit the 3755 weights within a few epochs (docs/models.md#fakeprint).
               recipe={"loss": "bce", "epochs": 30, "batch_size": 16, "lr": 1e-3}),
     # --- stats-lr: the trivial baseline (docs/models.md#stats-lr) -----------------------------------------
-    # Logistic regression on the global statistics the build's shortcut check uses (mom_bench.signal_stats);
+    # Logistic regression on the global statistics the build's shortcut check uses (mom_bench.core.signal_stats);
     # Linear(14 -> 1) on standardised features. Clip "full": the whole stored clip, as the shortcut check
     # measures it (mom-mini's 10 s clips, MoM's full songs); a padded fixed window would distort level and
     # silence statistics. 24 kHz: the rate mom-mini and MoM builds store.

@@ -360,7 +360,7 @@ def import_sonics(source: str | Path, out: str | Path | None = None, *, revision
                   **hub_kwargs) -> tuple[SpecTTTra, Path]:
     """Convert a released SONICS checkpoint (see :func:`load_sonics`) into a saved mom-bench detector
     (safetensors + config.json) at ``out``; default ``<runs>/sonics-released/<model name>``."""
-    from mom_bench import settings
+    from mom_bench.core import settings
 
     model = load_sonics(source, revision=revision, **hub_kwargs)
     out = Path(out) if out else settings.runs_dir() / "sonics-released" / model.name

@@ -1,6 +1,6 @@
 """``stats-lr``: a logistic regression on global signal statistics, the trivial baseline of every benchmark.
 
-The features are :func:`mom_bench.signal_stats.signal_stats` of the clip (duration, peak, RMS, crest factor,
+The features are :func:`mom_bench.core.signal_stats.signal_stats` of the clip (duration, peak, RMS, crest factor,
 DC offset, silence and full-scale fractions, roll-offs, -60 dB bandwidth, spectral centroid and spread,
 zero-crossing rate): the same function, on the same decoded audio, as the build's shortcut check. A detector
 that does not clearly beat ``stats-lr`` has learnt nothing a level meter and an average spectrum could not.
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mom_bench.models.base import FrozenEncoderDetector
-from mom_bench.signal_stats import FEATURES, VERSION, feature_vector
+from mom_bench.core.signal_stats import FEATURES, VERSION, feature_vector
 
 STREAM = "stats"
 
@@ -74,7 +74,7 @@ class RunningStandardiser(nn.Module):
 
 
 class StatsLR(FrozenEncoderDetector):
-    """Logistic regression on :data:`mom_bench.signal_stats.FEATURES` (see the module docstring). No config
+    """Logistic regression on :data:`mom_bench.core.signal_stats.FEATURES` (see the module docstring). No config
     keys beyond the base contract."""
 
     def __init__(self, config: dict):
@@ -88,7 +88,7 @@ class StatsLR(FrozenEncoderDetector):
 
     def extract(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"stats": [B, F]}`` (float32), item by item: each row is ``signal_stats(wave[i], sample_rate)`` in
-        :data:`~mom_bench.signal_stats.FEATURES` order."""
+        :data:`~mom_bench.core.signal_stats.FEATURES` order."""
         if wave.dim() != 2:
             raise ValueError(f"expected a waveform batch [B, T], got shape {tuple(wave.shape)}")
         rows = [feature_vector(item.detach().to(torch.float32).cpu().numpy(), self.sample_rate) for item in wave]

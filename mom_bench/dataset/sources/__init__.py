@@ -1,6 +1,6 @@
 """Sources: where a benchmark's rows and their audio come from, one module per kind.
 
-A protocol's ``source.kind`` (one of :data:`mom_bench.protocols.SOURCE_KINDS`) names a class in
+A protocol's ``source.kind`` (one of :data:`mom_bench.dataset.protocols.SOURCE_KINDS`) names a class in
 :data:`SOURCE_CLASSES`, a registry of lazy ``"module:Class"`` strings (listing benchmarks imports no
 source's dependencies). A source class is built as ``Cls(protocol, options)`` and offers
 ``rows() -> Iterator[SourceRow]`` (:mod:`.rows`). Adding a kind means adding a module here, a line to the
@@ -12,8 +12,8 @@ from typing import Any
 
 from mom_bench.dataset.sources.rows import (Excluded, Fetched, MissingAudio, SourceRow, group_key, normalise,
                                             row_identity)
-from mom_bench.errors import ProtocolError
-from mom_bench.registry import Registry
+from mom_bench.core.errors import ProtocolError
+from mom_bench.core.registry import Registry
 
 __all__ = ["SOURCE_CLASSES", "Excluded", "Fetched", "MissingAudio", "SourceRow", "group_key", "normalise",
            "open_source", "row_identity", "source_class"]

@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from mom_bench import settings
+from mom_bench.core import settings
 from mom_bench.dataset.paths import safe_join
 from mom_bench.dataset.sources.rows import MissingAudio, SourceRow, group_key
 

@@ -10,7 +10,7 @@ Fakes: each excerpt gets exactly one fake, its family taken in turn from the fam
 split (in-distribution families for train/validation/test_id, OOD families for test_ood), so every
 split is half real, half fake, and the families of a split are equally represented.
 
-Every clip, real or fake, leaves here in the same format (``mom_bench.mini.dsp.finish``): mono, the
+Every clip, real or fake, leaves here in the same format (``mom_bench.dataset.mini.dsp.finish``): mono, the
 protocol's rate, ``clip_seconds`` long, fixed RMS, soft peak ceiling, common band limit; fakes also have
 their long-term spectrum matched to their source excerpt. The builder then stores them all as FLAC.
 """
@@ -25,11 +25,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from mom_bench.mini import dsp
-from mom_bench.mini.excerpts import Excerpt, excerpts, load_excerpt
+from mom_bench.dataset.mini import dsp
+from mom_bench.dataset.mini.excerpts import Excerpt, excerpts, load_excerpt
 from mom_bench.dataset.sources.rows import SourceRow
-from mom_bench.mini.families import Family
-from mom_bench.mini.generators import make_family
+from mom_bench.dataset.mini.families import Family
+from mom_bench.dataset.mini.generators import make_family
 
 SPLITS = ("train", "validation", "test_id", "test_ood")
 ID_SPLITS = ("train", "validation", "test_id")

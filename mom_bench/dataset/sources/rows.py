@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
 # What a source's fetch raises for a row it cannot give; sources import them from here.
-from mom_bench.errors import Excluded as Excluded, MissingAudio as MissingAudio
+from mom_bench.core.errors import Excluded as Excluded, MissingAudio as MissingAudio
 
 if TYPE_CHECKING:  # listing protocols must not import torch
     import numpy as np
 
-# what ``fetch`` returns: a path or encoded bytes (mom_bench.audio.AudioSource), or (waveform, rate)
+# what ``fetch`` returns: a path or encoded bytes (mom_bench.core.audio.AudioSource), or (waveform, rate)
 Fetched = Union[str, Path, bytes, bytearray, memoryview, "tuple[np.ndarray, int]"]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from mom_bench import settings
+from mom_bench.core import settings
 from mom_bench.dataset.sources.mom import AudioIndex, _flag, stem
 from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow, group_key
 

@@ -1,0 +1,82 @@
+"""What a build produces besides its data: the report's version, the dataset fingerprint, the result object
+and the build's error type. Shared by the builder and its final step."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mom_bench.core.errors import BuildError as BuildError  # raised by the builder, imported from here
+
+REPORT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    benchmark: str
+    benchmark_version: str
+    fingerprint: str
+    counts: dict  # split -> generator -> rows written
+    n_rows: int
+    n_written: int
+    n_missing: int
+    n_unusable: int
+    report_path: Path
+    shortcut: dict | None = None
+    n_excluded: int = 0  # left out on purpose by the protocol (e.g. SONICS' official filter); not a failure
+    reasons: dict = field(default_factory=dict)  # "status: reason" -> count (most common first)
+    reused: bool = False  # True when an up-to-date finished build was found and nothing was done
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was written (nothing missing or unusable)."""
+        return self.n_missing == 0 and self.n_unusable == 0
+
+    def summary(self) -> str:
+        lines = ["already built with the same protocol, options and rows (--overwrite rebuilds it)"] if self.reused else []
+        lines += [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
+                 f"{self.n_missing} missing, {self.n_unusable} unusable"
+                 + (f", {self.n_excluded} excluded" if self.n_excluded else "") + f" -> {self.out_dir}"]
+        for split, gens in self.counts.items():
+            lines.append(f"  {split:<10} {sum(gens.values()):>7}  " +
+                         ", ".join(f"{g} {n}" for g, n in sorted(gens.items())))
+        for reason, n in list(self.reasons.items())[:5]:
+            lines.append(f"  {n:>7} x {reason}")
+        if len(self.reasons) > 5:
+            lines.append(f"  ... {len(self.reasons) - 5} more reasons in {self.report_path}")
+        if self.shortcut and self.shortcut.get("warn"):
+            lines.append(f"  WARNING: global signal statistics alone separate real from fake (F1 "
+                         f"{self.shortcut.get('f1', float('nan')):.2f}, balanced accuracy "
+                         f"{self.shortcut.get('balanced_accuracy') or float('nan'):.2f}): see shortcut_check in the report")
+        return "\n".join(lines)
+
+    @classmethod
+    def from_report(cls, out_dir: Path) -> "BuildResult":
+        path = Path(out_dir) / "build_report.json"
+        rep = json.loads(path.read_text(encoding="utf-8"))
+        c = rep["counts"]
+        return cls(Path(out_dir), rep["benchmark"], rep["benchmark_version"], rep["fingerprint"],
+                   c["by_split"], c["rows"], c["written"], c["missing"], c["unusable"], path,
+                   rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}))
+
+
+def _digest(lines: list[str]) -> str:
+    return hashlib.sha256(("\n".join(sorted(lines)) + "\n").encode("utf-8")).hexdigest()
+
+
+def fingerprint(rows: list[dict]) -> str:
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows."""
+    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}" for r in rows])
+
+
+def label_fingerprint(rows: list[dict]) -> str:
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator`` lines: all that scoring reads, so it is the
+    same on every machine for the same benchmark version (the audio may differ in the last bits)."""
+    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}" for r in rows])
+
+
+def audio_fingerprint(rows: list[dict]) -> str:
+    """sha256 of the sorted ``id\\tcontent_sha256`` lines: which audio the build holds."""
+    return _digest([f"{r['id']}\t{r['content_sha256']}" for r in rows])

@@ -1,0 +1,84 @@
+"""The real-music excerpts shipped with mom-bench (``mom_bench/data/mom_mini``).
+
+``ATTRIBUTION.csv`` lists every excerpt with its Debian package, track, author, licence and offset in
+the original track; ``LICENSES/`` holds the packages' copyright files. The excerpts were cut by
+``scripts/make_mom_mini_excerpts.py``.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mom_bench.core.audio import AudioError, load
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mom_mini"
+_FIELDS = ("file", "track_id", "package", "package_version", "source_path", "title", "author", "license", "genre",
+           "start_s", "duration_s")
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    file: str
+    track_id: str
+    package: str
+    package_version: str
+    source_path: str
+    title: str
+    author: str
+    license: str
+    genre: str
+    start_s: float
+    duration_s: float
+    path: Path
+
+    @property
+    def index(self) -> int:
+        """Position of the excerpt within its track (0, 1, ...)."""
+        return int(Path(self.file).stem.rsplit("-", 1)[1])
+
+
+def excerpts(data_dir: str | Path | None = None) -> list[Excerpt]:
+    """Every excerpt listed in ``ATTRIBUTION.csv`` of ``data_dir`` (default: the shipped folder).
+
+    Raises ``ValueError`` naming the line for anything that is not a plain file of that folder, so a
+    doctored attribution file cannot point outside it.
+    """
+    folder = Path(data_dir) if data_dir else DATA_DIR
+    table = folder / "ATTRIBUTION.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{table}: mom-mini attribution table not found")
+    out: list[Excerpt] = []
+    with open(table, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in _FIELDS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{table}: missing column(s) {', '.join(missing)}")
+        for line, row in enumerate(reader, start=2):
+            name = row["file"]
+            if not name or Path(name).name != name or name.startswith(".") or not name.endswith(".ogg"):
+                raise ValueError(f"{table}:{line}: file {name!r} must be a plain .ogg file name in {folder}")
+            if not row["track_id"] or not name.startswith(row["track_id"] + "-"):
+                raise ValueError(f"{table}:{line}: file {name!r} does not belong to track {row['track_id']!r}")
+            path = folder / name
+            if not path.is_file():
+                raise ValueError(f"{table}:{line}: {path} is missing")
+            try:
+                start, duration = float(row["start_s"]), float(row["duration_s"])
+            except ValueError:
+                raise ValueError(f"{table}:{line}: start_s/duration_s must be numbers") from None
+            out.append(Excerpt(name, row["track_id"], row["package"], row["package_version"], row["source_path"],
+                               row["title"], row["author"], row["license"], row["genre"], start, duration, path))
+    if not out:
+        raise ValueError(f"{table}: lists no excerpts")
+    return out
+
+
+def load_excerpt(excerpt: Excerpt, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples of one excerpt at ``sample_rate``, through the one audio path."""
+    try:
+        return load(excerpt.path, sample_rate).samples.numpy()
+    except AudioError as err:
+        raise AudioError(excerpt.file, err.reason) from None

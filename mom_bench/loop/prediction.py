@@ -1,0 +1,282 @@
+"""Scoring audio files with a trained detector: P(fake) per file.
+
+A song longer than the model's clip is cut into consecutive, non-overlapping windows of the clip length
+(10 s for ``clam-mini``, 90 s for ``clam``) starting at 0 s; a trailing part shorter than half a window is
+dropped unless it is the whole song, and a short window is zero-padded at the end, as the clip policies do.
+Each window is scored on its own and the file's score is **sigmoid(mean of the window logits)**: averaging
+logits rather than probabilities keeps one confident window from being washed out by the others, and it
+equals the single-window score for a song that fits in one clip. A file that cannot be used gets its error on
+its row; the other files are still scored.
+
+Every path given, and every audio file found in a given folder, gets a row: a FIFO, a socket or a device
+(``not a regular file (FIFO)``), a dangling symlink, an unreadable file or folder (``permission denied``) each
+get an error row instead of being skipped. Folders are searched recursively and symlinked folders are
+followed, each real folder at most once: a second path to a folder already searched (a symlink loop) gets an
+error row and is not searched again. File names are shown as valid UTF-8: bytes of a name that are not UTF-8
+are written as backslash escapes (``caf\\xe9.flac``), and such a file is still read.
+"""
+from __future__ import annotations
+
+import errno
+import math
+import numbers
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Collection, Iterable
+
+import torch
+
+from mom_bench.core import audio
+from mom_bench.dataset import protocols
+from mom_bench.core.errors import PredictionError
+from mom_bench.loop.inference import model_device, wave_logits
+from mom_bench.models.adapters import as_detector
+from mom_bench.loop.runs import load_trained
+
+AGGREGATION = "sigmoid(mean of window logits)"
+
+
+COLUMNS = ["file", "status", "p_fake", "prediction", "windows", "duration_s", "error"]
+#: Largest file read into memory to be decoded, which only a file whose name is not valid UTF-8 needs (the
+#: decoder takes such a name neither as text nor as bytes).
+MAX_IN_MEMORY_BYTES = 1 << 30
+
+
+# --------------------------------------------------------------------------------------------------
+# Which files: every path given or found is accounted for
+
+
+@dataclass(frozen=True)
+class Input:
+    """A path given to predict or found in a given folder, and why it cannot be scored when listing the
+    folders already said so (e.g. a folder that could not be searched)."""
+
+    path: Path
+    problem: str | None = None
+
+
+@dataclass
+class Found:
+    """What :func:`find_inputs` found: the inputs to score (one row each) and the files of searched folders
+    whose names lack an audio extension (not scored, counted)."""
+
+    inputs: list[Input] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)
+
+
+def display_name(path: str | Path) -> str:
+    """``path`` as valid UTF-8 text: bytes of a POSIX file name that are not UTF-8 become backslash escapes.
+
+    >>> display_name(os.fsdecode(b"songs/caf\\xe9.flac"))
+    'songs/caf\\\\xe9.flac'
+    """
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+
+
+def _os_reason(err: OSError) -> str:
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if err.errno == errno.ELOOP:
+        return "symlink loop"
+    if err.errno == errno.ENOENT:
+        return "file not found"
+    return (err.strerror or type(err).__name__).lower()
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def unusable(path: Path) -> str | None:
+    """Why ``path`` cannot be opened as an audio file (a dangling symlink, a FIFO, permission denied, ...),
+    or None. Checked before the decoder opens it: opening a FIFO would wait for a writer forever."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "dangling symlink" if path.is_symlink() else "file not found"
+    except OSError as err:
+        return _os_reason(err)
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not an audio file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"not a regular file ({_file_kind(st.st_mode)})"
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as err:
+        return _os_reason(err)
+    return None
+
+
+def find_inputs(paths: Iterable[str | Path], extensions: Collection[str]) -> Found:
+    """The inputs of ``paths``: each path that is not a folder as given (whatever its name, so a bad file is
+    reported, not skipped); for a folder, every entry found recursively whose name ends in one of
+    ``extensions`` (lower-case, with the dot), in sorted order. Symlinked folders are followed; each real
+    folder is searched once (see the module docstring)."""
+    found = Found()
+    searched: dict[tuple[int, int], Path] = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            _search(path, {e.lower() for e in extensions}, found, searched)
+        else:
+            found.inputs.append(Input(path))
+    return found
+
+
+def _search(root: Path, extensions: set[str], found: Found, searched: dict[tuple[int, int], Path]) -> None:
+    # An explicit stack, not recursion: a hostile tree may be deeper than Python's recursion limit.
+    stack: list[list[Path]] = [[root]]
+    while stack:
+        level = stack[-1]
+        if not level:
+            stack.pop()
+            continue
+        path = level.pop()
+        if path is not root and not _is_dir(path):
+            if path.suffix.lower() in extensions:
+                found.inputs.append(Input(path))
+            else:
+                found.ignored.append(path)
+            continue
+        children = _list_folder(path, found, searched)
+        if children:
+            stack.append(sorted(children, reverse=True))  # popped from the end: sorted order
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()  # follows symlinks; a dangling one is not a folder
+    except OSError:
+        return False
+
+
+def _list_folder(folder: Path, found: Found, searched: dict[tuple[int, int], Path]) -> list[Path]:
+    """The entries of ``folder``, or none (with an error row) when it cannot be searched or was already."""
+    try:
+        st = folder.stat()
+    except OSError as err:
+        found.inputs.append(Input(folder, f"{_os_reason(err)} (folder not searched)"))
+        return []
+    key = (st.st_dev, st.st_ino)
+    if key in searched:
+        found.inputs.append(Input(folder, f"folder already searched as {display_name(searched[key])} (a symlink "
+                                          "loop or a second path to it): not searched again"))
+        return []
+    searched[key] = folder
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(entry.path) for entry in entries]
+    except OSError as err:
+        found.inputs.append(Input(folder, f"{_os_reason(err)} (folder not searched)"))
+        return []
+
+
+def _decoder_source(path: Path, display: str) -> Path | bytes:
+    """What to give the decoder: the path, or the file's bytes when its name is not valid UTF-8."""
+    if display == str(path):
+        return path
+    size = path.stat().st_size
+    if size > MAX_IN_MEMORY_BYTES:
+        raise audio.AudioError(display, f"its name is not valid UTF-8 and it is over {MAX_IN_MEMORY_BYTES >> 20} MiB, "
+                                        "too large to read into memory: rename it to score it")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def windows(samples: torch.Tensor, n: int | None) -> torch.Tensor:
+    """``[W, n]`` windows of a mono signal (see the module docstring); ``[1, T]`` when ``n`` is None.
+
+    >>> windows(torch.arange(10.0), 4).tolist()  # the 2-sample tail is half a window: kept, zero-padded
+    [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 0.0, 0.0]]
+    >>> windows(torch.arange(9.0), 4).shape  # a 1-sample tail is dropped
+    torch.Size([2, 4])
+    >>> windows(torch.arange(3.0), 4).tolist()  # a song shorter than one window is that window
+    [[0.0, 1.0, 2.0, 0.0]]
+    """
+    if n is None:
+        return samples[None]
+    total = samples.shape[-1]
+    starts = list(range(0, max(total, 1), n))
+    if len(starts) > 1 and total - starts[-1] < n / 2:
+        starts.pop()
+    out = torch.zeros(len(starts), n, dtype=samples.dtype)
+    for i, s in enumerate(starts):
+        part = samples[s:s + n]
+        out[i, :part.shape[-1]] = part
+    return out
+
+
+def check_options(threshold: Any, batch_size: Any) -> None:
+    """Refuse a threshold that is not a probability or a batch size that is not an integer >= 1."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= float(threshold) <= 1:
+        raise PredictionError(f"threshold must be a probability in [0, 1], got {threshold!r}")  # also refuses NaN
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise PredictionError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: float = 0.5, batch_size: int = 8,
+                max_seconds: float | None = audio.DEFAULT_MAX_SECONDS, progress: bool = True) -> list[dict[str, Any]]:
+    """One row per file (columns :data:`COLUMNS`), in the order given; ``file`` is :func:`display_name` of
+    the path. ``model``: a detector, or any module / callable with ``sample_rate`` and ``clip``."""
+    from tqdm.auto import tqdm
+
+    check_options(threshold, batch_size)
+    model = as_detector(model)
+    inputs = [f if isinstance(f, Input) else Input(Path(f)) for f in files]
+    device = model_device(model)
+    n = model.clip.n_samples(model.sample_rate)
+    rows = []
+    for item in tqdm(inputs, desc="scoring", unit="file", disable=not progress):
+        path, name = item.path, display_name(item.path)
+        row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+        row["file"] = name
+        problem = item.problem or unusable(path)
+        if problem:
+            row.update(status="error", error=problem)
+            rows.append(row)
+            continue
+        try:
+            decoded = audio.load(_decoder_source(path, name), model.sample_rate, max_seconds=max_seconds, name=name)
+            wins = windows(decoded.samples, n)
+            logits = wave_logits(model, wins, batch_size, device)
+            p = float(torch.sigmoid(logits.mean()))
+            if not math.isfinite(p):  # broken weights or a model that cannot take this input: never "ok"
+                raise ValueError("the model returned a non-finite score (NaN or infinity) for this file")
+            row.update(status="ok", p_fake=round(p, 6), prediction="fake" if p >= threshold else "real",
+                       windows=int(wins.shape[0]), duration_s=round(decoded.duration_s, 3))
+        except audio.AudioError as err:
+            row.update(status="error", error=err.reason)
+        except OSError as err:  # the file changed between the checks and the read
+            row.update(status="error", error=_os_reason(err))
+        except (RuntimeError, ValueError) as err:  # a model that cannot take this input: report, go on
+            row.update(status="error", error=f"{type(err).__name__}: {err}")
+        rows.append(row)
+    return rows
+
+
+def predict(files: Iterable[str | Path | Input], model: Any, *, benchmark: str | None = None,
+            checkpoint: str | Path | None = None, device: str | None = None, threshold: float = 0.5,
+            batch_size: int = 8, progress: bool = True, fake_label: str | None = None,
+            clip: str | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """Score ``files`` (paths, or the inputs :func:`find_inputs` found in folders) with ``model``: a registry
+    name (its trained checkpoint, or ``checkpoint``), ``hf:<Hub id or folder>[@revision]`` (a transformers
+    audio classifier; ``fake_label`` and ``clip`` apply to it), or a detector object. Returns (rows, the
+    detector used)."""
+    check_options(threshold, batch_size)  # before a model is loaded
+    if isinstance(model, (str, Path)):
+        model, _ = load_trained(str(model), benchmark or protocols.DEFAULT, checkpoint, device,
+                                fake_label=fake_label, clip=clip)
+    elif fake_label is not None or clip is not None:
+        from mom_bench.models.hub_classifier import HubClassifierError
+
+        raise HubClassifierError("fake_label and clip apply only to hf: model names, not to a detector object")
+    return score_files(model, files, threshold=threshold, batch_size=batch_size, progress=progress), model

@@ -1,0 +1,637 @@
+"""The shapes of the JSON documents mom-bench writes, as ``TypedDict``s: the one description of each.
+
+* :class:`Report`: what :func:`mom_bench.report.metrics.compute_report` returns (one :class:`SplitReport` per
+  split, each number a :class:`Statistic`);
+* :class:`Results`: ``results.json``, written by ``mom-bench evaluate`` (provenance + the report);
+* :class:`BuildReport`: ``build_report.json``, written at the end of ``mom-bench build``;
+* :class:`EntryReproduced` / :class:`EntryReported`: a leaderboard entry (their JSON Schemas live in
+  :mod:`mom_bench.leaderboard.schema`).
+
+The JSON Schema of ``results.json`` is generated from these types (:func:`mom_bench.core.json_schema.from_type`,
+in :mod:`mom_bench.report.metrics.schema`): the ``Annotated`` constraints below (counts, rates, patterns,
+descriptions) are what the schema adds to the plain types, and the blocks marked :class:`MetricBlock` take
+their keys from the metric registry. The schema is strict: every key is required, objects of a fixed shape
+refuse unknown keys, and the maps (per generator, per stratum bucket, per split) check each value.
+
+This module imports only the standard library and :mod:`mom_bench.core.errors`.
+"""
+# No `from __future__ import annotations`: with string annotations Python 3.11's TypedDict cannot see
+# NotRequired, and __required_keys__ (read by the tests) would list every key.
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from mom_bench.core.errors import DocumentError
+
+#: ``schema_version`` of results.json (``RESULTS_SCHEMA_VERSION`` of the evaluate command's module).
+RESULTS_SCHEMA_VERSION = 1
+#: ``schema_version`` of a report (``mom_bench.report.metrics.SCHEMA_VERSION``).
+REPORT_SCHEMA_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Constraints the JSON Schema adds to the plain types (mom_bench.core.json_schema.from_type reads them)
+
+_SHA256 = "^[0-9a-f]{64}$"
+Count = Annotated[int, {"minimum": 0}]
+NullableCount = Annotated[int | None, {"minimum": 0}]
+NullableRate = Annotated[float | None, {"minimum": 0, "maximum": 1}]
+Name = Annotated[str, {"minLength": 1}]
+Interval = Annotated[list[float] | None, {
+    "minItems": 2, "maxItems": 2, "description": "95 % bootstrap interval [low, high]; null when not available"}]
+
+
+@dataclass(frozen=True)
+class MetricBlock:
+    """Marks a block whose metric keys the metric registry declares (``overall``, ``per_generator`` or
+    ``stratum``): the results schema takes that block from :mod:`mom_bench.report.metrics.registry`, so a metric
+    registered there is accepted without touching this file. The TypedDicts name the built-in metrics."""
+
+    name: str
+
+
+# --------------------------------------------------------------------------------------------------
+# The report of mom_bench.report.metrics.compute_report
+
+
+class Statistic(TypedDict):
+    """A number with its 95 % bootstrap interval. ``value`` is None (and ``reason`` says why) when the
+    metric is undefined on the rows; ``ci`` is ``[low, high]``, or None when there is no interval."""
+
+    value: float | None
+    ci: Interval
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why value is null"}]]
+
+
+class Confusion(TypedDict):
+    tp: Count
+    fp: Count
+    tn: Count
+    fn: Count
+
+
+#: metric -> its statistic, for every metric of the registry (the built-in ones: f1, precision, recall,
+#: specificity, accuracy, balanced_accuracy, auc, eer).
+OverallMetrics = Annotated[dict[str, Statistic], MetricBlock("overall")]
+
+
+class GeneratorReport(TypedDict):
+    """One generator's fakes in a split, against all the split's reals (its metrics: the registry's
+    per-generator columns)."""
+
+    n_fake: Count
+    n_real: Count
+    tpr: Statistic
+    f1: Statistic
+
+
+class StratumBucket(TypedDict):
+    """The threshold metrics on the rows of one bucket of a stratum (e.g. duration ``<=60s``; its metrics:
+    the registry's stratum columns)."""
+
+    n: Count
+    n_fake: Count
+    n_real: Count
+    f1: Statistic
+    recall: Statistic
+    specificity: Statistic
+    accuracy: Statistic
+
+
+class UnknownBucket(TypedDict):
+    """The ``_unknown`` bucket of a stratum: rows with no usable value for it (no metrics)."""
+
+    n: Count
+    note: str
+
+
+#: A stratum's buckets: bucket name -> StratumBucket, plus ``_unknown`` -> UnknownBucket when some rows
+#: have no usable value.
+StratumBuckets = Annotated[dict[str, StratumBucket | UnknownBucket], {
+    "description": "bucket name -> metrics; _unknown counts the rows with no value",
+    "properties": {"_unknown": UnknownBucket},
+    "additionalProperties": Annotated[StratumBucket, MetricBlock("stratum")]}]
+
+
+class Strata(TypedDict, total=False):
+    """The strata a split has: one per optional predictions column present (``duration_s``, ``vocals``,
+    ``language``)."""
+
+    duration: StratumBuckets
+    vocals: StratumBuckets
+    language: StratumBuckets
+
+
+class TprAtFpr(TypedDict):
+    """TPR read off the ROC curve at one false-positive budget (``tpr_at_fpr`` of the definitions)."""
+
+    target_fpr: Annotated[float, {"minimum": 0, "maximum": 1}]
+    value: float | None
+    ci: Interval
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why value is null"}]]
+    resolvable: Annotated[bool, {"description": "the split has at least min_reals reals"}]
+    min_reals: Annotated[int, {"minimum": 1, "description": "ceil(1 / target_fpr)"}]
+
+
+class CalibrationReport(TypedDict):
+    """Expected calibration error (``n_bins`` equal-mass bins) and Brier score of a split."""
+
+    n_bins: Annotated[int, {"minimum": 1}]
+    ece: Statistic
+    brier: Statistic
+
+
+class SplitReport(TypedDict):
+    """One split. ``tpr_at_fpr`` and ``calibration`` are absent from reports written before they existed
+    (e.g. older leaderboard entries)."""
+
+    n: Count
+    n_fake: Count
+    n_real: Count
+    confusion: Confusion
+    overall: OverallMetrics
+    per_generator: Annotated[dict[str, Annotated[GeneratorReport, MetricBlock("per_generator")]],
+                             {"description": "generator id -> its fakes' metrics"}]
+    strata: Strata
+    tpr_at_fpr: NotRequired[Annotated[dict[str, Annotated[TprAtFpr, {
+        "description": "TPR at a false-positive budget, read off the ROC curve"}]], {
+        "description": "target FPR (\"0.05\", \"0.01\", \"0.001\") -> TPR there"}]]
+    calibration: NotRequired[Annotated[CalibrationReport, {
+        "description": "expected calibration error and Brier score"}]]
+
+
+class RealGroupFpr(TypedDict):
+    """The reals of one group (a source, a stratum bucket, or all of a split's) and how many were called fake."""
+
+    n_real: Count
+    n_called_fake: Count
+    fpr: Statistic
+
+
+class SplitFalsePositives(TypedDict):
+    """The false-positive rate of a split's reals: all, per source (only where the predictions have a
+    ``source`` column; ``note`` says so otherwise) and per stratum bucket."""
+
+    n_real: Count
+    all: RealGroupFpr
+    by_source: NotRequired[Annotated[dict[str, RealGroupFpr], {
+        "description": "source of the reals (_unknown: none) -> their FPR"}]]
+    note: NotRequired[Annotated[str, {"minLength": 1, "description": "why by_source is absent"}]]
+    by_stratum: Annotated[dict[str, dict[str, RealGroupFpr]], {
+        "description": "stratum -> bucket (_unknown: no value) -> FPR"}]
+
+
+class Report(TypedDict):
+    schema_version: Annotated[int, {"const": REPORT_SCHEMA_VERSION}]
+    threshold: Annotated[float, {"minimum": 0, "maximum": 1}]
+    n_bootstrap: Annotated[int, {"minimum": 1}]
+    seed: int
+    ci_level: Annotated[float, {"minimum": 0, "maximum": 1}]
+    definitions: dict[str, str]
+    splits: Annotated[dict[str, SplitReport], {"description": "split name -> its report"}]
+    id_ood_gap: Statistic
+    # split -> rates; absent in older reports
+    false_positive_rates: NotRequired[Annotated[dict[str, SplitFalsePositives], {
+        "description": "split -> false-positive rates of its reals"}]]
+
+
+class CalibrationRates(TypedDict):
+    """A threshold's rates on the calibration split (plain numbers: the rows it was chosen on)."""
+
+    tpr: NullableRate
+    fpr: NullableRate
+    f1: NullableRate
+    precision: NullableRate
+
+
+class FrozenThreshold(TypedDict):
+    """A threshold chosen on the calibration split (``threshold`` None, with ``reason``, when it cannot be)."""
+
+    threshold: Annotated[float | None, {
+        "description": "called fake when score >= threshold; may lie just above 1 (nothing called fake)"}]
+    target_fpr: NullableRate  # the FPR budget of the rule; None for fixed and max_f1
+    resolvable: bool | None  # the calibration split has at least 1 / target_fpr reals
+    on_calibration: CalibrationRates | None
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why threshold is null"}]]
+
+
+class AppliedThreshold(TypedDict):
+    """A frozen threshold applied to a test split."""
+
+    threshold: float
+    confusion: Confusion
+    tpr: Statistic
+    fpr: Statistic
+    f1: Statistic
+    precision: Statistic
+
+
+class FrozenThresholds(TypedDict):
+    """:func:`mom_bench.report.metrics.frozen_thresholds`: thresholds chosen on ``chosen_on`` and applied unchanged
+    to each test split."""
+
+    chosen_on: str | None
+    n: Count
+    n_fake: Count
+    n_real: Count
+    reason: NotRequired[Annotated[str, {"minLength": 1, "description": "why no threshold was chosen"}]]
+    thresholds: Annotated[dict[str, FrozenThreshold], {"description": "fixed, max_f1, fpr_5pct, fpr_1pct"}]
+    splits: Annotated[dict[str, dict[str, AppliedThreshold]], {
+        "description": "test split -> threshold name -> its metrics"}]
+
+
+# --------------------------------------------------------------------------------------------------
+# results.json (`mom-bench evaluate`)
+
+
+class BenchmarkInfo(TypedDict):
+    name: Name
+    version: str | None
+    fingerprint: Annotated[str, {"pattern": _SHA256, "description": "64 lowercase hex digits"}]
+    # results written before builds were verified lack both halves
+    label_fingerprint: NotRequired[Annotated[str, {
+        "pattern": _SHA256, "description": "ids, splits, labels and generators only (same on every machine)"}]]
+    audio_fingerprint: NotRequired[Annotated[str, {"pattern": _SHA256, "description": "the stored audio's hashes"}]]
+    dataset: Annotated[str, {"description": "the built dataset's folder"}]
+    splits: Annotated[list[Name], {"minItems": 1}]
+    # absent in older results
+    calibration_split: NotRequired[Annotated[str | None, {
+        "minLength": 1, "description": "the split scored to choose the frozen thresholds; null: none"}]]
+
+
+class TrainingSummary(TypedDict):
+    """The essentials of the run's ``train_config.json`` (values are None when that file lacks them)."""
+
+    model: str | None
+    requested_model: str | None
+    benchmark: str | None
+    dataset_fingerprint: str | None
+    recipe: dict[str, Any] | None
+    recipe_family: str | None
+    epochs_done: NullableCount
+    best_epoch: NullableCount
+    best_val_f1: float | None
+
+
+class ModelInfo(TypedDict):
+    requested: Name
+    name: Name
+    config: Annotated[dict[str, Any], {"required": ["model"], "properties": {"model": str},
+                                       "description": "the detector's configuration (free-form beyond 'model')"}]
+    checkpoint: str | None
+    checkpoint_sha256: Annotated[str | None, {"pattern": _SHA256}]
+    training: Annotated[TrainingSummary | None, {
+        "description": "the run's train_config.json, when the checkpoint sits in a run folder"}]
+    encoders: Annotated[dict[str, str], {"description": "encoder slot -> identity of its weights"}]
+    device: Name
+    # fp32 unless a reduced precision was asked for
+    precision: NotRequired[Annotated[str, {
+        "enum": ["fp32", "bf16", "fp16"],
+        "description": "numeric precision of the encoders and the model (autocast below fp32)"}]]
+    # processes that scored the splits (1 without a launcher)
+    world_size: NotRequired[Annotated[int, {"minimum": 1, "description": "processes that scored the splits"}]]
+
+
+class SplitCoverage(TypedDict):
+    """How many of a split's listed rows were scored; the counts come from the build's row list (None, with
+    ``reason``, when the build report has none)."""
+
+    scored: Count
+    listed: NullableCount  # written + missing + unusable rows of the split
+    written: NullableCount
+    missing: NullableCount
+    unusable: NullableCount
+    excluded: NullableCount  # left out on purpose by the protocol: not in the denominator
+    coverage: NullableRate  # scored / listed
+    reason: NotRequired[Name]
+
+
+class Coverage(TypedDict):
+    definition: Name
+    unassigned: NullableCount  # rows refused before a split was given to them (not excluded ones)
+    splits: Annotated[dict[str, SplitCoverage], {"description": "split -> rows scored against rows listed"}]
+
+
+class Results(TypedDict):
+    """``frozen_thresholds`` and ``coverage`` are absent from results written before they existed."""
+
+    schema_version: Annotated[int, {"const": RESULTS_SCHEMA_VERSION}]
+    created: Annotated[str, {"pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$",
+                             "description": "an ISO 8601 time with its UTC offset, e.g. 2026-01-31T12:00:00+00:00"}]
+    mom_bench_version: Name
+    git_commit: Annotated[str | None, {"pattern": r"^[0-9a-f]{7,64}(?:\+dirty)?$",
+                                       "description": "a commit id, +dirty when the checkout had changes"}]
+    libraries: Annotated[dict[str, str | None], {"description": "distribution -> installed version (null: absent)"}]
+    benchmark: BenchmarkInfo
+    model: ModelInfo
+    metrics: Annotated[Report, {"description": "mom_bench.report.metrics.compute_report"}]
+    frozen_thresholds: NotRequired[Annotated[FrozenThresholds, {"description": "mom_bench.report.metrics.frozen_thresholds"}]]
+    coverage: NotRequired[Annotated[Coverage, {
+        "description": "rows scored / rows of the split in the build's row list"}]]
+
+
+# --------------------------------------------------------------------------------------------------
+# build_report.json (mom_bench.dataset.finalize)
+
+
+class BuildOptions(TypedDict):
+    """What decides a build's output; a finished build with equal options is reused as it is."""
+
+    benchmark: str
+    benchmark_version: str
+    protocol_sha256: str
+    split_mode: Literal["strict", "official"]
+    max_seconds: float | None
+    keep_original: bool
+    sample_rate: int
+    limit: int | None
+    source_options: dict[str, Any]
+
+
+class BuildAudio(TypedDict):
+    sample_rate: int
+    format: str
+    channels: int
+    bits: int
+    max_seconds: float | None
+    keep_original: bool
+
+
+class BuildGenerator(TypedDict):
+    id: str
+    name: str
+    family: str
+    role: str  # "train" (in-distribution) or "ood"
+
+
+class BuildCounts(TypedDict):
+    rows: int
+    written: int
+    missing: int
+    unusable: int
+    excluded: int
+    by_split: dict[str, dict[str, int]]  # split -> generator -> rows written
+    by_split_label: dict[str, dict[str, int]]  # split -> "real"/"fake" -> rows written
+    reasons: dict[str, int]  # "status: reason" -> rows, most common first
+
+
+# "from" is a Python keyword, hence the functional form.
+MovedRow = TypedDict("MovedRow", {"id": str, "from": str, "to": str})
+
+
+class MergedGroup(TypedDict):
+    """Groups joined because they hold identical decoded audio (mom_bench.dataset.splitting.merge_duplicates)."""
+
+    group_id: str
+    joined_groups: list[str]
+    split: str
+    moved: list[MovedRow]
+    conflict: NotRequired[str]
+
+
+class OodOutside(TypedDict):
+    id: str
+    generator: str
+    split: str
+
+
+class LeakageAudit(TypedDict):
+    ood_outside_test_ood: list[OodOutside]
+    groups_spanning_splits: list[str]
+    duplicate_audio_spanning_splits: list[str]
+    n_groups: int
+    ok: bool
+    duplicates_merged: list[MergedGroup]
+    rows_moved_by_duplicates: int
+    preassigned_rows: int
+    rule: str
+
+
+class ShortcutCheck(TypedDict, total=False):
+    """mom_bench.dataset.shortcut.shortcut_check; only ``skipped`` (no written rows with statistics) or
+    ``error`` (the audit could not run) when it did not run."""
+
+    f1: float | None
+    balanced_accuracy: NotRequired[float | None]  # reports of builds before it was the warning's measure lack it
+    warn: bool
+    threshold: float
+    warn_metric: NotRequired[str]
+    features: list[str]
+    classifier: str | None
+    n_train: int
+    n_test: int
+    seed: int
+    chance_f1: float
+    per_classifier: dict[str, dict[str, float]]
+    skipped: str
+    error: str
+
+
+class ShardFile(TypedDict):
+    file: str  # "data/<split>-NNNNN.parquet"
+    rows: int
+
+
+class BuildRow(TypedDict):
+    """One source row and what became of it (``status``: written, missing, unusable or excluded)."""
+
+    id: str
+    source: str
+    generator: str
+    label: int | None
+    split: str | None
+    group_id: str | None
+    status: str
+    reason: str | None
+
+
+class BuildReport(TypedDict):
+    schema_version: int
+    benchmark: str
+    benchmark_version: str
+    fingerprint: str
+    label_fingerprint: NotRequired[str]  # the two halves of fingerprint; builds before they existed lack them
+    audio_fingerprint: NotRequired[str]
+    inputs: NotRequired[dict[str, Any]]  # what the build was made from (listing digest, rows kept or made)
+    created: str
+    mom_bench_version: str
+    split_mode: Literal["strict", "official"]
+    options: BuildOptions
+    audio: BuildAudio
+    clip_policy: str
+    generators: list[BuildGenerator]
+    counts: BuildCounts
+    leakage_audit: LeakageAudit
+    shortcut_check: ShortcutCheck
+    files: dict[str, list[ShardFile]]  # split -> shards
+    rows: list[BuildRow]
+
+
+# --------------------------------------------------------------------------------------------------
+# leaderboard entries (schemas: mom_bench.leaderboard.schema.ENTRY_REPRODUCED / ENTRY_REPORTED)
+
+
+class SummaryStatistic(TypedDict):
+    value: float | None
+    ci: NotRequired[list[float] | None]
+
+
+class SummaryGenerator(TypedDict, total=False):
+    f1: SummaryStatistic | None
+    tpr: SummaryStatistic | None
+    n_fake: int
+    n_real: int
+
+
+class _SummaryRequired(TypedDict):
+    f1: SummaryStatistic | None
+
+
+class SummaryOperatingPoint(TypedDict):
+    """TPR at 1 % FPR over the entry's test items pooled; ``resolvable`` is False below ``min_reals`` reals."""
+
+    value: float | None
+    ci: NotRequired[list[float] | None]
+    resolvable: bool
+    n_real: int
+    min_reals: NotRequired[int]
+
+
+class SummarySourceFpr(TypedDict):
+    n_real: int
+    n_called_fake: int
+    fpr: SummaryStatistic
+
+
+class SummaryWorstSource(TypedDict):
+    source: str
+    value: float | None
+    ci: NotRequired[list[float] | None]
+    n_real: int
+    n_called_fake: int
+
+
+class Summary(_SummaryRequired, total=False):
+    """What every entry offers the renderer, reported or reproduced."""
+
+    f1_id: SummaryStatistic | None
+    f1_ood: SummaryStatistic | None
+    precision: SummaryStatistic | None
+    recall: SummaryStatistic | None
+    specificity: SummaryStatistic | None
+    accuracy: SummaryStatistic | None
+    auc: SummaryStatistic | None
+    eer: SummaryStatistic | None
+    per_generator: dict[str, SummaryGenerator]
+    tpr_at_1pct_fpr: SummaryOperatingPoint
+    fpr_by_source: dict[str, SummarySourceFpr]
+    worst_source_fpr: SummaryWorstSource
+
+
+class RobustnessClaim(TypedDict):
+    """The summary of the submitter's ``evaluate --robustness`` run (range-checked, never re-scored)."""
+
+    reported_by: Literal["submitter"]
+    file_sha256: str
+    suite: str
+    transforms: int
+    codec_worst_tpr: float | None
+    codec_worst_fpr: float | None
+    codec_mean_abs_dp: float | None
+    codec_max_abs_dp: float | None
+    codec_invariant: bool | None
+    most_harmful: str | None
+    most_harmful_delta_tpr: float | None
+
+
+class TrainingData(TypedDict):
+    description: str
+    datasets: NotRequired[list[str]]
+    only_in_distribution_generators: bool
+
+
+class SubmissionMeta(TypedDict):
+    model_name: str
+    authors: list[str]
+    contact: str
+    parameters: int
+    training_data: TrainingData
+    license: str
+    date: str
+    benchmark_version: str
+    schema_version: NotRequired[int]
+    slug: NotRequired[str]
+    team: NotRequired[str | None]
+    paper_url: NotRequired[str | None]
+    code_url: NotRequired[str | None]
+    dataset_fingerprint: NotRequired[str]
+    description: NotRequired[str | None]
+    command: NotRequired[str | None]
+    registry_model: NotRequired[str | None]
+
+
+class PredictionsInfo(TypedDict):
+    sha256: str
+    n_rows: int
+    format: Literal["csv", "parquet"]
+    ignored_columns: NotRequired[list[str]]
+    stored: NotRequired[str | None]
+    stored_sha256: NotRequired[str | None]
+
+
+class Scoring(TypedDict):
+    threshold: float
+    n_bootstrap: int
+    seed: int
+    splits: list[str]
+
+
+class _EntryCommon(TypedDict):
+    schema_version: int
+    benchmark: str
+    slug: str
+    model_name: str
+    summary: Summary
+    parameters: NotRequired[int | None]
+    paper_url: NotRequired[str | None]
+    code_url: NotRequired[str | None]
+    notes: NotRequired[str | None]
+
+
+class EntryReproduced(_EntryCommon):
+    """``leaderboard/entries/<benchmark>/<slug>.json`` scored here from a predictions file."""
+
+    kind: Literal["reproduced"]
+    benchmark_version: str
+    dataset_fingerprint: str
+    label_fingerprint: NotRequired[str]  # the build's labels, identical on every machine; older entries lack it
+    partial: NotRequired[bool]  # true when the entry covers only some test splits; older entries lack it
+    meta: SubmissionMeta
+    predictions: PredictionsInfo
+    scoring: Scoring
+    report: Report
+    report_all_tests: NotRequired[Report]
+    command: NotRequired[str | None]
+    robustness: NotRequired[RobustnessClaim]
+    mom_bench_version: str
+    date: str
+
+
+class Citation(TypedDict):
+    title: str
+    url: str
+    authors: NotRequired[str]
+    venue: NotRequired[str]
+    year: NotRequired[int]
+
+
+class EntryReported(_EntryCommon):
+    """A leaderboard entry copied from a publication (not scored here)."""
+
+    kind: Literal["reported"]
+    citation: Citation
+    source: str
+    test_set: str
+    recipe: str
+
+
+LeaderboardEntry = EntryReproduced | EntryReported
