@@ -336,7 +336,7 @@ def test_codecs_fall_back_to_48k_for_rates_their_encoder_does_not_take():
 
 
 def _standard_raw() -> dict:
-    return yaml.safe_load((REPO / "mom_bench" / "transforms" / "suites" / "standard.yaml").read_text())
+    return yaml.safe_load((REPO / "mom_bench" / "dataset" / "transforms" / "suites" / "standard.yaml").read_text())
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:
