@@ -26,20 +26,20 @@ from mom_bench.dataset import protocols
 from mom_bench.core import provenance, settings
 from mom_bench.core.files import sha256_file, writer_lock
 from mom_bench.dataset.read import verify_build
-from mom_bench.core.errors import MomBenchError, UnknownModelError
+from mom_bench.core.errors import MomBenchError, UnknownModelError, UnsafePath
 from mom_bench.core.formatting import stat
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, _no_constant,
-                                           benchmark_test_splits, check_predictions, check_slug, dataset_labels,
-                                           entries_dir, entry_path, jsonable, load_meta, load_predictions,
-                                           same_numbers, score, slugify, stored_predictions_text, summarise, swap_in,
-                                           write_json_atomic)
+from mom_bench.leaderboard.entry_files import (check_slug, entries_dir, entry_path, entry_text, slugify,
+                                               stored_predictions_text, swap_in)
+from mom_bench.leaderboard.scoring import (SubmissionRejected, benchmark_test_splits, check_predictions,
+                                           dataset_labels, jsonable, same_numbers, score, summarise)
+from mom_bench.leaderboard.submission_files import Limits, _no_constant, load_meta, load_predictions
 from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.models import registry
 
 __all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
            "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",
-           "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "write_json_atomic"]
+           "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "entry_text"]
 
 #: Bootstrap resamples allowed: each one re-scores every test row, so the count bounds the work.
 MAX_BOOTSTRAP = 10_000
@@ -266,7 +266,7 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
         stored = path.with_name(f"{entry['slug']}.predictions.csv")
         if prepared.predictions_text is not None:
             changes.append((stored, prepared.predictions_text))
-        changes.append((path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"))
+        changes.append((path, entry_text(entry)))
         old_predictions = (old or {}).get("predictions")
         old_stored = old_predictions.get("stored") if isinstance(old_predictions, dict) else None
         if prepared.predictions_text is None and old_stored == stored.name:
@@ -479,7 +479,7 @@ def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str
                 problems += err.problems
                 continue
             if entry is not None:
-                changes.append((path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"))
+                changes.append((path, entry_text(entry)))
         if problems:
             raise SubmissionRejected(problems)
         swap_in(changes)
