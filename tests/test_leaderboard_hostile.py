@@ -414,7 +414,7 @@ def test_item8_committed_reproduced_entries_carry_a_label_fingerprint():
 _MEASURE = textwrap.dedent("""
     import json, re, sys
     from pathlib import Path
-    from mom_bench.leaderboard.scoring import Limits, load_predictions
+    from mom_bench.leaderboard.submission_files import Limits, load_predictions
 
     def peak_kib():
         return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))

@@ -35,7 +35,8 @@ class ShardError(MomBenchError, ValueError):
 
 
 class UnsafePath(MomBenchError, ValueError):
-    pass
+    """A path mom-bench will not read or write through: one from a manifest or protocol that leaves its folder,
+    or a leaderboard name that is not plain, or a symlink on the way into the leaderboard."""
 
 
 # --- Names the user picks (detectors, benchmarks, suites, kinds) and the plugins that add them --------------

@@ -58,6 +58,18 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _size_problems(schema: dict[str, Any], size: int, keyword: str, too_few: Callable[[Any], str],
+                   too_many: Callable[[Any], str]) -> list[str]:
+    """``min<keyword>`` and ``max<keyword>`` (``Length`` or ``Items``) checked against ``size``; each message
+    is made from the bound it breaks."""
+    problems = []
+    if size < schema.get(f"min{keyword}", 0):
+        problems.append(too_few(schema[f"min{keyword}"]))
+    if f"max{keyword}" in schema and size > schema[f"max{keyword}"]:
+        problems.append(too_many(schema[f"max{keyword}"]))
+    return problems
+
+
 def validate(instance: Any, schema: dict[str, Any], path: str = "") -> list[str]:
     """Every way ``instance`` breaks ``schema``, one message each, as ``/json/pointer: reason``."""
     where = path or "/"
@@ -74,10 +86,9 @@ def validate(instance: Any, schema: dict[str, Any], path: str = "") -> list[str]
     if "enum" in schema and instance not in schema["enum"]:
         problems.append(f"{where}: must be one of {schema['enum']}, got {_show(instance)}")
     if isinstance(instance, str):
-        if len(instance) < schema.get("minLength", 0):
-            problems.append(f"{where}: must have at least {schema['minLength']} characters")
-        if "maxLength" in schema and len(instance) > schema["maxLength"]:
-            problems.append(f"{where}: longer than {schema['maxLength']} characters")
+        problems += _size_problems(schema, len(instance), "Length",
+                                   lambda n: f"{where}: must have at least {n} characters",
+                                   lambda n: f"{where}: longer than {n} characters")
         if "pattern" in schema and not re.search(schema["pattern"], instance):
             expected = schema.get("description") or f"the pattern {schema['pattern']}"
             problems.append(f"{where}: {_show(instance)} is not valid (expected {expected})")
@@ -95,10 +106,9 @@ def validate(instance: Any, schema: dict[str, Any], path: str = "") -> list[str]
         if "maximum" in schema and instance > schema["maximum"]:
             problems.append(f"{where}: {instance} is above the maximum {schema['maximum']}")
     if isinstance(instance, list):
-        if len(instance) < schema.get("minItems", 0):
-            problems.append(f"{where}: needs at least {schema['minItems']} items, has {len(instance)}")
-        if "maxItems" in schema and len(instance) > schema["maxItems"]:
-            problems.append(f"{where}: at most {schema['maxItems']} items, has {len(instance)}")
+        problems += _size_problems(schema, len(instance), "Items",
+                                   lambda n: f"{where}: needs at least {n} items, has {len(instance)}",
+                                   lambda n: f"{where}: at most {n} items, has {len(instance)}")
         if isinstance(schema.get("items"), dict):
             for i, item in enumerate(instance):
                 problems += validate(item, schema["items"], f"{path}/{i}")

@@ -30,11 +30,10 @@ import json
 import multiprocessing
 import os
 import pickle
-import re
 import shutil
 import sys
 import tempfile
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,17 +44,16 @@ from mom_bench.core import settings
 from mom_bench.core.files import LOCK_NAME, ForeignFolder, writer_lock
 from mom_bench.core.audio import AudioError
 from mom_bench.core.errors import BuildWriteFailed
-from mom_bench.dataset import splitting as S
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset import storage, workers
 from mom_bench.dataset.process import process
 from mom_bench.dataset.read import BuildTampered, NotABuiltBenchmark, verify_build
-from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source, row_identity
+from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source
 from mom_bench.dataset.finalize import ROWS_NAME, finalize, read_rows, remove_journal, roll_forward
 from mom_bench.dataset.build_report import BuildError, BuildResult, fingerprint
 from mom_bench.dataset.staging import Staging, dumps, fsync_write
+from mom_bench.dataset.listing import Listed, list_rows
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$")
 _PACKAGED_BUILDERS = {"parquet", "audiofolder", "imagefolder", "videofolder", "csv", "json", "text", "arrow",
                       "pandas", "sql", "webdataset", "generator", "cache", "xml", "hdf5", "pdffolder"}
 #: The journal of a build in progress, inside the output folder; ``options.json`` in it marks an unfinished build.
@@ -66,120 +64,6 @@ _NEW_JOURNAL = ".build.new-"
 _OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 #: What a build stores in the ``audio`` column: mono FLAC at the protocol's rate, or the input files as they are.
 STORES = ("flac", "original")
-
-
-# --------------------------------------------------------------------------------------------------
-# listing and split assignment
-
-
-@dataclass
-class _Listed:
-    rows: list[SourceRow]
-    split_of: dict[str, str]  # id -> split
-    is_ood: dict[str, bool]
-    rejected: list[dict]
-    identity: dict[str, str] = field(default_factory=dict)  # id -> sources.row_identity of each accepted row
-    digest: str = ""  # sha256 over the identities of every listed row, refused ones included
-
-
-def list_rows(protocol, source, split_mode: str, limit: int | None) -> _Listed:
-    """Phase 0 of a build, before any audio is read: list ``source``'s rows, check them against
-    ``protocol`` and decide every row's split.
-
-    ``split_mode`` is ``strict`` (the protocol's weights) or ``official`` (its ``splits.official`` weights
-    where it has them); ``limit`` keeps the first N rows of each source (None: all). Returns an object with
-    ``rows`` (the accepted :class:`SourceRow` s, in source order), ``split_of`` (id -> split), ``is_ood``
-    (id -> whether it is a fake of an OOD generator) and ``rejected`` (report rows, status ``unusable``
-    with a reason, for invalid or duplicate ids, bad labels, unknown generators or real sources and bad
-    pre-assigned splits), plus ``identity`` (id -> :func:`mom_bench.dataset.sources.row_identity`) and
-    ``digest`` (one hash of every listed row's identity, the refused ones included: what a finished build
-    was made from). Splits follow :mod:`mom_bench.dataset.splitting`: OOD fakes go to ``test_ood``, a
-    group pre-assigned by the source keeps that split, any other group is placed by the hash of its key.
-    Raises :class:`BuildError` when pre-assignments contradict each other or put an OOD fake elsewhere.
-    """
-    gens = {g.id: g for g in protocol.generators}
-    reals = {r.id for r in protocol.reals}
-    weights = protocol.official_weights if split_mode == "official" and protocol.official_weights else \
-        {"reals": protocol.real_weights, "fakes_id": protocol.fake_id_weights}
-    rows: list[SourceRow] = []
-    rejected: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    per_source: Counter = Counter()
-    identities: dict[str, str] = {}
-    refused: list[str] = []
-
-    def reject(row, reason):
-        refused.append(row_identity(row))
-        rejected.append({"id": str(getattr(row, "id", "")), "source": str(getattr(row, "source", "")),
-                         "generator": str(getattr(row, "generator", "")), "label": getattr(row, "label", None),
-                         "split": None, "group_id": None, "status": "unusable", "reason": reason})
-
-    for i, row in enumerate(source.rows()):
-        if not isinstance(row.id, str) or not _ID_RE.match(row.id):
-            reject(row, f"row {i}: invalid id {row.id!r} (letters, digits, '.', '_', '-' only)")
-            continue
-        if row.id in seen:
-            reject(row, f"duplicate id (first listed by source {seen[row.id]!r})")
-            continue
-        if row.label not in (0, 1):
-            reject(row, f"label must be 0 (real) or 1 (fake), got {row.label!r}")
-            continue
-        if row.label == 1 and row.generator not in gens:
-            reject(row, f"generator {row.generator!r} is not in protocol {protocol.name} "
-                   f"(known: {', '.join(gens)})")
-            continue
-        if row.label == 0 and row.generator != "real":
-            reject(row, f"a real row must have generator 'real', got {row.generator!r}")
-            continue
-        if row.label == 0 and reals and row.source not in reals:
-            reject(row, f"real source {row.source!r} is not in protocol {protocol.name} (known: {', '.join(sorted(reals))})")
-            continue
-        if row.split is not None and row.split not in S.SPLITS:
-            reject(row, f"pre-assigned split {row.split!r} is not one of {', '.join(S.SPLITS)}")
-            continue
-        if not row.group_key:
-            reject(row, "empty group key")
-            continue
-        if limit is not None:
-            per_source[row.source] += 1
-            if per_source[row.source] > limit:
-                continue
-        seen[row.id] = row.source
-        rows.append(row)
-        identities[row.id] = row_identity(row)
-
-    groups: dict[str, list[SourceRow]] = defaultdict(list)
-    for row in rows:
-        groups[row.group_key].append(row)
-    is_ood = {r.id: r.label == 1 and gens[r.generator].is_ood for r in rows}
-    split_of: dict[str, str] = {}
-    errors = []
-    for key, members in groups.items():
-        pre = sorted({m.split for m in members if m.split})
-        any_ood = any(is_ood[m.id] for m in members)
-        if len(pre) > 1:
-            errors.append(f"group {key!r} is pre-assigned to several splits ({', '.join(pre)})")
-            continue
-        if pre:
-            split = pre[0]
-            if any_ood and split != "test_ood":
-                bad = next(m for m in members if is_ood[m.id])
-                errors.append(f"row {bad.id!r} of OOD generator {bad.generator!r} is pre-assigned to {split!r}; "
-                              "OOD generators may only appear in test_ood")
-                continue
-        elif any_ood:
-            split = "test_ood"
-        elif any(m.label == 0 for m in members):
-            split = S.assign_split(key, protocol.salt, weights["reals"])
-        else:
-            split = S.assign_split(key, protocol.salt, weights["fakes_id"])
-        for m in members:
-            split_of[m.id] = split
-    if errors:
-        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-        raise BuildError("split audit failed: " + "; ".join(errors[:10]) + more)
-    digest = hashlib.sha256("\n".join(sorted(identities.values()) + ["refused"] + sorted(refused)).encode())
-    return _Listed(rows, split_of, is_ood, rejected, identities, digest.hexdigest())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,7 +246,7 @@ class _Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def _plan(out: Path, options: dict, listed: _Listed, *, overwrite: bool, fetch_concurrency: int) -> _Plan:
+def _plan(out: Path, options: dict, listed: Listed, *, overwrite: bool, fetch_concurrency: int) -> _Plan:
     """The rerun policy (:mod:`mom_bench.core.rerun`) applied to ``out``, then, for a finished build of the same
     command, whether its inputs changed: it is reused only when the listing is the one it was built from
     and none of its missing rows can be read now."""
@@ -389,7 +273,7 @@ def _plan(out: Path, options: dict, listed: _Listed, *, overwrite: bool, fetch_c
     return _Plan("update" if decision == "reuse" else decision, carried, update, notes)
 
 
-def _changes(out: Path, report: dict, listed: _Listed, fetch_concurrency: int) -> dict:
+def _changes(out: Path, report: dict, listed: Listed, fetch_concurrency: int) -> dict:
     """What differs between the finished build in ``out`` and the source as listed now (empty: nothing)."""
     if (report.get("inputs") or {}).get("listing_sha256") != listed.digest:
         previous = read_rows(out)
@@ -412,7 +296,7 @@ def _changes(out: Path, report: dict, listed: _Listed, fetch_concurrency: int) -
     return {"missing_now_readable": readable} if readable else {}
 
 
-def _carry(out: Path, report: dict, listed: _Listed) -> tuple[dict[str, dict], list[str]]:
+def _carry(out: Path, report: dict, listed: Listed) -> tuple[dict[str, dict], list[str]]:
     """The previous build's records of the rows whose identity did not change (missing rows excepted:
     they are tried again), after checking that its shards and row table still hold what it wrote."""
     previous = read_rows(out)
@@ -581,7 +465,7 @@ class _Space:
             print(line, file=sys.stderr)
 
 
-def _run(protocol, out: Path, listed: _Listed, options: dict, plan: _Plan, *, num_workers: int,
+def _run(protocol, out: Path, listed: Listed, options: dict, plan: _Plan, *, num_workers: int,
          fetch_concurrency: int, shard_bytes: int, progress: bool, keep_staging: bool, journal_every: int,
          max_seconds: float | None, keep_original: bool, space: _Space | None = None) -> BuildResult:
     """Process the rows the journal and the previous build do not already hold, then finalise; ``space``:

@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from mom_bench.core.files import writer_lock
+from mom_bench.core.files import write_atomic, writer_lock
 from mom_bench.core.errors import RecipeError
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.scoring import entry_path, write_json_atomic
+from mom_bench.leaderboard.entry_files import entry_path, entry_text
 
 
 def recipe_files(baselines_dir: Path | str) -> list[Path]:
@@ -108,7 +108,7 @@ def _import(entries: list[dict], root: Path) -> tuple[list[Path], list[Path]]:
     if problems:
         raise RecipeError(problems)
     for path, entry in zip(targets, entries):
-        write_json_atomic(path, entry)
+        write_atomic(path, entry_text(entry))
     wanted = set(targets)
     removed = []
     for path in sorted((root / "entries").glob("*/*.json")):

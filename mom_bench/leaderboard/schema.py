@@ -51,6 +51,13 @@ def _metric(description: str) -> dict[str, Any]:
     }
 
 
+def _closed_document(name: str, title: str) -> dict[str, Any]:
+    """How each document schema begins: its dialect, its id (``name`` and the schema version), its title, and
+    an object that takes no field it does not declare."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{_BASE}:{name}:{SCHEMA_VERSION}",
+            "title": title, "type": "object", "additionalProperties": False}
+
+
 PREDICTION_ROW: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": f"{_BASE}:prediction-row:{SCHEMA_VERSION}",
@@ -69,11 +76,7 @@ PREDICTION_ROW: dict[str, Any] = {
 }
 
 SUBMISSION_META: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}:submission-meta:{SCHEMA_VERSION}",
-    "title": "mom-bench submission metadata",
-    "type": "object",
-    "additionalProperties": False,
+    **_closed_document("submission-meta", "mom-bench submission metadata"),
     "required": ["model_name", "authors", "contact", "parameters", "training_data", "license", "date",
                  "benchmark_version"],
     "properties": {
@@ -255,11 +258,7 @@ _COMMON_ENTRY: dict[str, Any] = {
 }
 
 ENTRY_REPRODUCED: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}:entry-reproduced:{SCHEMA_VERSION}",
-    "title": "A leaderboard entry scored by mom-bench from a predictions file",
-    "type": "object",
-    "additionalProperties": False,
+    **_closed_document("entry-reproduced", "A leaderboard entry scored by mom-bench from a predictions file"),
     "required": ["schema_version", "kind", "benchmark", "benchmark_version", "dataset_fingerprint", "slug",
                  "model_name", "meta", "predictions", "scoring", "report", "summary", "mom_bench_version",
                  "date"],
@@ -310,11 +309,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
 }
 
 ENTRY_REPORTED: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}:entry-reported:{SCHEMA_VERSION}",
-    "title": "A leaderboard entry copied from a publication (not scored here)",
-    "type": "object",
-    "additionalProperties": False,
+    **_closed_document("entry-reported", "A leaderboard entry copied from a publication (not scored here)"),
     "required": ["schema_version", "kind", "benchmark", "slug", "model_name", "citation", "source", "test_set",
                  "summary", "recipe"],
     "properties": {
@@ -379,11 +374,7 @@ PUBLISHED_ROW: dict[str, Any] = {
 
 # baselines/<model>.yaml: how a reference model is trained here, and what its authors published.
 RECIPE: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{_BASE}:baseline-recipe:{SCHEMA_VERSION}",
-    "title": "A reference model's recipe (baselines/<model>.yaml)",
-    "type": "object",
-    "additionalProperties": False,
+    **_closed_document("baseline-recipe", "A reference model's recipe (baselines/<model>.yaml)"),
     "required": ["recipe_version", "model", "title", "description", "benchmarks", "hyperparameters", "commands",
                  "published"],
     "properties": {

@@ -22,24 +22,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mom_bench.dataset import protocols
 from mom_bench.core import provenance, settings
 from mom_bench.core.files import sha256_file, writer_lock
 from mom_bench.dataset.read import verify_build
-from mom_bench.core.errors import MomBenchError, UnknownModelError
+from mom_bench.core.errors import MomBenchError, UnknownModelError, UnsafePath
 from mom_bench.core.formatting import stat
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.scoring import (Limits, SubmissionRejected, UnsafePath, _no_constant,
-                                           benchmark_test_splits, check_predictions, check_slug, dataset_labels,
-                                           entries_dir, entry_path, jsonable, load_meta, load_predictions,
-                                           same_numbers, score, slugify, stored_predictions_text, summarise, swap_in,
-                                           write_json_atomic)
+from mom_bench.leaderboard.entry_files import (check_slug, entries_dir, entry_path, entry_text, slugify,
+                                               stored_predictions_text, swap_in)
+from mom_bench.leaderboard.robustness_claim import robustness_claim
+from mom_bench.leaderboard.scoring import (SubmissionRejected, benchmark_test_splits, check_predictions,
+                                           dataset_labels, jsonable, same_numbers, score, summarise)
+from mom_bench.leaderboard.submission_files import Limits, load_meta, load_predictions
 from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.models import registry
 
 __all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
            "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",
-           "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "write_json_atomic"]
+           "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "entry_text"]
 
 #: Bootstrap resamples allowed: each one re-scores every test row, so the count bounds the work.
 MAX_BOOTSTRAP = 10_000
@@ -92,37 +95,85 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
     problems += meta_problems
     pred, pinfo, pred_problems = load_predictions(predictions, limits)
     problems += pred_problems
+    protocol = _shipped_protocol(benchmark, problems)
+    data_dir = Path(data_dir) if data_dir else settings.default_dataset_dir(benchmark)
+    info, labels = _verified_labels(data_dir, benchmark, protocol, problems) if protocol is not None else (None, None)
+    if meta_data is not None:
+        problems += _claim_problems(meta_data, info, protocol, benchmark, expect_fingerprint)
+    omitted: list[str] = []
+    if pred is not None and labels is not None and protocol is not None:
+        declared_partial = partial or (meta_data or {}).get("partial") is True
+        labels, omitted, split_problems = _covered(pred, labels, benchmark_test_splits(protocol), declared_partial,
+                                                   f"predictions {pinfo['file']}", data_dir)
+        problems += split_problems
+        problems += check_predictions(pred, labels, f"predictions {pinfo['file']}",
+                                      "line" if pinfo["format"] == "csv" else "row")
+    slug = path = None
+    if meta_data is not None and not meta_problems:
+        slug, path = _entry_target(meta_data, root, benchmark, replace, problems)
+    if problems:
+        raise SubmissionRejected(problems)
+    # with no problem found, every part was read (each None above comes with a problem)
+    assert pred is not None and labels is not None and meta_data is not None and path is not None and info is not None
+    assert slug is not None
 
-    protocol = None
+    scored = score(pred, labels, n_bootstrap=n_bootstrap, seed=seed)
+    entry = _new_entry(benchmark, slug, info, meta_data, pinfo, pred, labels, scored, omitted=omitted,
+                       n_bootstrap=n_bootstrap, seed=seed, today=today)
+    text = None
+    if store_predictions:
+        text = stored_predictions_text(pred)
+        entry["predictions"]["stored"] = f"{slug}.predictions.csv"
+        entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    bad = schema.validate(entry, schema.entry_schema("reproduced"))
+    if bad:  # our own output must satisfy our own schema; fail loudly rather than publish a broken entry
+        raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
+    return _Prepared(Path(root), path, entry, text)
+
+
+def _shipped_protocol(benchmark: str, problems: list[str]) -> protocols.BenchmarkProtocol | None:
+    """The shipped benchmark of that name, or None with the reason added to ``problems``."""
     try:
         protocol = protocols.load(benchmark)
         if protocol.name != benchmark:
             raise ValueError(f"benchmark {benchmark!r} must be a shipped benchmark name")
     except ValueError as err:  # ProtocolError included
         problems.append(f"benchmark: {err}")
+        return None
+    return protocol
 
-    info, labels = None, None
-    data_dir = Path(data_dir) if data_dir else settings.default_dataset_dir(benchmark)
-    if protocol is not None:
-        try:
-            # the shards are re-read and compared with the build report: labels edited, rows added or a
-            # split's shard deleted after the build would otherwise be scored as if they were the benchmark
-            info = verify_build(data_dir)
-        except (MomBenchError, OSError, ValueError) as err:  # not a build, tampered, or shards unreadable
-            problems.append(f"dataset {data_dir}: {err}")
-    if info is not None and protocol is not None:
-        if info.get("benchmark") != benchmark:
-            problems.append(f"dataset {data_dir}: it is a build of {info.get('benchmark')!r}, not {benchmark!r}")
-        elif str(info.get("benchmark_version")) != protocol.version:
-            problems.append(f"dataset {data_dir}: built for {benchmark} version {info.get('benchmark_version')}, "
-                            f"but this mom-bench defines version {protocol.version}: rebuild it")
-        else:
-            labels = dataset_labels(data_dir)
-            if labels.empty:
-                problems.append(f"dataset {data_dir}: no test rows (splits "
-                                f"{', '.join(benchmark_test_splits(protocol))})")
-                labels = None
-    if meta_data is not None and info is not None:
+
+def _verified_labels(data_dir: Path, benchmark: str, protocol: protocols.BenchmarkProtocol,
+                     problems: list[str]) -> tuple[dict | None, pd.DataFrame | None]:
+    """``(build info, test labels)`` of the build at ``data_dir``, each None with its reason added to
+    ``problems`` when the build is not a verified, current build of ``benchmark``."""
+    try:
+        # the shards are re-read and compared with the build report: labels edited, rows added or a
+        # split's shard deleted after the build would otherwise be scored as if they were the benchmark
+        info = verify_build(data_dir)
+    except (MomBenchError, OSError, ValueError) as err:  # not a build, tampered, or shards unreadable
+        problems.append(f"dataset {data_dir}: {err}")
+        return None, None
+    if info.get("benchmark") != benchmark:
+        problems.append(f"dataset {data_dir}: it is a build of {info.get('benchmark')!r}, not {benchmark!r}")
+        return info, None
+    if str(info.get("benchmark_version")) != protocol.version:
+        problems.append(f"dataset {data_dir}: built for {benchmark} version {info.get('benchmark_version')}, "
+                        f"but this mom-bench defines version {protocol.version}: rebuild it")
+        return info, None
+    labels = dataset_labels(data_dir)
+    if labels.empty:
+        problems.append(f"dataset {data_dir}: no test rows (splits "
+                        f"{', '.join(benchmark_test_splits(protocol))})")
+        return info, None
+    return info, labels
+
+
+def _claim_problems(meta_data: dict, info: dict | None, protocol: protocols.BenchmarkProtocol | None, benchmark: str,
+                    expect_fingerprint: str | None) -> list[str]:
+    """What the metadata (and the evaluation it came from) claims about the data that the build contradicts."""
+    problems = []
+    if info is not None:
         claimed = meta_data.get("benchmark_version")
         if claimed is not None and str(claimed) != str(info.get("benchmark_version")):
             problems.append(f"meta: benchmark_version {claimed!r} does not match the dataset's "
@@ -132,44 +183,43 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
             if fp and fp != info.get("fingerprint"):
                 problems.append(f"{origin}: dataset fingerprint {str(fp)[:12]}... does not match the dataset's "
                                 f"{str(info.get('fingerprint'))[:12]}... (a different build of the data)")
-    if meta_data is not None and protocol is not None and protocol.ood_generators:
+    if protocol is not None and protocol.ood_generators:
         training = meta_data.get("training_data")
         # a non-object training_data is already reported by the schema check; do not crash on it
         declared = training.get("only_in_distribution_generators") if isinstance(training, dict) else None
         if declared is False:
             problems.append(f"meta: training_data.only_in_distribution_generators must be true on {benchmark}: "
                             "a model trained on the held-out generators cannot be ranked here")
-    omitted: list[str] = []
-    if pred is not None and labels is not None and protocol is not None:
-        declared_partial = partial or (meta_data or {}).get("partial") is True
-        labels, omitted, split_problems = _covered(pred, labels, benchmark_test_splits(protocol), declared_partial,
-                                                   f"predictions {pinfo['file']}", data_dir)
-        problems += split_problems
-        problems += check_predictions(pred, labels, f"predictions {pinfo['file']}",
-                                      "line" if pinfo["format"] == "csv" else "row")
+    return problems
 
-    slug = path = None
-    if meta_data is not None and not meta_problems:
-        slug = meta_data.get("slug") or slugify(str(meta_data.get("model_name", "")))
-        try:
-            check_slug(slug)
-        except UnsafePath as err:
-            problems.append(f"meta: {err}")
-        else:
-            try:
-                path = entry_path(root, benchmark, slug)
-                _check_replaceable(path, replace)
-            except UnsafePath as err:
-                problems.append(str(err))
-            except SubmissionRejected as err:
-                problems += err.problems
-    if problems:
-        raise SubmissionRejected(problems)
-    # with no problem found, every part was read (each None above comes with a problem)
-    assert pred is not None and labels is not None and meta_data is not None and path is not None and info is not None
 
-    scored = score(pred, labels, n_bootstrap=n_bootstrap, seed=seed)
-    entry: dict[str, Any] = {
+def _entry_target(meta_data: dict, root: Path | str, benchmark: str, replace: bool,
+                  problems: list[str]) -> tuple[str | None, Path | None]:
+    """``(slug, path)`` the entry will be written to; a None with the reason added to ``problems`` when the
+    slug is not plain, the path is unsafe, or what is there may not be replaced."""
+    slug = meta_data.get("slug") or slugify(str(meta_data.get("model_name", "")))
+    try:
+        check_slug(slug)
+    except UnsafePath as err:
+        problems.append(f"meta: {err}")
+        return slug, None
+    try:
+        path = entry_path(root, benchmark, slug)
+        _check_replaceable(path, replace)
+    except UnsafePath as err:
+        problems.append(str(err))
+        return slug, None
+    except SubmissionRejected as err:
+        problems += err.problems
+        return slug, None
+    return slug, path
+
+
+def _new_entry(benchmark: str, slug: str, info: dict, meta_data: dict, pinfo: dict, pred: pd.DataFrame,
+               labels: pd.DataFrame, scored: dict, *, omitted: list[str], n_bootstrap: int, seed: int,
+               today: str | None) -> dict[str, Any]:
+    """The reproduced entry of checked and scored predictions (its stored predictions not yet named)."""
+    return {
         "schema_version": schema.SCHEMA_VERSION,
         "kind": "reproduced",
         "benchmark": benchmark,
@@ -195,15 +245,6 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
         "mom_bench_version": provenance.mom_bench_version(),
         "date": today or _dt.date.today().isoformat(),
     }
-    text = None
-    if store_predictions:
-        text = stored_predictions_text(pred)
-        entry["predictions"]["stored"] = f"{slug}.predictions.csv"
-        entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    bad = schema.validate(entry, schema.entry_schema("reproduced"))
-    if bad:  # our own output must satisfy our own schema; fail loudly rather than publish a broken entry
-        raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
-    return _Prepared(Path(root), path, entry, text)
 
 
 def _covered(pred, labels, required: list[str], partial: bool, where: str, data_dir: Path):
@@ -266,7 +307,7 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
         stored = path.with_name(f"{entry['slug']}.predictions.csv")
         if prepared.predictions_text is not None:
             changes.append((stored, prepared.predictions_text))
-        changes.append((path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"))
+        changes.append((path, entry_text(entry)))
         old_predictions = (old or {}).get("predictions")
         old_stored = old_predictions.get("stored") if isinstance(old_predictions, dict) else None
         if prepared.predictions_text is None and old_stored == stored.name:
@@ -356,100 +397,6 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     return _write(prepared, replace=replace)
 
 
-#: A robustness.json is the summary of at most a few hundred transforms: anything larger is not one.
-MAX_ROBUSTNESS_BYTES = 64 * 1024 * 1024
-#: The clean numbers of robustness.json that must equal those of the entry's own report, split by split.
-_CLEAN_TIES = (("tpr", "recall"), ("f1", "f1"), ("auc", "auc"))
-
-
-def robustness_claim(results_dir: Path | str, results: dict, entry: dict) -> dict | None:
-    """The robustness summary of ``results_dir/robustness/robustness.json`` as an entry carries it (the
-    submitter's claim, :data:`schema.ROBUSTNESS`), or None when the run had no robustness suite.
-
-    The numbers under transforms cannot be re-scored from id,score predictions, so the summary is only
-    bounded by the schema; what can be checked is that the document belongs to this run: the same benchmark
-    build and model as ``results.json``, and clean numbers equal to those the entry scored from the
-    predictions. Raises SubmissionRejected naming the file otherwise."""
-    from mom_bench.loop.robustness import FOLDER, MARKER
-
-    path = Path(results_dir) / FOLDER / MARKER
-    if not path.exists() and not path.is_symlink():
-        return None
-    document = _robustness_document(path)
-    problems = _foreign_robustness(document, results, entry)
-    summary = document.get("summary")
-    if not isinstance(summary, dict):
-        problems.append("it has no summary object")
-        summary = {}
-    copied = {key: summary[key] for key in schema.ROBUSTNESS["required"] if key in summary}
-    claim = {**copied, "reported_by": "submitter", "file_sha256": sha256_file(path)}
-    found = schema.text_problems(claim) + schema.validate(claim, schema.ROBUSTNESS)
-    problems += [f"summary{p}{_allowed(p)}" for p in found]
-    if problems:
-        raise SubmissionRejected([f"{path}: {p}" for p in problems])
-    return claim
-
-
-def _allowed(problem: str) -> str:
-    """The allowed range of the field a schema problem names, when the problem itself does not say it."""
-    key = problem.lstrip("/").split(":", 1)[0]
-    field = schema.ROBUSTNESS["properties"].get(key, {})
-    if "description" not in field or "expected" in problem:  # a pattern problem quotes the description already
-        return ""
-    return f" (allowed: {field['description']})"
-
-
-def _robustness_document(path: Path) -> dict:
-    if path.is_symlink() or not path.is_file():
-        raise SubmissionRejected([f"{path}: not a regular file; the robustness summary is read only from the file "
-                                  "`mom-bench evaluate --robustness` wrote"])
-    size = path.stat().st_size
-    if size > MAX_ROBUSTNESS_BYTES:
-        raise SubmissionRejected([f"{path}: {size:,} bytes is over the limit of {MAX_ROBUSTNESS_BYTES:,} bytes for "
-                                  "a robustness summary"])
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise SubmissionRejected([f"{path}: not valid JSON ({err})"]) from None
-    if not isinstance(document, dict):
-        raise SubmissionRejected([f"{path}: expected a JSON object, got {type(document).__name__}"])
-    return document
-
-
-def _foreign_robustness(document: dict, results: dict, entry: dict) -> list[str]:
-    """Why ``document`` is not the robustness run of these results and this entry (empty when it is)."""
-    problems = []
-    bench = _mapping(document.get("benchmark"))
-    if bench.get("name") != entry["benchmark"] or bench.get("fingerprint") != entry["dataset_fingerprint"]:
-        problems.append(f"it is a run on {str(bench.get('name'))[:40]!r} (dataset fingerprint "
-                        f"{str(bench.get('fingerprint'))[:12]}...), not on this build of {entry['benchmark']} "
-                        f"({entry['dataset_fingerprint'][:12]}...)")
-    model = _mapping(results.get("model"))
-    if document.get("model") != model.get("name"):
-        problems.append(f"it is a run of model {str(document.get('model'))[:40]!r}, results.json of "
-                        f"{str(model.get('name'))[:40]!r}")
-    clean = _mapping(document.get("clean"))
-    splits = entry["report"]["splits"]
-    if not clean or set(clean) - set(splits):
-        problems.append(f"its clean splits ({', '.join(sorted(map(str, clean))) or 'none'}) are not among the "
-                        f"entry's ({', '.join(sorted(splits))})")
-        return problems
-    for split, stats in sorted(clean.items()):
-        for theirs, ours in _CLEAN_TIES:
-            claimed = _mapping(_mapping(stats).get(theirs)).get("value")
-            scored = splits[split]["overall"][ours].get("value")
-            if not same_numbers(claimed, scored):
-                problems.append(f"its clean {theirs} on {split} ({repr(claimed)[:40]}) is not the {scored!r} scored "
-                                "from predictions.csv: the robustness run is of other predictions")
-                return problems
-    return problems
-
-
-def _mapping(value: Any) -> dict:
-    """``value`` when it is a JSON object, else an empty one: a hand-made document may hold anything."""
-    return value if isinstance(value, dict) else {}
-
-
 def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str = "leaderboard") -> list[Path]:
     """Score every reproduced entry of ``benchmark`` again from its stored predictions, with this mom-bench's
     metrics, and rewrite its numbers (``report``, ``report_all_tests``, ``summary``) and ``mom_bench_version``;
@@ -479,7 +426,7 @@ def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str
                 problems += err.problems
                 continue
             if entry is not None:
-                changes.append((path, json.dumps(entry, indent=2, ensure_ascii=False, allow_nan=False) + "\n"))
+                changes.append((path, entry_text(entry)))
         if problems:
             raise SubmissionRejected(problems)
         swap_in(changes)

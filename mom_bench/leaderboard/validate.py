@@ -30,7 +30,7 @@ from mom_bench.core import settings
 from mom_bench.core.files import sha256_file
 from mom_bench.dataset.read import BuildTampered, verify_build
 from mom_bench.leaderboard import render
-from mom_bench.leaderboard import scoring
+from mom_bench.leaderboard import scoring, submission_files
 from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
 
@@ -246,7 +246,7 @@ def _stored_predictions(path: Path, entry: dict, result: ValidationResult) -> An
         result.problems.append(f"{pred_path}: sha256 {digest[:12]}... does not match the entry's "
                                f"{str(recorded)[:12]}...")
         return None
-    pred, _, problems = scoring.load_predictions(pred_path)
+    pred, _, problems = submission_files.load_predictions(pred_path)
     if problems or pred is None:
         result.problems += [f"{path}: {p}" for p in problems]
         return None

@@ -43,6 +43,16 @@ def per_generator_f1(report: documents.Report, path: Path, title: str = "") -> P
     return _save(fig, path)
 
 
+def _finish_curve(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: str) -> Path:
+    """Label, title, legend and grid of one split-per-line curve plot (ROC, DET), then save it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def roc(predictions: pd.DataFrame, report: documents.Report, path: Path, title: str = "") -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -51,12 +61,8 @@ def roc(predictions: pd.DataFrame, report: documents.Report, path: Path, title: 
         auc = report["splits"][split]["overall"]["auc"]["value"]
         ax.plot(fpr, tpr, label=f"{split} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("false-positive rate (reals called fake)")
-    ax.set_ylabel("true-positive rate (fakes called fake)")
-    ax.set_title(title or "ROC")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish_curve(fig, ax, path, "false-positive rate (reals called fake)",
+                         "true-positive rate (fakes called fake)", title or "ROC", "lower right")
 
 
 def det(predictions: pd.DataFrame, report: documents.Report, path: Path, title: str = "") -> Path:
@@ -77,12 +83,7 @@ def det(predictions: pd.DataFrame, report: documents.Report, path: Path, title: 
     lim = probit(clip([0.0005, 0.9995]))
     ax.set_xlim(*lim)
     ax.set_ylim(*lim)
-    ax.set_xlabel("false-positive rate")
-    ax.set_ylabel("false-negative rate")
-    ax.set_title(title or "DET")
-    ax.legend(loc="upper right")
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _finish_curve(fig, ax, path, "false-positive rate", "false-negative rate", title or "DET", "upper right")
 
 
 def score_hist(predictions: pd.DataFrame, path: Path, threshold: float = 0.5, title: str = "") -> Path:
