@@ -223,7 +223,7 @@ def test_schema_uses_only_what_the_validator_enforces():
 def test_schema_file_is_generated_from_the_dict():
     """`python -m mom_bench.report.metrics.schema` rewrites the file after a change to the types or the registry."""
     shipped = results_schema.RESULTS_SCHEMA_PATH
-    assert shipped == ROOT / "mom_bench" / "schemas" / "results.schema.json"
+    assert shipped == ROOT / "mom_bench" / "report" / "schemas" / "results.schema.json"
     assert shipped.read_text(encoding="utf-8") == results_schema.schema_text()
     assert json.loads(shipped.read_text(encoding="utf-8")) == results_schema.RESULTS_SCHEMA
 
@@ -232,7 +232,7 @@ def test_schema_file_is_packaged():
     import tomllib
 
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "schemas/*.json" in data["tool"]["setuptools"]["package-data"]["mom_bench"]
+    assert "report/schemas/*.json" in data["tool"]["setuptools"]["package-data"]["mom_bench"]
 
 
 def test_schema_versions_follow_the_writers():
@@ -255,8 +255,8 @@ def _mom_bench_imports(path: Path) -> set[str]:
 
 
 def test_low_level_modules_import_almost_nothing():
-    assert _mom_bench_imports(ROOT / "mom_bench" / "json_schema.py") == set()
-    assert _mom_bench_imports(ROOT / "mom_bench" / "documents.py") <= {"mom_bench.core.errors", "mom_bench.core.json_schema"}
+    assert _mom_bench_imports(ROOT / "mom_bench" / "core" / "json_schema.py") == set()
+    assert _mom_bench_imports(ROOT / "mom_bench" / "report" / "documents.py") <= {"mom_bench.core.errors", "mom_bench.core.json_schema"}
 
 
 def test_leaderboard_schema_still_offers_the_validator():

@@ -13,7 +13,7 @@ from typing import Any
 from mom_bench.core import distributed
 from mom_bench.core import precision as P
 from mom_bench.core.distributed import Part
-from mom_bench.core.errors import DeviceError
+from mom_bench.core.errors import DeviceError as DeviceError  # raised here
 
 
 def pick_device(device: Any = None) -> Any:
