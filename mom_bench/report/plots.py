@@ -7,12 +7,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from statistics import NormalDist
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from mom_bench.report import documents, metrics
+
+if TYPE_CHECKING:  # matplotlib is imported on first use (_plt)
+    from matplotlib.figure import Figure
 
 PLOTS = ("per_generator_f1.png", "roc.png", "det.png", "score_hist.png", "reliability.png")
 
@@ -67,7 +71,7 @@ def det(predictions: pd.DataFrame, report: documents.Report, path: Path, title: 
     plt = _plt()
     nd = NormalDist()
 
-    def clip(p: Any) -> np.ndarray:  # a rate or an array of rates
+    def clip(p: npt.ArrayLike | None) -> np.ndarray:  # None (an undefined EER) becomes NaN
         clipped: np.ndarray = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
         return clipped
 
@@ -154,7 +158,7 @@ def _splits_with_both(predictions: pd.DataFrame) -> Iterator[tuple[Any, pd.DataF
             yield split, rows
 
 
-def _save(fig: Any, path: Path) -> Path:  # a matplotlib Figure, from the untyped _plt() module
+def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -443,9 +443,22 @@ def frozen_thresholds(calibration: pd.DataFrame | None, predictions: pd.DataFram
     return cast(documents.FrozenThresholds, out)  # built key by key above
 
 
-def per_generator_rows(report: documents.Report) -> list[dict[str, Any]]:
+class GeneratorRow(TypedDict):
+    """One generator of one split, flattened from ``per_generator`` for tables and plots."""
+
+    split: str
+    generator: str
+    n_fake: int
+    n_real: int
+    tpr: float | None
+    tpr_ci: list[float] | None
+    f1: float | None
+    f1_ci: list[float] | None
+
+
+def per_generator_rows(report: documents.Report) -> list[GeneratorRow]:
     """Flat rows (split, generator, n_fake, n_real, tpr, tpr_ci, f1, f1_ci) for tables and plots."""
-    rows = []
+    rows: list[GeneratorRow] = []
     for split, s in report["splits"].items():
         for gen, g in s["per_generator"].items():
             rows.append({"split": split, "generator": gen, "n_fake": g["n_fake"], "n_real": g["n_real"],
