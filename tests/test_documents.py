@@ -256,7 +256,8 @@ def _mom_bench_imports(path: Path) -> set[str]:
 
 def test_low_level_modules_import_almost_nothing():
     assert _mom_bench_imports(ROOT / "mom_bench" / "core" / "json_schema.py") == set()
-    assert _mom_bench_imports(ROOT / "mom_bench" / "report" / "documents.py") <= {"mom_bench.core.errors", "mom_bench.core.json_schema"}
+    assert _mom_bench_imports(ROOT / "mom_bench" / "report" / "documents.py") <= {"mom_bench.core.errors",
+                                                                               "mom_bench.core.json_schema"}
 
 
 def test_leaderboard_schema_still_offers_the_validator():

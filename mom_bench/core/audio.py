@@ -17,12 +17,15 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import torch
 
-from mom_bench.core.errors import AudioError
+from mom_bench.core.errors import AudioError as AudioError  # raised here, caught by readers of audio
+
+if TYPE_CHECKING:
+    from torchcodec.decoders import AudioDecoder
 
 AudioSource = Union[str, Path, bytes, bytearray, memoryview]
 
@@ -84,7 +87,7 @@ def _clean(err: Exception) -> str:
     return text
 
 
-def _open(src: AudioSource, name: str, sample_rate: int | None = None):
+def _open(src: AudioSource, name: str, sample_rate: int | None = None) -> AudioDecoder:
     from torchcodec.decoders import AudioDecoder
 
     source: str | bytes
@@ -107,7 +110,7 @@ def _open(src: AudioSource, name: str, sample_rate: int | None = None):
         raise AudioError(name, f"not readable as audio ({_clean(err)})") from None
 
 
-def _info(decoder, name: str) -> AudioInfo:
+def _info(decoder: AudioDecoder, name: str) -> AudioInfo:
     m = decoder.metadata
     duration = m.duration_seconds_from_header
     if duration is None:
@@ -115,8 +118,10 @@ def _info(decoder, name: str) -> AudioInfo:
     return AudioInfo(
         name=name,
         codec=str(m.codec),
-        sample_rate=int(m.sample_rate),
-        channels=int(m.num_channels),
+        # torchcodec types both as optional (a stream whose header lacks them); int(None) then raises TypeError
+        # as it always did: turning that into an AudioError would change behaviour, left for its own change
+        sample_rate=int(m.sample_rate),  # type: ignore[arg-type]
+        channels=int(m.num_channels),  # type: ignore[arg-type]
         duration_s=float(duration) if duration is not None else None,
         bit_rate=int(m.bit_rate) if m.bit_rate else None,
     )
@@ -196,7 +201,7 @@ def load(
     return DecodedAudio(clip.apply(samples, sample_rate, rng=rng, already_cropped=cropped), sample_rate, info)
 
 
-def _decode(decoder, name: str, start: float, stop: float | None) -> torch.Tensor:
+def _decode(decoder: AudioDecoder, name: str, start: float, stop: float | None) -> torch.Tensor:
     """Samples (channels, n) played in [start, stop). A stop past the end decodes exactly what the whole
     file decodes to, so bounding the decode by the limit changes no accepted file's samples."""
     try:
@@ -226,7 +231,7 @@ class ClipPolicy:
     kind: str
     seconds: float | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in {"first", "sonics_eval", "random", "full"}:
             raise ValueError(f"unknown clip policy {self.kind!r}")
         if self.kind != "full" and (self.seconds is None or self.seconds <= 0):

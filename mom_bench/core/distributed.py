@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 from mom_bench.core.errors import RankStopped, ShardError
 
@@ -82,7 +82,7 @@ class Part:
         status, value = box[0]
         if status == "error":
             raise error(f"rank 0 stopped the run: {value}")
-        return value
+        return cast(_T, value)  # rank 0's fn() result, unpickled: the broadcast list holds any object
 
     def batch_range(self, n_rows: int, batch_size: int) -> tuple[int, int]:
         """Rows ``[start, stop)`` of this part, in stored order: a contiguous block of whole batches."""

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from mom_bench.core.errors import FolderBusy, ForeignFolder
+from mom_bench.core.errors import FolderBusy as FolderBusy, ForeignFolder as ForeignFolder  # raised here
 
 #: Permissions of the files :func:`write_atomic` writes (what ``open`` gives under the usual umask 022).
 FILE_MODE = 0o644

@@ -8,15 +8,21 @@ place (and a bad device name or precision is refused before any work is done).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Union
 
 from mom_bench.core import distributed
 from mom_bench.core import precision as P
 from mom_bench.core.distributed import Part
-from mom_bench.core.errors import DeviceError
+from mom_bench.core.errors import DeviceError as DeviceError  # raised here
+
+if TYPE_CHECKING:  # torch is imported where a device is picked, not on import
+    import torch
+
+#: a device as callers name it: a torch.device, a name such as "cuda:1", or None for the default
+DeviceLike = Union["torch.device", str, None]
 
 
-def pick_device(device: Any = None) -> Any:
+def pick_device(device: DeviceLike = None) -> torch.device:
     """``device`` as a ``torch.device``; default: CUDA when available, else the CPU. A name torch does not
     know, or CUDA where there is none, is refused here, before any work is done."""
     import torch
@@ -43,18 +49,18 @@ class Runtime:
     concrete (``auto`` already made fp32/bf16/fp16 for ``device``); ``started`` is True when this runtime
     joined the launcher's process group itself (and so must leave it)."""
 
-    device: Any
+    device: torch.device
     part: Part = Part()
     precision: str = "fp32"
     num_workers: int = 0
     batch_size: int = 8
-    requested: Any = None
+    requested: DeviceLike = None
     started: bool = False
     #: the precision as asked for, kept so :meth:`on` can resolve ``auto`` again for another device
     precision_request: str | None = "fp32"
 
     @classmethod
-    def resolve(cls, device: Any = None, *, precision: str | None = "fp32", num_workers: int = 0,
+    def resolve(cls, device: DeviceLike = None, *, precision: str | None = "fp32", num_workers: int = 0,
                 batch_size: int = 8, num_shards: int | None = None, shard_index: int | None = None,
                 join: bool = True) -> "Runtime":
         """The runtime of this process. Under a distributed launcher the device is the rank's own GPU
@@ -71,7 +77,7 @@ class Runtime:
         return cls(device=chosen, part=part, precision=P.resolve(precision, chosen), num_workers=num_workers,
                    batch_size=batch_size, requested=requested, started=started, precision_request=precision)
 
-    def on(self, device: Any) -> "Runtime":
+    def on(self, device: torch.device) -> "Runtime":
         """This runtime for a model that lives on ``device`` (an object handed in and left where it was):
         the precision is checked, and ``auto`` resolved, for that device."""
         return replace(self, device=device, precision=P.resolve(self.precision_request, device))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 #: Bumped whenever a statistic's definition changes (it keys the feature cache of ``stats-lr``).
 VERSION = 1
@@ -92,16 +93,18 @@ def _frames(x: np.ndarray) -> np.ndarray:
         x = np.pad(x, (0, FRAME - x.size))
     n_frames = min(MAX_FRAMES, 1 + (x.size - FRAME) // (FRAME // 2))
     starts = np.linspace(0, x.size - FRAME, n_frames).astype(np.int64)
-    return x[starts[:, None] + np.arange(FRAME)[None, :]] * np.hanning(FRAME)[None, :]
+    frames: np.ndarray = x[starts[:, None] + np.arange(FRAME)[None, :]] * np.hanning(FRAME)[None, :]
+    return frames  # annotated: fancy indexing leaves numpy untyped
 
 
 def _rolloff(cumulative: np.ndarray, freqs: np.ndarray, share: float) -> np.ndarray:
     """Per row of ``cumulative`` (normalised to end at 1), the first frequency reaching ``share``."""
     idx = np.minimum((cumulative < share).sum(axis=-1), freqs.size - 1)
-    return freqs[idx]
+    rolloff: np.ndarray = freqs[idx]  # annotated: fancy indexing leaves numpy untyped
+    return rolloff
 
 
-def signal_stats(samples, sample_rate: int) -> dict[str, float]:
+def signal_stats(samples: npt.ArrayLike, sample_rate: int) -> dict[str, float]:
     """The :data:`FEATURES` of one mono clip (float samples in [-1, 1]) at ``sample_rate``, as floats."""
     x = np.asarray(samples, dtype=np.float64).reshape(-1)
     if sample_rate <= 0:
@@ -154,7 +157,7 @@ def signal_stats(samples, sample_rate: int) -> dict[str, float]:
     return {k: out[k] for k in FEATURES}
 
 
-def feature_vector(samples, sample_rate: int) -> np.ndarray:
+def feature_vector(samples: npt.ArrayLike, sample_rate: int) -> np.ndarray:
     """:func:`signal_stats` as a float64 vector in :data:`FEATURES` order."""
     stats = signal_stats(samples, sample_rate)
     return np.array([stats[k] for k in FEATURES], dtype=np.float64)

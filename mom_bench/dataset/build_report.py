@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mom_bench.core.errors import BuildError as BuildError  # raised by the builder, imported from here
+from mom_bench.report import documents
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -18,15 +19,15 @@ class BuildResult:
     benchmark: str
     benchmark_version: str
     fingerprint: str
-    counts: dict  # split -> generator -> rows written
+    counts: dict[str, dict[str, int]]  # split -> generator -> rows written
     n_rows: int
     n_written: int
     n_missing: int
     n_unusable: int
     report_path: Path
-    shortcut: dict | None = None
+    shortcut: documents.ShortcutCheck | None = None
     n_excluded: int = 0  # left out on purpose by the protocol (e.g. SONICS' official filter); not a failure
-    reasons: dict = field(default_factory=dict)  # "status: reason" -> count (most common first)
+    reasons: dict[str, int] = field(default_factory=dict)  # "status: reason" -> count (most common first)
     reused: bool = False  # True when an up-to-date finished build was found and nothing was done
 
     @property

@@ -85,7 +85,7 @@ def _check_out(out: Path) -> None:
 @dataclass
 class EvalResult:
     out_dir: Path
-    results: dict[str, Any]
+    results: documents.Results  # results.json
     predictions: pd.DataFrame  # the evaluated splits
     calibration: pd.DataFrame | None = None  # the validation split's predictions, when it was scored
     detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
@@ -93,7 +93,7 @@ class EvalResult:
 
     @property
     def report(self) -> Report:
-        return cast(Report, self.results["metrics"])
+        return self.results["metrics"]
 
     def summary(self) -> str:
         """The tables `mom-bench evaluate` prints: overall, per generator, the ID-OOD gap, what was evaluated."""
@@ -191,7 +191,7 @@ def _fixed_row(report: dict, split: str) -> list[Any]:
             stat(o["precision"])]
 
 
-def operating_points_table(results: dict, markdown: bool = False) -> str:
+def operating_points_table(results: Mapping[str, Any], markdown: bool = False) -> str:
     """TPR, FPR, F1 and precision of each test split at the fixed threshold and at each threshold frozen on
     the validation split."""
     report = results["metrics"]
@@ -207,7 +207,7 @@ def operating_points_table(results: dict, markdown: bool = False) -> str:
                  markdown=markdown)
 
 
-def frozen_note(results: dict) -> str:
+def frozen_note(results: Mapping[str, Any]) -> str:
     """One line: where the frozen thresholds come from, or why there are none."""
     frozen = results.get("frozen_thresholds") or {}
     if not frozen.get("chosen_on"):
@@ -250,7 +250,7 @@ def false_positive_table(report: dict, markdown: bool = False) -> str:
     return table(["split", "group of reals", "n", "called fake", "FPR [95% CI]"], rows, markdown=markdown)
 
 
-def coverage_lines(results: dict) -> list[str]:
+def coverage_lines(results: Mapping[str, Any]) -> list[str]:
     """Markdown lines on the share of each split's listed rows that were scored, loud when under 1."""
     cov = results.get("coverage") or {}
     parts, short = [], []
@@ -269,7 +269,7 @@ def coverage_lines(results: dict) -> list[str]:
     return lines
 
 
-def render_markdown(results: dict) -> str:
+def render_markdown(results: Mapping[str, Any]) -> str:  # results.json, also one written by an older version
     report = results["metrics"]
     m, b = results["model"], results["benchmark"]
     gap = report["id_ood_gap"]
@@ -401,7 +401,7 @@ def check_calibration_split(calibration_split: Any) -> None:
                               f"split that is not tested ({metrics.CALIBRATION_SPLIT})")
 
 
-def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> dict[str, Any]:
+def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> documents.Coverage:
     """Rows scored per split against the split's rows in the build's row list (COVERAGE_DEFINITION)."""
     path = Path(data_dir) / read.REPORT_NAME
     rows = json.loads(path.read_text(encoding="utf-8")).get("rows")
@@ -410,7 +410,7 @@ def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> dict[str, A
         for split, n in scored.items():
             out["splits"][split] = {"scored": n, "listed": None, "written": None, "missing": None, "unusable": None,
                                     "excluded": None, "coverage": None, "reason": f"{path} lists no rows"}
-        return out
+        return cast(documents.Coverage, out)  # built key by key, in the document's order
     tally: dict[str, Counter[str]] = {}
     unassigned = 0
     for row in rows:
@@ -430,7 +430,7 @@ def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> dict[str, A
                                 "coverage": n / listed if listed else None}
         if not listed:
             out["splits"][split]["reason"] = f"{path} lists no row of split {split}"
-    return out
+    return cast(documents.Coverage, out)
 
 
 def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | Path | None = None, *,
@@ -508,7 +508,7 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
     if calibrate is None:
         frozen["reason"] = (f"{data_dir} has no {calibration_split} split: no thresholds were frozen" if calibration_split
                             else "no calibration split was asked for (calibration_split=None)")
-    results = {
+    results: documents.Results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "mom_bench_version": provenance.mom_bench_version(), "git_commit": provenance.git_commit(),

@@ -24,7 +24,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable
+from typing import Any, Collection, Iterable, TypedDict, cast
 
 import torch
 
@@ -39,6 +39,21 @@ AGGREGATION = "sigmoid(mean of window logits)"
 
 
 COLUMNS = ["file", "status", "p_fake", "prediction", "windows", "duration_s", "error"]
+
+
+class PredictionRow(TypedDict):
+    """One scored file, a value under each of :data:`COLUMNS`: ``""`` where it does not apply (the score of a
+    file that could not be scored, the error of one that was)."""
+
+    file: str
+    status: str  # ok or error
+    p_fake: float | str
+    prediction: str  # fake or real
+    windows: int | str
+    duration_s: float | str
+    error: str
+
+
 #: Largest file read into memory to be decoded, which only a file whose name is not valid UTF-8 needs (the
 #: decoder takes such a name neither as text nor as bytes).
 MAX_IN_MEMORY_BYTES = 1 << 30
@@ -224,7 +239,7 @@ def check_options(threshold: Any, batch_size: Any) -> None:
 
 
 def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: float = 0.5, batch_size: int = 8,
-                max_seconds: float | None = audio.DEFAULT_MAX_SECONDS, progress: bool = True) -> list[dict[str, Any]]:
+                max_seconds: float | None = audio.DEFAULT_MAX_SECONDS, progress: bool = True) -> list[PredictionRow]:
     """One row per file (columns :data:`COLUMNS`), in the order given; ``file`` is :func:`display_name` of
     the path. ``model``: a detector, or any module / callable with ``sample_rate`` and ``clip``."""
     from tqdm.auto import tqdm
@@ -260,13 +275,13 @@ def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: f
         except (RuntimeError, ValueError) as err:  # a model that cannot take this input: report, go on
             row.update(status="error", error=f"{type(err).__name__}: {err}")
         rows.append(row)
-    return rows
+    return cast(list[PredictionRow], rows)  # every row starts as dict.fromkeys(COLUMNS, "")
 
 
 def predict(files: Iterable[str | Path | Input], model: Any, *, benchmark: str | None = None,
             checkpoint: str | Path | None = None, device: str | None = None, threshold: float = 0.5,
             batch_size: int = 8, progress: bool = True, fake_label: str | None = None,
-            clip: str | None = None) -> tuple[list[dict[str, Any]], Any]:
+            clip: str | None = None) -> tuple[list[PredictionRow], Any]:
     """Score ``files`` (paths, or the inputs :func:`find_inputs` found in folders) with ``model``: a registry
     name (its trained checkpoint, or ``checkpoint``), ``hf:<Hub id or folder>[@revision]`` (a transformers
     audio classifier; ``fake_label`` and ``clip`` apply to it), or a detector object. Returns (rows, the

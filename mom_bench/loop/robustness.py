@@ -37,7 +37,7 @@ from mom_bench.core.errors import RobustnessError
 from mom_bench.dataset.transforms import Suite, Transform, TransformError, item_seed, load_suite
 
 if TYPE_CHECKING:  # evaluation is imported when a suite runs, keeping it off the import of this module
-    from mom_bench.loop.evaluation import EvalConfig
+    from mom_bench.loop.evaluation import EvalConfig, EvalResult
 
 SCHEMA_VERSION = 1
 FOLDER = "robustness"
@@ -103,7 +103,7 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
                         device: str | None = None, progress: bool = True, plots: bool = True,
                         log: Callable[[str], None] | None = None, fake_label: str | None = None,
                         clip: str | None = None, calibration_split: str | None = "validation",
-                        ) -> tuple[Any, RobustnessResult]:
+                        ) -> tuple[EvalResult, RobustnessResult]:
     """Evaluate ``model`` as :func:`mom_bench.loop.evaluation.evaluate` does (clean results folder), then score its
     test splits under each transform of ``suite`` (a shipped suite's name or a YAML path; ``transforms``
     picks a subset by name; ``clips=False`` skips the suite's clip-policy sweep) and write the ``robustness/``
@@ -120,7 +120,8 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
 
 def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
         transforms: list[str] | tuple[str, ...] | None = None, clips: bool = True,
-        checkpoint: str | Path | None = None, data_dir: str | Path | None = None) -> tuple[Any, RobustnessResult]:
+        checkpoint: str | Path | None = None, data_dir: str | Path | None = None
+        ) -> tuple[EvalResult, RobustnessResult]:
     """:func:`evaluate_robustness` with the evaluation options as one :class:`mom_bench.loop.evaluation.EvalConfig`."""
     from mom_bench.loop import evaluation
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from mom_bench.dataset import protocols
 from mom_bench.core import settings
@@ -16,6 +16,7 @@ from mom_bench.core.files import check_replaceable, replace_dir_atomic, sha256_f
 from mom_bench.dataset import read
 from mom_bench.core.errors import CheckpointStateError, NoTrainedModel, TrainError, WrongDataset
 from mom_bench.core.formatting import number
+from mom_bench.report import documents
 from mom_bench.models import registry
 from mom_bench.models.base import Detector, detector_config
 from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, resolve_file
@@ -204,7 +205,7 @@ def checkpoint_sha256(source: str) -> str | None:
         return None
 
 
-def train_summary(source: str) -> dict[str, Any] | None:
+def train_summary(source: str) -> documents.TrainingSummary | None:
     """The run's train_config.json essentials when the checkpoint sits in a run folder (best/ or last/)."""
     path = Path(source).parent / TRAIN_CONFIG
     if not path.is_file():
@@ -215,7 +216,7 @@ def train_summary(source: str) -> dict[str, Any] | None:
         return None
     keys = ("model", "requested_model", "benchmark", "dataset_fingerprint", "recipe", "recipe_family", "epochs_done",
             "best_epoch", "best_val_f1")
-    return {k: data.get(k) for k in keys}
+    return cast(documents.TrainingSummary, {k: data.get(k) for k in keys})  # the keys above, values as saved
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,12 +18,15 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mom_bench.core.errors import PluginError, UnknownModelError
 from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
 from mom_bench.core.recipes import FAMILIES, FAMILY_RECIPES, Recipe
 from mom_bench.core.registry import Registry, import_target
+
+if TYPE_CHECKING:  # the detector classes import torch: kept off `mom-bench models`' import
+    from mom_bench.models.base import Detector
 
 # The encoder checkpoints the MoM paper's CLAM uses (arXiv 2512.00621, section 4; the checkpoints its released
 # code loads). Revisions are Hub commit ids or branch names; override with create(..., encoders={...}) or a
@@ -293,7 +296,7 @@ def create(name: str, benchmark: str | None = None, **overrides):
     return spec.load_class()(spec.full_config(**overrides))
 
 
-def load(path_or_hub_id: str | Path, **kwargs):
+def load(path_or_hub_id: str | Path, **kwargs: Any) -> Detector:
     """A saved detector (folder, Hub id ``owner/name`` or ``owner/name@revision``): the class comes from
     ``config.json``'s ``"model"``. ``revision=`` pins a Hub commit too. ``hf:<Hub id or folder>[@revision]``
     loads a transformers audio classifier instead (:mod:`mom_bench.models.hub_classifier`; keyword arguments

@@ -75,7 +75,11 @@ def iter_audio_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float | None = None) -> dict:
+#: one row of the inspect table: a value ("" where unknown) under each of :data:`COLUMNS`
+InspectRow = dict[str, str | int | float]
+
+
+def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float | None = None) -> InspectRow:
     row: dict[str, Any] = {**dict.fromkeys(COLUMNS, ""), "file": str(path), "status": "ok"}
     try:
         info = audio.probe(path)
@@ -90,7 +94,7 @@ def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float 
 
 
 def inspect_files(files: list[Path], sample_rate: int | None = None, max_seconds: float | None = None,
-                  progress: bool = True) -> list[dict]:
+                  progress: bool = True) -> list[InspectRow]:
     from tqdm.auto import tqdm
 
     return [inspect_file(f, sample_rate, max_seconds)

@@ -20,7 +20,7 @@ This module imports only the standard library and :mod:`mom_bench.core.errors`.
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from mom_bench.core.errors import DocumentError
+from mom_bench.core.errors import DocumentError as DocumentError  # the error of a document that breaks its shape
 
 #: ``schema_version`` of results.json (``RESULTS_SCHEMA_VERSION`` of the evaluate command's module).
 RESULTS_SCHEMA_VERSION = 1

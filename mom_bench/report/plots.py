@@ -3,18 +3,25 @@ histograms of reals versus fakes, and a reliability diagram (the equal-mass bins
 :mod:`mom_bench.report.metrics` so figures and numbers never disagree."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from statistics import NormalDist
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from mom_bench.report import documents, metrics
 
+if TYPE_CHECKING:  # matplotlib is imported on first use (_plt)
+    from matplotlib.figure import Figure
+
 PLOTS = ("per_generator_f1.png", "roc.png", "det.png", "score_hist.png", "reliability.png")
 
 
-def _plt():
+def _plt() -> ModuleType:  # matplotlib.pyplot, imported on first use
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -69,8 +76,16 @@ def det(predictions: pd.DataFrame, report: documents.Report, path: Path, title: 
     """DET curve on normal-deviate axes (the speaker-verification convention), EER marked."""
     plt = _plt()
     nd = NormalDist()
-    clip = lambda p: np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)  # noqa: E731
-    probit = np.vectorize(nd.inv_cdf)
+
+    def clip(p: npt.ArrayLike | None) -> np.ndarray:  # None (an undefined EER) becomes NaN
+        clipped: np.ndarray = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+        return clipped
+
+    inv_cdf = np.vectorize(nd.inv_cdf)
+
+    def probit(p: np.ndarray) -> np.ndarray:
+        deviates: np.ndarray = inv_cdf(p)  # np.vectorize's call is untyped
+        return deviates
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, rows in _splits_with_both(predictions):
         fpr, fnr = metrics.det_points(rows["label"], rows["score"])
@@ -138,13 +153,13 @@ def draw_all(predictions: pd.DataFrame, report: documents.Report, folder: Path, 
             reliability(predictions, report, folder / PLOTS[4], title)]
 
 
-def _splits_with_both(predictions: pd.DataFrame):
+def _splits_with_both(predictions: pd.DataFrame) -> Iterator[tuple[Any, pd.DataFrame]]:  # (split value, its rows)
     for split, rows in predictions.groupby("split", sort=False):
         if rows["label"].nunique() == 2:
             yield split, rows
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -156,7 +171,7 @@ def _save(fig, path: Path) -> Path:
 # Robustness figures (mom_bench.loop.robustness writes them from its robustness.json document)
 
 
-def robustness_heatmap(document: dict, path: Path) -> Path:
+def robustness_heatmap(document: Mapping[str, Any], path: Path) -> Path:  # robustness.json, as loaded
     """Transform x column heatmap: delta TPR of each generator's fakes, then delta FPR on each test split's
     reals (a rise in FPR is shown as a loss too: its sign is flipped so red always means worse)."""
     plt = _plt()
@@ -188,20 +203,20 @@ def robustness_heatmap(document: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def codec_lines(document: dict, path: Path) -> Path:
+def codec_lines(document: Mapping[str, Any], path: Path) -> Path:  # robustness.json, as loaded
     """TPR on fakes (solid) and FPR on reals (dashed) of each codec over its bit rates, pooled over the test
     splits (item-weighted), with the clean values as horizontal lines."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
 
-    def pooled(stats: dict, key: str, weight: str) -> float:
+    def pooled(stats: Mapping[str, Any], key: str, weight: str) -> float:
         pairs = [(st[key]["value"], st[weight]) for st in stats.values() if st[key]["value"] is not None]
         total = sum(w for _, w in pairs)
         return sum(v * w for v, w in pairs) / total if total else float("nan")
 
     ax.axhline(pooled(document["clean"], "tpr", "n_fake"), color="grey", lw=1, label="clean TPR")
     ax.axhline(pooled(document["clean"], "fpr", "n_real"), color="grey", lw=1, ls="--", label="clean FPR")
-    codecs: dict[str, list] = {}
+    codecs: dict[str, list[Any]] = {}  # codec format -> its transform entries of robustness.json
     for e in document["transforms"]:
         if e["status"] == "ok" and e["kind"] == "codec":
             codecs.setdefault(e["params"]["format"], []).append(e)

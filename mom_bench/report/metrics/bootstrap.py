@@ -8,30 +8,34 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from mom_bench.report import documents
 from mom_bench.report.metrics.definitions import CI_LEVEL, ECE_BINS, FPR_TARGETS
-from mom_bench.report.metrics.scores import _interp_tpr
+from mom_bench.report.metrics.scores import Count, FloatArray, _interp_tpr
 
-def _percentile_ci(draws: np.ndarray, value: float | None) -> list[float] | None:
+#: a stratum: (label, generator)
+StratumKey = tuple[int, str]
+
+def _percentile_ci(draws: npt.ArrayLike, value: float | None) -> list[float] | None:
     """The percentile interval of the finite draws, as computed (it need not contain ``value``: see
     DEFINITIONS["ci"]); None when the value is undefined or no draw is finite."""
-    draws = np.asarray(draws, dtype=float)
-    draws = draws[np.isfinite(draws)]
-    if value is None or not len(draws):
+    finite = np.asarray(draws, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if value is None or not len(finite):
         return None
     alpha = (1 - CI_LEVEL) / 2
-    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
+    lo, hi = np.quantile(finite, [alpha, 1 - alpha])
     return [float(lo), float(hi)]
 
 
-def _stat(value, draws=None, reason: str | None = None) -> documents.Statistic:
-    value = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-    out: documents.Statistic = {"value": value, "ci": _percentile_ci(draws, value) if draws is not None else None}
-    if value is None:
+def _stat(value: float | None, draws: npt.ArrayLike | None = None, reason: str | None = None) -> documents.Statistic:
+    point = None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
+    out: documents.Statistic = {"value": point, "ci": _percentile_ci(draws, point) if draws is not None else None}
+    if point is None:
         out["reason"] = reason or "undefined on these rows"
     return out
 
@@ -39,8 +43,8 @@ def _stat(value, draws=None, reason: str | None = None) -> documents.Statistic:
 class _Strata:
     """Rows grouped by (label, generator), with per-group counts of items called fake."""
 
-    def __init__(self, labels: np.ndarray, generators: np.ndarray, pred: np.ndarray):
-        members: dict[tuple[int, str], list[int]] = {}
+    def __init__(self, labels: np.ndarray, generators: np.ndarray, pred: np.ndarray) -> None:
+        members: dict[StratumKey, list[int]] = {}
         for i, key in enumerate(zip(labels.tolist(), generators.tolist())):
             members.setdefault((int(key[0]), str(key[1])), []).append(i)
         self.groups = [(lab, gen, np.asarray(idx)) for (lab, gen), idx in sorted(members.items())]
@@ -48,15 +52,19 @@ class _Strata:
         self.called = {(lab, gen): int(pred[idx].sum()) for lab, gen, idx in self.groups}
 
 
-def _binomial_draws(rng: np.random.Generator, strata: _Strata, n_bootstrap: int) -> dict[tuple, np.ndarray]:
+def _binomial_draws(rng: np.random.Generator, strata: _Strata, n_bootstrap: int) -> dict[StratumKey, np.ndarray]:
     """Per stratum, bootstrap draws of how many of its items are called fake."""
     return {key: rng.binomial(n, strata.called[key] / n, size=n_bootstrap) if n else np.zeros(n_bootstrap)
             for key, n in strata.n.items()}
 
 
-def _counts(keys, strata: _Strata, draws: dict | None = None) -> tuple:
+def _counts(keys: Iterable[StratumKey], strata: _Strata, draws: dict[StratumKey, np.ndarray] | None = None
+            ) -> tuple[Count, Count, Count, Count]:
     """(tp, fp, tn, fn) summed over the given strata keys: observed, or per bootstrap draw."""
-    tp = fp = tn = fn = 0
+    tp: Count = 0
+    fp: Count = 0
+    tn: Count = 0
+    fn: Count = 0
     for key in keys:
         n = strata.n[key]
         called = strata.called[key] if draws is None else draws[key]
@@ -67,7 +75,8 @@ def _counts(keys, strata: _Strata, draws: dict | None = None) -> tuple:
     return tp, fp, tn, fn
 
 
-def _weight_chunks(rng: np.random.Generator, strata: _Strata, rank_of: np.ndarray, n_bootstrap: int):
+def _weight_chunks(rng: np.random.Generator, strata: _Strata, rank_of: np.ndarray,
+                   n_bootstrap: int) -> Iterator[tuple[int, FloatArray]]:
     """Bootstrap resamples in chunks, each as how many times every row was drawn (rows in ``rank_of``
     order), resampling rows within each (label, generator) stratum: yields (first resample, weights)."""
     n = len(rank_of)
@@ -101,10 +110,12 @@ def _weighted_ece(weights: np.ndarray, labels: np.ndarray, scores: np.ndarray, n
         part = e - cum_w[rows, k]  # copies of row k before e
         at_edge.append((cum_y[rows, k] + part * y_next[k], cum_s[rows, k] + part * s_next[k]))
     gaps = [np.abs((y1 - y0) - (s1 - s0)) for (y0, s0), (y1, s1) in zip(at_edge, at_edge[1:])]
-    return np.sum(gaps, axis=0) / max(total, 1)
+    ece: FloatArray = np.sum(gaps, axis=0) / max(total, 1)  # fancy indexing leaves numpy untyped
+    return ece
 
 
-def _row_draws(rng, labels, scores, strata: _Strata, n_bootstrap: int, ranked: bool) -> dict[str, np.ndarray]:
+def _row_draws(rng: np.random.Generator, labels: np.ndarray, scores: np.ndarray, strata: _Strata, n_bootstrap: int,
+               ranked: bool) -> dict[str, np.ndarray]:
     """Bootstrap draws of the statistics that need the scores, resampling rows within each (label, generator)
     stratum: Brier and ECE always, and with ``ranked`` (both classes present) AUC, EER and TPR at each
     target of :data:`FPR_TARGETS` (keys ``auc``, ``eer``, ``brier``, ``ece``, ``tpr@<target>``).

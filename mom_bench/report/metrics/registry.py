@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from mom_bench.report.metrics import scores as S
 from mom_bench.report.metrics.definitions import LEADING_DEFINITIONS, MetricsError, TRAILING_DEFINITIONS
 
-CountsFunction = Callable[[Any, Any, Any, Any], Any]
+#: (tp, fp, tn, fn) as float arrays (one value, or one per bootstrap draw) -> the metric, NaN where undefined
+CountsFunction = Callable[[S.FloatArray, S.FloatArray, S.FloatArray, S.FloatArray], S.FloatArray]
 ScoresFunction = Callable[[np.ndarray, np.ndarray], "float | None"]
 
 
@@ -213,10 +213,10 @@ def board_columns() -> list[BoardColumn]:
     return columns
 
 
-def threshold_metrics(tp: Any, fp: Any, tn: Any, fn: Any) -> dict[str, Any]:
+def threshold_metrics(tp: S.Count, fp: S.Count, tn: S.Count, fn: S.Count) -> dict[str, S.FloatArray]:
     """Every counts metric from confusion counts (scalars or arrays of bootstrap draws); NaN where undefined."""
-    tp, fp, tn, fn = (np.asarray(v, dtype=float) for v in (tp, fp, tn, fn))
-    return {m.key: m.counts(tp, fp, tn, fn) for m in counts_metrics() if m.counts is not None}
+    counts = [np.asarray(v, dtype=float) for v in (tp, fp, tn, fn)]
+    return {m.key: m.counts(*counts) for m in counts_metrics() if m.counts is not None}
 
 
 def definitions() -> dict[str, str]:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import pandas as pd
 
 from mom_bench.report import documents
 from mom_bench.report.metrics import registry
-from mom_bench.report.metrics.bootstrap import (_binomial_draws, _counts, _row_draws, _stat, _Strata, _sub_rng,
-                                         generic_row_draws)
+from mom_bench.report.metrics.bootstrap import (StratumKey, _binomial_draws, _counts, _row_draws, _stat, _Strata,
+                                                _sub_rng, generic_row_draws)
 from mom_bench.report.metrics.definitions import (_REQUIRED, CI_LEVEL, DURATION_BUCKETS, ECE_BINS, FPR_TARGETS,
                                            FROZEN_RULES, SCHEMA_VERSION, SPLIT_ORDER, MetricsError)
 from mom_bench.report.metrics.registry import threshold_metrics
 from mom_bench.report.metrics.scores import brier_score, confusion, expected_calibration_error, min_reals, tpr_at_fpr
 
-def _plain(v):
+def _plain(v: Any) -> Any:  # a table cell: any value pandas holds
     """numpy scalars as plain Python values, so messages read `label 2`, not `label np.int64(2)`."""
     return v.item() if hasattr(v, "item") else v
 
@@ -61,11 +62,12 @@ def _canonical_order(df: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns="_order_id").reset_index(drop=True)
 
 
-def _threshold_block(keys, strata, draws, names) -> dict[str, documents.Statistic]:
+def _threshold_block(keys: Iterable[StratumKey], strata: _Strata, draws: dict[StratumKey, np.ndarray],
+                     names: Iterable[str]) -> dict[str, documents.Statistic]:
     """{metric: {value, ci}} for threshold metrics over the strata ``keys``."""
     point = threshold_metrics(*_counts(keys, strata))
     boot = threshold_metrics(*_counts(keys, strata, draws))
-    out = {}
+    out: dict[str, documents.Statistic] = {}
     for name in names:
         value = float(point[name])
         reason = None if math.isfinite(value) else registry.get(name).undefined
@@ -116,7 +118,8 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
     return report, f1_draws
 
 
-def _overall(labels: np.ndarray, scores: np.ndarray, strata: _Strata, draws: dict, row_draws: dict[str, np.ndarray],
+def _overall(labels: np.ndarray, scores: np.ndarray, strata: _Strata, draws: dict[StratumKey, np.ndarray],
+             row_draws: dict[str, np.ndarray],
              n_bootstrap: int, seed: int, split: str) -> dict[str, documents.Statistic]:
     """Every registered metric on the whole split, in the registry's order."""
     counted = _threshold_block(list(strata.n), strata, draws, [m.key for m in registry.all_metrics() if m.counts])
@@ -141,7 +144,8 @@ def _overall(labels: np.ndarray, scores: np.ndarray, strata: _Strata, draws: dic
     return overall
 
 
-def _tpr_at_fpr_block(labels, scores, row_draws: dict[str, np.ndarray], n_real: int) -> dict[str, documents.TprAtFpr]:
+def _tpr_at_fpr_block(labels: np.ndarray, scores: np.ndarray, row_draws: dict[str, np.ndarray],
+                      n_real: int) -> dict[str, documents.TprAtFpr]:
     """{"0.05": {target_fpr, value, ci[, reason], resolvable, min_reals}, ...} for :data:`FPR_TARGETS`."""
     out: dict[str, documents.TprAtFpr] = {}
     for t in FPR_TARGETS:
@@ -155,7 +159,7 @@ def _tpr_at_fpr_block(labels, scores, row_draws: dict[str, np.ndarray], n_real: 
 
 def _stratum_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
     """Stratum name -> a Series of the bucket of every row (NaN: row not in any bucket)."""
-    out = {}
+    out: dict[str, pd.Series] = {}
     if "duration_s" in rows.columns:
         dur = pd.to_numeric(rows["duration_s"], errors="coerce")
         bucket: pd.Series = pd.Series(np.nan, index=rows.index, dtype=object)  # bucket names, NaN for none
@@ -163,7 +167,7 @@ def _stratum_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
             bucket[(dur > lo) & (dur <= hi)] = name
         out["duration"] = bucket
     if "vocals" in rows.columns:
-        def _vocals(v):
+        def _vocals(v: object) -> str | float:
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 return np.nan
             if isinstance(v, str):
@@ -178,7 +182,8 @@ def _stratum_columns(rows: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def _strata_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng) -> documents.Strata:
+def _strata_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int,
+                   rng: np.random.Generator) -> documents.Strata:
     out: dict[str, dict[str, Any]] = {}
     for column, buckets in _stratum_columns(rows).items():
         entries: dict[str, Any] = {}
@@ -200,7 +205,7 @@ def _strata_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng) 
     return cast(documents.Strata, out)  # one entry per stratum column present, buckets of registry metrics
 
 
-def _split_key(name: str):
+def _split_key(name: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(name), "") if name in SPLIT_ORDER else (len(SPLIT_ORDER), name)
 
 
@@ -283,7 +288,7 @@ def _mirrored(spec: documents.Statistic, n_real: int, n_called: int) -> document
     return {"value": n_called / n_real, "ci": None if ci is None else [1.0 - ci[1], 1.0 - ci[0]]}
 
 
-def _source_name(value) -> str | None:
+def _source_name(value: object) -> str | None:
     """A row's source as text; None when it has none (missing or blank)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -349,25 +354,25 @@ def _calibration_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarr
     return np.r_[np.nextafter(s[0], np.inf), s[last]], tps, fps
 
 
-def _rates(tp: int, fp: int, n_pos: int, n_neg: int) -> dict[str, float | None]:
-    def ratio(a, b):
+def _rates(tp: int, fp: int, n_pos: int, n_neg: int) -> documents.CalibrationRates:
+    def ratio(a: int, b: int) -> float | None:
         return float(a / b) if b else None
     return {"tpr": ratio(tp, n_pos), "fpr": ratio(fp, n_neg), "f1": ratio(2 * tp, tp + fp + n_pos),
             "precision": ratio(tp, tp + fp)}
 
 
-def _choose_thresholds(labels: np.ndarray, scores: np.ndarray) -> dict[str, dict]:
+def _choose_thresholds(labels: np.ndarray, scores: np.ndarray) -> dict[str, documents.FrozenThreshold]:
     """The thresholds of :data:`FROZEN_RULES` on calibration rows (DEFINITIONS["frozen_thresholds"])."""
     n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
     thresholds, tps, fps = _calibration_curve(labels, scores)
-    out = {}
+    out: dict[str, documents.FrozenThreshold] = {}
     for name, budget in FROZEN_RULES.items():
         entry: dict[str, Any] = {"threshold": None, "target_fpr": budget,
                                  "resolvable": None if budget is None else n_neg >= min_reals(budget)}
         if not n_pos or (budget is not None and not n_neg):
             entry.update(on_calibration=None,
                          reason=f"the calibration split has no {'fakes' if not n_pos else 'reals'}")
-            out[name] = entry
+            out[name] = cast(documents.FrozenThreshold, entry)  # built key by key, in the document's order
             continue
         if budget is None:
             k = int(np.argmax(2 * tps / (tps + fps + n_pos)))  # the first maximum: the highest threshold
@@ -375,11 +380,12 @@ def _choose_thresholds(labels: np.ndarray, scores: np.ndarray) -> dict[str, dict
             best = tps[fps / n_neg <= budget].max()  # feasible points form a prefix; the strictest is always in
             k = int(np.argmax(tps >= best))
         entry.update(threshold=float(thresholds[k]), on_calibration=_rates(int(tps[k]), int(fps[k]), n_pos, n_neg))
-        out[name] = entry
+        out[name] = cast(documents.FrozenThreshold, entry)
     return out
 
 
-def _applied(rows: pd.DataFrame, threshold: float, rng: np.random.Generator, n_bootstrap: int) -> dict:
+def _applied(rows: pd.DataFrame, threshold: float, rng: np.random.Generator,
+             n_bootstrap: int) -> documents.AppliedThreshold:
     """TPR, FPR, F1, precision (with binomial-bootstrap CIs) and the counts of ``rows`` at ``threshold``."""
     labels = rows["label"].to_numpy()
     scores = rows["score"].to_numpy()
@@ -428,7 +434,7 @@ def frozen_thresholds(calibration: pd.DataFrame | None, predictions: pd.DataFram
     fixed["on_calibration"] = _rates(c["tp"], c["fp"], n_pos, n_neg)
     chosen = {"fixed": fixed, **_choose_thresholds(labels, scores)}
     out.update(chosen_on=names[0], n=int(len(cal)), n_fake=n_pos, n_real=n_neg, thresholds=chosen)
-    applied: dict[str, dict] = {}
+    applied: dict[str, dict[str, documents.AppliedThreshold]] = {}
     for split in sorted(set(test["split"]) - {names[0]}, key=_split_key):
         rows = test[test["split"] == split]
         applied[split] = {name: _applied(rows, entry["threshold"], _sub_rng(seed, split, "frozen", name), n_bootstrap)
@@ -437,9 +443,22 @@ def frozen_thresholds(calibration: pd.DataFrame | None, predictions: pd.DataFram
     return cast(documents.FrozenThresholds, out)  # built key by key above
 
 
-def per_generator_rows(report: documents.Report) -> list[dict[str, Any]]:
+class GeneratorRow(TypedDict):
+    """One generator of one split, flattened from ``per_generator`` for tables and plots."""
+
+    split: str
+    generator: str
+    n_fake: int
+    n_real: int
+    tpr: float | None
+    tpr_ci: list[float] | None
+    f1: float | None
+    f1_ci: list[float] | None
+
+
+def per_generator_rows(report: documents.Report) -> list[GeneratorRow]:
     """Flat rows (split, generator, n_fake, n_real, tpr, tpr_ci, f1, f1_ci) for tables and plots."""
-    rows = []
+    rows: list[GeneratorRow] = []
     for split, s in report["splits"].items():
         for gen, g in s["per_generator"].items():
             rows.append({"split": split, "generator": gen, "n_fake": g["n_fake"], "n_real": g["n_real"],

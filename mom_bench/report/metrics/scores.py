@@ -6,15 +6,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from mom_bench.report import documents
 from mom_bench.report.metrics.definitions import ECE_BINS
+
+FloatArray = npt.NDArray[np.float64]
+#: confusion counts: one value, or one per bootstrap draw
+Count = float | FloatArray
 
 # --------------------------------------------------------------------------------------------------
 # Point metrics
 
 
-def confusion(labels, scores, threshold: float = 0.5) -> documents.Confusion:
+def confusion(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: float = 0.5) -> documents.Confusion:
     """TP, FP, TN, FN with fake (1) as the positive class and ``score >= threshold`` called fake."""
     y = np.asarray(labels).astype(int)
     pred = np.asarray(scores, dtype=float) >= threshold
@@ -22,47 +27,47 @@ def confusion(labels, scores, threshold: float = 0.5) -> documents.Confusion:
             "tn": int(np.sum(~pred & (y == 0))), "fn": int(np.sum(~pred & (y == 1)))}
 
 
-def _ratio(num, den):
+def _ratio(num: Count, den: Count) -> FloatArray:
     """num/den elementwise, NaN where den is 0 (undefined, not zero)."""
-    num = np.asarray(num, dtype=float)
-    den = np.asarray(den, dtype=float)
+    n = np.asarray(num, dtype=float)
+    d = np.asarray(den, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return np.where(d > 0, n / np.where(d > 0, d, 1.0), np.nan)
 
 
 # Metrics of the confusion counts: each takes tp, fp, tn, fn (scalars or arrays of bootstrap draws, as
 # floats) and gives NaN where it is undefined. The registry declares them; threshold_metrics applies them all.
 
 
-def f1_from_counts(tp, fp, tn, fn):
+def f1_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return _ratio(2 * tp, 2 * tp + fp + fn)
 
 
-def precision_from_counts(tp, fp, tn, fn):
+def precision_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return _ratio(tp, tp + fp)
 
 
-def recall_from_counts(tp, fp, tn, fn):
+def recall_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return _ratio(tp, tp + fn)
 
 
-def specificity_from_counts(tp, fp, tn, fn):
+def specificity_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return _ratio(tn, tn + fp)
 
 
-def accuracy_from_counts(tp, fp, tn, fn):
+def accuracy_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return _ratio(tp + tn, tp + tn + fp + fn)
 
 
-def balanced_accuracy_from_counts(tp, fp, tn, fn):
+def balanced_accuracy_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return (recall_from_counts(tp, fp, tn, fn) + specificity_from_counts(tp, fp, tn, fn)) / 2
 
 
-def fpr_from_counts(tp, fp, tn, fn):
+def fpr_from_counts(tp: Count, fp: Count, tn: Count, fn: Count) -> FloatArray:
     return _ratio(fp, fp + tn)
 
 
-def roc_auc(labels, scores) -> float | None:
+def roc_auc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float | None:
     """ROC AUC, or None when one class is absent.
 
     It is the share of (fake, real) pairs in which the fake scores higher, a tie counting one half:
@@ -83,7 +88,7 @@ def roc_auc(labels, scores) -> float | None:
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_points(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) at every distinct score, from the strictest threshold (+inf: nothing
     called fake) down to the most lenient (everything called fake)."""
     y = np.asarray(labels).astype(int)
@@ -101,7 +106,7 @@ def roc_points(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, thresholds
 
 
-def det_points(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+def det_points(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(false-positive rate, false-negative rate) along the thresholds of :func:`roc_points`."""
     fpr, tpr, _ = roc_points(labels, scores)
     return fpr, 1.0 - tpr
@@ -118,7 +123,7 @@ def _eer_from_roc(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(fpr[i - 1] + a * (fpr[i] - fpr[i - 1]))
 
 
-def eer(labels, scores) -> float | None:
+def eer(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float | None:
     """Equal error rate (see DEFINITIONS["eer"]), or None when one class is absent.
 
     >>> eer([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])  # a threshold separates them: no errors
@@ -146,10 +151,11 @@ def _interp_tpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> np.ndarray:
     f0, f1, t0, t1 = fpr[rows, i], fpr[rows, j], tpr[rows, i], tpr[rows, j]
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where(f1 > f0, (target - f0) / np.where(f1 > f0, f1 - f0, 1.0), 0.0)
-    return t0 + np.clip(a, 0.0, 1.0) * (t1 - t0)
+    tpr_at_target: np.ndarray = t0 + np.clip(a, 0.0, 1.0) * (t1 - t0)  # fancy indexing leaves numpy untyped
+    return tpr_at_target
 
 
-def tpr_at_fpr(labels, scores, target: float) -> float | None:
+def tpr_at_fpr(labels: npt.ArrayLike, scores: npt.ArrayLike, target: float) -> float | None:
     """TPR at false-positive rate ``target`` (DEFINITIONS["tpr_at_fpr"]), or None when one class is absent.
 
     >>> tpr_at_fpr([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.01)  # separable: every fake before any real
@@ -174,7 +180,9 @@ def min_reals(target: float) -> int:
     return math.ceil(round(1.0 / target, 9))
 
 
-def reliability_bins(labels, scores, n_bins: int = ECE_BINS) -> list[tuple[int, float, float]]:
+def reliability_bins(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, n_bins: int = ECE_BINS
+) -> list[tuple[int, float, float]]:
     """(rows, mean score, mean label) of each non-empty equal-mass bin (DEFINITIONS["ece"]); ties in score
     keep the order given."""
     y = np.asarray(labels, dtype=float)
@@ -183,7 +191,9 @@ def reliability_bins(labels, scores, n_bins: int = ECE_BINS) -> list[tuple[int, 
     return [(len(b), float(s[b].mean()), float(y[b].mean())) for b in np.array_split(order, n_bins) if len(b)]
 
 
-def expected_calibration_error(labels, scores, n_bins: int = ECE_BINS) -> float | None:
+def expected_calibration_error(
+    labels: npt.ArrayLike, scores: npt.ArrayLike, n_bins: int = ECE_BINS
+) -> float | None:
     """ECE with ``n_bins`` equal-mass bins (DEFINITIONS["ece"]); None without rows.
 
     >>> expected_calibration_error([0, 1, 1, 1], [0.2, 0.4, 0.6, 0.8], n_bins=2)  # (2 * 0.2 + 2 * 0.3) / 4
@@ -194,7 +204,7 @@ def expected_calibration_error(labels, scores, n_bins: int = ECE_BINS) -> float 
     return float(sum(k * abs(lab - sc) for k, sc, lab in bins) / n) if n else None
 
 
-def brier_score(labels, scores) -> float | None:
+def brier_score(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float | None:
     """Mean of (score - label)^2; None without rows.
 
     >>> brier_score([0, 1], [0.25, 0.5])  # (0.0625 + 0.25) / 2
