@@ -23,9 +23,10 @@ def inspect(paths, sample_rate, max_seconds, fmt):
     Every file gets one row: its codec, native rate, channels, duration and bit rate, or the reason it
     is unusable. The exit status is 1 if any file is unusable.
     """
-    from mom_bench.report.diagnostics import COLUMNS, inspect_files, iter_audio_files
+    from mom_bench.core.inputs import find_inputs
+    from mom_bench.report.diagnostics import COLUMNS, inspect_files
 
-    files = list(iter_audio_files(paths))
+    files = find_inputs(paths).inputs
     if not files:
         raise UserError("no audio files found in " + ", ".join(map(str, paths)))
     rows = inspect_files(files, sample_rate=sample_rate, max_seconds=max_seconds, progress=fmt == "table")

@@ -53,7 +53,7 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
     (an hf: model's chosen fake label is said on stderr)
     """
     from mom_bench.loop import prediction as predict_mod
-    from mom_bench.report.diagnostics import AUDIO_EXTENSIONS
+    from mom_bench.core.inputs import AUDIO_EXTENSIONS
 
     hf_only(model_name, fake_label, clip)
     found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)
