@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import numbers
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from mom_bench.core.files import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
 from mom_bench.report.documents import Report
 from mom_bench.core.errors import EvaluationError
-from mom_bench.core.formatting import stat, table
+from mom_bench.core.formatting import md_code, md_text, stat, table
 from mom_bench.loop.inference import model_device, split_logits
 from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.report.metrics import schema as results_schema
@@ -159,24 +158,6 @@ def overall_table(report: Report, markdown: bool = False) -> str:
         rows.append([name(split), s["n"], s["n_fake"], s["n_real"],
                      *(stat(o.get(m.key), m.digits) for m, _ in columns)])
     return table(["split", "n", "fakes", "reals", *(header for _, header in columns)], rows, markdown=markdown)
-
-
-_MD_SPECIAL = set("\\`*[]<>|&")
-
-
-def md_text(value: Any) -> str:
-    """``value`` as text for a Markdown table cell or line: the characters that would start a link, an
-    image, HTML, a code span or emphasis, or end the cell, are escaped; line breaks become spaces."""
-    text = " ".join(str(value).splitlines())
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
-
-
-def md_code(value: Any) -> str:
-    """``value`` as a Markdown code span, fenced by more backticks than any run inside it."""
-    text = " ".join(str(value).splitlines())
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 _THRESHOLD_NAMES = {"fixed": "fixed", "max_f1": "max F1 on validation", "fpr_5pct": "FPR <= 5 % on validation",
