@@ -8,6 +8,7 @@ import click
 
 from mom_bench.cli.app import UserError
 from mom_bench.cli.output import format_option, print_rows
+from mom_bench.core.splits import RowStatus
 
 
 @click.command("inspect")
@@ -30,7 +31,7 @@ def inspect(paths, sample_rate, max_seconds, fmt):
     if not files:
         raise UserError("no audio files found in " + ", ".join(map(str, paths)))
     rows = inspect_files(files, sample_rate=sample_rate, max_seconds=max_seconds, progress=fmt == "table")
-    bad = sum(r["status"] != "ok" for r in rows)
+    bad = sum(r["status"] != RowStatus.OK for r in rows)
     print_rows(rows, COLUMNS, fmt, summary=f"{len(rows)} files: {len(rows) - bad} ok, {bad} unusable")
     if bad:
         sys.exit(1)

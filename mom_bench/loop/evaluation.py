@@ -51,7 +51,7 @@ from mom_bench.models import registry
 from mom_bench.models.adapters import as_detector
 from mom_bench.loop.runs import checkpoint_sha256, default_results_dir, load_trained, open_build, train_summary
 from mom_bench.core.runtime import Runtime
-from mom_bench.core.splits import TEST_SPLITS
+from mom_bench.core.splits import TEST_SPLITS, RowStatus
 
 RESULTS_SCHEMA_VERSION = documents.RESULTS_SCHEMA_VERSION
 STRATA_COLUMNS = read.STRATA_COLUMNS  # public here too: what evaluate stratifies by
@@ -399,15 +399,16 @@ def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> dict[str, A
             continue
         row_split, status = row.get("split"), row.get("status")
         if row_split is None:
-            unassigned += status != "excluded"
+            unassigned += status != RowStatus.EXCLUDED
             continue
         tally.setdefault(str(row_split), Counter())[str(status)] += 1
     out["unassigned"] = unassigned
     for split, n in scored.items():
         t = tally.get(split, Counter())
-        listed = t["written"] + t["missing"] + t["unusable"]
-        out["splits"][split] = {"scored": n, "listed": listed, "written": t["written"], "missing": t["missing"],
-                                "unusable": t["unusable"], "excluded": t["excluded"],
+        listed = t[RowStatus.WRITTEN] + t[RowStatus.MISSING] + t[RowStatus.UNUSABLE]
+        out["splits"][split] = {"scored": n, "listed": listed, "written": t[RowStatus.WRITTEN],
+                                "missing": t[RowStatus.MISSING], "unusable": t[RowStatus.UNUSABLE],
+                                "excluded": t[RowStatus.EXCLUDED],
                                 "coverage": n / listed if listed else None}
         if not listed:
             out["splits"][split]["reason"] = f"{path} lists no row of split {split}"

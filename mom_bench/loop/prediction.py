@@ -31,6 +31,7 @@ from mom_bench.core import audio
 from mom_bench.core.inputs import Found, Input, display_name, find_inputs, os_reason  # noqa: F401
 from mom_bench.dataset import protocols
 from mom_bench.core.errors import PredictionError
+from mom_bench.core.splits import RowStatus
 from mom_bench.loop.inference import model_device, wave_logits
 from mom_bench.models.adapters import as_detector
 from mom_bench.loop.runs import load_trained
@@ -141,7 +142,7 @@ def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: f
         row["file"] = name
         problem = item.problem or unusable(path)
         if problem:
-            row.update(status="error", error=problem)
+            row.update(status=RowStatus.ERROR, error=problem)
             rows.append(row)
             continue
         try:
@@ -151,14 +152,14 @@ def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: f
             p = float(torch.sigmoid(logits.mean()))
             if not math.isfinite(p):  # broken weights or a model that cannot take this input: never "ok"
                 raise ValueError("the model returned a non-finite score (NaN or infinity) for this file")
-            row.update(status="ok", p_fake=round(p, 6), prediction="fake" if p >= threshold else "real",
+            row.update(status=RowStatus.OK, p_fake=round(p, 6), prediction="fake" if p >= threshold else "real",
                        windows=int(wins.shape[0]), duration_s=round(decoded.duration_s, 3))
         except audio.AudioError as err:
-            row.update(status="error", error=err.reason)
+            row.update(status=RowStatus.ERROR, error=err.reason)
         except OSError as err:  # the file changed between the checks and the read
-            row.update(status="error", error=os_reason(err))
+            row.update(status=RowStatus.ERROR, error=os_reason(err))
         except (RuntimeError, ValueError) as err:  # a model that cannot take this input: report, go on
-            row.update(status="error", error=f"{type(err).__name__}: {err}")
+            row.update(status=RowStatus.ERROR, error=f"{type(err).__name__}: {err}")
         rows.append(row)
     return rows
 

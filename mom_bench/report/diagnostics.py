@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from mom_bench.core import audio, provenance, settings
 from mom_bench.core.inputs import Input
+from mom_bench.core.splits import RowStatus
 
 # One row of `inspect` per file, in this column order (table, CSV and JSON alike).
 COLUMNS = ["file", "status", "codec", "sample_rate", "channels", "duration_s", "bit_rate", "error"]
@@ -68,9 +69,9 @@ def inspect_file(path: Path | Input, sample_rate: int | None = None, max_seconds
     is unusable for that reason)."""
     item = path if isinstance(path, Input) else Input(Path(path))
     path = item.path
-    row: dict[str, Any] = {**dict.fromkeys(COLUMNS, ""), "file": str(path), "status": "ok"}
+    row: dict[str, Any] = {**dict.fromkeys(COLUMNS, ""), "file": str(path), "status": RowStatus.OK}
     if item.problem:
-        row.update(status="unusable", error=item.problem)
+        row.update(status=RowStatus.UNUSABLE, error=item.problem)
         return row
     try:
         info = audio.probe(path)
@@ -80,7 +81,7 @@ def inspect_file(path: Path | Input, sample_rate: int | None = None, max_seconds
         decoded = audio.load(path, sample_rate, max_seconds=max_seconds or audio.DEFAULT_MAX_SECONDS)
         row["duration_s"] = round(decoded.duration_s, 3)
     except audio.AudioError as err:
-        row.update(status="unusable", error=err.reason)
+        row.update(status=RowStatus.UNUSABLE, error=err.reason)
     return row
 
 
