@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mom_bench.cli.app import UserError
+from mom_bench.core.splits import TEST_OOD
 
 
 def _source_options(pairs, **named):
@@ -106,7 +107,7 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
     click.echo(result.summary())
     click.echo(f"report: {result.report_path}")
     if result.n_written:
-        split = "test_ood" if "test_ood" in result.counts else next(iter(result.counts))
+        split = TEST_OOD if TEST_OOD in result.counts else next(iter(result.counts))
         click.echo(f'load:   datasets.load_dataset("{result.out_dir}", split="{split}")')
     if not result.ok:
         sys.exit(1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mom_bench.cli.app import UserError, main_process
+from mom_bench.core.splits import VALIDATION
 from mom_bench.cli.options import (benchmark_option, checkpoint_option, clip_option, comma_list, data_option,
                                    device_option, fake_label_option, hf_only, model_option, num_workers_option,
                                    precision_option)
@@ -30,7 +31,7 @@ from mom_bench.cli.options import (benchmark_option, checkpoint_option, clip_opt
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @fake_label_option
 @clip_option
-@click.option("--calibration-split", default="validation", show_default=True, metavar="SPLIT",
+@click.option("--calibration-split", default=VALIDATION, show_default=True, metavar="SPLIT",
               help="Split scored only to choose the frozen thresholds (F1-optimal, FPR 1 % and 5 %) reported "
                    "beside 0.5; never a test split; 'none' skips it.")
 @click.option("--robustness", "suite", default=None, metavar="SUITE|FILE",

@@ -8,6 +8,7 @@ import click
 
 from mom_bench.cli.app import UserError
 from mom_bench.cli.output import format_option, print_rows
+from mom_bench.core.splits import RowStatus
 
 
 @click.command("inspect")
@@ -23,13 +24,14 @@ def inspect(paths, sample_rate, max_seconds, fmt):
     Every file gets one row: its codec, native rate, channels, duration and bit rate, or the reason it
     is unusable. The exit status is 1 if any file is unusable.
     """
-    from mom_bench.report.diagnostics import COLUMNS, inspect_files, iter_audio_files
+    from mom_bench.core.inputs import find_inputs
+    from mom_bench.report.diagnostics import COLUMNS, inspect_files
 
-    files = list(iter_audio_files(paths))
+    files = find_inputs(paths).inputs
     if not files:
         raise UserError("no audio files found in " + ", ".join(map(str, paths)))
     rows = inspect_files(files, sample_rate=sample_rate, max_seconds=max_seconds, progress=fmt == "table")
-    bad = sum(r["status"] != "ok" for r in rows)
+    bad = sum(r["status"] != RowStatus.OK for r in rows)
     print_rows(rows, COLUMNS, fmt, summary=f"{len(rows)} files: {len(rows) - bad} ok, {bad} unusable")
     if bad:
         sys.exit(1)

@@ -11,6 +11,7 @@ from mom_bench.cli.app import UserError
 from mom_bench.cli.options import (checkpoint_option, clip_option, device_option, fake_label_option, hf_only,
                                    model_option)
 from mom_bench.cli.output import format_option, print_rows
+from mom_bench.core.splits import RowStatus
 
 
 def _ignored_note(ignored: list[Path], name: Callable[[Path], str]) -> str:
@@ -53,7 +54,7 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
     (an hf: model's chosen fake label is said on stderr)
     """
     from mom_bench.loop import prediction as predict_mod
-    from mom_bench.report.diagnostics import AUDIO_EXTENSIONS
+    from mom_bench.core.inputs import AUDIO_EXTENSIONS
 
     hf_only(model_name, fake_label, clip)
     found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)
@@ -68,7 +69,7 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
         click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
     if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
         click.echo(model.choice_note, err=True)
-    bad = sum(r["status"] != "ok" for r in rows)
+    bad = sum(r["status"] != RowStatus.OK for r in rows)
     print_rows(rows, predict_mod.COLUMNS, fmt,
                document={"model": model.name, "aggregation": predict_mod.AGGREGATION, "rows": rows},
                summary=f"{len(rows)} files scored by {model.name}: {len(rows) - bad} ok, {bad} failed")

@@ -1,7 +1,9 @@
 """Plain-text presentation shared by the commands and the reports: statistics with their intervals, and
-tables (fixed-width for terminals, Markdown for files)."""
+tables (fixed-width for terminals, Markdown for files), and text made inert for Markdown."""
 from __future__ import annotations
 
+import html
+import re
 from typing import Any, Mapping, Sequence
 
 
@@ -78,3 +80,49 @@ def rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str
     spectttra
     """
     return table(columns, [[r.get(c, "") for c in columns] for r in rows], strip=True)
+
+
+# Runs of control characters (line breaks included) become one space: a Markdown line or cell is one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|&])")
+_MD_SPECIAL_UNTRUSTED = re.compile(r"([\\`*_\[\]{}|~])")
+
+
+def md_text(value: Any, *, untrusted: bool = False) -> str:
+    """``value`` as inert text for a Markdown line or table cell: one line (each run of control characters
+    becomes a space), with every character that could start a link, an image, HTML, a code span or
+    emphasis, or end a table cell, backslash-escaped.
+
+    ``untrusted=True`` is for text from outside the run (a leaderboard entry's names and notes, shown on a
+    public page): ``&``, ``<`` and ``>`` become HTML entities instead, ``_``, ``{}`` and ``~`` are escaped
+    too, surrounding spaces are dropped, and a heading, list or quote marker at the start is escaped, since
+    such text may open a list item. The default keeps a run's own names readable in the Markdown source
+    (``test_ood``, not ``test\\_ood``), as ``results.md`` has always written them.
+
+    >>> print(md_text("a|b <i> *test_ood*"))
+    a\\|b \\<i\\> \\*test_ood\\*
+    >>> print(md_text(" - a_b <i>\\n", untrusted=True))
+    \\- a\\_b &lt;i&gt;
+    """
+    if not untrusted:
+        return _MD_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", str(value)))
+    out = html.escape(_CONTROL.sub(" ", str(value)).strip(), quote=False)
+    out = _MD_SPECIAL_UNTRUSTED.sub(r"\\\1", out)
+    out = re.sub(r"^([#+\-=])", r"\\\1", out)
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", out)
+
+
+def md_code(value: Any, *, cell: bool = False) -> str:
+    """``value`` as a Markdown code span on one line, fenced by more backticks than any run inside it.
+    ``cell=True`` for a span inside a table cell, where a pipe would end the cell even in a code span and
+    so is escaped (outside a table the backslash would show).
+
+    >>> md_code("a`b"), md_code("x|y"), md_code("x|y", cell=True)
+    ('``a`b``', '`x|y`', '`x\\\\|y`')
+    """
+    text = _CONTROL.sub(" ", str(value))
+    if cell:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

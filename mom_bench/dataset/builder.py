@@ -44,6 +44,7 @@ from mom_bench.core import settings
 from mom_bench.core.files import LOCK_NAME, ForeignFolder, writer_lock
 from mom_bench.core.audio import AudioError
 from mom_bench.core.errors import BuildWriteFailed
+from mom_bench.core.splits import RowStatus
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset import storage, workers
 from mom_bench.dataset.process import process
@@ -76,15 +77,15 @@ def _fetch(row: SourceRow):
             raise MissingAudio("the source gives no way to fetch this row's audio")
         return row, row.fetch(), None
     except MissingAudio as err:
-        return row, None, ("missing", str(err) or "missing audio")
+        return row, None, (RowStatus.MISSING, str(err) or "missing audio")
     except Excluded as err:
-        return row, None, ("excluded", str(err))
+        return row, None, (RowStatus.EXCLUDED, str(err))
     except AudioError as err:
-        return row, None, ("unusable", err.reason)
+        return row, None, (RowStatus.UNUSABLE, err.reason)
     except UnsafePath as err:
-        return row, None, ("unusable", str(err))
+        return row, None, (RowStatus.UNUSABLE, str(err))
     except OSError as err:  # a file that cannot be read (permissions, a vanished mount): reported, run goes on
-        return row, None, ("missing", f"{type(err).__name__}: {err}")
+        return row, None, (RowStatus.MISSING, f"{type(err).__name__}: {err}")
 
 
 def _done(value) -> cf.Future:
@@ -136,7 +137,7 @@ def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: di
                 except (pickle.PicklingError, TypeError, AttributeError) as err:
                     # process() reports every decoding failure itself: only sending the fetched value to the
                     # worker can fail here (an unpicklable fetch result), which is the row's problem
-                    yield row, {"status": "unusable", "reason": f"{type(err).__name__}: {err}"}
+                    yield row, {"status": RowStatus.UNUSABLE, "reason": f"{type(err).__name__}: {err}"}
             else:
                 yield head.result()
     finally:
@@ -285,14 +286,14 @@ def _changes(out: Path, report: dict, listed: Listed, fetch_concurrency: int) ->
         return {"added": sum(1 for i in now if i not in previous),
                 "changed": len(changed),
                 "removed": sum(1 for i in previous if i not in now),
-                "missing_before": sum(1 for i in changed if previous[i]["status"] == "missing"),
+                "missing_before": sum(1 for i in changed if previous[i]["status"] == RowStatus.MISSING),
                 "refused_at_listing": len(listed.rejected)}
-    was_missing = {r["id"] for r in report.get("rows") or [] if r.get("status") == "missing"}
+    was_missing = {r["id"] for r in report.get("rows") or [] if r.get("status") == RowStatus.MISSING}
     retry = [r for r in listed.rows if r.id in was_missing]
     if not retry:
         return {}
     with cf.ThreadPoolExecutor(max_workers=max(1, fetch_concurrency), thread_name_prefix="retry") as pool:
-        readable = sum(1 for _, _, err in pool.map(_fetch, retry) if not err or err[0] != "missing")
+        readable = sum(1 for _, _, err in pool.map(_fetch, retry) if not err or err[0] != RowStatus.MISSING)
     return {"missing_now_readable": readable} if readable else {}
 
 
@@ -306,11 +307,12 @@ def _carry(out: Path, report: dict, listed: Listed) -> tuple[dict[str, dict], li
         verify_build(out)
     except (BuildTampered, NotABuiltBenchmark) as err:
         return {}, [f"no row of the previous build is kept: {err}"]
-    written = [r for r in previous.values() if r["status"] == "written"]
+    written = [r for r in previous.values() if r["status"] == RowStatus.WRITTEN]
     if fingerprint(written) != report.get("fingerprint"):
         return {}, [f"no row of the previous build is kept: {out / ROWS_NAME} does not match its report"]
     keep = {i: r for i, r in previous.items()
-            if r["status"] != "missing" and r["identity"] is not None and listed.identity.get(i) == r["identity"]}
+            if r["status"] != RowStatus.MISSING and r["identity"] is not None
+            and listed.identity.get(i) == r["identity"]}
     return keep, []
 
 
@@ -500,8 +502,9 @@ def _run(protocol, out: Path, listed: Listed, options: dict, plan: _Plan, *, num
             staging.add(_record(row, listed.split_of[row.id], result, listed.identity[row.id]))
             statuses[result["status"]] += 1
             bar.update(1)
-            if statuses["missing"] or statuses["unusable"]:
-                bar.set_postfix(missing=statuses["missing"], unusable=statuses["unusable"], refresh=False)
+            if statuses[RowStatus.MISSING] or statuses[RowStatus.UNUSABLE]:
+                bar.set_postfix(missing=statuses[RowStatus.MISSING], unusable=statuses[RowStatus.UNUSABLE],
+                                refresh=False)
     finally:
         staging.flush()  # keep what is done (Ctrl-C, errors); after kill -9 the last part is redone
         bar.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import yaml
 
-from mom_bench.dataset.splitting import SPLITS
+from mom_bench.core.splits import SPLITS, TEST_SPLITS
 
 _LICENSE_IDS = {"CC-BY-NC-4.0": "cc-by-nc-4.0", "CC-BY-SA-3.0": "cc-by-sa-3.0", "CC-BY-4.0": "cc-by-4.0",
                 "MIT": "mit", "Apache-2.0": "apache-2.0"}
@@ -156,7 +156,7 @@ def _shortcut_text(sc: dict) -> str:
         return f"{what} Result: not available ({sc.get('error') or sc.get('skipped') or 'n/a'})."
     best = (sc.get("per_classifier") or {}).get(sc.get("classifier") or "", {})
     parts = [f"AUC {best['auc']:.3f}"] if isinstance(best.get("auc"), (int, float)) else []
-    parts += [f"F1 {s} {best[s]:.3f}" for s in ("test_id", "test_ood") if isinstance(best.get(s), (int, float))]
+    parts += [f"F1 {s} {best[s]:.3f}" for s in TEST_SPLITS if isinstance(best.get(s), (int, float))]
     detail = f"{str(sc.get('classifier') or '?').replace('_', ' ')}" + (f": {', '.join(parts)}" if parts else "")
     if isinstance(sc.get("chance_f1"), (int, float)):
         detail += f"; chance F1 {sc['chance_f1']:.3f}"

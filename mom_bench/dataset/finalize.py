@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from mom_bench.core import provenance
 from mom_bench.dataset import columns, splitting as S
+from mom_bench.core.splits import SPLITS, RowStatus
 from mom_bench.dataset.card import render_card
 from mom_bench.dataset.shortcut import shortcut_check
 from mom_bench.dataset.build_report import (REPORT_SCHEMA_VERSION, BuildError, BuildResult, audio_fingerprint,
@@ -158,7 +159,7 @@ def _split_audit(protocol, staged: list[dict], listed) -> tuple[list[dict], dict
         r["group_id"] = r["group_key"]
         r["is_ood"] = listed.is_ood[r["id"]]
         r["split"] = listed.split_of[r["id"]]  # the listing is the authority; the journal only caches audio
-    written = [r for r in staged if r["status"] == "written"]
+    written = [r for r in staged if r["status"] == RowStatus.WRITTEN]
     changes, merged = S.merge_duplicates(written)
     for r in written:
         if r["id"] in changes:
@@ -221,8 +222,8 @@ def _write_shards(folder: Path, rows: Iterator[tuple[dict, dict]], protocol, met
     from tqdm.auto import tqdm
 
     gens = {g.id: g for g in protocol.generators}
-    writers = {s: _ShardWriter(folder, s, schema, shard_bytes) for s in S.SPLITS}
-    order: dict[str, list[str]] = {s: [] for s in S.SPLITS}
+    writers = {s: _ShardWriter(folder, s, schema, shard_bytes) for s in SPLITS}
+    order: dict[str, list[str]] = {s: [] for s in SPLITS}
     bar = tqdm(total=total, desc="write shards", unit="song", disable=not progress, dynamic_ncols=True)
     for r, audio in rows:
         g = gens.get(r["generator"])
@@ -254,13 +255,13 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
             shards: _Shards, inputs: dict | None) -> dict:
     """The content of ``build_report.json``: counts, every row's status, audits, files."""
     final = {r["id"]: r for r in written}
-    by_split: dict[str, dict[str, int]] = {s: {} for s in S.SPLITS}
+    by_split: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     for r in written:
         by_split[r["split"]][r["generator"]] = by_split[r["split"]].get(r["generator"], 0) + 1
     by_split = {s: dict(sorted(g.items())) for s, g in by_split.items() if g}
     status = Counter(r["status"] for r in staged) + Counter(r["status"] for r in listed.rejected)
     reasons = Counter(f"{r['status']}: {r['reason']}" for r in list(staged) + listed.rejected
-                      if r["status"] != "written")
+                      if r["status"] != RowStatus.WRITTEN)
     row_list = [{"id": r["id"], "source": r["source"], "generator": r["generator"], "label": r["label"],
                  "split": r["split"], "group_id": r["group_id"], "status": r["status"], "reason": r["reason"]}
                 for r in staged] + listed.rejected
@@ -282,8 +283,9 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
                   "max_seconds": options["max_seconds"], "keep_original": options["keep_original"]},
         "clip_policy": protocol.clip_policy,
         "generators": [{"id": g.id, "name": g.name, "family": g.family, "role": g.role} for g in protocol.generators],
-        "counts": {"rows": len(staged) + len(listed.rejected), "written": status["written"],
-                   "missing": status["missing"], "unusable": status["unusable"], "excluded": status["excluded"],
+        "counts": {"rows": len(staged) + len(listed.rejected), "written": status[RowStatus.WRITTEN],
+                   "missing": status[RowStatus.MISSING], "unusable": status[RowStatus.UNUSABLE],
+                   "excluded": status[RowStatus.EXCLUDED],
                    "by_split": by_split,
                    "by_split_label": {s: dict(Counter("fake" if final[i]["label"] else "real" for i in ids))
                                       for s, ids in shards.order.items() if ids},
@@ -299,7 +301,7 @@ def _splits_csv(order: dict[str, list[str]], final: dict[str, dict]) -> str:
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\n")
     w.writerow(["id", "split", "group_id"])
-    for s in S.SPLITS:
+    for s in SPLITS:
         for i in order[s]:
             w.writerow([i, s, final[i]["group_id"]])
     return text.getvalue()

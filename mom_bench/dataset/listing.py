@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from mom_bench.core.splits import TEST_OOD, RowStatus
 from mom_bench.dataset import splitting as S
 from mom_bench.dataset.build_report import BuildError
 from mom_bench.dataset.sources import SourceRow, row_identity
@@ -54,7 +55,7 @@ def list_rows(protocol, source, split_mode: str, limit: int | None) -> Listed:
             refused.append(row_identity(row))
             rejected.append({"id": str(getattr(row, "id", "")), "source": str(getattr(row, "source", "")),
                              "generator": str(getattr(row, "generator", "")), "label": getattr(row, "label", None),
-                             "split": None, "group_id": None, "status": "unusable", "reason": reason})
+                             "split": None, "group_id": None, "status": RowStatus.UNUSABLE, "reason": reason})
             continue
         if limit is not None:
             per_source[row.source] += 1
@@ -108,13 +109,13 @@ def _assign_splits(rows: list[SourceRow], is_ood: dict[str, bool], protocol, spl
             continue
         if pre:
             split = pre[0]
-            if any_ood and split != "test_ood":
+            if any_ood and split != TEST_OOD:
                 bad = next(m for m in members if is_ood[m.id])
                 errors.append(f"row {bad.id!r} of OOD generator {bad.generator!r} is pre-assigned to {split!r}; "
                               "OOD generators may only appear in test_ood")
                 continue
         elif any_ood:
-            split = "test_ood"
+            split = TEST_OOD
         elif any(m.label == 0 for m in members):
             split = S.assign_split(key, protocol.salt, weights["reals"])
         else:

@@ -19,6 +19,7 @@ import torch
 
 from mom_bench.core import audio as A
 from mom_bench.core.signal_stats import signal_stats
+from mom_bench.core.splits import RowStatus
 
 
 def _quantise(samples: torch.Tensor) -> tuple[torch.Tensor, bytes]:
@@ -60,9 +61,9 @@ def process(row_id: str, fetched, *, sample_rate: int, max_seconds: float | None
     try:
         return _process(row_id, fetched, sample_rate, max_seconds, keep_original, stats)
     except A.AudioError as err:
-        return {"status": "unusable", "reason": err.reason}
+        return {"status": RowStatus.UNUSABLE, "reason": err.reason}
     except (RuntimeError, ValueError, OSError) as err:  # what torch/torchcodec raise for an odd input
-        return {"status": "unusable", "reason": f"{type(err).__name__}: {err}"}
+        return {"status": RowStatus.UNUSABLE, "reason": f"{type(err).__name__}: {err}"}
 
 
 def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | None, keep_original: bool,
@@ -107,7 +108,7 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         payload, path = _encode_flac(_quantise(samples)[0], store_rate), f"{row_id}.flac"
 
     out: dict[str, Any] = {
-        "status": "written",
+        "status": RowStatus.WRITTEN,
         "reason": clipped,
         "audio_bytes": payload,
         "audio_path": path,

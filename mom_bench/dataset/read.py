@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from mom_bench.core.errors import BuildTampered, NotABuiltBenchmark
 
-from mom_bench.core.splits import SPLITS
+from mom_bench.core.splits import SPLITS, RowStatus
 
 REPORT_NAME = "build_report.json"
 #: Optional dataset columns that become strata of the report, and the names they may have (first found wins).
@@ -232,7 +232,8 @@ def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
                             + _row_differences(rows, report.get("rows") or []) + f"; {rebuild}")
     # `source` is outside the fingerprints (changing them would change every entry's) but per-source
     # false-positive rates read it, so it is compared with the report's list of rows instead.
-    recorded_source = {r["id"]: r.get("source") for r in report.get("rows") or [] if r.get("status") == "written"}
+    recorded_source = {r["id"]: r.get("source") for r in report.get("rows") or []
+                       if r.get("status") == RowStatus.WRITTEN}
     moved = sorted(r["id"] for r in rows if r["id"] in recorded_source and r["source"] != recorded_source[r["id"]])
     if moved:
         raise BuildTampered(f"{data_dir}: the source column was changed after the build: rows "
@@ -244,7 +245,7 @@ def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
 
 def _row_differences(rows: list[dict], report_rows: list[dict], show: int = 5) -> str:
     """Which rows differ between the shards and the report's list of written rows, for the error message."""
-    written = {r["id"]: r for r in report_rows if r.get("status") == "written"}
+    written = {r["id"]: r for r in report_rows if r.get("status") == RowStatus.WRITTEN}
     stored = {r["id"]: r for r in rows}
     found = [f"row {i!r} is not in the build's list" for i in sorted(set(stored) - set(written))]
     found += [f"row {i!r} is gone from the shards" for i in sorted(set(written) - set(stored))]

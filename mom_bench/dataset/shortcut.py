@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mom_bench.core.signal_stats import FEATURES, signal_stats
+from mom_bench.core.splits import TEST_SPLITS, TRAIN
 
 __all__ = ["FEATURES", "WARN_BALANCED_ACCURACY", "format_stats", "shortcut_check"]
 
@@ -77,8 +78,8 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     y = np.asarray(labels, dtype=np.int64)
     split_arr = np.asarray(splits, dtype=object)
-    train = split_arr == "train"
-    test = np.isin(split_arr, ["test_id", "test_ood"])
+    train = split_arr == TRAIN
+    test = np.isin(split_arr, list(TEST_SPLITS))
     result: dict[str, Any] = {
         "f1": None, "balanced_accuracy": None, "warn": False, "threshold": WARN_BALANCED_ACCURACY,
         "warn_metric": "balanced_accuracy", "features": features, "classifier": None,
@@ -107,7 +108,7 @@ def shortcut_check(stats: list[dict], labels: list[int], splits: list[str], seed
         auc = roc_auc(y[test], clf.predict_proba(x[test])[:, 1])
         if auc is not None:
             scores["auc"] = auc
-        for split in ("test_id", "test_ood"):
+        for split in TEST_SPLITS:
             rows = split_arr == split
             if rows.any() and y[rows].any():
                 scores[split] = _f1(y[rows], clf.predict(x[rows]))

@@ -19,7 +19,8 @@ import hashlib
 from collections import defaultdict
 from typing import Any
 
-SPLITS = ("train", "validation", "test_id", "test_ood")
+# SPLITS is also read through this module (S.SPLITS), where it was once defined a second time.
+from mom_bench.core.splits import SPLITS, TEST_OOD  # noqa: F401
 
 
 def unit_hash(group_key: str, salt: str) -> float:
@@ -65,7 +66,7 @@ def split_for(*, label: int, is_ood: bool, group_key: str, salt: str, real_weigh
     'train'
     """
     if label == 1 and is_ood:
-        return "test_ood"
+        return TEST_OOD
     return assign_split(group_key, salt, fake_id_weights if label == 1 else real_weights)
 
 
@@ -124,8 +125,8 @@ def merge_duplicates(rows: list[dict]) -> tuple[dict[str, tuple[str, str]], list
         pre = sorted({r["preassigned"] for r in rs if r.get("preassigned")})
         conflict = None
         if any(r["is_ood"] for r in rs):
-            target = "test_ood"
-            if pre and pre != ["test_ood"]:
+            target = TEST_OOD
+            if pre and pre != [TEST_OOD]:
                 conflict = f"holds an OOD fake and rows pre-assigned to {', '.join(pre)}"
         elif len(pre) == 1:
             target = pre[0]  # a source's own pairing outranks the hash of the other groups
@@ -157,7 +158,7 @@ def audit_splits(rows: list[dict], ood_generators: set[str]) -> dict:
         group_splits[r["group_id"]].add(r["split"])
         if r.get("content_sha256"):
             hash_splits[r["content_sha256"]].add(r["split"])
-        if r["generator"] in ood_generators and r["split"] != "test_ood":
+        if r["generator"] in ood_generators and r["split"] != TEST_OOD:
             ood_outside.append({"id": r["id"], "generator": r["generator"], "split": r["split"]})
     spanning = sorted(g for g, s in group_splits.items() if len(s) > 1)
     dup_spanning = sorted(h for h, s in hash_splits.items() if len(s) > 1)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mom_bench.core.files import write_atomic
+from mom_bench.core.splits import RowStatus
 
 SCHEMA = pa.schema([
     ("id", pa.string()), ("label", pa.int64()), ("generator", pa.string()), ("source", pa.string()),
@@ -58,7 +59,7 @@ class Staging:
 
     def done(self) -> set[tuple[str, str | None]]:
         """``(id, identity)`` of every staged row that needs no retry (all but the ``missing`` ones)."""
-        return {(r["id"], r["identity"]) for r in self.read_small() if r["status"] != "missing"}
+        return {(r["id"], r["identity"]) for r in self.read_small() if r["status"] != RowStatus.MISSING}
 
     def add(self, record: dict) -> None:
         self._rows.append(record)

@@ -2,33 +2,24 @@
 Markdown punctuation is backslash-escaped, code spans are fenced with more backticks than the text holds)."""
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 from urllib.parse import quote
 
-from mom_bench.leaderboard.board import (_CLAIMED_BY, _CONTROL, ROBUSTNESS_NOTE, SOURCE_NOTE, TPR_NOTE, _ci,
+from mom_bench.core.formatting import md_code, md_text
+from mom_bench.leaderboard.board import (_CLAIMED_BY, ROBUSTNESS_NOTE, SOURCE_NOTE, TPR_NOTE, _ci,
                                          _generator_cells, _has_operating_points, _num, _params, _partial_note,
                                          _ranks, _robustness, _signed, _suites, _table_columns, _tpr_point, _value,
                                          _versions, _worst_source, _yes_no, generators, is_partial)
 
 
 def _md(text: Any) -> str:
-    """User text as inert Markdown: one line, no HTML, no emphasis, links, code or table breaks, and no
-    block marker (heading, list, quote) where it starts a list item."""
-    out = _CONTROL.sub(" ", str(text)).strip()
-    out = html.escape(out, quote=False)
-    out = re.sub(r"([\\`*_\[\]{}|~])", r"\\\1", out)
-    out = re.sub(r"^([#+\-=])", r"\\\1", out)
-    return re.sub(r"^(\d+)([.)])", r"\1\\\2", out)
+    """Text from an entry as inert Markdown (the strict rules: see :func:`~mom_bench.core.formatting.md_text`)."""
+    return md_text(text, untrusted=True)
 
 
 def _md_code(text: Any) -> str:
-    """User text as a code span no backtick run inside it can close (and no pipe can split its cell)."""
-    out = _CONTROL.sub(" ", str(text)).replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", out)), default=0) + 1)
-    pad = " " if out.startswith("`") or out.endswith("`") else ""
-    return f"{fence}{pad}{out}{pad}{fence}"
+    """Text from an entry as a code span, in a table cell or a line of notes alike."""
+    return md_code(text, cell=True)
 
 
 def _md_url(url: str) -> str:

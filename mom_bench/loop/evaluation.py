@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import numbers
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,7 @@ from mom_bench.core.files import check_replaceable, replace_dir_atomic
 from mom_bench.dataset import read
 from mom_bench.report.documents import Report
 from mom_bench.core.errors import EvaluationError
-from mom_bench.core.formatting import stat, table
+from mom_bench.core.formatting import md_code, md_text, stat, table
 from mom_bench.loop.inference import model_device, split_logits
 from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.report.metrics import schema as results_schema
@@ -52,7 +51,7 @@ from mom_bench.models import registry
 from mom_bench.models.adapters import as_detector
 from mom_bench.loop.runs import checkpoint_sha256, default_results_dir, load_trained, open_build, train_summary
 from mom_bench.core.runtime import Runtime
-from mom_bench.core.splits import TEST_SPLITS
+from mom_bench.core.splits import TEST_SPLITS, RowStatus
 
 RESULTS_SCHEMA_VERSION = documents.RESULTS_SCHEMA_VERSION
 STRATA_COLUMNS = read.STRATA_COLUMNS  # public here too: what evaluate stratifies by
@@ -159,24 +158,6 @@ def overall_table(report: Report, markdown: bool = False) -> str:
         rows.append([name(split), s["n"], s["n_fake"], s["n_real"],
                      *(stat(o.get(m.key), m.digits) for m, _ in columns)])
     return table(["split", "n", "fakes", "reals", *(header for _, header in columns)], rows, markdown=markdown)
-
-
-_MD_SPECIAL = set("\\`*[]<>|&")
-
-
-def md_text(value: Any) -> str:
-    """``value`` as text for a Markdown table cell or line: the characters that would start a link, an
-    image, HTML, a code span or emphasis, or end the cell, are escaped; line breaks become spaces."""
-    text = " ".join(str(value).splitlines())
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
-
-
-def md_code(value: Any) -> str:
-    """``value`` as a Markdown code span, fenced by more backticks than any run inside it."""
-    text = " ".join(str(value).splitlines())
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 _THRESHOLD_NAMES = {"fixed": "fixed", "max_f1": "max F1 on validation", "fpr_5pct": "FPR <= 5 % on validation",
@@ -418,15 +399,16 @@ def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> documents.C
             continue
         row_split, status = row.get("split"), row.get("status")
         if row_split is None:
-            unassigned += status != "excluded"
+            unassigned += status != RowStatus.EXCLUDED
             continue
         tally.setdefault(str(row_split), Counter())[str(status)] += 1
     out["unassigned"] = unassigned
     for split, n in scored.items():
         t = tally.get(split, Counter())
-        listed = t["written"] + t["missing"] + t["unusable"]
-        out["splits"][split] = {"scored": n, "listed": listed, "written": t["written"], "missing": t["missing"],
-                                "unusable": t["unusable"], "excluded": t["excluded"],
+        listed = t[RowStatus.WRITTEN] + t[RowStatus.MISSING] + t[RowStatus.UNUSABLE]
+        out["splits"][split] = {"scored": n, "listed": listed, "written": t[RowStatus.WRITTEN],
+                                "missing": t[RowStatus.MISSING], "unusable": t[RowStatus.UNUSABLE],
+                                "excluded": t[RowStatus.EXCLUDED],
                                 "coverage": n / listed if listed else None}
         if not listed:
             out["splits"][split]["reason"] = f"{path} lists no row of split {split}"

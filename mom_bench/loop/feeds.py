@@ -33,6 +33,7 @@ from mom_bench.loop.inference import decode_row, extract_features, feature_logit
 from mom_bench.loop.losses import alignment_loss, bce_loss
 from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
 from mom_bench.core.recipes import Recipe
+from mom_bench.core.splits import TRAIN, VALIDATION
 from mom_bench.loop.runs import TrainError
 
 Preloaded = list[tuple[int, torch.Tensor]]
@@ -140,8 +141,8 @@ class Feed(ABC):
                  progress: bool = True, num_workers: int = 0):
         self.model, self.build, self.recipe, self.device, self.part = model, build, recipe, device, part
         self.progress, self.num_workers = progress, num_workers
-        self.train_labels = labels(build, "train")
-        self.val_labels = labels(build, "validation")
+        self.train_labels = labels(build, TRAIN)
+        self.val_labels = labels(build, VALIDATION)
 
     @property
     def world(self) -> int:
@@ -178,9 +179,9 @@ class FrozenEncoderFeed(Feed):
     def prepare(self) -> Part | None:
         self.model.eval()
         batch = self.recipe.eval_batch_size
-        self.train_feats, _ = extract_features(self.model, self.build, "train", self.device, batch, self.progress,
+        self.train_feats, _ = extract_features(self.model, self.build, TRAIN, self.device, batch, self.progress,
                                                num_workers=self.num_workers)
-        self.val_feats, _ = extract_features(self.model, self.build, "validation", self.device, batch,
+        self.val_feats, _ = extract_features(self.model, self.build, VALIDATION, self.device, batch,
                                              self.progress, num_workers=self.num_workers)
         if self.part.world > 1:
             # every rank has the features: leave the group together now, so a head training for longer than
@@ -259,8 +260,8 @@ class WaveformFeed(Feed):
         recipe, world = self.recipe, self.world
         self.train_clip = self.model.train_clip if recipe.random_crop else self.model.clip
         self.val_rows = distributed.block(len(self.val_labels), recipe.eval_batch_size, self.part.rank, world)
-        self.train_waves = preload(self.model, self.build, "train", self.train_clip, recipe.preload_bytes)
-        self.val_waves = preload(self.model, self.build, "validation", self.model.clip, recipe.preload_bytes,
+        self.train_waves = preload(self.model, self.build, TRAIN, self.train_clip, recipe.preload_bytes)
+        self.val_waves = preload(self.model, self.build, VALIDATION, self.model.clip, recipe.preload_bytes,
                                  rows=self.val_rows if world > 1 else None)
         self.step = self.step_class(self.model, recipe.spec_augment)
         self.runner: torch.nn.Module = self.step
@@ -285,7 +286,7 @@ class WaveformFeed(Feed):
             items = ((preloaded[i][0], clip.apply(preloaded[i][1], model.sample_rate, rng=rng)
                       if clip.kind == "random" else preloaded[i][1]) for i in rng.permutation(len(preloaded)))
         else:
-            rows = shuffled_rows(self.build, "train", rng, self.recipe.shuffle_buffer, ["id", "audio", "label"])
+            rows = shuffled_rows(self.build, TRAIN, rng, self.recipe.shuffle_buffer, ["id", "audio", "label"])
             items = ((int(row["label"]), decode_row(row, model, clip, rng)) for row in rows)
         waves: list[torch.Tensor] = []
         found: list[int] = []
@@ -318,7 +319,7 @@ class WaveformFeed(Feed):
         else:
             def streamed(row: dict[str, Any]) -> Loader:
                 return lambda g: decode_row(row, model, clip, g)
-            rows = shuffled_rows(self.build, "train", rng, recipe.shuffle_buffer, ["id", "audio", "label"])
+            rows = shuffled_rows(self.build, TRAIN, rng, recipe.shuffle_buffer, ["id", "audio", "label"])
             items = ((int(row["label"]), streamed(row)) for row in rows)
 
         def crop_rng(position: int) -> np.random.Generator | None:
@@ -361,7 +362,7 @@ class WaveformFeed(Feed):
     def validate(self) -> dict[str, Any] | None:
         self.model.eval()
         if self.world == 1:
-            logits = split_logits(self.model, self.build, "validation", batch_size=self.recipe.eval_batch_size,
+            logits = split_logits(self.model, self.build, VALIDATION, batch_size=self.recipe.eval_batch_size,
                                   progress=False, preloaded=self.val_waves)
             return val_scores(logits, self.val_labels)
         # each rank scores its block of whole eval batches (the batches of one process, so each logit is the
@@ -369,7 +370,7 @@ class WaveformFeed(Feed):
         if self.val_waves is not None:
             own = wave_logits(self.model, (wave for _, wave in self.val_waves), self.recipe.eval_batch_size)
         else:
-            stream = self.build.row_range("validation", ["id", "audio"]).rows(*self.val_rows)
+            stream = self.build.row_range(VALIDATION, ["id", "audio"]).rows(*self.val_rows)
             own = wave_logits(self.model, (decode_row(row, self.model, self.model.clip, where="validation row")
                                            for row in stream), self.recipe.eval_batch_size)
         gathered = distributed.gather_on_main(own)

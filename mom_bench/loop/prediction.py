@@ -17,20 +17,21 @@ are written as backslash escapes (``caf\\xe9.flac``), and such a file is still r
 """
 from __future__ import annotations
 
-import errno
 import math
 import numbers
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable, TypedDict, cast
+from typing import Any, Iterable, TypedDict, cast
 
 import torch
 
 from mom_bench.core import audio
+# Found, find_inputs and display_name are also reached through this module, where they lived before.
+from mom_bench.core.inputs import Found, Input, display_name, find_inputs, os_reason  # noqa: F401
 from mom_bench.dataset import protocols
 from mom_bench.core.errors import PredictionError
+from mom_bench.core.splits import RowStatus
 from mom_bench.loop.inference import model_device, wave_logits
 from mom_bench.models.adapters import as_detector
 from mom_bench.loop.runs import load_trained
@@ -60,44 +61,7 @@ MAX_IN_MEMORY_BYTES = 1 << 30
 
 
 # --------------------------------------------------------------------------------------------------
-# Which files: every path given or found is accounted for
-
-
-@dataclass(frozen=True)
-class Input:
-    """A path given to predict or found in a given folder, and why it cannot be scored when listing the
-    folders already said so (e.g. a folder that could not be searched)."""
-
-    path: Path
-    problem: str | None = None
-
-
-@dataclass
-class Found:
-    """What :func:`find_inputs` found: the inputs to score (one row each) and the files of searched folders
-    whose names lack an audio extension (not scored, counted)."""
-
-    inputs: list[Input] = field(default_factory=list)
-    ignored: list[Path] = field(default_factory=list)
-
-
-def display_name(path: str | Path) -> str:
-    """``path`` as valid UTF-8 text: bytes of a POSIX file name that are not UTF-8 become backslash escapes.
-
-    >>> display_name(os.fsdecode(b"songs/caf\\xe9.flac"))
-    'songs/caf\\\\xe9.flac'
-    """
-    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
-
-
-def _os_reason(err: OSError) -> str:
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if err.errno == errno.ELOOP:
-        return "symlink loop"
-    if err.errno == errno.ENOENT:
-        return "file not found"
-    return (err.strerror or type(err).__name__).lower()
+# Which files: every path given or found is accounted for (found by mom_bench.core.inputs)
 
 
 def _file_kind(mode: int) -> str:
@@ -116,7 +80,7 @@ def unusable(path: Path) -> str | None:
     except FileNotFoundError:
         return "dangling symlink" if path.is_symlink() else "file not found"
     except OSError as err:
-        return _os_reason(err)
+        return os_reason(err)
     if stat.S_ISDIR(st.st_mode):
         return "is a directory, not an audio file"
     if not stat.S_ISREG(st.st_mode):
@@ -124,71 +88,8 @@ def unusable(path: Path) -> str | None:
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
     except OSError as err:
-        return _os_reason(err)
+        return os_reason(err)
     return None
-
-
-def find_inputs(paths: Iterable[str | Path], extensions: Collection[str]) -> Found:
-    """The inputs of ``paths``: each path that is not a folder as given (whatever its name, so a bad file is
-    reported, not skipped); for a folder, every entry found recursively whose name ends in one of
-    ``extensions`` (lower-case, with the dot), in sorted order. Symlinked folders are followed; each real
-    folder is searched once (see the module docstring)."""
-    found = Found()
-    searched: dict[tuple[int, int], Path] = {}
-    for path in map(Path, paths):
-        if path.is_dir():
-            _search(path, {e.lower() for e in extensions}, found, searched)
-        else:
-            found.inputs.append(Input(path))
-    return found
-
-
-def _search(root: Path, extensions: set[str], found: Found, searched: dict[tuple[int, int], Path]) -> None:
-    # An explicit stack, not recursion: a hostile tree may be deeper than Python's recursion limit.
-    stack: list[list[Path]] = [[root]]
-    while stack:
-        level = stack[-1]
-        if not level:
-            stack.pop()
-            continue
-        path = level.pop()
-        if path is not root and not _is_dir(path):
-            if path.suffix.lower() in extensions:
-                found.inputs.append(Input(path))
-            else:
-                found.ignored.append(path)
-            continue
-        children = _list_folder(path, found, searched)
-        if children:
-            stack.append(sorted(children, reverse=True))  # popped from the end: sorted order
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()  # follows symlinks; a dangling one is not a folder
-    except OSError:
-        return False
-
-
-def _list_folder(folder: Path, found: Found, searched: dict[tuple[int, int], Path]) -> list[Path]:
-    """The entries of ``folder``, or none (with an error row) when it cannot be searched or was already."""
-    try:
-        st = folder.stat()
-    except OSError as err:
-        found.inputs.append(Input(folder, f"{_os_reason(err)} (folder not searched)"))
-        return []
-    key = (st.st_dev, st.st_ino)
-    if key in searched:
-        found.inputs.append(Input(folder, f"folder already searched as {display_name(searched[key])} (a symlink "
-                                          "loop or a second path to it): not searched again"))
-        return []
-    searched[key] = folder
-    try:
-        with os.scandir(folder) as entries:
-            return [Path(entry.path) for entry in entries]
-    except OSError as err:
-        found.inputs.append(Input(folder, f"{_os_reason(err)} (folder not searched)"))
-        return []
 
 
 def _decoder_source(path: Path, display: str) -> Path | bytes:
@@ -256,7 +157,7 @@ def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: f
         row["file"] = name
         problem = item.problem or unusable(path)
         if problem:
-            row.update(status="error", error=problem)
+            row.update(status=RowStatus.ERROR, error=problem)
             rows.append(row)
             continue
         try:
@@ -266,14 +167,14 @@ def score_files(model: Any, files: Iterable[str | Path | Input], *, threshold: f
             p = float(torch.sigmoid(logits.mean()))
             if not math.isfinite(p):  # broken weights or a model that cannot take this input: never "ok"
                 raise ValueError("the model returned a non-finite score (NaN or infinity) for this file")
-            row.update(status="ok", p_fake=round(p, 6), prediction="fake" if p >= threshold else "real",
+            row.update(status=RowStatus.OK, p_fake=round(p, 6), prediction="fake" if p >= threshold else "real",
                        windows=int(wins.shape[0]), duration_s=round(decoded.duration_s, 3))
         except audio.AudioError as err:
-            row.update(status="error", error=err.reason)
+            row.update(status=RowStatus.ERROR, error=err.reason)
         except OSError as err:  # the file changed between the checks and the read
-            row.update(status="error", error=_os_reason(err))
+            row.update(status=RowStatus.ERROR, error=os_reason(err))
         except (RuntimeError, ValueError) as err:  # a model that cannot take this input: report, go on
-            row.update(status="error", error=f"{type(err).__name__}: {err}")
+            row.update(status=RowStatus.ERROR, error=f"{type(err).__name__}: {err}")
         rows.append(row)
     return cast(list[PredictionRow], rows)  # every row starts as dict.fromkeys(COLUMNS, "")
 

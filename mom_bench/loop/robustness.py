@@ -34,6 +34,7 @@ from mom_bench.core import distributed, settings
 from mom_bench.report import metrics
 from mom_bench.core.files import replace_dir_atomic, write_atomic
 from mom_bench.core.errors import RobustnessError
+from mom_bench.core.splits import RowStatus
 from mom_bench.dataset.transforms import Suite, Transform, TransformError, item_seed, load_suite
 
 if TYPE_CHECKING:  # evaluation is imported when a suite runs, keeping it off the import of this module
@@ -102,7 +103,7 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
                         n_bootstrap: int = 1000, seed: int = 0, threshold: float = 0.5, batch_size: int = 8,
                         device: str | None = None, progress: bool = True, plots: bool = True,
                         log: Callable[[str], None] | None = None, fake_label: str | None = None,
-                        clip: str | None = None, calibration_split: str | None = "validation",
+                        clip: str | None = None, calibration_split: str | None = metrics.CALIBRATION_SPLIT,
                         ) -> tuple[EvalResult, RobustnessResult]:
     """Evaluate ``model`` as :func:`mom_bench.loop.evaluation.evaluate` does (clean results folder), then score its
     test splits under each transform of ``suite`` (a shipped suite's name or a YAML path; ``transforms``
@@ -328,14 +329,14 @@ def _entry(name: str, kind: str, family: str, params: dict, key: str, clean_repo
                                           rows["label"].to_numpy(int))
         splits[split] = stats
     dp = np.abs(paired["score"].to_numpy(float) - paired["score_clean"].to_numpy(float))
-    return {"name": name, "kind": kind, "family": family, "params": params, "key": key, "status": "ok",
+    return {"name": name, "kind": kind, "family": family, "params": params, "key": key, "status": RowStatus.OK,
             "splits": splits,
             "invariance": {"mean_abs_dp": float(dp.mean()), "max_abs_dp": float(dp.max()),
                            "passes": bool(dp.mean() <= INVARIANCE_MEAN and dp.max() <= INVARIANCE_MAX)}}
 
 
 def _skipped(name: str, kind: str, family: str, params: dict, key: str, reason: str) -> dict[str, Any]:
-    return {"name": name, "kind": kind, "family": family, "params": params, "key": key, "status": "skipped",
+    return {"name": name, "kind": kind, "family": family, "params": params, "key": key, "status": RowStatus.SKIPPED,
             "reason": reason}
 
 
@@ -344,7 +345,7 @@ def _families(entries: list[dict[str, Any]]) -> dict[str, Any]:
     and the worst TPR / FPR over its transforms and test splits."""
     out: dict[str, Any] = {}
     for family in dict.fromkeys(e["family"] for e in entries):
-        done = [e for e in entries if e["family"] == family and e["status"] == "ok"]
+        done = [e for e in entries if e["family"] == family and e["status"] == RowStatus.OK]
         if not done:
             out[family] = {"transforms": 0}
             continue
@@ -364,14 +365,14 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
     codec = document["families"].get("codec") or {}
     worst: tuple[float, str] | None = None
     for e in document["transforms"]:
-        if e["status"] != "ok":
+        if e["status"] != RowStatus.OK:
             continue
         for s in e["splits"].values():
             d = s["delta"]["tpr"]
             if d is not None and (worst is None or d < worst[0]):
                 worst = (d, e["name"])
     return {"suite": f"{document['suite']['name']}@{document['suite']['version']}",
-            "transforms": sum(e["status"] == "ok" for e in document["transforms"]),
+            "transforms": sum(e["status"] == RowStatus.OK for e in document["transforms"]),
             "codec_worst_tpr": codec.get("worst_tpr"), "codec_worst_fpr": codec.get("worst_fpr"),
             "codec_mean_abs_dp": codec.get("mean_abs_dp"), "codec_max_abs_dp": codec.get("max_abs_dp"),
             "codec_invariant": codec.get("passes_invariance"),
@@ -405,7 +406,7 @@ def render_markdown(document: dict[str, Any], compact: bool = False) -> str:
         lines.append(f"| clean | {s} | {_f(st['tpr']['value'])} | | {_f(st['fpr']['value'])} | | "
                      f"{_f(st['f1']['value'])} | | {_f(st['auc']['value'])} | | | |")
     for e in document["transforms"]:
-        if e["status"] != "ok":
+        if e["status"] != RowStatus.OK:
             lines.append(f"| {e['name']} | skipped: {e['reason']} |" + " |" * 10)
             continue
         for s, st in e["splits"].items():
@@ -427,7 +428,7 @@ def render_markdown(document: dict[str, Any], compact: bool = False) -> str:
     gens = sorted({g for st in document["clean"].values() for g in st["per_generator"]})
     lines += ["| transform | " + " | ".join(gens) + " |", "|---|" + "---|" * len(gens)]
     for e in document["transforms"]:
-        if e["status"] != "ok":
+        if e["status"] != RowStatus.OK:
             continue
         cells = []
         for g in gens:

@@ -58,6 +58,7 @@ from mom_bench.loop.runs import (MAX_SEED, TRAIN_CONFIG, TRAIN_LOG, TrainError, 
                             default_run_dir, load_optimizer_state, open_build, prepare_run, recover_history,
                             repair_best, save_checkpoint, selection_key, write_summary)
 from mom_bench.core.runtime import Runtime
+from mom_bench.core.splits import TRAIN, VALIDATION
 
 # Names that moved to runs, distributed and feeds with the split of this module, kept importable from here.
 __all__ = ["train", "check_arguments", "TrainError", "MAX_SEED", "check_seed", "check_world", "rank_slice"]
@@ -144,7 +145,7 @@ class _Trainer:
         start_epoch = self._begin(resume, train_config)
         if start_epoch is None:
             return run_dir
-        if not (self.build.has("validation") and self.build.has("train")):
+        if not (self.build.has(VALIDATION) and self.build.has(TRAIN)):
             raise TrainError(f"{self.build} needs train and validation splits (has {', '.join(self.build.splits)})")
         self.amp_dtype = None
         if self.recipe.amp and self.device.type == "cuda":

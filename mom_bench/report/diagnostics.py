@@ -4,12 +4,11 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Sequence
 
 from mom_bench.core import audio, provenance, settings
-
-AUDIO_EXTENSIONS = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma", ".aif",
-                    ".aiff", ".webm", ".mka"}
+from mom_bench.core.inputs import Input
+from mom_bench.core.splits import RowStatus
 
 # One row of `inspect` per file, in this column order (table, CSV and JSON alike).
 COLUMNS = ["file", "status", "codec", "sample_rate", "channels", "duration_s", "bit_rate", "error"]
@@ -64,23 +63,20 @@ def collect_info() -> dict[str, dict[str, str]]:
     }
 
 
-def iter_audio_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given (whatever their extension, so a bad file is reported, not skipped), and audio
-    files found recursively in folders, in sorted order."""
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-        else:
-            yield path
-
-
 #: one row of the inspect table: a value ("" where unknown) under each of :data:`COLUMNS`
 InspectRow = dict[str, str | int | float]
 
 
-def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float | None = None) -> InspectRow:
-    row: dict[str, Any] = {**dict.fromkeys(COLUMNS, ""), "file": str(path), "status": "ok"}
+def inspect_file(path: Path | Input, sample_rate: int | None = None, max_seconds: float | None = None) -> InspectRow:
+    """One row: ``path``'s codec, native rate, channels, duration and bit rate, or why it is unusable (an
+    :class:`~mom_bench.core.inputs.Input` found with a problem, such as a folder that could not be searched,
+    is unusable for that reason)."""
+    item = path if isinstance(path, Input) else Input(Path(path))
+    path = item.path
+    row: dict[str, Any] = {**dict.fromkeys(COLUMNS, ""), "file": str(path), "status": RowStatus.OK}
+    if item.problem:
+        row.update(status=RowStatus.UNUSABLE, error=item.problem)
+        return row
     try:
         info = audio.probe(path)
         row.update(codec=info.codec, sample_rate=info.sample_rate, channels=info.channels,
@@ -89,11 +85,11 @@ def inspect_file(path: Path, sample_rate: int | None = None, max_seconds: float 
         decoded = audio.load(path, sample_rate, max_seconds=max_seconds or audio.DEFAULT_MAX_SECONDS)
         row["duration_s"] = round(decoded.duration_s, 3)
     except audio.AudioError as err:
-        row.update(status="unusable", error=err.reason)
+        row.update(status=RowStatus.UNUSABLE, error=err.reason)
     return row
 
 
-def inspect_files(files: list[Path], sample_rate: int | None = None, max_seconds: float | None = None,
+def inspect_files(files: Sequence[Path | Input], sample_rate: int | None = None, max_seconds: float | None = None,
                   progress: bool = True) -> list[InspectRow]:
     from tqdm.auto import tqdm
 

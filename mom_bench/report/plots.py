@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from mom_bench.core.splits import TEST_OOD, RowStatus
 from mom_bench.report import documents, metrics
 
 if TYPE_CHECKING:  # matplotlib is imported on first use (_plt)
@@ -38,7 +39,7 @@ def per_generator_f1(report: documents.Report, path: Path, title: str = "") -> P
     values = [r["f1"] if r["f1"] is not None else np.nan for r in rows]
     lo = [v - r["f1_ci"][0] if r["f1_ci"] else 0 for v, r in zip(values, rows)]
     hi = [r["f1_ci"][1] - v if r["f1_ci"] else 0 for v, r in zip(values, rows)]
-    colors = ["tab:orange" if r["split"] == "test_ood" else "tab:blue" for r in rows]
+    colors = ["tab:orange" if r["split"] == TEST_OOD else "tab:blue" for r in rows]
     y = np.arange(len(rows))
     ax.barh(y, values, xerr=[lo, hi], color=colors, capsize=3)
     ax.set_yticks(y, labels)
@@ -50,7 +51,7 @@ def per_generator_f1(report: documents.Report, path: Path, title: str = "") -> P
     return _save(fig, path)
 
 
-def _finish_curve(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: str) -> Path:
+def _finish_curve(fig: Figure, ax: Any, path: Path, xlabel: str, ylabel: str, title: str, legend: str) -> Path:
     """Label, title, legend and grid of one split-per-line curve plot (ROC, DET), then save it."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -175,7 +176,7 @@ def robustness_heatmap(document: Mapping[str, Any], path: Path) -> Path:  # robu
     """Transform x column heatmap: delta TPR of each generator's fakes, then delta FPR on each test split's
     reals (a rise in FPR is shown as a loss too: its sign is flipped so red always means worse)."""
     plt = _plt()
-    done = [e for e in document["transforms"] if e["status"] == "ok"]
+    done = [e for e in document["transforms"] if e["status"] == RowStatus.OK]
     gens = [(s, g) for s, st in document["clean"].items() for g in st["per_generator"]]
     columns = [f"{g}\n(TPR)" for _, g in gens] + [f"reals {s}\n(-FPR)" for s in document["clean"]]
     grid = np.full((max(1, len(done)), len(columns)), np.nan)
@@ -218,7 +219,7 @@ def codec_lines(document: Mapping[str, Any], path: Path) -> Path:  # robustness.
     ax.axhline(pooled(document["clean"], "fpr", "n_real"), color="grey", lw=1, ls="--", label="clean FPR")
     codecs: dict[str, list[Any]] = {}  # codec format -> its transform entries of robustness.json
     for e in document["transforms"]:
-        if e["status"] == "ok" and e["kind"] == "codec":
+        if e["status"] == RowStatus.OK and e["kind"] == "codec":
             codecs.setdefault(e["params"]["format"], []).append(e)
     for fmt, items in sorted(codecs.items()):
         items.sort(key=lambda e: e["params"]["bit_rate"])

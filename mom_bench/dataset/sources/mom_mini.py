@@ -25,14 +25,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from mom_bench.core.splits import SPLITS, TEST_OOD, TRAIN
 from mom_bench.dataset.mini import dsp
 from mom_bench.dataset.mini.excerpts import Excerpt, excerpts, load_excerpt
 from mom_bench.dataset.sources.rows import SourceRow
 from mom_bench.dataset.mini.families import Family
 from mom_bench.dataset.mini.generators import make_family
 
-SPLITS = ("train", "validation", "test_id", "test_ood")
-ID_SPLITS = ("train", "validation", "test_id")
 REAL_SOURCE = "debian_music"
 
 
@@ -147,7 +146,7 @@ class MomMiniSource:
         plans, turn = [], {s: 0 for s in SPLITS}
         for e in order:
             split = split_of[e.track_id]
-            gens = ood_gens if split == "test_ood" else id_gens
+            gens = ood_gens if split == TEST_OOD else id_gens
             plans.append(_Plan(e, split, None))
             plans.append(_Plan(e, split, gens[turn[split] % len(gens)]))
             turn[split] += 1
@@ -184,7 +183,7 @@ class MomMiniSource:
         needing = [g for g in dict.fromkeys(p.generator for p in plans if p.generator) if self.family(g).needs_training]
         if not needing:
             return
-        train = [p.excerpt for p in plans if p.generator is None and p.split == "train"]
+        train = [p.excerpt for p in plans if p.generator is None and p.split == TRAIN]
         clips = [self._samples(e) for e in train]
         for gen_id in needing:
             fam = self.family(gen_id)

@@ -17,10 +17,11 @@ import csv
 from pathlib import Path
 
 from mom_bench.core import settings
+from mom_bench.core.splits import TEST_ID, TRAIN, VALIDATION
 from mom_bench.dataset.sources.mom import AudioIndex, _flag, stem
 from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow, group_key
 
-_SPLIT = {"train": "train", "valid": "validation", "validation": "validation", "test": "test_id"}
+_SPLIT = {"train": TRAIN, "valid": VALIDATION, "validation": VALIDATION, "test": TEST_ID}
 _META = ("title", "artist", "year", "duration", "youtube_id", "artist_overlap", "no_vocal", "style", "genre",
          "mood", "topic", "source", "bit_rate")
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 
 from mom_bench.core.errors import MetricsError as MetricsError  # raised by every part of the report
+from mom_bench.core.splits import SPLITS, VALIDATION
 
 SCHEMA_VERSION = 1
 CI_LEVEL = 0.95
 
 #: Order in which splits are reported; unknown split names follow, sorted.
-SPLIT_ORDER = ("train", "validation", "test_id", "test_ood")
+SPLIT_ORDER = SPLITS
 
 #: Duration strata of SONICS (seconds): (name, lower bound exclusive, upper bound inclusive).
 DURATION_BUCKETS = (("<=60s", -math.inf, 60.0), ("60-120s", 60.0, 120.0), (">120s", 120.0, math.inf))
@@ -24,7 +25,7 @@ FPR_TARGETS = (0.05, 0.01, 0.001)
 #: Equal-mass bins of the expected calibration error and of the reliability diagram.
 ECE_BINS = 15
 #: The split thresholds are chosen on by :func:`frozen_thresholds` in ``mom-bench evaluate``.
-CALIBRATION_SPLIT = "validation"
+CALIBRATION_SPLIT = VALIDATION
 #: The thresholds :func:`frozen_thresholds` chooses: name -> false-positive budget (None: F1-optimal).
 FROZEN_RULES = {"max_f1": None, "fpr_5pct": 0.05, "fpr_1pct": 0.01}
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mom_bench.core.splits import TEST_ID, TEST_OOD
 from mom_bench.report.metrics import scores as S
 from mom_bench.report.metrics.definitions import LEADING_DEFINITIONS, MetricsError, TRAILING_DEFINITIONS
 
@@ -127,9 +128,9 @@ PRIMARY = "f1"
 
 #: Leaderboard columns that are not a pooled metric: F1 on each test split alone.
 SPLIT_BOARD_COLUMNS: tuple[BoardColumn, ...] = (
-    BoardColumn("f1_id", "F1 ID", "F1 on test_id (in-distribution generators)", ("split", "test_id", "f1"),
+    BoardColumn("f1_id", "F1 ID", "F1 on test_id (in-distribution generators)", ("split", TEST_ID, "f1"),
                 title="F1 on test_id (generators seen in training)", brief=True),
-    BoardColumn("f1_ood", "F1 OOD", "F1 on test_ood (held-out generators)", ("split", "test_ood", "f1"),
+    BoardColumn("f1_ood", "F1 OOD", "F1 on test_ood (held-out generators)", ("split", TEST_OOD, "f1"),
                 title="F1 on test_ood (held-out generators)", brief=True),
 )
 

@@ -10,6 +10,7 @@ from typing import Any, TypedDict, cast
 import numpy as np
 import pandas as pd
 
+from mom_bench.core.splits import TEST_ID, TEST_OOD
 from mom_bench.report import documents
 from mom_bench.report.metrics import registry
 from mom_bench.report.metrics.bootstrap import (StratumKey, _binomial_draws, _counts, _row_draws, _stat, _Strata,
@@ -262,10 +263,10 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
         splits[name], f1_draws[name] = _split_report(rows, threshold, n_bootstrap, rng, seed)
         false_positives[name] = _false_positive_report(rows, splits[name], threshold, n_bootstrap, seed)
 
-    if "test_id" in splits and "test_ood" in splits:
-        a, b = splits["test_id"], splits["test_ood"]
+    if TEST_ID in splits and TEST_OOD in splits:
+        a, b = splits[TEST_ID], splits[TEST_OOD]
         va, vb = a["overall"]["f1"]["value"], b["overall"]["f1"]["value"]
-        gap = _stat(None if va is None or vb is None else va - vb, f1_draws["test_id"] - f1_draws["test_ood"],
+        gap = _stat(None if va is None or vb is None else va - vb, f1_draws[TEST_ID] - f1_draws[TEST_OOD],
                     reason="F1 undefined on test_id or test_ood")
     else:
         gap = _stat(None, reason="needs both test_id and test_ood splits")
