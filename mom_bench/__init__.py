@@ -54,16 +54,22 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.core.errors import MomBenchError as MomBenchError
     from mom_bench.dataset.build_report import BuildResult as BuildResult
     from mom_bench.dataset.builder import build_benchmark as build_benchmark
-    from mom_bench.loop.evaluation import EvalResult as EvalResult, evaluate as evaluate
-    from mom_bench.loop.extraction import ExtractResult as ExtractResult, extract as extract
-    from mom_bench.loop.prediction import PredictionRow as PredictionRow, predict as predict
+    from mom_bench.loop.evaluation import EvalResult as EvalResult
+    from mom_bench.loop.evaluation import evaluate as evaluate
+    from mom_bench.loop.extraction import ExtractResult as ExtractResult
+    from mom_bench.loop.extraction import extract as extract
+    from mom_bench.loop.prediction import PredictionRow as PredictionRow
+    from mom_bench.loop.prediction import predict as predict
     from mom_bench.loop.robustness import RobustnessResult as RobustnessResult
     from mom_bench.loop.robustness import evaluate_robustness as evaluate_robustness
     from mom_bench.loop.training import train as train
-    from mom_bench.models.check import CheckReport as CheckReport, check_detector as check_detector
-    from mom_bench.models.registry import ModelSpec as ModelSpec, list_models as list_models
+    from mom_bench.models.check import CheckReport as CheckReport
+    from mom_bench.models.check import check_detector as check_detector
+    from mom_bench.models.registry import ModelSpec as ModelSpec
+    from mom_bench.models.registry import list_models as list_models
     from mom_bench.models.registry import load as load_detector  # noqa: F401 (public under this name, see _RENAMED)
-    from mom_bench.report.documents import Report as Report, Results as Results
+    from mom_bench.report.documents import Report as Report
+    from mom_bench.report.documents import Results as Results
     from mom_bench.report.metrics import compute_report as compute_report
 
 

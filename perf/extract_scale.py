@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,7 +270,7 @@ def main() -> None:
     if args.child:
         return child(args)
     SCRATCH.mkdir(exist_ok=True)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_info(),
+    report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpu": cpu_info(),
               "python": platform.python_version()}
     import torch
 

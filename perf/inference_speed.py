@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Quick cases first, so a run stopped during the long CLAM extraction still has them.
 CASES = ["spectttra-alpha-5s", "spectttra-alpha-120s", "clam-cached", "clam-extract"]
@@ -309,7 +309,7 @@ def main(argv=None) -> None:
         # Re-evaluating without the cache means re-running both encoders on every song.
         by_case["clam-cached"]["speedup_vs_recompute"] = (by_case["clam-extract"]["batch1"]["s_per_song"]
                                                           / by_case["clam-cached"]["batch8"]["s_per_song"])
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
             "cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version()}
     print(f"inference speed, {meta['date']}, {meta['cpus']} CPUs, {args.threads} torch threads, fp32, random weights")
     print(_table(results))

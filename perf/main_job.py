@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 TARGET_S = 300.0
 
@@ -57,13 +57,13 @@ def main() -> None:
     print(f"{'total':<9} {total:7.1f} s wall  {sum(cpu.values()):7.1f} s CPU  (target < {TARGET_S:.0f} s wall on "
           f"2 CPU cores: {'met' if total < TARGET_S else 'NOT met'}; CPU time / cores is the floor on an idle machine)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, {platform.platform()}, "
-          f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+          f"{datetime.now(UTC).isoformat(timespec='seconds')}")
     print("\n--- evaluate output ---\n" + outputs["evaluate"])
     if opts.json:
         with open(opts.json, "w") as fh:
             json.dump({"model": opts.model, "seconds": steps, "cpu_seconds": cpu, "total_s": total, "target_s": TARGET_S,
                        "cpu_count": os.cpu_count(), "evaluate_output": outputs["evaluate"],
-                       "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}, fh, indent=2)
+                       "date": datetime.now(UTC).isoformat(timespec="seconds")}, fh, indent=2)
     if not opts.home:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def cpu_model() -> str:
@@ -63,7 +63,7 @@ def main() -> None:
                             for g, v in s["per_generator"].items())
             kind = "pretrained" if name == pretrained else "random"
             print(f"{title + ' ' + kind:<26} {name:<20} {cells}  {tpr}  {seconds:.0f}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, {datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
 if __name__ == "__main__":

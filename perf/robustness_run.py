@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _cpu_model() -> str:
@@ -57,7 +57,7 @@ def main() -> None:
     steps["evaluate --robustness"], out = _run(["evaluate", "--model", args.model, "--robustness", args.suite], env)
     steps["evaluate --robustness (again, cached)"], _ = _run(
         ["evaluate", "--model", args.model, "--robustness", args.suite], env)
-    report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "cpu": _cpu_model(),
+    report = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "cpu": _cpu_model(),
               "cpus": os.cpu_count(), "model": args.model, "suite": args.suite, "seconds": steps}
     print(f"{report['date']}  {report['cpu']}  ({report['cpus']} CPUs)  model {args.model}  suite {args.suite}")
     for name, seconds in steps.items():

@@ -138,7 +138,7 @@ for (v, s), (f1, sens, spec, speed, mem) in SONICS_TABLE.items():
                          notes="The SpecTTTra variant is not recorded here; the row is filed under the default "
                                "SpecTTTra recipe (alpha, 120 s).",
                          summary={"f1": 0.869, "f1_ood": 0.869}))
-        rows.append(dict(benchmark="mom", slug="spectttra-sonics-trained-mom-ood", 
+        rows.append(dict(benchmark="mom", slug="spectttra-sonics-trained-mom-ood",
                          model_name="SpecTTTra trained on SONICS, MoM OOD subsets (MoM paper)",
                          paper_url=MOM["url"], code_url=SONICS_CODE, citation=MOM,
                          source="MoM paper, SONICS-trained SpecTTTra per out-of-distribution subset",
@@ -156,7 +156,7 @@ for (v, s), (f1, sens, spec, speed, mem) in SONICS_TABLE.items():
                     "blocks, D 384, 6 heads, mean-pooled tokens -> Linear(384 -> 1).",
         benchmarks=["sonics", "mom"], published=rows)
 
-for name, base in (("clam-mini", "clam"), ("clam-wca-mini", "clam-wca"), ("mert-only-mini", "mert-only"),
+for name, _base in (("clam-mini", "clam"), ("clam-wca-mini", "clam-wca"), ("mert-only-mini", "mert-only"),
                    ("wav2vec2-only-mini", "wav2vec2-only"), ("spectttra-mini", "spectttra"),
                    ("clam-mini-random", "clam")):
     recipes[name] = dict(

@@ -9,9 +9,9 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-
 from _build_fixtures import write_tone
 from _loopback import LoopbackServer
+
 from mom_bench.dataset.download import DownloadError, download
 
 BODY = bytes(range(256)) * 2000  # 512,000 bytes

@@ -6,9 +6,9 @@ import time
 from collections import Counter, defaultdict
 
 import pytest
-
 from _build_fixtures import write_tone
 from conftest import shared_path
+
 from mom_bench.dataset import protocols
 from mom_bench.dataset.builder import list_rows
 from mom_bench.dataset.sources import MissingAudio, open_source

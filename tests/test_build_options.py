@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-
 from _build_fixtures import make_benchmark
+
 from mom_bench.core import audio
 from mom_bench.dataset import BuildError, build_benchmark
 from mom_bench.dataset.process import process

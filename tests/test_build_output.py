@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from _build_fixtures import make_benchmark
 from click.testing import CliRunner
 
-from _build_fixtures import make_benchmark
+from mom_bench.cli import main
 from mom_bench.dataset import BuildError, build_benchmark, fingerprint
 from mom_bench.dataset.shortcut import FEATURES, WARN_BALANCED_ACCURACY
-from mom_bench.cli import main
 
 EXTRA = [  # rows that must be reported, not dropped
     {"id": "gone", "label": 0, "generator": "real", "source": "real", "path": "audio/nothing.wav", "artist": "z"},

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from _build_fixtures import make_benchmark
+
 from mom_bench.dataset import BuildError, build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _build_fixtures import make_benchmark, write_tone
 from click.testing import CliRunner
 
-from _build_fixtures import make_benchmark, write_tone
-from mom_bench.core.files import LOCK_NAME, FolderBusy
 from mom_bench.cli import main
+from mom_bench.core.files import LOCK_NAME, FolderBusy
 from mom_bench.dataset import build_benchmark
 from mom_bench.dataset.read import read_info, verify_build
 

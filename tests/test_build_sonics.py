@@ -6,8 +6,8 @@ import csv
 import json
 
 import pytest
-
 from _build_fixtures import write_tone
+
 from mom_bench.dataset import build_benchmark
 
 FAKES = [  # filename, algorithm, label (fake type), duration, no_vocal, split

@@ -15,13 +15,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
+from _build_fixtures import make_benchmark
 from click.testing import CliRunner
 
-from _build_fixtures import make_benchmark
-from mom_bench.core import audio
 from mom_bench.cli import main
-from mom_bench.dataset import BuildError, build_benchmark
-from mom_bench.dataset import storage
+from mom_bench.core import audio
+from mom_bench.dataset import BuildError, build_benchmark, storage
 from mom_bench.dataset.sources import open_source
 
 RATE = 16000  # the rate of _build_fixtures' protocol

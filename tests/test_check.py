@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mom_bench.models.check import CheckReport, TargetError, check_detector, check_registry, resolve_target
 from mom_bench.core.errors import MomBenchError
 from mom_bench.models import registry
+from mom_bench.models.check import CheckReport, TargetError, check_detector, check_registry, resolve_target
 from mom_bench.models.checkpoints import CheckpointError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mom_bench.report import documents, metrics
 from mom_bench.core import json_schema
-from mom_bench.report.metrics import schema as results_schema
 from mom_bench.core.errors import MomBenchError
+from mom_bench.report import documents, metrics
+from mom_bench.report.metrics import schema as results_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compute_report_seed0.json"
@@ -353,6 +353,7 @@ def test_typeddicts_describe_the_committed_leaderboard_entries():
 
 def test_typeddicts_describe_a_real_build_report(tmp_path):
     from _build_fixtures import make_benchmark
+
     from mom_bench.dataset import build_benchmark
 
     extra = [{"id": "gone", "label": 0, "generator": "real", "source": "real", "path": "audio/nothing.wav",

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 from sklearn import metrics as skm
 
+from mom_bench.cli import main
+from mom_bench.dataset import read
 from mom_bench.loop import evaluation as E
 from mom_bench.loop import runs
 from mom_bench.report import metrics
-from mom_bench.dataset import read
-from mom_bench.cli import main
 from tests._fixtures_loop import BENCHMARK, LAYOUT, layout_counts
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -158,8 +158,8 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
 def test_readme_job_on_mom_mini(tmp_path, monkeypatch):
     """The README main job through the library, with every default: build mom-mini, train clam, evaluate
     clam (about 1 min of CPU for the build, under a minute for the rest)."""
-    from mom_bench.loop import training as T
     from mom_bench.dataset import build_benchmark
+    from mom_bench.loop import training as T
 
     monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
     build_benchmark("mom-mini", progress=False)

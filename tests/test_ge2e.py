@@ -12,9 +12,7 @@ import pytest
 import torch
 
 from mom_bench.models.checkpoints import CheckpointError
-from mom_bench.models.ge2e import (KEY_RENAMES, WEIGHTS_PATH, GE2ENet, load_ge2e, partial_starts,
-                                   slaney_mel_filterbank)
-
+from mom_bench.models.ge2e import KEY_RENAMES, WEIGHTS_PATH, GE2ENet, load_ge2e, partial_starts, slaney_mel_filterbank
 from scripts.ge2e_golden_inputs import NETWORK_INPUT, golden_signal
 from scripts.ge2e_golden_inputs import network_input as _network_input
 

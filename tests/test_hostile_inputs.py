@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from _build_fixtures import PROTOCOL, make_benchmark, write_tone
+
 from mom_bench.core import audio
-from mom_bench.dataset import build_benchmark, columns
-from mom_bench.dataset.sources.csvsource import CsvSource, ManifestError
+from mom_bench.dataset import build_benchmark, columns, protocols
 from mom_bench.dataset.paths import UnsafePath
 from mom_bench.dataset.process import process
 from mom_bench.dataset.protocols import ProtocolError
-from mom_bench.dataset import protocols
+from mom_bench.dataset.sources.csvsource import CsvSource, ManifestError
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ["id", "label", "generator", "source", "path", "title"]

@@ -22,15 +22,16 @@ import pytest
 from click.testing import CliRunner
 
 import mom_bench
-from mom_bench.loop import evaluation as E
-from mom_bench.report import metrics
-from mom_bench.loop import runs
-from mom_bench.loop import prediction as P
-from mom_bench.loop import training as T
-from mom_bench.core.files import ForeignFolder
 from mom_bench.cli import main
+from mom_bench.core.files import ForeignFolder
+from mom_bench.loop import evaluation as E
+from mom_bench.loop import prediction as P
+from mom_bench.loop import runs
+from mom_bench.loop import training as T
 from mom_bench.models import registry
-from tests._fixtures_loop import TINY_RECIPE, flac_bytes, signal as tone
+from mom_bench.report import metrics
+from tests._fixtures_loop import TINY_RECIPE, flac_bytes
+from tests._fixtures_loop import signal as tone
 
 # The code under test, wherever it is imported from (a throwaway worktree of an older commit included).
 REPO = Path(mom_bench.__file__).resolve().parents[1]

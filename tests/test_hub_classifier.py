@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from test_models_hub import SHA_A, SHA_B, Hub
 
 from mom_bench.cli import main
 from mom_bench.models import hub_classifier as H
 from mom_bench.models.checkpoints import CheckpointError
-from test_models_hub import SHA_A, SHA_B, Hub
 from tests._fixtures_loop import flac_bytes, signal
 
 RATE = 16000
@@ -256,8 +256,9 @@ def test_a_saved_wrapper_keeps_its_options(tiny, tmp_path):
 
 def test_an_ast_classifier(tmp_path):
     """Another family: a spectrogram transformer whose extractor fixes the input length (64 frames here)."""
-    import mom_bench
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    import mom_bench
 
     labels = {0: "bonafide", 1: "spoof"}
     config = ASTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,

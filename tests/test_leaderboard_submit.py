@@ -15,8 +15,7 @@ from sklearn.metrics import f1_score
 
 from mom_bench.cli import main
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.submit import (Limits, SubmissionRejected, entry_from_evaluation, entry_path, slugify,
-                                          submit)
+from mom_bench.leaderboard.submit import Limits, SubmissionRejected, entry_from_evaluation, entry_path, slugify, submit
 from mom_bench.report.metrics import compute_report
 from tests._fixtures_leaderboard import BENCHMARK, labels_frame, make_scores, valid_meta
 

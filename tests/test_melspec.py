@@ -12,8 +12,10 @@ SR, N_FFT, HOP, N_MELS, F_MIN, F_MAX, TOP_DB = 16000, 2048, 512, 128, 20.0, 8000
 
 
 def ref_filterbank(n_freqs, sr, n_mels, f_min, f_max):
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
-    hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    def hz(m):
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     pts = hz(np.linspace(mel(f_min), mel(f_max), n_mels + 2))
     freqs = np.linspace(0, sr // 2, n_freqs)
     fb = np.zeros((n_freqs, n_mels))

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from mom_bench.loop import evaluation as E
-from mom_bench.report import metrics
 from mom_bench.leaderboard import render
 from mom_bench.leaderboard.submit import submit
+from mom_bench.loop import evaluation as E
+from mom_bench.report import metrics
 from mom_bench.report.metrics import registry
 from mom_bench.report.metrics import schema as results_schema
 from tests._fixtures_leaderboard import BENCHMARK, labels_frame, make_scores, valid_meta

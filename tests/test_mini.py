@@ -237,7 +237,7 @@ def test_build_keeps_tracks_with_their_fakes_and_ood_in_test_ood(built):
     assert df.groupby("group_id")["split"].nunique().max() == 1
     assert set(df[df.generator.isin(OOD)].split) == {"test_ood"}
     assert df[df.is_ood].generator.isin(OOD).all() and df[df.generator.isin(OOD)].is_ood.all()
-    for split, part in df.groupby("split"):
+    for _split, part in df.groupby("split"):
         assert (part.label == 1).sum() == (part.label == 0).sum()  # half real, half fake
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mom_bench.loop import training as T
+from mom_bench.loop.runs import TRAIN_CONFIG, default_run_dir
 from mom_bench.models import registry
 from mom_bench.models.checkpoints import CheckpointError
 from mom_bench.models.encoders import Encoder
-from mom_bench.loop.runs import TRAIN_CONFIG, default_run_dir
 
 
 def test_clam_mini_uses_the_shipped_pretrained_encoders_and_saves_only_its_head(tmp_path):

@@ -1,10 +1,9 @@
 """Feature cache: computed once, served from disk, invalidated by any key change, resumable, no silent drops."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torchcodec.encoders import AudioEncoder
-
-import pytest
 
 from mom_bench.core import audio
 from mom_bench.models import registry

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from _loopback import LoopbackServer
+
 from mom_bench.models import registry
 from mom_bench.models.encoders import ARCHS, Encoder
 
@@ -151,7 +151,7 @@ def test_an_unknown_revision_or_repo_is_one_clear_error(hub, tmp_path):
     assert run.returncode == 0, run.stderr
     errors = [line for line in run.stdout.splitlines() if line.startswith("ERR")]
     assert len(errors) == 2
-    assert f"lab/clam-tiny" in errors[0] and "revision" in errors[0].lower() and SHA_B[:12] in errors[0]
+    assert "lab/clam-tiny" in errors[0] and "revision" in errors[0].lower() and SHA_B[:12] in errors[0]
     assert "lab/nothing-here" in errors[1] and "config.json" in errors[1]
 
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from mom_bench.loop import evaluation as E
 from mom_bench.report import metrics
 from mom_bench.report.metrics import schema as results_schema
-from mom_bench.loop import evaluation as E
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compute_report_seed0.json"
 PNG = b"\x89PNG\r\n\x1a\n"

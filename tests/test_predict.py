@@ -5,8 +5,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mom_bench.loop import prediction as P
 from mom_bench.cli import main
+from mom_bench.loop import prediction as P
 from mom_bench.models import registry
 from tests._fixtures_loop import RATE, flac_bytes, signal
 

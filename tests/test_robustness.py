@@ -9,9 +9,8 @@ import shutil
 import pytest
 import torch
 
-from mom_bench.loop import robustness as R
-from mom_bench.dataset import read
 from mom_bench.dataset.transforms import SuiteError
+from mom_bench.loop import robustness as R
 
 
 class Loudness(torch.nn.Module):

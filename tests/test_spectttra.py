@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from mom_bench.models import registry
 from mom_bench.models.base import CheckpointError
 from mom_bench.models.spectttra import SpecTTTra, load_sonics
-
 from tests.test_melspec import ref_filterbank
 
 # Published sizes (SONICS paper / README): parameters in millions, rounded as shown there.
@@ -108,7 +107,8 @@ def sonics_state_dict(cfg, seed=0):
     m = cfg["model"]
     d, (n_mels, frames), f, t = m["embed_dim"], m["input_shape"], m["f_clip"], m["t_clip"]
     hidden = int(d * m["mlp_ratio"])
-    rnd = lambda *shape: torch.randn(*shape, generator=g) * 0.2
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g) * 0.2
     fb = torch.from_numpy(ref_filterbank(1025, 16000, 128, 20.0, 8000.0)).float()
     sd = {"ft_extractor.audio2melspec.spectrogram.window": torch.hann_window(2048),
           "ft_extractor.audio2melspec.mel_scale.fb": fb}
@@ -150,7 +150,8 @@ def sonics_reference_logit(sd, cfg, wave):
         return F.layer_norm(y, (d,), sd[p + "norm_pre.weight"].double(), sd[p + "norm_pre.bias"].double(), 1e-6)
 
     h = torch.cat([tokens("temporal", z, t), tokens("spectral", z.T, f)])
-    w = lambda k: sd[k].double()
+    def w(k):
+        return sd[k].double()
     for i in range(m["num_layers"]):
         p = f"encoder.transformer.blocks.{i}."
         a = F.layer_norm(h, (d,), w(p + "norm1.weight"), w(p + "norm1.bias"))

@@ -11,12 +11,12 @@ import torch
 
 import mom_bench as mb
 from mom_bench.core import audio
+from mom_bench.core.signal_stats import FEATURES, feature_vector, signal_stats
 from mom_bench.dataset import read, shortcut
 from mom_bench.dataset.process import process
 from mom_bench.loop.inference import extract_features, feature_logits
 from mom_bench.models import registry
 from mom_bench.models.stats_lr import STREAM, StatsLR
-from mom_bench.core.signal_stats import FEATURES, feature_vector, signal_stats
 from tests._build_fixtures import build_listed, write_audio
 
 RATE = 24000
@@ -132,7 +132,7 @@ def test_shortcut_check_of_a_build_flags_fakes_that_are_only_louder(tmp_path):
     rows, rng = [], np.random.default_rng(0)
     for split, n in (("train", 10), ("validation", 2), ("test_id", 5)):
         for label in (0, 1):
-            for k in range(n):
+            for _k in range(n):
                 seed = len(rows)
                 x = _music_like(0.6, seed)
                 level_db = (-26.0 if label == 0 else -20.0) + rng.uniform(-1.5, 1.5)

@@ -3,14 +3,13 @@ import json
 import math
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
-from mom_bench.loop import losses, runs
 from mom_bench.core import recipes
-from mom_bench.loop import training as T
 from mom_bench.dataset import read
+from mom_bench.loop import losses, runs
+from mom_bench.loop import training as T
 from mom_bench.models import registry
 from tests._fixtures_loop import TINY_RECIPE
 
@@ -241,9 +240,9 @@ def test_a_mistyped_model_is_named_before_any_data_is_needed(tmp_path):
 
 
 def test_every_training_family_has_one_feed_and_every_registry_row_uses_its_own():
+    from mom_bench.core.recipes import FAMILY_RECIPES
     from mom_bench.loop.feeds import feed_class
     from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
-    from mom_bench.core.recipes import FAMILY_RECIPES
 
     bases = [Detector, FrozenEncoderDetector, SpectrogramDetector]
     assert {feed_class(b).family for b in bases} == set(FAMILY_RECIPES)

@@ -18,9 +18,16 @@ import pytest
 import torch
 import yaml
 
-from mom_bench.dataset.transforms import (SAMPLE_RATES, SuiteError, TransformError, item_seed, load_suite, parse_suite,
-                                  suite_names)
-from mom_bench.dataset.transforms import ops
+from mom_bench.dataset.transforms import (
+    SAMPLE_RATES,
+    SuiteError,
+    TransformError,
+    item_seed,
+    load_suite,
+    ops,
+    parse_suite,
+    suite_names,
+)
 from mom_bench.dataset.transforms.kinds import make
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,7 +247,7 @@ def test_same_seed_is_bit_identical_and_another_item_differs(standard):
 
 def test_item_seed_is_the_documented_sha256():
     """issue 12 item 1: the seed is the first 63 bits of sha256(suite seed, transform, item), never hash()."""
-    digest = hashlib.sha256("7\x00noise_snr20\x00song-1".encode()).digest()
+    digest = hashlib.sha256(b"7\x00noise_snr20\x00song-1").digest()
     assert item_seed(7, "noise_snr20", "song-1") == int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 

@@ -10,8 +10,20 @@ error (a bug: ``internal error: <type>: <message>``); 2 a usage error or a :clas
 """
 from __future__ import annotations
 
-from mom_bench.cli import (build, evaluate, extract, import_sonics, info, inspect, leaderboard, models, predict,
-                           submit, train, weights)
+from mom_bench.cli import (
+    build,
+    evaluate,
+    extract,
+    import_sonics,
+    info,
+    inspect,
+    leaderboard,
+    models,
+    predict,
+    submit,
+    train,
+    weights,
+)
 from mom_bench.cli.app import InternalError, UserError, main
 
 __all__ = ["main", "UserError", "InternalError"]

@@ -7,10 +7,20 @@ from pathlib import Path
 import click
 
 from mom_bench.cli.app import UserError, main_process
+from mom_bench.cli.options import (
+    benchmark_option,
+    checkpoint_option,
+    clip_option,
+    comma_list,
+    data_option,
+    device_option,
+    fake_label_option,
+    hf_only,
+    model_option,
+    num_workers_option,
+    precision_option,
+)
 from mom_bench.core.splits import VALIDATION
-from mom_bench.cli.options import (benchmark_option, checkpoint_option, clip_option, comma_list, data_option,
-                                   device_option, fake_label_option, hf_only, model_option, num_workers_option,
-                                   precision_option)
 
 
 @click.command("evaluate")

@@ -4,8 +4,7 @@ from __future__ import annotations
 import click
 
 from mom_bench.cli.app import UserError
-from mom_bench.cli.options import (benchmark_option, comma_list, data_option, num_workers_option,
-                                   precision_option)
+from mom_bench.cli.options import benchmark_option, comma_list, data_option, num_workers_option, precision_option
 
 
 @click.command("extract")

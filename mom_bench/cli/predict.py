@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from mom_bench.cli.app import UserError
-from mom_bench.cli.options import (checkpoint_option, clip_option, device_option, fake_label_option, hf_only,
-                                   model_option)
+from mom_bench.cli.options import (
+    checkpoint_option,
+    clip_option,
+    device_option,
+    fake_label_option,
+    hf_only,
+    model_option,
+)
 from mom_bench.cli.output import format_option, print_rows
 from mom_bench.core.splits import RowStatus
 
@@ -53,8 +59,8 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
       mom-bench predict songs/ --model hf:owner/name@<commit> --format json
     (an hf: model's chosen fake label is said on stderr)
     """
-    from mom_bench.loop import prediction as predict_mod
     from mom_bench.core.inputs import AUDIO_EXTENSIONS
+    from mom_bench.loop import prediction as predict_mod
 
     hf_only(model_name, fake_label, clip)
     found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)

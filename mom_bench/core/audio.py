@@ -151,7 +151,7 @@ def load(
     src: AudioSource,
     sample_rate: int | None = None,
     *,
-    clip: "ClipPolicy | None" = None,
+    clip: ClipPolicy | None = None,
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
     min_sample_rate: int | None = None,
     rng: np.random.Generator | None = None,

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from mom_bench.core.errors import RankStopped, ShardError
-
 
 _T = TypeVar("_T")
 

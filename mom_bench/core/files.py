@@ -14,10 +14,12 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from mom_bench.core.errors import FolderBusy as FolderBusy, ForeignFolder as ForeignFolder  # raised here
+from mom_bench.core.errors import FolderBusy as FolderBusy  # raised here
+from mom_bench.core.errors import ForeignFolder as ForeignFolder
 
 #: Permissions of the files :func:`write_atomic` writes (what ``open`` gives under the usual umask 022).
 FILE_MODE = 0o644

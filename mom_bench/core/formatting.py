@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def stat(value: Mapping[str, Any] | None, digits: int = 3) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable
 
 #: File name endings (lower-case, with the dot) taken as audio when a folder is searched.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".wma",

@@ -92,7 +92,7 @@ class Recipe:
                 raise TrainingConfigError(f"training config: {message}")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Recipe":
+    def from_dict(cls, values: dict[str, Any]) -> Recipe:
         known = SCHEMA["properties"]
         unknown = sorted(set(values) - set(known))
         if unknown:

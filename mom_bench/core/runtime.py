@@ -62,7 +62,7 @@ class Runtime:
     @classmethod
     def resolve(cls, device: DeviceLike = None, *, precision: str | None = "fp32", num_workers: int = 0,
                 batch_size: int = 8, num_shards: int | None = None, shard_index: int | None = None,
-                join: bool = True) -> "Runtime":
+                join: bool = True) -> Runtime:
         """The runtime of this process. Under a distributed launcher the device is the rank's own GPU
         (:func:`mom_bench.core.distributed.local_device`) and, with ``join``, the process group is joined here."""
         part = distributed.part(num_shards, shard_index)
@@ -77,7 +77,7 @@ class Runtime:
         return cls(device=chosen, part=part, precision=P.resolve(precision, chosen), num_workers=num_workers,
                    batch_size=batch_size, requested=requested, started=started, precision_request=precision)
 
-    def on(self, device: torch.device) -> "Runtime":
+    def on(self, device: torch.device) -> Runtime:
         """This runtime for a model that lives on ``device`` (an object handed in and left where it was):
         the precision is checked, and ``auto`` resolved, for that device."""
         return replace(self, device=device, precision=P.resolve(self.precision_request, device))

@@ -54,7 +54,7 @@ class BuildResult:
         return "\n".join(lines)
 
     @classmethod
-    def from_report(cls, out_dir: Path) -> "BuildResult":
+    def from_report(cls, out_dir: Path) -> BuildResult:
         path = Path(out_dir) / "build_report.json"
         rep = json.loads(path.read_text(encoding="utf-8"))
         c = rep["counts"]

@@ -38,22 +38,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mom_bench.core.rerun import Previous, rerun
-from mom_bench.dataset import protocols
 from mom_bench.core import settings
-from mom_bench.core.files import LOCK_NAME, ForeignFolder, writer_lock
 from mom_bench.core.audio import AudioError
 from mom_bench.core.errors import BuildWriteFailed
+from mom_bench.core.files import LOCK_NAME, ForeignFolder, writer_lock
+from mom_bench.core.rerun import Previous, rerun
 from mom_bench.core.splits import RowStatus
+from mom_bench.dataset import protocols, storage, workers
+from mom_bench.dataset.build_report import BuildError, BuildResult, fingerprint
+from mom_bench.dataset.finalize import ROWS_NAME, finalize, read_rows, remove_journal, roll_forward
+from mom_bench.dataset.listing import Listed, list_rows
 from mom_bench.dataset.paths import UnsafePath
-from mom_bench.dataset import storage, workers
 from mom_bench.dataset.process import process
 from mom_bench.dataset.read import BuildTampered, NotABuiltBenchmark, verify_build
 from mom_bench.dataset.sources import Excluded, MissingAudio, SourceRow, open_source
-from mom_bench.dataset.finalize import ROWS_NAME, finalize, read_rows, remove_journal, roll_forward
-from mom_bench.dataset.build_report import BuildError, BuildResult, fingerprint
 from mom_bench.dataset.staging import Staging, dumps, fsync_write
-from mom_bench.dataset.listing import Listed, list_rows
 
 _PACKAGED_BUILDERS = {"parquet", "audiofolder", "imagefolder", "videofolder", "csv", "json", "text", "arrow",
                       "pandas", "sql", "webdataset", "generator", "cache", "xml", "hdf5", "pdffolder"}

@@ -12,7 +12,6 @@ import hashlib
 import http.client
 import os
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -113,8 +112,7 @@ def _attempt(url: str, part: Path, *, timeout: float, max_bytes: int) -> None:
         if err.code in _RETRY_STATUS:
             raise _Retry(f"HTTP {err.code}") from None
         raise _Permanent(f"HTTP {err.code} {err.reason}") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException,
-            OSError) as err:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
         raise _Retry(f"{type(err).__name__}: {getattr(err, 'reason', err)}") from None
 
     with resp:
@@ -150,7 +148,7 @@ def _attempt(url: str, part: Path, *, timeout: float, max_bytes: int) -> None:
                         raise _Permanent(f"file exceeds the {max_bytes}-byte limit")
                 fh.flush()
                 os.fsync(fh.fileno())
-        except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
             raise _Retry(f"transfer interrupted after {start + got} bytes ({type(err).__name__})") from None
         if expected_body is not None and got < expected_body:
             raise _Retry(f"short body: {got} of {expected_body} bytes")

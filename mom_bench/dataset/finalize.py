@@ -18,20 +18,27 @@ import os
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mom_bench.core import provenance
-from mom_bench.dataset import columns, splitting as S
+from mom_bench.core.files import fsync_dir, write_atomic
 from mom_bench.core.splits import SPLITS, RowStatus
+from mom_bench.dataset import columns
+from mom_bench.dataset import splitting as S
+from mom_bench.dataset.build_report import (
+    REPORT_SCHEMA_VERSION,
+    BuildError,
+    BuildResult,
+    audio_fingerprint,
+    fingerprint,
+    label_fingerprint,
+)
 from mom_bench.dataset.card import render_card
 from mom_bench.dataset.shortcut import shortcut_check
-from mom_bench.dataset.build_report import (REPORT_SCHEMA_VERSION, BuildError, BuildResult, audio_fingerprint,
-                                      fingerprint, label_fingerprint)
-from mom_bench.core.files import fsync_dir, write_atomic
 from mom_bench.dataset.staging import SCHEMA, fsync_write
 
 _ROW_GROUP_BYTES = 16 << 20

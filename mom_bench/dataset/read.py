@@ -9,12 +9,12 @@ same folder.)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mom_bench.core.errors import BuildTampered, NotABuiltBenchmark
-
 from mom_bench.core.splits import SPLITS, RowStatus
 
 REPORT_NAME = "build_report.json"
@@ -282,7 +282,7 @@ class Build:
     audio_fingerprint: str | None = None
 
     @classmethod
-    def open(cls, path: "str | Path | Build", benchmark: str | None = None, *, verify: bool = True) -> "Build":
+    def open(cls, path: str | Path | Build, benchmark: str | None = None, *, verify: bool = True) -> Build:
         """The build in ``path`` (a ``Build`` is returned as it is), verified unless ``verify`` is False.
         Raises :class:`NotABuiltBenchmark` or :class:`BuildTampered`."""
         if isinstance(path, Build):
@@ -325,7 +325,7 @@ class Build:
         """Rows of ``split`` as dicts in stored order (:func:`iter_rows`)."""
         return iter_rows(self.path, split, columns, batch_size=batch_size, shard_index=shard_index)
 
-    def row_range(self, split: str, columns: list[str]) -> "RowRange":
+    def row_range(self, split: str, columns: list[str]) -> RowRange:
         """Random access to blocks of ``split``'s rows (:class:`RowRange`)."""
         return RowRange(self.path, split, columns)
 

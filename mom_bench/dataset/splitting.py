@@ -25,7 +25,7 @@ from mom_bench.core.splits import SPLITS, TEST_OOD  # noqa: F401
 
 def unit_hash(group_key: str, salt: str) -> float:
     """A uniform number in [0, 1) from sha256(salt + NUL + key): stable across machines and Python runs."""
-    digest = hashlib.sha256(f"{salt}\0{group_key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}\0{group_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0 ** 64
 
 

@@ -22,9 +22,10 @@ Free space is read in one place, :func:`free_bytes`.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mom_bench.core.errors import MomBenchError, NotEnoughSpace
 

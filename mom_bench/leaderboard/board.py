@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mom_bench.core import formatting
-from mom_bench.dataset import protocols
 from mom_bench.core.errors import EntryError
+from mom_bench.dataset import protocols
 from mom_bench.leaderboard import schema
 from mom_bench.report.metrics import registry as metric_registry
 

@@ -10,10 +10,30 @@ import re
 from importlib import resources
 from typing import Any
 
-from mom_bench.leaderboard.board import (_CLAIMED_BY, ROBUSTNESS_NOTE, SOURCE_NOTE, TPR_NOTE, _ci, _generator_cells,
-                                         _has_operating_points, _num, _params, _partial_note, _ranks, _robustness,
-                                         _signed, _suites, _table_columns, _tpr_point, _value, _versions,
-                                         _worst_source, _yes_no, generators, is_partial)
+from mom_bench.leaderboard.board import (
+    _CLAIMED_BY,
+    ROBUSTNESS_NOTE,
+    SOURCE_NOTE,
+    TPR_NOTE,
+    _ci,
+    _generator_cells,
+    _has_operating_points,
+    _num,
+    _params,
+    _partial_note,
+    _ranks,
+    _robustness,
+    _signed,
+    _suites,
+    _table_columns,
+    _tpr_point,
+    _value,
+    _versions,
+    _worst_source,
+    _yes_no,
+    generators,
+    is_partial,
+)
 
 _TEMPLATE_SLOT = re.compile(r"\{\{(csp|nav|body|css|js)\}\}")
 

@@ -6,10 +6,30 @@ from typing import Any
 from urllib.parse import quote
 
 from mom_bench.core.formatting import md_code, md_text
-from mom_bench.leaderboard.board import (_CLAIMED_BY, ROBUSTNESS_NOTE, SOURCE_NOTE, TPR_NOTE, _ci,
-                                         _generator_cells, _has_operating_points, _num, _params, _partial_note,
-                                         _ranks, _robustness, _signed, _suites, _table_columns, _tpr_point, _value,
-                                         _versions, _worst_source, _yes_no, generators, is_partial)
+from mom_bench.leaderboard.board import (
+    _CLAIMED_BY,
+    ROBUSTNESS_NOTE,
+    SOURCE_NOTE,
+    TPR_NOTE,
+    _ci,
+    _generator_cells,
+    _has_operating_points,
+    _num,
+    _params,
+    _partial_note,
+    _ranks,
+    _robustness,
+    _signed,
+    _suites,
+    _table_columns,
+    _tpr_point,
+    _value,
+    _versions,
+    _worst_source,
+    _yes_no,
+    generators,
+    is_partial,
+)
 
 
 def _md(text: Any) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from mom_bench.core.files import write_atomic, writer_lock
 from mom_bench.core.errors import RecipeError
+from mom_bench.core.files import write_atomic, writer_lock
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.entry_files import entry_path, entry_text
 

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mom_bench.report import metrics
-from mom_bench.dataset import read
 from mom_bench.core.errors import SubmissionRejected as SubmissionRejected  # raised by submit and validate
-from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.core.splits import OOD_SPLIT, TEST_SPLITS
+from mom_bench.dataset import read
+from mom_bench.report import metrics
+from mom_bench.report.metrics import registry as metric_registry
 
 _EXAMPLES = 5  # ids quoted per problem; the count says how many there are in all
 _ROW_PROBLEMS = 10  # bad-score rows listed one by one before summarising

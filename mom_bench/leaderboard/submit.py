@@ -24,21 +24,36 @@ from typing import Any
 
 import pandas as pd
 
-from mom_bench.dataset import protocols
 from mom_bench.core import provenance, settings
-from mom_bench.core.files import sha256_file, writer_lock
-from mom_bench.dataset.read import verify_build
 from mom_bench.core.errors import MomBenchError, UnknownModelError, UnsafePath
+from mom_bench.core.files import sha256_file, writer_lock
 from mom_bench.core.formatting import stat
+from mom_bench.dataset import protocols
+from mom_bench.dataset.read import verify_build
 from mom_bench.leaderboard import schema
-from mom_bench.leaderboard.entry_files import (check_slug, entries_dir, entry_path, entry_text, slugify,
-                                               stored_predictions_text, swap_in)
+from mom_bench.leaderboard.entry_files import (
+    check_slug,
+    entries_dir,
+    entry_path,
+    entry_text,
+    slugify,
+    stored_predictions_text,
+    swap_in,
+)
 from mom_bench.leaderboard.robustness_claim import robustness_claim
-from mom_bench.leaderboard.scoring import (SubmissionRejected, benchmark_test_splits, check_predictions,
-                                           dataset_labels, jsonable, same_numbers, score, summarise)
+from mom_bench.leaderboard.scoring import (
+    SubmissionRejected,
+    benchmark_test_splits,
+    check_predictions,
+    dataset_labels,
+    jsonable,
+    same_numbers,
+    score,
+    summarise,
+)
 from mom_bench.leaderboard.submission_files import Limits, load_meta, load_predictions
-from mom_bench.report.metrics import registry as metric_registry
 from mom_bench.models import registry
+from mom_bench.report.metrics import registry as metric_registry
 
 __all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
            "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",

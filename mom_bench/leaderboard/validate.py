@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mom_bench.dataset import protocols
 from mom_bench.core import settings
 from mom_bench.core.files import sha256_file
+from mom_bench.dataset import protocols
 from mom_bench.dataset.read import BuildTampered, verify_build
-from mom_bench.leaderboard import render
-from mom_bench.leaderboard import scoring, submission_files
+from mom_bench.leaderboard import render, scoring, submission_files
 from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
 

@@ -30,28 +30,29 @@ import datetime as _dt
 import json
 import numbers
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, cast
+from typing import Any, cast
 
 import pandas as pd
 
 from mom_bench.core import distributed, provenance
-from mom_bench.report import documents, metrics
-from mom_bench.report import plots as plotting
-from mom_bench.core.files import check_replaceable, replace_dir_atomic
-from mom_bench.dataset import read
-from mom_bench.report.documents import Report
 from mom_bench.core.errors import EvaluationError
+from mom_bench.core.files import check_replaceable, replace_dir_atomic
 from mom_bench.core.formatting import md_code, md_text, stat, table
-from mom_bench.loop.inference import model_device, split_logits
-from mom_bench.report.metrics import registry as metric_registry
-from mom_bench.report.metrics import schema as results_schema
-from mom_bench.models import registry
-from mom_bench.models.adapters import as_detector
-from mom_bench.loop.runs import checkpoint_sha256, default_results_dir, load_trained, open_build, train_summary
 from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import TEST_SPLITS, RowStatus
+from mom_bench.dataset import read
+from mom_bench.loop.inference import model_device, split_logits
+from mom_bench.loop.runs import checkpoint_sha256, default_results_dir, load_trained, open_build, train_summary
+from mom_bench.models import registry
+from mom_bench.models.adapters import as_detector
+from mom_bench.report import documents, metrics
+from mom_bench.report import plots as plotting
+from mom_bench.report.documents import Report
+from mom_bench.report.metrics import registry as metric_registry
+from mom_bench.report.metrics import schema as results_schema
 
 RESULTS_SCHEMA_VERSION = documents.RESULTS_SCHEMA_VERSION
 STRATA_COLUMNS = read.STRATA_COLUMNS  # public here too: what evaluate stratifies by
@@ -492,7 +493,7 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
                             else "no calibration split was asked for (calibration_split=None)")
     results: documents.Results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "mom_bench_version": provenance.mom_bench_version(), "git_commit": provenance.git_commit(),
         "libraries": provenance.library_versions(),
         "benchmark": {"name": benchmark, "version": info.get("benchmark_version"), "fingerprint": info["fingerprint"],

@@ -9,19 +9,19 @@ be computed before any head is trained, and ``train``/``evaluate`` then read the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from mom_bench.core import distributed
-from mom_bench.dataset.read import Build
 from mom_bench.core.errors import ExtractError
-from mom_bench.loop.inference import feature_key_parts, check_complete, fill_features
+from mom_bench.core.runtime import Runtime
+from mom_bench.dataset.read import Build
+from mom_bench.loop.inference import check_complete, feature_key_parts, fill_features
+from mom_bench.loop.runs import open_build
 from mom_bench.models import registry
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.cache import FeatureCache
-from mom_bench.loop.runs import open_build
-from mom_bench.core.runtime import Runtime
 
 
 @dataclass

@@ -18,23 +18,24 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from mom_bench.core import distributed
-from mom_bench.report import metrics
 from mom_bench.core.audio import ClipPolicy, full
-from mom_bench.dataset.read import Build
 from mom_bench.core.distributed import Part
-from mom_bench.loop.inference import decode_row, extract_features, feature_logits, split_logits, wave_logits
-from mom_bench.loop.losses import alignment_loss, bce_loss
-from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
 from mom_bench.core.recipes import Recipe
 from mom_bench.core.splits import TRAIN, VALIDATION
+from mom_bench.dataset.read import Build
+from mom_bench.loop.inference import decode_row, extract_features, feature_logits, split_logits, wave_logits
+from mom_bench.loop.losses import alignment_loss, bce_loss
 from mom_bench.loop.runs import TrainError
+from mom_bench.models.base import Detector, FrozenEncoderDetector, SpectrogramDetector
+from mom_bench.report import metrics
 
 Preloaded = list[tuple[int, torch.Tensor]]
 

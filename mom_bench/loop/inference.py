@@ -8,19 +8,20 @@ not depend on the batch size.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from mom_bench.core import audio, distributed
 from mom_bench.core import precision as P
-from mom_bench.core.files import write_json_atomic
 from mom_bench.core.audio import ClipPolicy
-from mom_bench.dataset import read
 from mom_bench.core.distributed import Part
 from mom_bench.core.errors import ExtractionIncomplete
+from mom_bench.core.files import write_json_atomic
+from mom_bench.dataset import read
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.cache import CacheInputError, FeatureCache, stack
 

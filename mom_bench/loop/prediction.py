@@ -21,20 +21,22 @@ import math
 import numbers
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 import torch
 
 from mom_bench.core import audio
+from mom_bench.core.errors import PredictionError
+
 # Found, find_inputs and display_name are also reached through this module, where they lived before.
 from mom_bench.core.inputs import Found, Input, display_name, find_inputs, os_reason  # noqa: F401
-from mom_bench.dataset import protocols
-from mom_bench.core.errors import PredictionError
 from mom_bench.core.splits import RowStatus
+from mom_bench.dataset import protocols
 from mom_bench.loop.inference import model_device, wave_logits
-from mom_bench.models.adapters import as_detector
 from mom_bench.loop.runs import load_trained
+from mom_bench.models.adapters import as_detector
 
 AGGREGATION = "sigmoid(mean of window logits)"
 

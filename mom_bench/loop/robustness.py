@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mom_bench.core import distributed, settings
-from mom_bench.report import metrics
-from mom_bench.core.files import replace_dir_atomic, write_atomic
 from mom_bench.core.errors import RobustnessError
+from mom_bench.core.files import replace_dir_atomic, write_atomic
 from mom_bench.core.splits import RowStatus
 from mom_bench.dataset.transforms import Suite, Transform, TransformError, item_seed, load_suite
+from mom_bench.report import metrics
 
 if TYPE_CHECKING:  # evaluation is imported when a suite runs, keeping it off the import of this module
     from mom_bench.loop.evaluation import EvalConfig, EvalResult

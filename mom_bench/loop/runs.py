@@ -7,23 +7,24 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, cast
 
-from mom_bench.dataset import protocols
 from mom_bench.core import settings
-from mom_bench.core.files import check_replaceable, replace_dir_atomic, sha256_file, write_atomic, write_json_atomic
-from mom_bench.dataset import read
 from mom_bench.core.errors import CheckpointStateError, NoTrainedModel, TrainError, WrongDataset
+from mom_bench.core.files import check_replaceable, replace_dir_atomic, sha256_file, write_atomic, write_json_atomic
 from mom_bench.core.formatting import number
-from mom_bench.report import documents
-from mom_bench.models import registry
-from mom_bench.models.base import Detector, detector_config
-from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, resolve_file
 from mom_bench.core.recipes import Recipe
 from mom_bench.core.rerun import Previous, rerun
 from mom_bench.core.runtime import DeviceError as DeviceError  # re-exported: callers found them here before
 from mom_bench.core.runtime import pick_device as pick_device
+from mom_bench.dataset import protocols, read
+from mom_bench.models import registry
+from mom_bench.models.base import Detector, detector_config
+from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from mom_bench.report import documents
+
 
 def default_run_dir(benchmark: str, model_name: str) -> Path:
     """``<runs>/<benchmark>/<resolved model name>``: where `train` writes and `evaluate` looks."""

@@ -38,27 +38,43 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from mom_bench.core import distributed
-from mom_bench.core.files import write_atomic, write_json_atomic
-from mom_bench.dataset.read import Build
 from mom_bench.core.distributed import rank_slice
-from mom_bench.loop.feeds import MIX_STREAM, TORCH_STREAM, Draws, Feed, ddp_seed, feed_class
+from mom_bench.core.files import write_atomic, write_json_atomic
 from mom_bench.core.formatting import number
-from mom_bench.loop.losses import lr_at
-from mom_bench.models import registry
-from mom_bench.models.base import Detector, detector_config
 from mom_bench.core.recipes import Recipe, read_config_file
-from mom_bench.loop.runs import (MAX_SEED, TRAIN_CONFIG, TRAIN_LOG, TrainError, append_log, check_seed, check_world,
-                            default_run_dir, load_optimizer_state, open_build, prepare_run, recover_history,
-                            repair_best, save_checkpoint, selection_key, write_summary)
 from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import TRAIN, VALIDATION
+from mom_bench.dataset.read import Build
+from mom_bench.loop.feeds import MIX_STREAM, TORCH_STREAM, Draws, Feed, ddp_seed, feed_class
+from mom_bench.loop.losses import lr_at
+from mom_bench.loop.runs import (
+    MAX_SEED,
+    TRAIN_CONFIG,
+    TRAIN_LOG,
+    TrainError,
+    append_log,
+    check_seed,
+    check_world,
+    default_run_dir,
+    load_optimizer_state,
+    open_build,
+    prepare_run,
+    recover_history,
+    repair_best,
+    save_checkpoint,
+    selection_key,
+    write_summary,
+)
+from mom_bench.models import registry
+from mom_bench.models.base import Detector, detector_config
 
 # Names that moved to runs, distributed and feeds with the split of this module, kept importable from here.
 __all__ = ["train", "check_arguments", "TrainError", "MAX_SEED", "check_seed", "check_world", "rank_slice"]

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import json
 from abc import ABCMeta, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 
-from mom_bench.core.files import write_atomic
 from mom_bench.core.audio import ClipPolicy, parse_clip
 from mom_bench.core.errors import DetectorConfigError
+from mom_bench.core.files import write_atomic
 from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, hub_kwargs, resolve_file
 
 # Bumped when the meaning of saved weights or config keys changes in a way old files cannot follow.

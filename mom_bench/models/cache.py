@@ -20,14 +20,14 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator
 
 import torch
 
 from mom_bench.core import settings
-from mom_bench.core.files import write_atomic
 from mom_bench.core.errors import CacheInputError
+from mom_bench.core.files import write_atomic
 
 log = logging.getLogger(__name__)
 

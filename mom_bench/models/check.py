@@ -17,9 +17,10 @@ import importlib
 import itertools
 import math
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeAlias
+from typing import Any, TypeAlias
 
 import torch
 
@@ -273,7 +274,7 @@ def _declared(model: Any) -> tuple[int | None, ClipPolicy | None, str]:
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
         return None, None, f"sample_rate must be a positive int (Hz), got {rate!r}"
     try:
-        clip = parse_clip(getattr(model, "clip"))
+        clip = parse_clip(model.clip)
     except AttributeError:
         return None, None, "no clip policy (model.clip, e.g. 'first:10')"
     except (ValueError, TypeError) as err:
@@ -425,7 +426,7 @@ def _check_save_load(ctx: _Context) -> Verdict:
         return None, "no save_pretrained (nothing to round-trip)"
     before = ctx.require_batch()
     with tempfile.TemporaryDirectory(prefix="mom-bench-check-") as folder:
-        getattr(model, "save_pretrained")(folder)
+        model.save_pretrained(folder)
         reloaded, how = _reload(model, Path(folder))
     if isinstance(reloaded, torch.nn.Module):
         reloaded.to(ctx.device).eval()

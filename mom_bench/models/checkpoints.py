@@ -30,8 +30,12 @@ def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
                                   f"{CONFIG_NAME} and {WEIGHTS_NAME})")
         return str(path)
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     revision = hub_kwargs.get("revision")
     at = f" at revision {revision}" if revision else ""

@@ -200,7 +200,7 @@ class CrepeNet(nn.Module):
         self.weights_sha256: str | None = None
         self.train(False)
 
-    def train(self, mode: bool = True) -> "CrepeNet":
+    def train(self, mode: bool = True) -> CrepeNet:
         """Stays in eval mode: the network is frozen (``.train()`` on a detector holding it is harmless)."""
         return super().train(False)
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from mom_bench.core.files import sha256_file, write_atomic
 from mom_bench.core.audio import parse_clip
 from mom_bench.core.errors import HubClassifierError
+from mom_bench.core.files import sha256_file, write_atomic
 from mom_bench.models.base import Detector
 from mom_bench.models.checkpoints import CheckpointError
 from mom_bench.models.encoders import folder_digest, tensor_digest
@@ -262,8 +262,13 @@ def resolve_commit(hub_id: str, revision: str | None) -> tuple[str, Path]:
     """(the commit ``revision`` of ``hub_id`` points at now, the cache snapshot folder of that commit), found by
     fetching config.json; errors say what to do (offline, no such repo or revision)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     from mom_bench.core import settings
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mom_bench.core.errors import PluginError, UnknownModelError
-from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
 from mom_bench.core.recipes import FAMILIES, FAMILY_RECIPES, Recipe
 from mom_bench.core.registry import Registry, import_target
+from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
 
 if TYPE_CHECKING:  # the detector classes import torch: kept off `mom-bench models`' import
     from mom_bench.models.base import Detector

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.core.signal_stats import FEATURES, VERSION, feature_vector
+from mom_bench.models.base import FrozenEncoderDetector
 
 STREAM = "stats"
 

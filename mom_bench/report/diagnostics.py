@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from mom_bench.core import audio, provenance, settings
 from mom_bench.core.inputs import Input

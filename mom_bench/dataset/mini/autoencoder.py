@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from mom_bench.core.files import write_atomic
-from mom_bench.dataset.mini.families import Family
 from mom_bench.core.settings import cache_dir
+from mom_bench.dataset.mini.families import Family
 
 _CACHE_VERSION = 1
 _locks: dict[str, threading.Lock] = {}

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from mom_bench.dataset.sources.rows import (Excluded, Fetched, MissingAudio, SourceRow, group_key, normalise,
-                                            row_identity)
 from mom_bench.core.errors import ProtocolError
 from mom_bench.core.registry import Registry
+from mom_bench.dataset.sources.rows import (
+    Excluded,
+    Fetched,
+    MissingAudio,
+    SourceRow,
+    group_key,
+    normalise,
+    row_identity,
+)
 
 __all__ = ["SOURCE_CLASSES", "Excluded", "Fetched", "MissingAudio", "SourceRow", "group_key", "normalise",
            "open_source", "row_identity", "source_class"]

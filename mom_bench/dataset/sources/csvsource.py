@@ -24,11 +24,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from mom_bench.core.errors import ManifestError, ManifestNotFound, UnusableRow
 from mom_bench.dataset.columns import ColumnClash, meta_column_names
 from mom_bench.dataset.paths import confine, safe_join
-from mom_bench.dataset.sources.rows import MissingAudio, SourceRow, group_key
-from mom_bench.core.errors import ManifestError, ManifestNotFound, UnusableRow
 from mom_bench.dataset.protocols import FromProtocolFile
+from mom_bench.dataset.sources.rows import MissingAudio, SourceRow, group_key
 
 _CORE = {"id", "label", "generator", "source", "path", "group", "split"}
 _REQUIRED = {"id", "label", "generator", "path"}

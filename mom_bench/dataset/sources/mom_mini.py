@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,9 +28,9 @@ import torch
 from mom_bench.core.splits import SPLITS, TEST_OOD, TRAIN
 from mom_bench.dataset.mini import dsp
 from mom_bench.dataset.mini.excerpts import Excerpt, excerpts, load_excerpt
-from mom_bench.dataset.sources.rows import SourceRow
 from mom_bench.dataset.mini.families import Family
 from mom_bench.dataset.mini.generators import make_family
+from mom_bench.dataset.sources.rows import SourceRow
 
 REAL_SOURCE = "debian_music"
 
@@ -168,7 +168,7 @@ class MomMiniSource:
         fam = self._families.get(gen_id)
         if fam is None:
             g = self.generators[gen_id]
-            options = dict((g.extra.get("options") or {}))
+            options = dict(g.extra.get("options") or {})
             method = options.pop("method", gen_id)
             if self.train_steps is not None:
                 options["steps"] = int(self.train_steps)

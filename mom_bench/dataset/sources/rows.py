@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 # What a source's fetch raises for a row it cannot give; sources import them from here.
-from mom_bench.core.errors import Excluded as Excluded, MissingAudio as MissingAudio
+from mom_bench.core.errors import Excluded as Excluded
+from mom_bench.core.errors import MissingAudio as MissingAudio
 
 if TYPE_CHECKING:  # listing protocols must not import torch
     import numpy as np

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mom_bench.core.audio import ClipPolicy, parse_clip
 from mom_bench.core import loader
+from mom_bench.core.audio import ClipPolicy, parse_clip
 from mom_bench.core.errors import SuiteError
 from mom_bench.core.registry import Registry, did_you_mean
 from mom_bench.dataset.transforms.kinds import KINDS, SAMPLE_RATES, ParamError, Transform, check_rate_known, make

@@ -7,8 +7,9 @@ the cache key and the documentation of allowed values all read this table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

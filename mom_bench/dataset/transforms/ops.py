@@ -16,7 +16,6 @@ import torch
 from mom_bench.core.audio import AudioError, load, resample
 from mom_bench.core.errors import TransformError
 
-
 # --------------------------------------------------------------------------------------------------
 # Lengths
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from mom_bench.core.splits import TEST_ID, TEST_OOD
 from mom_bench.report.metrics import scores as S
-from mom_bench.report.metrics.definitions import LEADING_DEFINITIONS, MetricsError, TRAILING_DEFINITIONS
+from mom_bench.report.metrics.definitions import LEADING_DEFINITIONS, TRAILING_DEFINITIONS, MetricsError
 
 #: (tp, fp, tn, fn) as float arrays (one value, or one per bootstrap draw) -> the metric, NaN where undefined
 CountsFunction = Callable[[S.FloatArray, S.FloatArray, S.FloatArray, S.FloatArray], S.FloatArray]

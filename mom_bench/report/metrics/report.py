@@ -13,12 +13,30 @@ import pandas as pd
 from mom_bench.core.splits import TEST_ID, TEST_OOD
 from mom_bench.report import documents
 from mom_bench.report.metrics import registry
-from mom_bench.report.metrics.bootstrap import (StratumKey, _binomial_draws, _counts, _row_draws, _stat, _Strata,
-                                                _sub_rng, generic_row_draws)
-from mom_bench.report.metrics.definitions import (_REQUIRED, CI_LEVEL, DURATION_BUCKETS, ECE_BINS, FPR_TARGETS,
-                                           FROZEN_RULES, SCHEMA_VERSION, SPLIT_ORDER, MetricsError)
+from mom_bench.report.metrics.bootstrap import (
+    StratumKey,
+    _binomial_draws,
+    _counts,
+    _row_draws,
+    _stat,
+    _Strata,
+    _sub_rng,
+    generic_row_draws,
+)
+from mom_bench.report.metrics.definitions import (
+    _REQUIRED,
+    CI_LEVEL,
+    DURATION_BUCKETS,
+    ECE_BINS,
+    FPR_TARGETS,
+    FROZEN_RULES,
+    SCHEMA_VERSION,
+    SPLIT_ORDER,
+    MetricsError,
+)
 from mom_bench.report.metrics.registry import threshold_metrics
 from mom_bench.report.metrics.scores import brier_score, confusion, expected_calibration_error, min_reals, tpr_at_fpr
+
 
 def _plain(v: Any) -> Any:  # a table cell: any value pandas holds
     """numpy scalars as plain Python values, so messages read `label 2`, not `label np.int64(2)`."""

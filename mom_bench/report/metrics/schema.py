@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mom_bench.report import documents
 from mom_bench.core.json_schema import DIALECT, from_type, validate
+from mom_bench.report import documents
 from mom_bench.report.metrics import registry
 
 #: The schema of results.json, as shipped with the package.
