@@ -9,10 +9,10 @@ Cases (random weights, fp32, CPU, ``--threads`` intra-op threads, default 2):
 * ``clam-cached``: re-scoring from the feature cache (read a cache shard + the CLAM head), vs recomputing.
 
 Each case runs in its own process, so the peak RSS printed is that case's alone (it includes the ~0.3-0.5 GB
-of an imported torch + transformers). Reference figures on this machine kind (issue 5, measured with the official code): SONICS
-SpecTTTra-alpha-120s 1.74 audios/s at batch 1 (alpha-5s 17/s); official CLAM extraction 39.4 s per 90 s song
-(25.3 s MERT + 14.1 s wav2vec2). Targets: >= 1.25x the SpecTTTra figure, >= 1.5x the extraction figure,
-cached re-evaluation >= 100x faster than recomputing.
+of an imported torch + transformers). Reference figures on this machine kind (issue 5, measured with the
+official code): SONICS SpecTTTra-alpha-120s 1.74 audios/s at batch 1 (alpha-5s 17/s); official CLAM
+extraction 39.4 s per 90 s song (25.3 s MERT + 14.1 s wav2vec2). Targets: >= 1.25x the SpecTTTra figure,
+>= 1.5x the extraction figure, cached re-evaluation >= 100x faster than recomputing.
 
     python perf/inference_speed.py --json out.json   # everything; CLAM at batch 8 alone is 8 x 90 s songs
     python perf/inference_speed.py --no-clam-batch8  # about 5 min on 2 idle cores
@@ -252,7 +252,8 @@ def _roofline(results: list[dict]) -> str:
             continue
         floor = gflop / peak
         verdict = ("reachable in principle" if target >= floor else
-                   f"needs {gflop / target:.0f} GFLOP/s, {gflop / target / peak:.2f}x the sgemm rate: not in exact fp32")
+                   f"needs {gflop / target:.0f} GFLOP/s, {gflop / target / peak:.2f}x the sgemm rate: "
+                   "not in exact fp32")
         lines.append(f"{r['case']:<22} {gflop:>11.1f} {gflop / took:>7.1f} GFLOP/s {peak:>7.1f} GFLOP/s "
                      f"{floor:>6.2f} s {ref:>8.2f} s {target:>6.2f} s  {verdict}")
     if len(lines) == 2:

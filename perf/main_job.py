@@ -61,8 +61,8 @@ def main() -> None:
     print("\n--- evaluate output ---\n" + outputs["evaluate"])
     if opts.json:
         with open(opts.json, "w") as fh:
-            json.dump({"model": opts.model, "seconds": steps, "cpu_seconds": cpu, "total_s": total, "target_s": TARGET_S,
-                       "cpu_count": os.cpu_count(), "evaluate_output": outputs["evaluate"],
+            json.dump({"model": opts.model, "seconds": steps, "cpu_seconds": cpu, "total_s": total,
+                       "target_s": TARGET_S, "cpu_count": os.cpu_count(), "evaluate_output": outputs["evaluate"],
                        "date": datetime.now(UTC).isoformat(timespec="seconds")}, fh, indent=2)
     if not opts.home:
         shutil.rmtree(home, ignore_errors=True)

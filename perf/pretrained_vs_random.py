@@ -49,7 +49,8 @@ def main() -> None:
     rows = [("CREPE-tiny + GE2E", "clam-mini", "clam-mini-random"),
             ("CREPE-tiny (music stream)", "mert-only-mini", "music-only-random"),
             ("GE2E (voice stream)", "wav2vec2-only-mini", "voice-only-random")]
-    print(f"{'encoders':<26} {'row':<20} {'test_id F1/AUC':>15} {'test_ood F1/AUC':>16}  per-generator TPR  train+eval s")
+    print(f"{'encoders':<26} {'row':<20} {'test_id F1/AUC':>15} {'test_ood F1/AUC':>16}  "
+          "per-generator TPR  train+eval s")
     for title, pretrained, random in rows:
         for name in (pretrained, random):
             t0 = time.time()

@@ -34,7 +34,8 @@ import resemblyzer  # noqa: E402
 from resemblyzer import audio, hparams  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "golden" / "ge2e.json"
-COMMAND = ("pip install --no-deps --target .scratch/rz resemblyzer==0.1.4 && pip install --target .scratch/lr librosa && "
+COMMAND = ("pip install --no-deps --target .scratch/rz resemblyzer==0.1.4 && "
+           "pip install --target .scratch/lr librosa && "
            "PYTHONPATH=.scratch/rz:.scratch/lr .venv/bin/python scripts/make_ge2e_golden.py")
 
 def r(x) -> list:
@@ -71,7 +72,8 @@ def main() -> None:
         means = layer_means(enc, mels).mean(axis=0)
         frames = sorted({0, 1, 2, len(mel) // 2, len(mel) - 2, len(mel) - 1})
         outputs[name] = {
-            "gain": float(np.sqrt(np.mean(wav.astype(np.float64) ** 2)) / np.sqrt(np.mean(raw.astype(np.float64) ** 2))),
+            "gain": float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))
+                          / np.sqrt(np.mean(raw.astype(np.float64) ** 2))),
             "partial_starts": [int(s.start) for s in mel_slices],
             "padded_length": int(len(padded)),
             "mel_n_frames": len(mel),

@@ -80,8 +80,9 @@ recipes["clam"] = dict(
                 "encoders, all 13 hidden states mean-pooled over the first 90 s, the official head made per-item. "
                 + CLAM_HEAD,
     benchmarks=["mom", "sonics"],
-    paper_training_notes="AdamW lr 1e-4 (wd 0.01), no schedule, batch 16, 50 epochs, no augmentation, best validation F1 "
-                         "kept; loss BCE + 0.5 x triplet (margin 0.2, plain L2) over the batch's reals (paper and official code).",
+    paper_training_notes="AdamW lr 1e-4 (wd 0.01), no schedule, batch 16, 50 epochs, no augmentation, "
+                         "best validation F1 kept; loss BCE + 0.5 x triplet (margin 0.2, plain L2) over the batch's "
+                         "reals (paper and official code).",
     published=[
         dict(benchmark="mom", slug="clam-paper", model_name="CLAM (MoM paper)", parameters=194_000_000,
              paper_url=MOM["url"], code_url=MOM_CODE, citation=MOM,
@@ -111,7 +112,9 @@ recipes["wav2vec2-only"] = dict(
     description="The CLAM head on the wav2vec2-base-gtzan stream alone; BCE only. No published numbers.",
     benchmarks=["mom", "sonics"], published=[])
 
-SONICS_TABLE = {  # SONICS (arXiv 2408.14080), results table: F1 / sensitivity / specificity / audios per s (GPU, batch 1) / GB at batch 12
+# SONICS (arXiv 2408.14080), results table: F1 / sensitivity / specificity / audios per s (GPU, batch 1) / GB at
+# batch 12
+SONICS_TABLE = {
     ("alpha", 5): (0.78, 0.69, 0.94, 148, 0.5), ("beta", 5): (0.78, 0.69, 0.94, 152, 0.2),
     ("gamma", 5): (0.76, 0.66, 0.92, 154, 0.1), ("alpha", 120): (0.97, 0.96, 0.99, 47, 3.9),
     ("beta", 120): (0.92, 0.86, 0.99, 80, 2.3), ("gamma", 120): (0.88, 0.79, 0.99, 97, 1.6)}
@@ -131,7 +134,8 @@ for (v, s), (f1, sens, spec, speed, mem) in SONICS_TABLE.items():
         rows[0]["summary"]["per_generator"] = {"suno_3": {"tpr": 0.992}, "suno_3.5": {"tpr": 1.0},
                                                "suno_2": {"tpr": 0.683}, "udio_32": {"tpr": 0.966},
                                                "udio_130": {"tpr": 1.0}}
-        rows[0]["notes"] += " Per-generator values are detection rates (TPR) as published; Udio-30 is listed under udio_32."
+        rows[0]["notes"] += (" Per-generator values are detection rates (TPR) as published; "
+                             "Udio-30 is listed under udio_32.")
         rows.append(dict(benchmark="mom", slug="spectttra-mom-paper", model_name="SpecTTTra (MoM paper baseline)",
                          paper_url=MOM["url"], code_url=SONICS_CODE, citation=MOM,
                          source="MoM paper, SpecTTTra baseline on MoM (F1 0.869)", test_set=MOM_OFFICIAL_TEST,
@@ -192,7 +196,8 @@ for name, r in recipes.items():
     doc = {"recipe_version": 1, "model": name, "title": r["title"], "description": r["description"],
            "benchmarks": r["benchmarks"],
            "hyperparameters": {"model": model_block(name), "training": training(name),
-                               **({"paper_training": r["paper_training_notes"]} if "paper_training_notes" in r else {})},
+                               **({"paper_training": r["paper_training_notes"]}
+                                  if "paper_training_notes" in r else {})},
            "commands": commands(name, bench), "published": r["published"]}
     doc["submission_meta"] = meta(name, bench, r["description"])
     doc = copy.deepcopy(doc)
@@ -201,5 +206,6 @@ for name, r in recipes.items():
     header = (f"# Reference model recipe: {name}\n# How mom-bench trains it (hyperparameters are those of the registry "
               f"and trainer; tests/test_leaderboard_baselines.py\n# checks they still agree) and what its authors "
               f"published (imported as reported rows by `mom-bench leaderboard import-reported`).\n")
-    (OUT / f"{name}.yaml").write_text(header + yaml.dump(doc, Dumper=NoAlias, sort_keys=False, allow_unicode=True, width=110))
+    (OUT / f"{name}.yaml").write_text(header + yaml.dump(doc, Dumper=NoAlias, sort_keys=False, allow_unicode=True,
+                                                         width=110))
 print(f"wrote {len(recipes)} recipes to {OUT}")

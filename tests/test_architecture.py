@@ -57,7 +57,8 @@ def imports_of(module: str, source: str | None = None) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
             if base.split(".")[0] != "mom_bench":
                 continue
             for alias in node.names:  # `from mom_bench import audio` imports the submodule mom_bench.core.audio
@@ -153,7 +154,8 @@ def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
 
 def test_the_walker_sees_modules_named_in_strings():
     # A registry row or an import_module target is an import that happens later: a hidden upward one fails.
-    hidden = 'TABLE = {"x": "mom_bench.cli:main"}\n\ndef f():\n    return importlib.import_module("mom_bench.loop.training")\n'
+    hidden = ('TABLE = {"x": "mom_bench.cli:main"}\n\n'
+              'def f():\n    return importlib.import_module("mom_bench.loop.training")\n')
     found = imports_of("mom_bench.report.metrics", hidden)
     assert {"mom_bench.cli", "mom_bench.loop.training"} <= found
     wrong = upward("mom_bench.report.metrics", found)

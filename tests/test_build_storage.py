@@ -67,7 +67,8 @@ def _estimates(proto, table, *, cap_s=None) -> dict[str, int]:
     inputs = storage.survey(rows, lookup=True, cap_s=cap_s)
     assert isinstance(inputs, storage.Inputs)
     ids = [r.id for r in rows]
-    return {s: storage.peak_bytes(inputs, ids, ids, store=s, sample_rate=RATE, cap_s=cap_s) for s in ("flac", "original")}
+    return {s: storage.peak_bytes(inputs, ids, ids, store=s, sample_rate=RATE, cap_s=cap_s)
+            for s in ("flac", "original")}
 
 
 def test_store_original_keeps_each_file_and_decodes_like_it(bench):
@@ -155,7 +156,8 @@ def test_a_build_that_fits_passes_and_no_space_check_overrides(bench, monkeypatc
     result = build_benchmark(str(proto), tmp_path / "fits", source_options={"csv": str(table)})
     assert result.ok and result.n_written == 8
     line = next(l for l in capsys.readouterr().err.splitlines() if l.startswith("disk: "))
-    assert f"needs about {storage.human_bytes(est['flac'])} at its peak" in line and "rows to make: 8, to write: 8" in line
+    assert f"needs about {storage.human_bytes(est['flac'])} at its peak" in line
+    assert "rows to make: 8, to write: 8" in line
 
     _small_disk(monkeypatch, 1000)
     out = tmp_path / "over"
@@ -233,7 +235,8 @@ def test_long_songs_are_offered_the_first_90_s(tmp_path, monkeypatch):
         storage.check_space(tmp_path, inputs, ids, ids, store="flac", sample_rate=24000, cap_s=None,
                             original_allowed=True)
     msg = str(refused.value)
-    assert (f"Would fit: --store original (each input file as it is, whole) needs about {storage.human_bytes(original)}; "
+    assert (f"Would fit: --store original (each input file as it is, whole) needs about "
+            f"{storage.human_bytes(original)}; "
             f"--store flac --max-seconds 90 (for jobs that use only the first 90 s, as CLAM does) needs about "
             f"{storage.human_bytes(first90)}.") in msg
     assert f"needs about {storage.human_bytes(full)} at its peak" in msg

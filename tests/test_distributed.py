@@ -32,7 +32,8 @@ def _env(home: Path) -> dict[str, str]:
 
 def _run(cmd: list[str], home: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, env=_env(home), capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(cmd[-12:])} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (f"{' '.join(cmd[-12:])} failed ({done.returncode}):\n"
+                                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
 
 

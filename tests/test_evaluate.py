@@ -59,7 +59,8 @@ def test_results_folder(evaluated, data):
 
     trained = registry.load(run / "best")
     assert res["model"]["encoders"] == {s: e.identity() for s, e in trained.encoders.items()}
-    assert set(res["model"]["encoders"]) == {"mert", "w2v"} and res["model"]["encoders"]["mert"].startswith("hubert|random:")
+    assert set(res["model"]["encoders"]) == {"mert", "w2v"}
+    assert res["model"]["encoders"]["mert"].startswith("hubert|random:")
     assert res["libraries"]["torch"] and res["mom_bench_version"] and res["created"]
     assert set(res["benchmark"]["splits"]) == {"test_id", "test_ood"}
 

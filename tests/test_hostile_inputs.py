@@ -140,8 +140,10 @@ def test_a_bom_is_accepted(tmp_path):
 
 def test_a_duplicated_column_name_refuses_the_manifest(tmp_path):
     """issue 11 item 13: a duplicate `path` header used to take the second column for every row."""
-    data = _lines([["id", "label", "generator", "source", "path", "path"], ["a", "0", "real", "real", "x.wav", "y.wav"]])
-    with pytest.raises(ManifestError, match=r"rows.csv: duplicated column name\(s\) in the header: 'path' in columns 5, 6"):
+    data = _lines([["id", "label", "generator", "source", "path", "path"],
+                   ["a", "0", "real", "real", "x.wav", "y.wav"]])
+    with pytest.raises(ManifestError,
+                       match=r"rows.csv: duplicated column name\(s\) in the header: 'path' in columns 5, 6"):
         _source(tmp_path, data.encode())
 
 
@@ -154,7 +156,8 @@ def test_a_column_without_a_name_refuses_the_manifest(tmp_path):
 
 def test_a_latin1_manifest_names_the_file_the_byte_and_the_line(tmp_path):
     """issue 11 item 13: a latin-1 file used to give a bare UnicodeDecodeError."""
-    data = _lines([HEADER, ["a", "0", "real", "real", "x.wav", "plain"], ["b", "0", "real", "real", "y.wav", "Beyonc\xe9"]])
+    data = _lines([HEADER, ["a", "0", "real", "real", "x.wav", "plain"],
+                   ["b", "0", "real", "real", "y.wav", "Beyonc\xe9"]])
     offset = data.index("\xe9")
     with pytest.raises(ManifestError) as err:
         _source(tmp_path, data.encode("latin-1"))
@@ -176,7 +179,8 @@ def test_metadata_columns_that_collide_with_the_build_columns_are_refused(tmp_pa
 
 def test_metadata_values_are_numbers_only_when_the_whole_text_is_one(tmp_path):
     """issue 11 item 13: `nan`, `inf` and `1_000` stay text (a NaN would make the journal's JSON invalid)."""
-    rows = [HEADER[:5] + ["a", "b", "c", "d", "e"], ["x", "0", "real", "real", "x.wav", "nan", "inf", "1_000", " 12 ", "2.5"]]
+    rows = [HEADER[:5] + ["a", "b", "c", "d", "e"],
+            ["x", "0", "real", "real", "x.wav", "nan", "inf", "1_000", " 12 ", "2.5"]]
     (row,) = _source(tmp_path, _lines(rows).encode()).rows()
     assert row.meta == {"a": "nan", "b": "inf", "c": "1_000", "d": 12, "e": 2.5}
 

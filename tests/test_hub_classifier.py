@@ -106,7 +106,8 @@ def test_a_hub_classifier_at_a_pinned_commit(tiny, tmp_path, loop_benchmark):
             "from mom_bench.models import hub_classifier as H\n"
             "from mom_bench.models.checkpoints import CheckpointError\n"
             f"r = mom_bench.evaluate('hf:lab/tiny-cls@{SHA_A}', data_dir={str(loop_benchmark)!r}, clip='first:3',\n"
-            f"                       out_dir={str(tmp_path / 'results')!r}, n_bootstrap=10, plots=False, progress=False)\n"
+            f"                       out_dir={str(tmp_path / 'results')!r}, "
+            "n_bootstrap=10, plots=False, progress=False)\n"
             "head = H.load('hf:lab/tiny-cls')\n"
             "errors = []\n"
             f"for ref in ('hf:lab/tiny-cls@{'c' * 40}', 'hf:lab/absent'):\n"
@@ -122,7 +123,8 @@ def test_a_hub_classifier_at_a_pinned_commit(tiny, tmp_path, loop_benchmark):
     assert model["checkpoint"] == f"hf:lab/tiny-cls@{SHA_A}"
     assert model["checkpoint_sha256"] == sha256(tiny / "model.safetensors")
     config = model["config"]
-    assert (config["hub_id"], config["revision"], config["identity"]) == ("lab/tiny-cls", SHA_A, f"lab/tiny-cls@{SHA_A}")
+    assert (config["hub_id"], config["revision"], config["identity"]) == ("lab/tiny-cls", SHA_A,
+                                                                          f"lab/tiny-cls@{SHA_A}")
     assert config["fake_label"] == "fake" and config["clip"] == "first:3"
     # weights and extractor were read at the pinned commit, not at main
     assert f"/lab/tiny-cls/resolve/{SHA_A}/model.safetensors" in hub.requests

@@ -127,7 +127,8 @@ def test_validate_recomputes_and_catches_tampering(root, data_dir):
     entry = json.loads(original_entry)
     entry["summary"]["f1"]["value"] = 0.999
     entry_path.write_text(json.dumps(entry, indent=2))
-    assert any("summary does not match its report" in p for p in validate_folder(root, data_dirs={"mom": data_dir}).problems)
+    problems = validate_folder(root, data_dirs={"mom": data_dir}).problems
+    assert any("summary does not match its report" in p for p in problems)
 
     # a report edited together with its summary: caught by re-scoring the stored predictions
     entry = json.loads(original_entry)

@@ -65,7 +65,8 @@ def test_valid_submission_scores_like_evaluate(tmp_path, data_dir, scores):
         assert entry["report"]["splits"][split]["overall"]["f1"]["value"] == pytest.approx(
             f1_score(part["label"], part["score"] >= 0.5))
     assert entry["summary"]["f1"]["value"] == pytest.approx(f1_score(df["label"], df["score"] >= 0.5))
-    assert entry["summary"]["f1_ood"] == {k: expected["splits"]["test_ood"]["overall"]["f1"][k] for k in ("value", "ci")}
+    assert entry["summary"]["f1_ood"] == {k: expected["splits"]["test_ood"]["overall"]["f1"][k]
+                                          for k in ("value", "ci")}
     assert set(entry["summary"]["per_generator"]) == {"suno_3.5", "udio_1.5", "riffusion", "yue", "suno_4"}
     assert entry["summary"]["per_generator"]["yue"]["f1"] == {
         k: expected["splits"]["test_ood"]["per_generator"]["yue"]["f1"][k] for k in ("value", "ci")}
@@ -171,8 +172,9 @@ def test_malformed_metadata(tmp_path, data_dir, scores):
     with pytest.raises(SubmissionRejected) as err:
         _submit(tmp_path, data_dir, pred, meta)
     text = "\n".join(err.value.problems)
-    for reason in ("authors: required but missing", "contact: 'nobody' is not valid (expected an e-mail address or an http(s) URL)", "below the minimum 0",
-                   "not a date like", "modle: unknown field (did you mean 'model_name'?)"):
+    for reason in ("authors: required but missing",
+                   "contact: 'nobody' is not valid (expected an e-mail address or an http(s) URL)",
+                   "below the minimum 0", "not a date like", "modle: unknown field (did you mean 'model_name'?)"):
         assert reason in text, text
 
 

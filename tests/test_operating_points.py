@@ -296,7 +296,8 @@ def test_the_fpr_budget_with_the_highest_score_a_real_calls_nothing_fake():
                         "generator": ["g", "real"] + ["real"] * 19 + ["g"], "label": [1, 0] + [0] * 19 + [1],
                         "score": [0.9, 0.8] + [0.7] * 19 + [0.1]})
     t = metrics.frozen_thresholds(cal, _predictions(1), n_bootstrap=10)["thresholds"]["fpr_5pct"]
-    assert (t["threshold"], t["resolvable"], t["on_calibration"]["tpr"], t["on_calibration"]["fpr"]) == (0.9, True, 0.5, 0.0)
+    assert ((t["threshold"], t["resolvable"], t["on_calibration"]["tpr"], t["on_calibration"]["fpr"])
+            == (0.9, True, 0.5, 0.0))
 
 
 def test_frozen_thresholds_are_unchanged_when_every_test_label_flips():
@@ -347,7 +348,8 @@ def test_evaluate_reports_every_operating_point(evaluated, loop_benchmark):
     out = result.out_dir
     res = json.loads((out / "results.json").read_text(encoding="utf-8"))
     results_schema.check_results(res)
-    assert res["benchmark"]["splits"] == ["test_id", "test_ood"] and res["benchmark"]["calibration_split"] == "validation"
+    assert res["benchmark"]["splits"] == ["test_id", "test_ood"]
+    assert res["benchmark"]["calibration_split"] == "validation"
     assert list(res["metrics"]["splits"]) == ["test_id", "test_ood"]  # validation is not reported as a split
     for split in ("test_id", "test_ood"):
         s = res["metrics"]["splits"][split]

@@ -296,6 +296,7 @@ def test_import_sonics_command_writes_a_loadable_detector(tmp_path):
     assert "spectttra-beta-5s" in result.output and "--checkpoint" in result.output
     model = registry.load(tmp_path / "out")
     assert model.config["weights_source"] == str(src)
-    assert torch.equal(model.tokenizer.spectral.conv.weight, sd["encoder.st_tokenizer.spectral_tokenizer.conv1d.weight"])
+    assert torch.equal(model.tokenizer.spectral.conv.weight,
+                       sd["encoder.st_tokenizer.spectral_tokenizer.conv1d.weight"])
     bad = CliRunner().invoke(main, ["import-sonics", str(tmp_path / "nowhere"), str(tmp_path / "out2")])
     assert bad.exit_code == 2 and "nowhere" in bad.output and "config.json" in bad.output

@@ -61,7 +61,8 @@ def test_unknown_or_bad_recipe_keys_are_refused(tmp_path):
     ({"grad_clip": -1}, "grad_clip must be positive"),  # would turn training into gradient ascent
     ({"aux_weight": -100}, "aux_weight must be >= 0"), ({"warmup_epochs": -5}, "warmup_epochs must be >= 0"),
     ({"epochs": 2.5}, "epochs must be an integer, got 2.5"), ({"epochs": "3"}, "epochs must be an integer, got '3'"),
-    ({"lr": float("nan")}, "lr must be a finite number"), ({"spec_augment": "yes"}, "spec_augment must be true or false"),
+    ({"lr": float("nan")}, "lr must be a finite number"),
+    ({"spec_augment": "yes"}, "spec_augment must be true or false"),
 ])
 def test_recipe_values_are_checked_before_any_folder_is_made(data, tmp_path, values, message):
     with pytest.raises(recipes.TrainingConfigError, match=message):

@@ -8,7 +8,8 @@ Each concrete error also derives from the builtin it used to be (``NotABuiltBenc
 ``FileNotFoundError``), so existing ``except`` clauses keep working.
 
 Every error class is defined here, grouped by family, and imported back by the module that raises it, so
-``from mom_bench.loop.runs import NoTrainedModel`` and ``from mom_bench.core.errors import NoTrainedModel`` name one class.
+``from mom_bench.loop.runs import NoTrainedModel`` and ``from mom_bench.core.errors import NoTrainedModel`` name
+one class.
 """
 from __future__ import annotations
 

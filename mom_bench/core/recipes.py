@@ -82,10 +82,13 @@ class Recipe:
                   (self.lr > 0, "lr must be positive"), (0 <= self.label_smoothing < 1, "label_smoothing in [0, 1)"),
                   (0 <= self.mixup_p <= 1, "mixup_p in [0, 1]"),
                   (self.grad_clip is None or self.grad_clip > 0, "grad_clip must be positive (or null for none)"),
-                  (self.weight_decay >= 0, "weight_decay must be >= 0"), (self.aux_weight >= 0, "aux_weight must be >= 0"),
+                  (self.weight_decay >= 0, "weight_decay must be >= 0"),
+                  (self.aux_weight >= 0, "aux_weight must be >= 0"),
                   (self.margin >= 0, "margin must be >= 0"), (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
-                  (self.warmup_start_lr >= 0, "warmup_start_lr must be >= 0"), (self.min_lr >= 0, "min_lr must be >= 0"),
-                  (self.mixup_alpha >= 0, "mixup_alpha must be >= 0"), (self.shuffle_buffer >= 1, "shuffle_buffer must be >= 1"),
+                  (self.warmup_start_lr >= 0, "warmup_start_lr must be >= 0"),
+                  (self.min_lr >= 0, "min_lr must be >= 0"),
+                  (self.mixup_alpha >= 0, "mixup_alpha must be >= 0"),
+                  (self.shuffle_buffer >= 1, "shuffle_buffer must be >= 1"),
                   (self.preload_bytes >= 0, "preload_bytes must be >= 0")]
         for ok, message in checks:
             if not ok:

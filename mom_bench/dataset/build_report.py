@@ -36,7 +36,8 @@ class BuildResult:
         return self.n_missing == 0 and self.n_unusable == 0
 
     def summary(self) -> str:
-        lines = ["already built with the same protocol, options and rows (--overwrite rebuilds it)"] if self.reused else []
+        lines = (["already built with the same protocol, options and rows (--overwrite rebuilds it)"]
+                 if self.reused else [])
         lines += [f"{self.benchmark} {self.benchmark_version}: {self.n_written} of {self.n_rows} rows written, "
                  f"{self.n_missing} missing, {self.n_unusable} unusable"
                  + (f", {self.n_excluded} excluded" if self.n_excluded else "") + f" -> {self.out_dir}"]
@@ -50,7 +51,8 @@ class BuildResult:
         if self.shortcut and self.shortcut.get("warn"):
             lines.append(f"  WARNING: global signal statistics alone separate real from fake (F1 "
                          f"{self.shortcut.get('f1', float('nan')):.2f}, balanced accuracy "
-                         f"{self.shortcut.get('balanced_accuracy') or float('nan'):.2f}): see shortcut_check in the report")
+                         f"{self.shortcut.get('balanced_accuracy') or float('nan'):.2f}): "
+                         "see shortcut_check in the report")
         return "\n".join(lines)
 
     @classmethod

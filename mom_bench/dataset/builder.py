@@ -146,8 +146,9 @@ def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: di
 
 
 def _record(row: SourceRow, split: str, result: dict, identity: str) -> dict:
-    rec: dict[str, Any] = {k: None for k in ("audio_bytes", "audio_path", "duration_s", "orig_codec", "orig_sample_rate",
-                             "orig_channels", "orig_bit_rate", "orig_duration_s", "content_sha256")}
+    rec: dict[str, Any] = {k: None for k in ("audio_bytes", "audio_path", "duration_s", "orig_codec",
+                                             "orig_sample_rate", "orig_channels", "orig_bit_rate", "orig_duration_s",
+                                             "content_sha256")}
     rec.update({k: v for k, v in result.items() if k in rec})
     rec.update(id=row.id, label=int(row.label), generator=row.generator, source=row.source,
                group_key=row.group_key, preassigned=row.split, split=split, status=result["status"],
@@ -449,7 +450,8 @@ class _Space:
     before the writer lock for a new or empty folder, else on the rows the folder does not already hold."""
 
     def __init__(self, protocol, source, store: str, max_seconds: float | None, progress: bool):
-        self.protocol, self.source, self.store, self.cap_s, self.progress = protocol, source, store, max_seconds, progress
+        self.protocol, self.source, self.store = protocol, source, store
+        self.cap_s, self.progress = max_seconds, progress
 
     def check(self, out: Path, todo: list[SourceRow], every: list[SourceRow]) -> None:
         """Refuse (:class:`storage.NotEnoughSpace`) when ``todo`` (rows still to make) and ``every`` (rows the

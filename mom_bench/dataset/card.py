@@ -65,6 +65,7 @@ def render_card(protocol, report: dict, features=None, split_bytes: dict | None 
     real_rows = [[r.id, r.name, ", ".join(r.group_by) or "(row)"] for r in protocol.reals]
     audit = report["leakage_audit"]
     sc_text = _shortcut_text(report.get("shortcut_check") or {})
+    verdict = "passed" if audit["ok"] else "FAILED"
     body = f"""# {protocol.title}
 
 {protocol.description.strip()}
@@ -105,7 +106,7 @@ OOD generators appear only in `test_ood`. `test_id` holds held-out songs of the 
 
 ## Splits
 
-{_split_rule(protocol, audit)} Songs with identical decoded audio are joined into one group. Leakage audit: {'passed' if audit['ok'] else 'FAILED'}
+{_split_rule(protocol, audit)} Songs with identical decoded audio are joined into one group. Leakage audit: {verdict}
 ({audit['n_groups']} groups, {audit['rows_moved_by_duplicates']} rows moved by duplicate audio).
 
 {sc_text}
@@ -129,7 +130,8 @@ mom-bench repository (`data_cards/{protocol.name}.md`).
 ```
 """
     sizes = {s: sum(by_split[s].values()) for s in present}
-    return "---\n" + yaml.safe_dump(front_matter(protocol, present, features, sizes, split_bytes), sort_keys=False) + "---\n\n" + body
+    front = yaml.safe_dump(front_matter(protocol, present, features, sizes, split_bytes), sort_keys=False)
+    return "---\n" + front + "---\n\n" + body
 
 
 def _audio_text(protocol, audio: dict) -> str:
@@ -148,7 +150,8 @@ def _shortcut_text(sc: dict) -> str:
     features = ", ".join(f"`{f}`" for f in sc.get("features") or [])
     what = ("Shortcut check: can global signal statistics alone tell the fakes from the reals? A standardised "
             "logistic regression and a depth-3 decision tree (balanced class weights) are trained on the train "
-            f"split's statistics of the stored audio ({features + '; ' if features else ''}`mom_bench.core.signal_stats`, "
+            f"split's statistics of the stored audio ({features + '; ' if features else ''}"
+            "`mom_bench.core.signal_stats`, "
             "the features of the `stats-lr` reference detector) and scored on test_id + test_ood, fake = positive; "
             f"the build warns when the better balanced accuracy exceeds {threshold:g} (not F1: calling every row "
             "fake scores F1 0.667 on a balanced test set).")

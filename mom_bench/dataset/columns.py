@@ -35,7 +35,7 @@ def meta_column_names(keys, *, where: str = "metadata") -> dict[str, str]:
     ... except ColumnClash as err:
     ...     print(err)
     rows.csv: metadata columns 'audio' and 'meta_audio' would both be stored as column 'meta_audio' ('audio' is a column of every build); rename one of them
-    """
+    """  # noqa: E501 (a doctest's expected output: the exception message is one line)
     taken: dict[str, str] = {}
     for key in sorted(keys):
         column = meta_column_name(key)

@@ -182,7 +182,9 @@ def _split_audit(protocol, staged: list[dict], listed) -> tuple[list[dict], dict
                      "groups with identical decoded audio are joined and take the split of their smallest group "
                      "key (test_ood when they hold an OOD fake)")
     if not audit["ok"]:
-        raise BuildError(f"leakage audit failed: {json.dumps({k: audit[k] for k in ('ood_outside_test_ood', 'groups_spanning_splits', 'duplicate_audio_spanning_splits')})[:2000]}")
+        failed = {k: audit[k] for k in ("ood_outside_test_ood", "groups_spanning_splits",
+                                        "duplicate_audio_spanning_splits")}
+        raise BuildError(f"leakage audit failed: {json.dumps(failed)[:2000]}")
     return written, audit
 
 

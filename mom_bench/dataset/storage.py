@@ -97,7 +97,8 @@ def survey(rows: Iterable[Any], *, lookup: bool, cap_s: float | None) -> Inputs 
             return ("its rows are downloaded or generated while building and it stores whole songs, so their "
                     "size is not known beforehand")
         return Inputs(seconds={r.id: cap_s for r in rows},
-                      how=f"{len(rows)} rows generated or downloaded while building, each counted at the {cap_s:g} s cap")
+                      how=f"{len(rows)} rows generated or downloaded while building, "
+                          f"each counted at the {cap_s:g} s cap")
     paths: dict[str, Path] = {}
     inputs = Inputs()
     for row in rows:

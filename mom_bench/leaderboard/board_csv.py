@@ -25,8 +25,8 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
                 if col not in gen_columns:
                     gen_columns.append(col)
     fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
-              "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS, "parameters", "benchmark_version", "dataset_fingerprint", "date",
-              "source"] + gen_columns
+              "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS,
+              "parameters", "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

@@ -258,12 +258,14 @@ def render_markdown(results: Mapping[str, Any]) -> str:  # results.json, also on
     lines = [f"# {md_text(m['name'])} on {md_text(b['name'])}", "",
              f"- model: {md_code(m['name'])} (requested {md_code(m['requested'])}), checkpoint "
              f"{md_code(m['checkpoint'])} (sha256 `{(m['checkpoint_sha256'] or 'n/a')[:16]}`)",
-             f"- dataset: {md_text(b['name'])} {md_text(b.get('version') or '')}, fingerprint `{b['fingerprint'][:16]}`",
+             f"- dataset: {md_text(b['name'])} {md_text(b.get('version') or '')}, "
+             f"fingerprint `{b['fingerprint'][:16]}`",
              f"- threshold {report['threshold']}, 95 % bootstrap CIs ({report['n_bootstrap']} resamples, seed "
              f"{report['seed']}), mom-bench {results['mom_bench_version']}, {results['created']}",
              f"- {md_text(frozen_note(results))}", *coverage_lines(results), "",
              "## Overall", "", overall_table(report, markdown=True), "",
-             f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(gap)}" + (f" ({gap['reason']})" if gap.get("reason") else ""),
+             f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(gap)}"
+             + (f" ({gap['reason']})" if gap.get("reason") else ""),
              "", "## Operating points", "", operating_points_table(results, markdown=True), "",
              tpr_at_fpr_table(report, markdown=True), "",
              "\\* fewer reals than 1 / FPR: reported, but a single real called fake already exceeds that FPR.", "",
@@ -489,7 +491,8 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
     frozen = metrics.frozen_thresholds(calibration, predictions, threshold=threshold, n_bootstrap=n_bootstrap,
                                        seed=seed)
     if calibrate is None:
-        frozen["reason"] = (f"{data_dir} has no {calibration_split} split: no thresholds were frozen" if calibration_split
+        frozen["reason"] = (f"{data_dir} has no {calibration_split} split: no thresholds were frozen"
+                            if calibration_split
                             else "no calibration split was asked for (calibration_split=None)")
     results: documents.Results = {
         "schema_version": RESULTS_SCHEMA_VERSION,

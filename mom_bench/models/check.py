@@ -116,8 +116,8 @@ class _CannotRun(Exception):
 
 def resolve_target(spec: str, benchmark: str | None = None) -> Any:
     """The detector ``spec`` names: a saved detector folder (loaded with :func:`registry.load`), a Hub audio
-    classifier ``hf:<id or folder>[@revision]``, ``module:Class`` or ``module:function`` (instantiated or called with no arguments), or a registry name
-    (built with :func:`registry.create`, resolved on ``benchmark``)."""
+    classifier ``hf:<id or folder>[@revision]``, ``module:Class`` or ``module:function`` (instantiated or called
+    with no arguments), or a registry name (built with :func:`registry.create`, resolved on ``benchmark``)."""
     text = spec.strip()
     if not text:
         raise TargetError("nothing to check: give a registry name, module:Class or a saved detector folder")

@@ -167,7 +167,8 @@ class HubClassifier(Detector):
             raise HubClassifierError(f"--clip: {err}") from None
         super().__init__({
             "model": f"{PREFIX}{hub_id}", "hub_id": hub_id, "revision": revision, "fake_label": fake_name,
-            "fake_label_id": fake_id, "labels": {str(i): str(n) for i, n in sorted((int(k), v) for k, v in cfg.id2label.items())},
+            "fake_label_id": fake_id,
+            "labels": {str(i): str(n) for i, n in sorted((int(k), v) for k, v in cfg.id2label.items())},
             "clip": clip, "sample_rate": rate, "architecture": type(model).__name__,
             "feature_extractor": type(extractor).__name__,
             "identity": identity or f"in-memory:{tensor_digest(model)}"})

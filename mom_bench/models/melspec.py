@@ -102,8 +102,8 @@ class MelFrontEnd(nn.Module):
         dtype = torch.promote_types(self.window.dtype, torch.float32)
         wave = wave.to(dtype)
         spec = torch.stft(wave, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-                          window=self.window.to(dtype), center=True, pad_mode="reflect", normalized=False, onesided=True,
-                          return_complex=True)
+                          window=self.window.to(dtype), center=True, pad_mode="reflect", normalized=False,
+                          onesided=True, return_complex=True)
         # |X|^2 as re^2 + im^2: complex abs() (a hypot per bin) costs more than the FFT itself on CPU.
         spec = spec.real.square() + spec.imag.square()  # [B, freqs, frames]
         if self.power != 2.0:

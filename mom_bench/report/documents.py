@@ -324,7 +324,8 @@ class Results(TypedDict):
     benchmark: BenchmarkInfo
     model: ModelInfo
     metrics: Annotated[Report, {"description": "mom_bench.report.metrics.compute_report"}]
-    frozen_thresholds: NotRequired[Annotated[FrozenThresholds, {"description": "mom_bench.report.metrics.frozen_thresholds"}]]
+    frozen_thresholds: NotRequired[Annotated[FrozenThresholds, {
+        "description": "mom_bench.report.metrics.frozen_thresholds"}]]
     coverage: NotRequired[Annotated[Coverage, {
         "description": "rows scored / rows of the split in the build's row list"}]]
 

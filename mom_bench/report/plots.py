@@ -1,6 +1,7 @@
 """PNG figures of an evaluation: per-generator F1 with confidence intervals, ROC and DET curves, score
-histograms of reals versus fakes, and a reliability diagram (the equal-mass bins of the ECE). Drawn with matplotlib's Agg backend (no display needed); curves come from
-:mod:`mom_bench.report.metrics` so figures and numbers never disagree."""
+histograms of reals versus fakes, and a reliability diagram (the equal-mass bins of the ECE). Drawn with
+matplotlib's Agg backend (no display needed); curves come from :mod:`mom_bench.report.metrics` so figures and
+numbers never disagree."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping

@@ -68,7 +68,8 @@ class AudioIndex:
         preferred = [p for p in paths if p.parent.name.lower() in wanted]
         if len(preferred) == 1:
             return preferred[0]
-        raise MissingAudio(f"{len(paths)} files named {stem(name)!r} in the audio root ({', '.join(map(str, paths[:3]))}); "
+        raise MissingAudio(f"{len(paths)} files named {stem(name)!r} in the audio root "
+                           f"({', '.join(map(str, paths[:3]))}); "
                            "keep one, or put it in the generator's folder")
 
 
@@ -97,7 +98,8 @@ def _read_links(path: Path, prefix: str | None) -> dict[str, dict]:
         cols = reader.fieldnames or []
         lower = {c.lower(): c for c in cols}
         url_col = next((c for c in cols if "url" in c.lower() or "link" in c.lower()), None)
-        name_col = next((lower[k] for k in ("filename", "file", "file_name", "name", "id", "song_id") if k in lower), None)
+        name_col = next((lower[k] for k in ("filename", "file", "file_name", "name", "id", "song_id") if k in lower),
+                        None)
         if url_col is None:
             raise ValueError(f"{path}: no URL column (a column whose name contains 'url' or 'link'); columns: {cols}")
         if name_col is None and not prefix:
@@ -109,7 +111,8 @@ def _read_links(path: Path, prefix: str | None) -> dict[str, dict]:
                 continue
             key = stem(rec[name_col]) if name_col else f"{prefix}_{i}"
             links[key] = {"url": url, "size": _int(rec.get(lower.get("size", ""), None)),
-                          "sha256": rec.get(lower.get("sha256", "")) or None, "md5": rec.get(lower.get("md5", "")) or None}
+                          "sha256": rec.get(lower.get("sha256", "")) or None,
+                          "md5": rec.get(lower.get("md5", "")) or None}
         return links
 
 
@@ -133,7 +136,8 @@ class MomSource:
         self.by_manifest = {g.extra.get("manifest_name", g.id): g for g in protocol.generators}
         self.manifest_names = options.get("manifests_files") or protocol.source.get("manifests") or {}
         if isinstance(self.manifest_names, str):
-            raise ValueError(f"{protocol.path}: source.manifests must map fakes/real_songs/real_yt_covers to file names")
+            raise ValueError(f"{protocol.path}: source.manifests must map fakes/real_songs/real_yt_covers "
+                             "to file names")
         self.timeout = float(options.get("timeout", 30))
         self.retries = int(options.get("retries", 4))
 
