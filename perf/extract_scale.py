@@ -196,7 +196,7 @@ def part_b(args) -> dict:
         torch.manual_seed(1)
         wave = torch.randn(1, n) * 0.1
 
-        def go(m, precision):
+        def go(m, precision, wave=wave):
             with torch.inference_mode(), P.autocast(precision, "cpu"):
                 return m.extract(wave) if hasattr(m, "extract") else m(wave)
 

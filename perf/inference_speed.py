@@ -97,7 +97,8 @@ def run_spectttra(name: str, reps: int) -> dict:
         for batch in (1, 8):
             wave = torch.randn(batch, n)
             model(wave)  # warm-up
-            times = _time(lambda: model(wave), reps if batch == 1 else max(1, reps // 2), f"{name} batch {batch}")
+            times = _time(lambda wave=wave: model(wave), reps if batch == 1 else max(1, reps // 2),
+                          f"{name} batch {batch}")
             rows[f"batch{batch}"] = {"audios_per_s": batch / statistics.median(times), "seconds": times}
     rows["gflop_per_audio"] = count_flops(model, torch.randn(1, n)) / 1e9
     return rows
@@ -193,7 +194,7 @@ def run_clam_cached(reps: int) -> dict:
         rows = {}
         with torch.inference_mode():
             for batch in (1, 8):
-                def rescore():
+                def rescore(batch=batch):
                     stored = cache.load(folder)
                     for i in range(0, n_songs, batch):
                         x = stack([stored[k] for k in ids[i:i + batch]])

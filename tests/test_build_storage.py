@@ -155,7 +155,7 @@ def test_a_build_that_fits_passes_and_no_space_check_overrides(bench, monkeypatc
     _small_disk(monkeypatch, est["flac"])  # exactly enough
     result = build_benchmark(str(proto), tmp_path / "fits", source_options={"csv": str(table)})
     assert result.ok and result.n_written == 8
-    line = next(l for l in capsys.readouterr().err.splitlines() if l.startswith("disk: "))
+    line = next(text for text in capsys.readouterr().err.splitlines() if text.startswith("disk: "))
     assert f"needs about {storage.human_bytes(est['flac'])} at its peak" in line
     assert "rows to make: 8, to write: 8" in line
 
@@ -194,7 +194,7 @@ def test_a_rebuild_counts_only_the_rows_still_to_make(bench, monkeypatch, capsys
         w.writerow({**rows[0], "id": "real_extra", "artist": "artist_new"})
     capsys.readouterr()
     assert build_benchmark(str(proto), out, source_options={"csv": str(table)}).ok
-    line = next(l for l in capsys.readouterr().err.splitlines() if l.startswith("disk: "))
+    line = next(text for text in capsys.readouterr().err.splitlines() if text.startswith("disk: "))
     assert "rows to make: 1, to write: 9" in line
 
     _small_disk(monkeypatch, 1000)  # a refused update leaves the finished build as it was

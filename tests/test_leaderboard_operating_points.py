@@ -364,7 +364,7 @@ def test_render_refuses_an_entry_with_an_out_of_range_claim(mom_build, tmp_path)
 
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
-def test_new_columns_sort_in_a_browser(browser, robust_results, data_dir, tmp_path):
+def test_new_columns_sort_in_a_browser(browser, robust_results, data_dir, tmp_path):  # noqa: F811  (imported fixture)
     """issue 12 item 4: the page sorts by TPR@1%FPR, the worst source's FPR and the robustness columns."""
     from tests.test_leaderboard_browser import _column, _open, _screenshot
 

@@ -91,7 +91,7 @@ def test_interrupted_run_resumes_and_bad_items_are_reported(tmp_path, songs):
         cache.get_or_compute(model, bad, {"dataset": "fp"}, batch_size=1, progress=False)
     # what was computed before the failure was kept (written on the way out)
     calls = []
-    out = cache.get_or_compute(model, [(i, l) for i, l in _items(model, songs, calls) if i != "song2"] +
+    out = cache.get_or_compute(model, [(i, load) for i, load in _items(model, songs, calls) if i != "song2"] +
                                [("song2", broken)], {"dataset": "fp"}, batch_size=1, on_error="skip",
                                progress=False)
     assert sorted(calls) == ["song3", "song4"]

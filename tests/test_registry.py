@@ -91,7 +91,7 @@ def test_models_command_lists_every_row_with_params_rate_and_clip():
     assert result.exit_code == 0, result.output
     for spec in list_models():
         assert spec.name in result.output
-    line = next(l for l in result.output.splitlines() if l.startswith("clam "))
+    line = next(text for text in result.output.splitlines() if text.startswith("clam "))
     assert "194.26 M" in line and "24000" in line and "first:90" in line
     rows = json.loads(CliRunner().invoke(main, ["models", "--json"]).output)
     assert {r["name"] for r in rows} == {s.name for s in list_models()}

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from mom_bench.core.errors import AudioError as AudioError  # raised here, caugh
 if TYPE_CHECKING:
     from torchcodec.decoders import AudioDecoder
 
-AudioSource = Union[str, Path, bytes, bytearray, memoryview]
+AudioSource = str | Path | bytes | bytearray | memoryview
 
 #: Longest song accepted by default (seconds). Longer inputs are rejected rather than silently cut,
 #: because a 3-hour "song" in a music benchmark is almost always a mistake in a manifest.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 from mom_bench.core.errors import PrecisionError
 
@@ -47,7 +47,7 @@ def resolve(precision: str | None, device: Any) -> str:
     return name
 
 
-def autocast(precision: str, device: Any) -> ContextManager[Any]:
+def autocast(precision: str, device: Any) -> contextlib.AbstractContextManager[Any]:
     """The autocast context for a resolved ``precision`` on ``device`` (a no-op for fp32)."""
     import torch
 

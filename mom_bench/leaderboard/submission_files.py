@@ -52,6 +52,10 @@ class Limits:
     footer_bytes: int = 1024 * 1024
 
 
+#: The default budgets (a frozen value, so one instance serves as every function's default).
+DEFAULT_LIMITS = Limits()
+
+
 def _sniff(head: bytes) -> str | None:
     """Name the kind of binary file that must never reach a parser, if ``head`` looks like one."""
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
@@ -65,7 +69,7 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def load_predictions(path: Path | str, limits: Limits = Limits()) -> tuple[pd.DataFrame | None, dict, list[str]]:
+def load_predictions(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> tuple[pd.DataFrame | None, dict, list[str]]:
     """Read ``id``, ``score`` from a CSV or Parquet file without trusting it.
 
     Returns ``(frame, info, problems)``; ``frame`` is None when the file cannot be read at all. The frame
@@ -343,7 +347,7 @@ def _parquet_ids(chunk, limits: Limits, first: int) -> tuple[list, int]:
     return [None if k is None else dictionary[k] for k in chunk.indices.to_pylist()], size
 
 
-def load_meta(source: Path | str | dict, limits: Limits = Limits()) -> tuple[dict | None, list[str]]:
+def load_meta(source: Path | str | dict, limits: Limits = DEFAULT_LIMITS) -> tuple[dict | None, list[str]]:
     """Read submission metadata (YAML/JSON file, or a dict) and check it against ``SUBMISSION_META``.
 
     A baselines/ recipe file can be passed as it is: its ``submission_meta`` section is used.

@@ -51,7 +51,7 @@ from mom_bench.leaderboard.scoring import (
     score,
     summarise,
 )
-from mom_bench.leaderboard.submission_files import Limits, load_meta, load_predictions
+from mom_bench.leaderboard.submission_files import DEFAULT_LIMITS, Limits, load_meta, load_predictions
 from mom_bench.models import registry
 from mom_bench.report.metrics import registry as metric_registry
 
@@ -75,7 +75,7 @@ class _Prepared:
 
 def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None = None,
            root: Path | str = "leaderboard", *, replace: bool = False, store_predictions: bool = True,
-           limits: Limits = Limits(), n_bootstrap: int = 1000, seed: int = 0, today: str | None = None,
+           limits: Limits = DEFAULT_LIMITS, n_bootstrap: int = 1000, seed: int = 0, today: str | None = None,
            expect_fingerprint: str | None = None, partial: bool = False) -> Path:
     """Validate, score and write ``<root>/entries/<benchmark>/<slug>.json``; returns its path.
 
@@ -388,7 +388,7 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
         if key not in kwargs and isinstance(run_metrics.get(key), int):
             kwargs[key] = run_metrics[key]
     fp = bench.get("fingerprint")
-    options = {"store_predictions": True, "limits": Limits(), "n_bootstrap": 1000, "seed": 0, "today": None,
+    options = {"store_predictions": True, "limits": DEFAULT_LIMITS, "n_bootstrap": 1000, "seed": 0, "today": None,
                "partial": False, **kwargs}
     dataset = data_dir or bench.get("dataset")
     prepared = _prepare(results_dir / "predictions.csv", meta_data, name,

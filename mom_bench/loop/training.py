@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,7 @@ class _Trainer:
                 self.model.train()
                 sums, n_steps = self._steps(feed, epoch, rng, draws)
                 scores = feed.validate()
-                self.part.on_main(lambda: self._record(epoch, t0, sums, n_steps, scores), error=TrainError)
+                self.part.on_main(partial(self._record, epoch, t0, sums, n_steps, scores), error=TrainError)
         finally:
             torch.set_num_threads(threads)
 
