@@ -1,0 +1,287 @@
+"""Benchmarks as data: one YAML file per benchmark in this folder, and the strict loader for them.
+
+Adding a benchmark means adding a file here (or passing the path of one), never an ``if`` branch in the
+builder. The loader refuses anything it does not understand: a typo in a key would otherwise silently
+change how a benchmark is split, and two people would then publish numbers on two different datasets.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mom_bench.core import loader
+from mom_bench.core.errors import ProtocolError
+from mom_bench.core.registry import Registry
+from mom_bench.core.splits import ID_SPLITS, SPLITS
+
+HERE = Path(__file__).resolve().parent
+
+#: The default benchmark: built offline from shipped audio.
+DEFAULT = "mom-mini"
+
+ROLES = ("train", "ood")
+
+_STRING = {"type": "string"}
+_ANY: dict[str, Any] = {}
+_WEIGHTS = {"type": "object"}
+# Source-specific facts about a generator or a real source sit beside the common keys; they are listed here
+# so that a misspelt key is still caught.
+_SOURCE_FACTS = {k: _ANY for k in ("manifest_name", "folder", "hf_patterns", "link_list", "match", "description",
+                                   "url", "license", "options", "manifest", "youtube_only")}
+
+#: The shape of a protocol file (checked by :mod:`mom_bench.core.loader`; the loader words what it cannot say).
+SCHEMA: dict[str, Any] = {
+    "title": "mom-bench benchmark protocol", "type": "object", "additionalProperties": False,
+    "required": ["name", "version", "title", "description", "license", "citation", "audio", "clip_policy",
+                 "source", "splits", "generators", "reals"],
+    "properties": {
+        **{k: _STRING for k in ("name", "version", "title", "description", "license", "citation", "clip_policy")},
+        "homepage": _ANY, "notes": _ANY,
+        "audio": {"type": "object", "required": ["sample_rate", "format"], "additionalProperties": False,
+                  "properties": {"sample_rate": _ANY, "format": _ANY, "max_seconds": _ANY}},
+        "source": {"type": "object", "required": ["kind"], "properties": {"kind": _STRING}},
+        "splits": {"type": "object", "required": ["salt", "reals", "fakes_id"], "additionalProperties": False,
+                   "properties": {"salt": _STRING, "reals": _WEIGHTS, "fakes_id": _WEIGHTS,
+                                  "official": {"type": ["object", "null"], "required": ["reals", "fakes_id"],
+                                               "additionalProperties": False,
+                                               "properties": {"reals": _WEIGHTS, "fakes_id": _WEIGHTS}}}},
+        "generators": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["id", "name", "family", "role"], "additionalProperties": False,
+            "properties": {"id": _STRING, "name": _STRING, "family": _STRING, "role": {"enum": list(ROLES)},
+                           **{k: v for k, v in _SOURCE_FACTS.items() if k not in ("manifest", "youtube_only")}}}},
+        "reals": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["id", "name"], "additionalProperties": False,
+            "properties": {"id": _ANY, "name": _ANY, "group_by": {"type": ["array", "null"], "items": _STRING},
+                           **{k: v for k, v in _SOURCE_FACTS.items()
+                              if k not in ("manifest_name", "hf_patterns", "link_list")}}}},
+    },
+}
+_WEIGHT_TOL = 1e-6
+
+#: The kinds of source a protocol may name (``source.kind``); each has its class in
+#: :data:`mom_bench.dataset.sources.SOURCE_CLASSES`, which the builder opens.
+SOURCE_KINDS: Registry[str] = Registry("kind", {
+    "mom": "the MoM release: its manifest and audio from the Hub or a local copy",
+    "sonics": "the SONICS release: its CSV files and audio folders",
+    "mom-mini": "shipped real excerpts and fakes generated offline from them",
+    "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
+}, error=ProtocolError)
+
+
+#: Source options that name files or folders. Written in a protocol file they are not trusted (a protocol
+#: from elsewhere must not make the builder read any file of the machine): see :class:`FromProtocolFile`.
+PATH_OPTIONS = ("csv", "root")
+
+
+class FromProtocolFile(str):
+    """A path option as written in a protocol file (``source.csv``, ``source.root``), marked so that the
+    source using it resolves it against the protocol's folder and confines it there. The same option given
+    on the command line or through the API is a plain string: what the user passes is trusted."""
+
+
+@dataclass(frozen=True)
+class Generator:
+    id: str
+    name: str
+    family: str
+    role: str  # "train" (in-distribution) or "ood" (only ever in test_ood)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_ood(self) -> bool:
+        return self.role == "ood"
+
+
+@dataclass(frozen=True)
+class RealSource:
+    id: str
+    name: str
+    group_by: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BenchmarkProtocol:
+    name: str
+    version: str
+    title: str
+    description: str
+    license: str
+    citation: str
+    sample_rate: int
+    audio_format: str
+    max_seconds: float | None
+    clip_policy: str
+    source: dict
+    salt: str
+    real_weights: dict
+    fake_id_weights: dict
+    official_weights: dict | None
+    generators: tuple[Generator, ...]
+    reals: tuple[RealSource, ...]
+    path: Path
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def source_kind(self) -> str:
+        return self.source["kind"]
+
+    def generator(self, gen_id: str) -> Generator:
+        for g in self.generators:
+            if g.id == gen_id:
+                return g
+        raise KeyError(f"{self.name}: no generator {gen_id!r} (known: {', '.join(g.id for g in self.generators)})")
+
+    def real(self, real_id: str) -> RealSource:
+        for r in self.reals:
+            if r.id == real_id:
+                return r
+        raise KeyError(f"{self.name}: no real source {real_id!r} (known: {', '.join(r.id for r in self.reals)})")
+
+    @property
+    def ood_generators(self) -> list[str]:
+        return [g.id for g in self.generators if g.is_ood]
+
+
+def names() -> list[str]:
+    """Benchmarks shipped with mom-bench."""
+    return sorted(p.stem for p in HERE.glob("*.yaml"))
+
+
+def path_of(name: str) -> Path:
+    """The YAML file of a shipped benchmark, or ``name`` itself when it is a path to a YAML file."""
+    candidate = Path(name)
+    if candidate.suffix in {".yaml", ".yml"}:
+        if not candidate.is_file():
+            raise ProtocolError(f"protocol file not found: {candidate}")
+        return candidate
+    shipped: Registry[Path] = Registry("benchmark", {p: HERE / f"{p}.yaml" for p in names()}, error=ProtocolError)
+    return shipped.get(name)
+
+
+def load(name: str) -> BenchmarkProtocol:
+    """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``) or YAML path."""
+    path = path_of(name)
+    return parse(loader.read_yaml(path, ProtocolError), path)
+
+
+def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]:
+    if not isinstance(obj, dict) or not obj:
+        raise ProtocolError(f"{where}: expected a mapping of split -> weight")
+    out = {}
+    for split, w in obj.items():
+        if split not in allowed:
+            raise ProtocolError(f"{where}: split {split!r} not allowed here (allowed: {', '.join(allowed)})")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ProtocolError(f"{where}.{split}: weight must be a non-negative number, got {w!r}")
+        out[split] = float(w)
+    total = sum(out.values())
+    if abs(total - 1.0) > _WEIGHT_TOL:
+        raise ProtocolError(f"{where}: weights sum to {total:.6g}, not 1")
+    return out
+
+
+def _mark_paths(f: str, source: dict) -> dict:
+    """A copy of the ``source`` block with its path options marked :class:`FromProtocolFile`."""
+    out = dict(source)
+    for key in PATH_OPTIONS:
+        if key not in out or out[key] is None:
+            continue
+        value = out[key]
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise ProtocolError(f"{f}: source.{key}: expected a path relative to the protocol's folder, "
+                                f"got {value!r}")
+        out[key] = FromProtocolFile(value)
+    return out
+
+
+def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
+    """Validate a protocol already read from YAML. Every message starts with the file and the key."""
+    path = Path(path)
+    f = str(path)
+    raw = loader.keys(f, raw, SCHEMA, ProtocolError)
+    shape = SCHEMA["properties"]
+    for key in ("name", "version", "title", "description", "license", "citation", "clip_policy"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise ProtocolError(f"{f}: {key}: expected a non-empty string (quote versions: \"1.0.0\")")
+
+    audio = loader.keys(f"{f}: audio", raw["audio"], shape["audio"], ProtocolError)
+    if not isinstance(audio["sample_rate"], int) or not 8000 <= audio["sample_rate"] <= 192000:
+        raise ProtocolError(f"{f}: audio.sample_rate: expected an integer rate in Hz, got {audio['sample_rate']!r}")
+    if audio["format"] != "flac":
+        raise ProtocolError(f"{f}: audio.format: only 'flac' is supported, got {audio['format']!r}")
+    max_seconds = audio.get("max_seconds")
+    if max_seconds is not None and (not isinstance(max_seconds, (int, float)) or max_seconds <= 0):
+        raise ProtocolError(f"{f}: audio.max_seconds: expected a positive number or null")
+
+    from mom_bench.core.audio import parse_clip  # lazily: listing benchmarks must not import torch
+
+    try:
+        parse_clip(raw["clip_policy"])
+    except ValueError as err:
+        raise ProtocolError(f"{f}: clip_policy: {err}") from None
+
+    source = raw["source"]
+    if not isinstance(source, dict) or not isinstance(source.get("kind"), str):
+        raise ProtocolError(f"{f}: source: expected a mapping with a 'kind' (e.g. kind: mom)")
+    if source["kind"] not in SOURCE_KINDS:
+        raise ProtocolError(f"{f}: source.kind: {SOURCE_KINDS.unknown(source['kind'])}")
+
+    source = _mark_paths(f, source)
+
+    splits = loader.keys(f"{f}: splits", raw["splits"], shape["splits"], ProtocolError)
+    if not isinstance(splits["salt"], str) or not splits["salt"]:
+        raise ProtocolError(f"{f}: splits.salt: expected a non-empty string")
+    real_w = _weights(f"{f}: splits.reals", splits["reals"], SPLITS)
+    fake_w = _weights(f"{f}: splits.fakes_id", splits["fakes_id"], ID_SPLITS)
+    official = None
+    if splits.get("official") is not None:
+        off = loader.keys(f"{f}: splits.official", splits["official"], shape["splits"]["properties"]["official"],
+                          ProtocolError)
+        official = {"reals": _weights(f"{f}: splits.official.reals", off["reals"], SPLITS),
+                    "fakes_id": _weights(f"{f}: splits.official.fakes_id", off["fakes_id"],
+                                         ID_SPLITS)}
+
+    if not isinstance(raw["generators"], list) or not raw["generators"]:
+        raise ProtocolError(f"{f}: generators: expected a non-empty list")
+    generators, seen = [], set()
+    for i, g in enumerate(raw["generators"]):
+        where = f"{f}: generators[{i}]"
+        g = loader.keys(where, g, shape["generators"]["items"], ProtocolError)
+        for key in ("id", "name", "family"):
+            if not isinstance(g[key], str) or not g[key]:
+                raise ProtocolError(f"{where}.{key}: expected a non-empty string")
+        if g["role"] not in ROLES:
+            raise ProtocolError(f"{where}.role: unknown role {g['role']!r}; use 'train' (in-distribution) or "
+                                "'ood' (only ever in test_ood)")
+        if g["id"] in seen or g["id"] == "real":
+            raise ProtocolError(f"{where}.id: {g['id']!r} is duplicated or reserved")
+        seen.add(g["id"])
+        generators.append(Generator(g["id"], g["name"], g["family"], g["role"],
+                                    {k: v for k, v in g.items() if k not in ("id", "name", "family", "role")}))
+
+    if not isinstance(raw["reals"], list) or not raw["reals"]:
+        raise ProtocolError(f"{f}: reals: expected a non-empty list")
+    reals = []
+    for i, r in enumerate(raw["reals"]):
+        where = f"{f}: reals[{i}]"
+        r = loader.keys(where, r, shape["reals"]["items"], ProtocolError)
+        group_by = r.get("group_by") or []
+        if not isinstance(group_by, list) or not all(isinstance(x, str) for x in group_by):
+            raise ProtocolError(f"{where}.group_by: expected a list of column names")
+        if r["id"] in seen:
+            raise ProtocolError(f"{where}.id: {r['id']!r} is duplicated")
+        seen.add(r["id"])
+        reals.append(RealSource(r["id"], r["name"], tuple(group_by),
+                                {k: v for k, v in r.items() if k not in ("id", "name", "group_by")}))
+
+    loader.check(f, raw, SCHEMA, ProtocolError)  # whatever the checks above do not word themselves
+    return BenchmarkProtocol(
+        name=raw["name"], version=raw["version"], title=raw["title"], description=raw["description"],
+        license=raw["license"], citation=raw["citation"], sample_rate=audio["sample_rate"],
+        audio_format=audio["format"], max_seconds=max_seconds, clip_policy=raw["clip_policy"], source=source,
+        salt=splits["salt"], real_weights=real_w, fake_id_weights=fake_w, official_weights=official,
+        generators=tuple(generators), reals=tuple(reals), path=path, raw=raw,
+    )
