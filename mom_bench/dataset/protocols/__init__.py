@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from mom_bench.core.errors import ProtocolError
 from mom_bench.dataset.protocols.protocol import (
-                                                  DEFAULT,
-                                                  PATH_OPTIONS,
-                                                  ROLES,
-                                                  SCHEMA,
-                                                  SOURCE_KINDS,
-                                                  BenchmarkProtocol,
-                                                  FromProtocolFile,
-                                                  Generator,
-                                                  RealSource,
-                                                  load,
-                                                  names,
-                                                  parse,
-                                                  path_of,
+    DEFAULT,
+    PATH_OPTIONS,
+    ROLES,
+    SCHEMA,
+    SOURCE_KINDS,
+    BenchmarkProtocol,
+    FromProtocolFile,
+    Generator,
+    RealSource,
+    load,
+    names,
+    parse,
+    path_of,
 )
 
 __all__ = ["DEFAULT", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "BenchmarkProtocol", "FromProtocolFile",

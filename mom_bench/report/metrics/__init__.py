@@ -33,29 +33,29 @@ from __future__ import annotations
 
 from mom_bench.report.metrics.bootstrap import _weighted_ece  # noqa: F401  (checked against plain resampling by the tests)
 from mom_bench.report.metrics.definitions import (
-                                           CALIBRATION_SPLIT,
-                                           CI_LEVEL,
-                                           DURATION_BUCKETS,
-                                           ECE_BINS,
-                                           FPR_TARGETS,
-                                           FROZEN_RULES,
-                                           SCHEMA_VERSION,
-                                           SPLIT_ORDER,
-                                           MetricsError,
+    CALIBRATION_SPLIT,
+    CI_LEVEL,
+    DURATION_BUCKETS,
+    ECE_BINS,
+    FPR_TARGETS,
+    FROZEN_RULES,
+    SCHEMA_VERSION,
+    SPLIT_ORDER,
+    MetricsError,
 )
 from mom_bench.report.metrics.registry import Metric, definitions, threshold_metrics
 from mom_bench.report.metrics.report import check_options, compute_report, frozen_thresholds, per_generator_rows
 from mom_bench.report.metrics.scores import (
-                                           brier_score,
-                                           confusion,
-                                           det_points,
-                                           eer,
-                                           expected_calibration_error,
-                                           min_reals,
-                                           reliability_bins,
-                                           roc_auc,
-                                           roc_points,
-                                           tpr_at_fpr,
+    brier_score,
+    confusion,
+    det_points,
+    eer,
+    expected_calibration_error,
+    min_reals,
+    reliability_bins,
+    roc_auc,
+    roc_points,
+    tpr_at_fpr,
 )
 
 #: The report's definitions with the built-in metrics (``compute_report`` reads the registry at call time).
