@@ -191,6 +191,24 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path, data_dir, scores)
     assert any("YAML aliases (*name) are not accepted" in p for p in err.value.problems)
 
 
+def test_deeply_nested_yaml_metadata_is_refused_before_it_is_built(tmp_path, data_dir, scores):
+    # issue 26 item 7: metadata as deep as its size limit allows (``- - - ...`` block sequences, then
+    # ``[[[...`` flow ones) used to take minutes to reject; the first level past the allowed depth stops it.
+    from mom_bench.core.loader import MAX_YAML_DEPTH
+
+    pred, _ = _write(tmp_path, scores, valid_meta())
+    for name, body in (("block.yaml", "- " * (Limits().meta_bytes // 2)), ("flow.yaml", "[" * Limits().meta_bytes)):
+        deep = tmp_path / name
+        deep.write_text(body)
+        assert deep.stat().st_size == Limits().meta_bytes
+        with pytest.raises(SubmissionRejected) as err:
+            _submit(tmp_path, data_dir, pred, deep)
+        assert any(p.endswith(f"nesting reaches level {MAX_YAML_DEPTH + 1} at line 1, column "
+                              f"{(2 if name == 'block.yaml' else 1) * MAX_YAML_DEPTH + 1}; "
+                              f"metadata may nest at most {MAX_YAML_DEPTH} levels") for p in err.value.problems), \
+            err.value.problems
+
+
 def test_training_declaration_required_on_benchmarks_with_ood(tmp_path, data_dir, scores):
     pred, meta = _write(tmp_path, scores, valid_meta(training_data={"description": "everything",
                                                                     "only_in_distribution_generators": False}))

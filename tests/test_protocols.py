@@ -86,6 +86,20 @@ def test_a_valid_copy_loads_from_a_path(tmp_path):
     assert p.name == "mom" and len(p.generators) == 9
 
 
+def test_a_deeply_nested_protocol_is_refused_before_it_is_built(tmp_path):
+    """issue 26 item 7: a 1 MiB block of nested mappings (``{a: {a: ...``) is refused at the first level past
+    the allowed depth instead of being parsed for minutes."""
+    from mom_bench.core.loader import MAX_YAML_DEPTH
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("{a: " * (1 << 18))
+    assert deep.stat().st_size == 1 << 20
+    with pytest.raises(ProtocolError) as err:
+        protocols.load(str(deep))
+    assert str(err.value) == (f"{deep}: nesting reaches level {MAX_YAML_DEPTH + 1} at line 1, column "
+                              f"{4 * MAX_YAML_DEPTH + 1}; a protocol may nest at most {MAX_YAML_DEPTH} levels")
+
+
 def test_every_source_kind_a_protocol_may_name_has_a_source_class_and_no_other():
     from mom_bench.dataset.sources import SOURCE_CLASSES
 

@@ -440,6 +440,22 @@ def test_the_loader_refuses_unreadable_files(tmp_path):
         parse_suite(["a"], "x.yaml")
 
 
+def test_a_deeply_nested_suite_is_refused_before_it_is_built(tmp_path):
+    """issue 26 item 7: ``[[[[...`` as deep as the size limit allows used to burn minutes in the parser and
+    end in a RecursionError; it is refused at the first level past the allowed depth, so a 1 MiB file is
+    answered at once."""
+    from mom_bench.core.loader import MAX_YAML_DEPTH
+    from mom_bench.dataset.transforms.suite import MAX_FILE_BYTES
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: deep\ntransforms: " + "[" * (MAX_FILE_BYTES - 24))
+    assert deep.stat().st_size <= MAX_FILE_BYTES
+    with pytest.raises(SuiteError) as err:
+        load_suite(deep)
+    assert str(err.value) == (f"{deep}: nesting reaches level {MAX_YAML_DEPTH + 1} at line 2, column "
+                              f"{12 + MAX_YAML_DEPTH}; a suite may nest at most {MAX_YAML_DEPTH} levels")
+
+
 def test_a_written_suite_loads_with_defaults_filled_in(tmp_path):
     """issue 12 item 1: a user's suite file loads by path; optional parameters take their defaults and clips
     are optional."""

@@ -71,6 +71,11 @@ class TransformError(MomBenchError, ValueError):
     """A transform that cannot run on the input it was given; the message names the transform and why."""
 
 
+class YamlRefused(MomBenchError, ValueError):
+    """YAML text refused before it is built (nested too deep, or an alias where none is accepted); the
+    message says which, and each loader adds the file."""
+
+
 class TrainingConfigError(MomBenchError, ValueError):
     """A training config with an unknown key or a value out of range; the message names it."""
 

@@ -133,7 +133,7 @@ FAMILIES = tuple(FAMILY_RECIPES.names())
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML or JSON mapping of :class:`Recipe` keys."""
     path = Path(path)
-    values = loader.read_yaml(path, TrainingConfigError)
+    values = loader.read_yaml(path, TrainingConfigError, what="a training config")
     if values is None:
         return {}
     if not isinstance(values, dict):

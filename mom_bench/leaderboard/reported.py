@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from mom_bench.core.errors import RecipeError
+from mom_bench.core import loader
+from mom_bench.core.errors import RecipeError, YamlRefused
 from mom_bench.core.files import write_atomic, writer_lock
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.entry_files import entry_path, entry_text
@@ -29,8 +30,8 @@ def load_recipes(baselines_dir: Path | str) -> dict[str, dict]:
     for path in recipe_files(baselines_dir):
         key = f"baselines/{path.name}"
         try:
-            recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
+            recipe = loader.parse_yaml(path.read_text(encoding="utf-8"), "a recipe")
+        except (OSError, yaml.YAMLError, YamlRefused) as err:
             problems.append(f"{key}: unreadable YAML ({str(err).splitlines()[0]})")
             continue
         bad = schema.validate(recipe, schema.RECIPE)

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mom_bench.core import loader
+from mom_bench.core.errors import YamlRefused
 from mom_bench.core.files import sha256_file
 from mom_bench.leaderboard import schema
 
@@ -376,13 +378,13 @@ def load_meta(source: Path | str | dict, limits: Limits = DEFAULT_LIMITS) -> tup
             if path.suffix.lower() == ".json":
                 data = json.loads(text, parse_constant=_no_constant)
             else:
-                import yaml
-
-                # Aliases let a few hundred bytes expand into gigabytes once loaded ("billion laughs"):
-                # metadata never needs them, so they are refused while parsing, before anything is built.
-                if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
-                    return None, [f"{label}: YAML aliases (*name) are not accepted in metadata; write the values out"]
-                data = yaml.safe_load(text)
+                # Aliases let a few hundred bytes expand into gigabytes once loaded ("billion laughs") and
+                # deep nesting makes PyYAML recurse for minutes: both are refused while parsing, before
+                # anything is built.
+                try:
+                    data = loader.parse_yaml(text, "metadata", refuse_aliases=True)
+                except YamlRefused as err:
+                    return None, [f"{label}: {err}"]
         except json.JSONDecodeError as err:
             return None, [f"{label}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"]
         except ValueError as err:

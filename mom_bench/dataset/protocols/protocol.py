@@ -164,7 +164,7 @@ def path_of(name: str) -> Path:
 def load(name: str) -> BenchmarkProtocol:
     """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``) or YAML path."""
     path = path_of(name)
-    return parse(loader.read_yaml(path, ProtocolError), path)
+    return parse(loader.read_yaml(path, ProtocolError, what="a protocol"), path)
 
 
 def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]:
