@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from mom_bench.core.audio import parse_clip, sample_rate_problem
+from mom_bench.core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, parse_clip, sample_rate_problem
 from mom_bench.core.errors import HubClassifierError
 from mom_bench.core.files import sha256_file, write_atomic
 from mom_bench.models.base import Detector
@@ -174,9 +174,10 @@ class HubClassifier(Detector):
         if not isinstance(rate, int) or rate <= 0:
             raise HubClassifierError(f"hf:{hub_id}: its feature extractor ({type(extractor).__name__}) declares no "
                                      "sampling_rate; not an audio model")
-        if (problem := sample_rate_problem(rate)) is not None:
+        if sample_rate_problem(rate) is not None:
             raise HubClassifierError(f"hf:{hub_id}: its feature extractor ({type(extractor).__name__}) declares "
-                                     f"sampling_rate {rate!r}; mom-bench needs {problem.split(' must be ')[1]}")
+                                     f"sampling_rate {rate!r}; mom-bench needs one from {MIN_SAMPLE_RATE} to "
+                                     f"{MAX_SAMPLE_RATE} Hz")
         cfg = model.config
         _check_label_ids(cfg, f"hf:{hub_id}")
         fake_id, fake_name, note = choose_fake_label(cfg.id2label, fake_label, f"hf:{hub_id}")
