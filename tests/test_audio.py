@@ -214,3 +214,22 @@ def test_resample_preserves_band_limited_tones(rates):
     t_out = torch.arange(y.numel(), dtype=torch.float64) / b
     ref = sum(torch.sin(2 * math.pi * f * t_out + f) for f in freqs)
     assert (y - ref)[b // 10: -b // 10].abs().max() < 0.02
+
+
+@pytest.mark.parametrize("spec", ["first:nan", "first:inf", "first:-inf", "first:1e-300", "first:0.001",
+                                  "first:1e9", "first:36000", "sonics_eval:nan", "random:1e9"])
+def test_clip_lengths_are_bounded_naming_the_value_and_the_range(spec):
+    """A length that is not finite, or under 10 ms, or over the longest song accepted is refused where it enters
+    (not as a damaged dataset after decoding, an OverflowError, or terabytes of zero padding)."""
+    with pytest.raises(ValueError, match=rf"bad clip policy '{spec}': .*must be from 0\.01 to 1800 s"):
+        audio.parse_clip(spec)
+
+
+def test_the_clip_length_bounds_are_inclusive():
+    assert audio.parse_clip("first:1800").n_samples(16000) == 1800 * 16000
+    assert audio.parse_clip("random:0.01").n_samples(16000) == 160
+
+
+@pytest.mark.parametrize("rate", [None, 0, 1, 999, 384_001, 10**9, 16000.0, True])
+def test_sample_rates_outside_the_range_are_named(rate):
+    assert audio.sample_rate_problem(rate) == f"sample_rate must be an int from 1000 to 384000 Hz, got {rate!r}"

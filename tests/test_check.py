@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -224,7 +225,7 @@ def test_no_sample_rate_fails_every_check_and_says_why():
     model = torch.nn.Identity()
     report = check_detector(model)
     assert not report.ok
-    assert report.lines()[0] == "FAIL contract: sample_rate must be a positive int (Hz), got None"
+    assert report.lines()[0] == "FAIL contract: sample_rate must be an int from 1000 to 384000 Hz, got None"
     assert all("cannot run: sample_rate" in line for line in report.lines()[1:7])
 
 
@@ -328,3 +329,69 @@ def test_cli_check_of_every_row_passes_offline_and_skips_the_paper_clam_rows(det
     for name in ("clam", "clam-wca", "mert-only", "wav2vec2-only"):
         assert summaries[name] in ("SKIP", "PASS"), out.stdout
     assert out.stdout.splitlines()[-1].startswith("PASS: ") and " 0 failed" in out.stdout.splitlines()[-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Values a user module declares are bounded where they enter: evaluate names them, never a damaged dataset
+
+BOUNDS_MODULE = "momcheck_bounds_fixture"
+
+
+@pytest.fixture
+def bounds_module(tmp_path):
+    (tmp_path / f"{BOUNDS_MODULE}.py").write_text(textwrap.dedent('''
+        import torch
+
+
+        class Energy(torch.nn.Module):
+            sample_rate = 16000
+            clip = "first:2"
+
+            def forward(self, wave):
+                return torch.log10(wave.pow(2).mean(dim=-1) + 1e-8)
+
+
+        class HugeRate(Energy):
+            sample_rate = 10**9
+
+
+        class OneHertz(Energy):
+            sample_rate = 1
+
+
+        class NanClip(Energy):
+            clip = "first:nan"
+
+
+        class TinyClip(Energy):
+            clip = "first:1e-300"
+
+
+        class InfClip(Energy):
+            clip = "first:inf"
+    '''))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield __import__(BOUNDS_MODULE)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(BOUNDS_MODULE, None)
+
+
+@pytest.mark.parametrize("cls, words", [
+    ("HugeRate", "sample_rate must be an int from 1000 to 384000 Hz, got 1000000000"),
+    ("OneHertz", "sample_rate must be an int from 1000 to 384000 Hz, got 1"),
+    ("NanClip", "'first:nan'.*must be from 0.01 to 1800 s"),
+    ("TinyClip", "'first:1e-300'.*must be from 0.01 to 1800 s"),
+    ("InfClip", "'first:inf'.*must be from 0.01 to 1800 s"),
+])
+def test_evaluate_refuses_a_module_declaring_an_absurd_rate_or_clip(bounds_module, loop_benchmark, tmp_path, cls,
+                                                                     words):
+    import mom_bench
+
+    with pytest.raises(MomBenchError, match=words) as err:
+        mom_bench.evaluate(getattr(bounds_module, cls)(), data_dir=loop_benchmark, out_dir=tmp_path / "out",
+                           n_bootstrap=5, plots=False, progress=False)
+    assert "rebuild" not in str(err.value)
+    report = check_detector(getattr(bounds_module, cls)())
+    assert not report.ok and re.search(words, report.lines()[0])

@@ -305,3 +305,70 @@ def test_cli_hf_options_on_a_registry_model_are_a_usage_error(songs):
     assert r.exit_code == 2 and "--clip apply only to hf: models" in r.output
     r = CliRunner().invoke(main, ["predict", "--help"])
     assert "hf:<Hub id or folder>[@revision]" in r.output and "--fake-label" in r.output
+
+
+# --------------------------------------------------------------------------------------------------
+# (f) hostile folders: every value bounded where it enters, one clear error naming it
+
+
+def test_label_ids_the_head_does_not_have_are_refused(tmp_path):
+    folder = save_tiny(tmp_path / "gap", {0: "real", 7: "fake"})
+    with pytest.raises(H.HubClassifierError, match=r"id2label \{0: 'real', 7: 'fake'\} must name exactly the "
+                                                   r"head's 2 label ids 0\.\.1"):
+        H.load(f"hf:{folder}")
+
+
+def test_an_absurd_sampling_rate_is_refused_naming_the_range(tmp_path):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    folder = save_tiny(tmp_path / "rate", {0: "real", 1: "fake"})
+    for rate in (1, 10**9):
+        Wav2Vec2FeatureExtractor(sampling_rate=rate).save_pretrained(folder)
+        with pytest.raises(H.HubClassifierError, match=rf"sampling_rate {rate}; .*from 1000 to 384000 Hz"):
+            H.load(f"hf:{folder}")
+
+
+def test_a_pickle_checkpoint_that_is_not_plain_tensors_needs_safetensors(tiny, tmp_path):
+    """A `.bin` holding more than tensors is never unpickled; the refusal says what to bring instead."""
+    from fractions import Fraction
+
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny, folder)
+    torch.save({**load_file(folder / "model.safetensors"), "payload": Fraction(1, 3)}, folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError) as err:
+        H.load(f"hf:{folder}")
+    text = str(err.value)
+    assert "safetensors" in text and "weights_only" not in text and "\n" not in text
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "\"first:2\"", "{not json"])
+def test_options_that_are_not_a_json_object_are_one_clear_error(tiny, tmp_path, content):
+    folder = tmp_path / "opts"
+    shutil.copytree(tiny, folder)
+    (folder / H.OPTIONS_FILE).write_text(content)
+    with pytest.raises(CheckpointError, match=rf"{H.OPTIONS_FILE}.*JSON object"):
+        H.load(f"hf:{folder}")
+
+
+def test_cli_evaluate_with_an_absurd_hf_sampling_rate_gives_no_rebuild_advice(tmp_path, loop_benchmark):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    folder = save_tiny(tmp_path / "rate1", {0: "real", 1: "fake"})
+    Wav2Vec2FeatureExtractor(sampling_rate=1).save_pretrained(folder)
+    r = CliRunner().invoke(main, ["evaluate", "--model", f"hf:{folder}", "--data", str(loop_benchmark),
+                                  "--out", str(tmp_path / "out"), "--clip", "first:2"])
+    assert r.exit_code != 0
+    assert "rebuild" not in r.output and "internal error" not in r.output
+    assert "from 1000 to 384000 Hz" in r.output
+
+
+@pytest.mark.parametrize("clip", ["first:nan", "first:1e-300", "first:inf", "first:1e9"])
+def test_cli_evaluate_with_an_unbounded_clip_names_the_range(tiny, tmp_path, loop_benchmark, clip):
+    r = CliRunner().invoke(main, ["evaluate", "--model", f"hf:{tiny}", "--data", str(loop_benchmark),
+                                  "--out", str(tmp_path / "out"), "--clip", clip])
+    assert r.exit_code != 0
+    assert "rebuild" not in r.output and "internal error" not in r.output
+    assert f"'{clip}'" in r.output and "from 0.01 to 1800 s" in r.output

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,15 @@ AudioSource = str | Path | bytes | bytearray | memoryview
 #: Longest song accepted by default (seconds). Longer inputs are rejected rather than silently cut,
 #: because a 3-hour "song" in a music benchmark is almost always a mistake in a manifest.
 DEFAULT_MAX_SECONDS = 30 * 60
+
+#: Clip lengths accepted (seconds). Longer than the longest song accepted would only pad with silence while
+#: allocating it (``first:1e9`` asks for terabytes); under 10 ms is no audio at any supported sample rate.
+MIN_CLIP_SECONDS = 0.01
+MAX_CLIP_SECONDS = float(DEFAULT_MAX_SECONDS)
+
+#: Sample rates a detector may declare (Hz): telephone-band models up to high-resolution studio audio.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 384_000
 
 #: Decoded peaks above this many times full scale are refused. Decoders of float formats (and lossy codecs'
 #: overshoot) legitimately go a little over 1.0; thousands of times over is a broken or hostile file, and
@@ -234,8 +243,13 @@ class ClipPolicy:
     def __post_init__(self) -> None:
         if self.kind not in {"first", "sonics_eval", "random", "full"}:
             raise ValueError(f"unknown clip policy {self.kind!r}")
-        if self.kind != "full" and (self.seconds is None or self.seconds <= 0):
+        if self.kind == "full":
+            return
+        if self.seconds is None or isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)):
             raise ValueError(f"clip policy {self.kind!r} needs a positive length in seconds")
+        if not (math.isfinite(self.seconds) and MIN_CLIP_SECONDS <= self.seconds <= MAX_CLIP_SECONDS):
+            raise ValueError(f"clip policy {self.kind!r} has length {self.seconds!r} s; it must be from "
+                             f"{MIN_CLIP_SECONDS:g} to {MAX_CLIP_SECONDS:g} s")
 
     def __str__(self) -> str:
         return self.kind if self.kind == "full" else f"{self.kind}:{self.seconds:g}"
@@ -322,6 +336,10 @@ def parse_clip(spec: str | ClipPolicy) -> ClipPolicy:
     Traceback (most recent call last):
         ...
     ValueError: bad clip policy 'first': clip policy 'first' needs a positive length in seconds. Use e.g. ...
+    >>> parse_clip("first:nan")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: bad clip policy 'first:nan': clip policy 'first' has length nan s; it must be from 0.01 to 1800 s. ...
     """
     if isinstance(spec, ClipPolicy):
         return spec
@@ -331,6 +349,17 @@ def parse_clip(spec: str | ClipPolicy) -> ClipPolicy:
     except ValueError as err:
         raise ValueError(f"bad clip policy {spec!r}: {err}. Use e.g. 'first:90', 'sonics_eval:120', "
                          "'random:5' or 'full'.") from None
+
+
+def sample_rate_problem(rate: Any) -> str | None:
+    """Why ``rate`` is not a sample rate a detector may declare, or None when it is one.
+
+    >>> sample_rate_problem(16000) is None, sample_rate_problem(10**9)
+    (True, 'sample_rate must be an int from 1000 to 384000 Hz, got 1000000000')
+    """
+    if isinstance(rate, bool) or not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return f"sample_rate must be an int from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, got {rate!r}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

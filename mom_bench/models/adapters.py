@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from mom_bench.core.audio import ClipPolicy, parse_clip
+from mom_bench.core.audio import ClipPolicy, parse_clip, sample_rate_problem
 from mom_bench.core.errors import NotADetector
 from mom_bench.models.base import Detector
 
@@ -25,8 +25,11 @@ class UserDetector(Detector):
         try:
             clip = inner.clip if isinstance(inner.clip, ClipPolicy) else parse_clip(str(inner.clip))
             rate = int(inner.sample_rate)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise NotADetector(f"{type(inner).__name__}: bad sample_rate or clip ({err})") from None
+        # Bounded here, where the value enters: decoding at 10**9 Hz would fail far later, looking like bad data.
+        if (problem := sample_rate_problem(rate)) is not None:
+            raise NotADetector(f"{type(inner).__name__}: {problem}")
         name = str(getattr(inner, "name", None) or type(inner).__name__)
         cls = type(inner)
         super().__init__({"model": name, "sample_rate": rate, "clip": str(clip),

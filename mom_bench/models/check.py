@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 import torch
 
-from mom_bench.core.audio import ClipPolicy, parse_clip
+from mom_bench.core.audio import ClipPolicy, parse_clip, sample_rate_problem
 from mom_bench.core.errors import TargetError
 from mom_bench.models import registry
 from mom_bench.models.base import Detector
@@ -271,8 +271,8 @@ def _declared(model: Any) -> tuple[int | None, ClipPolicy | None, str]:
         return None, None, (f"{type(model).__name__} object is not callable (a detector maps waves [B, T] to "
                             "logits [B])")
     rate = getattr(model, "sample_rate", None)
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        return None, None, f"sample_rate must be a positive int (Hz), got {rate!r}"
+    if (problem := sample_rate_problem(rate)) is not None:
+        return None, None, problem
     try:
         clip = parse_clip(model.clip)
     except AttributeError:

@@ -24,13 +24,14 @@ batch-mates, and the model runs in eval mode.
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mom_bench.core.audio import parse_clip
+from mom_bench.core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, parse_clip, sample_rate_problem
 from mom_bench.core.errors import HubClassifierError
 from mom_bench.core.files import sha256_file, write_atomic
 from mom_bench.models.base import Detector
@@ -142,6 +143,22 @@ def default_clip(extractor: Any) -> str:
     return f"first:{seconds:g}" if seconds else DEFAULT_CLIP
 
 
+def _check_label_ids(cfg: Any, where: str) -> None:
+    # id2label comes from a file the checkpoint's author wrote; the head's outputs are 0..num_labels-1, and a label
+    # id outside them would index past the logits.
+    n = int(getattr(cfg, "num_labels", 0) or 0)
+    try:
+        ids = sorted(int(k) for k in cfg.id2label)
+    except (TypeError, ValueError):
+        ids = None
+    if ids != list(range(n)):
+        labels = getattr(cfg, "id2label", {})
+        shown = ("{" + ", ".join(f"{k!r}: {v!r}" for k, v in labels.items()) + "}" if isinstance(labels, dict)
+                 else repr(labels))
+        raise HubClassifierError(f"{where}: its id2label {shown} must name exactly the head's {n} label ids "
+                                 f"0..{n - 1}")
+
+
 # --------------------------------------------------------------------------------------------------
 # The detector
 
@@ -157,7 +174,12 @@ class HubClassifier(Detector):
         if not isinstance(rate, int) or rate <= 0:
             raise HubClassifierError(f"hf:{hub_id}: its feature extractor ({type(extractor).__name__}) declares no "
                                      "sampling_rate; not an audio model")
+        if sample_rate_problem(rate) is not None:
+            raise HubClassifierError(f"hf:{hub_id}: its feature extractor ({type(extractor).__name__}) declares "
+                                     f"sampling_rate {rate!r}; mom-bench needs one from {MIN_SAMPLE_RATE} to "
+                                     f"{MAX_SAMPLE_RATE} Hz")
         cfg = model.config
+        _check_label_ids(cfg, f"hf:{hub_id}")
         fake_id, fake_name, note = choose_fake_label(cfg.id2label, fake_label, f"hf:{hub_id}")
         if clip is None:
             clip = default_clip(extractor)
@@ -316,6 +338,11 @@ def load_pretrained(source: str, commit: str | None, where: str) -> tuple[Any, A
                               f"remote code ({_first_line(err)})") from err
     except OSError as err:
         raise CheckpointError(f"{where}: cannot load the model ({_first_line(err)})") from err
+    except pickle.UnpicklingError:
+        # torch's weights-only loader refused a pickled object; its own message advises weights_only=False,
+        # which would run the file's code. Never pass that advice on.
+        raise CheckpointError(f"{where}: its pickle weights (.bin) hold more than tensors and are not loaded: "
+                              "mom-bench requires safetensors weights (model.safetensors)") from None
     missing = sorted(k for k in info.get("missing_keys", []) if "masked_spec_embed" not in k)
     if missing:
         raise CheckpointError(f"{where}: its weights lack {len(missing)} tensors of "
@@ -338,7 +365,13 @@ def load(ref: str, *, fake_label: str | None = None, clip: str | None = None) ->
         commit, snapshot = None, Path(source)
         options_file = snapshot / OPTIONS_FILE
         if options_file.is_file():
-            saved = json.loads(options_file.read_text())
+            try:
+                saved = json.loads(options_file.read_text())
+            except (ValueError, UnicodeDecodeError) as err:
+                raise CheckpointError(f"{options_file}: not a JSON object ({err})") from None
+            if not isinstance(saved, dict):
+                raise CheckpointError(f"{options_file}: must be a JSON object (fake_label, clip), got a "
+                                      f"{type(saved).__name__}")
             fake_label = saved.get("fake_label") if fake_label is None else fake_label
             clip = saved.get("clip") if clip is None else clip
         where = f"{PREFIX}{source}"
