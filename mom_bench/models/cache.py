@@ -10,7 +10,8 @@ tensor per stream (``[n, L, H]``, float32) and the item ids in its metadata. Sha
 name and renamed, under a name unique to the writing process, so several processes (ranks of a distributed
 job, array jobs of a scheduler) can fill one cache folder at once; an interrupted run leaves only whole
 shards, and the next run computes only what is missing. ``parts/`` records which parts of a sharded
-extraction finished (see :mod:`mom_bench.loop.inference`).
+extraction finished (see :mod:`mom_bench.loop.inference`). A cache may be shared by many users (docs/scaling.md):
+only regular files inside it are read (a FIFO, device or link out of the folder is skipped with a warning).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import torch
 
 from mom_bench.core import settings
 from mom_bench.core.errors import CacheInputError
-from mom_bench.core.files import write_atomic
+from mom_bench.core.files import opened_regular, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class FeatureCache:
         ids: set[str] = set()
         for shard in sorted(folder.glob("shard-*.safetensors")):
             try:
-                with safe_open(str(shard), framework="pt") as f:
+                with opened_regular(shard, folder) as name, safe_open(name, framework="pt") as f:
                     ids.update(json.loads(f.metadata()["ids"]))
             except Exception as err:  # recomputed by the run, like load() does
                 log.warning("ignoring unreadable feature shard %s (%s)", shard, err)
@@ -105,7 +106,7 @@ class FeatureCache:
         out: dict[str, Features] = {}
         for shard in sorted(folder.glob("shard-*.safetensors")):
             try:
-                with safe_open(str(shard), framework="pt") as f:
+                with opened_regular(shard, folder) as name, safe_open(name, framework="pt") as f:
                     shard_ids = json.loads(f.metadata()["ids"])
                     if ids is not None and not ids.intersection(shard_ids):
                         continue
