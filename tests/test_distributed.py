@@ -210,3 +210,32 @@ def test_a_tampered_part_record_is_refused_promptly(loop_benchmark, tmp_path, mo
     assert "internal error" not in out
     assert any(str(record) in out for record in records), out[-3000:]
     assert field in out
+
+
+def test_shards_run_with_different_batch_sizes_are_named_as_such(loop_benchmark, tmp_path, monkeypatch):
+    base = ["extract", "--model", "clam-tiny", "--data", str(loop_benchmark), "-q", "--num-shards", "2"]
+    home = tmp_path / "home"
+    _cli(base + ["--batch-size", "3", "--shard-index", "1"], home, monkeypatch)
+    _cli(base + ["--batch-size", "8", "--shard-index", "0"], home, monkeypatch)
+    refused = _cli(["extract", "--model", "clam-tiny", "--data", str(loop_benchmark), "--merge"], home, monkeypatch,
+                   code=2)
+    assert "finished but its features are gone" not in refused.output
+    assert "different --num-shards/--batch-size" in refused.output and "--batch-size 3" in refused.output
+
+
+_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # what a full disk gives a writer: a failed write, not a signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+from mom_bench.cli import main
+main(sys.argv[2:])
+"""
+
+
+def test_a_shard_that_cannot_be_written_is_a_clear_error(loop_benchmark, tmp_path):
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, "2000", "extract", "--model", "clam-tiny", "--data",
+                           str(loop_benchmark), "-q"], env=_env(tmp_path / "home"), capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    assert "internal error" not in out and "could not write a feature shard" in out, out[-3000:]

@@ -208,6 +208,10 @@ class PartRecordError(MomBenchError, ValueError):
     the message names the file and the field."""
 
 
+class CacheWriteError(MomBenchError, OSError):
+    """A feature shard could not be written (disk full, file-size limit, read-only cache folder)."""
+
+
 class ExtractError(MomBenchError, ValueError):
     """A model that has no features to cache, or an option that cannot work."""
 

@@ -267,6 +267,11 @@ def check_complete(folder: Path, ids: list[str], split: str) -> None:
     records = _part_records(folder, len(ids), split)
     plans = sorted({(r["count"], r["batch_size"]) for r in records})
     lines = []
+    if len(plans) > 1:  # each plan cuts the rows differently: none of them can say which rows a part owes
+        ran = ", ".join(f"--num-shards {c} --batch-size {b}" for c, b in plans)
+        lines.append(f"{len(missing)} of {len(ids)} songs missing (first: {ids[missing[0]]}); the parts were run "
+                     f"with different --num-shards/--batch-size ({ran})")
+        plans = []
     for count, batch_size in plans:
         done = {r["index"] for r in records if (r["count"], r["batch_size"]) == (count, batch_size)}
         for index in range(count):

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from mom_bench.core import settings
-from mom_bench.core.errors import CacheInputError
+from mom_bench.core.errors import CacheInputError, CacheWriteError
 from mom_bench.core.files import opened_regular, write_atomic
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,14 @@ class FeatureCache:
         tensors = {name: torch.stack([f[name] for f in feats]).contiguous() for name in feats[0]}
         # unique across processes and hosts writing one shared cache (ranks, array jobs)
         name = f"shard-{tag}{time.time_ns()}-{socket.gethostname()}-{os.getpid()}.safetensors"
-        write_atomic(folder / name, lambda tmp: save_file(tensors, str(tmp), metadata={"ids": json.dumps(ids)}))
+        try:
+            write_atomic(folder / name, lambda tmp: save_file(tensors, str(tmp), metadata={"ids": json.dumps(ids)}))
+        except Exception as err:  # safetensors reports ENOSPC/EFBIG as its own error type, not an OSError
+            size = sum(t.numel() * t.element_size() for t in tensors.values())
+            raise CacheWriteError(f"could not write a feature shard of {size} bytes ({len(ids)} songs) into "
+                                  f"{folder}: {err}; free space there (or lift the file-size limit), or set "
+                                  "MOM_BENCH_HOME to a larger disk, then run again: shards already written are "
+                                  "kept") from None
 
     # ---------------------------------------------------------------------------------------------
     def fill(self, model, folder: Path, batches: Iterable[Batch], *, total: int, device: torch.device | None = None,
