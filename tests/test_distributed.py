@@ -169,3 +169,73 @@ def test_a_shard_of_an_array_job_is_not_a_rank_of_a_process_group():
     assert shard.on_main(lambda: "done here") == "done here"  # no collective outside a process group
     rank = Part(1, 2, distributed=True)
     assert (rank.rank, rank.world, rank.main) == (1, 2, False)
+
+
+@pytest.mark.parametrize("tamper, field", [
+    ({"count": 1e12}, "count"),
+    ({"count": 1000000000000}, "count"),
+    ({"index": "zero"}, "index"),
+    ({"batch_size": [3]}, "batch_size"),
+    ({"rows": [0, 10**9]}, "rows"),
+    ({"index": None}, "index"),
+    ("missing-count", "count"),
+    ("list", "record"),
+    ("fifo", "regular file"),
+])
+def test_a_tampered_part_record_is_refused_promptly(loop_benchmark, tmp_path, monkeypatch, tamper, field):
+    """`extract --merge` reads the parts/ records other jobs left in a shared cache: each is validated against
+    the split before it is used. Run in a process of its own with a timeout: a regression spins or hangs."""
+    home = tmp_path / "home"
+    _cli(["extract", "--model", "clam-tiny", "--data", str(loop_benchmark), "--batch-size", "3", "-q",
+          "--num-shards", "2", "--shard-index", "1"], home, monkeypatch)
+    records = sorted((home / "cache" / "features").glob("*/parts/*.json"))
+    assert records
+    for record in records:
+        if tamper == "fifo":
+            record.unlink()
+            os.mkfifo(record)
+        elif tamper == "list":
+            record.write_text("[1, 2]")
+        elif tamper == "missing-count":
+            value = json.loads(record.read_text())
+            del value["count"]
+            record.write_text(json.dumps(value))
+        else:
+            record.write_text(json.dumps({**json.loads(record.read_text()), **tamper}))
+    done = subprocess.run([sys.executable, "-m", "mom_bench", "extract", "--model", "clam-tiny", "--data",
+                           str(loop_benchmark), "--merge"], env=_env(home), capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    assert "internal error" not in out
+    assert any(str(record) in out for record in records), out[-3000:]
+    assert field in out
+
+
+def test_shards_run_with_different_batch_sizes_are_named_as_such(loop_benchmark, tmp_path, monkeypatch):
+    base = ["extract", "--model", "clam-tiny", "--data", str(loop_benchmark), "-q", "--num-shards", "2"]
+    home = tmp_path / "home"
+    _cli(base + ["--batch-size", "3", "--shard-index", "1"], home, monkeypatch)
+    _cli(base + ["--batch-size", "8", "--shard-index", "0"], home, monkeypatch)
+    refused = _cli(["extract", "--model", "clam-tiny", "--data", str(loop_benchmark), "--merge"], home, monkeypatch,
+                   code=2)
+    assert "finished but its features are gone" not in refused.output
+    assert "different --num-shards/--batch-size" in refused.output and "--batch-size 3" in refused.output
+
+
+_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # what a full disk gives a writer: a failed write, not a signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+from mom_bench.cli import main
+main(sys.argv[2:])
+"""
+
+
+def test_a_shard_that_cannot_be_written_is_a_clear_error(loop_benchmark, tmp_path):
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, "2000", "extract", "--model", "clam-tiny", "--data",
+                           str(loop_benchmark), "-q"], env=_env(tmp_path / "home"), capture_output=True, text=True,
+                          timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out[-3000:]
+    assert "internal error" not in out and "could not write a feature shard" in out, out[-3000:]

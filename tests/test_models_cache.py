@@ -121,3 +121,52 @@ def test_default_root_is_under_the_mom_bench_cache(songs):
     from mom_bench.core import settings
 
     assert FeatureCache().root == settings.cache_dir() / "features"
+
+
+_READER = """
+import sys
+from mom_bench.models import registry
+from mom_bench.models.cache import FeatureCache
+model = registry.create("clam-tiny")
+cache = FeatureCache(sys.argv[1])
+folder = cache.folder(model, {"dataset": "fp"})
+print(len(cache.stored_ids(folder)), len(cache.load(folder)))
+"""
+
+
+def test_a_fifo_named_like_a_shard_is_skipped_not_opened(tmp_path, songs):
+    """Anyone who can write into a shared cache could leave a FIFO there: opening it would block every reader
+    forever, so the reader runs in its own process with a timeout and a regression fails instead of hanging."""
+    import os
+    import subprocess
+    import sys
+
+    model = registry.create("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.get_or_compute(model, _items(model, songs), {"dataset": "fp"}, progress=False)
+    folder = cache.folder(model, {"dataset": "fp"})
+    fifo = folder / "shard-0000-evil.safetensors"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-c", _READER, str(tmp_path / "cache")], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["5", "5"]  # the real shard is still served
+    assert str(fifo) in done.stderr and "not a regular file" in done.stderr
+
+
+def test_a_link_out_of_the_cache_folder_is_not_served(tmp_path, songs):
+    model = registry.create("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.get_or_compute(model, _items(model, songs), {"dataset": "fp"}, progress=False)
+    folder = cache.folder(model, {"dataset": "fp"})
+    (shard,) = folder.glob("shard-*.safetensors")
+    outside = shard.rename(tmp_path / "elsewhere.safetensors")
+    shard.symlink_to(outside)
+    calls = []
+    cache.get_or_compute(model, _items(model, songs, calls), {"dataset": "fp"}, progress=False)
+    assert sorted(calls) == sorted(songs)  # recomputed, not read through the link
+    # a link that stays inside the folder is an ordinary shard
+    inside = folder / "shard-inside.safetensors"
+    outside.rename(folder / "moved.safetensors")
+    inside.symlink_to(folder / "moved.safetensors")
+    assert set(cache.stored_ids(folder)) == set(songs)

@@ -37,7 +37,8 @@ class ShardError(MomBenchError, ValueError):
 
 class UnsafePath(MomBenchError, ValueError):
     """A path mom-bench will not read or write through: one from a manifest or protocol that leaves its folder,
-    or a leaderboard name that is not plain, or a symlink on the way into the leaderboard."""
+    or a leaderboard name that is not plain, or a symlink on the way into the leaderboard, or a file of a
+    shared folder (feature cache) that is not a regular file or links out of that folder."""
 
 
 # --- Names the user picks (detectors, benchmarks, suites, kinds) and the plugins that add them --------------
@@ -205,6 +206,15 @@ class RankStopped(MomBenchError, RuntimeError):
 class ExtractionIncomplete(MomBenchError, RuntimeError):
     """Features of some rows are missing from the cache (a shard of a sharded extraction did not finish);
     the message names the missing shards."""
+
+
+class PartRecordError(MomBenchError, ValueError):
+    """A ``parts/`` record of a sharded extraction that is malformed or does not fit the split it describes;
+    the message names the file and the field."""
+
+
+class CacheWriteError(MomBenchError, OSError):
+    """A feature shard could not be written (disk full, file-size limit, read-only cache folder)."""
 
 
 class ExtractError(MomBenchError, ValueError):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 from mom_bench.core.errors import FolderBusy as FolderBusy  # raised here
 from mom_bench.core.errors import ForeignFolder as ForeignFolder
+from mom_bench.core.errors import UnsafePath as UnsafePath
 
 #: Permissions of the files :func:`write_atomic` writes (what ``open`` gives under the usual umask 022).
 FILE_MODE = 0o644
@@ -155,3 +157,50 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def check_regular(path: str | Path, within: str | Path) -> None:
+    """Raise :class:`UnsafePath` unless ``path`` is a regular file, or a link to one inside ``within``.
+
+    Folders others can write into (a shared feature cache) may hold a FIFO, whose opening blocks every reader
+    forever, a device that reads without end, or a link serving any file of the machine."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            target = path.resolve(strict=True)
+            if not target.is_relative_to(Path(within).resolve()):
+                raise UnsafePath(f"{path} is a link leading out of {within} (to {target})")
+            st = os.stat(target)
+    except OSError as err:
+        raise UnsafePath(f"{path} cannot be read ({err.strerror or err})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePath(f"{path} is not a regular file")
+
+
+@contextlib.contextmanager
+def opened_regular(path: str | Path, within: str | Path) -> Iterator[str]:
+    """A name under which a library can open ``path``, checked by :func:`check_regular`. The file is opened
+    non-blocking and checked again by descriptor, so a FIFO swapped in after the check cannot block either;
+    where ``/proc/self/fd`` exists the name is that descriptor's, so the file checked is the file read."""
+    check_regular(path, within)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise UnsafePath(f"{path} cannot be read ({err.strerror or err})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePath(f"{path} is not a regular file")
+        by_fd = f"/proc/self/fd/{fd}"
+        yield by_fd if os.path.exists(by_fd) else str(path)
+    finally:
+        os.close(fd)
+
+
+def read_regular(path: str | Path, within: str | Path, limit: int) -> bytes:
+    """The bytes of ``path`` (see :func:`opened_regular`), refused with :class:`UnsafePath` past ``limit``."""
+    with opened_regular(path, within) as name, open(name, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafePath(f"{path} is larger than {limit} bytes")
+    return data

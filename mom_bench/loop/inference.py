@@ -7,6 +7,7 @@ not depend on the batch size.
 """
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,8 +20,8 @@ from mom_bench.core import audio, distributed
 from mom_bench.core import precision as P
 from mom_bench.core.audio import ClipPolicy
 from mom_bench.core.distributed import Part
-from mom_bench.core.errors import ExtractionIncomplete
-from mom_bench.core.files import write_json_atomic
+from mom_bench.core.errors import ExtractionIncomplete, PartRecordError, UnsafePath
+from mom_bench.core.files import read_regular, write_json_atomic
 from mom_bench.dataset import read
 from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.models.cache import CacheInputError, FeatureCache, stack
@@ -212,6 +213,50 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
     return folder, cache.computed
 
 
+#: Bounds of a ``parts/`` record: its size in bytes, and how many parts and rows per batch it may name (a
+#: merge walks every part of every plan, so ``count`` bounds its time).
+RECORD_BYTES, MAX_PARTS, MAX_BATCH = 64 * 1024, 100_000, 1 << 30
+
+
+def _record_field(path: Path, record: dict, name: str, lo: int, hi: int) -> int:
+    if name not in record:
+        raise PartRecordError(f"part record {path}: field {name} is missing")
+    value = record[name]
+    if type(value) is not int or not lo <= value <= hi:  # bool and float (1e12) are not counts
+        raise PartRecordError(f"part record {path}: field {name} is {repr(value)[:60]}, "
+                              f"must be an integer in [{lo}, {hi}]")
+    return value
+
+
+def _part_records(folder: Path, n_rows: int, split: str) -> list[dict[str, Any]]:
+    """The ``parts/`` records of ``folder``, each checked against the split it describes (``n_rows`` rows):
+    other jobs write them into a cache that may be shared, so every field is validated before it is used."""
+    records = []
+    for path in sorted((folder / "parts").glob("*.json")):
+        try:
+            record = json.loads(read_regular(path, folder, RECORD_BYTES))
+        except UnsafePath as err:
+            raise PartRecordError(f"part record {err}") from None
+        except (ValueError, RecursionError) as err:
+            raise PartRecordError(f"part record {path} is not valid JSON ({str(err)[:100]})") from None
+        if not isinstance(record, dict):
+            raise PartRecordError(f"part record {path} is a JSON {type(record).__name__}, must be an object")
+        if record.get("split") != split:
+            raise PartRecordError(f"part record {path}: field split is {repr(record.get('split'))[:60]}, "
+                                  f"must be {split!r}")
+        count = _record_field(path, record, "count", 1, MAX_PARTS)
+        index = _record_field(path, record, "index", 0, count - 1)
+        batch_size = _record_field(path, record, "batch_size", 1, MAX_BATCH)
+        start, stop = distributed.block(n_rows, batch_size, index, count)
+        if record.get("rows") != [start, stop]:
+            raise PartRecordError(f"part record {path}: field rows is {repr(record.get('rows'))[:60]}, must be "
+                                  f"[{start}, {stop}] for part {index} of {count} in batches of {batch_size} "
+                                  f"of the {n_rows} rows of split {split}")
+        _record_field(path, record, "songs", stop - start, stop - start)
+        records.append({"count": count, "index": index, "batch_size": batch_size})
+    return records
+
+
 def check_complete(folder: Path, ids: list[str], split: str) -> None:
     """Raise :class:`ExtractionIncomplete` unless every id has features in ``folder``, naming the parts of a
     sharded extraction whose rows are missing (from the part records each finished part leaves)."""
@@ -219,20 +264,19 @@ def check_complete(folder: Path, ids: list[str], split: str) -> None:
     missing = [i for i, item in enumerate(ids) if item not in stored]
     if not missing:
         return
-    records = []
-    for path in sorted((folder / "parts").glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    plans = sorted({(int(r["count"]), int(r["batch_size"])) for r in records
-                    if isinstance(r, dict) and {"count", "batch_size"} <= set(r)})
+    records = _part_records(folder, len(ids), split)
+    plans = sorted({(r["count"], r["batch_size"]) for r in records})
     lines = []
+    if len(plans) > 1:  # each plan cuts the rows differently: none of them can say which rows a part owes
+        ran = ", ".join(f"--num-shards {c} --batch-size {b}" for c, b in plans)
+        lines.append(f"{len(missing)} of {len(ids)} songs missing (first: {ids[missing[0]]}); the parts were run "
+                     f"with different --num-shards/--batch-size ({ran})")
+        plans = []
     for count, batch_size in plans:
-        done = {int(r["index"]) for r in records if int(r["count"]) == count}
+        done = {r["index"] for r in records if (r["count"], r["batch_size"]) == (count, batch_size)}
         for index in range(count):
             start, stop = distributed.block(len(ids), batch_size, index, count)
-            lost = sum(1 for i in missing if start <= i < stop)
+            lost = bisect.bisect_left(missing, stop) - bisect.bisect_left(missing, start)
             if lost:
                 state = "finished but its features are gone" if index in done else "not run or not finished"
                 lines.append(f"shard {index} of {count} (rows {start}..{stop - 1}): {lost} of {stop - start} "

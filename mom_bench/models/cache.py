@@ -10,7 +10,8 @@ tensor per stream (``[n, L, H]``, float32) and the item ids in its metadata. Sha
 name and renamed, under a name unique to the writing process, so several processes (ranks of a distributed
 job, array jobs of a scheduler) can fill one cache folder at once; an interrupted run leaves only whole
 shards, and the next run computes only what is missing. ``parts/`` records which parts of a sharded
-extraction finished (see :mod:`mom_bench.loop.inference`).
+extraction finished (see :mod:`mom_bench.loop.inference`). A cache may be shared by many users (docs/scaling.md):
+only regular files inside it are read (a FIFO, device or link out of the folder is skipped with a warning).
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from pathlib import Path
 import torch
 
 from mom_bench.core import settings
-from mom_bench.core.errors import CacheInputError
-from mom_bench.core.files import write_atomic
+from mom_bench.core.errors import CacheInputError, CacheWriteError
+from mom_bench.core.files import opened_regular, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class FeatureCache:
         ids: set[str] = set()
         for shard in sorted(folder.glob("shard-*.safetensors")):
             try:
-                with safe_open(str(shard), framework="pt") as f:
+                with opened_regular(shard, folder) as name, safe_open(name, framework="pt") as f:
                     ids.update(json.loads(f.metadata()["ids"]))
             except Exception as err:  # recomputed by the run, like load() does
                 log.warning("ignoring unreadable feature shard %s (%s)", shard, err)
@@ -105,7 +106,7 @@ class FeatureCache:
         out: dict[str, Features] = {}
         for shard in sorted(folder.glob("shard-*.safetensors")):
             try:
-                with safe_open(str(shard), framework="pt") as f:
+                with opened_regular(shard, folder) as name, safe_open(name, framework="pt") as f:
                     shard_ids = json.loads(f.metadata()["ids"])
                     if ids is not None and not ids.intersection(shard_ids):
                         continue
@@ -124,7 +125,14 @@ class FeatureCache:
         tensors = {name: torch.stack([f[name] for f in feats]).contiguous() for name in feats[0]}
         # unique across processes and hosts writing one shared cache (ranks, array jobs)
         name = f"shard-{tag}{time.time_ns()}-{socket.gethostname()}-{os.getpid()}.safetensors"
-        write_atomic(folder / name, lambda tmp: save_file(tensors, str(tmp), metadata={"ids": json.dumps(ids)}))
+        try:
+            write_atomic(folder / name, lambda tmp: save_file(tensors, str(tmp), metadata={"ids": json.dumps(ids)}))
+        except Exception as err:  # safetensors reports ENOSPC/EFBIG as its own error type, not an OSError
+            size = sum(t.numel() * t.element_size() for t in tensors.values())
+            raise CacheWriteError(f"could not write a feature shard of {size} bytes ({len(ids)} songs) into "
+                                  f"{folder}: {err}; free space there (or lift the file-size limit), or set "
+                                  "MOM_BENCH_HOME to a larger disk, then run again: shards already written are "
+                                  "kept") from None
 
     # ---------------------------------------------------------------------------------------------
     def fill(self, model, folder: Path, batches: Iterable[Batch], *, total: int, device: torch.device | None = None,
