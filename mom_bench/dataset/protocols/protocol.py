@@ -28,7 +28,7 @@ _ANY: dict[str, Any] = {}
 _WEIGHTS = {"type": "object"}
 # Source-specific facts about a generator or a real source sit beside the common keys; they are listed here
 # so that a misspelt key is still caught.
-_SOURCE_FACTS = {k: _ANY for k in ("manifest_name", "folder", "hf_patterns", "link_list", "match", "description",
+_SOURCE_DETAILS = {k: _ANY for k in ("manifest_name", "folder", "hf_patterns", "link_list", "match", "description",
                                    "url", "license", "options", "manifest", "youtube_only")}
 
 #: The shape of a protocol file (checked by :mod:`mom_bench.core.loader`; the loader words what it cannot say).
@@ -50,11 +50,11 @@ SCHEMA: dict[str, Any] = {
         "generators": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["id", "name", "family", "role"], "additionalProperties": False,
             "properties": {"id": _STRING, "name": _STRING, "family": _STRING, "role": {"enum": list(ROLES)},
-                           **{k: v for k, v in _SOURCE_FACTS.items() if k not in ("manifest", "youtube_only")}}}},
+                           **{k: v for k, v in _SOURCE_DETAILS.items() if k not in ("manifest", "youtube_only")}}}},
         "reals": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["id", "name"], "additionalProperties": False,
             "properties": {"id": _ANY, "name": _ANY, "group_by": {"type": ["array", "null"], "items": _STRING},
-                           **{k: v for k, v in _SOURCE_FACTS.items()
+                           **{k: v for k, v in _SOURCE_DETAILS.items()
                               if k not in ("manifest_name", "hf_patterns", "link_list")}}}},
     },
 }
