@@ -3,9 +3,16 @@
 The mel front end is built from ``torch.stft`` and an HTK-scale triangular filterbank (no torchaudio).
 :func:`finish` is applied to every mom-mini clip, real and fake alike, so that the stored clips differ
 in how their content was made and not in level, length or bandwidth.
+
+Everything here works in float64: torch's float32 CPU kernels (oneDNN convolutions, vectorised FFT
+paths) pick instructions by CPU and round differently on each, while the float64 paths used here give the
+same bits under every ATen/MKL/oneDNN capability (``scripts/check_mom_mini_fingerprint.py`` forces each one).
+What is left of rounding differences (a last bit of a libm-style function) cannot reach the stored audio:
+:func:`finish` ends on the 16-bit grid, with a seeded dither.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -15,24 +22,30 @@ N_FFT = 1024
 HOP = 256
 
 
-def hann(n: int) -> torch.Tensor:
-    return torch.hann_window(n, periodic=True, dtype=torch.float32)
+def hann(n: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return torch.hann_window(n, periodic=True, dtype=dtype)
 
 
 def stft(x: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
-    return torch.stft(x, n_fft, hop, window=hann(n_fft), center=True, return_complex=True)
+    return torch.stft(x, n_fft, hop, window=hann(n_fft, x.dtype), center=True, return_complex=True)
 
 
 def istft(spec: torch.Tensor, length: int, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
-    return torch.istft(spec, n_fft, hop, window=hann(n_fft), center=True, length=length)
+    real = torch.float64 if spec.dtype == torch.complex128 else torch.float32
+    return torch.istft(spec, n_fft, hop, window=hann(n_fft, real), center=True, length=length)
+
+
+# numpy's float64 log/exp/power pick an AVX-512 implementation where the CPU has one, and it rounds the last
+# bit differently; Python's scalar math functions are the same on every x86-64 machine with FMA. They are
+# used for every table below, so that no such difference enters a clip.
 
 
 def hz_to_mel(f):
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+    return np.vectorize(lambda v: 2595.0 * math.log10(1.0 + float(v) / 700.0), otypes=[np.float64])(f)
 
 
 def mel_to_hz(m):
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+    return np.vectorize(lambda v: 700.0 * (math.pow(10.0, float(v) / 2595.0) - 1.0), otypes=[np.float64])(m)
 
 
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0,
@@ -44,7 +57,7 @@ def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min: float = 0.0
     lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     up = (freqs[:, None] - lower[None, :]) / (centre - lower)[None, :]
     down = (upper[None, :] - freqs[:, None]) / (upper - centre)[None, :]
-    return torch.from_numpy(np.clip(np.minimum(up, down), 0.0, None)).to(torch.float32)
+    return torch.from_numpy(np.clip(np.minimum(up, down), 0.0, None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -68,10 +81,16 @@ LEVEL_PASSES = 4
 def band_limit(x: np.ndarray, sample_rate: int, cutoff_hz: float = BAND_LIMIT_HZ) -> np.ndarray:
     """Zero-phase low-pass with a short raised-cosine transition (500 Hz) done in the frequency domain."""
     spec = np.fft.rfft(x.astype(np.float64))
-    f = np.fft.rfftfreq(x.size, 1.0 / sample_rate)
-    gain = np.clip((cutoff_hz + 250.0 - f) / 500.0, 0.0, 1.0)
-    gain = 0.5 - 0.5 * np.cos(np.pi * gain)
-    return np.fft.irfft(spec * gain, n=x.size)
+    return np.fft.irfft(spec * _low_pass_gain(x.size, sample_rate, cutoff_hz), n=x.size)
+
+
+@functools.lru_cache(maxsize=8)
+def _low_pass_gain(n: int, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+    f = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    ramp = np.clip((cutoff_hz + 250.0 - f) / 500.0, 0.0, 1.0)
+    gain = np.array([0.5 - 0.5 * math.cos(math.pi * v) for v in ramp.tolist()])
+    gain.flags.writeable = False
+    return gain
 
 
 def match_envelope(y: np.ndarray, ref: np.ndarray, sample_rate: int, max_gain_db: float | None = None) -> np.ndarray:
@@ -79,8 +98,7 @@ def match_envelope(y: np.ndarray, ref: np.ndarray, sample_rate: int, max_gain_db
     octave). Fakes keep their fine structure (phase, harmonics, artefacts) but lose the gross tilt
     differences a roll-off threshold would find."""
     def ltas(z):
-        s = stft(torch.from_numpy(z.astype(np.float32)), 2048, 512).abs().pow(2).mean(dim=-1).numpy()
-        return s.astype(np.float64)
+        return stft(torch.from_numpy(z.astype(np.float64)), 2048, 512).abs().pow(2).mean(dim=-1).numpy()
 
     p_ref, p_y = ltas(ref), ltas(y)
     # ~1/3-octave wide rectangular smoothing (at least 3 bins), by cumulative sums
@@ -96,12 +114,12 @@ def match_envelope(y: np.ndarray, ref: np.ndarray, sample_rate: int, max_gain_db
     smooth_ref, smooth_y = smooth(p_ref), smooth(p_y)
     eps = 1e-12
     max_gain_db = MAX_EQ_DB if max_gain_db is None else max_gain_db
-    gain_db = 10 * np.log10((smooth_ref + eps) / (smooth_y + eps))
-    gain_db = np.clip(gain_db, -max_gain_db, max_gain_db)
-    gain = 10 ** (gain_db / 20)
-    spec = stft(torch.from_numpy(y.astype(np.float32)), 2048, 512)
-    spec = spec * torch.from_numpy(gain.astype(np.float32))[:, None]
-    return istft(spec, y.size, 2048, 512).numpy().astype(np.float64)
+    # the amplitude gain sqrt(power ratio), bounded to +-max_gain_db (square roots round the same everywhere)
+    bound = math.pow(10.0, max_gain_db / 20)
+    gain = np.clip(np.sqrt((smooth_ref + eps) / (smooth_y + eps)), 1.0 / bound, bound)
+    spec = stft(torch.from_numpy(y.astype(np.float64)), 2048, 512)
+    spec = spec * torch.from_numpy(gain)[:, None]
+    return istft(spec, y.size, 2048, 512).numpy()
 
 
 def limit(x: np.ndarray, ceiling: float, hold: int = 48) -> np.ndarray:
@@ -117,9 +135,21 @@ def limit(x: np.ndarray, ceiling: float, hold: int = 48) -> np.ndarray:
     return x * np.minimum(gain, need)
 
 
-def finish(x: np.ndarray, sample_rate: int, n_samples: int, ref: np.ndarray | None = None) -> np.ndarray:
+def quantise(x: np.ndarray, seed: int) -> np.ndarray:
+    """``x`` on the 16-bit grid (float32 values ``k / 32768``), with triangular (TPDF) dither of one step
+    peak drawn from ``seed``: the grid is what the build stores, so a clip's bytes are settled here, and the
+    dither keeps the quietest passages from turning into quantisation distortion."""
+    rng = np.random.default_rng(seed)
+    dither = rng.random(x.size) - rng.random(x.size)
+    q = np.clip(np.round(np.asarray(x, dtype=np.float64) * 32768.0 + dither), -32768, 32767)
+    return (q / 32768.0).astype(np.float32)
+
+
+def finish(x: np.ndarray, sample_rate: int, n_samples: int, ref: np.ndarray | None = None, *,
+           seed: int = 0) -> np.ndarray:
     """The common last step for every mom-mini clip: exact length, (for fakes) spectral envelope
-    matched to the real excerpt it came from, common band limit, fixed RMS, soft peak ceiling, float32.
+    matched to the real excerpt it came from, common band limit, fixed RMS, soft peak ceiling, and the
+    16-bit grid (:func:`quantise` with ``seed``).
     """
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     x = np.nan_to_num(x)
@@ -129,11 +159,11 @@ def finish(x: np.ndarray, sample_rate: int, n_samples: int, ref: np.ndarray | No
         x = match_envelope(x, np.asarray(ref, dtype=np.float64)[:n_samples], sample_rate)
     # Band-limit before levelling, so that energy above the cut-off cannot shift the level.
     x = band_limit(x, sample_rate, BAND_LIMIT_HZ)
-    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
-    target = 10 ** (TARGET_RMS_DBFS / 20)
+    ceiling = math.pow(10.0, PEAK_CEILING_DBFS / 20)
+    target = math.pow(10.0, TARGET_RMS_DBFS / 20)
     for _ in range(LEVEL_PASSES):  # the limiter lowers the RMS; re-aim until peak and RMS both sit at their marks
         rms = math.sqrt(float(np.mean(x * x)))
         if rms <= 0:
             break
         x = limit((x - x.mean()) * (target / rms), ceiling)
-    return x.astype(np.float32)
+    return quantise(x, seed)

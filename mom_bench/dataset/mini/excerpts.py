@@ -33,6 +33,8 @@ class Excerpt:
     start_s: float
     duration_s: float
     path: Path
+    pool: str = "debian_music"
+    vocals: str = "no"
 
     @property
     def index(self) -> int:
@@ -70,7 +72,8 @@ def excerpts(data_dir: str | Path | None = None) -> list[Excerpt]:
             except ValueError:
                 raise ValueError(f"{table}:{line}: start_s/duration_s must be numbers") from None
             out.append(Excerpt(name, row["track_id"], row["package"], row["package_version"], row["source_path"],
-                               row["title"], row["author"], row["license"], row["genre"], start, duration, path))
+                               row["title"], row["author"], row["license"], row["genre"], start, duration, path,
+                               row.get("pool") or "debian_music", row.get("vocals") or "no"))
     if not out:
         raise ValueError(f"{table}: lists no excerpts")
     return out

@@ -46,15 +46,17 @@ class GriffinLim(Family):
         n_mels = int(self.options.get("n_mels", 128))
         iters = int(self.options.get("iterations", 32))
         momentum = float(self.options.get("momentum", 0.99))
-        wave = torch.from_numpy(np.asarray(x, dtype=np.float32))
-        fb = dsp.mel_filterbank(n_mels, dsp.N_FFT, self.sample_rate)  # (freqs, mels)
+        wave = torch.from_numpy(np.asarray(x, dtype=np.float64))
+        if getattr(self, "_fb", None) is None or self._fb.shape[1] != n_mels:
+            self._fb = dsp.mel_filterbank(n_mels, dsp.N_FFT, self.sample_rate)  # (freqs, mels)
+            self._fb_pinv = torch.linalg.pinv(self._fb.T)
         power = dsp.stft(wave).abs().pow(2)  # (freqs, frames)
-        mel = fb.T @ power
+        mel = self._fb.T @ power
         # Least-squares back to linear power, clamped: the detail the mel bins averaged away is gone.
-        linear = (torch.linalg.pinv(fb.T) @ mel).clamp_min(0.0)
+        linear = (self._fb_pinv @ mel).clamp_min(0.0)
         magnitude = linear.sqrt()
         gen = torch.Generator().manual_seed(seed)
-        angles = torch.exp(2j * torch.pi * torch.rand(magnitude.shape, generator=gen))
+        angles = torch.exp(2j * torch.pi * torch.rand(magnitude.shape, generator=gen, dtype=torch.float64))
         previous = torch.zeros_like(angles)
         for _ in range(iters):
             rebuilt = dsp.stft(dsp.istft(magnitude * angles, wave.numel()))
@@ -71,14 +73,14 @@ class SinesNoise(Family):
         n_peaks = int(self.options.get("peaks", 40))
         n_fft, hop = 2048, 256
         rate = self.sample_rate
-        wave = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        wave = torch.from_numpy(np.asarray(x, dtype=np.float64))
         spec = dsp.stft(wave, n_fft, hop)
-        mag = spec.abs().numpy().T.astype(np.float64)  # (frames, bins)
+        mag = spec.abs().numpy().T  # (frames, bins)
         frames, bins = mag.shape
         window_sum = dsp.hann(n_fft).sum().item()
 
-        # Peak picking with parabolic interpolation on the log magnitude.
-        logm = np.log(mag + 1e-9)
+        # Peak picking with parabolic interpolation on the magnitude (not its log: numpy's float64 log and exp
+        # round differently on CPUs with AVX-512, and these values reach the clip).
         is_peak = np.zeros_like(mag, dtype=bool)
         is_peak[:, 1:-1] = (mag[:, 1:-1] > mag[:, :-2]) & (mag[:, 1:-1] >= mag[:, 2:])
         masked = np.where(is_peak, mag, 0.0)
@@ -86,11 +88,11 @@ class SinesNoise(Family):
         rows = np.arange(frames)[:, None]
         valid = masked[rows, top] > 0
         k = np.clip(top, 1, bins - 2)
-        a, b, c = logm[rows, k - 1], logm[rows, k], logm[rows, k + 1]
+        a, b, c = mag[rows, k - 1], mag[rows, k], mag[rows, k + 1]
         denom = a - 2 * b + c
-        delta = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / denom, 0.0).clip(-0.5, 0.5)
+        delta = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / np.where(denom == 0, 1.0, denom), 0.0).clip(-0.5, 0.5)
         freq = (k + delta) * rate / n_fft  # Hz
-        amp = np.exp(b - 0.25 * (a - c) * delta) * 2.0 / window_sum * valid
+        amp = (b - 0.25 * (a - c) * delta) * 2.0 / window_sum * valid
 
         # Oscillator bank: each frame's peaks sound over two hops with a Hann window (50 % overlap-add),
         # phases follow absolute time so a steady partial stays continuous across frames.
@@ -115,8 +117,8 @@ class SinesNoise(Family):
         kernel = np.ones(9) / 9
         envelope = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, residual)
         gen = torch.Generator().manual_seed(seed)
-        noise = torch.randn(length, generator=gen) * 1.0
+        noise = torch.randn(length, generator=gen, dtype=torch.float64)
         noise_spec = dsp.stft(noise, n_fft, hop)
         noise_spec = noise_spec / noise_spec.abs().clamp_min(1e-8)
-        shaped = dsp.istft(noise_spec * torch.from_numpy(envelope.T.astype(np.float32)), length, n_fft, hop)
+        shaped = dsp.istft(noise_spec * torch.from_numpy(envelope.T), length, n_fft, hop)
         return sines + shaped.numpy()

@@ -39,6 +39,9 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         **{k: _STRING for k in ("name", "version", "title", "description", "license", "citation", "clip_policy")},
         "homepage": _ANY, "notes": _ANY,
+        # sha256 of the ids and 16-bit audio of a build with the protocol's own options (a benchmark that is
+        # generated, like mom-mini, is the same on every machine; the test suite holds it to this value)
+        "audio_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "audio": {"type": "object", "required": ["sample_rate", "format"], "additionalProperties": False,
                   "properties": {"sample_rate": _ANY, "format": _ANY, "max_seconds": _ANY}},
         "source": {"type": "object", "required": ["kind"], "properties": {"kind": _STRING}},
@@ -50,6 +53,8 @@ SCHEMA: dict[str, Any] = {
         "generators": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["id", "name", "family", "role"], "additionalProperties": False,
             "properties": {"id": _STRING, "name": _STRING, "family": _STRING, "role": {"enum": list(ROLES)},
+                           # the decoder family of real generators a generated family stands for, and which
+                           "decoder_family": _STRING, "stands_for": _ANY,
                            **{k: v for k, v in _SOURCE_DETAILS.items() if k not in ("manifest", "youtube_only")}}}},
         "reals": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["id", "name"], "additionalProperties": False,

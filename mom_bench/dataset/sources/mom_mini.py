@@ -1,18 +1,26 @@
-"""The mom-mini source: shipped real excerpts plus fakes made from them at build time.
+"""The mom-mini source: shipped real excerpts, cut into clips, plus fakes made from them at build time.
 
-Content pairing: every fake is re-synthesised from one real excerpt and keeps that excerpt's track as
-its ``group_key``, so a track, its excerpts and all fakes made from them land in one split.
+Reals come from two independent pools (``pool`` in ATTRIBUTION.csv and in every row's ``source``): music
+from Debian's game-music packages and freely licensed recordings from public repositories. Each shipped
+excerpt (12 s) is cut into ``clip_seconds`` clips; a clip is the unit every model scores.
 
-Split allocation (pre-assigned on every row): with 16 tracks, hashing each track on its own would give
-lopsided splits, so tracks are ordered by ``sha256(salt + ":" + track_id)`` and dealt out in that order
-by the protocol's ``splits.reals`` weights (largest-remainder rounding, at least one track per split).
-Fakes: each excerpt gets exactly one fake, its family taken in turn from the families allowed in its
-split (in-distribution families for train/validation/test_id, OOD families for test_ood), so every
-split is half real, half fake, and the families of a split are equally represented.
+Content pairing: every fake is re-synthesised from one real clip and keeps that clip's track as its
+``group_key``, so a track, its clips and all fakes made from them land in one split.
+
+Split allocation (pre-assigned on every row): tracks are dealt out pool by pool, so that every split holds
+reals of every pool. Within a pool, tracks are ordered by ``sha256(salt + ":" + track_id)`` and dealt in that
+order by the protocol's ``splits.reals`` weights (largest-remainder rounding, at least one track per split).
+Fakes: each real clip gets exactly one fake, its family taken in turn from the families allowed in its split
+(in-distribution families for train/validation/test_id, held-out ones for test_ood), so every split is half
+real, half fake, and the families of a split are equally represented. Families that mix in a shipped stem
+(``machine_vocals``) draw it only from the stems dealt to the row's split, the same way, so no stem is heard
+in two splits.
 
 Every clip, real or fake, leaves here in the same format (``mom_bench.dataset.mini.dsp.finish``): mono, the
-protocol's rate, ``clip_seconds`` long, fixed RMS, soft peak ceiling, common band limit; fakes also have
-their long-term spectrum matched to their source excerpt. The builder then stores them all as FLAC.
+protocol's rate, ``clip_seconds`` long, fixed RMS, soft peak ceiling, common band limit, on the 16-bit grid
+with a dither seeded by the row id; fakes also have their long-term spectrum matched to their source clip.
+All of it runs in float64 on one thread, so every machine builds the same bytes: the build's audio
+fingerprint is written in the protocol (``audio_fingerprint``) and checked by the test suite.
 """
 from __future__ import annotations
 
@@ -21,23 +29,29 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from mom_bench.core.splits import SPLITS, TEST_OOD, TRAIN
+from mom_bench.core.splits import SPLITS, TEST_OOD
 from mom_bench.dataset.mini import dsp
 from mom_bench.dataset.mini.excerpts import Excerpt, excerpts, load_excerpt
 from mom_bench.dataset.mini.families import Family
 from mom_bench.dataset.mini.generators import make_family
 from mom_bench.dataset.sources.rows import SourceRow
 
-REAL_SOURCE = "debian_music"
+#: Folder of the shipped decoder weights that the neural families load (part of every fake's provenance).
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "data" / "weights" / "mom_mini"
+
+
+def _hash_order(salt: str, ids) -> list[str]:
+    return sorted(set(ids), key=lambda t: hashlib.sha256(f"{salt}:{t}".encode()).hexdigest())
 
 
 def allocate_tracks(track_ids: list[str], salt: str, weights: dict[str, float]) -> dict[str, str]:
     """Deal tracks into splits: salted-hash order, cumulative proportions by largest remainder."""
-    order = sorted(set(track_ids), key=lambda t: hashlib.sha256(f"{salt}:{t}".encode()).hexdigest())
+    order = _hash_order(salt, track_ids)
     splits = [s for s in SPLITS if weights.get(s, 0) > 0]
     n = len(order)
     if n < len(splits):
@@ -58,6 +72,20 @@ def allocate_tracks(track_ids: list[str], salt: str, weights: dict[str, float]) 
         for t in order[pos:pos + counts[s]]:
             out[t] = s
         pos += counts[s]
+    return out
+
+
+def allocate_by_pool(items: list[Excerpt], salt: str, weights: dict[str, float]) -> dict[str, str]:
+    """:func:`allocate_tracks` within each pool of reals, so that every split holds every pool."""
+    pools: dict[str, list[str]] = {}
+    for e in items:
+        pools.setdefault(e.pool, []).append(e.track_id)
+    out: dict[str, str] = {}
+    for pool, tracks in sorted(pools.items()):
+        try:
+            out.update(allocate_tracks(tracks, salt, weights))
+        except ValueError as err:
+            raise ValueError(f"pool {pool!r}: {err}") from None
     return out
 
 
@@ -95,35 +123,59 @@ def _row_seed(seed: int, row_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{row_id}".encode()).digest()[:4], "little")
 
 
+@dataclass(frozen=True)
+class Clip:
+    """The ``index``-th ``seconds``-long clip of a shipped excerpt."""
+    excerpt: Excerpt
+    index: int
+    seconds: float
+
+    @property
+    def id(self) -> str:
+        return f"{self.excerpt.track_id}-{self.excerpt.index}-{self.index}"
+
+    @property
+    def start_s(self) -> float:
+        """Offset in the excerpt file."""
+        return self.index * self.seconds
+
+
 @dataclass
 class _Plan:
-    excerpt: Excerpt
+    clip: Clip
     split: str
     generator: str | None  # None for the real row
 
+    @property
+    def excerpt(self) -> Excerpt:
+        return self.clip.excerpt
+
 
 class MomMiniSource:
-    """``source: {kind: mom-mini}`` options: ``seed`` (generation and auto-encoder training, default 0),
-    ``clip_seconds`` (default 10), ``data_dir`` (another excerpt folder with an ATTRIBUTION.csv; default
-    the shipped one), ``excerpts_per_track`` (use only the first N excerpts of each track; smoke tests),
-    ``train_steps`` (override the auto-encoders' training steps; smoke tests)."""
+    """``source: {kind: mom-mini}`` options: ``seed`` (generation, default 0), ``clip_seconds`` (default 3),
+    ``data_dir`` (another excerpt folder with an ATTRIBUTION.csv; default the shipped one),
+    ``excerpts_per_track`` and ``clips_per_excerpt`` (use only the first N; smoke tests)."""
 
     def __init__(self, protocol, options: dict):
+        unknown = set(options) - {"kind", "seed", "clip_seconds", "data_dir", "excerpts_per_track",
+                                  "clips_per_excerpt"}
+        if unknown:
+            raise ValueError(f"{protocol.name}: unknown mom-mini source option(s) {', '.join(sorted(unknown))}")
         self.protocol = protocol
         self.rate = int(protocol.sample_rate)
         self.seed = int(options.get("seed", 0) or 0)
-        self.clip_seconds = float(options.get("clip_seconds", 10.0) or 10.0)
+        self.clip_seconds = float(options.get("clip_seconds", 3.0) or 3.0)
         self.n_samples = int(round(self.clip_seconds * self.rate))
         self.data_dir = options.get("data_dir")
         per_track = options.get("excerpts_per_track")
         self.excerpts_per_track = int(per_track) if per_track else None
-        self.train_steps = options.get("train_steps")
+        per_excerpt = options.get("clips_per_excerpt")
+        self.clips_per_excerpt = int(per_excerpt) if per_excerpt else None
         self.generators = {g.id: g for g in protocol.generators}
         self._families: dict[str, Family] = {}
         self._decoded: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self._plans: list[_Plan] | None = None
-        self._prepared = False
 
     # ----------------------------------------------------------------------------------------------
     def _excerpts(self) -> list[Excerpt]:
@@ -132,10 +184,21 @@ class MomMiniSource:
             items = [e for e in items if e.index < self.excerpts_per_track]
         return items
 
+    def clips(self, e: Excerpt) -> list[Clip]:
+        """The clips cut from one excerpt: as many whole ``clip_seconds`` as its listed duration holds."""
+        n = int(e.duration_s / self.clip_seconds + 1e-6)
+        if self.clips_per_excerpt:
+            n = min(n, self.clips_per_excerpt)
+        return [Clip(e, j, self.clip_seconds) for j in range(n)]
+
+    def split_of_track(self) -> dict[str, str]:
+        """Which split each real track is dealt to."""
+        return allocate_by_pool(self._excerpts(), self.protocol.salt, self.protocol.real_weights)
+
     def plan(self) -> list[_Plan]:
         """Every row to build, in a fixed order: reals and their fakes, split by split."""
         items = self._excerpts()
-        split_of = allocate_tracks([e.track_id for e in items], self.protocol.salt, self.protocol.real_weights)
+        split_of = allocate_by_pool(items, self.protocol.salt, self.protocol.real_weights)
         id_gens = [g.id for g in self.protocol.generators if not g.is_ood]
         ood_gens = [g.id for g in self.protocol.generators if g.is_ood]
         if not id_gens or not ood_gens:
@@ -147,101 +210,80 @@ class MomMiniSource:
         for e in order:
             split = split_of[e.track_id]
             gens = ood_gens if split == TEST_OOD else id_gens
-            plans.append(_Plan(e, split, None))
-            plans.append(_Plan(e, split, gens[turn[split] % len(gens)]))
-            turn[split] += 1
+            for clip in self.clips(e):
+                plans.append(_Plan(clip, split, None))
+                plans.append(_Plan(clip, split, gens[turn[split] % len(gens)]))
+                turn[split] += 1
         return plans
 
-    def _samples(self, e: Excerpt) -> np.ndarray:
+    def _samples(self, clip: Clip) -> np.ndarray:
+        """The clip's samples (float64), cut from its decoded excerpt (decoded once, kept while building)."""
+        e = clip.excerpt
         with self._lock:
-            cached = self._decoded.get(e.file)
-        if cached is None:
-            x = load_excerpt(e, self.rate)
-            x = x[:self.n_samples] if x.size >= self.n_samples else np.pad(x, (0, self.n_samples - x.size))
-            cached = x.astype(np.float32)
+            whole = self._decoded.get(e.file)
+        if whole is None:
+            whole = load_excerpt(e, self.rate).astype(np.float64)
             with self._lock:
-                self._decoded[e.file] = cached
-        return cached
+                self._decoded[e.file] = whole
+        start = int(round(clip.start_s * self.rate))
+        x = whole[start:start + self.n_samples]
+        return x if x.size == self.n_samples else np.pad(x, (0, self.n_samples - x.size))
 
     def family(self, gen_id: str) -> Family:
-        """The (prepared) family object of a protocol generator."""
+        """The family object of a protocol generator."""
         fam = self._families.get(gen_id)
         if fam is None:
             g = self.generators[gen_id]
             options = dict(g.extra.get("options") or {})
             method = options.pop("method", gen_id)
-            if self.train_steps is not None:
-                options["steps"] = int(self.train_steps)
             fam = make_family(method, self.rate, **options)
             self._families[gen_id] = fam
         return fam
 
-    def _prepare(self, plans: list[_Plan]) -> None:
-        """Train (or load from the cache) every family that needs training, on the training reals only."""
-        from tqdm.auto import tqdm
-
-        needing = [g for g in dict.fromkeys(p.generator for p in plans if p.generator) if self.family(g).needs_training]
-        if not needing:
-            return
-        train = [p.excerpt for p in plans if p.generator is None and p.split == TRAIN]
-        clips = [self._samples(e) for e in train]
-        for gen_id in needing:
-            fam = self.family(gen_id)
-            bar = tqdm(total=int(getattr(fam, "steps", 0)) or None, desc=f"mom-mini: train {gen_id}",
-                       unit="step", leave=False, disable=None)
-
-            def step(done, total, loss, bar=bar):
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-
-            fam.prepare(clips, seed=self.seed, progress=step)
-            bar.close()
-
-    def _ensure_prepared(self) -> None:
-        """Train the families on first use, not when listing: a build that finds itself up to date lists
-        the rows and stops there."""
-        with _single_thread:
-            if not self._prepared:
-                self._prepare(self._plans if self._plans is not None else self.plan())
-                self._prepared = True
-
     def stamp(self) -> str:
-        """sha256 of the attribution table and of every excerpt file: each row's audio (and every fake,
-        through the auto-encoders trained on the training excerpts) depends on them."""
+        """sha256 of everything a row's audio depends on: the attribution table, every excerpt file, and the
+        shipped stems and decoder weights the families read."""
         items = self._excerpts()
-        h = hashlib.sha256((items[0].path.parent / "ATTRIBUTION.csv").read_bytes())
+        folder = items[0].path.parent
+        h = hashlib.sha256((folder / "ATTRIBUTION.csv").read_bytes())
         for e in sorted(items, key=lambda e: e.file):
             h.update(e.file.encode("utf-8") + b"\0" + hashlib.sha256(e.path.read_bytes()).digest())
+        extra = sorted((folder / "vocals").glob("*")) if (folder / "vocals").is_dir() else []
+        extra += sorted(WEIGHTS_DIR.glob("*.safetensors")) if WEIGHTS_DIR.is_dir() else []
+        for path in extra:
+            if path.is_file():
+                h.update(path.name.encode("utf-8") + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         return h.hexdigest()
 
     # ----------------------------------------------------------------------------------------------
-    def _fetch_real(self, e: Excerpt):
+    def _fetch_real(self, clip: Clip, row_id: str):
         with _single_thread:
-            return dsp.finish(self._samples(e), self.rate, self.n_samples), self.rate
+            return dsp.finish(self._samples(clip), self.rate, self.n_samples,
+                              seed=_row_seed(self.seed, row_id)), self.rate
 
-    def _fetch_fake(self, e: Excerpt, gen_id: str, row_id: str):
+    def _fetch_fake(self, clip: Clip, gen_id: str, row_id: str, split: str):
         with _single_thread:
-            self._ensure_prepared()
-            x = self._samples(e)
-            y = self.family(gen_id).generate(x, _row_seed(self.seed, row_id))
-            return dsp.finish(y, self.rate, self.n_samples, ref=x), self.rate
+            x = self._samples(clip)
+            seed = _row_seed(self.seed, row_id)
+            y = self.family(gen_id).generate(x, seed)
+            return dsp.finish(y, self.rate, self.n_samples, ref=x, seed=seed), self.rate
 
     def rows(self) -> Iterator:
         plans = self._plans = self.plan()
         stamp = self.stamp()
         for p in plans:
-            e = p.excerpt
+            e, clip = p.excerpt, p.clip
             meta = {"track": e.track_id, "title": e.title, "author": e.author, "license": e.license,
-                    "genre": e.genre, "debian_package": e.package, "excerpt_file": e.file,
-                    "excerpt_start_s": e.start_s}
+                    "genre": e.genre, "pool": e.pool, "vocals": e.vocals, "package": e.package,
+                    "excerpt_file": e.file, "clip_start_s": round(e.start_s + clip.start_s, 3)}
             if p.generator is None:
-                rid = f"mini-real-{e.track_id}-{e.index}"
-                yield SourceRow(id=rid, label=0, generator="real", source=REAL_SOURCE, group_key=e.track_id,
-                                meta=meta, fetch=functools.partial(self._fetch_real, e), split=p.split,
+                rid = f"mini-real-{clip.id}"
+                yield SourceRow(id=rid, label=0, generator="real", source=e.pool, group_key=e.track_id,
+                                meta=meta, fetch=functools.partial(self._fetch_real, clip, rid), split=p.split,
                                 stamp=stamp)
             else:
-                rid = f"mini-{p.generator}-{e.track_id}-{e.index}"
+                rid = f"mini-{p.generator}-{clip.id}"
                 yield SourceRow(id=rid, label=1, generator=p.generator, source=p.generator,
                                 group_key=e.track_id, meta=meta,
-                                fetch=functools.partial(self._fetch_fake, e, p.generator, rid), split=p.split,
-                                stamp=stamp)
+                                fetch=functools.partial(self._fetch_fake, clip, p.generator, rid, p.split),
+                                split=p.split, stamp=stamp)
