@@ -6,9 +6,11 @@ from typing import Any
 
 from mom_bench.dataset.mini.autoencoder import TConvAE, UpsampleAE
 from mom_bench.dataset.mini.families import Family, GriffinLim, SinesNoise
+from mom_bench.dataset.mini.vocals import MachineVocals
 
 FAMILIES: dict[str, type[Family]] = {"griffin_lim": GriffinLim, "sines_noise": SinesNoise, "tconv_ae": TConvAE,
-                                     "upsample_ae": UpsampleAE}
+                                     "upsample_ae": UpsampleAE,
+                                     "machine_vocals": MachineVocals}
 
 
 def make_family(name: str, sample_rate: int, **options: Any) -> Family:
