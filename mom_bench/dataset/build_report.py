@@ -29,6 +29,10 @@ class BuildResult:
     n_excluded: int = 0  # left out on purpose by the protocol (e.g. SONICS' official filter); not a failure
     reasons: dict[str, int] = field(default_factory=dict)  # "status: reason" -> count (most common first)
     reused: bool = False  # True when an up-to-date finished build was found and nothing was done
+    reals_by_source: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> pool of reals -> rows
+    real_groups: dict[str, int] = field(default_factory=dict)  # split -> groups (tracks) of the reals
+    audio_fingerprint: str | None = None
+    expected_audio_fingerprint: str | None = None  # the protocol's, when built with the protocol's own options
 
     @property
     def ok(self) -> bool:
@@ -44,6 +48,17 @@ class BuildResult:
         for split, gens in self.counts.items():
             lines.append(f"  {split:<10} {sum(gens.values()):>7}  " +
                          ", ".join(f"{g} {n}" for g, n in sorted(gens.items())))
+        pools = {p for by_pool in self.reals_by_source.values() for p in by_pool}
+        if len(pools) > 1:  # one line per split only where there is more than one pool to tell apart
+            for split, pools in self.reals_by_source.items():
+                lines.append(f"  {split:<10} reals from {self.real_groups.get(split, '?')} groups: "
+                             + ", ".join(f"{p} {n}" for p, n in pools.items()))
+        if self.expected_audio_fingerprint:
+            same = self.audio_fingerprint == self.expected_audio_fingerprint
+            lines.append(f"  audio fingerprint {(self.audio_fingerprint or '')[:16]}: "
+                         + ("the protocol's, as on every machine" if same else
+                            f"NOT the protocol's ({self.expected_audio_fingerprint[:16]}): this machine builds other "
+                            "audio than the published benchmark; please report it with `lscpu` and `mom-bench info`"))
         for reason, n in list(self.reasons.items())[:5]:
             lines.append(f"  {n:>7} x {reason}")
         if len(self.reasons) > 5:
@@ -62,7 +77,10 @@ class BuildResult:
         c = rep["counts"]
         return cls(Path(out_dir), rep["benchmark"], rep["benchmark_version"], rep["fingerprint"],
                    c["by_split"], c["rows"], c["written"], c["missing"], c["unusable"], path,
-                   rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}))
+                   rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}),
+                   reals_by_source=c.get("reals_by_source", {}), real_groups=c.get("real_groups_by_split", {}),
+                   audio_fingerprint=rep.get("audio_fingerprint"),
+                   expected_audio_fingerprint=rep.get("expected_audio_fingerprint"))
 
 
 def _digest(lines: list[str]) -> str:

@@ -281,6 +281,7 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
         "fingerprint": fingerprint(written),
         "label_fingerprint": label_fingerprint(written),
         "audio_fingerprint": audio_fingerprint(written),
+        "expected_audio_fingerprint": _expected_audio(protocol, options),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "mom_bench_version": provenance.mom_bench_version(),
         "split_mode": options["split_mode"],
@@ -298,12 +299,25 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
                    "by_split": by_split,
                    "by_split_label": {s: dict(Counter("fake" if final[i]["label"] else "real" for i in ids))
                                       for s, ids in shards.order.items() if ids},
+                   "reals_by_source": {s: dict(sorted(Counter(final[i]["source"] for i in ids
+                                                              if not final[i]["label"]).items()))
+                                       for s, ids in shards.order.items() if ids},
+                   "real_groups_by_split": {s: len({final[i]["group_id"] for i in ids if not final[i]["label"]})
+                                            for s, ids in shards.order.items() if ids},
                    "reasons": dict(reasons.most_common())},
         "leakage_audit": audit,
         "shortcut_check": _shortcut(written),
         "files": {s: f for s, f in shards.files.items() if f},
         "rows": row_list,
     }
+
+
+def _expected_audio(protocol, options: dict) -> str | None:
+    """The protocol's published audio fingerprint when this build was made with the protocol's own options
+    (for other options the audio is meant to differ)."""
+    own = (not options["source_options"] and options["limit"] is None and not options["keep_original"]
+           and options["split_mode"] == "strict" and options["max_seconds"] in (None, protocol.max_seconds))
+    return protocol.raw.get("audio_fingerprint") if own else None
 
 
 def _splits_csv(order: dict[str, list[str]], final: dict[str, dict]) -> str:

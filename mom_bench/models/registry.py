@@ -155,6 +155,8 @@ _MINI_NOTE = " Frozen pretrained CREPE-tiny (music) and GE2E (voice) encoders: a
 # (measurements: docs/benchmark_loop.md). The mini encoders' features are standardised in the head
 # (input_norm), which the paper's transformer encoders do not need.
 _MINI_RECIPE = {"epochs": 30, "lr": 1e-3}
+# mom-mini stores 3-second clips (its protocol's clip_policy): the mini configurations read all of each.
+_MINI_SECONDS = 3
 
 _ROWS: list[ModelSpec] = [
     # --- CLAM family: the paper configuration (pretrained frozen encoders, 90 s) ----------------------
@@ -171,22 +173,22 @@ _ROWS: list[ModelSpec] = [
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
     _clam("clam-mini", [], "clam", ["music", "voice"], _MINI,
           "CLAM head (width 64) and loss on mom-mini, trained from cached features." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
+          paper=False, seconds=_MINI_SECONDS, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
           params=2732962, recipe=_MINI_RECIPE),
     _clam("clam-wca-mini", [], "wca", ["music", "voice"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=10, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=1993524,
+          paper=False, seconds=_MINI_SECONDS, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=1993524,
           recipe=_MINI_RECIPE),
     _clam("mert-only-mini", [], "clam", ["music"], _MINI,
           "Music-side ablation on mom-mini: the CLAM head on the CREPE-tiny stream alone (pretrained)." ,
-          paper=False, seconds=10, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
+          paper=False, seconds=_MINI_SECONDS, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
           params=1029627, recipe=_MINI_RECIPE),
     _clam("wav2vec2-only-mini", [], "clam", ["voice"], _MINI,
           "Voice-side ablation on mom-mini: the CLAM head on the GE2E stream alone (pretrained).",
-          paper=False, seconds=10, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
+          paper=False, seconds=_MINI_SECONDS, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
           params=1703336, recipe=_MINI_RECIPE),
     _clam("clam-mini-random", [], "clam", ["music", "voice"], _MINI_RANDOM,
           "Control for clam-mini: the same CREPE-tiny and GE2E networks randomly initialised (not pretrained).",
-          paper=False, seconds=10, head_dim=64, input_norm=True, params=2732962, recipe=_MINI_RECIPE),
+          paper=False, seconds=_MINI_SECONDS, head_dim=64, input_norm=True, params=2732962, recipe=_MINI_RECIPE),
     # --- test configuration ------------------------------------------------------------------------
     _clam("clam-tiny", [], "clam", ["mert", "w2v"], _TINY,
           "TEST ONLY: CLAM head on tiny random encoders (a few thousand parameters); scores are meaningless.",
@@ -197,10 +199,10 @@ _ROWS: list[ModelSpec] = [
       for s in (5, 120) for v in ("alpha", "beta", "gamma")],
     ModelSpec(name="spectttra-mini", aliases=(), target=_SPECTTTRA,
               # No attention dropout: on CPU it forces the slow unfused attention path (docs/benchmark_loop.md).
-              config={"variant": "alpha", "clip_seconds": 10, "embed_dim": 64, "depth": 2, "num_heads": 4,
+              config={"variant": "alpha", "clip_seconds": _MINI_SECONDS, "embed_dim": 64, "depth": 2, "num_heads": 4,
                       "attn_dropout": 0.0},
-              description="Small SpecTTTra for mom-mini (10 s, D 64, 2 blocks), NOT the SONICS model.",
-              sample_rate=16000, clip="sonics_eval:10", train_clip="random:10", paper=False,
+              description="Small SpecTTTra for mom-mini (3 s, D 64, 2 blocks), NOT the SONICS model.",
+              sample_rate=16000, clip=f"sonics_eval:{_MINI_SECONDS}", train_clip=f"random:{_MINI_SECONDS}", paper=False,
               variant_of="spectttra", benchmarks=("mom-mini",), params=137_173, family="spectrogram",
               recipe={"epochs": 8, "batch_size": 16, "lr": 5e-4, "warmup_epochs": 1}),
     # --- fakeprint: a baseline of ours after Afchar et al. (Deezer), ISMIR 2025 -----------------------
@@ -216,7 +218,7 @@ _ROWS: list[ModelSpec] = [
     # --- stats-lr: the trivial baseline (docs/models.md#stats-lr) -----------------------------------------
     # Logistic regression on the global statistics the build's shortcut check uses (mom_bench.core.signal_stats);
     # Linear(14 -> 1) on standardised features. Clip "full": the whole stored clip, as the shortcut check
-    # measures it (mom-mini's 10 s clips, MoM's full songs); a padded fixed window would distort level and
+    # measures it (mom-mini's 3 s clips, MoM's full songs); a padded fixed window would distort level and
     # silence statistics. 24 kHz: the rate mom-mini and MoM builds store.
     ModelSpec(name="stats-lr", aliases=(), target="mom_bench.models.stats_lr:StatsLR", config={},
               description="Trivial baseline: logistic regression on 14 global signal statistics (level, crest, "

@@ -372,6 +372,10 @@ class BuildCounts(TypedDict):
     excluded: int
     by_split: dict[str, dict[str, int]]  # split -> generator -> rows written
     by_split_label: dict[str, dict[str, int]]  # split -> "real"/"fake" -> rows written
+    # split -> source (pool) of the reals -> rows written, and split -> groups (e.g. tracks) of the reals;
+    # builds before they existed lack them
+    reals_by_source: NotRequired[dict[str, dict[str, int]]]
+    real_groups_by_split: NotRequired[dict[str, int]]
     reasons: dict[str, int]  # "status: reason" -> rows, most common first
 
 
@@ -452,6 +456,8 @@ class BuildReport(TypedDict):
     fingerprint: str
     label_fingerprint: NotRequired[str]  # the two halves of fingerprint; builds before they existed lack them
     audio_fingerprint: NotRequired[str]
+    # the protocol's own audio_fingerprint, for a build made with the protocol's own options (else null)
+    expected_audio_fingerprint: NotRequired[str | None]
     inputs: NotRequired[dict[str, Any]]  # what the build was made from (listing digest, rows kept or made)
     created: str
     mom_bench_version: str

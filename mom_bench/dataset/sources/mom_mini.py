@@ -157,7 +157,7 @@ class MomMiniSource:
     ``excerpts_per_track`` and ``clips_per_excerpt`` (use only the first N; smoke tests)."""
 
     def __init__(self, protocol, options: dict):
-        unknown = set(options) - {"kind", "seed", "clip_seconds", "data_dir", "excerpts_per_track",
+        unknown = set(options) - {"kind", "split_mode", "seed", "clip_seconds", "data_dir", "excerpts_per_track",
                                   "clips_per_excerpt"}
         if unknown:
             raise ValueError(f"{protocol.name}: unknown mom-mini source option(s) {', '.join(sorted(unknown))}")
@@ -240,6 +240,15 @@ class MomMiniSource:
             self._families[gen_id] = fam
         return fam
 
+    def _stems_of(self, fam: Family, split: str) -> list[str] | None:
+        """The shipped stems a stem-mixing family may use in ``split`` (None for the other families): stems
+        are dealt into splits like tracks, so a detector never hears a test stem while training."""
+        ids = getattr(fam, "stem_ids", None)
+        if ids is None:
+            return None
+        dealt = allocate_tracks(list(ids), f"{self.protocol.salt}:stems", self.protocol.real_weights)
+        return [s for s in sorted(dealt) if dealt[s] == split]
+
     def stamp(self) -> str:
         """sha256 of everything a row's audio depends on: the attribution table, every excerpt file, and the
         shipped stems and decoder weights the families read."""
@@ -265,7 +274,9 @@ class MomMiniSource:
         with _single_thread:
             x = self._samples(clip)
             seed = _row_seed(self.seed, row_id)
-            y = self.family(gen_id).generate(x, seed)
+            fam = self.family(gen_id)
+            stems = self._stems_of(fam, split)
+            y = fam.generate(x, seed) if stems is None else fam.generate(x, seed, stems=stems)
             return dsp.finish(y, self.rate, self.n_samples, ref=x, seed=seed), self.rate
 
     def rows(self) -> Iterator:
