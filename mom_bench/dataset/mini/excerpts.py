@@ -1,8 +1,10 @@
 """The real-music excerpts shipped with mom-bench (``mom_bench/data/mom_mini``).
 
-``ATTRIBUTION.csv`` lists every excerpt with its Debian package, track, author, licence and offset in
-the original track; ``LICENSES/`` holds the packages' copyright files. The excerpts were cut by
-``scripts/make_mom_mini_excerpts.py``.
+``ATTRIBUTION.csv`` lists every excerpt with its pool (``debian_music``: Debian game-music packages;
+``cc_recordings``: freely licensed recordings from public GitHub repositories), its source (Debian package
+and version, or repository and commit), track, author, licence, genre, whether it has sung vocals, and its
+offset in the original track; ``LICENSES/`` holds the sources' copyright and licence files. The excerpts
+were cut by ``scripts/make_mom_mini_excerpts.py``.
 """
 from __future__ import annotations
 
@@ -15,14 +17,18 @@ import numpy as np
 from mom_bench.core.audio import AudioError, load
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mom_mini"
-_FIELDS = ("file", "track_id", "package", "package_version", "source_path", "title", "author", "license", "genre",
-           "start_s", "duration_s")
+_FIELDS = ("file", "track_id", "pool", "package", "package_version", "source_path", "title", "author", "license",
+           "genre", "vocals", "start_s", "duration_s")
+#: Excerpts are cut into clips of this many seconds at build time, so their lengths are whole multiples of it.
+CLIP_SECONDS = 3.0
+_VOCALS = {"yes": True, "no": False}
 
 
 @dataclass(frozen=True)
 class Excerpt:
     file: str
     track_id: str
+    pool: str
     package: str
     package_version: str
     source_path: str
@@ -30,11 +36,10 @@ class Excerpt:
     author: str
     license: str
     genre: str
+    vocals: bool
     start_s: float
     duration_s: float
     path: Path
-    pool: str = "debian_music"
-    vocals: str = "no"
 
     @property
     def index(self) -> int:
@@ -71,9 +76,17 @@ def excerpts(data_dir: str | Path | None = None) -> list[Excerpt]:
                 start, duration = float(row["start_s"]), float(row["duration_s"])
             except ValueError:
                 raise ValueError(f"{table}:{line}: start_s/duration_s must be numbers") from None
-            out.append(Excerpt(name, row["track_id"], row["package"], row["package_version"], row["source_path"],
-                               row["title"], row["author"], row["license"], row["genre"], start, duration, path,
-                               row.get("pool") or "debian_music", row.get("vocals") or "no"))
+            clips = duration / CLIP_SECONDS
+            if not start >= 0 or not (clips >= 1 and abs(clips - round(clips)) < 1e-6):
+                raise ValueError(f"{table}:{line}: duration_s must be a multiple of {CLIP_SECONDS:g} s and start_s "
+                                 f"not negative, got {row['duration_s']!r} and {row['start_s']!r}")
+            if not row["pool"]:
+                raise ValueError(f"{table}:{line}: pool is empty")
+            if row["vocals"] not in _VOCALS:
+                raise ValueError(f"{table}:{line}: vocals must be yes or no, got {row['vocals']!r}")
+            out.append(Excerpt(name, row["track_id"], row["pool"], row["package"], row["package_version"],
+                               row["source_path"], row["title"], row["author"], row["license"], row["genre"],
+                               _VOCALS[row["vocals"]], start, duration, path))
     if not out:
         raise ValueError(f"{table}: lists no excerpts")
     return out
