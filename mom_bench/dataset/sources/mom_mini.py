@@ -8,8 +8,9 @@ Content pairing: every fake is re-synthesised from one real clip and keeps that 
 ``group_key``, so a track, its clips and all fakes made from them land in one split.
 
 Split allocation (pre-assigned on every row): tracks are dealt out pool by pool, so that every split holds
-reals of every pool. Within a pool, tracks are ordered by ``sha256(salt + ":" + track_id)`` and dealt in that
-order by the protocol's ``splits.reals`` weights (largest-remainder rounding, at least one track per split).
+reals of every pool. Within a pool, tracks are ordered by ``sha256(salt + ":" + track_id)``, those with sung
+vocals first, and dealt in that order by the protocol's ``splits.reals`` weights (largest-remainder rounding,
+at least one track per split, test_ood first): the few songs with human vocals land in the test splits.
 Fakes: each real clip gets exactly one fake, its family taken in turn from the families allowed in its split
 (in-distribution families for train/validation/test_id, held-out ones for test_ood), so every split is half
 real, half fake, and the families of a split are equally represented. Families that mix in a shipped stem
@@ -49,10 +50,13 @@ def _hash_order(salt: str, ids) -> list[str]:
     return sorted(set(ids), key=lambda t: hashlib.sha256(f"{salt}:{t}".encode()).hexdigest())
 
 
-def allocate_tracks(track_ids: list[str], salt: str, weights: dict[str, float]) -> dict[str, str]:
-    """Deal tracks into splits: salted-hash order, cumulative proportions by largest remainder."""
-    order = _hash_order(salt, track_ids)
-    splits = [s for s in SPLITS if weights.get(s, 0) > 0]
+def allocate_tracks(track_ids: list[str], salt: str, weights: dict[str, float], *,
+                    first: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Deal tracks into splits: salted-hash order (the tracks in ``first`` ahead of the others), cumulative
+    proportions by largest remainder, the test splits dealt first."""
+    ranked = _hash_order(salt, track_ids)
+    order = [t for t in ranked if t in first] + [t for t in ranked if t not in first]
+    splits = [s for s in reversed(SPLITS) if weights.get(s, 0) > 0]
     n = len(order)
     if n < len(splits):
         raise ValueError(f"mom-mini needs at least {len(splits)} tracks to fill {', '.join(splits)}; got {n}")
@@ -76,14 +80,17 @@ def allocate_tracks(track_ids: list[str], salt: str, weights: dict[str, float]) 
 
 
 def allocate_by_pool(items: list[Excerpt], salt: str, weights: dict[str, float]) -> dict[str, str]:
-    """:func:`allocate_tracks` within each pool of reals, so that every split holds every pool."""
+    """:func:`allocate_tracks` within each pool of reals, so that every split holds every pool. Tracks with
+    sung vocals lead their pool's order: they are few, and this deals them to the test splits, where a
+    detector's false alarms on human singing are measured (next to the held-out machine vocals)."""
     pools: dict[str, list[str]] = {}
+    sung = frozenset(e.track_id for e in items if e.vocals)
     for e in items:
         pools.setdefault(e.pool, []).append(e.track_id)
     out: dict[str, str] = {}
     for pool, tracks in sorted(pools.items()):
         try:
-            out.update(allocate_tracks(tracks, salt, weights))
+            out.update(allocate_tracks(tracks, salt, weights, first=sung))
         except ValueError as err:
             raise ValueError(f"pool {pool!r}: {err}") from None
     return out
