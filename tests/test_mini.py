@@ -18,12 +18,13 @@ RATE = 24000
 
 # The composition documented in data_cards/mom-mini.md: split -> generator -> rows.
 EXPECTED_COUNTS = {
-    "train": {"real": 48, "griffin_lim": 24, "tconv_ae": 24},
-    "validation": {"real": 12, "griffin_lim": 6, "tconv_ae": 6},
-    "test_id": {"real": 18, "griffin_lim": 9, "tconv_ae": 9},
-    "test_ood": {"real": 18, "upsample_ae": 9, "sines_noise": 9},
+    "train": {"real": 216, "rvq_codec": 54, "mel_vocoder": 54, "griffin_lim": 54, "sines_noise": 54},
+    "validation": {"real": 144, "rvq_codec": 36, "mel_vocoder": 36, "griffin_lim": 36, "sines_noise": 36},
+    "test_id": {"real": 171, "rvq_codec": 43, "mel_vocoder": 43, "griffin_lim": 43, "sines_noise": 42},
+    "test_ood": {"real": 180, "latent_vae": 90, "machine_vocals": 90},
 }
-OOD = {"upsample_ae", "sines_noise"}
+OOD = {"latent_vae", "machine_vocals"}
+N_ROWS = 2 * sum(c["real"] for c in EXPECTED_COUNTS.values())
 
 
 @pytest.fixture(scope="module")
@@ -39,39 +40,45 @@ def clip():
 
 def test_shipped_excerpts_are_enough_varied_small_and_attributed():
     items = excerpts()
-    assert 60 <= len(items) <= 120
-    assert len({e.track_id for e in items}) >= 12
-    assert len({e.author for e in items}) >= 6
-    assert len({e.genre for e in items}) >= 4
+    tracks = {e.track_id: e for e in items}
+    assert len(tracks) >= 48
+    assert len({e.author for e in tracks.values()}) >= 30
+    assert len({e.genre for e in tracks.values()}) >= 6
+    assert {e.pool for e in items} == {"debian_music", "cc_recordings"}
+    assert any(e.vocals for e in items)  # real sung vocals among the reals
     for e in items:
         assert e.package and e.package_version and e.title and e.author and e.license and e.source_path
-        assert e.duration_s == pytest.approx(10.0) and e.start_s >= 0
+        assert e.duration_s % 3 == 0 and 3 <= e.duration_s <= 12 and e.start_s >= 0
     listed = {e.file for e in items}
     on_disk = {p.name for p in DATA_DIR.glob("*.ogg")}
     assert listed == on_disk  # nothing shipped without attribution, nothing attributed but missing
-    total = sum(p.stat().st_size for p in DATA_DIR.rglob("*") if p.is_file())
-    assert total < 15e6
     licences = {p.name for p in (DATA_DIR / "LICENSES").iterdir()}
-    for package in {e.package for e in items}:
+    for package in {e.package for e in items if e.pool == "debian_music"}:
         assert f"{package}.copyright" in licences
 
 
-def test_excerpt_decodes_as_ten_seconds_of_mono_audio():
-    x = load_excerpt(excerpts()[5], RATE)
+def test_package_data_stays_within_40_mb():
+    data = DATA_DIR.parent
+    assert sum(p.stat().st_size for p in data.rglob("*") if p.is_file()) <= 40e6
+
+
+def test_excerpt_decodes_as_twelve_seconds_of_mono_audio():
+    e = next(e for e in excerpts() if e.duration_s == 12)
+    x = load_excerpt(e, RATE)
     assert x.dtype == np.float32 and x.ndim == 1
-    assert abs(x.size - 10 * RATE) <= RATE // 100
+    assert x.size == 12 * RATE
     assert np.isfinite(x).all() and np.sqrt(np.mean(x ** 2)) > 1e-3
 
 
 def test_attribution_that_points_outside_its_folder_is_refused(tmp_path):
     (tmp_path / "a-0.ogg").write_bytes(b"x")
-    fields = ["file", "track_id", "package", "package_version", "source_path", "title", "author", "license",
-              "genre", "start_s", "duration_s"]
+    fields = ["file", "track_id", "pool", "package", "package_version", "source_path", "title", "author", "license",
+              "genre", "vocals", "start_s", "duration_s"]
     for bad in ("../a-0.ogg", "/etc/a-0.ogg", "sub/a-0.ogg"):
         with open(tmp_path / "ATTRIBUTION.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(fields)
-            w.writerow([bad, "a", "p", "1", "x", "t", "au", "MIT", "rock", "0", "10"])
+            w.writerow([bad, "a", "debian_music", "p", "1", "x", "t", "au", "MIT", "rock", "no", "0", "12"])
         with pytest.raises(ValueError, match="plain .ogg file name"):
             excerpts(tmp_path)
 
@@ -85,6 +92,8 @@ def test_tracks_are_dealt_by_the_weights_deterministically():
     weights = {"train": 0.5, "validation": 0.125, "test_id": 0.1875, "test_ood": 0.1875}
     a = allocate_tracks(tracks, "salt", weights)
     assert Counter(a.values()) == {"train": 8, "validation": 2, "test_id": 3, "test_ood": 3}
+    led = allocate_tracks(tracks, "salt", weights, first=frozenset({"t7", "t9"}))
+    assert led["t7"] == led["t9"] == "test_ood"  # tracks asked for first go to the test splits
     assert a == allocate_tracks(list(reversed(tracks)), "salt", weights)  # not by listing order
     assert a != allocate_tracks(tracks, "other salt", weights)
     small = allocate_tracks(["a", "b", "c", "d", "e"], "s", weights)
@@ -93,7 +102,7 @@ def test_tracks_are_dealt_by_the_weights_deterministically():
         allocate_tracks(["a", "b"], "s", weights)
 
 
-def test_plan_pairs_each_excerpt_with_one_fake_in_its_tracks_split():
+def test_plan_pairs_each_clip_with_one_fake_in_its_tracks_split():
     protocol = protocols.load("mom-mini")
     plans = MomMiniSource(protocol, dict(protocol.source)).plan()
     counts = {s: dict(Counter(p.generator or "real" for p in plans if p.split == s)) for s in EXPECTED_COUNTS}
@@ -103,8 +112,8 @@ def test_plan_pairs_each_excerpt_with_one_fake_in_its_tracks_split():
         assert split_of_track.setdefault(p.excerpt.track_id, p.split) == p.split
         if p.generator in OOD:
             assert p.split == "test_ood"
-    reals = Counter(p.excerpt.file for p in plans if p.generator is None)
-    fakes = Counter(p.excerpt.file for p in plans if p.generator is not None)
+    reals = Counter(p.clip.id for p in plans if p.generator is None)
+    fakes = Counter(p.clip.id for p in plans if p.generator is not None)
     assert reals == fakes and set(reals.values()) == {1}
 
 
@@ -217,7 +226,7 @@ def _splits_csv(out: Path):
 @pytest.mark.slow
 def test_build_counts_match_the_data_card(built):
     result, out = built
-    assert result.n_written == 192 and result.n_missing == 0 and result.n_unusable == 0
+    assert result.n_written == N_ROWS and result.n_missing == 0 and result.n_unusable == 0
     counts = {s: {g: n for g, n in gens.items() if n} for s, gens in result.counts.items()}
     assert counts == EXPECTED_COUNTS
     card = (Path(__file__).resolve().parents[1] / "data_cards" / "mom-mini.md").read_text()
@@ -233,7 +242,7 @@ def test_build_keeps_tracks_with_their_fakes_and_ood_in_test_ood(built):
     _, out = built
     df = pd.concat([pd.read_parquet(p, columns=["id", "split", "generator", "group_id", "is_ood", "label"])
                     for p in sorted((out / "data").glob("*.parquet"))])
-    assert len(df) == 192
+    assert len(df) == N_ROWS
     assert df.groupby("group_id")["split"].nunique().max() == 1
     assert set(df[df.generator.isin(OOD)].split) == {"test_ood"}
     assert df[df.is_ood].generator.isin(OOD).all() and df[df.generator.isin(OOD)].is_ood.all()
@@ -276,4 +285,35 @@ def test_built_test_ood_loads_with_datasets(built):
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     n, rate, length = map(int, done.stdout.split()[-3:])
-    assert (n, rate, length) == (36, RATE, 10 * RATE)
+    assert (n, rate, length) == (2 * EXPECTED_COUNTS["test_ood"]["real"], RATE, 3 * RATE)
+
+
+@pytest.mark.slow
+def test_build_audio_is_the_protocols_on_every_machine(built):
+    """The committed fingerprint: a CPU that builds other audio fails here (and the build says so)."""
+    result, _ = built
+    expected = protocols.load("mom-mini").raw["audio_fingerprint"]
+    assert result.audio_fingerprint == expected
+    assert result.expected_audio_fingerprint == expected
+    assert "the protocol's, as on every machine" in result.summary()
+
+
+@pytest.mark.slow
+def test_build_counts_reals_per_pool_and_track(built):
+    result, _ = built
+    assert result.reals_by_source["test_ood"]["cc_recordings"] > 0 and result.reals_by_source["test_ood"]["debian_music"]
+    for split in ("test_id", "test_ood"):
+        assert sum(result.reals_by_source[split].values()) >= 150 and result.real_groups[split] >= 8
+        assert all(n >= 40 for g, n in result.counts[split].items() if g != "real")
+    assert sum(result.reals_by_source["validation"].values()) >= 100
+
+
+def test_data_card_tables_are_current():
+    """The card's generated tables (composition, splits, generators, stems, tracks) match the source's plan."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "scripts" / "write_mom_mini_card_tables.py"), "--check"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
