@@ -1,14 +1,14 @@
-"""The table of mom-mini's generator families: name -> class (the signal-model families and the two
-autoencoders)."""
+"""The table of mom-mini's generator families: name -> class (the signal-model families and the three
+neural decoders)."""
 from __future__ import annotations
 
 from typing import Any
 
-from mom_bench.dataset.mini.autoencoder import TConvAE, UpsampleAE
 from mom_bench.dataset.mini.families import Family, GriffinLim, SinesNoise
+from mom_bench.dataset.mini.neural import LatentVAEFamily, MelVocoderFamily, RVQCodecFamily
 
-FAMILIES: dict[str, type[Family]] = {"griffin_lim": GriffinLim, "sines_noise": SinesNoise, "tconv_ae": TConvAE,
-                                     "upsample_ae": UpsampleAE}
+FAMILIES: dict[str, type[Family]] = {"griffin_lim": GriffinLim, "sines_noise": SinesNoise, "rvq_codec": RVQCodecFamily,
+                                     "latent_vae": LatentVAEFamily, "mel_vocoder": MelVocoderFamily}
 
 
 def make_family(name: str, sample_rate: int, **options: Any) -> Family:
