@@ -349,9 +349,10 @@ def save(net: nn.Module, name: str, path: Path, extra: dict | None = None) -> No
     from mom_bench.core.files import write_atomic
 
     state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in net.state_dict().items()}
-    meta = {"family": name, "config": json.dumps(CONFIGS[name], sort_keys=True),
-            "tensors_sha256": tensors_sha256(state), **{k: str(v) for k, v in (extra or {}).items()}}
-    write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
+    # One metadata entry holding sorted JSON: safetensors writes several entries in a per-process hash order,
+    # which would make the same weights give different file bytes from run to run.
+    meta = {"family": name, "config": CONFIGS[name], "tensors_sha256": tensors_sha256(state), **(extra or {})}
+    write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata={"mom_bench": json.dumps(meta, sort_keys=True)}))
 
 
 def _error(name: str, path: Path, reason: str) -> WeightsError:
@@ -369,18 +370,21 @@ def load(name: str, path: str | Path | None = None) -> Decoder:
         raise _error(name, file, "not found")
     try:
         with safe_open(str(file), framework="pt") as f:
-            meta = f.metadata() or {}
+            header = (f.metadata() or {}).get("mom_bench", "")
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise _error(name, file, f"unreadable ({type(err).__name__}: {err})") from err
+    try:
+        meta = json.loads(header)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise _error(name, file, "damaged (no readable mom_bench metadata)")
     if meta.get("family") != name:
         raise _error(name, file, f"are for another network ({meta.get('family')!r})")
     if meta.get("tensors_sha256") != tensors_sha256(state):
         raise _error(name, file, "damaged (their tensors do not match the digest stored with them)")
-    try:
-        config = json.loads(meta.get("config", ""))
-    except ValueError:
-        raise _error(name, file, "damaged (unreadable config)") from None
+    config = meta.get("config")
     if config != CONFIGS[name]:
         raise _error(name, file, f"are for another architecture ({config} rather than {CONFIGS[name]})")
     net = build(name)
