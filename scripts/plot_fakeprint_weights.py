@@ -2,10 +2,13 @@
 
 The head of ``fakeprint`` is a logistic regression with one weight per frequency bin of the fakeprint
 features. A weight > 0 means a peak at that frequency pushes towards "fake". Vertical lines mark multiples of
-``sample_rate / k`` for the strides ``k`` given (``--strides``, default 2 4 16 64: where a decoder that ends in
-stride-4 upsampling stages, as mom-mini's ``tconv_ae``, leaves its peaks). With ``--data DIR``, a second
-panel shows the mean fakeprint of each generator of a split (``--split``, default train) of that built
-benchmark, read through the feature cache the trainer filled, so it costs nothing after training.
+``sample_rate / k`` for the upsampling factors ``k`` given (``--strides``, default 2 4 8 32): a transposed
+convolution of stride ``s`` whose output is upsampled ``u`` times more before the end leaves peaks at multiples
+of ``sample_rate / (s * u)``. mom-mini's decoders, counted from their output end: ``rvq_codec`` 2 8 40 320,
+``latent_vae`` 2 8 64 512, ``mel_vocoder`` 4 32 256 (``mom_bench.dataset.mini.decoders.CONFIGS``).
+With ``--data DIR``, a second panel shows the mean fakeprint of each generator of a split (``--split``, default
+train) of that built benchmark, read through the feature cache the trainer filled, so it costs nothing after
+training.
 
     python scripts/plot_fakeprint_weights.py RUN/best --data $MOM_BENCH_HOME/datasets/mom-mini \
         --out docs/fakeprint-weights-mom-mini.png
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a saved fakeprint detector (a run's best/ folder, or a Hub id)")
     parser.add_argument("--out", type=Path, default=Path("fakeprint-weights.png"))
-    parser.add_argument("--strides", type=int, nargs="+", default=[2, 4, 16, 64])
+    parser.add_argument("--strides", type=int, nargs="+", default=[2, 4, 8, 32])
     parser.add_argument("--title")
     parser.add_argument("--data", type=Path, help="a built benchmark: add the mean fakeprint of each generator")
     parser.add_argument("--split", default="train", help="split of --data to average (default: train)")

@@ -2,8 +2,8 @@
 
 A build replaces only its own kind of folder (item 3), keeps the previous build complete until the new one
 is (item 5), reuses a finished build only when its inputs did not change (items 9 and 10), leaves no worker
-processes behind when it is killed (item 21), heals a damaged auto-encoder cache (item 22), writes a data
-card that datasets reads without a warning (item 23), and is one writer at a time per folder.
+processes behind when it is killed (item 21), writes a data card that datasets reads without a warning
+(item 23), and is one writer at a time per folder.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from _build_fixtures import make_benchmark, write_tone
 from click.testing import CliRunner
@@ -352,33 +351,6 @@ def test_workers_exit_when_the_build_process_is_killed(tmp_path):
     for p in left:  # do not leave them to the rest of the suite
         os.kill(p, signal.SIGKILL)
     assert not left, f"still running 5 s after the build was killed: {left}"
-
-
-# --------------------------------------------------------------------------------------------------
-# item 22: a damaged auto-encoder cache file heals
-
-
-def test_a_truncated_autoencoder_cache_file_is_trained_again_and_replaced(tmp_path, monkeypatch):
-    """issue 11 item 22"""
-    from safetensors.torch import load_file
-
-    from mom_bench.dataset.mini.generators import make_family
-
-    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path))
-    rate = 16000
-    clip = (0.1 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)).astype(np.float32)
-    opts = {"steps": 0, "latent": 4, "width": 8}  # the seeded initial weights: the cache is what is tested
-    first = make_family("tconv_ae", rate, **opts)
-    first.prepare([clip], seed=0)
-    [path] = (tmp_path / "cache" / "mom-mini").glob("tconv_ae-*.safetensors")
-    good = path.read_bytes()
-    path.write_bytes(good[: len(good) // 2])
-    again = make_family("tconv_ae", rate, **opts)
-    with pytest.warns(RuntimeWarning, match=f"{path}: unreadable auto-encoder cache"):
-        again.prepare([clip], seed=0)
-    assert load_file(str(path)) and path.read_bytes() == good  # rewritten whole, with the same weights
-    np.testing.assert_array_equal(first.generate(clip, 1), again.generate(clip, 1))
-    assert not list(path.parent.glob("*.tmp"))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,16 +5,13 @@ ends in a vocoder or a decoder:
 
 - ``griffin_lim``: mel power spectrogram -> linear magnitude (non-negative pseudo-inverse of the mel
   filterbank) -> phase by fast Griffin-Lim iterations from a seeded random start.
-- ``tconv_ae``: a small convolutional auto-encoder whose decoder upsamples with transposed convolutions
-  (the decoder type known to leave periodic spectral peaks).
-- ``upsample_ae``: the same idea with another hop, and a decoder that upsamples by nearest-neighbour
-  repetition followed by ordinary convolutions.
 - ``sines_noise``: a sinusoidal + noise vocoder: spectral peaks per frame become oscillators with
   phase continuity over time; what is left of the spectrum drives shaped noise (source-filter).
 
-A family is an object with ``prepare(train_clips)`` (train or load what it needs, e.g. an auto-encoder
-trained on the training reals only) and ``generate(x, seed) -> np.ndarray`` (same length and rate as
-``x``). Generation is deterministic given the seed.
+The neural-decoder families (``rvq_codec``, ``latent_vae``, ``mel_vocoder``) are in
+:mod:`mom_bench.dataset.mini.neural`. A family is an object with ``generate(x, seed) -> np.ndarray`` (same
+length and rate as ``x``), deterministic given the seed; ``prepare(train_clips)`` is kept for a family that
+would need the training reals (none does: the decoders' weights ship trained).
 """
 from __future__ import annotations
 
