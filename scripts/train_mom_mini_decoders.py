@@ -68,15 +68,19 @@ def mrstft_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def excerpt_sets():
-    """(training excerpts, validation excerpts): the real rows of those splits of the mom-mini plan."""
+    """(training excerpts, validation excerpts): the excerpts of those splits' tracks in the mom-mini plan, each
+    once (a plan row is a clip, and an excerpt gives several)."""
     from mom_bench.dataset import protocols
     from mom_bench.dataset.sources.mom_mini import MomMiniSource
 
     p = protocols.load("mom-mini")
     plans = MomMiniSource(p, dict(p.source)).plan()
-    train = [pl.excerpt for pl in plans if pl.split == "train" and pl.generator is None]
-    val = [pl.excerpt for pl in plans if pl.split == "validation" and pl.generator is None]
-    return train, val
+
+    def of(split):
+        chosen = {pl.excerpt.file: pl.excerpt for pl in plans if pl.split == split and pl.generator is None}
+        return list(chosen.values())
+
+    return of("train"), of("validation")
 
 
 def list_digest(items) -> str:

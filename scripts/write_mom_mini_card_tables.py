@@ -93,7 +93,7 @@ def render(text: str, parts: dict[str, str]) -> str:
         pattern = re.compile(rf"(<!-- table:{name} -->\n)(?:(?!<!-- /table -->).)*(<!-- /table -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"{CARD}: no <!-- table:{name} --> ... <!-- /table --> block")
-        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 

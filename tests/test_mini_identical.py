@@ -98,3 +98,27 @@ def test_two_builds_in_other_processes_and_cpu_paths_store_the_same_bytes(tmp_pa
         return rows
 
     assert audio(out_a) == audio(out_b)
+
+
+def test_leave_one_family_out_variant_holds_out_that_family_only():
+    from mom_bench.models import registry
+
+    base = protocols.load("mom-mini")
+    fold = protocols.load("mom-mini-lofo-rvq_codec")
+    assert fold.name == "mom-mini-lofo-rvq_codec" and fold.base == "mom-mini"
+    assert fold.ood_generators == ["rvq_codec"] and len(fold.generators) == len(base.generators)
+    assert "audio_fingerprint" not in fold.raw  # a variant is other audio than the published build
+    assert registry.resolve("clam", benchmark=fold.name).name == "clam-mini"
+    plans = MomMiniSource(fold, {}).plan()
+    assert {p.generator for p in plans if p.split == "test_ood" and p.generator} == {"rvq_codec"}
+    assert {p.generator for p in plans if p.split == "train" and p.generator} == set(fold.ood_generators) ^ {
+        g.id for g in base.generators}
+    reals = {(p.clip.id, p.split) for p in MomMiniSource(base, {}).plan() if p.generator is None}
+    assert {(p.clip.id, p.split) for p in plans if p.generator is None} == reals  # same reals, same splits
+
+
+def test_variants_are_refused_where_undeclared_or_unknown():
+    with pytest.raises(protocols.ProtocolError, match="no leave-one-family-out"):
+        protocols.load("mom-lofo-suno")
+    with pytest.raises(protocols.ProtocolError, match="not a generator of mom-mini"):
+        protocols.load("mom-mini-lofo-nope")

@@ -29,11 +29,15 @@ def _list_benchmarks() -> None:
         default = "  (default)" if name == protocols.DEFAULT else ""
         click.echo(f"{name:<10} {p.version:<8} {p.title}: {len(p.generators)} generators ({n_ood} OOD), "
                    f"source {p.source_kind}{default}")
+        if (p.raw.get("variants") or {}).get("hold_out"):
+            click.echo(f"{'':<10} {'':<8} leave-one-family-out variants: "
+                       + ", ".join(f"{name}{protocols.LOFO}{g.id}" for g in p.generators))
 
 
 @click.command("build")
 @click.option("--benchmark", "-b", default=None, metavar="NAME",
-              help="Benchmark to build (see --list) or a protocol YAML file. Default: mom-mini (offline).")
+              help="Benchmark to build (see --list; mom-mini-lofo-<generator> holds that generator out) or a "
+                   "protocol YAML file. Default: mom-mini (offline).")
 @click.option("--list", "list_only", is_flag=True, help="List the benchmarks and exit.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")

@@ -173,19 +173,19 @@ _ROWS: list[ModelSpec] = [
     # --- mom-mini configurations: what `clam` & co. resolve to on the offline mini benchmark ---------
     _clam("clam-mini", [], "clam", ["music", "voice"], _MINI,
           "CLAM head (width 64) and loss on mom-mini, trained from cached features." + _MINI_NOTE,
-          paper=False, seconds=_MINI_SECONDS, variant_of="clam", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
-          params=2732962, recipe=_MINI_RECIPE),
+          paper=False, seconds=_MINI_SECONDS, variant_of="clam", benchmarks=("mom-mini",), head_dim=64,
+          input_norm=True, params=2732962, recipe=_MINI_RECIPE),
     _clam("clam-wca-mini", [], "wca", ["music", "voice"], _MINI, "clam-wca head on mom-mini." + _MINI_NOTE,
-          paper=False, seconds=_MINI_SECONDS, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64, params=1993524,
-          recipe=_MINI_RECIPE),
+          paper=False, seconds=_MINI_SECONDS, variant_of="clam-wca", benchmarks=("mom-mini",), head_dim=64,
+          params=1993524, recipe=_MINI_RECIPE),
     _clam("mert-only-mini", [], "clam", ["music"], _MINI,
           "Music-side ablation on mom-mini: the CLAM head on the CREPE-tiny stream alone (pretrained)." ,
-          paper=False, seconds=_MINI_SECONDS, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
-          params=1029627, recipe=_MINI_RECIPE),
+          paper=False, seconds=_MINI_SECONDS, variant_of="mert-only", benchmarks=("mom-mini",), head_dim=64,
+          input_norm=True, params=1029627, recipe=_MINI_RECIPE),
     _clam("wav2vec2-only-mini", [], "clam", ["voice"], _MINI,
           "Voice-side ablation on mom-mini: the CLAM head on the GE2E stream alone (pretrained).",
-          paper=False, seconds=_MINI_SECONDS, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64, input_norm=True,
-          params=1703336, recipe=_MINI_RECIPE),
+          paper=False, seconds=_MINI_SECONDS, variant_of="wav2vec2-only", benchmarks=("mom-mini",), head_dim=64,
+          input_norm=True, params=1703336, recipe=_MINI_RECIPE),
     _clam("clam-mini-random", [], "clam", ["music", "voice"], _MINI_RANDOM,
           "Control for clam-mini: the same CREPE-tiny and GE2E networks randomly initialised (not pretrained).",
           paper=False, seconds=_MINI_SECONDS, head_dim=64, input_norm=True, params=2732962, recipe=_MINI_RECIPE),
@@ -274,6 +274,9 @@ def resolve(name: str, benchmark: str | None = None) -> ModelSpec:
     key = name.strip().lower()
     # `-paper` aliases pin the published configuration, whatever the benchmark.
     if benchmark and not key.endswith("-paper"):
+        from mom_bench.dataset.protocols import base_name
+
+        benchmark = base_name(benchmark)  # a benchmark's variants (mom-mini-lofo-...) run its configurations
         for other in list_models():
             if other.variant_of in (key, spec.name) and benchmark in other.benchmarks:
                 return other

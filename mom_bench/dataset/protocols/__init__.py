@@ -5,6 +5,7 @@ from __future__ import annotations
 from mom_bench.core.errors import ProtocolError
 from mom_bench.dataset.protocols.protocol import (
     DEFAULT,
+    LOFO,
     PATH_OPTIONS,
     ROLES,
     SCHEMA,
@@ -13,11 +14,14 @@ from mom_bench.dataset.protocols.protocol import (
     FromProtocolFile,
     Generator,
     RealSource,
+    base_name,
+    hold_out,
     load,
     names,
     parse,
     path_of,
 )
 
-__all__ = ["DEFAULT", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "BenchmarkProtocol", "FromProtocolFile",
-           "Generator", "ProtocolError", "RealSource", "load", "names", "parse", "path_of"]
+__all__ = ["DEFAULT", "LOFO", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "BenchmarkProtocol",
+           "FromProtocolFile", "Generator", "ProtocolError", "RealSource", "base_name", "hold_out", "load", "names",
+           "parse", "path_of"]

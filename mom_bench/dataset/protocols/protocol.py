@@ -7,7 +7,7 @@ change how a benchmark is split, and two people would then publish numbers on tw
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ SCHEMA: dict[str, Any] = {
         # sha256 of the ids and 16-bit audio of a build with the protocol's own options (a benchmark that is
         # generated, like mom-mini, is the same on every machine; the test suite holds it to this value)
         "audio_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        # hold_out: true lets `<name>-lofo-<generator id>` name the variant that holds out that one generator
+        # (test_ood only) and trains on all the others (see hold_out below)
+        "variants": {"type": "object", "additionalProperties": False, "properties": {"hold_out": {"type": "boolean"}}},
         "audio": {"type": "object", "required": ["sample_rate", "format"], "additionalProperties": False,
                   "properties": {"sample_rate": _ANY, "format": _ANY, "max_seconds": _ANY}},
         "source": {"type": "object", "required": ["kind"], "properties": {"kind": _STRING}},
@@ -128,6 +131,7 @@ class BenchmarkProtocol:
     reals: tuple[RealSource, ...]
     path: Path
     raw: dict = field(default_factory=dict, repr=False)
+    base: str | None = None  # the shipped protocol a variant (``<base>-lofo-<generator>``) derives from
 
     @property
     def source_kind(self) -> str:
@@ -166,10 +170,41 @@ def path_of(name: str) -> Path:
     return shipped.get(name)
 
 
+#: ``<benchmark>-lofo-<generator id>``: the leave-one-family-out variant of a benchmark that allows it.
+LOFO = "-lofo-"
+
+
+def base_name(name: str) -> str:
+    """The shipped benchmark a name refers to: itself, or the base of a ``-lofo-`` variant."""
+    return name.split(LOFO, 1)[0] if LOFO in name and name.split(LOFO, 1)[0] in names() else name
+
+
 def load(name: str) -> BenchmarkProtocol:
-    """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``) or YAML path."""
+    """Load and validate a benchmark by name (``mom``, ``sonics``, ``mom-mini``, or a variant such as
+    ``mom-mini-lofo-rvq_codec``) or YAML path."""
+    if LOFO in name and name not in names() and Path(name).suffix not in {".yaml", ".yml"}:
+        base, held = name.split(LOFO, 1)
+        return hold_out(load(base), held)
     path = path_of(name)
     return parse(loader.read_yaml(path, ProtocolError, what="a protocol"), path)
+
+
+def hold_out(protocol: BenchmarkProtocol, generator: str) -> BenchmarkProtocol:
+    """The leave-one-family-out variant: ``generator`` held out (only ever in test_ood), every other generator
+    in-distribution. The reals and their splits are the base protocol's; so is every fake that both make (same
+    row id, same audio), which lets one detector be compared across the folds of one benchmark."""
+    if not (protocol.raw.get("variants") or {}).get("hold_out"):
+        raise ProtocolError(f"{protocol.name} has no leave-one-family-out variants (its protocol does not declare "
+                            "variants: {hold_out: true})")
+    ids = [g.id for g in protocol.generators]
+    if generator not in ids:
+        raise ProtocolError(f"{protocol.name}{LOFO}{generator}: {generator!r} is not a generator of {protocol.name} "
+                            f"({', '.join(ids)})")
+    gens = tuple(replace(g, role="ood" if g.id == generator else "train") for g in protocol.generators)
+    name = f"{protocol.name}{LOFO}{generator}"
+    raw = {k: v for k, v in protocol.raw.items() if k != "audio_fingerprint"}
+    raw.update(name=name, title=f"{protocol.title} (leave {generator} out)")
+    return replace(protocol, name=name, title=raw["title"], generators=gens, raw=raw, base=protocol.name)
 
 
 def _weights(where: str, obj: Any, allowed: tuple[str, ...]) -> dict[str, float]:

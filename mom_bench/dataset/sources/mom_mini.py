@@ -107,7 +107,7 @@ class _SingleThread:
 
     def __init__(self):
         self._lock = threading.RLock()
-        self._depth = 0  # re-entered by the thread that holds it (preparing the families inside a fetch)
+        self._depth = 0  # re-entrant for the thread that holds it
 
     def __enter__(self):
         self._lock.acquire()
