@@ -232,10 +232,14 @@ def test_finish_gives_every_clip_the_same_format(clip):
         assert y.dtype == np.float32 and y.size == n
         rms_db = 20 * math.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
         assert rms_db == pytest.approx(dsp.TARGET_RMS_DBFS, abs=0.5)
-        assert np.abs(y).max() <= 10 ** (dsp.PEAK_CEILING_DBFS / 20) + 1e-6
+        assert np.abs(y).max() <= 10 ** (dsp.PEAK_CEILING_DBFS / 20) + 2 / 32768  # + rounding and dither
         spec = np.abs(np.fft.rfft(y)) ** 2
         f = np.fft.rfftfreq(n, 1 / RATE)
         assert spec[f > dsp.BAND_LIMIT_HZ + 600].sum() < 1e-4 * spec.sum()
+        assert np.array_equal(np.round(y * 32768), y * 32768)  # on the 16-bit grid the build stores
+        assert np.array_equal(dsp.finish(x, RATE, n, ref=ref), y)  # same seed, same bytes
+        other = dsp.finish(x, RATE, n, ref=ref, seed=1)
+        assert not np.array_equal(other, y) and np.abs(other - y).max() <= 3 / 32768  # only the dither moved
 
 
 # --------------------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ _ROWS: list[ModelSpec] = [
                       "attn_dropout": 0.0},
               description="Small SpecTTTra for mom-mini (3 s, D 64, 2 blocks), NOT the SONICS model.",
               sample_rate=16000, clip=f"sonics_eval:{_MINI_SECONDS}", train_clip=f"random:{_MINI_SECONDS}", paper=False,
-              variant_of="spectttra", benchmarks=("mom-mini",), params=137_173, family="spectrogram",
+              variant_of="spectttra", benchmarks=("mom-mini",), params=118_485, family="spectrogram",
               recipe={"epochs": 8, "batch_size": 16, "lr": 5e-4, "warmup_epochs": 1}),
     # --- fakeprint: a baseline of ours after Afchar et al. (Deezer), ISMIR 2025 -----------------------
     # Features have no parameters (docs/models.md#fakeprint); the head is Linear(3755 -> 1). 24 kHz: the rate
