@@ -21,11 +21,25 @@ import time
 from datetime import UTC, datetime
 
 TARGET_S = 300.0
+BUILD_TARGET_S = 120.0
 
 
 def _cpu_children() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    """The largest resident set of any child process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "unknown")
+    except OSError:
+        return platform.processor() or "unknown"
 
 
 def _run(args: list[str], env: dict) -> tuple[float, float, str]:
@@ -52,17 +66,21 @@ def main() -> None:
     for name, args in (("build", ["build"]), ("train", ["train", "--model", opts.model]),
                        ("evaluate", ["evaluate", "--model", opts.model])):
         steps[name], cpu[name], outputs[name] = _run(args, env)
-        print(f"{name:<9} {steps[name]:7.1f} s wall  {cpu[name]:7.1f} s CPU", flush=True)
+        print(f"{name:<9} {steps[name]:7.1f} s wall  {cpu[name]:7.1f} s CPU  peak RSS so far {_peak_rss_mb():6.0f} MB"
+              + (f"  (build target < {BUILD_TARGET_S:.0f} s: {'met' if steps[name] < BUILD_TARGET_S else 'NOT met'})"
+                 if name == "build" else ""), flush=True)
     total = sum(steps.values())
     print(f"{'total':<9} {total:7.1f} s wall  {sum(cpu.values()):7.1f} s CPU  (target < {TARGET_S:.0f} s wall on "
           f"2 CPU cores: {'met' if total < TARGET_S else 'NOT met'}; CPU time / cores is the floor on an idle machine)")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, {platform.platform()}, "
+    print(f"peak memory: {_peak_rss_mb():.0f} MB (largest resident set of one step; target < 4096 MB)")
+    print(f"machine: {_cpu_model()}, {platform.machine()}, {os.cpu_count()} CPU cores visible, {platform.platform()}, "
           f"{datetime.now(UTC).isoformat(timespec='seconds')}")
     print("\n--- evaluate output ---\n" + outputs["evaluate"])
     if opts.json:
         with open(opts.json, "w") as fh:
             json.dump({"model": opts.model, "seconds": steps, "cpu_seconds": cpu, "total_s": total,
                        "target_s": TARGET_S, "cpu_count": os.cpu_count(), "evaluate_output": outputs["evaluate"],
+                       "peak_rss_mb": _peak_rss_mb(), "cpu_model": _cpu_model(),
                        "date": datetime.now(UTC).isoformat(timespec="seconds")}, fh, indent=2)
     if not opts.home:
         shutil.rmtree(home, ignore_errors=True)

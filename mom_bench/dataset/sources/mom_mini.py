@@ -25,6 +25,7 @@ fingerprint is written in the protocol (``audio_fingerprint``) and checked by th
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import threading
@@ -96,34 +97,22 @@ def allocate_by_pool(items: list[Excerpt], salt: str, weights: dict[str, float])
     return out
 
 
-class _SingleThread:
-    """mom-mini's torch work runs one call at a time, on one intra-op thread.
+@contextlib.contextmanager
+def _one_thread():
+    """Run the enclosed torch work on one intra-op thread, in the calling thread only.
 
-    Results of convolutions and FFTs differ in the last bits between 1 and 2 intra-op threads (measured),
-    and the builder fetches rows from several threads at once, where each thread has its own OpenMP
-    setting. Serialising the work and pinning one thread for its duration makes every build
-    bit-identical (same ``content_sha256``, same fingerprint). The builder keeps encoding and hashing
-    finished rows on the other core meanwhile."""
-
-    def __init__(self):
-        self._lock = threading.RLock()
-        self._depth = 0  # re-entrant for the thread that holds it
-
-    def __enter__(self):
-        self._lock.acquire()
-        self._depth += 1
-        if self._depth == 1:
-            self._saved = torch.get_num_threads()
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        self._depth -= 1
-        if self._depth == 0:
-            torch.set_num_threads(self._saved)
-        self._lock.release()
-
-
-_single_thread = _SingleThread()
+    Float64 results can differ in the last bits between one and several intra-op threads (a reduction split
+    another way), so every clip is made on one. torch's thread count (OpenMP, MKL) is a per-thread setting,
+    which lets the builder's fetch threads generate several clips at once, each on its own single thread,
+    without a lock; the caller's own setting is restored afterwards."""
+    saved = torch.get_num_threads()
+    if saved != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if saved != 1:
+            torch.set_num_threads(saved)
 
 
 def _row_seed(seed: int, row_id: str) -> int:
@@ -273,12 +262,12 @@ class MomMiniSource:
 
     # ----------------------------------------------------------------------------------------------
     def _fetch_real(self, clip: Clip, row_id: str):
-        with _single_thread:
+        with _one_thread():
             return dsp.finish(self._samples(clip), self.rate, self.n_samples,
                               seed=_row_seed(self.seed, row_id)), self.rate
 
     def _fetch_fake(self, clip: Clip, gen_id: str, row_id: str, split: str):
-        with _single_thread:
+        with _one_thread():
             x = self._samples(clip)
             seed = _row_seed(self.seed, row_id)
             fam = self.family(gen_id)
