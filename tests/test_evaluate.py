@@ -158,7 +158,7 @@ def test_cli_train_then_evaluate_with_defaults(data, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_readme_job_on_mom_mini(tmp_path, monkeypatch):
     """The README main job through the library, with every default: build mom-mini, train clam, evaluate
-    clam (about 1 min of CPU for the build, under a minute for the rest)."""
+    clam (about 2 min of CPU for the build, 3 for the rest)."""
     from mom_bench.dataset import build_benchmark
     from mom_bench.loop import training as T
 

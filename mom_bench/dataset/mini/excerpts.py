@@ -47,6 +47,25 @@ class Excerpt:
         return int(Path(self.file).stem.rsplit("-", 1)[1])
 
 
+def listed_files(folder: Path, table_name: str, fields: tuple[str, ...], what: str):
+    """``(line, row, path)`` for every row of the CSV table ``folder/table_name``: its ``file`` must be a plain
+    ``.ogg`` file name of ``folder`` that exists, so a doctored table cannot point outside the folder. Errors
+    name the table and line."""
+    table = folder / table_name
+    if not table.is_file():
+        raise FileNotFoundError(f"{table}: mom-mini {what} table not found")
+    with open(table, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in fields if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{table}: missing column(s) {', '.join(missing)}")
+        for line, row in enumerate(reader, start=2):
+            name = row["file"] or ""
+            if not name or Path(name).name != name or name.startswith(".") or not name.endswith(".ogg"):
+                raise ValueError(f"{table}:{line}: file {name!r} must be a plain .ogg file name in {folder}")
+            yield line, row, folder / name
+
+
 def excerpts(data_dir: str | Path | None = None) -> list[Excerpt]:
     """Every excerpt listed in ``ATTRIBUTION.csv`` of ``data_dir`` (default: the shipped folder).
 
@@ -55,38 +74,28 @@ def excerpts(data_dir: str | Path | None = None) -> list[Excerpt]:
     """
     folder = Path(data_dir) if data_dir else DATA_DIR
     table = folder / "ATTRIBUTION.csv"
-    if not table.is_file():
-        raise FileNotFoundError(f"{table}: mom-mini attribution table not found")
     out: list[Excerpt] = []
-    with open(table, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in _FIELDS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{table}: missing column(s) {', '.join(missing)}")
-        for line, row in enumerate(reader, start=2):
-            name = row["file"]
-            if not name or Path(name).name != name or name.startswith(".") or not name.endswith(".ogg"):
-                raise ValueError(f"{table}:{line}: file {name!r} must be a plain .ogg file name in {folder}")
-            if not row["track_id"] or not name.startswith(row["track_id"] + "-"):
-                raise ValueError(f"{table}:{line}: file {name!r} does not belong to track {row['track_id']!r}")
-            path = folder / name
-            if not path.is_file():
-                raise ValueError(f"{table}:{line}: {path} is missing")
-            try:
-                start, duration = float(row["start_s"]), float(row["duration_s"])
-            except ValueError:
-                raise ValueError(f"{table}:{line}: start_s/duration_s must be numbers") from None
-            clips = duration / CLIP_SECONDS
-            if not start >= 0 or not (clips >= 1 and abs(clips - round(clips)) < 1e-6):
-                raise ValueError(f"{table}:{line}: duration_s must be a multiple of {CLIP_SECONDS:g} s and start_s "
-                                 f"not negative, got {row['duration_s']!r} and {row['start_s']!r}")
-            if not row["pool"]:
-                raise ValueError(f"{table}:{line}: pool is empty")
-            if row["vocals"] not in _VOCALS:
-                raise ValueError(f"{table}:{line}: vocals must be yes or no, got {row['vocals']!r}")
-            out.append(Excerpt(name, row["track_id"], row["pool"], row["package"], row["package_version"],
-                               row["source_path"], row["title"], row["author"], row["license"], row["genre"],
-                               _VOCALS[row["vocals"]], start, duration, path))
+    for line, row, path in listed_files(folder, "ATTRIBUTION.csv", _FIELDS, "attribution"):
+        name = path.name
+        if not row["track_id"] or not name.startswith(row["track_id"] + "-"):
+            raise ValueError(f"{table}:{line}: file {name!r} does not belong to track {row['track_id']!r}")
+        if not path.is_file():
+            raise ValueError(f"{table}:{line}: {path} is missing")
+        try:
+            start, duration = float(row["start_s"]), float(row["duration_s"])
+        except ValueError:
+            raise ValueError(f"{table}:{line}: start_s/duration_s must be numbers") from None
+        clips = duration / CLIP_SECONDS
+        if not start >= 0 or not (clips >= 1 and abs(clips - round(clips)) < 1e-6):
+            raise ValueError(f"{table}:{line}: duration_s must be a multiple of {CLIP_SECONDS:g} s and start_s "
+                             f"not negative, got {row['duration_s']!r} and {row['start_s']!r}")
+        if not row["pool"]:
+            raise ValueError(f"{table}:{line}: pool is empty")
+        if row["vocals"] not in _VOCALS:
+            raise ValueError(f"{table}:{line}: vocals must be yes or no, got {row['vocals']!r}")
+        out.append(Excerpt(name, row["track_id"], row["pool"], row["package"], row["package_version"],
+                           row["source_path"], row["title"], row["author"], row["license"], row["genre"],
+                           _VOCALS[row["vocals"]], start, duration, path))
     if not out:
         raise ValueError(f"{table}: lists no excerpts")
     return out

@@ -12,13 +12,13 @@ vocal-to-instrumental level. Everything after decoding is float64 numpy with ran
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mom_bench.core.audio import AudioError, load
+from mom_bench.dataset.mini.excerpts import listed_files
 from mom_bench.dataset.mini.families import Family
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mom_mini" / "vocals"
@@ -59,35 +59,25 @@ def stems(data_dir: str | Path | None = None) -> list[Stem]:
     """
     folder = Path(data_dir) if data_dir else DATA_DIR
     table = folder / "VOCALS.csv"
-    if not table.is_file():
-        raise FileNotFoundError(f"{table}: mom-mini vocal stem table not found")
     out: list[Stem] = []
     seen: set[str] = set()
-    with open(table, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in _FIELDS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{table}: missing column(s) {', '.join(missing)}")
-        for line, row in enumerate(reader, start=2):
-            name, stem_id = row["file"] or "", row["stem_id"] or ""
-            if not name or Path(name).name != name or name.startswith(".") or not name.endswith(".ogg"):
-                raise ValueError(f"{table}:{line}: file {name!r} must be a plain .ogg file name in {folder}")
-            if not stem_id or name != f"{stem_id}.ogg":
-                raise ValueError(f"{table}:{line}: file {name!r} is not named after stem {stem_id!r}")
-            if stem_id in seen:
-                raise ValueError(f"{table}:{line}: stem {stem_id!r} is listed twice")
-            path = folder / name
-            if not path.is_file():
-                raise ValueError(f"{table}:{line}: {path} is missing")
-            try:
-                seed, n_notes = int(row["seed"]), int(row["n_notes"])
-                tempo, duration = float(row["tempo_bpm"]), float(row["duration_s"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{table}:{line}: seed/n_notes must be integers and tempo_bpm/duration_s "
-                                 "numbers") from None
-            seen.add(stem_id)
-            out.append(Stem(stem_id, name, seed, row["key"], tempo, n_notes, duration, row["engine"], row["license"],
-                            path))
+    for line, row, path in listed_files(folder, "VOCALS.csv", _FIELDS, "vocal stem"):
+        name, stem_id = path.name, row["stem_id"] or ""
+        if not stem_id or name != f"{stem_id}.ogg":
+            raise ValueError(f"{table}:{line}: file {name!r} is not named after stem {stem_id!r}")
+        if stem_id in seen:
+            raise ValueError(f"{table}:{line}: stem {stem_id!r} is listed twice")
+        if not path.is_file():
+            raise ValueError(f"{table}:{line}: {path} is missing")
+        try:
+            seed, n_notes = int(row["seed"]), int(row["n_notes"])
+            tempo, duration = float(row["tempo_bpm"]), float(row["duration_s"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{table}:{line}: seed/n_notes must be integers and tempo_bpm/duration_s "
+                             "numbers") from None
+        seen.add(stem_id)
+        out.append(Stem(stem_id, name, seed, row["key"], tempo, n_notes, duration, row["engine"], row["license"],
+                        path))
     if not out:
         raise ValueError(f"{table}: lists no stems")
     return out
