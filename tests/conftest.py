@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,23 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (it exists only beside the developers' checkout)")
     return path
+
+
+@pytest.fixture(scope="session")
+def mini_build(tmp_path_factory) -> Path:
+    """mom-mini as `mom-bench build` makes it with every default, built once per session (a full build is a
+    minute or two of CPU). Tests that run a job in a home of their own start from a copy (:func:`seed_home`)."""
+    from mom_bench.dataset import build_benchmark
+
+    with _session_home(tmp_path_factory):
+        out = tmp_path_factory.mktemp("mini_build") / "mom-mini"
+        build_benchmark("mom-mini", out, progress=False)
+        return out
+
+
+def seed_home(home: Path, build: Path) -> Path:
+    """Put a copy of ``build`` where ``home``'s default mom-mini build goes; `mom-bench build` then finds it up
+    to date (the builder's own reuse check) instead of building it again."""
+    target = home / "datasets" / "mom-mini"
+    shutil.copytree(build, target)
+    return target

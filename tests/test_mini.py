@@ -247,23 +247,10 @@ def test_finish_gives_every_clip_the_same_format(clip):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    import os
+def built(mini_build):
+    from mom_bench.dataset.build_report import BuildResult
 
-    from mom_bench.dataset import build_benchmark
-
-    home = tmp_path_factory.mktemp("home")
-    old = os.environ.get("MOM_BENCH_HOME")
-    os.environ["MOM_BENCH_HOME"] = str(home)
-    try:
-        out = tmp_path_factory.mktemp("mini") / "mom-mini"
-        result = build_benchmark("mom-mini", out, progress=False)
-        yield result, out
-    finally:
-        if old is None:
-            os.environ.pop("MOM_BENCH_HOME", None)
-        else:
-            os.environ["MOM_BENCH_HOME"] = old
+    return BuildResult.from_report(mini_build), mini_build
 
 
 def _splits_csv(out: Path):

@@ -41,8 +41,11 @@ def test_readme_example_is_five_lines():
 
 
 @pytest.mark.slow
-def test_readme_example_runs_the_whole_job_with_its_own_detector(tmp_path):
+def test_readme_example_runs_the_whole_job_with_its_own_detector(tmp_path, mini_build):
+    from tests.conftest import seed_home
+
     home = tmp_path / "home"
+    seed_home(home, mini_build)  # its build_benchmark("mom-mini") finds it up to date
     env = {**os.environ, "MOM_BENCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", readme_example()], capture_output=True, text=True, timeout=900,
                          env=env, cwd=tmp_path)
