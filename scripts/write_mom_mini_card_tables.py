@@ -79,7 +79,7 @@ def tables() -> dict[str, str]:
     fam = source.family("machine_vocals")
     lines = ["| split | stems |", "|---|---|"]
     for split in SPLITS:
-        lines.append(f"| {split} | {', '.join(source._stems_of(fam, split) or [])} |")
+        lines.append(f"| {split} | {', '.join(source.stems_of(fam, split))} |")
     n = len(stems())
     lines.append("")
     lines.append(f"{n} stems in all (`mom_bench/data/mom_mini/vocals/VOCALS.csv`).")

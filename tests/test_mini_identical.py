@@ -53,7 +53,7 @@ def test_each_real_clip_has_one_fake_and_families_take_turns(source):
 
 def test_stems_are_dealt_to_one_split_each(source):
     fam = source.family("machine_vocals")
-    dealt = {split: source._stems_of(fam, split) for split in SPLITS}
+    dealt = {split: source.stems_of(fam, split) for split in SPLITS}
     assert all(dealt.values())
     flat = [s for stems in dealt.values() for s in stems]
     assert sorted(flat) == sorted(fam.stem_ids) and len(set(flat)) == len(flat)

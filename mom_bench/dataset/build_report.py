@@ -48,11 +48,11 @@ class BuildResult:
         for split, gens in self.counts.items():
             lines.append(f"  {split:<10} {sum(gens.values()):>7}  " +
                          ", ".join(f"{g} {n}" for g, n in sorted(gens.items())))
-        pools = {p for by_pool in self.reals_by_source.values() for p in by_pool}
-        if len(pools) > 1:  # one line per split only where there is more than one pool to tell apart
-            for split, pools in self.reals_by_source.items():
+        every_pool = {p for by_pool in self.reals_by_source.values() for p in by_pool}
+        if len(every_pool) > 1:  # one line per split only where there is more than one pool to tell apart
+            for split, by_pool in self.reals_by_source.items():
                 lines.append(f"  {split:<10} reals from {self.real_groups.get(split, '?')} groups: "
-                             + ", ".join(f"{p} {n}" for p, n in pools.items()))
+                             + ", ".join(f"{p} {n}" for p, n in by_pool.items()))
         if self.expected_audio_fingerprint:
             same = self.audio_fingerprint == self.expected_audio_fingerprint
             lines.append(f"  audio fingerprint {(self.audio_fingerprint or '')[:16]}: "

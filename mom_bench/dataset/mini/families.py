@@ -38,13 +38,15 @@ class Family:
 
 class GriffinLim(Family):
     name = "griffin_lim"
+    _fb: torch.Tensor | None = None  # the mel filterbank and its pseudo-inverse, made on first use
+    _fb_pinv: torch.Tensor | None = None
 
     def generate(self, x: np.ndarray, seed: int) -> np.ndarray:
         n_mels = int(self.options.get("n_mels", 128))
         iters = int(self.options.get("iterations", 32))
         momentum = float(self.options.get("momentum", 0.99))
         wave = torch.from_numpy(np.asarray(x, dtype=np.float64))
-        if getattr(self, "_fb", None) is None or self._fb.shape[1] != n_mels:
+        if self._fb is None or self._fb_pinv is None or self._fb.shape[1] != n_mels:
             self._fb = dsp.mel_filterbank(n_mels, dsp.N_FFT, self.sample_rate)  # (freqs, mels)
             self._fb_pinv = torch.linalg.pinv(self._fb.T)
         power = dsp.stft(wave).abs().pow(2)  # (freqs, frames)

@@ -41,6 +41,7 @@ from mom_bench.dataset.mini import dsp
 from mom_bench.dataset.mini.excerpts import Excerpt, excerpts, load_excerpt
 from mom_bench.dataset.mini.families import Family
 from mom_bench.dataset.mini.generators import make_family
+from mom_bench.dataset.mini.vocals import MachineVocals
 from mom_bench.dataset.sources.rows import SourceRow
 
 #: Folder of the shipped decoder weights that the neural families load (part of every fake's provenance).
@@ -236,13 +237,10 @@ class MomMiniSource:
             self._families[gen_id] = fam
         return fam
 
-    def _stems_of(self, fam: Family, split: str) -> list[str] | None:
-        """The shipped stems a stem-mixing family may use in ``split`` (None for the other families): stems
-        are dealt into splits like tracks, so a detector never hears a test stem while training."""
-        ids = getattr(fam, "stem_ids", None)
-        if ids is None:
-            return None
-        dealt = allocate_tracks(list(ids), f"{self.protocol.salt}:stems", self.protocol.real_weights)
+    def stems_of(self, fam: MachineVocals, split: str) -> list[str]:
+        """The shipped stems the vocals family may use in ``split``: stems are dealt into splits like tracks,
+        so a detector never hears a test stem while training."""
+        dealt = allocate_tracks(fam.stem_ids, f"{self.protocol.salt}:stems", self.protocol.real_weights)
         return [s for s in sorted(dealt) if dealt[s] == split]
 
     def stamp(self) -> str:
@@ -271,8 +269,10 @@ class MomMiniSource:
             x = self._samples(clip)
             seed = _row_seed(self.seed, row_id)
             fam = self.family(gen_id)
-            stems = self._stems_of(fam, split)
-            y = fam.generate(x, seed) if stems is None else fam.generate(x, seed, stems=stems)
+            if isinstance(fam, MachineVocals):
+                y = fam.generate(x, seed, stems=self.stems_of(fam, split))
+            else:
+                y = fam.generate(x, seed)
             return dsp.finish(y, self.rate, self.n_samples, ref=x, seed=seed), self.rate
 
     def rows(self) -> Iterator:
