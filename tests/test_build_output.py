@@ -168,6 +168,24 @@ def test_a_finished_build_is_reused_or_protected(built):
         build_benchmark(str(proto), out, source_options={"csv": str(table)}, progress=False, max_seconds=0.5)
 
 
+def test_a_build_from_an_earlier_protocol_file_is_rebuilt_with_the_same_choices(built, tmp_path, capsys):
+    """After an upgrade the protocol file changes (mom-mini 1.0 -> 2.0): the same command rebuilds, saying so,
+    rather than refusing; a build whose user choices differ is still refused."""
+    import shutil
+
+    _, proto, table, out, result = built
+    mine = tmp_path / "upgraded"
+    shutil.copytree(out, mine)
+    newer = tmp_path / proto.name
+    newer.write_text(proto.read_text().replace("version:", "# a newer protocol file\nversion:", 1))
+    with pytest.raises(BuildError, match="other options"):
+        build_benchmark(str(newer), mine, source_options={"csv": str(table)}, progress=False, limit=4)
+    again = build_benchmark(str(newer), mine, source_options={"csv": str(table)})
+    assert not again.reused and again.n_written == result.n_written
+    assert "built from an earlier protocol file" in capsys.readouterr().err
+    assert build_benchmark(str(newer), mine, source_options={"csv": str(table)}, progress=False).reused
+
+
 def test_cli_build_exit_status_and_hints(tmp_path):
     proto, table = make_benchmark(tmp_path / "b", n_real=3, n_fake=3, n_ood=2)
     runner = CliRunner()

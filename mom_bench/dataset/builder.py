@@ -256,6 +256,10 @@ def _plan(out: Path, options: dict, listed: Listed, *, overwrite: bool, fetch_co
     same_build = report is not None and report.get("options") == options
     if journal is not None:
         decision = rerun(Previous(unfinished=True, same=journal == options), overwrite=overwrite)
+    elif report is not None and not same_build and _outdated(report.get("options"), options):
+        was = report["options"].get("benchmark_version")
+        return _Plan("restart", notes=[f"{out} holds {options['benchmark']} {was}, built from an earlier protocol "
+                                       f"file: building {options['benchmark_version']} instead"])
     else:
         decision = rerun(Previous(finished=report is not None, same=same_build), overwrite=overwrite)
     if decision == "refuse":
@@ -272,6 +276,16 @@ def _plan(out: Path, options: dict, listed: Listed, *, overwrite: bool, fetch_co
         return _Plan("reuse")
     carried, notes = _carry(out, report, listed)
     return _Plan("update" if decision == "reuse" else decision, carried, update, notes)
+
+
+def _outdated(before: Any, now: dict) -> bool:
+    """A finished build of the same benchmark, made with the same choices of the user, from another version of
+    the protocol file (mom-bench was upgraded): it is rebuilt, not refused, since no option of the user's would
+    be lost. ``max_seconds`` and ``sample_rate`` may come from the protocol, so they may differ too."""
+    if not isinstance(before, dict) or before.get("protocol_sha256") == now["protocol_sha256"]:
+        return False
+    chosen = ("benchmark", "split_mode", "keep_original", "limit", "source_options")
+    return all(before.get(k) == now[k] for k in chosen)
 
 
 def _changes(out: Path, report: dict, listed: Listed, fetch_concurrency: int) -> dict:
