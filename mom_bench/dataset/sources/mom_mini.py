@@ -172,7 +172,6 @@ class MomMiniSource:
         self._families: dict[str, Family] = {}
         self._decoded: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
-        self._plans: list[_Plan] | None = None
 
     # ----------------------------------------------------------------------------------------------
     def _excerpts(self) -> list[Excerpt]:
@@ -219,11 +218,11 @@ class MomMiniSource:
         with self._lock:
             whole = self._decoded.get(e.file)
         if whole is None:
-            whole = load_excerpt(e, self.rate).astype(np.float64)
+            whole = load_excerpt(e, self.rate)  # float32 as decoded: half the memory, the same values
             with self._lock:
                 self._decoded[e.file] = whole
         start = int(round(clip.start_s * self.rate))
-        x = whole[start:start + self.n_samples]
+        x = whole[start:start + self.n_samples].astype(np.float64)
         return x if x.size == self.n_samples else np.pad(x, (0, self.n_samples - x.size))
 
     def family(self, gen_id: str) -> Family:
@@ -276,7 +275,7 @@ class MomMiniSource:
             return dsp.finish(y, self.rate, self.n_samples, ref=x, seed=seed), self.rate
 
     def rows(self) -> Iterator:
-        plans = self._plans = self.plan()
+        plans = self.plan()
         stamp = self.stamp()
         for p in plans:
             e, clip = p.excerpt, p.clip
