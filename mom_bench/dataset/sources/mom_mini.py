@@ -195,13 +195,12 @@ class MomMiniSource:
         """Every row to build, in a fixed order: reals and their fakes, split by split."""
         items = self._excerpts()
         split_of = allocate_by_pool(items, self.protocol.salt, self.protocol.real_weights)
+        rank = {t: i for i, t in enumerate(_hash_order(self.protocol.salt, split_of))}
         id_gens = [g.id for g in self.protocol.generators if not g.is_ood]
         ood_gens = [g.id for g in self.protocol.generators if g.is_ood]
         if not id_gens or not ood_gens:
             raise ValueError(f"{self.protocol.name}: mom-mini needs at least one in-distribution and one OOD generator")
-        order = sorted(items, key=lambda e: (SPLITS.index(split_of[e.track_id]),
-                                             hashlib.sha256(f"{self.protocol.salt}:{e.track_id}".encode()).hexdigest(),
-                                             e.index))
+        order = sorted(items, key=lambda e: (SPLITS.index(split_of[e.track_id]), rank[e.track_id], e.index))
         plans, turn = [], {s: 0 for s in SPLITS}
         for e in order:
             split = split_of[e.track_id]
