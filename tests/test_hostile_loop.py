@@ -243,6 +243,51 @@ def _interrupted_after(data, out: Path, epochs_logged: int) -> None:
         T.train("clam-tiny", data, out, config=TINY_RECIPE, progress=False, log=stop)
 
 
+# The child trains and stops itself (SIGSTOP) once its first epoch is logged: a run caught in the middle.
+_STOP_AFTER_EPOCH_1 = r"""
+import json, os, signal, sys
+from mom_bench.loop import training
+
+def stop_after_epoch_1(msg):
+    if msg.startswith("epoch 1/"):
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+training.train("clam-tiny", sys.argv[1], sys.argv[2], config=json.loads(sys.argv[3]), progress=False,
+               log=stop_after_epoch_1)
+"""
+
+
+def test_a_second_train_into_a_folder_being_trained_is_refused_and_the_first_run_is_whole(data, tmp_path):
+    """Issue 26 item 1: two trainings into one run folder interleaved their epochs in one log and both said
+    they succeeded. The second is now refused while the first holds the folder's writer lock."""
+    out = tmp_path / "run"
+    first = _child(_STOP_AFTER_EPOCH_1, str(data), str(out), json.dumps(TINY_RECIPE))
+    try:
+        _, status = os.waitpid(first.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), "the first training ended before its first epoch was logged"
+        second = subprocess.run([sys.executable, "-m", "mom_bench", "train", "--model", "clam-tiny", "--data",
+                                 str(data), "--out", str(out), "--config", str(_recipe_file(tmp_path))],
+                                cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)},
+                                capture_output=True, text=True, timeout=300)
+        assert second.returncode != 0
+        assert f"another mom-bench process (pid {first.pid}) is writing here (train)" in second.stderr
+        assert [r["epoch"] for r in _log(out)] == [1]  # the refused command wrote nothing
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    first.wait(timeout=300)
+    assert first.returncode == 0
+    assert [r["epoch"] for r in _log(out)] == [1, 2, 3, 4]
+    said: list[str] = []
+    T.train("clam-tiny", data, out, config=TINY_RECIPE, progress=False, log=said.append)  # the lock was released
+    assert "reusing it" in said[-1]
+
+
+def _recipe_file(folder: Path) -> Path:
+    path = folder / "recipe.json"
+    path.write_text(json.dumps(TINY_RECIPE))
+    return path
+
+
 def test_a_torn_last_log_line_is_dropped_with_a_warning_and_rebuilt(data, run, tmp_path):
     """issue 11 item 6: a last line of train_log.jsonl cut mid-way (power loss) no longer makes every resume
     fail with JSONDecodeError: it is dropped with a warning and the run ends as the uninterrupted one."""

@@ -357,10 +357,11 @@ def selection_key(entry: dict[str, Any]) -> tuple[float, float]:
 
 def prepare_run(run_dir: Path, spec: registry.ModelSpec, info: dict[str, Any], overrides: dict[str, Any], *,
                  epochs: int | None, resume: bool, overwrite: bool, plain: bool, world: int,
-                 say: Callable[[str], None]) -> tuple[str, dict[str, Any]]:
+                 say: Callable[[str], None], moved: Callable[[], None] = lambda: None) -> tuple[str, dict[str, Any]]:
     """What to do with the run folder (rank 0 alone: it may move or delete the run's files) and the recipe:
     ``("reuse", {})`` for a finished identical run, else ``("resume" | "new", recipe values)``.
-    ``plain``: the command has no overrides and no --out; ``world``: the processes the model trains in."""
+    ``plain``: the command has no overrides and no --out; ``world``: the processes the model trains in;
+    ``moved()`` is called after an earlier run was moved aside (its writer lock went with it)."""
     check_run_folder(run_dir)
     last = run_dir / "last"
     if not resume:
@@ -387,6 +388,7 @@ def prepare_run(run_dir: Path, spec: registry.ModelSpec, info: dict[str, Any], o
             # so the same command keeps working. A run made with the user's own flags is refused below.
             aside = run_dir.with_name(f"{run_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
             os.replace(run_dir, aside)
+            moved()
             say(f"{run_dir} held a run of an earlier {spec.name} configuration or recipe; moved it to {aside} "
                 "and training the current one")
             decision = "new"

@@ -19,7 +19,9 @@ records its epoch), then appending the log line. On resume ``last/`` is the reco
 agree with it (a torn last line is dropped with a warning; a damaged line before it is an error naming it),
 and a ``best/`` one improvement behind is restored from ``last/`` (:func:`mom_bench.loop.runs.recover_history`,
 :func:`mom_bench.loop.runs.repair_best`). Only a run folder or an empty folder is trained into, and ``--overwrite``
-deletes only the run's own files (:func:`mom_bench.loop.runs.prepare_run`).
+deletes only the run's own files (:func:`mom_bench.loop.runs.prepare_run`). One training writes a run folder at
+a time: it holds the folder's writer lock (the advisory lock build and submit take) from its first check to its
+summary, and a second one started meanwhile is refused at once.
 
 Under a distributed launcher with several processes (``torchrun``, ``accelerate launch``; mom-bench has no
 process manager of its own), end-to-end models train with DistributedDataParallel (gloo on the CPU, NCCL on
@@ -36,6 +38,7 @@ launcher, which stops the other ranks (torchrun does).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -48,7 +51,7 @@ import torch
 
 from mom_bench.core import distributed
 from mom_bench.core.distributed import rank_slice
-from mom_bench.core.files import write_atomic, write_json_atomic
+from mom_bench.core.files import write_atomic, write_json_atomic, writer_lock
 from mom_bench.core.formatting import number
 from mom_bench.core.recipes import Recipe, read_config_file
 from mom_bench.core.runtime import Runtime
@@ -62,6 +65,7 @@ from mom_bench.loop.runs import (
     TRAIN_LOG,
     TrainError,
     append_log,
+    check_run_folder,
     check_seed,
     check_world,
     default_run_dir,
@@ -147,12 +151,26 @@ class _Trainer:
 
     def run(self, overrides: dict[str, Any], *, epochs: int | None, resume: bool, overwrite: bool,
             plain: bool) -> Path:
+        with contextlib.ExitStack() as held:
+            return self._run_locked(held, overrides, epochs=epochs, resume=resume, overwrite=overwrite, plain=plain)
+
+    def _lock(self, held: contextlib.ExitStack) -> None:
+        """Take the run folder's writer lock (rank 0) until ``held`` closes: two trainings started together into
+        one folder would otherwise both pass the checks below and interleave their epochs in one log."""
+        check_run_folder(self.run_dir)  # refusals come before the lock makes the folder
+        held.enter_context(writer_lock(self.run_dir, "train"))
+
+    def _run_locked(self, held: contextlib.ExitStack, overrides: dict[str, Any], *, epochs: int | None,
+                    resume: bool, overwrite: bool, plain: bool) -> Path:
         run_dir, feed_type = self.run_dir, feed_class(self.spec.load_class())
         # Heads on cached features train in seconds: on rank 0 alone, after every rank helped extract the features.
         world = 1 if feed_type.one_process else self.part.world
+        if not resume:  # bad recipe values are refused before the lock makes the folder
+            check_seed(registry.recipe_for(self.spec, overrides).seed)
+        self.part.on_main(lambda: self._lock(held), error=TrainError)
         action, recipe_values = self.part.on_main(lambda: prepare_run(
             run_dir, self.spec, self.build.info, overrides, epochs=epochs, resume=resume, overwrite=overwrite,
-            plain=plain, world=world, say=self.say), error=TrainError)
+            plain=plain, world=world, say=self.say, moved=lambda: self._lock(held)), error=TrainError)
         if action == "reuse":
             return run_dir
         resume = action == "resume"
