@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from mom_bench.core.files import LOCK_NAME
 from mom_bench.dataset import read
 from mom_bench.loop.runs import TRAIN_CONFIG, TRAIN_LOG
 from mom_bench.loop.training import TrainError, check_world, rank_slice
@@ -144,7 +145,8 @@ def test_two_process_ddp_equals_one_process_and_resumes(site, bench, config, tmp
     saved = json.loads((ddp / TRAIN_CONFIG).read_text())
     assert (saved["world_size"], saved["rank_batch_size"], saved["epochs_done"]) == (2, 3, 1)
     assert json.loads((ref / TRAIN_CONFIG).read_text())["world_size"] == 1
-    assert sorted(p.name for p in ddp.iterdir()) == sorted(["best", "last", TRAIN_CONFIG, TRAIN_LOG])
+    # the writer lock rank 0 held while training stays (an empty-of-holders lock file), nothing else is added
+    assert sorted(p.name for p in ddp.iterdir()) == sorted(["best", "last", TRAIN_CONFIG, TRAIN_LOG, LOCK_NAME])
 
     second = train_launched(site, tmp_path, "--data", str(bench), "--out", str(ddp), "--config", str(config),
                             "--epochs", "2", "--resume")
