@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 import mom_bench
@@ -77,14 +78,17 @@ def test_evaluate_refuses_a_folder_that_is_not_a_results_folder_before_scoring(d
 
 
 def test_evaluate_replaces_its_own_results_folder_or_an_empty_one(data, run, tmp_path):
-    """issue 11 item 1: a results folder (results.json) and an empty folder are still replaced."""
+    """issue 11 item 1: a results folder (results.json) and an empty folder are still replaced; what evaluate
+    makes goes with the old folder (a plot of a run with plots), what it does not make is kept (issue 26 item 2)."""
     empty = tmp_path / "empty"
     empty.mkdir()
     first = E.evaluate("clam-tiny", run / "best", data, out_dir=empty, n_bootstrap=20, plots=False, progress=False)
     assert (first.out_dir / "results.json").is_file()
-    (empty / "stale.txt").write_text("a file of an earlier results folder")
+    (empty / "roc.png").write_text("a plot of an earlier evaluation")
+    (empty / "notes.txt").write_text("the user's")
     E.evaluate("clam-tiny", run / "best", data, out_dir=empty, n_bootstrap=20, plots=False, progress=False)
-    assert not (empty / "stale.txt").exists() and (empty / "results.json").is_file()
+    assert not (empty / "roc.png").exists() and (empty / "results.json").is_file()
+    assert (empty / "notes.txt").read_text() == "the user's"
 
 
 def test_the_default_results_folder_is_refused_too_when_it_is_not_one(data, run, tmp_path, monkeypatch):
@@ -519,3 +523,50 @@ def test_predict_refuses_a_batch_size_that_is_not_one(run, tmp_path):
     """issue 11 (values checked where they enter): predict's batch size."""
     with pytest.raises(P.PredictionError, match="batch_size must be an integer >= 1"):
         P.score_files(registry.load(run / "best"), [tmp_path / "x.flac"], batch_size=0, progress=False)
+
+
+class _Energy(torch.nn.Module):
+    """Log energy of each song: a detector that keeps the contract."""
+    sample_rate, clip = 24000, "first:1"
+
+    def forward(self, wave):
+        return wave.pow(2).mean(dim=1).add(1e-8).log()
+
+
+class _Centred(_Energy):
+    """Energy minus the batch's mean: each score depends on its batch-mates (0 for a song alone)."""
+
+    def forward(self, wave):
+        x = super().forward(wave)
+        return x - x.mean()
+
+
+class _TwoColumns(_Energy):
+    """[B, 2] logits (real, fake), which a flat reshape would read as 2B songs."""
+
+    def forward(self, wave):
+        x = super().forward(wave)
+        return torch.stack([-x, x], dim=1)
+
+
+def test_evaluate_holds_a_brought_detector_to_the_contract_on_real_songs(data, tmp_path):
+    def run(model, name, **kw):
+        return mom_bench.evaluate(model, data_dir=data, out_dir=tmp_path / name, n_bootstrap=10, plots=False,
+                                  progress=False, **kw)
+
+    with pytest.raises(E.EvaluationError, match="must not depend on its batch-mates") as err:
+        run(_Centred(), "centred")
+    assert "test_id" in str(err.value) and "models --check" in str(err.value)
+    with pytest.raises(E.EvaluationError, match=r"shape \[3, 2\]; a detector returns one logit per song"):
+        run(_TwoColumns(), "columns")
+    assert not (tmp_path / "centred").exists() and not (tmp_path / "columns").exists()
+    # the scoring loop refuses such output too, naming the shape (not a pandas length error further on)
+    from mom_bench.core.errors import NotADetector
+    from mom_bench.loop.inference import split_logits
+    from mom_bench.models.adapters import as_detector
+    with pytest.raises(NotADetector, match=r"shape \[4, 2\] for a batch of 4 songs"):
+        split_logits(as_detector(_TwoColumns()), data, "test_id", batch_size=4, progress=False)
+
+    kept = run(_Energy(), "energy", batch_size=4)
+    assert (kept.results["model"]["batch_size"], kept.results["model"]["clip"]) == (4, "first:1")
+    assert json.loads((tmp_path / "energy" / "results.json").read_text())["model"]["batch_size"] == 4

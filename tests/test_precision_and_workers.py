@@ -73,3 +73,61 @@ def test_precision_names_and_devices():
         P.resolve("fp16", "cpu")
     with pytest.raises(P.PrecisionError, match="unknown precision 'int8'"):
         P.resolve("int8", "cpu")
+
+
+def test_train_precision_trains_on_the_extracted_features_and_evaluate_says_when_it_scores_at_another(
+        loop_benchmark, tmp_path, monkeypatch):
+    """The documented GPU recipe: `extract --precision bf16`, then `train --precision bf16` trains on those
+    features (none extracted again in fp32), records bf16, and evaluate at fp32 says that it differs."""
+    from click.testing import CliRunner
+
+    from mom_bench.cli import main
+    from mom_bench.loop.runs import TRAIN_CONFIG
+    from tests._fixtures_loop import TINY_RECIPE
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MOM_BENCH_HOME", str(home))
+    model = registry.create("clam-tiny").eval()
+    for split in ("train", "validation"):  # what `extract --precision bf16` leaves in the cache
+        fill_features(model, loop_benchmark, split, torch.device("cpu"), 16, precision="bf16", progress=False)
+    cached = home / "cache" / "features"
+
+    def files() -> dict[str, int]:
+        return {str(p.relative_to(cached)): p.stat().st_mtime_ns for p in cached.rglob("*") if p.is_file()}
+
+    before = files()
+    config = tmp_path / "recipe.json"
+    config.write_text(json.dumps(TINY_RECIPE))
+    run = tmp_path / "run"
+    args = ["train", "--model", "clam-tiny", "--data", str(loop_benchmark), "--out", str(run), "--config", str(config)]
+    r = CliRunner().invoke(main, [*args, "--precision", "bf16"])
+    assert r.exit_code == 0, r.output
+    assert files() == before  # the bf16 features were read as they were: nothing extracted again, in any precision
+    saved = json.loads((run / TRAIN_CONFIG).read_text())
+    assert saved["precision"] == "bf16" and saved["recipe"]["precision"] == "bf16"
+
+    # a resume cannot change the precision of the features the head trained on
+    r = CliRunner().invoke(main, [*args, "--resume", "--epochs", "6", "--precision", "fp32"])
+    assert r.exit_code != 0 and "cannot change precision" in r.output, r.output
+
+    r = CliRunner().invoke(main, ["evaluate", "--model", str(run / "best"), "--data", str(loop_benchmark), "--out",
+                                  str(tmp_path / "results"), "--no-plots", "--batch-size", "3"])
+    assert r.exit_code == 0, r.output
+    assert "trained at bf16 and is scored here at fp32" in r.output and "--precision bf16" in r.output
+    results = json.loads((tmp_path / "results" / "results.json").read_text())["model"]
+    assert results["training"]["precision"] == "bf16" and results["precision"] == "fp32"
+    assert (results["batch_size"], results["clip"]) == (3, str(model.clip))
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_warned_about_once(caplog):
+    assert P.emulated_bf16_warning("flags : fpu sse2 avx2 fma avx512f") is not None
+    assert P.emulated_bf16_warning("flags : fpu avx2 avx512f avx512_bf16") is None
+    assert P.emulated_bf16_warning("flags : fpu avx2 amx_bf16 amx_tile") is None
+    assert "avx512_bf16" in P.emulated_bf16_warning("flags : avx2")  # says what the CPU lacks
+    P._warned.clear()
+    with caplog.at_level("WARNING", logger="mom_bench.core.precision"):
+        for _ in range(3):
+            assert P.resolve("bf16", "cpu") == "bf16"
+        assert P.resolve("auto", "cpu") in ("bf16", "fp32") and P.resolve("fp32", "cpu") == "fp32"
+    warnings = [r.getMessage() for r in caplog.records if "no native bf16" in r.getMessage()]
+    assert warnings == ([] if P.cpu_has_native_bf16() else [P.emulated_bf16_warning()])

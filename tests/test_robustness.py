@@ -147,3 +147,55 @@ def test_clip_entries_can_be_picked_by_name(data, tmp_path):
         R.evaluate_robustness(Loudness(), data_dir=data, out_dir=tmp_path / "res2", suite=suite,
                               transforms=["clip:first:9"], progress=False)
     assert not (tmp_path / "res2").exists()
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_plain_evaluate_keeps_robustness_and_what_else_it_did_not_make(data, tmp_path):
+    """Issue 26 item 2: a plain evaluate into a results folder replaced it whole, deleting robustness/."""
+    from mom_bench.loop import evaluation as E
+
+    out = tmp_path / "res"
+    R.evaluate_robustness(Loudness(), data_dir=data, out_dir=out, transforms=["gain_+6db"], n_bootstrap=10,
+                          progress=False, plots=False)
+    (out / "notes.txt").write_text("mine")
+    robustness = _files(out / "robustness")
+    said = []
+    E.evaluate(Loudness(), data_dir=data, out_dir=out, n_bootstrap=10, progress=False, plots=False, log=said.append)
+    assert _files(out / "robustness") == robustness and (out / "notes.txt").read_text() == "mine"
+    assert any("kept notes.txt, robustness" in s for s in said)
+
+
+class FailsLater(Loudness):
+    """Loudness that raises after ``limit`` calls: a robustness run that dies after its clean pass."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.calls = limit, 0
+
+    def forward(self, wave):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise RuntimeError("out of memory, say")
+        return super().forward(wave)
+
+
+def test_a_failed_robustness_rerun_leaves_the_previous_results_whole(data, tmp_path):
+    """Issue 26 item 2: the clean pass of a --robustness rerun replaced the results folder (robustness/ gone)
+    before the transforms ran, so a rerun that failed lost the previous robustness results."""
+    out = tmp_path / "res"
+    counting = FailsLater(limit=10**9)
+    R.evaluate_robustness(counting, data_dir=data, out_dir=out, transforms=["gain_+6db"], n_bootstrap=10,
+                          progress=False, plots=False)
+    before = _files(out)
+    clean_calls = FailsLater(limit=10**9)
+    from mom_bench.loop import evaluation as E
+
+    E.evaluate(clean_calls, data_dir=data, out_dir=tmp_path / "count", n_bootstrap=10, progress=False, plots=False)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        R.evaluate_robustness(FailsLater(limit=clean_calls.calls), data_dir=data, out_dir=out,
+                              transforms=["gain_+6db", "gain_-6db"], n_bootstrap=10, seed=1, progress=False,
+                              plots=False)
+    assert _files(out) == before

@@ -252,3 +252,16 @@ def test_every_training_family_has_one_feed_and_every_registry_row_uses_its_own(
     for spec in registry.list_models(include_plugins=False):
         cls = spec.load_class()
         assert feed_class(cls).family == cls.training_family == spec.family, spec.name
+
+
+def test_a_run_saved_before_recipes_had_a_precision_is_still_the_same_run(data, tmp_path):
+    """Runs trained before `precision` was a recipe key lack it in train_config.json; the same command reuses
+    them rather than calling them another run (their precision was the family's own, as today's default)."""
+    run = T.train("clam-tiny", data, tmp_path / "run", config=TINY_RECIPE, progress=False)
+    path = run / runs.TRAIN_CONFIG
+    saved = json.loads(path.read_text())
+    assert saved["recipe"].pop("precision") is None and saved.pop("precision") == "fp32"
+    path.write_text(json.dumps(saved))
+    said: list[str] = []
+    T.train("clam-tiny", data, run, config=TINY_RECIPE, progress=False, log=said.append)
+    assert any("reusing it" in line for line in said), said

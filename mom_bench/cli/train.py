@@ -32,10 +32,16 @@ from mom_bench.cli.options import benchmark_option, data_option, device_option, 
               help="Triplet negatives: every other real of the batch, or only the closest one.")
 @click.option("--triplet-distance", type=click.Choice(["l2", "sql2"]), default=None,
               help="Triplet distance: l2 (official code) or squared l2 (paper's Algorithm 1).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default=None,
+              help="Precision of the training (a recipe key): frozen-encoder models train on features extracted at "
+                   "it, so after `extract --precision bf16` pass bf16 here too, or the features are extracted "
+                   "again in fp32; end-to-end models step under autocast at it. Default: the recipe's (fp32; "
+                   "mixed precision on a GPU where the recipe has amp). Recorded in train_config.json; fp16 is CUDA "
+                   "only; bf16 on a CPU without native bf16 is much slower.")
 @device_option
 @num_workers_option
 def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, resume, overwrite, loss, negatives,
-              triplet_distance, device, num_workers):
+              triplet_distance, precision, device, num_workers):
     """Train a detector on a built benchmark and keep its best-validation-F1 checkpoint.
 
     \b
@@ -52,6 +58,8 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
       mom-bench train --model clam                      # mom-mini: trains clam-mini
       mom-bench train --model clam --loss bce --out runs/clam-bce
       mom-bench train --model clam --resume --epochs 60
+      mom-bench extract --model clam --benchmark mom --precision bf16 && \
+        mom-bench train --model clam --benchmark mom --precision bf16       # trains on the bf16 features
       torchrun --nproc-per-node 8 -m mom_bench train --model spectttra --benchmark mom   # DDP, docs/scaling.md
     """
     import mom_bench
@@ -59,6 +67,6 @@ def train_cmd(model_name, data_dir, benchmark, config_file, out, epochs, seed, r
     run_dir = mom_bench.train(model_name, data_dir, out, benchmark=benchmark, config=config_file, epochs=epochs,
                               seed=seed, resume=resume, overwrite=overwrite, loss=loss, negatives=negatives,
                               triplet_distance=triplet_distance, device=device, num_workers=num_workers,
-                              log=click.echo)
+                              precision=precision, log=click.echo)
     if main_process():
         click.echo(f"run folder: {run_dir}")

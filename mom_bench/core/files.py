@@ -1,4 +1,5 @@
-"""Durable file operations: one atomic file write, one atomic folder swap, one writer lock, one file hash.
+"""Durable file operations: one atomic file write, one atomic folder swap (keeping what it did not make), one
+writer lock, one file hash.
 
 A reader (or a crash) never sees a half-written file: data goes to a temporary name in the same folder,
 is flushed and fsynced, then renamed over the target; the folder entry is fsynced too where the platform
@@ -119,6 +120,35 @@ def replace_dir_atomic(target: str | Path, write: Callable[[Path], None], *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def carry_over(old: str | Path, new: str | Path, keep: Callable[[str], bool]) -> list[str]:
+    """Give ``new`` the entries of folder ``old`` that ``keep(name)`` accepts and ``new`` lacks, as hard links
+    (a copy where links are not possible), so a folder about to be replaced by ``new`` loses nothing that the
+    command replacing it did not make. Symlinks are copied as links, never followed. Returns the names given."""
+    old, new = Path(old), Path(new)
+    if old.is_symlink() or not old.is_dir():
+        return []
+    given = []
+    for entry in sorted(old.iterdir()):
+        if not keep(entry.name) or os.path.lexists(new / entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, new / entry.name)
+        given.append(entry.name)
+    return given
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
 
 
 @contextlib.contextmanager

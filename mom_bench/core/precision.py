@@ -10,22 +10,41 @@ docs/scaling.md.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
 from mom_bench.core.errors import PrecisionError
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+#: CPU flags of hardware bf16 matrix multiplies (Linux /proc/cpuinfo names).
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (AMX-BF16 or AVX512-BF16): where bf16 autocast
-    can pay on the CPU. Without it, oneDNN emulates bf16 and autocast is usually slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU (or the one ``cpuinfo``, a /proc/cpuinfo text, describes) multiplies bf16 matrices in
+    hardware (AMX-BF16 or AVX512-BF16): where bf16 autocast can pay on the CPU. Without it, oneDNN emulates
+    bf16 and autocast is usually slower than fp32."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    words = set(cpuinfo.split())
+    return any(flag in words for flag in NATIVE_BF16_FLAGS)
+
+
+def emulated_bf16_warning(cpuinfo: str | None = None) -> str | None:
+    """The warning for bf16 asked for explicitly on a CPU without native bf16 (None when it has it): the
+    emulation makes such runs many times slower than fp32, which nothing else would tell the user."""
+    if cpu_has_native_bf16(cpuinfo):
+        return None
+    return ("bf16 was asked for, but this CPU has no native bf16 (neither " + " nor ".join(NATIVE_BF16_FLAGS)
+            + " in /proc/cpuinfo): it is emulated and usually many times slower than fp32 (docs/scaling.md); "
+            "use fp32 here, or --precision auto, which picks bf16 only where the hardware has it")
 
 
 def resolve(precision: str | None, device: Any) -> str:
@@ -41,10 +60,22 @@ def resolve(precision: str | None, device: Any) -> str:
         if kind == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return "bf16" if kind == "cpu" and cpu_has_native_bf16() else "fp32"
+    if name == "bf16" and kind == "cpu" and "bf16" not in _warned:
+        warning = emulated_bf16_warning()
+        if warning is not None:
+            _warned.add("bf16")  # once per process: resolve runs again for every split and device move
+            log.warning(warning)
     if name == "fp16" and kind != "cuda":
         raise PrecisionError("--precision fp16 needs a CUDA device (CPU autocast supports bf16 only); use bf16 "
                              "or fp32")
     return name
+
+
+def torch_dtype(precision: str) -> Any:
+    """The autocast dtype of a resolved ``precision`` (None for fp32)."""
+    import torch
+
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def autocast(precision: str, device: Any) -> contextlib.AbstractContextManager[Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from mom_bench.core import loader
 from mom_bench.core.errors import TrainingConfigError
+from mom_bench.core.precision import PRECISIONS
 from mom_bench.core.registry import Registry, did_you_mean
 
 LOSSES = ("bce", "bce+triplet", "bce+mse", "bce+huber")
@@ -56,6 +57,9 @@ class Recipe:
     spec_augment: bool = False
     random_crop: bool = False        # crop training songs with the model's train_clip (random windows)
     amp: bool = False                # mixed precision, only ever on a GPU
+    # fp32 | bf16 | fp16 | auto (mom_bench.core.precision): features of frozen encoders are extracted, and
+    # end-to-end steps run under autocast, at this precision; null keeps the family's own (fp32, or amp above)
+    precision: str | None = None
     eval_batch_size: int = 16
     shuffle_buffer: int = 2048       # rows held for shuffling when audio is streamed (end-to-end training)
     preload_bytes: int = 1 << 30     # decode a split once and keep it in memory when it fits in this
@@ -71,12 +75,15 @@ class Recipe:
                 raise TrainingConfigError(f"training config: {f.name} must be a finite number, got {value!r}")
             if kind == "bool" and not isinstance(value, bool):
                 raise TrainingConfigError(f"training config: {f.name} must be true or false, got {value!r}")
-            if kind == "str" and not isinstance(value, str):
+            if kind in ("str", "str | None") and not isinstance(value, str) and not (value is None and "None" in kind):
                 raise TrainingConfigError(f"training config: {f.name} must be a string, got {value!r}")
         checks = [(self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
                   (self.negatives in NEGATIVES, f"negatives must be one of {', '.join(NEGATIVES)}"),
                   (self.triplet_distance in DISTANCES, f"triplet_distance must be one of {', '.join(DISTANCES)}"),
                   (self.schedule in ("constant", "cosine"), "schedule must be constant or cosine"),
+                  (self.precision is None or self.precision in PRECISIONS,
+                   f"precision must be one of {', '.join(PRECISIONS)} (or null for the family's own), got "
+                   f"{self.precision!r}"),
                   (self.epochs >= 1, "epochs must be at least 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
                   (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
                   (self.lr > 0, "lr must be positive"), (0 <= self.label_smoothing < 1, "label_smoothing in [0, 1)"),
@@ -109,7 +116,7 @@ class Recipe:
 
 
 _JSON_TYPES = {"int": "integer", "float": "number", "float | None": ["number", "null"], "bool": "boolean",
-               "str": "string"}
+               "str": "string", "str | None": ["string", "null"]}
 #: The shape of a training config file: every :class:`Recipe` field and its type, none required (the values
 #: themselves are checked by :class:`Recipe`, whose messages name the allowed range).
 SCHEMA: dict[str, Any] = {

@@ -36,18 +36,21 @@ from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
+import torch
 
 from mom_bench.core import distributed, provenance
 from mom_bench.core.errors import EvaluationError
-from mom_bench.core.files import check_replaceable, replace_dir_atomic
+from mom_bench.core.files import carry_over, check_replaceable, replace_dir_atomic
 from mom_bench.core.formatting import md_code, md_text, stat, table
 from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import TEST_SPLITS, RowStatus
 from mom_bench.dataset import read
-from mom_bench.loop.inference import model_device, split_logits
+from mom_bench.loop.inference import decode_row, model_device, split_logits
 from mom_bench.loop.runs import checkpoint_sha256, default_results_dir, load_trained, open_build, train_summary
 from mom_bench.models import registry
-from mom_bench.models.adapters import as_detector
+from mom_bench.models.adapters import UserDetector, as_detector
+from mom_bench.models.check import batch_dependence
+from mom_bench.models.hub_classifier import HubClassifier
 from mom_bench.report import documents, metrics
 from mom_bench.report import plots as plotting
 from mom_bench.report.documents import Report
@@ -90,6 +93,7 @@ class EvalResult:
     calibration: pd.DataFrame | None = None  # the validation split's predictions, when it was scored
     detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
     build: read.Build | None = field(default=None, repr=False)  # the build it was evaluated on
+    plots: bool = field(default=True, repr=False)  # whether its results folder gets the plots
 
     @property
     def report(self) -> Report:
@@ -373,6 +377,39 @@ def _load(model: Any, benchmark: str, checkpoint: str | Path | None, runtime: Ru
     return detector, detector.name, None
 
 
+#: Songs the contract is checked on before a detector the user brought scores a benchmark.
+CONTRACT_SONGS = 3
+
+
+def _brought(detector: Any) -> bool:
+    """Whether the detector is the user's (a module or callable, an hf: classifier, a plugin's class) rather
+    than a registry class that the test suite holds to the contract."""
+    return isinstance(detector, (UserDetector, HubClassifier)) \
+        or not type(detector).__module__.startswith("mom_bench.")
+
+
+def check_contract(detector: Any, build: read.Build, split: str, say: Callable[[str], None]) -> None:
+    """Refuse a detector whose score of a song depends on its batch-mates, or that does not return one logit
+    per song, seen on real songs of ``split`` (first, middle, last): such a detector's numbers would change
+    with --batch-size, and its scores could not be compared with anyone's. Run in fp32, where the contract's
+    tolerance holds (reduced precision may reorder sums by batch size)."""
+    n = build.num_rows(split)
+    picks = sorted({0, n // 2, max(n - 1, 0)})[:CONTRACT_SONGS] if n else []
+    if len(picks) < 2:
+        return
+    reader = build.row_range(split, ["id", "audio"])
+    waves = [decode_row(next(iter(reader.rows(i, i + 1))), detector, detector.clip, where=f"{split} row")
+             for i in picks]
+    length = min(len(w) for w in waves)
+    batch = torch.stack([w[:length] for w in waves]).to(model_device(detector))
+    problem = batch_dependence(detector, batch)
+    if problem is not None:
+        raise EvaluationError(f"{detector.name} breaks the detector contract on {len(picks)} songs of {split} "
+                              f"(rows {', '.join(map(str, picks))}): {problem}. `mom-bench models --check` reports "
+                              "every property of the contract (docs/bring_your_own_detector.md)")
+    say(f"detector contract: {len(picks)} songs of {split} score the same alone as in one batch")
+
+
 def check_calibration_split(calibration_split: Any) -> None:
     """Refuse a calibration split that is not a split name or None, or that is a test split (thresholds
     chosen on a test split would be tuned on the data they are tested on)."""
@@ -450,9 +487,11 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
 
 
 def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
-        data_dir: str | Path | read.Build | None = None, runtime: Runtime | None = None) -> EvalResult:
+        data_dir: str | Path | read.Build | None = None, runtime: Runtime | None = None,
+        write: bool = True) -> EvalResult:
     """:func:`evaluate` with its options as one :class:`EvalConfig`; ``data_dir`` may be an opened build and
-    ``runtime`` an already resolved one (else both are opened and resolved here, once)."""
+    ``runtime`` an already resolved one (else both are opened and resolved here, once). ``write=False`` scores
+    without writing the results folder (the caller writes it with :func:`write_results`)."""
     config.check()
     runtime = runtime or config.runtime()
     say = config.say
@@ -473,11 +512,18 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
         say(f"also scoring {calibrate}, only to choose the frozen thresholds (not reported as a split)")
     for note in detector.notes():  # e.g. a Hub classifier: which label was taken as fake
         say(note)
+    if _brought(detector):
+        check_contract(detector, build, chosen[0], say)
     out = Path(config.out_dir).expanduser() if config.out_dir else default_results_dir(benchmark, detector.run_name)
     _check_out(out)
 
     runtime = runtime.on(model_device(detector))
     precision, part = runtime.precision, runtime.part
+    training = train_summary(source) if source else None
+    trained_at = training.get("precision") if training else None
+    if trained_at and trained_at != precision:
+        say(f"note: {detector.name} was trained at {trained_at} and is scored here at {precision}; pass "
+            f"--precision {trained_at} to score it as it was trained")
     threshold, n_bootstrap, seed, plots = config.threshold, config.n_bootstrap, config.seed, config.plots
     data_dir, info = build.path, build.info
     if part.distributed:
@@ -505,29 +551,57 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
         "model": {"requested": requested, "name": detector.name, "config": detector.config, "checkpoint": source,
                   "checkpoint_sha256": (detector.provenance()["weights_sha256"] if source.startswith("hf:")
                                         else checkpoint_sha256(source)) if source else None,
-                  "training": train_summary(source) if source else None,
+                  "training": training,
                   # which encoder weights produced the features: Hub id + commit, or a content hash
                   "encoders": detector.provenance()["encoders"],
-                  "device": str(runtime.device), "precision": precision,
+                  "device": str(runtime.device), "precision": precision, "batch_size": runtime.batch_size,
+                  "clip": str(detector.clip) if getattr(detector, "clip", None) is not None else None,
                   "world_size": part.world},
         "metrics": report,
         "frozen_thresholds": frozen,
         "coverage": coverage(build, {s: len(f) for s, f in scored.items()}),
     }
     results_schema.check_results(results)  # a results.json that does not match its published schema is a bug
-    title = f"{detector.name} on {benchmark}"
+    result = EvalResult(out, results, predictions, calibration, detector, build, plots=plots)
+    if write:
+        if part.main:
+            write_results(result, say=say)
+        distributed.barrier()  # the other ranks return once the results are written
+    return result
+
+
+def _made_by_evaluate(name: str) -> bool:
+    """Whether :func:`write_results` makes ``name``; anything else in a results folder (``robustness/`` of an
+    earlier ``--robustness`` run, a user's notes) is kept when the folder is replaced."""
+    return name in {RESULTS_MARKER, "results.md", "predictions.csv", *plotting.PLOTS} \
+        or name.endswith("_predictions.csv")
+
+
+def write_results(result: EvalResult, also: Callable[[Path], list[str]] | None = None,
+                  say: Callable[[str], None] | None = None) -> Path:
+    """Write ``result``'s results folder in one atomic swap. ``also(tmp)`` adds more of this command's output
+    to the new folder before the swap and returns the names it made (the robustness suite adds
+    ``robustness/``), so a command that fails before this point leaves the previous folder whole. Entries of
+    the previous folder that neither this writer nor ``also`` makes are kept (see :func:`carry_over`)."""
+    results, predictions, calibration = result.results, result.predictions, result.calibration
+    bench = results["benchmark"]
     columns = ["id", "split", "generator", "label", "score"]
+    kept: list[str] = []
 
     def write(tmp: Path) -> None:
         (tmp / RESULTS_MARKER).write_text(json.dumps(results, indent=2), encoding="utf-8")
         predictions[columns].to_csv(tmp / "predictions.csv", index=False, encoding="utf-8")
-        if calibration is not None and calibrate not in chosen:
+        calibrate = bench.get("calibration_split")
+        if calibration is not None and calibrate not in bench["splits"]:
             calibration[columns].to_csv(tmp / f"{calibrate}_predictions.csv", index=False, encoding="utf-8")
         (tmp / "results.md").write_text(render_markdown(results), encoding="utf-8")
-        if plots:
-            plotting.draw_all(predictions, report, tmp, title)
+        if result.plots:
+            plotting.draw_all(predictions, result.report, tmp, f"{results['model']['name']} on {bench['name']}")
+        made = also(tmp) if also is not None else []
+        kept[:] = carry_over(result.out_dir, tmp, lambda name: not _made_by_evaluate(name) and name not in made)
 
-    if part.main:
-        replace_dir_atomic(out, write, marker=RESULTS_MARKER, kind="results folder")
-    distributed.barrier()  # the other ranks return once the results are written
-    return EvalResult(out, results, predictions, calibration, detector, build)
+    replace_dir_atomic(result.out_dir, write, marker=RESULTS_MARKER, kind="results folder")
+    if kept and say is not None:
+        say(f"kept {', '.join(kept)} of the previous results folder {result.out_dir} (not made by this command; "
+            "a robustness/ of other predictions is refused when submitted)")
+    return result.out_dir

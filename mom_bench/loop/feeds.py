@@ -139,9 +139,10 @@ class Feed(ABC):
     single_thread: ClassVar[bool] = False
 
     def __init__(self, model: Detector, build: Build, recipe: Recipe, device: torch.device, part: Part, *,
-                 progress: bool = True, num_workers: int = 0):
+                 progress: bool = True, num_workers: int = 0, precision: str = "fp32"):
         self.model, self.build, self.recipe, self.device, self.part = model, build, recipe, device, part
-        self.progress, self.num_workers = progress, num_workers
+        # resolved (mom_bench.core.precision): of the cached features here, of the steps' autocast in the loop
+        self.progress, self.num_workers, self.precision = progress, num_workers, precision
         self.train_labels = labels(build, TRAIN)
         self.val_labels = labels(build, VALIDATION)
 
@@ -181,9 +182,9 @@ class FrozenEncoderFeed(Feed):
         self.model.eval()
         batch = self.recipe.eval_batch_size
         self.train_feats, _ = extract_features(self.model, self.build, TRAIN, self.device, batch, self.progress,
-                                               num_workers=self.num_workers)
+                                               num_workers=self.num_workers, precision=self.precision)
         self.val_feats, _ = extract_features(self.model, self.build, VALIDATION, self.device, batch,
-                                             self.progress, num_workers=self.num_workers)
+                                             self.progress, num_workers=self.num_workers, precision=self.precision)
         if self.part.world > 1:
             # every rank has the features: leave the group together now, so a head training for longer than
             # the group's timeout never keeps a finished rank waiting

@@ -20,7 +20,7 @@ from mom_bench.core import audio, distributed
 from mom_bench.core import precision as P
 from mom_bench.core.audio import ClipPolicy
 from mom_bench.core.distributed import Part
-from mom_bench.core.errors import ExtractionIncomplete, PartRecordError, UnsafePath
+from mom_bench.core.errors import ExtractionIncomplete, NotADetector, PartRecordError, UnsafePath
 from mom_bench.core.files import read_regular, write_json_atomic
 from mom_bench.dataset import read
 from mom_bench.models.base import FrozenEncoderDetector
@@ -89,7 +89,12 @@ def wave_logits(model: Any, waves: Iterable[torch.Tensor], batch_size: int = 8,
     out = []
     for batch in batches(waves, batch_size):
         with P.autocast(precision, device):
-            out.append(torch.as_tensor(model(batch.to(device))).float().reshape(-1).cpu())
+            logits = torch.as_tensor(model(batch.to(device)))
+        if tuple(logits.shape) not in ((len(batch),), (len(batch), 1)):  # [B, 2] must not pass as 2B songs
+            raise NotADetector(f"{getattr(model, 'name', type(model).__name__)} gave logits of shape "
+                               f"{list(logits.shape)} for a batch of {len(batch)} songs; a detector returns one "
+                               f"logit per song, shape [{len(batch)}]")
+        out.append(logits.float().reshape(-1).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -164,8 +169,10 @@ def decoded_batches(data_dir: Path, split: str, ranges: list[tuple[int, int]], m
 
 
 def _damaged(data_dir: Path, split: str, item: str, reason: str) -> audio.AudioError:
-    return audio.AudioError(f"{split} row {item}", f"{reason} (the built dataset {data_dir} looks damaged; "
-                            "rebuild it)")
+    # Not "rebuild it": the build's fingerprints were checked when it was opened, and a rebuild of MoM costs
+    # days; a stored song that passed them and still does not decode points at the decoder first.
+    return audio.AudioError(f"{split} row {item}", f"{reason} (a song of the built dataset {data_dir} that could "
+                            "not be decoded; `mom-bench info` checks the decoder)")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import pandas as pd
 
 from mom_bench.core import distributed, settings
 from mom_bench.core.errors import RobustnessError
-from mom_bench.core.files import replace_dir_atomic, write_atomic
+from mom_bench.core.files import check_replaceable, write_atomic
 from mom_bench.core.splits import RowStatus
 from mom_bench.dataset.transforms import Suite, Transform, TransformError, item_seed, load_suite
 from mom_bench.report import metrics
@@ -134,7 +134,10 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
                               "evaluation can use the launcher on its own: mom-bench evaluate without --robustness)")
     loaded = load_suite(suite)
     chosen = select(loaded, transforms)
-    clean = evaluation.run(model, config, checkpoint=checkpoint, data_dir=data_dir)
+    # The clean results are written with robustness/ at the end, in one swap: a run that fails on the way
+    # leaves the previous results folder, robustness/ included, as it was.
+    clean = evaluation.run(model, config, checkpoint=checkpoint, data_dir=data_dir, write=False)
+    check_replaceable(clean.out_dir / FOLDER, MARKER, "robustness folder")  # before the long part
     bench = clean.results["benchmark"]
     assert clean.build is not None
     data = clean.build.path
@@ -208,7 +211,13 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
             plotting.robustness_heatmap(document, tmp / "robustness_heatmap.png")
             plotting.codec_lines(document, tmp / "robustness_codecs.png")
 
-    replace_dir_atomic(out, write, marker=MARKER, kind="robustness folder")
+    def write_folder(tmp: Path) -> list[str]:
+        folder = tmp / FOLDER
+        folder.mkdir()
+        write(folder)
+        return [FOLDER]
+
+    evaluation.write_results(clean, also=write_folder, say=say)
     return clean, RobustnessResult(out, document)
 
 

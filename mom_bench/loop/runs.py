@@ -216,7 +216,7 @@ def train_summary(source: str) -> documents.TrainingSummary | None:
     except ValueError:
         return None
     keys = ("model", "requested_model", "benchmark", "dataset_fingerprint", "recipe", "recipe_family", "epochs_done",
-            "best_epoch", "best_val_f1")
+            "best_epoch", "best_val_f1", "precision")
     return cast(documents.TrainingSummary, {k: data.get(k) for k in keys})  # the keys above, values as saved
 
 
@@ -233,6 +233,15 @@ def read_saved_config(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return saved if isinstance(saved, dict) else None
+
+
+#: Recipe keys added since runs were first saved, with the value that reproduces what those runs did: an
+#: earlier run is the same run as today's command when it differs only by lacking these.
+_ADDED_RECIPE_KEYS: dict[str, Any] = {"precision": None}
+
+
+def _as_now(recipe: Any) -> Any:
+    return {**_ADDED_RECIPE_KEYS, **recipe} if isinstance(recipe, dict) else recipe
 
 
 #: Largest seed accepted: the loop derives per-epoch seeds from it, which must stay within 64 bits.
@@ -377,7 +386,7 @@ def prepare_run(run_dir: Path, spec: registry.ModelSpec, info: dict[str, Any], o
         # made before train_config.json recorded it are compared by the model's own config.)
         row_config = detector_config(spec.full_config())
         same = (saved is not None and saved.get("model") == spec.name
-                and saved.get("dataset_fingerprint") == info["fingerprint"] and saved.get("recipe") == wanted
+                and saved.get("dataset_fingerprint") == info["fingerprint"] and _as_now(saved.get("recipe")) == wanted
                 and saved.get("registry_config", saved.get("model_config")) == row_config)
         decision = rerun(Previous(finished=done, unfinished=exists and not done, same=same,
                                   progress=last.is_dir()), overwrite=overwrite)

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from mom_bench.core import distributed
+from mom_bench.core import precision as P
 from mom_bench.core.distributed import rank_slice
 from mom_bench.core.files import write_atomic, write_json_atomic, writer_lock
 from mom_bench.core.formatting import number
@@ -101,7 +102,8 @@ def train(model_name: str, data_dir: str | Path | Build | None = None, out_dir: 
           benchmark: str | None = None, config: dict[str, Any] | str | Path | None = None, epochs: int | None = None,
           seed: int | None = None, resume: bool = False, overwrite: bool = False, loss: str | None = None,
           negatives: str | None = None, triplet_distance: str | None = None, device: str | None = None,
-          progress: bool = True, log: Callable[[str], None] | None = None, num_workers: int = 0) -> Path:
+          progress: bool = True, log: Callable[[str], None] | None = None, num_workers: int = 0,
+          precision: str | None = None) -> Path:
     """Train ``model_name`` (resolved for the dataset's benchmark) and return the run folder.
 
     ``config``: a dict or a YAML/JSON file of :class:`~mom_bench.core.recipes.Recipe` keys; ``epochs``, ``seed``,
@@ -114,6 +116,11 @@ def train(model_name: str, data_dir: str | Path | Build | None = None, out_dir: 
     feature extraction, then train their head on rank 0 alone; only rank 0 writes the run folder.
     ``num_workers`` processes decode ahead of the encoders of a frozen-encoder model (the features do not
     depend on it).
+
+    ``precision`` (``fp32``, ``bf16``, ``fp16`` on CUDA, ``auto``; a recipe key like the others): a frozen-encoder
+    model's features are extracted at it (so features cached by ``extract --precision`` are the ones used) and an
+    end-to-end model's steps run under autocast at it. None keeps the family's own: fp32, or the recipe's ``amp``
+    on a GPU. ``train_config.json`` records the precision used; evaluate says when it scores at another.
     """
     check_arguments(epochs, seed)
     registry.resolve(model_name, benchmark)  # a mistyped model name is reported before any data is read
@@ -127,7 +134,7 @@ def train(model_name: str, data_dir: str | Path | Build | None = None, out_dir: 
     try:
         overrides = dict(read_config_file(config) if isinstance(config, (str, Path)) else (config or {}))
         named = {"epochs": epochs, "seed": seed, "loss": loss, "negatives": negatives,
-                 "triplet_distance": triplet_distance}
+                 "triplet_distance": triplet_distance, "precision": precision}
         overrides.update({k: v for k, v in named.items() if v is not None})
         result = trainer.run(overrides, epochs=epochs, resume=resume, overwrite=overwrite,
                              plain=not out_dir and not overrides)
@@ -166,7 +173,9 @@ class _Trainer:
         # Heads on cached features train in seconds: on rank 0 alone, after every rank helped extract the features.
         world = 1 if feed_type.one_process else self.part.world
         if not resume:  # bad recipe values are refused before the lock makes the folder
-            check_seed(registry.recipe_for(self.spec, overrides).seed)
+            wanted = registry.recipe_for(self.spec, overrides)
+            check_seed(wanted.seed)
+            P.resolve(wanted.precision, self.device)  # fp16 on a CPU, say
         self.part.on_main(lambda: self._lock(held), error=TrainError)
         action, recipe_values = self.part.on_main(lambda: prepare_run(
             run_dir, self.spec, self.build.info, overrides, epochs=epochs, resume=resume, overwrite=overwrite,
@@ -175,6 +184,7 @@ class _Trainer:
             return run_dir
         resume = action == "resume"
         self.recipe = Recipe.from_dict(recipe_values)
+        self.precision = self._precision()
         self._open_model(resume, world)
         train_config = self._train_config(overrides, world)
         start_epoch = self._begin(resume, train_config)
@@ -182,12 +192,10 @@ class _Trainer:
             return run_dir
         if not (self.build.has(VALIDATION) and self.build.has(TRAIN)):
             raise TrainError(f"{self.build} needs train and validation splits (has {', '.join(self.build.splits)})")
-        self.amp_dtype = None
-        if self.recipe.amp and self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = P.torch_dtype(self.precision)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         feed = feed_type(self.model, self.build, self.recipe, self.device, self.part, progress=self.progress,
-                         num_workers=self.runtime.num_workers)
+                         num_workers=self.runtime.num_workers, precision=self.precision)
         part = feed.prepare()
         if part is None:
             return run_dir
@@ -200,6 +208,14 @@ class _Trainer:
 
         self.part.on_main(summary, error=TrainError)
         return run_dir
+
+    def _precision(self) -> str:
+        """The resolved precision of this run: the recipe's, or the family's own (the recipe's amp on a GPU)."""
+        if self.recipe.precision is not None:
+            return P.resolve(self.recipe.precision, self.device)
+        if self.recipe.amp and self.device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
 
     def _open_model(self, resume: bool, world: int) -> None:
         """The model (from last/ when resuming, else initialised from the recipe's seed) on the device, and
@@ -233,7 +249,8 @@ class _Trainer:
                 "dataset_fingerprint": build.fingerprint, "recipe": recipe.to_dict(),
                 "recipe_family": self.spec.family, "model_config": self.model.config,
                 "registry_config": detector_config(self.spec.full_config()), "overrides": overrides,
-                "device": str(self.device), "world_size": world, "rank_batch_size": recipe.batch_size // world}
+                "device": str(self.device), "precision": self.precision, "world_size": world,
+                "rank_batch_size": recipe.batch_size // world}
 
     def _begin(self, resume: bool, train_config: dict[str, Any]) -> int | None:
         """Start the run folder, or restore the optimizer and the epochs done from last/; the first epoch to

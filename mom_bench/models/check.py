@@ -397,6 +397,34 @@ def _check_batch_independence(ctx: _Context) -> Verdict:
                    f"(max |diff| {diffs[i]:.3g} > tol {tol:.3g}): a score must not depend on its batch-mates")
 
 
+def batch_dependence(model: Callable[[torch.Tensor], torch.Tensor], waves: torch.Tensor) -> str | None:
+    """What breaks the contract when ``model`` scores ``waves`` ``[B, T]`` (real songs, say) as one batch and
+    each alone: a wrong output shape, or an item whose score depends on its batch-mates; None when neither.
+    The check :func:`check_detector` makes on synthetic signals, on the caller's inputs."""
+    n = len(waves)
+    batch = _forward(model, waves)
+    if isinstance(batch, Exception):
+        return f"a batch of {n} {_describe_outcome(batch)}"
+    if tuple(batch.shape) not in ((n,), (n, 1)):
+        return f"a batch of {n} songs gave logits of shape {list(batch.shape)}; a detector returns one logit per " \
+               f"song, shape [{n}]"
+    alone = []
+    for i in range(n):
+        out = _forward(model, waves[i:i + 1])
+        if isinstance(out, Exception) or out.numel() != 1:
+            return f"song {i} alone " + (_describe_outcome(out) if isinstance(out, Exception)
+                                         else f"gave shape {list(out.shape)}, not [1]")
+        alone.append(out.reshape(()))
+    together, singles = batch.reshape(-1), torch.stack(alone)
+    diffs = [_max_diff(together[i:i + 1], singles[i:i + 1]) for i in range(n)]
+    i = max(range(n), key=lambda k: diffs[k][0] - diffs[k][1])
+    diff, tol = diffs[i]
+    if diff <= tol:
+        return None
+    return (f"song {i} scores {float(singles[i]):.4g} alone but {float(together[i]):.4g} in a batch of {n} "
+            f"(|diff| {diff:.3g} > tol {tol:.3g}): a score must not depend on its batch-mates")
+
+
 def _check_odd_lengths(ctx: _Context) -> Verdict:
     rate, clip = ctx.require_contract()
     length = _need_length(ctx)

@@ -270,6 +270,10 @@ class TrainingSummary(TypedDict):
     epochs_done: NullableCount
     best_epoch: NullableCount
     best_val_f1: float | None
+    # runs trained before mom-bench recorded it lack the key (they trained at fp32 or the recipe's amp)
+    precision: NotRequired[Annotated[str | None, {
+        "description": "precision of the training: of the cached features (frozen encoders) or of the autocast "
+                       "steps (end-to-end)"}]]
 
 
 class ModelInfo(TypedDict):
@@ -287,6 +291,10 @@ class ModelInfo(TypedDict):
     precision: NotRequired[Annotated[str, {
         "enum": ["fp32", "bf16", "fp16"],
         "description": "numeric precision of the encoders and the model (autocast below fp32)"}]]
+    # how the songs were fed: scores must not depend on the batch (the contract), so this is for reproducing
+    batch_size: NotRequired[Annotated[int, {"minimum": 1, "description": "songs per forward pass"}]]
+    clip: NotRequired[Annotated[str | None, {
+        "description": "the detector's clip policy (e.g. first:90), when it declares one"}]]
     # processes that scored the splits (1 without a launcher)
     world_size: NotRequired[Annotated[int, {"minimum": 1, "description": "processes that scored the splits"}]]
 
