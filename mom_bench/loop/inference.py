@@ -194,7 +194,7 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
     folder = cache.open(model, feature_key_parts(build.info, split, transform), precision)
     ids = [str(i) for i in build.table(split, ["id"])["id"]]
     start, stop = part.batch_range(len(ids), batch_size)
-    stored = cache.stored_ids(folder)
+    stored = cache.stored_ids(folder, set(ids[start:stop]))
     todo = [r for r in grid(start, stop, batch_size) if any(i not in stored for i in ids[r[0]:r[1]])]
     model.to(device)
     label = "" if part.whole else f" ({part.label()})"
@@ -203,7 +203,7 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
                                                   transform=transform, device=device, where=f"{split} row"),
                    total=sum(b - a for a, b in todo), device=device, precision=precision, skip=stored,
                    progress=progress, desc=(desc or f"features {split}") + label,
-                   tag="" if part.whole else f"p{part.index:05d}of{part.count:05d}-")
+                   tag="" if part.whole else f"p{part.index:05d}of{part.count:05d}-", batch_size=batch_size)
     except CacheInputError as err:
         raise _damaged(build.path, split, err.item, err.reason) from None
     if not part.whole:
