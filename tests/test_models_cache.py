@@ -262,3 +262,51 @@ def test_a_shard_records_its_key_ids_batch_size_and_checksum(tmp_path, songs):
     assert json.loads(meta["key"]) == json.loads((folder / "key.json").read_text())
     assert json.loads(meta["ids"]) == list(songs) and json.loads(meta["batch_size"]) == 2
     assert meta["sha256"] == shard_checksum(meta, tensors)
+
+
+def _merge(loop_benchmark, model: str, code: int):
+    from click.testing import CliRunner
+
+    from mom_bench.cli import main
+
+    result = CliRunner().invoke(main, ["extract", "--model", model, "--data", str(loop_benchmark), "--splits",
+                                       "test_id", "--merge"], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("how", ["bf16-copied", *TAMPERS])
+def test_merge_counts_a_bad_shard_as_missing_and_scoring_recomputes_it(loop_benchmark, loop_run, tmp_path,
+                                                                        monkeypatch, how):
+    """Through the real extraction, `extract --merge` and scoring: a bad shard is never "complete" and never
+    changes a score (bf16 shards copied into the fp32 folder changed 8 of 36 features; rotated ids turned a
+    test_id AUC of 0.80 into 0.20)."""
+    from mom_bench.dataset import read
+    from mom_bench.loop.inference import feature_key_parts, split_logits
+
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path / "home"))
+    model = registry.load(loop_run / "best")
+    clean = split_logits(model, loop_benchmark, "test_id", progress=False)  # fills the fp32 cache
+    key_parts = feature_key_parts(read.Build.open(loop_benchmark, verify=False).info, "test_id", None)
+    fp32 = FeatureCache().folder(model, key_parts)
+    shards = sorted(fp32.glob("shard-*.safetensors"))
+    assert shards
+    if how == "bf16-copied":
+        split_logits(model, loop_benchmark, "test_id", progress=False, precision="bf16")
+        for shard in shards:
+            shard.unlink()
+        shards = []
+        for shard in FeatureCache().folder(model, key_parts, "bf16").glob("shard-*.safetensors"):
+            shards.append(fp32 / shard.name)
+            shards[-1].write_bytes(shard.read_bytes())
+        reason = 'another cache key: precision "bf16" in the shard, absent in the folder\'s'
+    else:
+        for shard in shards:
+            _tamper(shard, how)
+        reason = TAMPERS[how]
+
+    refused = _merge(loop_benchmark, str(loop_run / "best"), 2)
+    assert "test_id: complete" not in refused and "internal error" not in refused
+    assert all(str(shard) in refused for shard in shards) and reason in refused, refused
+    assert torch.equal(split_logits(model, loop_benchmark, "test_id", progress=False), clean)
+    assert "test_id: complete" in _merge(loop_benchmark, str(loop_run / "best"), 0)  # healed by the rerun
