@@ -170,3 +170,143 @@ def test_a_link_out_of_the_cache_folder_is_not_served(tmp_path, songs):
     outside.rename(folder / "moved.safetensors")
     inside.symlink_to(folder / "moved.safetensors")
     assert set(cache.stored_ids(folder)) == set(songs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shards are verified, not trusted (issue 26 item 4): each one records its key, ids, batch size and a checksum;
+# one that does not fit is reported with its path and reason and its songs are computed again.
+
+#: how a real shard is damaged -> what the report must say
+TAMPERS = {
+    "rotated-ids": "checksum",  # ids rotated against the rows: every song gets another's features
+    "permuted-rows": "checksum",
+    "fewer-rows": "one row per id",
+    "wrong-shape": "checksum",
+    "missing-stream": "streams",
+    "corrupted-bytes": "checksum",
+    "no-checksum": "records no",  # as written before shards were verified
+    "bad-metadata": "not valid JSON",
+}
+
+
+def _tamper(shard, how: str) -> None:
+    """Rewrite a real shard with the safetensors library, the way a mistake or a hostile user could."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    if how == "corrupted-bytes":  # one bit of the last tensor's data, in place: same size, header intact
+        data = bytearray(shard.read_bytes())
+        data[-3] ^= 0x10
+        shard.write_bytes(bytes(data))
+        return
+    with safe_open(str(shard), framework="pt") as f:
+        meta, tensors = f.metadata(), {n: f.get_tensor(n) for n in f.keys()}
+    ids = json.loads(meta["ids"])
+    if how == "rotated-ids":
+        meta["ids"] = json.dumps(ids[1:] + ids[:1])
+    elif how == "permuted-rows":
+        tensors = {n: t.roll(1, 0) for n, t in tensors.items()}
+    elif how == "fewer-rows":
+        tensors = {n: t[:-1].contiguous() for n, t in tensors.items()}
+    elif how == "wrong-shape":
+        tensors = {n: t[..., :-1].contiguous() for n, t in tensors.items()}
+    elif how == "missing-stream":
+        del tensors[sorted(tensors)[-1]]
+    elif how == "no-checksum":
+        meta = {"ids": meta["ids"]}
+    elif how == "bad-metadata":
+        meta["ids"] = "[" + meta["ids"]
+    save_file(tensors, str(shard), metadata=meta)
+
+
+@pytest.mark.parametrize("how", TAMPERS)
+def test_a_tampered_shard_is_reported_and_recomputed(tmp_path, songs, caplog, how):
+    model = registry.create("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache")
+    clean = cache.get_or_compute(model, _items(model, songs), {"dataset": "fp"}, batch_size=2, progress=False)
+    (shard,) = cache.folder(model, {"dataset": "fp"}).glob("shard-*.safetensors")
+    _tamper(shard, how)
+
+    calls: list[str] = []
+    with caplog.at_level("WARNING", logger="mom_bench.models.cache"):
+        again = cache.get_or_compute(model, _items(model, songs, calls), {"dataset": "fp"}, batch_size=2,
+                                     progress=False)
+    assert sorted(calls) == sorted(songs)  # nothing of the shard served: every song computed again
+    assert str(shard) in caplog.text and TAMPERS[how] in caplog.text, caplog.text
+    assert cache.damaged.keys() == {shard}
+    for item in songs:  # what is served equals the clean run bit for bit
+        assert again[item].keys() == clean[item].keys()
+        for stream, tensor in clean[item].items():
+            assert torch.equal(again[item][stream], tensor), (item, stream)
+    calls.clear()  # the recomputed shard then serves, the damaged file stays reported and unused
+    cache.get_or_compute(model, _items(model, songs, calls), {"dataset": "fp"}, batch_size=2, progress=False)
+    assert calls == []
+
+
+def test_a_shard_records_its_key_ids_batch_size_and_checksum(tmp_path, songs):
+    import json
+
+    from safetensors import safe_open
+
+    from mom_bench.models.cache import shard_checksum
+
+    model = registry.create("clam-tiny")
+    cache = FeatureCache(tmp_path / "cache")
+    cache.get_or_compute(model, _items(model, songs), {"dataset": "fp"}, batch_size=2, progress=False)
+    folder = cache.folder(model, {"dataset": "fp"})
+    (shard,) = folder.glob("shard-*.safetensors")
+    with safe_open(str(shard), framework="pt") as f:
+        meta, tensors = f.metadata(), {n: f.get_tensor(n) for n in f.keys()}
+    assert json.loads(meta["key"]) == json.loads((folder / "key.json").read_text())
+    assert json.loads(meta["ids"]) == list(songs) and json.loads(meta["batch_size"]) == 2
+    assert meta["sha256"] == shard_checksum(meta, tensors)
+
+
+def _merge(loop_benchmark, model: str, code: int):
+    from click.testing import CliRunner
+
+    from mom_bench.cli import main
+
+    result = CliRunner().invoke(main, ["extract", "--model", model, "--data", str(loop_benchmark), "--splits",
+                                       "test_id", "--merge"], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("how", ["bf16-copied", *TAMPERS])
+def test_merge_counts_a_bad_shard_as_missing_and_scoring_recomputes_it(loop_benchmark, loop_run, tmp_path,
+                                                                        monkeypatch, how):
+    """Through the real extraction, `extract --merge` and scoring: a bad shard is never "complete" and never
+    changes a score (bf16 shards copied into the fp32 folder changed 8 of 36 features; rotated ids turned a
+    test_id AUC of 0.80 into 0.20)."""
+    from mom_bench.dataset import read
+    from mom_bench.loop.inference import feature_key_parts, split_logits
+
+    monkeypatch.setenv("MOM_BENCH_HOME", str(tmp_path / "home"))
+    model = registry.load(loop_run / "best")
+    clean = split_logits(model, loop_benchmark, "test_id", progress=False)  # fills the fp32 cache
+    key_parts = feature_key_parts(read.Build.open(loop_benchmark, verify=False).info, "test_id", None)
+    fp32 = FeatureCache().folder(model, key_parts)
+    shards = sorted(fp32.glob("shard-*.safetensors"))
+    assert shards
+    if how == "bf16-copied":
+        split_logits(model, loop_benchmark, "test_id", progress=False, precision="bf16")
+        for shard in shards:
+            shard.unlink()
+        shards = []
+        for shard in FeatureCache().folder(model, key_parts, "bf16").glob("shard-*.safetensors"):
+            shards.append(fp32 / shard.name)
+            shards[-1].write_bytes(shard.read_bytes())
+        reason = 'another cache key: precision "bf16" in the shard, absent in the folder\'s'
+    else:
+        for shard in shards:
+            _tamper(shard, how)
+        reason = TAMPERS[how]
+
+    refused = _merge(loop_benchmark, str(loop_run / "best"), 2)
+    assert "test_id: complete" not in refused and "internal error" not in refused
+    assert all(str(shard) in refused for shard in shards) and reason in refused, refused
+    assert torch.equal(split_logits(model, loop_benchmark, "test_id", progress=False), clean)
+    assert "test_id: complete" in _merge(loop_benchmark, str(loop_run / "best"), 0)  # healed by the rerun

@@ -201,7 +201,7 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
     folder = cache.open(model, feature_key_parts(build.info, split, transform), precision)
     ids = [str(i) for i in build.table(split, ["id"])["id"]]
     start, stop = part.batch_range(len(ids), batch_size)
-    stored = cache.stored_ids(folder)
+    stored = cache.stored_ids(folder, set(ids[start:stop]))
     todo = [r for r in grid(start, stop, batch_size) if any(i not in stored for i in ids[r[0]:r[1]])]
     model.to(device)
     label = "" if part.whole else f" ({part.label()})"
@@ -210,7 +210,7 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
                                                   transform=transform, device=device, where=f"{split} row"),
                    total=sum(b - a for a, b in todo), device=device, precision=precision, skip=stored,
                    progress=progress, desc=(desc or f"features {split}") + label,
-                   tag="" if part.whole else f"p{part.index:05d}of{part.count:05d}-")
+                   tag="" if part.whole else f"p{part.index:05d}of{part.count:05d}-", batch_size=batch_size)
     except CacheInputError as err:
         raise _damaged(build.path, split, err.item, err.reason) from None
     if not part.whole:
@@ -265,14 +265,18 @@ def _part_records(folder: Path, n_rows: int, split: str) -> list[dict[str, Any]]
 
 
 def check_complete(folder: Path, ids: list[str], split: str) -> None:
-    """Raise :class:`ExtractionIncomplete` unless every id has features in ``folder``, naming the parts of a
-    sharded extraction whose rows are missing (from the part records each finished part leaves)."""
-    stored = FeatureCache().stored_ids(folder)
+    """Raise :class:`ExtractionIncomplete` unless every id has features in ``folder``, naming the shard files
+    that failed verification (their songs count as missing) and the parts of a sharded extraction whose rows
+    are missing (from the part records each finished part leaves)."""
+    cache = FeatureCache()
+    stored = cache.stored_ids(folder)
     missing = [i for i, item in enumerate(ids) if item not in stored]
     if not missing:
         return
     records = _part_records(folder, len(ids), split)
     plans = sorted({(r["count"], r["batch_size"]) for r in records})
+    damaged = [f"not counted: {path} ({reason})" for path, reason in cache.damaged.items()]
+    gone = "gone or damaged" if damaged else "gone"
     lines = []
     if len(plans) > 1:  # each plan cuts the rows differently: none of them can say which rows a part owes
         ran = ", ".join(f"--num-shards {c} --batch-size {b}" for c, b in plans)
@@ -285,13 +289,14 @@ def check_complete(folder: Path, ids: list[str], split: str) -> None:
             start, stop = distributed.block(len(ids), batch_size, index, count)
             lost = bisect.bisect_left(missing, stop) - bisect.bisect_left(missing, start)
             if lost:
-                state = "finished but its features are gone" if index in done else "not run or not finished"
+                state = f"finished but its features are {gone}" if index in done else "not run or not finished"
                 lines.append(f"shard {index} of {count} (rows {start}..{stop - 1}): {lost} of {stop - start} "
                              f"songs missing, {state}")
     if not lines:
         lines.append(f"{len(missing)} of {len(ids)} songs missing (first: {ids[missing[0]]}); no sharded run "
                      "recorded its parts")
-    raise ExtractionIncomplete(f"features of split {split} are incomplete in {folder}:\n  " + "\n  ".join(lines)
+    raise ExtractionIncomplete(f"features of split {split} are incomplete in {folder}:\n  "
+                               + "\n  ".join(damaged + lines)
                                + "\nrun the missing shards again (same --num-shards, --batch-size and options), "
                                "then merge")
 
