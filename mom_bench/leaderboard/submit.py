@@ -38,6 +38,7 @@ from mom_bench.leaderboard.entry_files import (
     entry_text,
     slugify,
     stored_predictions_text,
+    stored_robustness_name,
     swap_in,
 )
 from mom_bench.leaderboard.robustness_claim import robustness_claim
@@ -65,12 +66,14 @@ MAX_BOOTSTRAP = 10_000
 
 @dataclass
 class _Prepared:
-    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text``."""
+    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text`` and the
+    robustness document's ``robustness_text``."""
 
     root: Path
     path: Path
     entry: dict
     predictions_text: str | None
+    robustness_text: str | None = None
 
 
 def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None = None,
@@ -320,15 +323,24 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
             raise SubmissionRejected([str(err)]) from None
         changes: list[tuple[Path, str | None]] = []
         stored = path.with_name(f"{entry['slug']}.predictions.csv")
+        robustness = path.with_name(stored_robustness_name(entry["slug"]))
         if prepared.predictions_text is not None:
             changes.append((stored, prepared.predictions_text))
+        if prepared.robustness_text is not None:
+            changes.append((robustness, prepared.robustness_text))
         changes.append((path, entry_text(entry)))
-        old_predictions = (old or {}).get("predictions")
-        old_stored = old_predictions.get("stored") if isinstance(old_predictions, dict) else None
-        if prepared.predictions_text is None and old_stored == stored.name:
+        if prepared.predictions_text is None and _old_stored(old, "predictions") == stored.name:
             changes.append((stored, None))  # the replaced entry's own predictions, no longer referred to
+        if prepared.robustness_text is None and _old_stored(old, "robustness") == robustness.name:
+            changes.append((robustness, None))  # the replaced entry's robustness document, likewise
         swap_in(changes)
     return path
+
+
+def _old_stored(old: dict | None, part: str) -> Any:
+    """The file name the replaced entry ``old`` gives for its ``part`` ("predictions", "robustness"), if any."""
+    held = (old or {}).get(part)
+    return held.get("stored") if isinstance(held, dict) else None
 
 
 def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | None = None, *,
@@ -343,7 +355,8 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     settings and must reproduce the run's metrics exactly; a predictions.csv edited after the run is refused
     before anything is written, so a previous entry of the same slug stays as it was. When the run had a
     robustness suite (``robustness/robustness.json``), its summary goes into the entry as the submitter's
-    claim (:func:`robustness_claim`).
+    claim once it equals the summary recomputed from that document (:func:`robustness_claim`), and the document
+    is stored beside the entry (``<slug>.robustness.json``) for ``leaderboard validate``.
     """
     results_dir = Path(results_dir)
     results_file = results_dir / "results.json"
@@ -397,7 +410,8 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     entry = prepared.entry
     claim = robustness_claim(results_dir, results, entry)
     if claim is not None:
-        entry["robustness"] = claim
+        entry["robustness"] = {**claim.claim, "stored": stored_robustness_name(entry["slug"])}
+        prepared.robustness_text = claim.text
         bad = schema.validate(entry, schema.entry_schema("reproduced"))
         if bad:  # the claim was checked against the same schema; anything else is our own bug
             raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))

@@ -535,10 +535,12 @@ class Summary(_SummaryRequired, total=False):
 
 
 class RobustnessClaim(TypedDict):
-    """The summary of the submitter's ``evaluate --robustness`` run (range-checked, never re-scored)."""
+    """The summary of the submitter's ``evaluate --robustness`` run: range-checked and equal to the summary
+    recomputed from the run's robustness.json (stored beside the entry as ``stored``), never re-scored."""
 
     reported_by: Literal["submitter"]
     file_sha256: str
+    stored: NotRequired[str]  # <slug>.robustness.json; entries before it was kept lack it (and fail validate)
     suite: str
     transforms: int
     codec_worst_tpr: float | None
