@@ -203,6 +203,41 @@ def _robustness(entry: dict) -> dict | None:
     return entry.get("robustness") if entry["kind"] == "reproduced" else None
 
 
+#: What the run columns show for a setting the entry does not record (an older results.json, or predictions
+#: submitted without one).
+NOT_RECORDED = "not recorded"
+RUN_NOTE = ("precision, batch size and clip of the mom-bench evaluate run that computed the scores (from its "
+            "results.json); not recorded for rows submitted as a plain predictions file or from an older run")
+
+
+def _run(entry: dict) -> dict | None:
+    """The entry's run settings (:data:`schema.RUN`); None for a reported row or one that records none."""
+    return entry.get("run") if entry["kind"] == "reproduced" else None
+
+
+def _has_runs(entries: list[dict]) -> bool:
+    """Whether any row of a board records its run settings (the run columns are shown only then)."""
+    return any(_run(e) for e in entries)
+
+
+def run_cells(entry: dict) -> tuple[str, str, str]:
+    """(precision, batch size, clip) of a row as the pages show them: '' for a reported row, "not recorded"
+    for a reproduced row without run settings, "—" for a setting its results.json did not record."""
+    if entry["kind"] != "reproduced":
+        return "", "", ""
+    run = _run(entry)
+    if not run:
+        return NOT_RECORDED, "—", "—"
+    precision, batch, clip = run.get("precision"), run.get("batch_size"), run.get("clip")
+    return precision or NOT_RECORDED, "—" if batch is None else str(batch), "—" if clip is None else str(clip)
+
+
+def run_text(run: dict) -> str:
+    """One line of run settings, for the terminal: ``precision bf16, batch size 8, clip first:90``."""
+    precision, batch, clip = run_cells({"kind": "reproduced", "run": run}) if run else (NOT_RECORDED, "—", "—")
+    return f"precision {precision}, batch size {batch}, clip {clip}"
+
+
 def _has_operating_points(entries: list[dict]) -> bool:
     """Whether any row has TPR@1%FPR or a per-source FPR (reported rows and older entries do not)."""
     return any(_tpr_point(e)[0] is not None or _worst_source(e) for e in entries)

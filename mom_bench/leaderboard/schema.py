@@ -7,6 +7,8 @@ Four documents are described, each versioned by ``SCHEMA_VERSION``:
 * ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions; its
   optional ``robustness`` object (``ROBUSTNESS``) is the summary of the submitter's robustness run, a claim
   that is range-checked and recomputed from the run's document (stored beside the entry) but not re-scored.
+  Its optional ``run`` object (``RUN``) records the precision, batch size and clip of the evaluate run the
+  predictions came from (entries submitted from a plain predictions file, and older ones, lack it).
 * ``ENTRY_REPORTED``: the same place, for numbers copied from a paper (with the citation).
 
 They are applied by the small validator of :mod:`mom_bench.core.json_schema`, which implements only the JSON
@@ -251,6 +253,26 @@ ROBUSTNESS: dict[str, Any] = {
     },
 }
 
+# How `mom-bench evaluate` computed the submitted scores, from its results.json: a bf16 run and an fp32 run of one
+# checkpoint give different scores, so the entry says which it is.
+RUN: dict[str, Any] = {
+    "description": "how `mom-bench evaluate` computed the submitted scores, copied from its results.json "
+                   "(model.precision, model.batch_size, model.clip); null where that results.json does not record "
+                   "it (older ones lack batch_size and clip). Absent when the predictions came without a results.json",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["precision", "batch_size", "clip"],
+    "properties": {
+        "precision": {"enum": ["fp32", "bf16", "fp16", None],
+                      "description": "numeric precision of the encoders and the model: fp32, bf16, fp16 or null"},
+        "batch_size": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000,
+                       "description": "items per forward pass (1 to 1,000,000), or null"},
+        "clip": {**_LABEL, "type": ["string", "null"], "maxLength": 100,
+                 "description": "the model's clip policy, e.g. first:90 (1 to 100 characters, no control "
+                                "characters), or null"},
+    },
+}
+
 _COMMON_ENTRY: dict[str, Any] = {
     "schema_version": {"const": SCHEMA_VERSION},
     "benchmark": {"type": "string", "pattern": SLUG_PATTERN},
@@ -305,6 +327,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
             },
         },
         "robustness": ROBUSTNESS,
+        "run": RUN,
         "report": {"type": "object", "description": "mom_bench.report.metrics.compute_report on the test splits"},
         "report_all_tests": {"type": "object",
                              "description": "compute_report with every test split pooled as one ('test')"},

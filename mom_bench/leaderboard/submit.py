@@ -31,6 +31,7 @@ from mom_bench.core.formatting import stat
 from mom_bench.dataset import protocols
 from mom_bench.dataset.read import verify_build
 from mom_bench.leaderboard import schema
+from mom_bench.leaderboard.board import run_text
 from mom_bench.leaderboard.entry_files import (
     check_slug,
     entries_dir,
@@ -56,7 +57,7 @@ from mom_bench.leaderboard.submission_files import DEFAULT_LIMITS, Limits, load_
 from mom_bench.models import registry
 from mom_bench.report.metrics import registry as metric_registry
 
-__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
+__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "run_settings", "Limits", "SubmissionRejected",
            "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",
            "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "entry_text"]
 
@@ -408,13 +409,14 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
                         dataset if isinstance(dataset, (str, Path)) else None, root, replace=replace,
                         expect_fingerprint=fp if isinstance(fp, str) else None, **options)
     entry = prepared.entry
+    entry["run"] = run_settings(results, results_file)
     claim = robustness_claim(results_dir, results, entry)
     if claim is not None:
         entry["robustness"] = {**claim.claim, "stored": stored_robustness_name(entry["slug"])}
         prepared.robustness_text = claim.text
-        bad = schema.validate(entry, schema.entry_schema("reproduced"))
-        if bad:  # the claim was checked against the same schema; anything else is our own bug
-            raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
+    bad = schema.validate(entry, schema.entry_schema("reproduced"))
+    if bad:  # the claim and the run were checked against the same schema; anything else is our own bug
+        raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
     same_settings = (run_metrics.get("threshold") == 0.5
                      and run_metrics.get("n_bootstrap") == entry["scoring"]["n_bootstrap"]
                      and run_metrics.get("seed") == entry["scoring"]["seed"]
@@ -424,6 +426,18 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
         raise SubmissionRejected([f"{results_dir}/predictions.csv does not reproduce the metrics in results.json "
                                   "(edited after the run?)"])
     return _write(prepared, replace=replace)
+
+
+def run_settings(results: dict, results_file: Path) -> dict[str, Any]:
+    """The precision, batch size and clip results.json records under ``model`` (:data:`schema.RUN`; None
+    where it does not, as older results lack batch_size and clip). Raises SubmissionRejected naming the field
+    when a recorded value is not one evaluate writes."""
+    model: dict[str, Any] = results["model"] if isinstance(results.get("model"), dict) else {}
+    run = {key: model.get(key) for key in schema.RUN["required"]}
+    found = schema.text_problems(run) + schema.validate(run, schema.RUN)
+    if found:
+        raise SubmissionRejected([f"{results_file}: model{p}" for p in found])
+    return run
 
 
 def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str = "leaderboard") -> list[Path]:
@@ -541,6 +555,9 @@ def describe(entry: dict) -> str:
                      + (f"   worst source FPR {fmt(worst)} ({_terminal(worst['source'])})" if worst else ""))
     for gen, m in s.get("per_generator", {}).items():
         lines.append(f"  {gen:<24} F1 {fmt(m.get('f1'))}   TPR {fmt(m.get('tpr'))}")
+    run = entry.get("run")
+    if run:
+        lines.append("  run: " + run_text(run))
     robust = entry.get("robustness")
     if robust:
         lines.append(f"  robustness (reported by the run, suite {robust['suite']}): codec worst TPR "

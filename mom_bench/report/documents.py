@@ -606,6 +606,14 @@ class _EntryCommon(TypedDict):
     notes: NotRequired[str | None]
 
 
+class RunSettings(TypedDict):
+    """How ``mom-bench evaluate`` computed the submitted scores (from its results.json); None: not recorded."""
+
+    precision: Literal["fp32", "bf16", "fp16"] | None
+    batch_size: int | None
+    clip: str | None
+
+
 class EntryReproduced(_EntryCommon):
     """``leaderboard/entries/<benchmark>/<slug>.json`` scored here from a predictions file."""
 
@@ -621,6 +629,7 @@ class EntryReproduced(_EntryCommon):
     report_all_tests: NotRequired[Report]
     command: NotRequired[str | None]
     robustness: NotRequired[RobustnessClaim]
+    run: NotRequired[RunSettings]  # from an evaluate results folder; plain predictions files and older entries lack it
     mom_bench_version: str
     date: str
 
