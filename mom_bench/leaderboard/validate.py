@@ -9,10 +9,9 @@ What is checked, all of it reported at once:
   (TPR at 1 % FPR and the per-source false-positive rates included) matches the full report, and an entry
   that leaves out test splits says it is partial. A robustness summary is the submitter's claim: the schema
   bounds it, and it must equal the summary recomputed from the robustness.json stored beside the entry (whose
-  sha256 the entry records), field by field; the transformed audio is not re-scored (a note says so). When the
-  benchmark
-  is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids, splits,
-  labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
+  sha256 the entry records), field by field; the transformed audio is not re-scored (a note says so). When
+  the benchmark is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids,
+  splits, labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
   every number must follow from them; builds whose audio differs by machine (``dataset_fingerprint``) are
   still re-scored, with a note. An entry without a label fingerprint is re-scored when the dataset
   fingerprint matches. A label fingerprint that differs from a build of the same benchmark version is a
