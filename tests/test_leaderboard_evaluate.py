@@ -62,3 +62,64 @@ def test_submitted_evaluation_equals_evaluate(evaluated, tmp_path):
     other = submit(csv, valid_meta(model_name="outside"), "mom", data_dir=data, root=tmp_path / "lb",
                    n_bootstrap=300, seed=7)
     assert json.loads(other.read_text())["report"]["splits"] == results["metrics"]["splits"]
+
+
+def test_a_bf16_run_gives_an_entry_and_a_page_that_say_bf16(evaluated, tmp_path):
+    """issue 26 item 5: the precision (and batch size and clip, where results.json records them) of the evaluate
+    run travels into the entry and onto every page; an fp32 run of the same checkpoint says fp32 beside it."""
+    import csv
+    import io
+    import shutil
+
+    from mom_bench.leaderboard.render import render
+    from mom_bench.leaderboard.submit import SubmissionRejected
+    from mom_bench.leaderboard.validate import validate_folder
+    from mom_bench.loop.evaluation import evaluate
+
+    data, fp32_dir = evaluated
+    fp32 = json.loads((fp32_dir / "results.json").read_text())
+    checkpoint = fp32["model"]["checkpoint"]
+    bf16_dir = evaluate("clam-tiny", checkpoint=checkpoint, data_dir=data, out_dir=tmp_path / "bf16", n_bootstrap=300,
+                        seed=7, progress=False, plots=False, precision="bf16", batch_size=3).out_dir
+    results = json.loads((bf16_dir / "results.json").read_text())
+    assert results["model"]["precision"] == "bf16"
+    root = tmp_path / "lb"
+    entries = {}
+    for name, folder in (("clam-tiny bf16", bf16_dir), ("clam-tiny fp32", fp32_dir)):
+        path = entry_from_evaluation(folder, valid_meta(model_name=name), root=root)
+        entries[name] = json.loads(path.read_text())
+    run = entries["clam-tiny bf16"]["run"]
+    # batch_size and clip are null where results.json does not record them (results of older versions)
+    assert run == {"precision": "bf16", "batch_size": results["model"].get("batch_size"),
+                   "clip": results["model"].get("clip")}
+    assert entries["clam-tiny fp32"]["run"]["precision"] == "fp32"
+
+    render(root)
+    md = (root / "LEADERBOARD.md").read_text()
+    assert "| Run precision | Batch | Clip |" in md
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ") and "clam-tiny" in line}
+    assert " | bf16 | " in rows["clam-tiny bf16"] and " | fp32 | " in rows["clam-tiny fp32"]
+    table = {r["model_name"]: r for r in csv.DictReader(io.StringIO((root / "leaderboard.csv").read_text()))}
+    assert (table["clam-tiny bf16"]["run_precision"], table["clam-tiny fp32"]["run_precision"]) == ("bf16", "fp32")
+    metric = entries["clam-tiny bf16"]["summary"]["precision"]["value"]  # the metric keeps its own column
+    assert table["clam-tiny bf16"]["precision"] == ("" if metric is None else repr(round(metric, 6)))
+    page = (root / "index.html").read_text()
+    assert 'data-key="run_precision"' in page and '<td class="text" data-sort="bf16">bf16</td>' in page
+    assert validate_folder(root, data_dirs={"mom": data}).ok
+
+    # a predictions file without its results.json records nothing: "not recorded" on the page
+    preds = tmp_path / "preds.csv"
+    pd.read_csv(bf16_dir / "predictions.csv")[["id", "score"]].to_csv(preds, index=False)
+    plain = submit(preds, valid_meta(model_name="outside"), "mom", data_dir=data, root=root, n_bootstrap=20)
+    assert "run" not in json.loads(plain.read_text())
+    render(root)
+    line = next(x for x in (root / "LEADERBOARD.md").read_text().splitlines() if x.startswith("| ") and "outside" in x)
+    assert " | not recorded | — | — | " in line
+
+    # a precision evaluate never writes is refused, naming the field
+    forged = tmp_path / "forged"
+    shutil.copytree(bf16_dir, forged)
+    results["model"]["precision"] = "int8"
+    (forged / "results.json").write_text(json.dumps(results))
+    with pytest.raises(SubmissionRejected, match="results.json: model/precision: must be one of"):
+        entry_from_evaluation(forged, valid_meta(model_name="forged"), root=tmp_path / "lb3")

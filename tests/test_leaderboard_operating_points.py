@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import io
 import json
 import math
@@ -222,7 +223,8 @@ def test_robustness_summary_goes_into_the_entry_and_every_output(robust_results,
     entry = json.loads(path.read_text())
     claim = entry["robustness"]
     assert claim["reported_by"] == "submitter" and len(claim["file_sha256"]) == 64
-    assert {k: v for k, v in claim.items() if k not in ("reported_by", "file_sha256")} == doc["summary"]
+    assert {k: v for k, v in claim.items() if k not in ("reported_by", "file_sha256", "stored")} == doc["summary"]
+    assert claim["stored"] == "loudness-detector.robustness.json"  # the document itself, beside the entry
     assert claim["suite"] == "standard@1.0.0" and claim["transforms"] == 2
     assert claim["codec_worst_tpr"] is not None and claim["most_harmful"] in ("mp3_64k", "gain_+6db", None)
     assert schema.validate(entry, schema.ENTRY_REPRODUCED) == []
@@ -248,10 +250,25 @@ def test_robustness_summary_goes_into_the_entry_and_every_output(robust_results,
     assert result.ok, result.problems
 
 
+def _rename_most_harmful(folder, name):
+    """Give the document's most harmful transform another name, in its transform rows and its summary alike
+    (the summary must stay the one recomputed from the rows)."""
+    path = folder / "robustness" / "robustness.json"
+    doc = json.loads(path.read_text())
+    old = doc["summary"]["most_harmful"]
+    assert old is not None
+    for row in doc["transforms"]:
+        if row["name"] == old:
+            row["name"] = name
+    doc["summary"]["most_harmful"] = name
+    path.write_text(json.dumps(doc))
+
+
 @pytest.mark.slow
 def test_hostile_transform_name_is_escaped_everywhere(robust_results, data_dir, tmp_path):
     """issue 12 item 4: a most_harmful name made of HTML, Markdown and a spreadsheet formula stays text."""
-    folder = _copy(robust_results, tmp_path, most_harmful=HOSTILE)
+    folder = _copy(robust_results, tmp_path)
+    _rename_most_harmful(folder, HOSTILE)
     root = tmp_path / "lb"
     entry_from_evaluation(folder, _meta(), root=root, data_dir=data_dir)
     render(root)
@@ -302,6 +319,118 @@ def test_robustness_of_another_run_is_refused(robust_results, data_dir, tmp_path
     with pytest.raises(SubmissionRejected, match="not on this build of mom"):
         entry_from_evaluation(folder, _meta(), root=tmp_path / "lb", data_dir=data_dir)
     assert not (tmp_path / "lb" / "entries").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# robustness: the claim must be the summary recomputed from its document (issue 26 item 3)
+
+
+def _lie(doc: dict, lie: str) -> dict:
+    """``doc`` (a robustness.json) with its summary telling one of the lies of issue 26 item 3."""
+    doc = copy.deepcopy(doc)
+    s = doc["summary"]
+    if lie == "invariant":  # the criterion's verdict with a mean |dP| far above its 0.15
+        s.update(codec_invariant=True, codec_mean_abs_dp=0.9)
+    elif lie == "max_below_mean":
+        s["codec_max_abs_dp"] = s["codec_mean_abs_dp"] / 2
+    else:  # transforms counted that the document does not hold
+        doc["transforms"] = []
+        s["transforms"] = 24
+    return doc
+
+
+#: lie -> (field named in the refusal, the claimed value as the message spells it or None)
+_LIES = {"invariant": ("codec_mean_abs_dp", "0.9"), "max_below_mean": ("codec_max_abs_dp", None),
+         "transforms": ("transforms", "24")}
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from mom_bench.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lie", sorted(_LIES))
+def test_submit_refuses_a_robustness_summary_its_document_does_not_give(robust_results, data_dir, tmp_path, lie):
+    """issue 26 item 3: `mom-bench submit` recomputes the robustness summary from the submitted robustness.json
+    with the function evaluate used; a summary that differs is refused, naming the field, the claimed and the
+    recomputed value, and nothing is written."""
+    folder = _copy(robust_results, tmp_path)
+    path = folder / "robustness" / "robustness.json"
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps(_lie(doc, lie)))
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(_meta()))
+    root = tmp_path / "lb"
+    result = _cli("submit", folder, "--meta", meta, "--data", data_dir, "--root", root, "--n-bootstrap", 30)
+    assert result.exit_code != 0, result.output
+    field, claimed = _LIES[lie]
+    truth = 0 if lie == "transforms" else doc["summary"][field]  # the forged document holds no transform
+    line = next((x for x in result.output.splitlines() if f"summary/{field}: claimed" in x), None)
+    assert line is not None, result.output
+    assert str(path) in line and f"recomputed from the document's transforms is {json.dumps(truth)}" in line
+    if claimed is not None:
+        assert f"claimed {claimed}," in line
+    assert not (root / "entries").exists()
+    # the genuine document goes in
+    path.write_text(json.dumps(doc))
+    assert _cli("submit", folder, "--meta", meta, "--data", data_dir, "--root", root, "--n-bootstrap", 30
+                ).exit_code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lie", sorted(_LIES))
+def test_validate_recomputes_a_stored_robustness_summary(robust_results, data_dir, tmp_path, lie):
+    """issue 26 item 3: the robustness.json goes beside the entry, and `mom-bench leaderboard validate`
+    recomputes the summary from it: an entry whose summary was edited on disk (for the empty transform list,
+    the stored document too, with its sha256 updated) is a problem naming the entry and the field."""
+    root = tmp_path / "lb"
+    path = entry_from_evaluation(robust_results, _meta(), root=root, data_dir=data_dir)
+    entry = json.loads(path.read_text())
+    stored = path.with_name(entry["robustness"]["stored"])
+    assert stored.read_bytes() == (robust_results / "robustness" / "robustness.json").read_bytes()
+    render(root)
+    args = ("leaderboard", "validate", "--root", root, "--data", f"mom={data_dir}", "--baselines", tmp_path / "none")
+    ok = _cli(*args)
+    assert ok.exit_code == 0 and "recomputed from" in ok.output, ok.output
+
+    lied = _lie(json.loads(stored.read_text()), lie)
+    if lie == "transforms":  # a consistent forgery of the stored document: its hash follows it
+        stored.write_text(json.dumps(lied))
+        entry["robustness"]["file_sha256"] = hashlib.sha256(stored.read_bytes()).hexdigest()
+    entry["robustness"].update({k: lied["summary"][k] for k in entry["robustness"] if k in lied["summary"]})
+    path.write_text(json.dumps(entry, indent=2))
+    render(root)  # the pages follow the edited entry: only the claim itself is wrong
+    result = _cli(*args)
+    assert result.exit_code == 1, result.output
+    field, claimed = _LIES[lie]
+    problems = [x for x in result.output.splitlines() if x.startswith("problem:")]
+    assert any(str(path) in x and f"summary/{field}: claimed" in x for x in problems), result.output
+    if claimed is not None:
+        assert any(f"summary/{field}: claimed {claimed}," in x for x in problems), result.output
+
+
+@pytest.mark.slow
+def test_validate_wants_the_stored_robustness_document(robust_results, data_dir, tmp_path):
+    """issue 26 item 3: a claim without its stored document, a document edited after the entry (its sha256) and
+    a document no entry refers to are problems; the claim cannot be recomputed without it."""
+    root = tmp_path / "lb"
+    path = entry_from_evaluation(robust_results, _meta(), root=root, data_dir=data_dir)
+    entry = json.loads(path.read_text())
+    stored = path.with_name(entry["robustness"]["stored"])
+    text = stored.read_text()
+    stored.write_text(text + " ")
+    problems = validate_folder(root, data_dirs={"mom": data_dir}, check_rendered=False).problems
+    assert any(str(stored) in p and "does not match the entry's robustness file_sha256" in p for p in problems)
+    stored.write_text(text)
+    del entry["robustness"]["stored"]
+    path.write_text(json.dumps(entry, indent=2))
+    problems = validate_folder(root, data_dirs={"mom": data_dir}, check_rendered=False).problems
+    assert any(str(path) in p and "no stored robustness.json" in p for p in problems), problems
+    assert any(str(stored) in p and "no entry refers to" in p for p in problems), problems
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def entry_files(root: Path | str) -> list[Path]:
-    return sorted((Path(root) / "entries").glob("*/*.json"))
+    """The entries' files: ``entries/<benchmark>/*.json``, without the robustness documents stored beside them."""
+    return sorted(p for p in (Path(root) / "entries").glob("*/*.json") if not p.name.endswith(schema.ROBUSTNESS_SUFFIX))
 
 
 def check_entry(entry: Any, path: Path | None = None) -> list[str]:
@@ -200,6 +201,41 @@ def _worst_source(entry: dict) -> dict | None:
 
 def _robustness(entry: dict) -> dict | None:
     return entry.get("robustness") if entry["kind"] == "reproduced" else None
+
+
+#: What the run columns show for a setting the entry does not record (an older results.json, or predictions
+#: submitted without one).
+NOT_RECORDED = "not recorded"
+RUN_NOTE = ("precision, batch size and clip of the mom-bench evaluate run that computed the scores (from its "
+            "results.json); not recorded for rows submitted as a plain predictions file or from an older run")
+
+
+def _run(entry: dict) -> dict | None:
+    """The entry's run settings (:data:`schema.RUN`); None for a reported row or one that records none."""
+    return entry.get("run") if entry["kind"] == "reproduced" else None
+
+
+def _has_runs(entries: list[dict]) -> bool:
+    """Whether any row of a board records its run settings (the run columns are shown only then)."""
+    return any(_run(e) for e in entries)
+
+
+def run_cells(entry: dict) -> tuple[str, str, str]:
+    """(precision, batch size, clip) of a row as the pages show them: '' for a reported row, "not recorded"
+    for a reproduced row without run settings, "—" for a setting its results.json did not record."""
+    if entry["kind"] != "reproduced":
+        return "", "", ""
+    run = _run(entry)
+    if not run:
+        return NOT_RECORDED, "—", "—"
+    precision, batch, clip = run.get("precision"), run.get("batch_size"), run.get("clip")
+    return precision or NOT_RECORDED, "—" if batch is None else str(batch), "—" if clip is None else str(clip)
+
+
+def run_text(run: dict) -> str:
+    """One line of run settings, for the terminal: ``precision bf16, batch size 8, clip first:90``."""
+    precision, batch, clip = run_cells({"kind": "reproduced", "run": run}) if run else (NOT_RECORDED, "—", "—")
+    return f"precision {precision}, batch size {batch}, clip {clip}"
 
 
 def _has_operating_points(entries: list[dict]) -> bool:

@@ -6,7 +6,16 @@ import csv
 import io
 from typing import Any
 
-from mom_bench.leaderboard.board import _ranks, _robustness, _source, _value, _worst_source, generators, is_partial
+from mom_bench.leaderboard.board import (
+    _ranks,
+    _robustness,
+    _run,
+    _source,
+    _value,
+    _worst_source,
+    generators,
+    is_partial,
+)
 from mom_bench.report.metrics import registry as metric_registry
 
 #: A leading character that makes a spreadsheet read a cell as a formula (or hides what follows it).
@@ -26,7 +35,7 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
                     gen_columns.append(col)
     fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
               "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS,
-              "parameters", "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
+              "parameters", *_CSV_RUN, "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -47,6 +56,10 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
             for column in metric_registry.board_columns():
                 row[column.key] = _plain(_value(s.get(column.key)))
             row.update(_csv_operating(e))
+            run = _run(e) or {}
+            row.update({"run_precision": _csv_text(run.get("precision") or ""),
+                        "run_batch_size": "" if run.get("batch_size") is None else str(run["batch_size"]),
+                        "run_clip": _csv_text(run.get("clip") or "")})
             for g, m in s.get("per_generator", {}).items():
                 row[f"f1[{g}]"] = _plain(_value(m.get("f1")))
                 row[f"tpr[{g}]"] = _plain(_value(m.get("tpr")))
@@ -54,6 +67,9 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
     return buf.getvalue()
 
 
+#: How evaluate computed the scores of a reproduced row (its results.json); empty when not recorded. "run_": the
+#: metric columns have a "precision" already.
+_CSV_RUN = ("run_precision", "run_batch_size", "run_clip")
 #: TPR@1%FPR over the test splits pooled, and the real source with the highest FPR there.
 _CSV_OPERATING = ("tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci_low", "tpr_at_1pct_fpr_ci_high", "tpr_at_1pct_fpr_resolvable",
                   "worst_source_fpr", "worst_source", "worst_source_n_real", "worst_source_n_called_fake")

@@ -13,16 +13,19 @@ from typing import Any
 from mom_bench.leaderboard.board import (
     _CLAIMED_BY,
     ROBUSTNESS_NOTE,
+    RUN_NOTE,
     SOURCE_NOTE,
     TPR_NOTE,
     _ci,
     _generator_cells,
     _has_operating_points,
+    _has_runs,
     _num,
     _params,
     _partial_note,
     _ranks,
     _robustness,
+    _run,
     _signed,
     _suites,
     _table_columns,
@@ -33,6 +36,7 @@ from mom_bench.leaderboard.board import (
     _yes_no,
     generators,
     is_partial,
+    run_cells,
 )
 
 _TEMPLATE_SLOT = re.compile(r"\{\{(csp|nav|body|css|js)\}\}")
@@ -93,6 +97,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
     bid = f"board-{bench}"
     robust = bool(_suites(entries))
     operating = robust or _has_operating_points(entries)  # the codec columns follow these
+    runs = _has_runs(entries)
     head = "".join([
         _th("#", "rank", title="rank among reproduced rows; reported rows are not ranked"),
         _th("Model", "model", "text"), _th("Type", "kind", "text"),
@@ -101,6 +106,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         *(_th(c.header, c.key, title=c.title) for c in _table_columns()),
         *(_OPERATING_HEADS if operating else ()),
         *(_ROBUSTNESS_HEADS if robust else ()),
+        *(_RUN_HEADS if runs else ()),
         _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
     rows = []
     for e in entries:
@@ -132,6 +138,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
             + f'<td class="ci">{_ci(s.get("f1"))}</td>'
             + "".join(_td_num(_value(s.get(c.key))) for c in _table_columns())
             + (_html_operating_cells(e, robust) if operating else "")
+            + (_html_run_cells(e) if runs else "")
             + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
               f'{_params(e.get("parameters"))}</td>'
             + f'<td class="text links">{" &middot; ".join(x for x in links if x)}</td>'
@@ -172,6 +179,8 @@ def _html_board(bench: str, entries: list[dict]) -> str:
     if robust:
         notes += (f" Codec columns: {_e(ROBUSTNESS_NOTE)}; suite {_e(', '.join(_suites(entries)))}. Codec invariant: "
                   "ArtifactBench's criterion (mean |dP| &lt;= 0.15 and max &lt;= 0.35 under codecs).")
+    if runs:
+        notes += f" Run precision, batch, clip: {_e(RUN_NOTE)}."
     if notes:
         table += f'\n<p class="muted">{notes.strip()}</p>'
     return f'<section id="bench-{_e(bench)}"><h2>{_e(bench)}</h2>{intro}\n{table}\n{heat}</section>'
@@ -192,6 +201,23 @@ _ROBUSTNESS_HEADS = (
         title=ROBUSTNESS_NOTE + ": whether the codec family meets ArtifactBench's criterion (mean |dP| <= 0.15, "
                                 "max <= 0.35)"),
 )
+
+
+_RUN_HEADS = (
+    _th("Run precision", "run_precision", "text", title=RUN_NOTE),  # not the metric's "precision"
+    _th("Batch", "run_batch_size", title=RUN_NOTE),
+    _th("Clip", "run_clip", "text", title=RUN_NOTE),
+)
+
+
+def _html_run_cells(entry: dict) -> str:
+    """Precision, batch size and clip of a row ("not recorded" / "—" where its run did not record them)."""
+    precision, batch, clip = run_cells(entry)
+    run = _run(entry) or {}
+    size = run.get("batch_size")
+    return (f'<td class="text" data-sort="{_e(run.get("precision") or "")}">{_e(precision)}</td>'
+            f'<td data-sort="{"" if size is None else int(size)}">{_e(batch)}</td>'
+            f'<td class="text" data-sort="{_e(run.get("clip") or "")}">{_e(clip)}</td>')
 
 
 def _html_operating_cells(entry: dict, robust: bool) -> str:

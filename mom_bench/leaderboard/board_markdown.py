@@ -9,11 +9,13 @@ from mom_bench.core.formatting import md_code, md_text
 from mom_bench.leaderboard.board import (
     _CLAIMED_BY,
     ROBUSTNESS_NOTE,
+    RUN_NOTE,
     SOURCE_NOTE,
     TPR_NOTE,
     _ci,
     _generator_cells,
     _has_operating_points,
+    _has_runs,
     _num,
     _params,
     _partial_note,
@@ -29,6 +31,7 @@ from mom_bench.leaderboard.board import (
     _yes_no,
     generators,
     is_partial,
+    run_cells,
 )
 
 
@@ -72,7 +75,8 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                     "they are not ranked.", ""]
         robust = bool(_suites(entries))
         operating = robust or _has_operating_points(entries)  # the codec columns follow these
-        columns = _md_columns(operating, robust)
+        runs = _has_runs(entries)
+        columns = _md_columns(operating, robust, runs)
         out += ["| " + " | ".join(name for name, _ in columns) + " |",
                 "|" + "".join(align + "|" for _, align in columns)]
         test_sets: list[str] = []
@@ -93,11 +97,14 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
             cells = [str(ranks.get(e["slug"], "")), name, e["kind"], _num(_value(s.get("f1"))), _ci(s.get("f1"))]
             cells += [_num(_value(s.get(c.key))) for c in _table_columns()]
             cells += _md_operating_cells(e, robust) if operating else []
+            cells += [_md(c) if c else "" for c in run_cells(e)] if runs else []
             cells += [_params(e.get("parameters")), src]
             out.append("| " + " | ".join(cells) + " |")
         if operating:
             out += ["", f"TPR@1%FPR: {_md(TPR_NOTE)}. Worst source FPR: {_md(SOURCE_NOTE)} (source, reals called fake "
                     "/ reals)."]
+        if runs:
+            out += ["", f"Run precision, batch, clip: {_md(RUN_NOTE)}."]
         if robust:
             out += ["", f"Codec columns: {_md(ROBUSTNESS_NOTE)}; suite {_md(', '.join(_suites(entries)))}. Codec "
                     "invariant: ArtifactBench's criterion (mean \\|dP\\| <= 0.15 and max <= 0.35 under codecs).", ""]
@@ -123,15 +130,16 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
 _MD_HEAD = [("#", "---:"), ("Model", "---"), ("Type", "---"), ("F1", "---:"), ("95 % CI", "---")]
 _MD_OPERATING = [("TPR@1%FPR", "---:"), ("Worst source FPR", "---:")]
 _MD_ROBUSTNESS = [("Codec worst TPR", "---:"), ("Codec mean \\|dP\\|", "---:"), ("Codec invariant", "---")]
+_MD_RUN = [("Run precision", "---"), ("Batch", "---:"), ("Clip", "---")]  # not the metric's precision
 _MD_TAIL = [("Params", "---:"), ("Source", "---")]
 
 
-def _md_columns(operating: bool, robust: bool) -> list[tuple[str, str]]:
-    """(header, alignment) of the main Markdown table: the operating-point and robustness columns only on a
-    board where some row has them."""
+def _md_columns(operating: bool, robust: bool, runs: bool = False) -> list[tuple[str, str]]:
+    """(header, alignment) of the main Markdown table: the operating-point, robustness and run columns only on
+    a board where some row has them."""
     metric_columns = [(c.header, "---:") for c in _table_columns()]
     return (_MD_HEAD + metric_columns + (_MD_OPERATING if operating else []) + (_MD_ROBUSTNESS if robust else [])
-            + _MD_TAIL)
+            + (_MD_RUN if runs else []) + _MD_TAIL)
 
 
 def _md_operating_cells(entry: dict, robust: bool) -> list[str]:

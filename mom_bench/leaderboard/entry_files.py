@@ -29,6 +29,11 @@ def slugify(name: str) -> str:
     return slug[:64].strip("-")
 
 
+def stored_robustness_name(slug: str) -> str:
+    """The name of the robustness.json kept beside the entry ``slug`` (a slug has no dot, so no entry has it)."""
+    return f"{slug}{schema.ROBUSTNESS_SUFFIX}"
+
+
 def entries_dir(root: Path | str, benchmark: str) -> Path:
     if not re.fullmatch(schema.SLUG_PATTERN, benchmark or ""):
         raise UnsafePath(f"benchmark name {benchmark!r} is not a plain name")

@@ -6,7 +6,9 @@ Four documents are described, each versioned by ``SCHEMA_VERSION``:
 * ``SUBMISSION_META``: the metadata file that travels with a submission (YAML or JSON).
 * ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions; its
   optional ``robustness`` object (``ROBUSTNESS``) is the summary of the submitter's robustness run, a claim
-  that is range-checked but not re-scored.
+  that is range-checked and recomputed from the run's document (stored beside the entry) but not re-scored.
+  Its optional ``run`` object (``RUN``) records the precision, batch size and clip of the evaluate run the
+  predictions came from (entries submitted from a plain predictions file, and older ones, lack it).
 * ``ENTRY_REPORTED``: the same place, for numbers copied from a paper (with the citation).
 
 They are applied by the small validator of :mod:`mom_bench.core.json_schema`, which implements only the JSON
@@ -27,6 +29,8 @@ SCHEMA_VERSION = 1
 _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+#: The suffix of the robustness.json stored beside an entry (``<slug>.robustness.json``): not an entry itself.
+ROBUSTNESS_SUFFIX = ".robustness.json"
 # A leading = + - @ would make spreadsheets evaluate the name as a formula when leaderboard.csv is opened;
 # control characters (line breaks, terminal escapes) would rewrite the terminal or the rendered tables.
 _MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": 100,
@@ -216,7 +220,8 @@ ROBUSTNESS: dict[str, Any] = {
     "description": "robustness: reported by the submitter's run of `mom-bench evaluate --robustness` (the summary "
                    "of robustness/robustness.json in the results folder, whose sha256 is kept), for the suite named "
                    "name@version. It is the submitter's claim: the scores of transformed audio are not part of an "
-                   "id,score submission, so these numbers are not re-scored here; only their ranges are checked",
+                   "id,score submission, so these numbers are not re-scored here; their ranges are checked, and "
+                   "they must equal the summary recomputed from the document (stored beside the entry)",
     "type": "object",
     "additionalProperties": False,
     "required": ["reported_by", "file_sha256", "suite", "transforms", "codec_worst_tpr", "codec_worst_fpr",
@@ -225,6 +230,9 @@ ROBUSTNESS: dict[str, Any] = {
     "properties": {
         "reported_by": {"const": "submitter"},
         "file_sha256": {**_SHA256, "description": "sha256 of the robustness.json the summary was copied from"},
+        "stored": {"type": "string", "pattern": SLUG_PATTERN[:-1] + ROBUSTNESS_SUFFIX.replace(".", r"\.") + "$",
+                   "description": "file beside the entry holding that robustness.json, byte for byte, from which "
+                                  "`leaderboard validate` recomputes the summary"},
         "suite": {**_LABEL, "description": "the suite as name@version (1 to 200 characters, no control characters)"},
         "transforms": {"type": "integer", "minimum": 0, "maximum": 10000,
                        "description": "transforms that ran (0 to 10000)"},
@@ -242,6 +250,26 @@ ROBUSTNESS: dict[str, Any] = {
                                         "characters), or null"},
         "most_harmful_delta_tpr": {"type": ["number", "null"], "minimum": -1, "maximum": 1,
                                    "description": "its TPR change against clean, in [-1, 1], or null"},
+    },
+}
+
+# How `mom-bench evaluate` computed the submitted scores, from its results.json: a bf16 run and an fp32 run of one
+# checkpoint give different scores, so the entry says which it is.
+RUN: dict[str, Any] = {
+    "description": "how `mom-bench evaluate` computed the submitted scores, copied from its results.json "
+                   "(model.precision, model.batch_size, model.clip); null where that results.json does not record "
+                   "it (older ones lack batch_size and clip). Absent when the predictions came without a results.json",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["precision", "batch_size", "clip"],
+    "properties": {
+        "precision": {"enum": ["fp32", "bf16", "fp16", None],
+                      "description": "numeric precision of the encoders and the model: fp32, bf16, fp16 or null"},
+        "batch_size": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000,
+                       "description": "items per forward pass (1 to 1,000,000), or null"},
+        "clip": {**_LABEL, "type": ["string", "null"], "maxLength": 100,
+                 "description": "the model's clip policy, e.g. first:90 (1 to 100 characters, no control "
+                                "characters), or null"},
     },
 }
 
@@ -299,6 +327,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
             },
         },
         "robustness": ROBUSTNESS,
+        "run": RUN,
         "report": {"type": "object", "description": "mom_bench.report.metrics.compute_report on the test splits"},
         "report_all_tests": {"type": "object",
                              "description": "compute_report with every test split pooled as one ('test')"},

@@ -31,6 +31,7 @@ from mom_bench.core.formatting import stat
 from mom_bench.dataset import protocols
 from mom_bench.dataset.read import verify_build
 from mom_bench.leaderboard import schema
+from mom_bench.leaderboard.board import run_text
 from mom_bench.leaderboard.entry_files import (
     check_slug,
     entries_dir,
@@ -38,6 +39,7 @@ from mom_bench.leaderboard.entry_files import (
     entry_text,
     slugify,
     stored_predictions_text,
+    stored_robustness_name,
     swap_in,
 )
 from mom_bench.leaderboard.robustness_claim import robustness_claim
@@ -55,7 +57,7 @@ from mom_bench.leaderboard.submission_files import DEFAULT_LIMITS, Limits, load_
 from mom_bench.models import registry
 from mom_bench.report.metrics import registry as metric_registry
 
-__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "Limits", "SubmissionRejected",
+__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "run_settings", "Limits", "SubmissionRejected",
            "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",
            "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "entry_text"]
 
@@ -65,12 +67,14 @@ MAX_BOOTSTRAP = 10_000
 
 @dataclass
 class _Prepared:
-    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text``."""
+    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text`` and the
+    robustness document's ``robustness_text``."""
 
     root: Path
     path: Path
     entry: dict
     predictions_text: str | None
+    robustness_text: str | None = None
 
 
 def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None = None,
@@ -320,15 +324,24 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
             raise SubmissionRejected([str(err)]) from None
         changes: list[tuple[Path, str | None]] = []
         stored = path.with_name(f"{entry['slug']}.predictions.csv")
+        robustness = path.with_name(stored_robustness_name(entry["slug"]))
         if prepared.predictions_text is not None:
             changes.append((stored, prepared.predictions_text))
+        if prepared.robustness_text is not None:
+            changes.append((robustness, prepared.robustness_text))
         changes.append((path, entry_text(entry)))
-        old_predictions = (old or {}).get("predictions")
-        old_stored = old_predictions.get("stored") if isinstance(old_predictions, dict) else None
-        if prepared.predictions_text is None and old_stored == stored.name:
+        if prepared.predictions_text is None and _old_stored(old, "predictions") == stored.name:
             changes.append((stored, None))  # the replaced entry's own predictions, no longer referred to
+        if prepared.robustness_text is None and _old_stored(old, "robustness") == robustness.name:
+            changes.append((robustness, None))  # the replaced entry's robustness document, likewise
         swap_in(changes)
     return path
+
+
+def _old_stored(old: dict | None, part: str) -> Any:
+    """The file name the replaced entry ``old`` gives for its ``part`` ("predictions", "robustness"), if any."""
+    held = (old or {}).get(part)
+    return held.get("stored") if isinstance(held, dict) else None
 
 
 def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | None = None, *,
@@ -343,7 +356,8 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
     settings and must reproduce the run's metrics exactly; a predictions.csv edited after the run is refused
     before anything is written, so a previous entry of the same slug stays as it was. When the run had a
     robustness suite (``robustness/robustness.json``), its summary goes into the entry as the submitter's
-    claim (:func:`robustness_claim`).
+    claim once it equals the summary recomputed from that document (:func:`robustness_claim`), and the document
+    is stored beside the entry (``<slug>.robustness.json``) for ``leaderboard validate``.
     """
     results_dir = Path(results_dir)
     results_file = results_dir / "results.json"
@@ -395,12 +409,14 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
                         dataset if isinstance(dataset, (str, Path)) else None, root, replace=replace,
                         expect_fingerprint=fp if isinstance(fp, str) else None, **options)
     entry = prepared.entry
+    entry["run"] = run_settings(results, results_file)
     claim = robustness_claim(results_dir, results, entry)
     if claim is not None:
-        entry["robustness"] = claim
-        bad = schema.validate(entry, schema.entry_schema("reproduced"))
-        if bad:  # the claim was checked against the same schema; anything else is our own bug
-            raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
+        entry["robustness"] = {**claim.claim, "stored": stored_robustness_name(entry["slug"])}
+        prepared.robustness_text = claim.text
+    bad = schema.validate(entry, schema.entry_schema("reproduced"))
+    if bad:  # the claim and the run were checked against the same schema; anything else is our own bug
+        raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
     same_settings = (run_metrics.get("threshold") == 0.5
                      and run_metrics.get("n_bootstrap") == entry["scoring"]["n_bootstrap"]
                      and run_metrics.get("seed") == entry["scoring"]["seed"]
@@ -410,6 +426,18 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
         raise SubmissionRejected([f"{results_dir}/predictions.csv does not reproduce the metrics in results.json "
                                   "(edited after the run?)"])
     return _write(prepared, replace=replace)
+
+
+def run_settings(results: dict, results_file: Path) -> dict[str, Any]:
+    """The precision, batch size and clip results.json records under ``model`` (:data:`schema.RUN`; None
+    where it does not, as older results lack batch_size and clip). Raises SubmissionRejected naming the field
+    when a recorded value is not one evaluate writes."""
+    model: dict[str, Any] = results["model"] if isinstance(results.get("model"), dict) else {}
+    run = {key: model.get(key) for key in schema.RUN["required"]}
+    found = schema.text_problems(run) + schema.validate(run, schema.RUN)
+    if found:
+        raise SubmissionRejected([f"{results_file}: model{p}" for p in found])
+    return run
 
 
 def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str = "leaderboard") -> list[Path]:
@@ -527,6 +555,9 @@ def describe(entry: dict) -> str:
                      + (f"   worst source FPR {fmt(worst)} ({_terminal(worst['source'])})" if worst else ""))
     for gen, m in s.get("per_generator", {}).items():
         lines.append(f"  {gen:<24} F1 {fmt(m.get('f1'))}   TPR {fmt(m.get('tpr'))}")
+    run = entry.get("run")
+    if run:
+        lines.append("  run: " + run_text(run))
     robust = entry.get("robustness")
     if robust:
         lines.append(f"  robustness (reported by the run, suite {robust['suite']}): codec worst TPR "

@@ -8,9 +8,10 @@ What is checked, all of it reported at once:
 * reproduced entries: their predictions are stored beside them and match their recorded hash, the summary
   (TPR at 1 % FPR and the per-source false-positive rates included) matches the full report, and an entry
   that leaves out test splits says it is partial. A robustness summary is the submitter's claim: the schema
-  bounds it, nothing re-scores it (a note says so). When the benchmark
-  is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids, splits,
-  labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
+  bounds it, and it must equal the summary recomputed from the robustness.json stored beside the entry (whose
+  sha256 the entry records), field by field; the transformed audio is not re-scored (a note says so). When
+  the benchmark is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids,
+  splits, labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
   every number must follow from them; builds whose audio differs by machine (``dataset_fingerprint``) are
   still re-scored, with a note. An entry without a label fingerprint is re-scored when the dataset
   fingerprint matches. A label fingerprint that differs from a build of the same benchmark version is a
@@ -20,6 +21,7 @@ What is checked, all of it reported at once:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from mom_bench.core import settings
 from mom_bench.core.files import sha256_file
 from mom_bench.dataset import protocols
 from mom_bench.dataset.read import BuildTampered, verify_build
-from mom_bench.leaderboard import render, scoring, submission_files
+from mom_bench.leaderboard import render, robustness_claim, schema, scoring, submission_files
 from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
 
@@ -77,6 +79,9 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
             stored = entry["predictions"].get("stored")
             if stored:
                 stored_names.add(path.parent / stored)
+            robust = entry.get("robustness") or {}
+            if robust.get("stored"):
+                stored_names.add(path.parent / robust["stored"])
             bench = entry["benchmark"]
             if bench not in builds:
                 data_dir = (data_dirs or {}).get(bench) or settings.default_dataset_dir(bench)
@@ -84,6 +89,8 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
             _check_reproduced(path, entry, builds[bench], recompute, require_rescore, result)
     for orphan in sorted(set(entries_root.glob("*/*.predictions.csv")) - stored_names):
         result.problems.append(f"{orphan}: predictions file that no entry refers to")
+    for orphan in sorted(set(entries_root.glob(f"*/*{schema.ROBUSTNESS_SUFFIX}")) - stored_names):
+        result.problems.append(f"{orphan}: robustness document that no entry refers to")
 
     if baselines_dir is not None and Path(baselines_dir).is_dir():
         _check_reported(entries, Path(baselines_dir), root, result)
@@ -123,6 +130,8 @@ def _read_entries(entries_root: Path, result: ValidationResult) -> dict[Path, di
                 result.problems.append(f"{path}: left over from an interrupted write (a new file not yet swapped "
                                        "in, or the kept copy of the file it replaced); compare it with its entry "
                                        "and remove it")
+            elif path.name.endswith(schema.ROBUSTNESS_SUFFIX):
+                continue  # a stored robustness document, checked with the entry that refers to it
             elif path.suffix == ".json" and path.is_file():
                 try:
                     entry = json.loads(path.read_text(encoding="utf-8"))
@@ -173,8 +182,7 @@ def _check_reproduced(path: Path, entry: dict, build: _Build, recompute: bool, r
     if not scoring.same_numbers(expected, entry["summary"]):
         result.problems.append(f"{path}: summary does not match its report (edited by hand?)")
     if entry.get("robustness"):
-        result.notes.append(f"{path}: its robustness numbers (suite {entry['robustness']['suite']}) are the "
-                            "submitter's claim, checked for range only: transformed audio is not re-scored here")
+        _check_robustness(path, entry, result)
     _check_partial(path, entry, result)
     pred = _stored_predictions(path, entry, result)
     if pred is None or not recompute:
@@ -213,6 +221,40 @@ def _check_reproduced(path: Path, entry: dict, build: _Build, recompute: bool, r
                 f"({local_fp[:12]}..., entry {entry['dataset_fingerprint'][:12]}...)")
         return
     _rescore(path, entry, pred, build.data_dir, result)
+
+
+def _check_robustness(path: Path, entry: dict, result: ValidationResult) -> None:
+    """The entry's robustness claim against the document stored beside it: the recorded sha256, the same build
+    and clean numbers as the entry, and a summary equal, field by field, to the one recomputed from it."""
+    claim = entry["robustness"]
+    stored = claim.get("stored")
+    if not stored:
+        result.problems.append(f"{path}: its robustness summary has no stored robustness.json, so it cannot be "
+                               "recomputed (submit the results folder again)")
+        return
+    doc_path = path.parent / stored
+    if doc_path.is_symlink() or not doc_path.is_file():
+        result.problems.append(f"{path}: stored robustness document {doc_path.name} is missing")
+        return
+    if doc_path.stat().st_size > robustness_claim.MAX_ROBUSTNESS_BYTES:
+        result.problems.append(f"{doc_path}: over {robustness_claim.MAX_ROBUSTNESS_BYTES:,} bytes, not a "
+                               "robustness document")
+        return
+    raw = doc_path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != claim["file_sha256"]:
+        result.problems.append(f"{doc_path}: sha256 {digest[:12]}... does not match the entry's robustness "
+                               f"file_sha256 {claim['file_sha256'][:12]}...")
+        return
+    document, problems = robustness_claim.parse_document(raw)
+    if document is not None:
+        problems = robustness_claim.foreign_robustness(document, entry, model=None, check_model=False)
+        problems += robustness_claim.summary_mismatches(claim, document)
+    if problems:
+        result.problems += [f"{path}: robustness from {doc_path.name}: {p}" for p in problems]
+        return
+    result.notes.append(f"{path}: its robustness summary (suite {claim['suite']}) is the submitter's claim, "
+                        f"recomputed from {doc_path.name}: identical; the transformed audio is not re-scored here")
 
 
 def _check_partial(path: Path, entry: dict, result: ValidationResult) -> None:

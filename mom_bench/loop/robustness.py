@@ -389,6 +389,16 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
             "most_harmful": worst[1] if worst else None, "most_harmful_delta_tpr": worst[0] if worst else None}
 
 
+def recomputed_summary(document: dict[str, Any]) -> dict[str, Any]:
+    """:func:`summary` of ``document`` with its families made again from its transform rows by
+    :func:`_families`, as :func:`run` makes them: what the ``summary`` of a robustness.json must equal (the
+    leaderboard refuses a submitted summary that differs, and ``leaderboard validate`` checks stored ones).
+
+    Raises KeyError, TypeError, ValueError or AttributeError on a document that is not in the shape
+    :func:`run` writes."""
+    return summary({**document, "families": _families(document["transforms"])})
+
+
 # --------------------------------------------------------------------------------------------------
 # Rendering
 

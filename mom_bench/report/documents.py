@@ -543,10 +543,12 @@ class Summary(_SummaryRequired, total=False):
 
 
 class RobustnessClaim(TypedDict):
-    """The summary of the submitter's ``evaluate --robustness`` run (range-checked, never re-scored)."""
+    """The summary of the submitter's ``evaluate --robustness`` run: range-checked and equal to the summary
+    recomputed from the run's robustness.json (stored beside the entry as ``stored``), never re-scored."""
 
     reported_by: Literal["submitter"]
     file_sha256: str
+    stored: NotRequired[str]  # <slug>.robustness.json; entries before it was kept lack it (and fail validate)
     suite: str
     transforms: int
     codec_worst_tpr: float | None
@@ -612,6 +614,14 @@ class _EntryCommon(TypedDict):
     notes: NotRequired[str | None]
 
 
+class RunSettings(TypedDict):
+    """How ``mom-bench evaluate`` computed the submitted scores (from its results.json); None: not recorded."""
+
+    precision: Literal["fp32", "bf16", "fp16"] | None
+    batch_size: int | None
+    clip: str | None
+
+
 class EntryReproduced(_EntryCommon):
     """``leaderboard/entries/<benchmark>/<slug>.json`` scored here from a predictions file."""
 
@@ -627,6 +637,7 @@ class EntryReproduced(_EntryCommon):
     report_all_tests: NotRequired[Report]
     command: NotRequired[str | None]
     robustness: NotRequired[RobustnessClaim]
+    run: NotRequired[RunSettings]  # from an evaluate results folder; plain predictions files and older entries lack it
     mom_bench_version: str
     date: str
 
