@@ -89,9 +89,8 @@ def test_a_bf16_run_gives_an_entry_and_a_page_that_say_bf16(evaluated, tmp_path)
         path = entry_from_evaluation(folder, valid_meta(model_name=name), root=root)
         entries[name] = json.loads(path.read_text())
     run = entries["clam-tiny bf16"]["run"]
-    # batch_size and clip are null where results.json does not record them (results of older versions)
-    assert run == {"precision": "bf16", "batch_size": results["model"].get("batch_size"),
-                   "clip": results["model"].get("clip")}
+    assert run == {"precision": "bf16", "batch_size": 3, "clip": results["model"]["clip"]}
+    assert run["clip"] is not None
     assert entries["clam-tiny fp32"]["run"]["precision"] == "fp32"
 
     render(root)
