@@ -85,7 +85,10 @@ def test_results_folder(evaluated, data):
     # the whole report, intervals included, is the metrics module's on these predictions with the run's
     # bootstrap settings (the intervals themselves are checked against independent bootstraps in test_metrics)
     assert (report["n_bootstrap"], report["seed"]) == (200, 0)
-    assert report == json.loads(json.dumps(metrics.compute_report(result.predictions, n_bootstrap=200, seed=0)))
+    families = read.Build.open(data, verify=False).decoder_families()  # the fixture's protocol names none
+    assert set(families.values()) == {"unspecified"}
+    assert report == json.loads(json.dumps(metrics.compute_report(result.predictions, n_bootstrap=200, seed=0,
+                                                                  decoder_families=families)))
     assert report["splits"]["test_id"]["strata"]["duration"]  # durations came along from the build
     for split in report["splits"].values():
         for g in split["per_generator"].values():  # a rate seen as exactly 0 or 1 has a zero-width interval

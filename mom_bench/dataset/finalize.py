@@ -292,7 +292,11 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
                   "channels": 1, "bits": 16,
                   "max_seconds": options["max_seconds"], "keep_original": options["keep_original"]},
         "clip_policy": protocol.clip_policy,
-        "generators": [{"id": g.id, "name": g.name, "family": g.family, "role": g.role} for g in protocol.generators],
+        # the decoder family travels with the build, so evaluate reports per family whatever protocol file
+        # (shipped, edited or a user's) the build was made from
+        "generators": [{"id": g.id, "name": g.name, "family": g.family, "role": g.role,
+                        "decoder_family": g.decoder_family, **({"release": g.release} if g.release else {})}
+                       for g in protocol.generators],
         "counts": {"rows": len(staged) + len(listed.rejected), "written": status[RowStatus.WRITTEN],
                    "missing": status[RowStatus.MISSING], "unusable": status[RowStatus.UNUSABLE],
                    "excluded": status[RowStatus.EXCLUDED],

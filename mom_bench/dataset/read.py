@@ -16,6 +16,7 @@ from typing import Any
 
 from mom_bench.core.errors import BuildTampered, NotABuiltBenchmark
 from mom_bench.core.splits import SPLITS, RowStatus
+from mom_bench.dataset import protocols
 
 REPORT_NAME = "build_report.json"
 #: Optional dataset columns that become strata of the report, and the names they may have (first found wins).
@@ -309,6 +310,22 @@ class Build:
     def report(self) -> dict[str, Any]:
         """The whole ``build_report.json`` (row list, audio settings, leakage audit...)."""
         return dict(json.loads((self.path / REPORT_NAME).read_text(encoding="utf-8")))
+
+    def decoder_families(self) -> dict[str, str]:
+        """Generator id -> decoder family, as the build report records them (``unspecified`` where the
+        protocol named none). A build made before the report recorded them takes its shipped protocol's (when
+        its benchmark is a shipped one, a ``-lofo-`` variant included); otherwise every generator is
+        ``unspecified``."""
+        generators = [g for g in self.report().get("generators") or [] if isinstance(g, dict) and "id" in g]
+        if generators and all("decoder_family" in g for g in generators):
+            return {str(g["id"]): str(g["decoder_family"]) for g in generators}
+        shipped: dict[str, str] = {}
+        if protocols.base_name(self.benchmark) in protocols.names():
+            try:
+                shipped = protocols.load(self.benchmark).decoder_families
+            except protocols.ProtocolError:
+                shipped = {}
+        return {str(g["id"]): shipped.get(str(g["id"]), protocols.UNSPECIFIED) for g in generators} or shipped
 
     def shards(self, split: str) -> list[Path]:
         return shards(self.path, split)

@@ -105,6 +105,7 @@ class EvalResult:
         note = f" (resolved from {model['requested']!r})" if model["name"] != model["requested"] else ""
         where = f", checkpoint {model['checkpoint']}" if model.get("checkpoint") else ""
         return "\n".join([overall_table(report), "", per_generator_table(report), "",
+                          *([decoder_family_table(report), ""] if _has_families(report) else []),
                           f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(report['id_ood_gap'])}", "",
                           operating_points_table(self.results), "", frozen_note(self.results),
                           f"evaluated configuration: {model['name']}{note}{where}"])
@@ -151,6 +152,23 @@ def per_generator_table(report: Report, markdown: bool = False) -> str:
             rows.append([name(split), name(gen), g["n_fake"], g["n_real"],
                          *(stat(g.get(c.key), m.digits) for m, c in columns)])
     return table(["split", "generator", "fakes", "reals", *(c.header for _, c in columns)], rows, markdown=markdown)
+
+
+def _has_families(report: Mapping[str, Any]) -> bool:
+    return any("per_decoder_family" in s for s in report["splits"].values())
+
+
+def decoder_family_table(report: Mapping[str, Any], markdown: bool = False) -> str:
+    """Each decoder family's fakes per split (its generators pooled): TPR and AUC against the split's reals.
+    Empty for a report scored without families (an older results.json)."""
+    name = md_text if markdown else str
+    rows = []
+    for split, s in report["splits"].items():
+        for family, f in (s.get("per_decoder_family") or {}).items():
+            rows.append([name(split), name(family), name(", ".join(f["generators"])), f["n_fake"], f["n_real"],
+                         stat(f["tpr"]), stat(f["auc"])])
+    return table(["split", "decoder family", "generators", "fakes", "reals", "TPR [95% CI]", "AUC [95% CI]"], rows,
+                 markdown=markdown)
 
 
 def overall_table(report: Report, markdown: bool = False) -> str:
@@ -276,6 +294,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:  # results.json, also on
              "## False-positive rate of the reals", "", false_positive_table(report, markdown=True), "",
              "## Per generator", "", per_generator_table(report, markdown=True), "",
              "Per-generator F1 is computed on {fakes of the generator} U {all reals of the split}.", ""]
+    if _has_families(report):
+        lines += ["## Per decoder family", "", decoder_family_table(report, markdown=True), "",
+                  "A family's fakes are those of all its generators in the split, scored against all the split's "
+                  "reals; the families and their sources: the benchmark's data card.", ""]
     shown = [(m, c) for m, c in metric_registry.stratum_columns() if c.header]  # an empty header: JSON only
     for split, s in report["splits"].items():
         for name, buckets in s.get("strata", {}).items():
@@ -533,7 +555,8 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
               for s in dict.fromkeys(chosen + ([calibrate] if calibrate else []))}
     predictions = pd.concat([scored[s] for s in chosen], ignore_index=True)
     calibration = scored[calibrate] if calibrate else None
-    report = metrics.compute_report(predictions, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
+    report = metrics.compute_report(predictions, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
+                                    decoder_families=build.decoder_families())
     frozen = metrics.frozen_thresholds(calibration, predictions, threshold=threshold, n_bootstrap=n_bootstrap,
                                        seed=seed)
     if calibrate is None:

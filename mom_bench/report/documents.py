@@ -84,6 +84,20 @@ class GeneratorReport(TypedDict):
     f1: Statistic
 
 
+#: The decoder family of a generator whose protocol names none (``per_decoder_family``).
+UNSPECIFIED_DECODER_FAMILY = "unspecified"
+
+
+class DecoderFamilyReport(TypedDict):
+    """The fakes of one decoder family in a split (its generators pooled), against all the split's reals."""
+
+    n_fake: Count
+    n_real: Count
+    generators: Annotated[list[Name], {"description": "the family's generators with fakes in the split"}]
+    tpr: Statistic
+    auc: Statistic
+
+
 class StratumBucket(TypedDict):
     """The threshold metrics on the rows of one bucket of a stratum (e.g. duration ``<=60s``; its metrics:
     the registry's stratum columns)."""
@@ -142,7 +156,8 @@ class CalibrationReport(TypedDict):
 
 class SplitReport(TypedDict):
     """One split. ``tpr_at_fpr`` and ``calibration`` are absent from reports written before they existed
-    (e.g. older leaderboard entries)."""
+    (e.g. older leaderboard entries); ``per_decoder_family`` too, and from reports scored without the
+    generators' decoder families (the leaderboard's re-scoring)."""
 
     n: Count
     n_fake: Count
@@ -151,6 +166,8 @@ class SplitReport(TypedDict):
     overall: OverallMetrics
     per_generator: Annotated[dict[str, Annotated[GeneratorReport, MetricBlock("per_generator")]],
                              {"description": "generator id -> its fakes' metrics"}]
+    per_decoder_family: NotRequired[Annotated[dict[str, DecoderFamilyReport], {
+        "description": "decoder family (unspecified: the protocol names none) -> its fakes' TPR and AUC"}]]
     strata: Strata
     tpr_at_fpr: NotRequired[Annotated[dict[str, Annotated[TprAtFpr, {
         "description": "TPR at a false-positive budget, read off the ROC curve"}]], {
@@ -370,6 +387,10 @@ class BuildGenerator(TypedDict):
     name: str
     family: str
     role: str  # "train" (in-distribution) or "ood"
+    # the protocol's decoder family (UNSPECIFIED_DECODER_FAMILY when it names none) and release; builds
+    # before they existed lack them
+    decoder_family: NotRequired[str]
+    release: NotRequired[str]
 
 
 class BuildCounts(TypedDict):

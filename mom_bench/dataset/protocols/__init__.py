@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mom_bench.core.errors import ProtocolError
+from mom_bench.dataset.protocols.families import UNSPECIFIED, DecoderFamily, family_ids, load_vocabulary
 from mom_bench.dataset.protocols.protocol import (
     DEFAULT,
     LOFO,
@@ -22,6 +23,6 @@ from mom_bench.dataset.protocols.protocol import (
     path_of,
 )
 
-__all__ = ["DEFAULT", "LOFO", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "BenchmarkProtocol",
-           "FromProtocolFile", "Generator", "ProtocolError", "RealSource", "base_name", "hold_out", "load", "names",
-           "parse", "path_of"]
+__all__ = ["DEFAULT", "LOFO", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "UNSPECIFIED", "BenchmarkProtocol",
+           "DecoderFamily", "FromProtocolFile", "Generator", "ProtocolError", "RealSource", "base_name",
+           "family_ids", "hold_out", "load", "load_vocabulary", "names", "parse", "path_of"]

@@ -15,6 +15,7 @@ from mom_bench.core import loader
 from mom_bench.core.errors import ProtocolError
 from mom_bench.core.registry import Registry
 from mom_bench.core.splits import ID_SPLITS, SPLITS
+from mom_bench.dataset.protocols.families import UNSPECIFIED, check_family
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,8 +57,11 @@ SCHEMA: dict[str, Any] = {
         "generators": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["id", "name", "family", "role"], "additionalProperties": False,
             "properties": {"id": _STRING, "name": _STRING, "family": _STRING, "role": {"enum": list(ROLES)},
-                           # the decoder family of real generators a generated family stands for, and which
+                           # how the generator makes its waveform: an id of the decoder-family vocabulary
+                           # (families.py); for a generated family (mom-mini), which real generators it stands for
                            "decoder_family": _STRING, "stands_for": _ANY,
+                           # the generator's version or release as its makers name it (e.g. chirp-v3.5)
+                           "release": _STRING,
                            **{k: v for k, v in _SOURCE_DETAILS.items() if k not in ("manifest", "youtube_only")}}}},
         "reals": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["id", "name"], "additionalProperties": False,
@@ -100,6 +104,15 @@ class Generator:
     @property
     def is_ood(self) -> bool:
         return self.role == "ood"
+
+    @property
+    def decoder_family(self) -> str:
+        """Its id in the decoder-family vocabulary, or ``unspecified`` when its protocol names none."""
+        return str(self.extra.get("decoder_family") or UNSPECIFIED)
+
+    @property
+    def release(self) -> str | None:
+        return self.extra.get("release")
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,11 @@ class BenchmarkProtocol:
     @property
     def ood_generators(self) -> list[str]:
         return [g.id for g in self.generators if g.is_ood]
+
+    @property
+    def decoder_families(self) -> dict[str, str]:
+        """Generator id -> decoder family (``unspecified`` where the protocol names none)."""
+        return {g.id: g.decoder_family for g in self.generators}
 
 
 def names() -> list[str]:
@@ -298,6 +316,10 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
                                 "'ood' (only ever in test_ood)")
         if g["id"] in seen or g["id"] == "real":
             raise ProtocolError(f"{where}.id: {g['id']!r} is duplicated or reserved")
+        if "decoder_family" in g:
+            check_family(f"{where} ({g['id']}).decoder_family", g["decoder_family"])
+        if "release" in g and (not isinstance(g["release"], str) or not g["release"].strip()):
+            raise ProtocolError(f"{where} ({g['id']}).release: expected a non-empty string (quote versions: \"1.5\")")
         seen.add(g["id"])
         generators.append(Generator(g["id"], g["name"], g["family"], g["role"],
                                     {k: v for k, v in g.items() if k not in ("id", "name", "family", "role")}))

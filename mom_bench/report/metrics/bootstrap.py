@@ -114,6 +114,38 @@ def _weighted_ece(weights: np.ndarray, labels: np.ndarray, scores: np.ndarray, n
     return ece
 
 
+def _roc_curves(weights: np.ndarray, is_pos: np.ndarray, starts: np.ndarray, n_pos: int,
+                n_neg: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) of every resample (row of ``weights``, rows sorted by descending score; ``starts``: the
+    first row of each run of equal scores), from (0, 0) to (1, 1)."""
+    b = len(weights)
+    tp = np.cumsum(np.add.reduceat(weights * is_pos, starts, axis=1), axis=1) / n_pos
+    fp = np.cumsum(np.add.reduceat(weights * ~is_pos, starts, axis=1), axis=1) / n_neg
+    return np.concatenate([np.zeros((b, 1)), fp], axis=1), np.concatenate([np.zeros((b, 1)), tp], axis=1)
+
+
+def _auc(fpr: np.ndarray, tpr: np.ndarray) -> np.ndarray:
+    area: np.ndarray = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+    return area
+
+
+def auc_draws(rng: np.random.Generator, labels: np.ndarray, scores: np.ndarray, strata: _Strata,
+              n_bootstrap: int) -> np.ndarray:
+    """Bootstrap draws of the ROC AUC alone (both classes present), resampling rows within each (label,
+    generator) stratum as :func:`_row_draws` does: for a subset of a split (one decoder family's fakes and
+    the split's reals) where the other score statistics are not reported."""
+    order = np.argsort(-scores, kind="mergesort")
+    rank_of = np.empty(len(order), dtype=int)
+    rank_of[order] = np.arange(len(order))
+    is_pos = labels[order] == 1
+    starts = np.r_[0, np.nonzero(np.diff(scores[order]))[0] + 1]
+    n_pos, n_neg = int(is_pos.sum()), int((~is_pos).sum())
+    out = np.empty(n_bootstrap)
+    for lo, weights in _weight_chunks(rng, strata, rank_of, n_bootstrap):
+        out[lo:lo + len(weights)] = _auc(*_roc_curves(weights, is_pos, starts, n_pos, n_neg))
+    return out
+
+
 def _row_draws(rng: np.random.Generator, labels: np.ndarray, scores: np.ndarray, strata: _Strata, n_bootstrap: int,
                ranked: bool) -> dict[str, np.ndarray]:
     """Bootstrap draws of the statistics that need the scores, resampling rows within each (label, generator)
@@ -144,11 +176,8 @@ def _row_draws(rng: np.random.Generator, labels: np.ndarray, scores: np.ndarray,
         out["ece"][part] = _weighted_ece(weights[:, ascending], y_asc, s_asc, ECE_BINS)
         if not ranked:
             continue
-        tp = np.cumsum(np.add.reduceat(weights * is_pos, starts, axis=1), axis=1) / n_pos
-        fp = np.cumsum(np.add.reduceat(weights * ~is_pos, starts, axis=1), axis=1) / n_neg
-        tpr = np.concatenate([np.zeros((b, 1)), tp], axis=1)
-        fpr = np.concatenate([np.zeros((b, 1)), fp], axis=1)
-        out["auc"][part] = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+        fpr, tpr = _roc_curves(weights, is_pos, starts, n_pos, n_neg)
+        out["auc"][part] = _auc(fpr, tpr)
         diff = (1.0 - tpr) - fpr
         i = np.argmax(diff <= 0, axis=1)  # > 0: the first point has diff 1, the last -1
         rows = np.arange(b)

@@ -29,6 +29,14 @@ CALIBRATION_SPLIT = VALIDATION
 #: The thresholds :func:`frozen_thresholds` chooses: name -> false-positive budget (None: F1-optimal).
 FROZEN_RULES = {"max_f1": None, "fpr_5pct": 0.05, "fpr_1pct": 0.01}
 
+#: The definition of ``per_decoder_family``, added to a report's definitions only when it has that block (a
+#: report scored without decoder families keeps the definitions it always had).
+DECODER_FAMILY_DEFINITION = (
+    "the fakes of every generator of one decoder family in the split, pooled, against all the split's reals: "
+    "tpr is the share of them called fake (its interval sums the per-generator bootstrap counts), auc the ROC "
+    "AUC of those fakes against the reals (rows resampled within each (label, generator) stratum). A generator's "
+    "family comes from the build's protocol; 'unspecified' where the protocol names none")
+
 #: The report's definitions before those of the metrics (what a score and a decision are).
 LEADING_DEFINITIONS = {
     "positive_class": "fake (label 1); scores are P(fake)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict, cast
 
 import numpy as np
@@ -21,11 +21,13 @@ from mom_bench.report.metrics.bootstrap import (
     _stat,
     _Strata,
     _sub_rng,
+    auc_draws,
     generic_row_draws,
 )
 from mom_bench.report.metrics.definitions import (
     _REQUIRED,
     CI_LEVEL,
+    DECODER_FAMILY_DEFINITION,
     DURATION_BUCKETS,
     ECE_BINS,
     FPR_TARGETS,
@@ -35,7 +37,14 @@ from mom_bench.report.metrics.definitions import (
     MetricsError,
 )
 from mom_bench.report.metrics.registry import threshold_metrics
-from mom_bench.report.metrics.scores import brier_score, confusion, expected_calibration_error, min_reals, tpr_at_fpr
+from mom_bench.report.metrics.scores import (
+    brier_score,
+    confusion,
+    expected_calibration_error,
+    min_reals,
+    roc_auc,
+    tpr_at_fpr,
+)
 
 
 def _plain(v: Any) -> Any:  # a table cell: any value pandas holds
@@ -94,8 +103,40 @@ def _threshold_block(keys: Iterable[StratumKey], strata: _Strata, draws: dict[St
     return out
 
 
+def _family_report(rows: pd.DataFrame, strata: _Strata, draws: dict[StratumKey, np.ndarray],
+                   families: Mapping[str, str], n_bootstrap: int, seed: int,
+                   split: str) -> dict[str, documents.DecoderFamilyReport]:
+    """Per decoder family: its fakes (every generator of the family in the split, pooled) against all the
+    split's reals. The TPR interval sums the per-generator count draws already made for ``per_generator``; the
+    AUC resamples rows from a generator of its own, so asking for families changes no other interval."""
+    members: dict[str, list[str]] = {}
+    for gen in sorted({k[1] for k in strata.n if k[0] == 1}):
+        members.setdefault(families.get(gen) or documents.UNSPECIFIED_DECODER_FAMILY, []).append(gen)
+    real_keys = [k for k in strata.n if k[0] == 0]
+    n_real = sum(strata.n[k] for k in real_keys)
+    labels = rows["label"].to_numpy()
+    generators = rows["generator"].to_numpy()
+    out: dict[str, documents.DecoderFamilyReport] = {}
+    for family in sorted(members):
+        gens = members[family]
+        fake_keys: list[StratumKey] = [(1, g) for g in gens]
+        tpr = _threshold_block(fake_keys, strata, draws, ["recall"])["recall"]
+        if n_real:
+            mask = (labels == 0) | np.isin(generators, gens)
+            sub_labels, sub_scores = labels[mask], rows["score"].to_numpy()[mask]
+            sub = _Strata(sub_labels, generators[mask], np.zeros(len(sub_labels), dtype=bool))
+            boot = auc_draws(_sub_rng(seed, split, "decoder_family", family), sub_labels, sub_scores, sub,
+                             n_bootstrap)
+            auc = _stat(roc_auc(sub_labels, sub_scores), boot)
+        else:
+            auc = _stat(None, reason="no reals in this split")
+        out[family] = {"n_fake": sum(strata.n[k] for k in fake_keys), "n_real": n_real, "generators": gens,
+                       "tpr": tpr, "auc": auc}
+    return out
+
+
 def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: np.random.Generator,
-                  seed: int) -> tuple[documents.SplitReport, np.ndarray]:
+                  seed: int, families: Mapping[str, str] | None = None) -> tuple[documents.SplitReport, np.ndarray]:
     """The public report of one split, and the bootstrap draws of its overall F1: those stay out of the
     report (they are not JSON) and only serve the interval of the ID-OOD gap in :func:`compute_report`."""
     labels = rows["label"].to_numpy()
@@ -133,6 +174,8 @@ def _split_report(rows: pd.DataFrame, threshold: float, n_bootstrap: int, rng: n
         "calibration": {"n_bins": ECE_BINS,
                         "ece": _stat(expected_calibration_error(labels, scores), row_draws["ece"]),
                         "brier": _stat(brier_score(labels, scores), row_draws["brier"])}}
+    if families is not None:
+        report["per_decoder_family"] = _family_report(rows, strata, draws, families, n_bootstrap, seed, split)
     f1_draws = threshold_metrics(*_counts(all_keys, strata, draws))["f1"]
     return report, f1_draws
 
@@ -240,7 +283,7 @@ def check_options(threshold: float, n_bootstrap: int, seed: int) -> None:
 
 
 def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 1000,
-                   seed: int = 0) -> documents.Report:
+                   seed: int = 0, decoder_families: Mapping[str, str] | None = None) -> documents.Report:
     """Score predictions: overall, per generator, per stratum, per split, the ID-OOD gap, TPR at fixed
     false-positive budgets, calibration, and the false-positive rate of each real source and stratum.
 
@@ -255,12 +298,20 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
                             "overall": {f1, precision, recall, specificity, accuracy, balanced_accuracy,
                                         auc, eer},            # each {"value", "ci"[, "reason"]}
                             "per_generator": {g: {"n_fake", "n_real", "tpr", "f1"}},
+                            "per_decoder_family": {family: {"n_fake", "n_real", "generators", "tpr",
+                                                            "auc"}},   # with decoder_families only
                             "strata": {"duration"|"vocals"|"language": {bucket: {...}}},
                             "tpr_at_fpr": {"0.05"|"0.01"|"0.001": {"target_fpr", "value", "ci"[, "reason"],
                                                                    "resolvable", "min_reals"}},
                             "calibration": {"n_bins", "ece", "brier"}}},
          "id_ood_gap": {"value", "ci"[, "reason"]},
          "false_positive_rates": {split: {"n_real", "all", "by_source"|"note", "by_stratum"}}}
+
+    ``decoder_families`` maps generator ids to their decoder family (the build's protocol,
+    :attr:`mom_bench.dataset.protocols.BenchmarkProtocol.decoder_families`); with it every split gets
+    ``per_decoder_family``, a generator it does not name counting as ``unspecified``. Without it (None) the
+    report is what it was before families existed, which is what the leaderboard re-scores against; no other
+    interval depends on whether it is given.
 
     The false-positive rates sit beside ``splits`` rather than in them: they depend on the optional
     ``source`` column, and the split reports of the same predictions must not depend on which optional
@@ -278,7 +329,7 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
     false_positives: dict[str, documents.SplitFalsePositives] = {}
     for name in sorted(df["split"].unique(), key=_split_key):
         rows = df[df["split"] == name]
-        splits[name], f1_draws[name] = _split_report(rows, threshold, n_bootstrap, rng, seed)
+        splits[name], f1_draws[name] = _split_report(rows, threshold, n_bootstrap, rng, seed, decoder_families)
         false_positives[name] = _false_positive_report(rows, splits[name], threshold, n_bootstrap, seed)
 
     if TEST_ID in splits and TEST_OOD in splits:
@@ -288,9 +339,12 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
                     reason="F1 undefined on test_id or test_ood")
     else:
         gap = _stat(None, reason="needs both test_id and test_ood splits")
+    definitions = registry.definitions()
+    if decoder_families is not None:
+        definitions["per_decoder_family"] = DECODER_FAMILY_DEFINITION
     report: documents.Report = {
         "schema_version": SCHEMA_VERSION, "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed,
-        "ci_level": CI_LEVEL, "definitions": registry.definitions(), "splits": splits, "id_ood_gap": gap,
+        "ci_level": CI_LEVEL, "definitions": definitions, "splits": splits, "id_ood_gap": gap,
         "false_positive_rates": false_positives}
     return report
 
