@@ -186,6 +186,29 @@ def test_a_build_from_an_earlier_protocol_file_is_rebuilt_with_the_same_choices(
     assert build_benchmark(str(newer), mine, source_options={"csv": str(table)}, progress=False).reused
 
 
+def test_a_build_from_an_earlier_protocol_file_with_the_same_rows_is_reused(built, tmp_path):
+    """An upgrade that only documents a benchmark (decoder families, releases) lists the earlier file's sha256
+    in same_rows_as: the finished build is reused as it is, not rebuilt (on MoM a rebuild costs days)."""
+    import hashlib
+    import shutil
+
+    _, proto, table, out, result = built
+    mine = tmp_path / "documented"
+    shutil.copytree(out, mine)
+    before = (mine / "build_report.json").read_bytes()
+    earlier = hashlib.sha256(proto.read_bytes()).hexdigest()
+    newer = tmp_path / proto.name
+    newer.write_text(proto.read_text().replace("version:", f'same_rows_as: ["{earlier}"]\nversion:', 1))
+    again = build_benchmark(str(newer), mine, source_options={"csv": str(table)}, progress=False)
+    assert again.reused and again.fingerprint == result.fingerprint
+    assert (mine / "build_report.json").read_bytes() == before
+    # another earlier file is not vouched for: rebuilt, as after any upgrade
+    other = tmp_path / "other" / proto.name
+    other.parent.mkdir()
+    other.write_text(proto.read_text().replace("version:", f'same_rows_as: ["{"0" * 64}"]\nversion:', 1))
+    assert not build_benchmark(str(other), mine, source_options={"csv": str(table)}, progress=False).reused
+
+
 def test_cli_build_exit_status_and_hints(tmp_path):
     proto, table = make_benchmark(tmp_path / "b", n_real=3, n_fake=3, n_ood=2)
     runner = CliRunner()

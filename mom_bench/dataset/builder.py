@@ -247,15 +247,27 @@ class _Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def _plan(out: Path, options: dict, listed: Listed, *, overwrite: bool, fetch_concurrency: int) -> _Plan:
+def _same_options(before: Any, now: dict, same_rows_as: tuple[str, ...]) -> bool:
+    """Whether a build made with the options ``before`` is one made with ``now``: equal, or differing only by
+    an earlier protocol file that the protocol declares to give the same rows (``same_rows_as``), so that an
+    upgrade which only documents a benchmark (a decoder family, a release) never rebuilds days of MoM."""
+    if before == now:
+        return True
+    return isinstance(before, dict) and before.get("protocol_sha256") in same_rows_as \
+        and {**before, "protocol_sha256": now["protocol_sha256"]} == now
+
+
+def _plan(out: Path, options: dict, listed: Listed, *, overwrite: bool, fetch_concurrency: int,
+          same_rows_as: tuple[str, ...] = ()) -> _Plan:
     """The rerun policy (:mod:`mom_bench.core.rerun`) applied to ``out``, then, for a finished build of the same
     command, whether its inputs changed: it is reused only when the listing is the one it was built from
     and none of its missing rows can be read now."""
     journal = _read_json(out / _JOURNAL / "options.json")
     report = _read_json(out / "build_report.json")
-    same_build = report is not None and report.get("options") == options
+    same_build = report is not None and _same_options(report.get("options"), options, same_rows_as)
     if journal is not None:
-        decision = rerun(Previous(unfinished=True, same=journal == options), overwrite=overwrite)
+        decision = rerun(Previous(unfinished=True, same=_same_options(journal, options, same_rows_as)),
+                         overwrite=overwrite)
     elif report is not None and not same_build and _outdated(report.get("options"), options):
         was = report["options"].get("benchmark_version")
         return _Plan("restart", notes=[f"{out} holds {options['benchmark']} {was}, built from an earlier protocol "
@@ -413,7 +425,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     with writer_lock(out, "build"):
         check_ours(out)
         _settle(out, progress)
-        plan = _plan(out, options, listed, overwrite=overwrite, fetch_concurrency=fetch_concurrency)
+        plan = _plan(out, options, listed, overwrite=overwrite, fetch_concurrency=fetch_concurrency,
+                     same_rows_as=protocol.same_rows_as)
         if plan.decision == "reuse":
             result = BuildResult.from_report(out)
             result.reused = True

@@ -43,6 +43,9 @@ SCHEMA: dict[str, Any] = {
         # sha256 of the ids and 16-bit audio of a build with the protocol's own options (a benchmark that is
         # generated, like mom-mini, is the same on every machine; the test suite holds it to this value)
         "audio_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        # sha256 of earlier versions of this file whose builds hold the same rows (the edits since were
+        # descriptive: names, decoder families, releases): such a build is reused, not rebuilt, after an upgrade
+        "same_rows_as": {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
         # hold_out: true lets `<name>-lofo-<generator id>` name the variant that holds out that one generator
         # (test_ood only) and trains on all the others (see hold_out below)
         "variants": {"type": "object", "additionalProperties": False, "properties": {"hold_out": {"type": "boolean"}}},
@@ -145,6 +148,11 @@ class BenchmarkProtocol:
     path: Path
     raw: dict = field(default_factory=dict, repr=False)
     base: str | None = None  # the shipped protocol a variant (``<base>-lofo-<generator>``) derives from
+
+    @property
+    def same_rows_as(self) -> tuple[str, ...]:
+        """sha256 of earlier versions of the protocol file whose builds are this version's builds."""
+        return tuple(self.raw.get("same_rows_as") or ())
 
     @property
     def source_kind(self) -> str:
