@@ -197,6 +197,16 @@ class SplitFalsePositives(TypedDict):
         "description": "stratum -> bucket (_unknown: no value) -> FPR"}]
 
 
+class RealPoolReport(TypedDict):
+    """All the fakes of a split against the reals of one pool (the reals' ``source``: a build's protocol
+    ``reals`` id). ``fpr`` is by_source's rate of that pool at the report's threshold."""
+
+    n_real: Count
+    n_fake: Count
+    auc: Statistic
+    fpr: Statistic
+
+
 class Report(TypedDict):
     schema_version: Annotated[int, {"const": REPORT_SCHEMA_VERSION}]
     threshold: Annotated[float, {"minimum": 0, "maximum": 1}]
@@ -209,6 +219,10 @@ class Report(TypedDict):
     # split -> rates; absent in older reports
     false_positive_rates: NotRequired[Annotated[dict[str, SplitFalsePositives], {
         "description": "split -> false-positive rates of its reals"}]]
+    # split -> pool -> AUC and FPR; only with a source column, absent in older reports
+    per_real_pool: NotRequired[Annotated[dict[str, Annotated[dict[str, RealPoolReport], {
+        "description": "pool of reals (_unknown: no source) -> all the split's fakes against its reals"}]], {
+        "description": "split with both classes -> its fakes against each pool of reals"}]]
 
 
 class CalibrationRates(TypedDict):
@@ -546,6 +560,17 @@ class SummaryWorstSource(TypedDict):
     n_called_fake: int
 
 
+class SummaryWorstPool(TypedDict):
+    """The pool of reals with the lowest AUC (all fakes of its split against that pool) over the test splits."""
+
+    pool: str
+    split: str
+    value: float | None
+    ci: NotRequired[list[float] | None]
+    n_real: int
+    n_fake: int
+
+
 class Summary(_SummaryRequired, total=False):
     """What every entry offers the renderer, reported or reproduced."""
 
@@ -561,6 +586,7 @@ class Summary(_SummaryRequired, total=False):
     tpr_at_1pct_fpr: SummaryOperatingPoint
     fpr_by_source: dict[str, SummarySourceFpr]
     worst_source_fpr: SummaryWorstSource
+    worst_real_pool: SummaryWorstPool
 
 
 class RobustnessClaim(TypedDict):

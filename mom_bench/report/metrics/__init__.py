@@ -44,7 +44,13 @@ from mom_bench.report.metrics.definitions import (
     MetricsError,
 )
 from mom_bench.report.metrics.registry import Metric, definitions, threshold_metrics
-from mom_bench.report.metrics.report import check_options, compute_report, frozen_thresholds, per_generator_rows
+from mom_bench.report.metrics.report import (
+    check_options,
+    compute_report,
+    frozen_thresholds,
+    per_generator_rows,
+    worst_real_pool,
+)
 from mom_bench.report.metrics.scores import (
     brier_score,
     confusion,
@@ -65,4 +71,4 @@ __all__ = ["CALIBRATION_SPLIT", "CI_LEVEL", "DEFINITIONS", "DURATION_BUCKETS", "
            "FROZEN_RULES", "SCHEMA_VERSION", "SPLIT_ORDER", "Metric", "MetricsError", "brier_score", "check_options",
            "compute_report", "confusion", "det_points", "eer", "expected_calibration_error", "frozen_thresholds",
            "min_reals", "per_generator_rows", "reliability_bins", "roc_auc", "roc_points", "threshold_metrics",
-           "tpr_at_fpr"]
+           "tpr_at_fpr", "worst_real_pool"]

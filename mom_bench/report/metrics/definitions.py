@@ -37,6 +37,16 @@ DECODER_FAMILY_DEFINITION = (
     "AUC of those fakes against the reals (rows resampled within each (label, generator) stratum). A generator's "
     "family comes from the build's protocol; 'unspecified' where the protocol names none")
 
+#: The definition of ``per_real_pool``, added to a report's definitions only when it has that block (predictions
+#: with a ``source`` column; a report without one keeps the definitions it always had).
+REAL_POOL_DEFINITION = (
+    "all the fakes of a split against the reals of one pool (the reals' source column: in a build, the id of "
+    "the protocol's reals entry they came from; '_unknown': reals without one), for each split with both "
+    "classes: auc is the ROC AUC of those fakes against that pool's reals (rows resampled within each (label, "
+    "generator) stratum, from a generator of its own), fpr the share of the pool's reals called fake at the "
+    "threshold (the same number and interval as false_positive_rates' by_source). One pool of human music can "
+    "be much harder than another, so the lowest AUC over the pools is the number to look at")
+
 #: The report's definitions before those of the metrics (what a score and a decision are).
 LEADING_DEFINITIONS = {
     "positive_class": "fake (label 1); scores are P(fake)",

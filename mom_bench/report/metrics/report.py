@@ -32,6 +32,7 @@ from mom_bench.report.metrics.definitions import (
     ECE_BINS,
     FPR_TARGETS,
     FROZEN_RULES,
+    REAL_POOL_DEFINITION,
     SCHEMA_VERSION,
     SPLIT_ORDER,
     MetricsError,
@@ -305,13 +306,18 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
                                                                    "resolvable", "min_reals"}},
                             "calibration": {"n_bins", "ece", "brier"}}},
          "id_ood_gap": {"value", "ci"[, "reason"]},
-         "false_positive_rates": {split: {"n_real", "all", "by_source"|"note", "by_stratum"}}}
+         "false_positive_rates": {split: {"n_real", "all", "by_source"|"note", "by_stratum"}},
+         "per_real_pool": {split: {pool: {"n_real", "n_fake", "auc", "fpr"}}}}   # with a source column only
 
     ``decoder_families`` maps generator ids to their decoder family (the build's protocol,
     :attr:`mom_bench.dataset.protocols.BenchmarkProtocol.decoder_families`); with it every split gets
     ``per_decoder_family``, a generator it does not name counting as ``unspecified``. Without it (None) the
     report is what it was before families existed, which is what the leaderboard re-scores against; no other
     interval depends on whether it is given.
+
+    ``per_real_pool`` scores all the fakes of each split with both classes against the reals of each pool (the
+    ``source`` of the reals: in a build, the protocol's ``reals`` id), its FPR being the one of ``by_source``;
+    it is absent when the predictions have no ``source`` column, and no other number depends on it.
 
     The false-positive rates sit beside ``splits`` rather than in them: they depend on the optional
     ``source`` column, and the split reports of the same predictions must not depend on which optional
@@ -327,10 +333,14 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
     splits: dict[str, documents.SplitReport] = {}
     f1_draws: dict[str, np.ndarray] = {}  # split -> bootstrap draws of its overall F1, for the gap's CI
     false_positives: dict[str, documents.SplitFalsePositives] = {}
+    pools: dict[str, dict[str, documents.RealPoolReport]] = {}
     for name in sorted(df["split"].unique(), key=_split_key):
         rows = df[df["split"] == name]
         splits[name], f1_draws[name] = _split_report(rows, threshold, n_bootstrap, rng, seed, decoder_families)
         false_positives[name] = _false_positive_report(rows, splits[name], threshold, n_bootstrap, seed)
+        split_pools = _real_pool_report(rows, false_positives[name], n_bootstrap, seed)
+        if split_pools is not None:
+            pools[name] = split_pools
 
     if TEST_ID in splits and TEST_OOD in splits:
         a, b = splits[TEST_ID], splits[TEST_OOD]
@@ -342,10 +352,14 @@ def compute_report(df: pd.DataFrame, threshold: float = 0.5, n_bootstrap: int = 
     definitions = registry.definitions()
     if decoder_families is not None:
         definitions["per_decoder_family"] = DECODER_FAMILY_DEFINITION
+    if "source" in df.columns:
+        definitions["per_real_pool"] = REAL_POOL_DEFINITION
     report: documents.Report = {
         "schema_version": SCHEMA_VERSION, "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed,
         "ci_level": CI_LEVEL, "definitions": definitions, "splits": splits, "id_ood_gap": gap,
         "false_positive_rates": false_positives}
+    if "source" in df.columns:
+        report["per_real_pool"] = pools
     return report
 
 
@@ -410,6 +424,32 @@ def _false_positive_report(rows: pd.DataFrame, split_report: documents.SplitRepo
         by_stratum[column] = entries
     out["by_stratum"] = by_stratum
     return cast(documents.SplitFalsePositives, out)  # built key by key: by_source or note, as the rows allow
+
+
+def _real_pool_report(rows: pd.DataFrame, false_positives: documents.SplitFalsePositives, n_bootstrap: int,
+                      seed: int) -> dict[str, documents.RealPoolReport] | None:
+    """Per pool of reals (the groups of ``by_source``): every fake of the split against that pool's reals.
+    None where the split lacks a class or the predictions have no source column. The FPR is the one
+    ``by_source`` holds (not computed again); the AUC resamples rows from a generator of its own, keyed by split
+    and pool, so reporting pools changes no other number or interval."""
+    by_source = false_positives.get("by_source")
+    labels = rows["label"].to_numpy()
+    n_fake = int(labels.sum())
+    if by_source is None or not n_fake or n_fake == len(labels):
+        return None
+    split = str(rows["split"].iloc[0])
+    scores = rows["score"].to_numpy()
+    generators = rows["generator"].to_numpy()
+    pool = rows["source"].astype(object).map(_source_name).fillna("_unknown").to_numpy()
+    out: dict[str, documents.RealPoolReport] = {}
+    for name, group in by_source.items():  # sorted pools, then _unknown, as by_source lists them
+        mask = (labels == 1) | ((labels == 0) & (pool == name))
+        sub_labels, sub_scores = labels[mask], scores[mask]
+        strata = _Strata(sub_labels, generators[mask], np.zeros(len(sub_labels), dtype=bool))
+        boot = auc_draws(_sub_rng(seed, split, "real_pool", name), sub_labels, sub_scores, strata, n_bootstrap)
+        out[name] = {"n_real": group["n_real"], "n_fake": n_fake, "auc": _stat(roc_auc(sub_labels, sub_scores), boot),
+                     "fpr": {**group["fpr"]}}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -538,3 +578,17 @@ def per_generator_rows(report: documents.Report) -> list[GeneratorRow]:
                          "tpr": g["tpr"]["value"], "tpr_ci": g["tpr"]["ci"], "f1": g["f1"]["value"],
                          "f1_ci": g["f1"]["ci"]})
     return rows
+
+
+def worst_real_pool(report: Mapping[str, Any], splits: Iterable[str]) -> tuple[str, str, Any] | None:
+    """(split, pool, its ``per_real_pool`` block) with the lowest AUC over the pools of ``splits`` (ties: more
+    reals, then the split's order, then the pool's name); None when the report has no pool with an AUC there
+    (no source column, an older report)."""
+    wanted = set(splits)
+    rated = [(p["auc"]["value"], -p["n_real"], _split_key(split), pool, split, p)
+             for split, pools in (report.get("per_real_pool") or {}).items() if split in wanted
+             for pool, p in pools.items() if p["auc"]["value"] is not None]
+    if not rated:
+        return None
+    best = min(rated, key=lambda r: r[:4])
+    return best[4], best[3], best[5]
