@@ -106,6 +106,7 @@ class EvalResult:
         where = f", checkpoint {model['checkpoint']}" if model.get("checkpoint") else ""
         return "\n".join([overall_table(report), "", per_generator_table(report), "",
                           *([decoder_family_table(report), ""] if _has_families(report) else []),
+                          *([real_pool_table(report), *worst_pool_lines(report), ""] if _has_pools(report) else []),
                           f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(report['id_ood_gap'])}", "",
                           operating_points_table(self.results), "", frozen_note(self.results),
                           f"evaluated configuration: {model['name']}{note}{where}"])
@@ -169,6 +170,33 @@ def decoder_family_table(report: Mapping[str, Any], markdown: bool = False) -> s
                          stat(f["tpr"]), stat(f["auc"])])
     return table(["split", "decoder family", "generators", "fakes", "reals", "TPR [95% CI]", "AUC [95% CI]"], rows,
                  markdown=markdown)
+
+
+def _has_pools(report: Mapping[str, Any]) -> bool:
+    return bool(report.get("per_real_pool"))
+
+
+def real_pool_table(report: Mapping[str, Any], markdown: bool = False) -> str:
+    """All the fakes of each split against the reals of each pool: AUC and FPR with their intervals. Empty
+    for a report without pools (no source column, or an older results.json)."""
+    name = md_text if markdown else str
+    rows = [[name(split), name(pool), p["n_real"], p["n_fake"], stat(p["auc"]), stat(p["fpr"])]
+            for split, pools in (report.get("per_real_pool") or {}).items() for pool, p in pools.items()]
+    return table(["split", "pool of reals", "reals", "fakes", "AUC [95% CI]", "FPR [95% CI]"], rows,
+                 markdown=markdown)
+
+
+def worst_pool_lines(report: Mapping[str, Any], markdown: bool = False) -> list[str]:
+    """One line per test split naming its worst pool of reals: the lowest AUC (ties: more reals, then the name)."""
+    name = md_text if markdown else str
+    lines = []
+    for split in report.get("per_real_pool") or {}:
+        worst = metrics.worst_real_pool(report, [split]) if split in TEST_SPLITS else None
+        if worst:
+            _, pool, p = worst
+            lines.append(f"worst pool of reals on {name(split)}: {name(pool)} (AUC {stat(p['auc'])}, FPR "
+                         f"{stat(p['fpr'])}, {p['n_real']} reals)")
+    return lines
 
 
 def overall_table(report: Report, markdown: bool = False) -> str:
@@ -298,6 +326,11 @@ def render_markdown(results: Mapping[str, Any]) -> str:  # results.json, also on
         lines += ["## Per decoder family", "", decoder_family_table(report, markdown=True), "",
                   "A family's fakes are those of all its generators in the split, scored against all the split's "
                   "reals; the families and their sources: the benchmark's data card.", ""]
+    if _has_pools(report):
+        lines += ["## Per pool of reals", "", real_pool_table(report, markdown=True), "",
+                  *(f"- {line}" for line in worst_pool_lines(report, markdown=True)), "",
+                  "Each pool's reals (their source: the benchmark's `reals` ids) are scored against all the fakes of "
+                  "the split; the FPR is the pool's share of reals called fake at the threshold.", ""]
     shown = [(m, c) for m, c in metric_registry.stratum_columns() if c.header]  # an empty header: JSON only
     for split, s in report["splits"].items():
         for name, buckets in s.get("strata", {}).items():
