@@ -181,6 +181,9 @@ TPR_NOTE = ("TPR at 1 % FPR, read off the ROC curve of every test item pooled (a
             "on interpolation")
 SOURCE_NOTE = ("the highest false-positive rate among the real sources (the build's source column), over the "
                "test reals of all scored splits pooled, at threshold 0.5")
+POOL_NOTE = ("the lowest AUC of all the fakes of a test split against the reals of one pool (the build's source "
+             "column: the protocol's reals id), over the pools of every scored test split (lower is worse); shown "
+             "with the pool and its split")
 ROBUSTNESS_NOTE = ("robustness: reported by the submitter's run of mom-bench evaluate --robustness, not "
                    "re-scored here (the scores of transformed audio are not part of an id,score submission)")
 
@@ -197,6 +200,16 @@ def _tpr_point(entry: dict) -> tuple[float | None, bool]:
 
 def _worst_source(entry: dict) -> dict | None:
     return entry["summary"].get("worst_source_fpr")
+
+
+def _worst_pool(entry: dict) -> dict | None:
+    return entry["summary"].get("worst_real_pool")
+
+
+def _has_pools(entries: list[dict]) -> bool:
+    """Whether any row has a worst pool of reals (reported rows, entries of builds without a source column and
+    entries scored before pools were reported do not): the column appears only then."""
+    return any(_worst_pool(e) for e in entries)
 
 
 def _robustness(entry: dict) -> dict | None:

@@ -7,11 +7,13 @@ import io
 from typing import Any
 
 from mom_bench.leaderboard.board import (
+    _has_pools,
     _ranks,
     _robustness,
     _run,
     _source,
     _value,
+    _worst_pool,
     _worst_source,
     generators,
     is_partial,
@@ -33,9 +35,12 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
             for col in (f"f1[{g}]", f"tpr[{g}]"):
                 if col not in gen_columns:
                     gen_columns.append(col)
+    # the worst-pool columns only where some row has one, so boards of older entries keep their columns
+    pools = any(_has_pools(entries) for entries in boards.values())
     fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
               "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS,
-              "parameters", *_CSV_RUN, "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
+              *(_CSV_POOL if pools else ()), "parameters", *_CSV_RUN, "benchmark_version", "dataset_fingerprint",
+              "date", "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -56,6 +61,8 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
             for column in metric_registry.board_columns():
                 row[column.key] = _plain(_value(s.get(column.key)))
             row.update(_csv_operating(e))
+            if pools:
+                row.update(_csv_pool(e))
             run = _run(e) or {}
             row.update({"run_precision": _csv_text(run.get("precision") or ""),
                         "run_batch_size": "" if run.get("batch_size") is None else str(run["batch_size"]),
@@ -73,6 +80,9 @@ _CSV_RUN = ("run_precision", "run_batch_size", "run_clip")
 #: TPR@1%FPR over the test splits pooled, and the real source with the highest FPR there.
 _CSV_OPERATING = ("tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci_low", "tpr_at_1pct_fpr_ci_high", "tpr_at_1pct_fpr_resolvable",
                   "worst_source_fpr", "worst_source", "worst_source_n_real", "worst_source_n_called_fake")
+#: The pool of reals with the lowest AUC (all fakes of its test split against it): on boards where a row has one.
+_CSV_POOL = ("worst_real_pool_auc", "worst_real_pool_auc_ci_low", "worst_real_pool_auc_ci_high", "worst_real_pool",
+             "worst_real_pool_split", "worst_real_pool_n_real", "worst_real_pool_n_fake")
 #: The robustness claim of a reproduced row (reported by the submitter's run; empty when it has none).
 _CSV_ROBUSTNESS = ("robustness_reported_by", "robustness_suite", "robustness_transforms", "codec_worst_tpr",
                    "codec_worst_fpr", "codec_mean_abs_dp", "codec_max_abs_dp", "codec_invariant", "most_harmful",
@@ -90,6 +100,17 @@ def _csv_operating(entry: dict) -> dict[str, str]:
            "worst_source_n_real": str(worst.get("n_real", "")),
            "worst_source_n_called_fake": str(worst.get("n_called_fake", ""))}
     return row | _csv_robustness(_robustness(entry) or {})
+
+
+def _csv_pool(entry: dict) -> dict[str, str]:
+    """The cells of :data:`_CSV_POOL` (empty where the row has no worst pool)."""
+    worst = _worst_pool(entry) or {}
+    ci = worst.get("ci") or [None, None]
+    return {"worst_real_pool_auc": _plain(worst.get("value")), "worst_real_pool_auc_ci_low": _plain(ci[0]),
+            "worst_real_pool_auc_ci_high": _plain(ci[1]), "worst_real_pool": _csv_text(worst.get("pool", "")),
+            "worst_real_pool_split": _csv_text(worst.get("split", "")),
+            "worst_real_pool_n_real": str(worst.get("n_real", "")),
+            "worst_real_pool_n_fake": str(worst.get("n_fake", ""))}
 
 
 def _csv_robustness(r: dict) -> dict[str, str]:

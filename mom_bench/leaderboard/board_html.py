@@ -12,6 +12,7 @@ from typing import Any
 
 from mom_bench.leaderboard.board import (
     _CLAIMED_BY,
+    POOL_NOTE,
     ROBUSTNESS_NOTE,
     RUN_NOTE,
     SOURCE_NOTE,
@@ -19,6 +20,7 @@ from mom_bench.leaderboard.board import (
     _ci,
     _generator_cells,
     _has_operating_points,
+    _has_pools,
     _has_runs,
     _num,
     _params,
@@ -32,6 +34,7 @@ from mom_bench.leaderboard.board import (
     _tpr_point,
     _value,
     _versions,
+    _worst_pool,
     _worst_source,
     _yes_no,
     generators,
@@ -98,6 +101,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
     robust = bool(_suites(entries))
     operating = robust or _has_operating_points(entries)  # the codec columns follow these
     runs = _has_runs(entries)
+    pools = _has_pools(entries)
     head = "".join([
         _th("#", "rank", title="rank among reproduced rows; reported rows are not ranked"),
         _th("Model", "model", "text"), _th("Type", "kind", "text"),
@@ -106,6 +110,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         *(_th(c.header, c.key, title=c.title) for c in _table_columns()),
         *(_OPERATING_HEADS if operating else ()),
         *(_ROBUSTNESS_HEADS if robust else ()),
+        *(_POOL_HEADS if pools else ()),
         *(_RUN_HEADS if runs else ()),
         _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
     rows = []
@@ -138,6 +143,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
             + f'<td class="ci">{_ci(s.get("f1"))}</td>'
             + "".join(_td_num(_value(s.get(c.key))) for c in _table_columns())
             + (_html_operating_cells(e, robust) if operating else "")
+            + (_html_pool_cell(e) if pools else "")
             + (_html_run_cells(e) if runs else "")
             + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
               f'{_params(e.get("parameters"))}</td>'
@@ -179,6 +185,8 @@ def _html_board(bench: str, entries: list[dict]) -> str:
     if robust:
         notes += (f" Codec columns: {_e(ROBUSTNESS_NOTE)}; suite {_e(', '.join(_suites(entries)))}. Codec invariant: "
                   "ArtifactBench's criterion (mean |dP| &lt;= 0.15 and max &lt;= 0.35 under codecs).")
+    if pools:
+        notes += f" Worst real pool AUC: {_e(POOL_NOTE)}."
     if runs:
         notes += f" Run precision, batch, clip: {_e(RUN_NOTE)}."
     if notes:
@@ -201,6 +209,20 @@ _ROBUSTNESS_HEADS = (
         title=ROBUSTNESS_NOTE + ": whether the codec family meets ArtifactBench's criterion (mean |dP| <= 0.15, "
                                 "max <= 0.35)"),
 )
+
+
+_POOL_HEADS = (_th("Worst real pool AUC", "worst_real_pool", title=POOL_NOTE),)
+
+
+def _html_pool_cell(entry: dict) -> str:
+    """The worst pool's AUC with the pool's name and split (its interval and counts in the tooltip)."""
+    worst = _worst_pool(entry)
+    if worst is None:
+        return '<td data-sort=""></td>'
+    tip = (f"{worst['pool']} on {worst['split']}: AUC {_num(worst['value'])} {_ci(worst)}; {worst['n_real']} reals "
+           f"against {worst['n_fake']} fakes").replace("  ", " ")
+    return (f'<td class="source" data-sort="{_sort_key(worst["value"])}" title="{_e(tip)}">{_num(worst["value"])} '
+            f'<span class="muted">{_e(worst["pool"])}, {_e(worst["split"])}</span></td>')
 
 
 _RUN_HEADS = (

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from mom_bench.core.formatting import md_code, md_text
 from mom_bench.leaderboard.board import (
     _CLAIMED_BY,
+    POOL_NOTE,
     ROBUSTNESS_NOTE,
     RUN_NOTE,
     SOURCE_NOTE,
@@ -15,6 +16,7 @@ from mom_bench.leaderboard.board import (
     _ci,
     _generator_cells,
     _has_operating_points,
+    _has_pools,
     _has_runs,
     _num,
     _params,
@@ -27,6 +29,7 @@ from mom_bench.leaderboard.board import (
     _tpr_point,
     _value,
     _versions,
+    _worst_pool,
     _worst_source,
     _yes_no,
     generators,
@@ -76,7 +79,8 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
         robust = bool(_suites(entries))
         operating = robust or _has_operating_points(entries)  # the codec columns follow these
         runs = _has_runs(entries)
-        columns = _md_columns(operating, robust, runs)
+        pools = _has_pools(entries)
+        columns = _md_columns(operating, robust, runs, pools)
         out += ["| " + " | ".join(name for name, _ in columns) + " |",
                 "|" + "".join(align + "|" for _, align in columns)]
         test_sets: list[str] = []
@@ -97,12 +101,15 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
             cells = [str(ranks.get(e["slug"], "")), name, e["kind"], _num(_value(s.get("f1"))), _ci(s.get("f1"))]
             cells += [_num(_value(s.get(c.key))) for c in _table_columns()]
             cells += _md_operating_cells(e, robust) if operating else []
+            cells += [_md_pool_cell(e)] if pools else []
             cells += [_md(c) if c else "" for c in run_cells(e)] if runs else []
             cells += [_params(e.get("parameters")), src]
             out.append("| " + " | ".join(cells) + " |")
         if operating:
             out += ["", f"TPR@1%FPR: {_md(TPR_NOTE)}. Worst source FPR: {_md(SOURCE_NOTE)} (source, reals called fake "
                     "/ reals)."]
+        if pools:
+            out += ["", f"Worst real pool AUC: {_md(POOL_NOTE)}."]
         if runs:
             out += ["", f"Run precision, batch, clip: {_md(RUN_NOTE)}."]
         if robust:
@@ -130,16 +137,23 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
 _MD_HEAD = [("#", "---:"), ("Model", "---"), ("Type", "---"), ("F1", "---:"), ("95 % CI", "---")]
 _MD_OPERATING = [("TPR@1%FPR", "---:"), ("Worst source FPR", "---:")]
 _MD_ROBUSTNESS = [("Codec worst TPR", "---:"), ("Codec mean \\|dP\\|", "---:"), ("Codec invariant", "---")]
+_MD_POOL = [("Worst real pool AUC", "---:")]
 _MD_RUN = [("Run precision", "---"), ("Batch", "---:"), ("Clip", "---")]  # not the metric's precision
 _MD_TAIL = [("Params", "---:"), ("Source", "---")]
 
 
-def _md_columns(operating: bool, robust: bool, runs: bool = False) -> list[tuple[str, str]]:
-    """(header, alignment) of the main Markdown table: the operating-point, robustness and run columns only on
-    a board where some row has them."""
+def _md_columns(operating: bool, robust: bool, runs: bool = False, pools: bool = False) -> list[tuple[str, str]]:
+    """(header, alignment) of the main Markdown table: the operating-point, robustness, worst-pool and run
+    columns only on a board where some row has them."""
     metric_columns = [(c.header, "---:") for c in _table_columns()]
     return (_MD_HEAD + metric_columns + (_MD_OPERATING if operating else []) + (_MD_ROBUSTNESS if robust else [])
-            + (_MD_RUN if runs else []) + _MD_TAIL)
+            + (_MD_POOL if pools else []) + (_MD_RUN if runs else []) + _MD_TAIL)
+
+
+def _md_pool_cell(entry: dict) -> str:
+    """The worst pool's AUC, with the pool and its split (empty where the row has none)."""
+    worst = _worst_pool(entry)
+    return "" if not worst else f"{_num(worst['value'])} ({_md(worst['pool'])}, {_md(worst['split'])})"
 
 
 def _md_operating_cells(entry: dict, robust: bool) -> list[str]:

@@ -195,6 +195,17 @@ _SUMMARY_REST: dict[str, Any] = {
                        "value": _RATE, "ci": _CI,
                        "n_real": _COUNT, "n_called_fake": _COUNT},
     },
+    "worst_real_pool": {
+        "description": "the pool of reals (the build's source column: the protocol's reals id) with the lowest AUC "
+                       "of all the fakes of its test split against that pool's reals, over the test splits scored "
+                       "(ties: more reals, then the split, then the name); from the report's per_real_pool",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["pool", "split", "value", "n_real", "n_fake"],
+        "properties": {"pool": {"type": "string", "minLength": 1, "maxLength": 1000},
+                       "split": {"type": "string", "minLength": 1, "maxLength": 100},
+                       "value": _RATE, "ci": _CI, "n_real": _COUNT, "n_fake": _COUNT},
+    },
 }
 
 

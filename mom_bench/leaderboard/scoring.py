@@ -156,6 +156,12 @@ def summarise(report: dict, pooled: dict) -> dict:
             summary[column.key] = metric(overall, column.source[1])
     summary["per_generator"] = per_gen
     summary.update(_operating_points(all_tests, (pooled.get("false_positive_rates") or {}).get("test") or {}))
+    worst = metrics.worst_real_pool(report, TEST_SPLITS) if isinstance(report.get("per_real_pool"), dict) else None
+    if worst is not None:  # absent from reports scored before per_real_pool existed, or without a source column
+        split, pool, block = worst
+        summary["worst_real_pool"] = {"pool": pool, "split": split, "value": block["auc"]["value"],
+                                      "ci": block["auc"].get("ci"), "n_real": block["n_real"],
+                                      "n_fake": block["n_fake"]}
     return summary
 
 

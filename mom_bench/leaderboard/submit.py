@@ -557,6 +557,10 @@ def describe(entry: dict) -> str:
         lines.append(f"  TPR@1%FPR {fmt(point)}" + ("" if not point or point["resolvable"] else
                                                      f" (only {point['n_real']} test reals)")
                      + (f"   worst source FPR {fmt(worst)} ({_terminal(worst['source'])})" if worst else ""))
+    pool = s.get("worst_real_pool")
+    if pool:
+        lines.append(f"  worst real pool AUC {fmt(pool)} ({_terminal(pool['pool'])} on {_terminal(pool['split'])}, "
+                     f"{pool['n_real']} reals)")
     for gen, m in s.get("per_generator", {}).items():
         lines.append(f"  {gen:<24} F1 {fmt(m.get('f1'))}   TPR {fmt(m.get('tpr'))}")
     run = entry.get("run")

@@ -180,7 +180,8 @@ def _check_reproduced(path: Path, entry: dict, build: _Build, recompute: bool, r
                       result: ValidationResult) -> None:
     expected = scoring.summarise(entry["report"], entry.get("report_all_tests", {}))
     if not scoring.same_numbers(expected, entry["summary"]):
-        result.problems.append(f"{path}: summary does not match its report (edited by hand?)")
+        result.problems.append(f"{path}: summary does not match its report (edited by hand?): "
+                               f"{_differing('summary', expected, entry['summary'])}")
     if entry.get("robustness"):
         _check_robustness(path, entry, result)
     _check_partial(path, entry, result)
@@ -306,14 +307,32 @@ def _rescore(path: Path, entry: dict, pred: Any, data_dir: Path, result: Validat
         return
     again = scoring.score(pred, labels, threshold=used["threshold"], n_bootstrap=used["n_bootstrap"],
                           seed=used["seed"])
+    older = []
     for key in ("report", "report_all_tests"):
         # the metric definitions are prose that may be reworded between versions; the numbers may not change
         fresh = {k: v for k, v in json.loads(json.dumps(again[key])).items() if k != "definitions"}
         stored = {k: v for k, v in (entry.get(key) or {}).items() if k != "definitions"}
+        if "per_real_pool" in fresh and "per_real_pool" not in stored:
+            # scored before reports had per_real_pool: its other numbers must still match (they do not
+            # depend on it), and its summary has no worst pool
+            fresh.pop("per_real_pool")
+            older.append(key)
         if not scoring.same_numbers(fresh, stored):
-            result.problems.append(f"{path}: re-scoring the stored predictions gives a different {key}")
+            result.problems.append(f"{path}: re-scoring the stored predictions gives a different {key}: "
+                                   f"{_differing(key, fresh, stored)}")
             return
-    result.notes.append(f"{path}: re-scored from {pred_path.name}: identical")
+    result.notes.append(f"{path}: re-scored from {pred_path.name}: identical"
+                        + (f" (its {' and '.join(older)} predate per_real_pool, which is not compared; "
+                           "`mom-bench leaderboard rescore` adds it)" if older else ""))
+
+
+def _differing(name: str, fresh: Any, stored: Any) -> str:
+    """Which top-level fields of ``name`` differ between the recomputed ``fresh`` and the ``stored`` one."""
+    if not isinstance(fresh, dict) or not isinstance(stored, dict):
+        return f"{name} differs"
+    keys = [k for k in sorted(set(fresh) | set(stored))
+            if k not in fresh or k not in stored or not scoring.same_numbers(fresh[k], stored[k])]
+    return ", ".join(f"{name}.{k}" for k in keys) + " differ" + ("s" if len(keys) == 1 else "")
 
 
 def _check_reported(entries: dict[Path, dict], baselines_dir: Path, root: Path, result: ValidationResult) -> None:
