@@ -6,14 +6,16 @@ What is checked, all of it reported at once:
 * no stray files, symlinks or leftovers of an interrupted write, no duplicate model names or identical
   prediction files within a benchmark;
 * reproduced entries: their predictions are stored beside them and match their recorded hash, the summary
-  (TPR at 1 % FPR and the per-source false-positive rates included) matches the full report, and an entry
-  that leaves out test splits says it is partial. A robustness summary is the submitter's claim: the schema
-  bounds it, and it must equal the summary recomputed from the robustness.json stored beside the entry (whose
-  sha256 the entry records), field by field; the transformed audio is not re-scored (a note says so). When
+  (TPR at 1 % FPR, the per-source false-positive rates and the worst pool of reals included) matches the full
+  report (a mismatch names the fields), and an entry that leaves out test splits says it is partial. A
+  robustness summary is the submitter's claim: the schema bounds it, and it must equal the summary recomputed
+  from the robustness.json stored beside the entry (whose sha256 the entry records), field by field; the
+  transformed audio is not re-scored (a note says so). When
   the benchmark is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids,
   splits, labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
-  every number must follow from them; builds whose audio differs by machine (``dataset_fingerprint``) are
-  still re-scored, with a note. An entry without a label fingerprint is re-scored when the dataset
+  every number must follow from them (an entry scored before reports had ``per_real_pool`` is compared without
+  it, with a note); builds whose audio differs by machine (``dataset_fingerprint``) are still re-scored, with
+  a note. An entry without a label fingerprint is re-scored when the dataset
   fingerprint matches. A label fingerprint that differs from a build of the same benchmark version is a
   problem; a build of another version, or none, is a note (a problem with ``require_rescore``);
 * reported entries agree with the ``baselines/`` recipes they were imported from, both ways;
