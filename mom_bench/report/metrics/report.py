@@ -104,6 +104,15 @@ def _threshold_block(keys: Iterable[StratumKey], strata: _Strata, draws: dict[St
     return out
 
 
+def _subset_auc(rows: pd.DataFrame, mask: np.ndarray, rng: np.random.Generator,
+                n_bootstrap: int) -> documents.Statistic:
+    """The ROC AUC of the rows in ``mask`` (both classes present) with its interval, resampled within each
+    (label, generator) stratum from ``rng``, a generator of its own so that no other interval moves."""
+    labels, scores = rows["label"].to_numpy()[mask], rows["score"].to_numpy()[mask]
+    strata = _Strata(labels, rows["generator"].to_numpy()[mask], np.zeros(len(labels), dtype=bool))
+    return _stat(roc_auc(labels, scores), auc_draws(rng, labels, scores, strata, n_bootstrap))
+
+
 def _family_report(rows: pd.DataFrame, strata: _Strata, draws: dict[StratumKey, np.ndarray],
                    families: Mapping[str, str], n_bootstrap: int, seed: int,
                    split: str) -> dict[str, documents.DecoderFamilyReport]:
@@ -123,12 +132,8 @@ def _family_report(rows: pd.DataFrame, strata: _Strata, draws: dict[StratumKey, 
         fake_keys: list[StratumKey] = [(1, g) for g in gens]
         tpr = _threshold_block(fake_keys, strata, draws, ["recall"])["recall"]
         if n_real:
-            mask = (labels == 0) | np.isin(generators, gens)
-            sub_labels, sub_scores = labels[mask], rows["score"].to_numpy()[mask]
-            sub = _Strata(sub_labels, generators[mask], np.zeros(len(sub_labels), dtype=bool))
-            boot = auc_draws(_sub_rng(seed, split, "decoder_family", family), sub_labels, sub_scores, sub,
-                             n_bootstrap)
-            auc = _stat(roc_auc(sub_labels, sub_scores), boot)
+            auc = _subset_auc(rows, (labels == 0) | np.isin(generators, gens),
+                              _sub_rng(seed, split, "decoder_family", family), n_bootstrap)
         else:
             auc = _stat(None, reason="no reals in this split")
         out[family] = {"n_fake": sum(strata.n[k] for k in fake_keys), "n_real": n_real, "generators": gens,
@@ -438,17 +443,12 @@ def _real_pool_report(rows: pd.DataFrame, false_positives: documents.SplitFalseP
     if by_source is None or not n_fake or n_fake == len(labels):
         return None
     split = str(rows["split"].iloc[0])
-    scores = rows["score"].to_numpy()
-    generators = rows["generator"].to_numpy()
     pool = rows["source"].astype(object).map(_source_name).fillna("_unknown").to_numpy()
     out: dict[str, documents.RealPoolReport] = {}
     for name, group in by_source.items():  # sorted pools, then _unknown, as by_source lists them
-        mask = (labels == 1) | ((labels == 0) & (pool == name))
-        sub_labels, sub_scores = labels[mask], scores[mask]
-        strata = _Strata(sub_labels, generators[mask], np.zeros(len(sub_labels), dtype=bool))
-        boot = auc_draws(_sub_rng(seed, split, "real_pool", name), sub_labels, sub_scores, strata, n_bootstrap)
-        out[name] = {"n_real": group["n_real"], "n_fake": n_fake, "auc": _stat(roc_auc(sub_labels, sub_scores), boot),
-                     "fpr": {**group["fpr"]}}
+        auc = _subset_auc(rows, (labels == 1) | ((labels == 0) & (pool == name)),
+                          _sub_rng(seed, split, "real_pool", name), n_bootstrap)
+        out[name] = {"n_real": group["n_real"], "n_fake": n_fake, "auc": auc, "fpr": {**group["fpr"]}}
     return out
 
 
