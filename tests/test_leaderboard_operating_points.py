@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -425,6 +426,11 @@ def test_validate_wants_the_stored_robustness_document(robust_results, data_dir,
     stored.write_text(text + " ")
     problems = validate_folder(root, data_dirs={"mom": data_dir}, check_rendered=False).problems
     assert any(str(stored) in p and "does not match the entry's robustness file_sha256" in p for p in problems)
+    stored.unlink()  # gone, or a FIFO planted in its place: a problem, never a hang
+    os.mkfifo(stored)
+    problems = validate_folder(root, data_dirs={"mom": data_dir}, check_rendered=False).problems
+    assert any(str(path) in p and f"{stored.name} is missing or unusable" in p for p in problems), problems
+    stored.unlink()
     stored.write_text(text)
     del entry["robustness"]["stored"]
     path.write_text(json.dumps(entry, indent=2))

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from mom_bench.core import settings
-from mom_bench.core.files import sha256_file
+from mom_bench.core.errors import UnsafePath
+from mom_bench.core.files import read_regular, sha256_file
 from mom_bench.dataset import protocols
 from mom_bench.dataset.read import BuildTampered, verify_build
 from mom_bench.leaderboard import render, robustness_claim, schema, scoring, submission_files
@@ -236,14 +237,11 @@ def _check_robustness(path: Path, entry: dict, result: ValidationResult) -> None
                                "recomputed (submit the results folder again)")
         return
     doc_path = path.parent / stored
-    if doc_path.is_symlink() or not doc_path.is_file():
-        result.problems.append(f"{path}: stored robustness document {doc_path.name} is missing")
+    try:  # a regular file inside the entry's folder, read no further than the limit
+        raw = read_regular(doc_path, path.parent, robustness_claim.MAX_ROBUSTNESS_BYTES)
+    except UnsafePath as err:
+        result.problems.append(f"{path}: stored robustness document {doc_path.name} is missing or unusable ({err})")
         return
-    if doc_path.stat().st_size > robustness_claim.MAX_ROBUSTNESS_BYTES:
-        result.problems.append(f"{doc_path}: over {robustness_claim.MAX_ROBUSTNESS_BYTES:,} bytes, not a "
-                               "robustness document")
-        return
-    raw = doc_path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != claim["file_sha256"]:
         result.problems.append(f"{doc_path}: sha256 {digest[:12]}... does not match the entry's robustness "
