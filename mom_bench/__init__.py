@@ -9,6 +9,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     clean, robust = mb.evaluate_robustness("clam")  # the same, then under every transform of a suite
     mb.extract("clam", num_shards=8, shard_index=3) # fill the feature cache, one shard of a cluster job
     mb.check_detector(my_detector)                  # does it follow the detector contract?
+    mb.matrix("fakeprint", ["mom-mini"], ["mom-mini"], folds="lofo")  # train on each fold, test with carried thresholds
 
 ``my_detector`` is any ``torch.nn.Module`` (or callable) mapping mono waveforms ``[B, T]`` to logits ``[B]``,
 with attributes ``sample_rate`` (Hz) and ``clip`` (e.g. ``"first:10"``); see ``docs/plugins.md``.
@@ -30,6 +31,7 @@ _API = {
     "evaluate_robustness": "mom_bench.loop.robustness",
     "extract": "mom_bench.loop.extraction",
     "predict": "mom_bench.loop.prediction",
+    "matrix": "mom_bench.loop.matrix",
     "compute_report": "mom_bench.report.metrics",
     "load_detector": "mom_bench.models.registry",
     "list_models": "mom_bench.models.registry",
@@ -41,6 +43,7 @@ _API = {
     "RobustnessResult": "mom_bench.loop.robustness",
     "ExtractResult": "mom_bench.loop.extraction",
     "PredictionRow": "mom_bench.loop.prediction",
+    "MatrixResult": "mom_bench.loop.matrix",
     "Report": "mom_bench.report.documents",
     "Results": "mom_bench.report.documents",
     "ModelSpec": "mom_bench.models.registry",
@@ -58,6 +61,8 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.loop.evaluation import evaluate as evaluate
     from mom_bench.loop.extraction import ExtractResult as ExtractResult
     from mom_bench.loop.extraction import extract as extract
+    from mom_bench.loop.matrix import MatrixResult as MatrixResult
+    from mom_bench.loop.matrix import matrix as matrix
     from mom_bench.loop.prediction import PredictionRow as PredictionRow
     from mom_bench.loop.prediction import predict as predict
     from mom_bench.loop.robustness import RobustnessResult as RobustnessResult

@@ -18,6 +18,7 @@ from mom_bench.cli import (
     info,
     inspect,
     leaderboard,
+    matrix,
     models,
     predict,
     submit,
@@ -30,6 +31,6 @@ __all__ = ["main", "UserError", "InternalError"]
 
 # `mom-bench --help` lists them alphabetically whatever the order here.
 for _command in (info.info, inspect.inspect, build.build, submit.submit_cmd, leaderboard.leaderboard_group,
-                 models.models_cmd, train.train_cmd, extract.extract_cmd, evaluate.evaluate_cmd, predict.predict_cmd,
-                 weights.weights_group, import_sonics.import_sonics_cmd):
+                 models.models_cmd, train.train_cmd, extract.extract_cmd, evaluate.evaluate_cmd, matrix.matrix_cmd,
+                 predict.predict_cmd, weights.weights_group, import_sonics.import_sonics_cmd):
     main.add_command(_command)

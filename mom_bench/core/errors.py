@@ -229,6 +229,10 @@ class EvaluationError(MomBenchError, ValueError):
     """An evaluation that cannot run as asked (e.g. a split the dataset lacks)."""
 
 
+class MatrixError(MomBenchError, ValueError):
+    """A generalisation matrix that cannot run as asked (a training set without validation, no test split...)."""
+
+
 class MetricsError(MomBenchError, ValueError):
     """Predictions or scoring options that cannot be scored; the message names the row or the option."""
 

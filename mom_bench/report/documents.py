@@ -270,6 +270,116 @@ class FrozenThresholds(TypedDict):
         "description": "test split -> threshold name -> its metrics"}]
 
 
+
+# --------------------------------------------------------------------------------------------------
+# matrix.json (`mom-bench matrix`): a detector trained on each training set, scored on each test set with the
+# thresholds of its training set's validation split carried over (mom_bench.report.metrics.carried)
+
+#: ``schema_version`` of matrix.json.
+MATRIX_SCHEMA_VERSION = 1
+_RULES = {"description": "carried threshold (fixed, max_f1, fpr_5pct, fpr_1pct) -> the rate at it"}
+
+
+class MatrixFamilyCell(TypedDict):
+    """One decoder family of a test set: its fakes against all the test set's reals."""
+
+    n_fake: Count
+    n_real: Count
+    generators: list[Name]
+    auc: Statistic
+    tpr: Annotated[dict[str, Statistic], _RULES]
+
+
+class MatrixPoolCell(TypedDict):
+    """One pool of reals of a test set: all the test set's fakes against that pool's reals."""
+
+    n_real: Count
+    n_fake: Count
+    auc: Statistic
+    fpr: Annotated[dict[str, Statistic], _RULES]
+
+
+class MatrixCellMetrics(TypedDict):
+    """:func:`mom_bench.report.metrics.carried.cell_metrics`: one training set's detector on one test set."""
+
+    n: Count
+    n_fake: Count
+    n_real: Count
+    auc: Statistic
+    eer: Statistic
+    carried: Annotated[dict[str, AppliedThreshold], {
+        "description": "carried threshold -> TPR, FPR, F1, precision of the test set at it"}]
+    per_decoder_family: dict[str, MatrixFamilyCell]
+    per_real_pool: dict[str, MatrixPoolCell]
+
+
+class MatrixCell(MatrixCellMetrics):
+    train: Annotated[Name, {"description": "the training set's name (training_sets[].name)"}]
+    test: Annotated[Name, {"description": "the test set's name (test_sets[].name)"}]
+    excluded_overlap: Annotated[int, {"minimum": 0, "description":
+                                      "test rows left out because the training set trained or validated on them "
+                                      "(same id, or same group of the same base build)"}]
+    predictions: Annotated[Name, {"description": "the cell's predictions, relative to the matrix folder"}]
+    predictions_sha256: Annotated[str, {"pattern": _SHA256}]
+    seconds: Annotated[float, {"minimum": 0, "description": "scoring and metrics of this cell in the run that made it"}]
+
+
+class MatrixSet(TypedDict):
+    name: Name
+    dataset: Annotated[str, {"description": "the build or view folder"}]
+    benchmark: Name
+    version: str | None
+    fingerprint: Annotated[str, {"pattern": _SHA256}]
+    label_fingerprint: Annotated[str, {"pattern": _SHA256}]
+    base_fingerprint: Annotated[str, {"pattern": _SHA256, "description":
+                                      "the build whose rows it holds: itself, or the base of a view"}]
+    held_out: Annotated[list[Name], {"description": "a fold's held-out decoder families or generators; [] otherwise"}]
+
+
+class MatrixTrainingSet(MatrixSet):
+    model: Annotated[Name, {"description": "the registry configuration trained on it"}]
+    run: Annotated[str, {"description": "the run folder"}]
+    checkpoint_sha256: Annotated[str, {"pattern": _SHA256}]
+    thresholds: Annotated[FrozenThresholds, {"description": "chosen on its validation split before any test set was "
+                                                            "scored"}]
+    validation_predictions: Name
+
+
+class MatrixTestSet(MatrixSet):
+    splits: Annotated[list[Name], {"minItems": 1}]
+    pool: Annotated[str | None, {"description": "the pool of reals kept (all fakes kept); null: every real"}]
+
+
+class MatrixTiming(TypedDict):
+    """Wall seconds of the run that wrote the document (work reused from an earlier run counts zero)."""
+
+    features_s: Annotated[float, {"minimum": 0}]
+    training_s: Annotated[float, {"minimum": 0}]
+    scoring_s: Annotated[float, {"minimum": 0}]
+    total_s: Annotated[float, {"minimum": 0}]
+    songs_extracted: Annotated[int, {"minimum": 0, "description": "songs whose encoder features were computed"}]
+    distinct_songs: Annotated[int, {"minimum": 0, "description": "distinct songs the matrix reads"}]
+    reused: Annotated[dict[str, int], {"description": "runs, thresholds, cells taken from an earlier run"}]
+
+
+class Matrix(TypedDict):
+    """``matrix.json``."""
+
+    schema_version: Annotated[int, {"const": MATRIX_SCHEMA_VERSION}]
+    created: Annotated[str, {"pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$"}]
+    mom_bench_version: Name
+    git_commit: str | None
+    libraries: dict[str, str | None]
+    model: Annotated[dict[str, Any], {"description": "requested name, precision, batch size"}]
+    threshold: Annotated[float, {"minimum": 0, "maximum": 1, "description": "the fixed threshold"}]
+    n_bootstrap: Annotated[int, {"minimum": 1}]
+    seed: int
+    definitions: dict[str, str]
+    training_sets: Annotated[list[MatrixTrainingSet], {"minItems": 1}]
+    test_sets: Annotated[list[MatrixTestSet], {"minItems": 1}]
+    cells: list[MatrixCell]
+    timing: MatrixTiming
+
 # --------------------------------------------------------------------------------------------------
 # results.json (`mom-bench evaluate`)
 
