@@ -266,6 +266,11 @@ class _Matrix:
         device = None if self.runtime.requested is None else str(self.runtime.requested)
         train(self.model, s.build, run_dir, device=device, num_workers=self.runtime.num_workers,
               precision=self.precision, progress=self.progress, log=self.say, **self.train_options)
+        if self.runtime.part.distributed:
+            # a head on cached features trains on rank 0 alone and every rank leaves the group once the features
+            # are in (mom_bench.loop.feeds): join it again, which waits for rank 0's checkpoint
+            distributed.init(self.runtime.requested)
+            distributed.barrier()
         after = checkpoint_sha256(str(run_dir / "best"))
         if after is None:
             raise MatrixError(f"{run_dir / 'best'}: the run left no readable checkpoint")
