@@ -67,48 +67,52 @@ def fold_ids(base: str | Path | Build, kind: str) -> list[str]:
     return folds.choices(kind, build.decoder_families(), folds.fake_generators(base_metadata(build)))
 
 
-def _readme(doc: dict[str, Any], base_dir: Path) -> str:
+def _readme(doc: dict[str, Any], base_dir: Path, out_dir: Path) -> str:
     fold = doc["fold"]
     what = (f"decoder family `{fold['family']}` ({', '.join(fold['held_out'])})" if fold["kind"] == LOFO
             else f"generator `{fold['held_out'][0]}`")
     control = fold["count_control"]
     rows = "\n".join(f"| {split} | {len(ids)} | " + ", ".join(f"{g} {n}" for g, n in doc["counts"][split].items())
                      + " |" for split, ids in doc["splits"].items())
-    short = (f" **Short by {control['short_by']}**: test_id had no more groups to move." if control["short_by"]
-             and control["enabled"] else "")
+    if not control["enabled"]:
+        topped = f"Count control off: train holds {control['reached']} fakes, the base's train {control['target']}."
+    else:
+        topped = (f"Count control: train holds {control['reached']} fakes, as many as the base's train"
+                  if not control["short_by"] else
+                  f"Count control: train holds {control['reached']} fakes, {control['short_by']} fewer than the "
+                  "base's train (test_id had no more groups to move)") + \
+            f"; {len(fold['groups_moved'])} groups moved from test_id, seed {fold['seed']}."
     return f"""# {doc['benchmark']}: a fold view of {doc['base']['benchmark']}
 
-This folder is a *view* made by `mom-bench fold`: it holds no audio. Its rows are rows of the build
-`{base_dir}` (fingerprint `{doc['base']['fingerprint'][:16]}`), each in the split of the fold that holds out
-{what}: that held-out set's test fakes are the only fakes of `test_ood`, its training and validation fakes are
-left out, and the base's other held-out generators are scored in `test_id`
-(rule: docs/folds.md of mom-bench).
+This folder is a view made by `mom-bench fold`; it holds no audio. Its rows are rows of the build
+`{base_dir}` (fingerprint `{doc['base']['fingerprint'][:16]}`), each in the split of the fold that holds
+out {what}. The held-out set's test fakes are the only fakes of test_ood; its fakes in train and validation
+are left out; the base's other held-out generators are scored in test_id. The rule: docs/folds.md of
+mom-bench.
 
-Count control {'on' if control['enabled'] else 'off'}: train holds {control['reached']} fakes, the base's train
-{control['target']}.{short} Seed {fold['seed']}.
+{topped}
 
 | split | rows | by generator |
 |---|---|---|
 {rows}
 
 Left out: {len(doc['left_out'][folds.HELD_OUT_IN_TRAINING])} rows of the held-out set beside training songs,
-{len(doc['left_out'][folds.COUNT_CONTROL_SURPLUS])} surplus fakes of count control (ids in `view.json`).
+{len(doc['left_out'][folds.COUNT_CONTROL_SURPLUS])} surplus fakes of count control (their ids are in view.json).
 
 ## Use it
 
 ```
-mom-bench train --model clam --data {{this folder}}
-mom-bench evaluate --model clam --data {{this folder}}
+mom-bench train --model clam --data {out_dir}
+mom-bench evaluate --model clam --data {out_dir}
 ```
 
 ```python
 from mom_bench.dataset.views import load_dataset
-ds = load_dataset("this folder")            # a datasets.DatasetDict, one entry per split of the fold
+ds = load_dataset("{out_dir}")  # a datasets.DatasetDict, one entry per split of the fold
 ```
 
-Opening the view checks that its base is still the build it was made from and computes the fold again;
-moving or rebuilding the base, or editing `view.json`, makes it refuse to open (make the view again with
-`mom-bench fold ... --overwrite`).
+Opening the view checks that its base is still the build it was made from and computes the fold again:
+a moved or rebuilt base, or an edited view.json, is refused with the command that makes the view again.
 """
 
 
@@ -189,7 +193,7 @@ def make_fold(base: str | Path | Build, kind: str, held_out: str, out: str | Pat
                 raise ForeignFolder(f"{out_dir} already holds {what} ({old['benchmark'] if old else folds.VIEW_FILE}"
                                     f"{'' if old is None else ' of base ' + str(old['base'].get('absolute_path'))}): "
                                     "pass --overwrite to replace it, or --out DIR for another folder")
-        write_atomic(out_dir / README_NAME, _readme(doc, base_dir))
+        write_atomic(out_dir / README_NAME, _readme(doc, base_dir, out_abs))
         write_json_atomic(out_dir / folds.VIEW_FILE, doc, indent=1)  # last: the folder is a view once it exists
     return _reopen(out_dir)
 
