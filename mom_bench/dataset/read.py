@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mom_bench.core.errors import BuildTampered, NotABuiltBenchmark, UnsafePath, ViewBaseMissing
+from mom_bench.core.errors import BuildTampered, FoldError, NotABuiltBenchmark, UnsafePath, ViewBaseMissing
 from mom_bench.core.files import read_regular
 from mom_bench.core.splits import SPLITS, TEST_OOD, RowStatus, split_rank
 from mom_bench.dataset import folds, protocols
@@ -529,7 +529,7 @@ class View(Build):
         try:
             fold, expected = compute_fold(base, meta, fold_block["kind"], held, seed=fold_block["seed"],
                                           count_control=fold_block["count_control"]["enabled"])
-        except folds.FoldError as err:
+        except FoldError as err:
             raise BuildTampered(f"{where}: its fold cannot be made from the base any more ({err}); the view or "
                                 f"its base was changed: make the view again: {remake_command(path, doc, base_dir)}"
                                 ) from None
