@@ -8,6 +8,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     result = mb.evaluate(my_detector)               # a registry name, a checkpoint, or your own nn.Module
     clean, robust = mb.evaluate_robustness("clam")  # the same, then under every transform of a suite
     mb.extract("clam", num_shards=8, shard_index=3) # fill the feature cache, one shard of a cluster job
+    views = mb.make_folds(build_dir, "lofo")         # leave-one-family-out folds as views (train/evaluate --data)
     mb.check_detector(my_detector)                  # does it follow the detector contract?
     mb.matrix("fakeprint", ["mom-mini"], ["mom-mini"], folds="lofo")  # train on each fold, test with carried thresholds
 
@@ -30,6 +31,8 @@ _API = {
     "evaluate": "mom_bench.loop.evaluation",
     "evaluate_robustness": "mom_bench.loop.robustness",
     "extract": "mom_bench.loop.extraction",
+    "make_fold": "mom_bench.dataset.views",
+    "make_folds": "mom_bench.dataset.views",
     "predict": "mom_bench.loop.prediction",
     "matrix": "mom_bench.loop.matrix",
     "compute_report": "mom_bench.report.metrics",
@@ -42,6 +45,7 @@ _API = {
     "EvalResult": "mom_bench.loop.evaluation",
     "RobustnessResult": "mom_bench.loop.robustness",
     "ExtractResult": "mom_bench.loop.extraction",
+    "View": "mom_bench.dataset.read",
     "PredictionRow": "mom_bench.loop.prediction",
     "MatrixResult": "mom_bench.loop.matrix",
     "Report": "mom_bench.report.documents",
@@ -57,6 +61,9 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.core.errors import MomBenchError as MomBenchError
     from mom_bench.dataset.build_report import BuildResult as BuildResult
     from mom_bench.dataset.builder import build_benchmark as build_benchmark
+    from mom_bench.dataset.read import View as View
+    from mom_bench.dataset.views import make_fold as make_fold
+    from mom_bench.dataset.views import make_folds as make_folds
     from mom_bench.loop.evaluation import EvalResult as EvalResult
     from mom_bench.loop.evaluation import evaluate as evaluate
     from mom_bench.loop.extraction import ExtractResult as ExtractResult

@@ -125,6 +125,6 @@ def test_every_command_has_help_and_help_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     commands, heavy = out.stdout.split("\n")[:2]
-    assert commands.split() == ["build", "evaluate", "extract", "import-sonics", "info", "inspect", "leaderboard", "matrix",
-                                "models", "predict", "submit", "train", "weights"]
+    assert commands.split() == ["build", "evaluate", "extract", "fold", "import-sonics", "info", "inspect",
+                                "leaderboard", "matrix", "models", "predict", "submit", "train", "weights"]
     assert heavy == ""

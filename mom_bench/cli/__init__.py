@@ -14,6 +14,7 @@ from mom_bench.cli import (
     build,
     evaluate,
     extract,
+    fold,
     import_sonics,
     info,
     inspect,
@@ -30,7 +31,8 @@ from mom_bench.cli.app import InternalError, UserError, main
 __all__ = ["main", "UserError", "InternalError"]
 
 # `mom-bench --help` lists them alphabetically whatever the order here.
-for _command in (info.info, inspect.inspect, build.build, submit.submit_cmd, leaderboard.leaderboard_group,
-                 models.models_cmd, train.train_cmd, extract.extract_cmd, evaluate.evaluate_cmd, matrix.matrix_cmd,
-                 predict.predict_cmd, weights.weights_group, import_sonics.import_sonics_cmd):
+for _command in (info.info, inspect.inspect, build.build, fold.fold_cmd, submit.submit_cmd,
+                 leaderboard.leaderboard_group, models.models_cmd, train.train_cmd, extract.extract_cmd,
+                 evaluate.evaluate_cmd, matrix.matrix_cmd, predict.predict_cmd, weights.weights_group,
+                 import_sonics.import_sonics_cmd):
     main.add_command(_command)

@@ -139,6 +139,16 @@ class BuildError(MomBenchError, RuntimeError):
     """A build that must not produce a dataset (broken protocol rules, leakage, bad options)."""
 
 
+class FoldError(MomBenchError, ValueError):
+    """A fold view that cannot be made as asked (an unknown held-out generator or family, a fold whose train
+    would hold no fakes or whose test_ood would hold none); the message names the base and the fold."""
+
+
+class ViewBaseMissing(NotABuiltBenchmark):
+    """The build a fold view reads was not found where the view records it (moved or deleted); the message
+    names the recorded paths and how to fix it."""
+
+
 class NotEnoughSpace(MomBenchError, OSError):
     """The build would not fit on the target filesystem; nothing was written."""
 

@@ -478,9 +478,11 @@ def check_calibration_split(calibration_split: Any) -> None:
 
 
 def coverage(data_dir: Path | read.Build, scored: dict[str, int]) -> documents.Coverage:
-    """Rows scored per split against the split's rows in the build's row list (COVERAGE_DEFINITION)."""
-    path = Path(data_dir) / read.REPORT_NAME
-    rows = json.loads(path.read_text(encoding="utf-8")).get("rows")
+    """Rows scored per split against the split's rows in the build's row list (COVERAGE_DEFINITION); a fold
+    view's list is its base's, each row in the fold's split (:meth:`mom_bench.dataset.read.View.report`)."""
+    build = read.Build.open(data_dir, verify=False)
+    path = (build.base.path if isinstance(build, read.View) else build.path) / read.REPORT_NAME
+    rows = build.report().get("rows")
     out: dict[str, Any] = {"definition": COVERAGE_DEFINITION, "unassigned": None, "splits": {}}
     if not isinstance(rows, list):
         for split, n in scored.items():

@@ -56,12 +56,24 @@ def _splits(build: Build, splits: list[str] | tuple[str, ...] | None) -> list[st
     return list(dict.fromkeys(splits))
 
 
+def _sources(build: Build, splits: list[str]) -> list[tuple[Build, str]]:
+    """The built splits whose features ``splits`` need: themselves for a build; for a fold view, each split of
+    its base they draw rows from (the features live in the base's cache, shared by the base and its views)."""
+    out: list[tuple[Build, str]] = []
+    for split in splits:
+        out += [(source, name) for source, name in build.sources(split)
+                if not any(name == s and source is b for b, s in out)]
+    return out
+
+
 def extract(model: str | Path, data_dir: str | Path | Build | None = None, *, benchmark: str | None = None,
             checkpoint: str | Path | None = None, splits: list[str] | tuple[str, ...] | None = None,
             num_shards: int | None = None, shard_index: int | None = None, batch_size: int = 8,
             num_workers: int = 0, precision: str = "fp32", device: str | None = None, progress: bool = True,
             flush_every: int = 256, log: Callable[[str], None] | None = None) -> ExtractResult:
-    """Compute the cached features of ``model`` for ``splits`` (default: every split of the build).
+    """Compute the cached features of ``model`` for ``splits`` (default: every split of the build). For a fold
+    view, the splits of its base that ``splits`` draw rows from are extracted (whole, into the base's cache), and
+    ``result.computed`` / ``result.folders`` are keyed by those base splits.
 
     Work is split by :func:`mom_bench.core.distributed.part`: the launcher's ranks, or ``num_shards`` /
     ``shard_index`` for a scheduler's array jobs, each taking a contiguous block of whole batches of every
@@ -80,14 +92,17 @@ def extract(model: str | Path, data_dir: str | Path | Build | None = None, *, be
                               num_shards=num_shards, shard_index=shard_index)
     build = open_build(data_dir, benchmark)
     detector = _model(model, build.benchmark, checkpoint)
-    chosen = _splits(build, splits)
+    sources = _sources(build, _splits(build, splits))
     part, dev, resolved = runtime.part, runtime.device, runtime.precision
     result = ExtractResult(detector.name, part, resolved)
-    say(f"extracting {detector.name} features of {', '.join(chosen)} ({part.label()}, {resolved}, "
+    if any(source is not build for source, _ in sources):
+        say(f"{build} is a fold view of {sources[0][0]}: extracting the features of the base's splits it reads, "
+            "into the base's cache (shared with the base and its other views)")
+    say(f"extracting {detector.name} features of {', '.join(s for _, s in sources)} ({part.label()}, {resolved}, "
         f"{num_workers} decode workers, device {dev})")
     t0 = time.perf_counter()
-    for split in chosen:
-        folder, computed = fill_features(detector, build, split, dev, runtime.batch_size, part=part,
+    for source, split in sources:
+        folder, computed = fill_features(detector, source, split, dev, runtime.batch_size, part=part,
                                          num_workers=runtime.num_workers, precision=resolved, progress=progress,
                                          cache=FeatureCache(shard_size=flush_every))
         result.computed[split], result.folders[split] = computed, folder
@@ -101,14 +116,15 @@ def merge(model: str | Path, data_dir: str | Path | Build | None = None, *, benc
           precision: str = "fp32", device: str | None = None) -> dict[str, Path]:
     """Check that the shards of a sharded extraction together hold every row of ``splits``; raise
     :class:`mom_bench.loop.inference.ExtractionIncomplete` naming the missing shards otherwise. The shards are
-    then read as one cache by ``train`` and ``evaluate`` (nothing is copied)."""
+    then read as one cache by ``train`` and ``evaluate`` (nothing is copied). For a fold view, the base splits
+    it reads are checked (keys of the result)."""
     build = open_build(data_dir, benchmark)
     detector = _model(model, build.benchmark, checkpoint)
     resolved = Runtime.resolve(device, precision=precision, join=False).precision
     folders: dict[str, Path] = {}
-    for split in _splits(build, splits):
-        folder = FeatureCache().folder(detector, feature_key_parts(build.info, split, None), resolved)
-        ids = [str(i) for i in build.table(split, ["id"])["id"]]
+    for source, split in _sources(build, _splits(build, splits)):
+        folder = FeatureCache().folder(detector, feature_key_parts(source.info, split, None), resolved)
+        ids = [str(i) for i in source.table(split, ["id"])["id"]]
         check_complete(folder, ids, split)
         folders[split] = folder
     return folders

@@ -122,13 +122,14 @@ class DecodedBatches(torch.utils.data.IterableDataset):
     """Batches of a split's rows, decoded with a clip policy (and changed by a transform): what the decode
     workers of a DataLoader produce. Worker ``w`` of ``W`` decodes batches ``w, w + W, ...``; the DataLoader
     takes one batch from each worker in turn, so batches arrive in order whatever the number of workers and
-    every batch holds the same rows. Each worker reads its rows through its own parquet reader and decoder,
-    with one intra-op thread (the parallelism is the workers)."""
+    every batch holds the same rows. Each worker reads its rows through its own parquet reader and decoder
+    (the build's :meth:`~mom_bench.dataset.read.Build.row_range`, so a fold view reads its base's rows), with one
+    intra-op thread (the parallelism is the workers)."""
 
-    def __init__(self, data_dir: Path, split: str, ranges: list[tuple[int, int]], sample_rate: int,
+    def __init__(self, build: read.Build, split: str, ranges: list[tuple[int, int]], sample_rate: int,
                  clip: ClipPolicy, transform: RowTransform | None = None, where: str = "row"):
         super().__init__()
-        self.data_dir, self.split, self.ranges = data_dir, split, ranges
+        self.build, self.split, self.ranges = build, split, ranges
         self.sample_rate, self.clip, self.transform, self.where = sample_rate, clip, transform, where
 
     def __iter__(self) -> Iterator[tuple[int, list[str], list[torch.Tensor], dict[str, str]]]:
@@ -136,7 +137,7 @@ class DecodedBatches(torch.utils.data.IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         if info is not None:
             torch.set_num_threads(1)
-        reader = read.RowRange(self.data_dir, self.split, ["id", "audio"])
+        reader = self.build.row_range(self.split, ["id", "audio"])
         for j in range(worker, len(self.ranges), workers):
             ids: list[str] = []
             waves: list[torch.Tensor] = []
@@ -150,12 +151,13 @@ class DecodedBatches(torch.utils.data.IterableDataset):
             yield j, ids, waves, errors
 
 
-def decoded_batches(data_dir: Path, split: str, ranges: list[tuple[int, int]], model: Any, *,
+def decoded_batches(data_dir: Path | read.Build, split: str, ranges: list[tuple[int, int]], model: Any, *,
                     num_workers: int = 0, transform: RowTransform | None = None, device: torch.device | None = None,
                     where: str = "row") -> Iterator[tuple[list[str], list[torch.Tensor], dict[str, str]]]:
     """``(ids, waveforms, {id: error})`` per row range, in order; with ``num_workers`` > 0 decoded ahead in
     that many worker processes (pinned memory when the model is on CUDA)."""
-    source = DecodedBatches(data_dir, split, ranges, model.sample_rate, model.clip, transform, where)
+    build = read.Build.open(data_dir, verify=False)
+    source = DecodedBatches(build, split, ranges, model.sample_rate, model.clip, transform, where)
     if num_workers <= 0 or not ranges:
         stream: Iterable = iter(source)
     else:
@@ -193,8 +195,14 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
     """Compute into the feature cache the features of this process's part of ``split`` that are not there
     yet (``part``: default the launcher's rank, else the whole split); returns the cache folder and the
     number of songs computed. A part that finishes is recorded under ``<folder>/parts/``, so a merge can
-    name the parts that did not. ``cache`` sets where and how often shards are written."""
+    name the parts that did not. ``cache`` sets where and how often shards are written.
+
+    ``split`` is a split of a build: a fold view's features are those of its base's splits
+    (:meth:`~mom_bench.dataset.read.Build.sources`), filled one by one by :func:`extract_features`."""
     build = read.Build.open(data_dir, verify=False)  # a Build is used as it is; a bare folder is read once
+    if isinstance(build, read.View):
+        raise ValueError(f"{build}: {split} of a fold view has no cache of its own; fill its base's splits "
+                         f"({', '.join(s for _, s in build.sources(split))} of {build.base})")
     part = part or distributed.part()
     precision = P.resolve(precision, device)
     cache = cache or FeatureCache()
@@ -206,7 +214,7 @@ def fill_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, spl
     model.to(device)
     label = "" if part.whole else f" ({part.label()})"
     try:
-        cache.fill(model, folder, decoded_batches(build.path, split, todo, model, num_workers=num_workers,
+        cache.fill(model, folder, decoded_batches(build, split, todo, model, num_workers=num_workers,
                                                   transform=transform, device=device, where=f"{split} row"),
                    total=sum(b - a for a, b in todo), device=device, precision=precision, skip=stored,
                    progress=progress, desc=(desc or f"features {split}") + label,
@@ -312,19 +320,29 @@ def extract_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, 
     dataset fingerprint, split, encoders, clip, precision and ``transform``), so a second run, an ablation of
     the head or an evaluation of another epoch never runs the encoders again. Under a distributed launcher
     each rank computes its block of rows (:mod:`mom_bench.core.distributed`), all wait for each other, and every
-    rank then reads the whole split from the shared cache."""
+    rank then reads the whole split from the shared cache.
+
+    For a fold view, each split of its base that ``split`` draws rows from is filled whole, in the base's cache
+    (keyed on the base's fingerprint and split), and the view's rows are picked from there: a song is encoded
+    once for a build and every view of it."""
     build = read.Build.open(data_dir, verify=False)
     meta = build.table(split, ["id", "label", "generator"]).to_dict("records")
     part = distributed.part()
     if part.distributed:
         distributed.init(device)  # the barrier below needs the group (a no-op when the caller joined it)
-    folder, _ = fill_features(model, build, split, device, batch_size, part=part, num_workers=num_workers,
-                              precision=precision, transform=transform, progress=progress, desc=desc)
+    sources = build.sources(split)
+    folders = [fill_features(model, source, source_split, device, batch_size, part=part, num_workers=num_workers,
+                             precision=precision, transform=transform, progress=progress,
+                             desc=desc if len(sources) == 1 else None)[0]
+               for source, source_split in sources]
     distributed.barrier()
     ids = [str(m["id"]) for m in meta]
-    feats = FeatureCache().load(folder, set(ids))
+    feats: dict[str, Any] = {}
+    for folder in folders:
+        feats.update(FeatureCache().load(folder, set(ids) - set(feats)))
     if len(feats) < len(ids):
-        check_complete(folder, ids, split)
+        for folder, (source, source_split) in zip(folders, sources):
+            check_complete(folder, [str(i) for i in source.table(source_split, ["id"])["id"]], source_split)
     return stack([feats[i] for i in ids]), meta
 
 
@@ -359,7 +377,7 @@ def split_logits(model: Any, data_dir: Path | read.Build, split: str, *, batch_s
                unit="song", disable=not progress)
 
     def waves() -> Iterator[torch.Tensor]:
-        for ids, decoded, errors in decoded_batches(build.path, split, grid(start, stop, batch_size), model,
+        for ids, decoded, errors in decoded_batches(build, split, grid(start, stop, batch_size), model,
                                                     num_workers=num_workers, transform=transform, device=device,
                                                     where=f"{split} row"):
             if errors:

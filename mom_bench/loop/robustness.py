@@ -35,6 +35,7 @@ from mom_bench.core import distributed, settings
 from mom_bench.core.errors import RobustnessError
 from mom_bench.core.files import check_replaceable, write_atomic
 from mom_bench.core.splits import RowStatus
+from mom_bench.dataset import read
 from mom_bench.dataset.transforms import Suite, Transform, TransformError, item_seed, load_suite
 from mom_bench.report import metrics
 
@@ -140,7 +141,7 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
     check_replaceable(clean.out_dir / FOLDER, MARKER, "robustness folder")  # before the long part
     bench = clean.results["benchmark"]
     assert clean.build is not None
-    data = clean.build.path
+    data = clean.build  # opened and verified once; a fold view reads its base's rows through it
     tests = [s for s in bench["splits"] if s.startswith("test")]
     if not tests:
         raise RobustnessError(f"no test split among the evaluated splits ({', '.join(bench['splits'])}): the "
@@ -224,7 +225,7 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
 class _Scorer:
     """Scores test splits under one change at a time, through a per-(split, change) score cache."""
 
-    def __init__(self, detector: Any, data: Path, fingerprint: str, checkpoint_sha: str | None, batch_size: int,
+    def __init__(self, detector: Any, data: read.Build, fingerprint: str, checkpoint_sha: str | None, batch_size: int,
                  progress: bool):
         self.detector, self.data, self.fingerprint = detector, data, fingerprint
         self.checkpoint_sha, self.batch_size, self.progress = checkpoint_sha, batch_size, progress

@@ -200,8 +200,14 @@ def path_of(name: str) -> Path:
 LOFO = "-lofo-"
 
 
+#: ``<benchmark>~<fold>``: the name of a fold view over a build of ``<benchmark>`` (mom_bench.dataset.views).
+VIEW_MARK = "~"
+
+
 def base_name(name: str) -> str:
-    """The shipped benchmark a name refers to: itself, or the base of a ``-lofo-`` variant."""
+    """The shipped benchmark a name refers to: itself, the base of a ``-lofo-`` variant, or the benchmark a fold
+    view (``mom-mini~logo-rvq_codec``) was made from."""
+    name = name.split(VIEW_MARK, 1)[0]
     return name.split(LOFO, 1)[0] if LOFO in name and name.split(LOFO, 1)[0] in names() else name
 
 
