@@ -84,8 +84,60 @@ def test_the_shipped_schema_is_the_generated_one():
     assert matrix_render.MATRIX_SCHEMA_PATH.read_text() == matrix_render.schema_text()
 
 
-def test_per_family_and_per_pool_numbers_agree_with_scikit_learn_on_the_stored_predictions(two_corpora):
-    result, _, _ = two_corpora
+@pytest.fixture(scope="module")
+def lofo_matrix(two_corpora, mini_build, mom_layout, tmp_path_factory):
+    """fakeprint on mom-mini and its leave-one-family-out folds (views), scored on mom-mini (and its pools) and on
+    the MoM layout, in the home whose feature cache ``two_corpora`` filled."""
+    import mom_bench
+
+    out = tmp_path_factory.mktemp("lofo") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOM_BENCH_HOME", str(two_corpora[2]))
+        said: list[str] = []
+        result = mom_bench.matrix("fakeprint", [mini_build], [mini_build, mom_layout], out, folds="lofo",
+                                  keep_base=True, by_pool=True, log=said.append, **OPTIONS)
+    return result, said
+
+
+def test_lofo_rows_train_on_count_controlled_views_and_read_the_bases_features(lofo_matrix, mini_build):
+    result, said = lofo_matrix
+    doc = result.document
+    base = read.Build.open(mini_build)
+    families = {f for g, f in base.decoder_families().items() if base.counts["train"].get(g)}
+    rows = {r["name"]: r for r in doc["training_sets"]}
+    assert "mom-mini" in rows and {f"mom-mini~lofo-{f}" for f in families} <= set(rows)
+    assert doc["timing"]["songs_extracted"] == 0  # every view reads the base's cache, filled by the first matrix
+    base_fakes = int((base.table("train", ["label"])["label"] == 1).sum())
+    for name, row in rows.items():
+        if name == "mom-mini":
+            assert row["held_out"] == []
+            continue
+        view = read.Build.open(row["dataset"])
+        assert isinstance(view, read.View) and row["base_fingerprint"] == base.fingerprint
+        family = view.fold["family"]
+        assert row["held_out"][0] == family
+        train = view.table("train", ["label", "generator"])
+        assert int((train["label"] == 1).sum()) == base_fakes  # count control
+        assert not {g for g in train["generator"] if base.decoder_families().get(g) == family}
+        # the rows the fold moved into training are left out of its cell on the base build, and counted
+        seen = {str(i) for split in ("train", "validation") for i in view.table(split, ["id"])["id"]}
+        groups = {str(g) for split in ("train", "validation") for g in view.table(split, ["group_id"])["group_id"]}
+        test = pd.concat([base.table(s, ["id", "group_id"]) for s in ("test_id", "test_ood")])
+        overlap = test["id"].astype(str).isin(seen) | test["group_id"].astype(str).isin(groups)
+        cell = _cells(doc)[(name, "mom-mini")]
+        assert cell["excluded_overlap"] == int(overlap.sum())
+        assert cell["n"] == len(test) - int(overlap.sum())
+    md = (result.out / "matrix.md").read_text()
+    assert "the family was held out of that training set" in md and "*" in md
+
+
+def test_per_family_and_per_pool_numbers_agree_with_scikit_learn_on_the_stored_predictions(two_corpora,
+                                                                                          lofo_matrix):
+    _agree_with_scikit_learn(two_corpora[0])
+    _agree_with_scikit_learn(lofo_matrix[0])
+
+
+def _agree_with_scikit_learn(result):
     doc = result.document
     home = {r["name"]: r["thresholds"]["thresholds"] for r in doc["training_sets"]}
     checked = 0

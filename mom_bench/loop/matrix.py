@@ -30,6 +30,7 @@ import hashlib
 import json
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,15 @@ class _Set:
 
     @property
     def base_fingerprint(self) -> str:
-        return str(getattr(self.build, "base_fingerprint", None) or self.build.fingerprint)
+        return _base(self.build).fingerprint
 
     @property
     def held_out(self) -> list[str]:
-        fold = getattr(self.build, "fold", None) or {}
-        return [str(h) for h in (fold.get("held_out") or [])] if isinstance(fold, dict) else []
+        """A fold's held-out family (lofo) and generators; [] for a build."""
+        if not isinstance(self.build, read.View):
+            return []
+        fold = self.build.fold
+        return ([str(fold["family"])] if fold.get("family") else []) + [str(g) for g in fold.get("held_out") or []]
 
     def info(self) -> dict[str, Any]:
         b = self.build
@@ -94,6 +98,11 @@ class MatrixResult:
         from mom_bench.report.matrix_render import summary_text
 
         return summary_text(self.document)
+
+
+def _base(build: read.Build) -> read.Build:
+    """The build whose rows (and feature caches) ``build`` reads: itself, or a view's base."""
+    return build.base if isinstance(build, read.View) else build
 
 
 def _slug(name: str, fingerprint: str) -> str:
@@ -134,7 +143,20 @@ def _training_sets(specs: Sequence[SetLike], folds: str | None, keep_base: bool,
 
     out: list[read.Build] = []
     for base in builds:
-        made = views.make_folds(base, folds, folds_root / _slug(base.benchmark, base.fingerprint), seed=seed)
+        root = folds_root / _slug(base.benchmark, base.fingerprint)
+
+        def make() -> None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                views.make_folds(base, folds, root, seed=seed)
+            for warning in caught:  # a fold that cannot be made, a count control that fell short
+                say(f"{base.benchmark}: {warning.message}")
+
+        # rank 0 writes the views; then every rank opens them (make_folds reuses, verified, a view that is there)
+        distributed.part().on_main(make, error=MatrixError)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            made = views.make_folds(base, folds, root, seed=seed)
         say(f"{base.benchmark}: {len(made)} {folds} folds ({', '.join(v.benchmark for v in made)})")
         out += ([base] if keep_base else []) + list(made)
     return out
@@ -218,17 +240,14 @@ class _Matrix:
     # ---- features --------------------------------------------------------------------------------
     def features(self, training: list[_Set], tests: list[_Set]) -> int:
         """Fill the feature cache for every (set, split) the matrix reads, once; returns the distinct songs."""
+        # the built splits behind every split read (a view's are its base's): each is extracted once, whole
         wanted: dict[tuple[str, str], tuple[read.Build, str]] = {}
-        for s in training:
-            for split in (TRAIN, VALIDATION):
-                wanted.setdefault((s.build.fingerprint, split), (s.build, split))
-        for s in tests:
-            for split in s.splits:
-                wanted.setdefault((s.build.fingerprint, split), (s.build, split))
         songs: set[tuple[str, str]] = set()
-        for build, split in wanted.values():
-            base = getattr(build, "base_fingerprint", None) or build.fingerprint
-            songs |= {(str(base), str(i)) for i in build.table(split, ["id"])["id"]}
+        for build, splits in [(s.build, (TRAIN, VALIDATION)) for s in training] + [(s.build, s.splits) for s in tests]:
+            for split in splits:
+                for source, source_split in build.sources(split):
+                    wanted.setdefault((source.fingerprint, source_split), (source, source_split))
+                songs |= {(_base(build).fingerprint, str(i)) for i in build.table(split, ["id"])["id"]}
         by_model: dict[str, tuple[Any, list[tuple[read.Build, str]]]] = {}
         for s in training:
             spec = registry.resolve(self.model, s.build.benchmark)

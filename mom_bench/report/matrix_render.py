@@ -1,7 +1,7 @@
 """``matrix.json`` of `mom-bench matrix`: its JSON Schema (generated from
 :class:`mom_bench.report.documents.Matrix`, shipped as ``mom_bench/report/schemas/matrix.schema.json``), the check
 run before it is written, and what is drawn from it: ``matrix.md`` (the tables), the plain-text summary the
-command prints, and ``matrix.png`` (heatmaps of AUC and of FPR at the carried 5 % threshold).
+command prints, and ``matrix.png`` (heatmaps of AUC, of FPR at the carried 5 % threshold, and of AUC per decoder family).
 
 ``python -m mom_bench.report.matrix_render`` rewrites the shipped schema after a change to the types.
 """
@@ -195,7 +195,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
 
 
 def heatmap(doc: Mapping[str, Any]) -> bytes:
-    """A PNG of two panels, training sets x test sets: AUC, and FPR at the carried 5 % threshold."""
+    """A PNG of training sets x test sets: AUC, and FPR at the carried 5 % threshold; then, for the first test
+    set taken whole, training sets x decoder families: the family's AUC, starred where it was held out."""
     import io
 
     from mom_bench.report.plots import _plt
@@ -213,18 +214,31 @@ def heatmap(doc: Mapping[str, Any]) -> bytes:
                 out[i, j] = np.nan if v is None else v
         return out
 
-    panels = [("AUC", grid(lambda c: c and c["auc"]["value"]), "RdYlGn"),
-              ("FPR at the carried 5 % threshold",
-               grid(lambda c: c and (_point(c, HEADLINE, "fpr") or {}).get("value")), "RdYlGn_r")]
-    width = max(4.0, 0.9 * len(tests) + 2.8)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * width, 0.42 * len(trains) + 2.2))
-    for ax, (title, values, cmap) in zip(axes, panels):
+    panels = [("AUC", tests, grid(lambda c: c and c["auc"]["value"]), "RdYlGn", None),
+              ("FPR at the carried 5 % threshold", tests,
+               grid(lambda c: c and (_point(c, HEADLINE, "fpr") or {}).get("value")), "RdYlGn_r", None)]
+    whole = next((t["name"] for t in doc["test_sets"] if t["pool"] is None), None)
+    families = sorted({f for r in trains for f in (cells.get((r, whole)) or {}).get("per_decoder_family", {})})
+    if whole is not None and families:  # the third panel: which decoder family each training set misses
+        values = np.full((len(trains), len(families)), np.nan)
+        held = np.zeros(values.shape, dtype=bool)
+        for i, row in enumerate(doc["training_sets"]):
+            for j, fam in enumerate(families):
+                block = (cells.get((row["name"], whole)) or {}).get("per_decoder_family", {}).get(fam)
+                if block and block["auc"]["value"] is not None:
+                    values[i, j] = block["auc"]["value"]
+                    held[i, j] = _held(row, fam, block["generators"])
+        panels.append((f"AUC per decoder family on {whole} (* held out)", families, values, "RdYlGn", held))
+    width = max(4.0, 0.9 * max(len(p[1]) for p in panels) + 2.8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * width, 0.42 * len(trains) + 2.2))
+    for ax, (title, columns, values, cmap, marks) in zip(np.atleast_1d(axes), panels):
         image = ax.imshow(values, cmap=cmap, vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(np.arange(len(tests)), tests, fontsize=7, rotation=30, ha="right")
+        ax.set_xticks(np.arange(len(columns)), columns, fontsize=7, rotation=30, ha="right")
         ax.set_yticks(np.arange(len(trains)), trains, fontsize=7)
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                star = "*" if marks is not None and marks[i, j] else ""
+                ax.text(j, i, f"{v:.2f}{star}", ha="center", va="center", fontsize=7,
                         color="white" if v < 0.25 or v > 0.85 else "black")
         ax.set_title(title, fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
