@@ -145,7 +145,7 @@ def _training_sets(specs: Sequence[SetLike], folds: str | None, keep_base: bool,
     for base in builds:
         root = folds_root / _slug(base.benchmark, base.fingerprint)
 
-        def make() -> None:
+        def make(base: read.Build = base, root: Path = root) -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 views.make_folds(base, folds, root, seed=seed)

@@ -1,7 +1,8 @@
 """``matrix.json`` of `mom-bench matrix`: its JSON Schema (generated from
 :class:`mom_bench.report.documents.Matrix`, shipped as ``mom_bench/report/schemas/matrix.schema.json``), the check
 run before it is written, and what is drawn from it: ``matrix.md`` (the tables), the plain-text summary the
-command prints, and ``matrix.png`` (heatmaps of AUC, of FPR at the carried 5 % threshold, and of AUC per decoder family).
+command prints, and ``matrix.png`` (heatmaps of AUC, of FPR at the carried 5 % threshold, and of AUC per decoder
+family).
 
 ``python -m mom_bench.report.matrix_render`` rewrites the shipped schema after a change to the types.
 """
@@ -214,11 +215,14 @@ def heatmap(doc: Mapping[str, Any]) -> bytes:
                 out[i, j] = np.nan if v is None else v
         return out
 
-    panels = [("AUC", tests, grid(lambda c: c and c["auc"]["value"]), "RdYlGn", None),
-              ("FPR at the carried 5 % threshold", tests,
-               grid(lambda c: c and (_point(c, HEADLINE, "fpr") or {}).get("value")), "RdYlGn_r", None)]
+    Panel = tuple[str, list[str], np.ndarray, str, np.ndarray | None]  # title, columns, values, colours, stars
+    panels: list[Panel] = [
+        ("AUC", tests, grid(lambda c: c and c["auc"]["value"]), "RdYlGn", None),
+        ("FPR at the carried 5 % threshold", tests,
+         grid(lambda c: c and (_point(c, HEADLINE, "fpr") or {}).get("value")), "RdYlGn_r", None)]
     whole = next((t["name"] for t in doc["test_sets"] if t["pool"] is None), None)
-    families = sorted({f for r in trains for f in (cells.get((r, whole)) or {}).get("per_decoder_family", {})})
+    families = sorted({f for r in trains for f in (cells.get((r, whole)) or {}).get("per_decoder_family", {})}
+                      ) if whole is not None else []
     if whole is not None and families:  # the third panel: which decoder family each training set misses
         values = np.full((len(trains), len(families)), np.nan)
         held = np.zeros(values.shape, dtype=bool)
