@@ -23,8 +23,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def entry_files(root: Path | str) -> list[Path]:
-    """The entries' files: ``entries/<benchmark>/*.json``, without the robustness documents stored beside them."""
-    return sorted(p for p in (Path(root) / "entries").glob("*/*.json") if not p.name.endswith(schema.ROBUSTNESS_SUFFIX))
+    """The entries' files: ``entries/<benchmark>/*.json``, without the documents stored beside them (robustness,
+    matrix)."""
+    return sorted(p for p in (Path(root) / "entries").glob("*/*.json") if not p.name.endswith(schema.STORED_SUFFIXES))
 
 
 def check_entry(entry: Any, path: Path | None = None) -> list[str]:
