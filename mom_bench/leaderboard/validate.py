@@ -23,7 +23,8 @@ What is checked, all of it reported at once:
   fingerprint matches. A label fingerprint that differs from a build of the same benchmark version is a
   problem; a build of another version, or none, is a note (a problem with ``require_rescore``);
 * reported entries agree with the ``baselines/`` recipes they were imported from, both ways;
-* LEADERBOARD.md, leaderboard.csv and index.html equal a fresh rendering of the entries.
+* LEADERBOARD.md, leaderboard.csv and index.html (and leaderboard_matrix.csv, where an entry has a matrix)
+  equal a fresh rendering of the entries.
 """
 from __future__ import annotations
 
@@ -120,6 +121,9 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
 
     if check_rendered and not result.problems:
         fresh = render.render_texts(render.load_entries(root))
+        if render.MATRIX_CSV not in fresh and (root / render.MATRIX_CSV).exists():
+            result.problems.append(f"{root / render.MATRIX_CSV}: no entry has a matrix any more; run "
+                                   "`mom-bench leaderboard render`")
         for name, text in fresh.items():
             target = root / name
             if not target.is_file():
