@@ -28,7 +28,15 @@ from mom_bench.cli.app import UserError
 @click.option("--partial", is_flag=True,
               help="Accept predictions that leave out whole test splits; the entry is scored on the splits it "
                    "covers, marked partial on every page and not ranked.")
-def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap, partial):
+@click.option("--matrix", "matrix", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="A folder written by `mom-bench matrix`: re-scored from its predictions and carried by the entry "
+                   "(its cross-corpus section), kept beside it as <slug>.matrix.json.")
+@click.option("--matrix-data", "matrix_data", multiple=True, type=click.Path(path_type=Path, file_okay=False),
+              help="A build the matrix's training or test sets were made from (matched by label fingerprint), to "
+                   "check their rows' labels against; repeatable. --data and the default build of each set's "
+                   "benchmark are tried too.")
+def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_predictions, n_bootstrap, partial,
+               matrix, matrix_data):
     """Validate, score and add PREDICTIONS to the leaderboard.
 
     \b
@@ -38,13 +46,18 @@ def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_p
     the submission is valid. Then run `mom-bench leaderboard render`.
 
     \b
+    With --matrix DIR the entry also carries a cross-corpus matrix (`mom-bench matrix`): every cell is
+    re-scored from the folder's predictions with the thresholds re-chosen on its validation predictions,
+    and refused when a number of matrix.json differs.
+
+    \b
     Example:
       mom-bench submit preds.csv --meta meta.yaml --benchmark mom-mini
     """
     from mom_bench.leaderboard import submit as lb
 
     options = dict(root=root, replace=replace, store_predictions=not no_store_predictions, n_bootstrap=n_bootstrap,
-                   partial=partial)
+                   partial=partial, matrix=matrix, matrix_data=tuple(matrix_data))
     try:
         if predictions.is_dir():
             path = lb.entry_from_evaluation(predictions, meta, data_dir=data_dir, benchmark=benchmark, **options)

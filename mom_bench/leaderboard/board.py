@@ -23,8 +23,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def entry_files(root: Path | str) -> list[Path]:
-    """The entries' files: ``entries/<benchmark>/*.json``, without the robustness documents stored beside them."""
-    return sorted(p for p in (Path(root) / "entries").glob("*/*.json") if not p.name.endswith(schema.ROBUSTNESS_SUFFIX))
+    """The entries' files: ``entries/<benchmark>/*.json``, without the documents stored beside them (robustness,
+    matrix)."""
+    return sorted(p for p in (Path(root) / "entries").glob("*/*.json") if not p.name.endswith(schema.STORED_SUFFIXES))
 
 
 def check_entry(entry: Any, path: Path | None = None) -> list[str]:
@@ -136,6 +137,11 @@ def _source(entry: dict) -> str:
     return entry.get("command") or ""
 
 
+def heat_class(v: float) -> str:
+    """The page's colour class of a value in [0, 1] (h0 red ... h10 green), for every heatmap."""
+    return f"h{max(0, min(10, int(round(v * 10))))}"
+
+
 def _ranks(entries: list[dict]) -> dict[str, int]:
     """1, 2, ... over complete reproduced rows with an F1; partial rows cover fewer test splits and reported
     rows come from other test sets: no rank."""
@@ -214,6 +220,43 @@ def _has_pools(entries: list[dict]) -> bool:
 
 def _robustness(entry: dict) -> dict | None:
     return entry.get("robustness") if entry["kind"] == "reproduced" else None
+
+
+#: What the cross-corpus sections and the worst carried FPR column show, for the headers and notes of every output.
+MATRIX_NOTE = ("a detector trained on each training set (rows) and scored on each test set (columns) by "
+               "mom-bench matrix, its thresholds chosen on the training set's validation split and carried "
+               "unchanged (the protocol of the cross-corpus studies); each cell shows AUC / FPR at the carried "
+               "threshold chosen for 5 % FPR at home. Re-scored here from the submitted predictions, with the "
+               "thresholds re-chosen on the submitted validation predictions")
+HOME_NOTE = "home: the test set is drawn from the training set's own build (not cross-corpus)"
+UNCHECKED_NOTE = ("labels not checked: no build of that set was at hand when the matrix was submitted, so its "
+                  "labels are the submitter's")
+WORST_CARRIED_NOTE = ("the highest FPR at the carried 5 % threshold over the cells of the entry's cross-corpus "
+                      "matrix off the home set, with the cell (training set -> test set); the budget at home was "
+                      "5 %")
+
+
+def _matrix(entry: dict) -> dict | None:
+    """The entry's cross-corpus matrix summary (:data:`schema.MATRIX`); None for a reported row or one without."""
+    return entry.get("matrix") if entry["kind"] == "reproduced" else None
+
+
+def _has_matrix(entries: list[dict]) -> bool:
+    """Whether any row of a board carries a matrix (the cross-corpus section and column appear only then)."""
+    return any(_matrix(e) for e in entries)
+
+
+def _worst_carried(entry: dict) -> dict | None:
+    return (_matrix(entry) or {}).get("worst_fpr_carried_5pct")
+
+
+def matrix_grid(matrix: dict) -> tuple[list[str], list[str], dict[tuple[str, str], dict]]:
+    """(training sets, test sets, cell by (training set, test set)) of a matrix summary: rows and columns."""
+    return matrix["training_sets"], matrix["test_sets"], {(c["train"], c["test"]): c for c in matrix["cells"]}
+
+
+def _stat_value(block: dict | None) -> float | None:
+    return None if block is None else block.get("value")
 
 
 #: What the run columns show for a setting the entry does not record (an older results.json, or predictions

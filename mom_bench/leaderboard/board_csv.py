@@ -7,7 +7,9 @@ import io
 from typing import Any
 
 from mom_bench.leaderboard.board import (
+    _has_matrix,
     _has_pools,
+    _matrix,
     _ranks,
     _robustness,
     _run,
@@ -37,10 +39,11 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
                     gen_columns.append(col)
     # the worst-pool columns only where some row has one, so boards of older entries keep their columns
     pools = any(_has_pools(entries) for entries in boards.values())
+    matrix = any(_has_matrix(entries) for entries in boards.values())  # likewise the matrix columns
     fields = ["benchmark", "kind", "partial", "splits", "rank", "slug", "model_name", "f1", "f1_ci_low",
               "f1_ci_high", *(c.key for c in metric_registry.board_columns()), *_CSV_OPERATING, *_CSV_ROBUSTNESS,
-              *(_CSV_POOL if pools else ()), "parameters", *_CSV_RUN, "benchmark_version", "dataset_fingerprint",
-              "date", "source"] + gen_columns
+              *(_CSV_POOL if pools else ()), *(_CSV_MATRIX if matrix else ()), "parameters", *_CSV_RUN,
+              "benchmark_version", "dataset_fingerprint", "date", "source"] + gen_columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -63,6 +66,8 @@ def render_csv(boards: dict[str, list[dict]]) -> str:
             row.update(_csv_operating(e))
             if pools:
                 row.update(_csv_pool(e))
+            if matrix:
+                row.update(_csv_matrix(e))
             run = _run(e) or {}
             row.update({"run_precision": _csv_text(run.get("precision") or ""),
                         "run_batch_size": "" if run.get("batch_size") is None else str(run["batch_size"]),
@@ -83,6 +88,11 @@ _CSV_OPERATING = ("tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci_low", "tpr_at_1pct_fpr_
 #: The pool of reals with the lowest AUC (all fakes of its test split against it): on boards where a row has one.
 _CSV_POOL = ("worst_real_pool_auc", "worst_real_pool_auc_ci_low", "worst_real_pool_auc_ci_high", "worst_real_pool",
              "worst_real_pool_split", "worst_real_pool_n_real", "worst_real_pool_n_fake")
+#: The cross-corpus matrix of a row, summed up (its cells are rows of leaderboard_matrix.csv): on boards where a
+#: row has one.
+_CSV_MATRIX = ("worst_fpr_carried_5pct", "worst_fpr_carried_5pct_ci_low", "worst_fpr_carried_5pct_ci_high",
+               "worst_fpr_carried_5pct_train", "worst_fpr_carried_5pct_test", "lowest_auc_off_home",
+               "lowest_auc_off_home_train", "lowest_auc_off_home_test", "matrix_labels_checked")
 #: The robustness claim of a reproduced row (reported by the submitter's run; empty when it has none).
 _CSV_ROBUSTNESS = ("robustness_reported_by", "robustness_suite", "robustness_transforms", "codec_worst_tpr",
                    "codec_worst_fpr", "codec_mean_abs_dp", "codec_max_abs_dp", "codec_invariant", "most_harmful",
@@ -111,6 +121,21 @@ def _csv_pool(entry: dict) -> dict[str, str]:
             "worst_real_pool_split": _csv_text(worst.get("split", "")),
             "worst_real_pool_n_real": str(worst.get("n_real", "")),
             "worst_real_pool_n_fake": str(worst.get("n_fake", ""))}
+
+
+def _csv_matrix(entry: dict) -> dict[str, str]:
+    """The cells of :data:`_CSV_MATRIX` (empty where the row has no matrix, or no cell off its home set)."""
+    m = _matrix(entry) or {}
+    worst, lowest = m.get("worst_fpr_carried_5pct") or {}, m.get("lowest_auc_off_home") or {}
+    ci = worst.get("ci") or [None, None]
+    return {"worst_fpr_carried_5pct": _plain(worst.get("value")), "worst_fpr_carried_5pct_ci_low": _plain(ci[0]),
+            "worst_fpr_carried_5pct_ci_high": _plain(ci[1]),
+            "worst_fpr_carried_5pct_train": _csv_text(worst.get("train", "")),
+            "worst_fpr_carried_5pct_test": _csv_text(worst.get("test", "")),
+            "lowest_auc_off_home": _plain(lowest.get("value")),
+            "lowest_auc_off_home_train": _csv_text(lowest.get("train", "")),
+            "lowest_auc_off_home_test": _csv_text(lowest.get("test", "")),
+            "matrix_labels_checked": _flag(m.get("labels_checked"))}
 
 
 def _csv_robustness(r: dict) -> dict[str, str]:

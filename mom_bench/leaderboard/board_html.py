@@ -17,8 +17,10 @@ from mom_bench.leaderboard.board import (
     RUN_NOTE,
     SOURCE_NOTE,
     TPR_NOTE,
+    WORST_CARRIED_NOTE,
     _ci,
     _generator_cells,
+    _has_matrix,
     _has_operating_points,
     _has_pools,
     _has_runs,
@@ -34,13 +36,16 @@ from mom_bench.leaderboard.board import (
     _tpr_point,
     _value,
     _versions,
+    _worst_carried,
     _worst_pool,
     _worst_source,
     _yes_no,
     generators,
+    heat_class,
     is_partial,
     run_cells,
 )
+from mom_bench.leaderboard.board_matrix import html_section
 
 _TEMPLATE_SLOT = re.compile(r"\{\{(csp|nav|body|css|js)\}\}")
 
@@ -77,10 +82,6 @@ def _td_num(v: float | None, digits: int = 3, extra: str = "") -> str:
     return f'<td data-sort="{_sort_key(v)}"{extra}>{_num(v, digits)}</td>'
 
 
-def _heat_class(v: float) -> str:
-    return f"h{max(0, min(10, int(round(v * 10))))}"
-
-
 def _row_class(entry: dict) -> str:
     return entry["kind"] + (" partial" if is_partial(entry) else "")
 
@@ -102,6 +103,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
     operating = robust or _has_operating_points(entries)  # the codec columns follow these
     runs = _has_runs(entries)
     pools = _has_pools(entries)
+    matrix = _has_matrix(entries)
     head = "".join([
         _th("#", "rank", title="rank among reproduced rows; reported rows are not ranked"),
         _th("Model", "model", "text"), _th("Type", "kind", "text"),
@@ -111,6 +113,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
         *(_OPERATING_HEADS if operating else ()),
         *(_ROBUSTNESS_HEADS if robust else ()),
         *(_POOL_HEADS if pools else ()),
+        *(_MATRIX_HEADS if matrix else ()),
         *(_RUN_HEADS if runs else ()),
         _th("Params", "params"), '<th class="text">Links</th>', '<th class="text">Details</th>'])
     rows = []
@@ -144,6 +147,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
             + "".join(_td_num(_value(s.get(c.key))) for c in _table_columns())
             + (_html_operating_cells(e, robust) if operating else "")
             + (_html_pool_cell(e) if pools else "")
+            + (_html_carried_cell(e) if matrix else "")
             + (_html_run_cells(e) if runs else "")
             + f'<td data-sort="{e.get("parameters") if e.get("parameters") is not None else ""}">'
               f'{_params(e.get("parameters"))}</td>'
@@ -169,7 +173,7 @@ def _html_board(bench: str, entries: list[dict]) -> str:
                 if m.get("n_fake") is not None:
                     tip.append(f"{m['n_fake']} fakes")
                 label = _num(value) + (" TPR" if which == "tpr" else "")
-                cls = f"heat {_heat_class(value)}" + (" tpr" if which == "tpr" else "")
+                cls = f"heat {heat_class(value)}" + (" tpr" if which == "tpr" else "")
                 cells.append(f'<td class="{cls}" data-sort="{round(value, 6)!r}" title="{_e("; ".join(tip))}">'
                              f'{label}</td>')
             hrows.append(f'<tr class="{_row_class(e)}"><td class="text model">{_e(e["model_name"])}</td>'
@@ -187,11 +191,15 @@ def _html_board(bench: str, entries: list[dict]) -> str:
                   "ArtifactBench's criterion (mean |dP| &lt;= 0.15 and max &lt;= 0.35 under codecs).")
     if pools:
         notes += f" Worst real pool AUC: {_e(POOL_NOTE)}."
+    if matrix:
+        notes += f" Worst carried FPR: {_e(WORST_CARRIED_NOTE)}."
     if runs:
         notes += f" Run precision, batch, clip: {_e(RUN_NOTE)}."
     if notes:
         table += f'\n<p class="muted">{notes.strip()}</p>'
-    return f'<section id="bench-{_e(bench)}"><h2>{_e(bench)}</h2>{intro}\n{table}\n{heat}</section>'
+    cross = html_section(bench, entries)
+    return (f'<section id="bench-{_e(bench)}"><h2>{_e(bench)}</h2>{intro}\n{table}\n{heat}'
+            + (f"\n{cross}" if cross else "") + "</section>")
 
 
 _OPERATING_HEADS = (
@@ -223,6 +231,20 @@ def _html_pool_cell(entry: dict) -> str:
            f"against {worst['n_fake']} fakes").replace("  ", " ")
     return (f'<td class="source" data-sort="{_sort_key(worst["value"])}" title="{_e(tip)}">{_num(worst["value"])} '
             f'<span class="muted">{_e(worst["pool"])}, {_e(worst["split"])}</span></td>')
+
+
+_MATRIX_HEADS = (_th("Worst carried FPR", "worst_fpr_carried_5pct", title=WORST_CARRIED_NOTE),)
+
+
+def _html_carried_cell(entry: dict) -> str:
+    """The worst FPR at the carried 5 % threshold off the home set, with its cell (its interval in the tooltip)."""
+    worst = _worst_carried(entry)
+    if worst is None:
+        return '<td data-sort=""></td>'
+    cell = f"{worst['train']} -> {worst['test']}"
+    tip = f"{cell}: FPR {_num(worst['value'])} {_ci(worst)} at the threshold chosen for 5 % FPR at home".strip()
+    return (f'<td class="source" data-sort="{_sort_key(worst["value"])}" title="{_e(tip)}">{_num(worst["value"])} '
+            f'<span class="muted">{_e(cell)}</span></td>')
 
 
 _RUN_HEADS = (

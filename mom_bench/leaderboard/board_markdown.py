@@ -13,8 +13,10 @@ from mom_bench.leaderboard.board import (
     RUN_NOTE,
     SOURCE_NOTE,
     TPR_NOTE,
+    WORST_CARRIED_NOTE,
     _ci,
     _generator_cells,
+    _has_matrix,
     _has_operating_points,
     _has_pools,
     _has_runs,
@@ -29,6 +31,7 @@ from mom_bench.leaderboard.board import (
     _tpr_point,
     _value,
     _versions,
+    _worst_carried,
     _worst_pool,
     _worst_source,
     _yes_no,
@@ -36,6 +39,7 @@ from mom_bench.leaderboard.board import (
     is_partial,
     run_cells,
 )
+from mom_bench.leaderboard.board_matrix import markdown_section
 
 
 def _md(text: Any) -> str:
@@ -80,7 +84,8 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
         operating = robust or _has_operating_points(entries)  # the codec columns follow these
         runs = _has_runs(entries)
         pools = _has_pools(entries)
-        columns = _md_columns(operating, robust, runs, pools)
+        matrix = _has_matrix(entries)
+        columns = _md_columns(operating, robust, runs, pools, matrix)
         out += ["| " + " | ".join(name for name, _ in columns) + " |",
                 "|" + "".join(align + "|" for _, align in columns)]
         test_sets: list[str] = []
@@ -102,6 +107,7 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
             cells += [_num(_value(s.get(c.key))) for c in _table_columns()]
             cells += _md_operating_cells(e, robust) if operating else []
             cells += [_md_pool_cell(e)] if pools else []
+            cells += [_md_carried_cell(e)] if matrix else []
             cells += [_md(c) if c else "" for c in run_cells(e)] if runs else []
             cells += [_params(e.get("parameters")), src]
             out.append("| " + " | ".join(cells) + " |")
@@ -110,6 +116,8 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                     "/ reals)."]
         if pools:
             out += ["", f"Worst real pool AUC: {_md(POOL_NOTE)}."]
+        if matrix:
+            out += ["", f"Worst carried FPR: {_md(WORST_CARRIED_NOTE)}."]
         if runs:
             out += ["", f"Run precision, batch, clip: {_md(RUN_NOTE)}."]
         if robust:
@@ -126,6 +134,7 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                          for _, value, which in row]
                 partial = f" (**{_partial_note(e)}**)" if is_partial(e) else ""
                 out.append(f"| {_md(e['model_name'])}{partial} | {e['kind']} | " + " | ".join(cells) + " |")
+        out += markdown_section(bench, entries)
         if test_sets:
             out += ["", "Test sets of the reported rows:", ""] + [f"{i}. {_md(t)}" for i, t in enumerate(test_sets, 1)]
         if row_notes:
@@ -138,16 +147,24 @@ _MD_HEAD = [("#", "---:"), ("Model", "---"), ("Type", "---"), ("F1", "---:"), ("
 _MD_OPERATING = [("TPR@1%FPR", "---:"), ("Worst source FPR", "---:")]
 _MD_ROBUSTNESS = [("Codec worst TPR", "---:"), ("Codec mean \\|dP\\|", "---:"), ("Codec invariant", "---")]
 _MD_POOL = [("Worst real pool AUC", "---:")]
+_MD_MATRIX = [("Worst carried FPR", "---:")]
 _MD_RUN = [("Run precision", "---"), ("Batch", "---:"), ("Clip", "---")]  # not the metric's precision
 _MD_TAIL = [("Params", "---:"), ("Source", "---")]
 
 
-def _md_columns(operating: bool, robust: bool, runs: bool = False, pools: bool = False) -> list[tuple[str, str]]:
-    """(header, alignment) of the main Markdown table: the operating-point, robustness, worst-pool and run
-    columns only on a board where some row has them."""
+def _md_columns(operating: bool, robust: bool, runs: bool = False, pools: bool = False,
+                matrix: bool = False) -> list[tuple[str, str]]:
+    """(header, alignment) of the main Markdown table: the operating-point, robustness, worst-pool, worst
+    carried FPR and run columns only on a board where some row has them."""
     metric_columns = [(c.header, "---:") for c in _table_columns()]
     return (_MD_HEAD + metric_columns + (_MD_OPERATING if operating else []) + (_MD_ROBUSTNESS if robust else [])
-            + (_MD_POOL if pools else []) + (_MD_RUN if runs else []) + _MD_TAIL)
+            + (_MD_POOL if pools else []) + (_MD_MATRIX if matrix else []) + (_MD_RUN if runs else []) + _MD_TAIL)
+
+
+def _md_carried_cell(entry: dict) -> str:
+    """The worst FPR at the carried 5 % threshold off the home set, with its cell (empty where the row has none)."""
+    worst = _worst_carried(entry)
+    return "" if not worst else f"{_num(worst['value'])} ({_md(worst['train'] + ' -> ' + worst['test'])})"
 
 
 def _md_pool_cell(entry: dict) -> str:

@@ -34,6 +34,16 @@ def stored_robustness_name(slug: str) -> str:
     return f"{slug}{schema.ROBUSTNESS_SUFFIX}"
 
 
+def stored_matrix_name(slug: str) -> str:
+    """The name of the cross-corpus matrix document kept beside the entry ``slug``."""
+    return f"{slug}{schema.MATRIX_SUFFIX}"
+
+
+def is_stored_document(path: Path) -> bool:
+    """Whether ``path`` is a document kept beside an entry (robustness, matrix) rather than an entry."""
+    return path.name.endswith(schema.STORED_SUFFIXES)
+
+
 def entries_dir(root: Path | str, benchmark: str) -> Path:
     if not re.fullmatch(schema.SLUG_PATTERN, benchmark or ""):
         raise UnsafePath(f"benchmark name {benchmark!r} is not a plain name")

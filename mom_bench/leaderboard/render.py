@@ -13,7 +13,9 @@ backticks than the text holds; in the CSV, every text field that a spreadsheet w
 gets a leading apostrophe. Partial entries (some test splits left out) are marked on every output and
 never ranked. Boards whose rows have them add TPR at 1 % FPR (test splits pooled) and the worst real
 source's false-positive rate, and, where a row carries one, the robustness summary of the submitter's run,
-labelled as such (suite name@version) wherever it is shown. Outputs are written atomically (a symlink
+labelled as such (suite name@version) wherever it is shown. Boards where a row carries a cross-corpus matrix add
+a worst carried FPR column and a cross-corpus section (:mod:`~mom_bench.leaderboard.board_matrix`), and
+leaderboard_matrix.csv holds one row per entry and cell. Outputs are written atomically (a symlink
 planted at an output's name is replaced, never followed), one writer at a time per output folder.
 
 The three texts are drawn by :mod:`~mom_bench.leaderboard.board_markdown`,
@@ -22,6 +24,7 @@ The three texts are drawn by :mod:`~mom_bench.leaderboard.board_markdown`,
 """
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -30,9 +33,11 @@ from mom_bench.leaderboard.board import EntryError, _group, _value, check_entry,
 from mom_bench.leaderboard.board_csv import render_csv
 from mom_bench.leaderboard.board_html import render_html
 from mom_bench.leaderboard.board_markdown import render_markdown
+from mom_bench.leaderboard.board_matrix import MATRIX_CSV, has_matrix, render_matrix_csv
 
 # What callers import from here: the entry point, the three text renderings and the loading they rest on.
-__all__ = ["CHART_TOP", "OUTPUTS", "EntryError", "check_entry", "load_entries", "render", "render_chart", "render_csv",
+__all__ = ["CHART_TOP", "MATRIX_CSV", "OUTPUTS", "EntryError", "check_entry", "load_entries", "render", "render_chart",
+           "render_csv", "render_matrix_csv",
            "render_html", "render_markdown", "render_texts"]
 
 CHART_TOP = 5
@@ -95,9 +100,13 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
 
 
 def render_texts(boards: dict[str, list[dict]]) -> dict[str, str]:
-    """The three text outputs, by file name (what ``leaderboard validate`` compares with the committed ones)."""
-    return {"LEADERBOARD.md": render_markdown(boards), "leaderboard.csv": render_csv(boards),
-            "index.html": render_html(boards)}
+    """The text outputs, by file name (what ``leaderboard validate`` compares with the committed ones): the
+    three boards, and leaderboard_matrix.csv when some entry carries a cross-corpus matrix."""
+    texts = {"LEADERBOARD.md": render_markdown(boards), "leaderboard.csv": render_csv(boards),
+             "index.html": render_html(boards)}
+    if has_matrix(boards):
+        texts[MATRIX_CSV] = render_matrix_csv(boards)
+    return texts
 
 
 def render(root: Path | str = "leaderboard", out_dir: Path | str | None = None, chart: bool = True) -> list[Path]:
@@ -110,8 +119,12 @@ def render(root: Path | str = "leaderboard", out_dir: Path | str | None = None, 
     with writer_lock(out, "render"):
         boards = load_entries(root)
         written = []
-        for name, text in render_texts(boards).items():
+        texts = render_texts(boards)
+        for name, text in texts.items():
             written.append(write_atomic(out / name, text))
+        stale = out / MATRIX_CSV
+        if MATRIX_CSV not in texts and os.path.lexists(stale):
+            stale.unlink()  # the last entry with a matrix is gone: its rows must not stay published
         if chart:
             render_chart(boards, out / "per_generator_f1.png")
             written.append(out / "per_generator_f1.png")

@@ -1,6 +1,6 @@
 """JSON Schemas of the leaderboard's files.
 
-Four documents are described, each versioned by ``SCHEMA_VERSION``:
+The documents are described, each versioned by ``SCHEMA_VERSION``:
 
 * ``PREDICTION_ROW``: one row of a predictions file (CSV or Parquet columns ``id``, ``score``).
 * ``SUBMISSION_META``: the metadata file that travels with a submission (YAML or JSON).
@@ -9,7 +9,11 @@ Four documents are described, each versioned by ``SCHEMA_VERSION``:
   that is range-checked and recomputed from the run's document (stored beside the entry) but not re-scored.
   Its optional ``run`` object (``RUN``) records the precision, batch size and clip of the evaluate run the
   predictions came from (entries submitted from a plain predictions file, and older ones, lack it).
+  Its optional ``matrix`` object (``MATRIX``) summarises the cross-corpus matrix of ``mom-bench matrix`` the
+  entry carries, recomputed from the compact document stored beside it (``MATRIX_DOCUMENT``).
 * ``ENTRY_REPORTED``: the same place, for numbers copied from a paper (with the citation).
+* ``MATRIX_DOCUMENT``: ``<slug>.matrix.json`` beside an entry: the matrix's sets, thresholds and, per
+  training set and per cell, the predictions as columns.
 
 They are applied by the small validator of :mod:`mom_bench.core.json_schema`, which implements only the JSON
 Schema keywords these schemas use (listed in ``SUPPORTED``), so no third-party package is needed;
@@ -31,6 +35,10 @@ _BASE = "urn:mom-bench:schema"  # an identifier, not a place to fetch from
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 #: The suffix of the robustness.json stored beside an entry (``<slug>.robustness.json``): not an entry itself.
 ROBUSTNESS_SUFFIX = ".robustness.json"
+#: The suffix of the cross-corpus matrix stored beside an entry (``<slug>.matrix.json``): not an entry either.
+MATRIX_SUFFIX = ".matrix.json"
+#: Documents stored beside entries, by suffix (a slug has no dot, so no entry's file name ends so).
+STORED_SUFFIXES = (ROBUSTNESS_SUFFIX, MATRIX_SUFFIX)
 # A leading = + - @ would make spreadsheets evaluate the name as a formula when leaderboard.csv is opened;
 # control characters (line breaks, terminal escapes) would rewrite the terminal or the rendered tables.
 _MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": 100,
@@ -284,6 +292,138 @@ RUN: dict[str, Any] = {
     },
 }
 
+#: The most cells a matrix may have (training sets x test sets): far above any study's grid, and it bounds the
+#: entry's size.
+MAX_MATRIX_CELLS = 2_500
+_SET_NAME = {**_LABEL, "description": "a set's name as `mom-bench matrix` gives it (1 to 200 characters, no "
+                                      "control characters)"}
+_CARRIED_RATE = {**_rate("the rate at the threshold chosen for 5 % FPR on the training set's validation split, "
+                         "carried unchanged to the test set; null when that split had too few reals to choose it"),
+                 "type": ["object", "null"]}
+_MATRIX_CELL: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["train", "test", "home", "labels_checked", "n_fake", "n_real", "auc", "fpr_carried_5pct",
+                 "tpr_carried_5pct"],
+    "properties": {
+        "train": _SET_NAME, "test": _SET_NAME,
+        "home": {"type": "boolean", "description": "the test set holds rows of the training set's own build (its "
+                                                   "held-out splits, or a pool of them): not a cross-corpus cell"},
+        "labels_checked": {"type": "boolean", "description": "the rows of both sets were compared with their "
+                                                             "builds at submission"},
+        "n_fake": _COUNT, "n_real": _COUNT,
+        "auc": _rate("AUC of the test set's scores"),
+        "fpr_carried_5pct": _CARRIED_RATE, "tpr_carried_5pct": _CARRIED_RATE,
+    },
+}
+_MATRIX_EXTREME: dict[str, Any] = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "required": ["value", "train", "test"],
+    "properties": {"value": _RATE, "ci": _CI, "train": _SET_NAME, "test": _SET_NAME},
+}
+_SET_NAMES = {"type": "array", "items": _SET_NAME, "maxItems": MAX_MATRIX_CELLS}
+# The cross-corpus matrix an entry carries: recomputed from the stored document at submit and at validate.
+MATRIX: dict[str, Any] = {
+    "description": "matrix: the cross-corpus matrix of `mom-bench matrix` submitted with the entry (a detector "
+                   "trained on each training set, scored on each test set with the thresholds of its training "
+                   "set's validation split carried). Every number is recomputed from the predictions kept in the "
+                   "stored document; labels are compared with the builds where they were found (labels_checked)",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["stored", "stored_sha256", "file_sha256", "model", "threshold", "n_bootstrap", "seed", "n_rows",
+                 "labels_checked", "unchecked_sets", "training_sets", "test_sets", "cells",
+                 "worst_fpr_carried_5pct", "lowest_auc_off_home"],
+    "properties": {
+        "stored": {"type": "string", "pattern": SLUG_PATTERN[:-1] + MATRIX_SUFFIX.replace(".", r"\.") + "$",
+                   "description": "file beside the entry holding the compact matrix document (MATRIX_DOCUMENT)"},
+        "stored_sha256": {**_SHA256, "description": "sha256 of that file"},
+        "file_sha256": {**_SHA256, "description": "sha256 of the matrix.json submitted"},
+        "model": {**_LABEL, "description": "the model `mom-bench matrix` trained (as it was asked for)"},
+        "threshold": {"type": "number", "minimum": 0, "maximum": 1, "description": "the fixed threshold"},
+        "n_bootstrap": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "seed": {"type": "integer", "minimum": 0},
+        "n_rows": {**_COUNT, "description": "prediction rows kept: validation rows and every cell's rows"},
+        "labels_checked": {"type": "boolean",
+                           "description": "every set's rows (ids, splits, labels, generators, sources) were "
+                                          "compared with its build at submission"},
+        "unchecked_sets": {
+            "type": "object", "additionalProperties": False, "required": ["training_sets", "test_sets"],
+            "properties": {"training_sets": _SET_NAMES, "test_sets": _SET_NAMES},
+            "description": "sets whose build was not found at submission: their labels are the submitter's"},
+        "training_sets": {**_SET_NAMES, "minItems": 1},
+        "test_sets": {**_SET_NAMES, "minItems": 1},
+        "cells": {"type": "array", "minItems": 1, "maxItems": MAX_MATRIX_CELLS, "items": _MATRIX_CELL},
+        "worst_fpr_carried_5pct": {**_MATRIX_EXTREME, "description": "the cell off the home set (home false) with "
+                                                                     "the highest FPR at the carried 5 % threshold"},
+        "lowest_auc_off_home": {**_MATRIX_EXTREME, "description": "the cell off the home set with the lowest AUC"},
+    },
+}
+
+_TEXT_COLUMN = {"type": "array", "items": {"type": "string", "maxLength": 1000}}
+# A table of predictions as columns of equal length (the columns of the predictions files of `mom-bench matrix`).
+_PREDICTION_COLUMNS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "from_split", "generator", "decoder_family", "label", "score", "source"],
+    "description": "one row per song, in the order of the file it came from (the bootstrap draws follow it)",
+    "properties": {
+        "id": {"type": "array", "items": PREDICTION_ROW["properties"]["id"]},
+        "from_split": _TEXT_COLUMN, "generator": _TEXT_COLUMN,
+        "decoder_family": {**_TEXT_COLUMN, "description": "the generator's decoder family; empty for reals"},
+        "label": {"type": "array", "items": {"enum": [0, 1]}, "description": "1 fake, 0 real"},
+        "score": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
+        "source": {"type": "array", "items": {"type": ["string", "null"], "maxLength": 1000},
+                   "description": "the build's source column (a real's pool); null where it has none"},
+    },
+}
+_MATRIX_SET: dict[str, Any] = {
+    "name": _SET_NAME,
+    "benchmark": {"type": "string", "minLength": 1, "maxLength": 200},
+    "version": {"type": ["string", "null"], "maxLength": 40},
+    "fingerprint": _SHA256, "label_fingerprint": _SHA256, "base_fingerprint": _SHA256,
+    "held_out": {"type": "array", "items": _LABEL, "maxItems": 1000},
+}
+MATRIX_DOCUMENT: dict[str, Any] = {
+    **_closed_document("matrix-document", "The cross-corpus matrix kept beside a leaderboard entry"),
+    "description": "<slug>.matrix.json: a compact copy of the matrix.json of `mom-bench matrix` and of its "
+                   "predictions files, from which `leaderboard validate` recomputes the entry's matrix summary. "
+                   "Absolute paths of the submitter's machine are not kept",
+    "required": ["schema_version", "model", "threshold", "n_bootstrap", "seed", "source_sha256", "training_sets",
+                 "test_sets", "cells"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "model": MATRIX["properties"]["model"],
+        "threshold": MATRIX["properties"]["threshold"],
+        "n_bootstrap": MATRIX["properties"]["n_bootstrap"],
+        "seed": MATRIX["properties"]["seed"],
+        "source_sha256": {**_SHA256, "description": "sha256 of the matrix.json it was made from"},
+        "training_sets": {"type": "array", "minItems": 1, "maxItems": MAX_MATRIX_CELLS, "items": {
+            "type": "object", "additionalProperties": False,
+            "required": [*_MATRIX_SET, "thresholds", "validation"],
+            "properties": {**_MATRIX_SET,
+                           "thresholds": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
+                                          "description": "rule -> the threshold chosen on the validation rows "
+                                                         "(null: not resolvable there)"},
+                           "validation": {**_PREDICTION_COLUMNS, "description": "the training set's validation "
+                                                                                "predictions"}}}},
+        "test_sets": {"type": "array", "minItems": 1, "maxItems": MAX_MATRIX_CELLS, "items": {
+            "type": "object", "additionalProperties": False,
+            "required": [*_MATRIX_SET, "splits", "pool"],
+            "properties": {**_MATRIX_SET,
+                           "splits": {"type": "array", "minItems": 1, "maxItems": 20, "items": _LABEL},
+                           "pool": {**_LABEL, "type": ["string", "null"], "maxLength": 1000,
+                                    "description": "the pool of reals kept (all fakes kept); null: every real"}}}},
+        "cells": {"type": "array", "minItems": 1, "maxItems": MAX_MATRIX_CELLS, "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["train", "test", "excluded_overlap", "predictions"],
+            "properties": {"train": _SET_NAME, "test": _SET_NAME,
+                           "excluded_overlap": {**_COUNT, "description": "test rows left out: the training set "
+                                                                         "trained or validated on them"},
+                           "predictions": {**_PREDICTION_COLUMNS, "description": "the cell's predictions"}}}},
+    },
+}
+
 _COMMON_ENTRY: dict[str, Any] = {
     "schema_version": {"const": SCHEMA_VERSION},
     "benchmark": {"type": "string", "pattern": SLUG_PATTERN},
@@ -338,6 +478,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
             },
         },
         "robustness": ROBUSTNESS,
+        "matrix": MATRIX,
         "run": RUN,
         "report": {"type": "object", "description": "mom_bench.report.metrics.compute_report on the test splits"},
         "report_all_tests": {"type": "object",
@@ -463,4 +604,5 @@ def entry_schema(kind: str) -> dict[str, Any]:
     base = ENTRY_SCHEMAS[kind]
     return {**base, "properties": {**base["properties"], "summary": summary_schema()}}
 SCHEMAS = {"prediction-row": PREDICTION_ROW, "submission-meta": SUBMISSION_META,
-           "entry-reproduced": ENTRY_REPRODUCED, "entry-reported": ENTRY_REPORTED, "baseline-recipe": RECIPE}
+           "entry-reproduced": ENTRY_REPRODUCED, "entry-reported": ENTRY_REPORTED, "baseline-recipe": RECIPE,
+           "matrix-document": MATRIX_DOCUMENT}

@@ -18,6 +18,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,23 +26,26 @@ from typing import Any
 import pandas as pd
 
 from mom_bench.core import provenance, settings
-from mom_bench.core.errors import MomBenchError, UnknownModelError, UnsafePath
+from mom_bench.core.errors import MetricsError, MomBenchError, UnknownModelError, UnsafePath
 from mom_bench.core.files import sha256_file, writer_lock
 from mom_bench.core.formatting import stat
 from mom_bench.dataset import protocols
 from mom_bench.dataset.read import verify_build
-from mom_bench.leaderboard import schema
+from mom_bench.leaderboard import matrix_document, schema
 from mom_bench.leaderboard.board import run_text
 from mom_bench.leaderboard.entry_files import (
     check_slug,
     entries_dir,
     entry_path,
     entry_text,
+    is_stored_document,
     slugify,
+    stored_matrix_name,
     stored_predictions_text,
     stored_robustness_name,
     swap_in,
 )
+from mom_bench.leaderboard.matrix_claim import DEFAULT_MATRIX_LIMITS, MatrixLimits, matrix_claim
 from mom_bench.leaderboard.robustness_claim import robustness_claim
 from mom_bench.leaderboard.scoring import (
     SubmissionRejected,
@@ -57,7 +61,8 @@ from mom_bench.leaderboard.submission_files import DEFAULT_LIMITS, Limits, load_
 from mom_bench.models import registry
 from mom_bench.report.metrics import registry as metric_registry
 
-__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "run_settings", "Limits", "SubmissionRejected",
+__all__ = ["submit", "entry_from_evaluation", "rescore", "describe", "run_settings", "Limits", "MatrixLimits",
+           "SubmissionRejected",
            "check_predictions", "dataset_labels", "entries_dir", "entry_path", "load_meta", "load_predictions",
            "same_numbers", "score", "slugify", "stored_predictions_text", "summarise", "entry_text"]
 
@@ -67,20 +72,22 @@ MAX_BOOTSTRAP = 10_000
 
 @dataclass
 class _Prepared:
-    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text`` and the
-    robustness document's ``robustness_text``."""
+    """A checked and scored submission, not yet written: ``path`` and, when kept, ``predictions_text``, the
+    robustness document's ``robustness_text`` and the cross-corpus matrix's ``matrix_text``."""
 
     root: Path
     path: Path
     entry: dict
     predictions_text: str | None
     robustness_text: str | None = None
+    matrix_text: str | None = None
 
 
 def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None = None,
            root: Path | str = "leaderboard", *, replace: bool = False, store_predictions: bool = True,
            limits: Limits = DEFAULT_LIMITS, n_bootstrap: int = 1000, seed: int = 0, today: str | None = None,
-           expect_fingerprint: str | None = None, partial: bool = False) -> Path:
+           expect_fingerprint: str | None = None, partial: bool = False, matrix: Path | str | None = None,
+           matrix_data: Sequence[Path | str] = (), matrix_limits: MatrixLimits = DEFAULT_MATRIX_LIMITS) -> Path:
     """Validate, score and write ``<root>/entries/<benchmark>/<slug>.json``; returns its path.
 
     Raises ``SubmissionRejected`` listing every problem when anything is wrong; nothing is written then.
@@ -89,10 +96,17 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
     reproduced entry of the same slug and its stored predictions are swapped for the new ones only once
     everything is checked; any failure leaves them as they were. Writers of one leaderboard folder take
     turns: another one writing there at the same time makes this raise ``FolderBusy``.
+
+    ``matrix`` is a folder written by ``mom-bench matrix``: it is checked and re-scored
+    (:func:`~mom_bench.leaderboard.matrix_claim.matrix_claim`, within ``matrix_limits``), its rows compared
+    with the builds at hand (``data_dir``, the ``matrix_data`` folders, the default folder of each set's
+    benchmark), and the entry carries its summary, the compact document kept beside it as
+    ``<slug>.matrix.json``.
     """
     prepared = _prepare(predictions, meta, benchmark, data_dir, root, replace=replace,
                         store_predictions=store_predictions, limits=limits, n_bootstrap=n_bootstrap, seed=seed,
-                        today=today, expect_fingerprint=expect_fingerprint, partial=partial)
+                        today=today, expect_fingerprint=expect_fingerprint, partial=partial, matrix=matrix,
+                        matrix_data=matrix_data, matrix_limits=matrix_limits)
     return _write(prepared, replace=replace)
 
 
@@ -107,7 +121,9 @@ def _settings_problems(n_bootstrap: Any, seed: Any) -> list[str]:
 
 def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None,
              root: Path | str, *, replace: bool, store_predictions: bool, limits: Limits, n_bootstrap: int,
-             seed: int, today: str | None, expect_fingerprint: str | None, partial: bool) -> _Prepared:
+             seed: int, today: str | None, expect_fingerprint: str | None, partial: bool,
+             matrix: Path | str | None = None, matrix_data: Sequence[Path | str] = (),
+             matrix_limits: MatrixLimits = DEFAULT_MATRIX_LIMITS) -> _Prepared:
     """Every check of a submission, then its scoring; nothing is written. Raises SubmissionRejected."""
     problems: list[str] = _settings_problems(n_bootstrap, seed)
     meta_data, meta_problems = load_meta(meta, limits)
@@ -130,6 +146,12 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
     slug = path = None
     if meta_data is not None and not meta_problems:
         slug, path = _entry_target(meta_data, root, benchmark, replace, problems)
+    claim = None
+    if matrix is not None:
+        try:
+            claim = matrix_claim(matrix, matrix_data, known={data_dir: info} if info else None, limits=matrix_limits)
+        except SubmissionRejected as err:
+            problems += err.problems
     if problems:
         raise SubmissionRejected(problems)
     # with no problem found, every part was read (each None above comes with a problem)
@@ -144,10 +166,13 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
         text = stored_predictions_text(pred)
         entry["predictions"]["stored"] = f"{slug}.predictions.csv"
         entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    bad = schema.validate(entry, schema.entry_schema("reproduced"))
+    if claim is not None:
+        entry["matrix"] = {"stored": stored_matrix_name(slug),
+                           "stored_sha256": hashlib.sha256(claim.text.encode("utf-8")).hexdigest(), **claim.block}
+    bad = schema.text_problems(entry) + schema.validate(entry, schema.entry_schema("reproduced"))
     if bad:  # our own output must satisfy our own schema; fail loudly rather than publish a broken entry
         raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
-    return _Prepared(Path(root), path, entry, text)
+    return _Prepared(Path(root), path, entry, text, matrix_text=claim.text if claim else None)
 
 
 def _shipped_protocol(benchmark: str, problems: list[str]) -> protocols.BenchmarkProtocol | None:
@@ -325,21 +350,27 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
         changes: list[tuple[Path, str | None]] = []
         stored = path.with_name(f"{entry['slug']}.predictions.csv")
         robustness = path.with_name(stored_robustness_name(entry["slug"]))
+        matrix = path.with_name(stored_matrix_name(entry["slug"]))
         if prepared.predictions_text is not None:
             changes.append((stored, prepared.predictions_text))
         if prepared.robustness_text is not None:
             changes.append((robustness, prepared.robustness_text))
+        if prepared.matrix_text is not None:
+            changes.append((matrix, prepared.matrix_text))
         changes.append((path, entry_text(entry)))
         if prepared.predictions_text is None and _old_stored(old, "predictions") == stored.name:
             changes.append((stored, None))  # the replaced entry's own predictions, no longer referred to
         if prepared.robustness_text is None and _old_stored(old, "robustness") == robustness.name:
             changes.append((robustness, None))  # the replaced entry's robustness document, likewise
+        if prepared.matrix_text is None and _old_stored(old, "matrix") == matrix.name:
+            changes.append((matrix, None))  # and its matrix
         swap_in(changes)
     return path
 
 
 def _old_stored(old: dict | None, part: str) -> Any:
-    """The file name the replaced entry ``old`` gives for its ``part`` ("predictions", "robustness"), if any."""
+    """The file name the replaced entry ``old`` gives for its ``part`` ("predictions", "robustness", "matrix"),
+    if any."""
     held = (old or {}).get(part)
     return held.get("stored") if isinstance(held, dict) else None
 
@@ -403,7 +434,7 @@ def entry_from_evaluation(results_dir: Path | str, meta: Path | str | dict | Non
             kwargs[key] = run_metrics[key]
     fp = bench.get("fingerprint")
     options = {"store_predictions": True, "limits": DEFAULT_LIMITS, "n_bootstrap": 1000, "seed": 0, "today": None,
-               "partial": False, **kwargs}
+               "partial": False, "matrix": None, "matrix_data": (), "matrix_limits": DEFAULT_MATRIX_LIMITS, **kwargs}
     dataset = data_dir or bench.get("dataset")
     prepared = _prepare(results_dir / "predictions.csv", meta_data, name,
                         dataset if isinstance(dataset, (str, Path)) else None, root, replace=replace,
@@ -447,7 +478,9 @@ def run_settings(results: dict, results_file: Path) -> dict[str, Any]:
 def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str = "leaderboard") -> list[Path]:
     """Score every reproduced entry of ``benchmark`` again from its stored predictions, with this mom-bench's
     metrics, and rewrite its numbers (``report``, ``report_all_tests``, ``summary``) and ``mom_bench_version``;
-    everything else in the entry is kept (a ``robustness`` claim too: it does not come from the predictions).
+    everything else in the entry is kept (a ``robustness`` claim too: it does not come from the predictions). A
+    cross-corpus matrix is re-scored from its stored document, hash-checked, and its summary rewritten (and the
+    document's thresholds, should this version choose others on the same validation rows).
     For when the metrics change: ``leaderboard validate`` then finds the entries identical again. Returns the
     entries rewritten.
 
@@ -467,8 +500,12 @@ def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str
         problems: list[str] = []
         changes: list[tuple[Path, str | None]] = []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            if is_stored_document(path):
+                continue
             try:
                 entry = _rescored(path, info, data_dir)
+                if entry is not None and entry.get("matrix"):
+                    changes += _rescored_matrix(path, entry)
             except SubmissionRejected as err:
                 problems += err.problems
                 continue
@@ -477,7 +514,29 @@ def rescore(benchmark: str, data_dir: Path | str | None = None, root: Path | str
         if problems:
             raise SubmissionRejected(problems)
         swap_in(changes)
-    return [path for path, _ in changes]
+    return [path for path, _ in changes if not is_stored_document(path)]
+
+
+def _rescored_matrix(path: Path, entry: dict) -> list[tuple[Path, str | None]]:
+    """The entry's matrix summary recomputed from its stored document (updated in ``entry``), and the document
+    itself when the thresholds re-chosen on its validation rows are no longer those it keeps."""
+    claim = entry["matrix"]
+    doc, problems = matrix_document.read_stored(path, claim)
+    if doc is None:
+        raise SubmissionRejected([f"{path}: {p}" for p in problems])
+    try:
+        again = matrix_document.rescore(doc)
+    except MetricsError as err:
+        raise SubmissionRejected([f"{path}: matrix from {claim['stored']}: cannot be re-scored: {err}"]) from None
+    fresh = matrix_document.summary(doc, again, claim["unchecked_sets"])
+    claim.update({key: fresh[key] for key in matrix_document.SUMMARY_FIELDS})
+    if not matrix_document.threshold_differences(doc, again):
+        return []
+    for t in doc["training_sets"]:
+        t["thresholds"] = matrix_document.threshold_values(again.thresholds[t["name"]])
+    text = matrix_document.document_text(doc)
+    claim["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return [(path.with_name(claim["stored"]), text)]
 
 
 def _rescored(path: Path, info: dict, data_dir: Path) -> dict | None:
@@ -566,6 +625,18 @@ def describe(entry: dict) -> str:
     run = entry.get("run")
     if run:
         lines.append("  run: " + run_text(run))
+    grid = entry.get("matrix")
+    if grid:
+        worst, lowest = grid["worst_fpr_carried_5pct"], grid["lowest_auc_off_home"]
+        lines.append(f"  cross-corpus matrix of {_terminal(grid['model'])}: {len(grid['cells'])} cells re-scored"
+                     + (f"; off the home set, worst FPR at the carried 5 % threshold {fmt(worst)} "
+                        f"({_terminal(worst['train'])} -> {_terminal(worst['test'])})" if worst else "")
+                     + (f", lowest AUC {fmt(lowest)} ({_terminal(lowest['train'])} -> {_terminal(lowest['test'])})"
+                        if lowest else ""))
+        unchecked = [f"training set {_terminal(n)}" for n in grid["unchecked_sets"]["training_sets"]] + \
+            [f"test set {_terminal(n)}" for n in grid["unchecked_sets"]["test_sets"]]
+        if unchecked:
+            lines.append("  matrix labels not checked (no build at hand; --matrix-data) for: " + ", ".join(unchecked))
     robust = entry.get("robustness")
     if robust:
         lines.append(f"  robustness (reported by the run, suite {robust['suite']}): codec worst TPR "

@@ -10,7 +10,11 @@ What is checked, all of it reported at once:
   report (a mismatch names the fields), and an entry that leaves out test splits says it is partial. A
   robustness summary is the submitter's claim: the schema bounds it, and it must equal the summary recomputed
   from the robustness.json stored beside the entry (whose sha256 the entry records), field by field; the
-  transformed audio is not re-scored (a note says so). When
+  transformed audio is not re-scored (a note says so). A cross-corpus matrix is re-scored from the document stored
+  beside the entry (whose sha256 the entry records): thresholds re-chosen on its validation predictions, every
+  cell re-scored with them carried, and the entry's summary must be the one recomputed, cell by cell; where a
+  set's build is at hand (``data_dirs``, or the default build of its benchmark) its rows are compared with it.
+  When
   the benchmark is built here (the build is verified first) with the entry's ``label_fingerprint`` (the ids,
   splits, labels and generators scoring reads, the same on every machine), the stored predictions are re-scored and
   every number must follow from them (an entry scored before reports had ``per_real_pool`` is compared without
@@ -19,7 +23,8 @@ What is checked, all of it reported at once:
   fingerprint matches. A label fingerprint that differs from a build of the same benchmark version is a
   problem; a build of another version, or none, is a note (a problem with ``require_rescore``);
 * reported entries agree with the ``baselines/`` recipes they were imported from, both ways;
-* LEADERBOARD.md, leaderboard.csv and index.html equal a fresh rendering of the entries.
+* LEADERBOARD.md, leaderboard.csv and index.html (and leaderboard_matrix.csv, where an entry has a matrix)
+  equal a fresh rendering of the entries.
 """
 from __future__ import annotations
 
@@ -30,11 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from mom_bench.core import settings
-from mom_bench.core.errors import UnsafePath
+from mom_bench.core.errors import MetricsError, UnsafePath
 from mom_bench.core.files import read_regular, sha256_file
 from mom_bench.dataset import protocols
 from mom_bench.dataset.read import BuildTampered, verify_build
-from mom_bench.leaderboard import render, robustness_claim, schema, scoring, submission_files
+from mom_bench.leaderboard import (
+    matrix_document,
+    matrix_labels,
+    render,
+    robustness_claim,
+    schema,
+    scoring,
+    submission_files,
+)
 from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
 
@@ -82,18 +95,24 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
             stored = entry["predictions"].get("stored")
             if stored:
                 stored_names.add(path.parent / stored)
-            robust = entry.get("robustness") or {}
-            if robust.get("stored"):
-                stored_names.add(path.parent / robust["stored"])
+            for part in ("robustness", "matrix"):
+                held = entry.get(part) or {}
+                if held.get("stored"):
+                    stored_names.add(path.parent / held["stored"])
             bench = entry["benchmark"]
             if bench not in builds:
                 data_dir = (data_dirs or {}).get(bench) or settings.default_dataset_dir(bench)
                 builds[bench] = _local_build(Path(data_dir), recompute)
             _check_reproduced(path, entry, builds[bench], recompute, require_rescore, result)
+            if entry.get("matrix"):
+                known = {b.data_dir: b.info for b in builds.values() if b.info is not None}
+                _check_matrix(path, entry, known, recompute, require_rescore, result)
     for orphan in sorted(set(entries_root.glob("*/*.predictions.csv")) - stored_names):
         result.problems.append(f"{orphan}: predictions file that no entry refers to")
     for orphan in sorted(set(entries_root.glob(f"*/*{schema.ROBUSTNESS_SUFFIX}")) - stored_names):
         result.problems.append(f"{orphan}: robustness document that no entry refers to")
+    for orphan in sorted(set(entries_root.glob(f"*/*{schema.MATRIX_SUFFIX}")) - stored_names):
+        result.problems.append(f"{orphan}: matrix document that no entry refers to")
 
     if baselines_dir is not None and Path(baselines_dir).is_dir():
         _check_reported(entries, Path(baselines_dir), root, result)
@@ -102,6 +121,9 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
 
     if check_rendered and not result.problems:
         fresh = render.render_texts(render.load_entries(root))
+        if render.MATRIX_CSV not in fresh and (root / render.MATRIX_CSV).exists():
+            result.problems.append(f"{root / render.MATRIX_CSV}: no entry has a matrix any more; run "
+                                   "`mom-bench leaderboard render`")
         for name, text in fresh.items():
             target = root / name
             if not target.is_file():
@@ -133,8 +155,8 @@ def _read_entries(entries_root: Path, result: ValidationResult) -> dict[Path, di
                 result.problems.append(f"{path}: left over from an interrupted write (a new file not yet swapped "
                                        "in, or the kept copy of the file it replaced); compare it with its entry "
                                        "and remove it")
-            elif path.name.endswith(schema.ROBUSTNESS_SUFFIX):
-                continue  # a stored robustness document, checked with the entry that refers to it
+            elif path.name.endswith(schema.STORED_SUFFIXES):
+                continue  # a stored robustness or matrix document, checked with the entry that refers to it
             elif path.suffix == ".json" and path.is_file():
                 try:
                     entry = json.loads(path.read_text(encoding="utf-8"))
@@ -256,6 +278,53 @@ def _check_robustness(path: Path, entry: dict, result: ValidationResult) -> None
         return
     result.notes.append(f"{path}: its robustness summary (suite {claim['suite']}) is the submitter's claim, "
                         f"recomputed from {doc_path.name}: identical; the transformed audio is not re-scored here")
+
+
+def _check_matrix(path: Path, entry: dict, known: dict[Path, dict], recompute: bool, require_rescore: bool,
+                  result: ValidationResult) -> None:
+    """The entry's matrix summary against the document stored beside it: the recorded sha256, a document that
+    can be re-scored, rows that agree with the builds at hand, and a summary equal, cell by cell, to the one
+    recomputed from it."""
+    claim = entry["matrix"]
+    doc_path = path.parent / claim["stored"]
+    doc, problems = matrix_document.read_stored(path, claim)
+    if doc is None:
+        result.problems += [f"{path}: {p}" for p in problems]
+        return
+    if not recompute:
+        result.notes.append(f"{path}: its matrix ({doc_path.name}) was not re-scored (recompute is off)")
+        return
+    builds, problems = matrix_labels.builds_at_hand(doc, known=known)
+
+    def locate(table: tuple[str, ...], row: int | None) -> str:
+        name = f"training set {table[1]!r} validation" if table[0] == "validation" else \
+            f"cell {table[1]!r} x {table[2]!r}"
+        return f"{path}: matrix from {doc_path.name}: {name}" + ("" if row is None else f", row {row}")
+
+    labels = matrix_labels.check_labels(doc, builds, locate)
+    problems += labels.problems
+    try:
+        again = matrix_document.rescore(doc)
+    except MetricsError as err:
+        result.problems += problems + [f"{path}: matrix from {doc_path.name}: cannot be re-scored: {err}"]
+        return
+    fresh = matrix_document.summary(doc, again, claim["unchecked_sets"])
+    found = matrix_document.threshold_differences(doc, again) + matrix_document.summary_differences(claim, fresh)
+    if claim["labels_checked"] != fresh["labels_checked"]:
+        listed = [f"training set {n!r}" for n in fresh["unchecked_sets"]["training_sets"]] + \
+            [f"test set {n!r}" for n in fresh["unchecked_sets"]["test_sets"]]
+        found.append(f"labels_checked is {str(claim['labels_checked']).lower()}, but unchecked_sets lists "
+                     f"{', '.join(listed) or 'none'}")
+    problems += [f"{path}: matrix from {doc_path.name}: {p}" for p in found]
+    if problems:
+        result.problems += problems
+        return
+    missing = [f"training set {n!r}" for n in labels.unchecked["training_sets"]] + \
+        [f"test set {n!r}" for n in labels.unchecked["test_sets"]]
+    if missing:
+        (result.problems if require_rescore else result.notes).append(
+            f"{path}: matrix labels not compared with a build here (none at hand) for: {', '.join(missing)}")
+    result.notes.append(f"{path}: its matrix ({len(fresh['cells'])} cells) re-scored from {doc_path.name}: identical")
 
 
 def _check_partial(path: Path, entry: dict, result: ValidationResult) -> None:

@@ -52,7 +52,7 @@ from mom_bench.report import documents
 from mom_bench.report.metrics import carried
 
 #: Columns of a cell's predictions file.
-PREDICTION_COLUMNS = ["id", "from_split", "generator", "decoder_family", "label", "score", "source"]
+PREDICTION_COLUMNS = list(carried.PREDICTION_COLUMNS)
 FOLD_KINDS = ("lofo", "logo")
 
 SetLike = str | Path | read.Build

@@ -717,6 +717,53 @@ class RobustnessClaim(TypedDict):
     most_harmful_delta_tpr: float | None
 
 
+class MatrixClaimCell(TypedDict):
+    """One cell of an entry's matrix summary, recomputed from its stored predictions."""
+
+    train: str
+    test: str
+    home: bool  # the test set is drawn from the training set's own build
+    labels_checked: bool
+    n_fake: int
+    n_real: int
+    auc: SummaryStatistic
+    fpr_carried_5pct: SummaryStatistic | None  # None: the 5 % threshold was not resolvable at home
+    tpr_carried_5pct: SummaryStatistic | None
+
+
+class MatrixClaimExtreme(TypedDict):
+    value: float | None
+    ci: NotRequired[list[float] | None]
+    train: str
+    test: str
+
+
+class MatrixClaimSets(TypedDict):
+    training_sets: list[str]
+    test_sets: list[str]
+
+
+class MatrixClaim(TypedDict):
+    """The cross-corpus matrix an entry carries (schema ``mom_bench.leaderboard.schema.MATRIX``): the summary of
+    the document stored beside it (``stored``), recomputed from its predictions at submit and at validate."""
+
+    stored: str  # <slug>.matrix.json
+    stored_sha256: str
+    file_sha256: str  # the matrix.json submitted
+    model: str
+    threshold: float
+    n_bootstrap: int
+    seed: int
+    n_rows: int
+    labels_checked: bool
+    unchecked_sets: MatrixClaimSets
+    training_sets: list[str]
+    test_sets: list[str]
+    cells: list[MatrixClaimCell]
+    worst_fpr_carried_5pct: MatrixClaimExtreme | None
+    lowest_auc_off_home: MatrixClaimExtreme | None
+
+
 class TrainingData(TypedDict):
     description: str
     datasets: NotRequired[list[str]]
@@ -794,6 +841,7 @@ class EntryReproduced(_EntryCommon):
     report_all_tests: NotRequired[Report]
     command: NotRequired[str | None]
     robustness: NotRequired[RobustnessClaim]
+    matrix: NotRequired[MatrixClaim]  # a cross-corpus matrix submitted with the entry; most entries have none
     run: NotRequired[RunSettings]  # from an evaluate results folder; plain predictions files and older entries lack it
     mom_bench_version: str
     date: str

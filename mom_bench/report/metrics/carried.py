@@ -23,6 +23,9 @@ from mom_bench.report.metrics.report import _applied, _source_name, compute_repo
 
 #: The carried thresholds, in the order tables show them: the fixed one, then the rules chosen on validation.
 CARRIED_RULES = ("fixed", "max_f1", "fpr_5pct", "fpr_1pct")
+#: Columns of the predictions files `mom-bench matrix` writes (each cell's, each training set's validation
+#: rows): what a cell is recomputed from, by the matrix itself and by the leaderboard.
+PREDICTION_COLUMNS = ("id", "from_split", "generator", "decoder_family", "label", "score", "source")
 #: The name the rows of a test set take inside the cell's report (its own splits are kept in ``from_split``).
 CELL_SPLIT = "test"
 
