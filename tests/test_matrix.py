@@ -274,3 +274,27 @@ def test_a_killed_matrix_continues_cell_by_cell(two_corpora, mini_build, mom_lay
     doc = json.loads((out / "matrix.json").read_text())
     assert len(after) == len(doc["cells"]) > len(done) and all(after[k] == v for k, v in done.items())
     assert doc["timing"]["reused"]["cells"] == len(done)
+
+
+def test_under_torchrun_the_cells_are_those_of_one_process(two_corpora, mom_layout, tmp_path, monkeypatch):
+    """Two ranks of a real launcher: features extracted by both, the head trained and the cells scored by rank
+    0 alone, and the same document as one process gives."""
+    import mom_bench
+
+    _, _, home = two_corpora
+    monkeypatch.setenv("MOM_BENCH_HOME", str(home))
+    single = mom_bench.matrix("fakeprint", [mom_layout], [mom_layout], tmp_path / "one", **OPTIONS)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+               "mom_bench", "matrix", "--model", "fakeprint", "--train", str(mom_layout), "--test", str(mom_layout),
+               "--out", str(tmp_path / "two"), "--n-bootstrap", "200", "--quiet"]
+    done = subprocess.run(command, env={**os.environ, "MOM_BENCH_HOME": str(home), "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.count("AUC [95% CI]") == 1  # rank 0 alone prints the tables
+    two = json.loads((tmp_path / "two" / "matrix.json").read_text())
+
+    def same(doc):
+        cells = [{k: v for k, v in c.items() if k != "seconds"} for c in doc["cells"]]
+        return cells, [r["thresholds"] for r in doc["training_sets"]]
+
+    assert same(two) == same(single.document)

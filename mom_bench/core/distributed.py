@@ -16,9 +16,10 @@ No row is repeated to even out the parts, so gathered predictions never hold dup
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -117,6 +118,27 @@ def rank_slice(size: int, rank: int, world: int) -> tuple[int, int]:
 def launched() -> bool:
     """Whether a launcher started this process as one of several ranks."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
+#: The variables a launcher sets that make a process one rank of several.
+_LAUNCH_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Run the block as the only process: for rank 0 carrying a job on by itself once the other ranks have done
+    their part and left the group (a head on cached features trains in seconds on one process; waiting ranks
+    would only risk the group's timeout). Inside, :func:`part` is the whole job and nothing joins a group."""
+    saved = {k: os.environ.get(k) for k in _LAUNCH_VARIABLES}
+    os.environ.update(WORLD_SIZE="1", RANK="0", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def part(num_shards: int | None = None, shard_index: int | None = None) -> Part:

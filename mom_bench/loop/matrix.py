@@ -40,7 +40,7 @@ import pandas as pd
 
 from mom_bench.core import distributed, provenance, settings
 from mom_bench.core.errors import MatrixError, NotABuiltBenchmark
-from mom_bench.core.files import sha256_file, write_atomic, write_json_atomic, writer_lock
+from mom_bench.core.files import write_atomic, write_json_atomic, writer_lock
 from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import TEST_SPLITS, TRAIN, VALIDATION
 from mom_bench.dataset import read
@@ -89,15 +89,16 @@ class _Set:
 
 @dataclass
 class MatrixResult:
-    """What :func:`matrix` wrote: the folder and the ``matrix.json`` document."""
+    """What :func:`matrix` wrote: the folder and the ``matrix.json`` document (None on the ranks of a launch
+    other than 0, which only helped extract the features)."""
 
     out: Path
-    document: documents.Matrix
+    document: documents.Matrix | None
 
     def summary(self) -> str:
         from mom_bench.report.matrix_render import summary_text
 
-        return summary_text(self.document)
+        return summary_text(self.document) if self.document is not None else ""
 
 
 def _base(build: read.Build) -> read.Build:
@@ -145,18 +146,16 @@ def _training_sets(specs: Sequence[SetLike], folds: str | None, keep_base: bool,
     for base in builds:
         root = folds_root / _slug(base.benchmark, base.fingerprint)
 
-        def make(base: read.Build = base, root: Path = root) -> None:
+        def make(base: read.Build = base, root: Path = root) -> list[str]:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                views.make_folds(base, folds, root, seed=seed)
+                made = views.make_folds(base, folds, root, seed=seed)
             for warning in caught:  # a fold that cannot be made, a count control that fell short
                 say(f"{base.benchmark}: {warning.message}")
+            return [str(v.path) for v in made]
 
-        # rank 0 writes the views; then every rank opens them (make_folds reuses, verified, a view that is there)
-        distributed.part().on_main(make, error=MatrixError)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            made = views.make_folds(base, folds, root, seed=seed)
+        # rank 0 writes the views (or reuses them); every rank then opens them, verified
+        made = [read.Build.open(path) for path in distributed.part().on_main(make, error=MatrixError)]
         say(f"{base.benchmark}: {len(made)} {folds} folds ({', '.join(v.benchmark for v in made)})")
         out += ([base] if keep_base else []) + list(made)
     return out
@@ -208,9 +207,12 @@ def _predictions_frame(build: read.Build, frame: pd.DataFrame) -> pd.DataFrame:
     return out[PREDICTION_COLUMNS]
 
 
-def _write_csv(path: Path, frame: pd.DataFrame) -> str:
-    write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
-    return sha256_file(path)
+def _csv(path: Path, frame: pd.DataFrame, write: bool) -> str:
+    """The sha256 of ``frame`` as CSV, written to ``path`` when ``write`` (rank 0; every rank gets the hash)."""
+    text = frame.to_csv(index=False)
+    if write:
+        write_atomic(path, text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _overlap(train: read.Build, test: _Set, same_base: bool) -> tuple[set[str], set[str]]:
@@ -236,6 +238,8 @@ class _Matrix:
         self.timing = {"features_s": 0.0, "training_s": 0.0, "scoring_s": 0.0}
         self.reused = {"runs": 0, "thresholds": 0, "cells": 0}
         self.extracted = 0
+        #: whether every configuration trained here scores from cached encoder features (set by features())
+        self.cached_only = False
 
     # ---- features --------------------------------------------------------------------------------
     def features(self, training: list[_Set], tests: list[_Set]) -> int:
@@ -254,6 +258,7 @@ class _Matrix:
             by_model.setdefault(spec.name, (s.build.benchmark, []))
         detectors = {name: registry.create(name, bench) for name, (bench, _) in by_model.items()}
         cached = {n: d for n, d in detectors.items() if uses_cached_features(d)}
+        self.cached_only = len(cached) == len(detectors)
         if not cached:
             return len(songs)
         t0 = time.perf_counter()
@@ -285,11 +290,7 @@ class _Matrix:
         device = None if self.runtime.requested is None else str(self.runtime.requested)
         train(self.model, s.build, run_dir, device=device, num_workers=self.runtime.num_workers,
               precision=self.precision, progress=self.progress, log=self.say, **self.train_options)
-        if self.runtime.part.distributed:
-            # a head on cached features trains on rank 0 alone and every rank leaves the group once the features
-            # are in (mom_bench.loop.feeds): join it again, which waits for rank 0's checkpoint
-            distributed.init(self.runtime.requested)
-            distributed.barrier()
+        distributed.barrier()  # every rank trained together (DDP): rank 0 has written the checkpoint
         after = checkpoint_sha256(str(run_dir / "best"))
         if after is None:
             raise MatrixError(f"{run_dir / 'best'}: the run left no readable checkpoint")
@@ -318,8 +319,8 @@ class _Matrix:
         home = carried.home_thresholds(val, threshold=self.threshold, seed=self.seed)
         self.timing["scoring_s"] += time.perf_counter() - t0
         record = {"key": key, "thresholds": home, "validation_predictions": f"rows/{s.slug}/validation_predictions.csv"}
+        _csv(folder / "validation_predictions.csv", _predictions_frame(s.build, val), self.main)
         if self.main:
-            _write_csv(folder / "validation_predictions.csv", _predictions_frame(s.build, val))
             write_json_atomic(folder / "thresholds.json", record, indent=1)
         chosen = ", ".join(f"{rule} {entry['threshold']:.4g}" for rule, entry in home["thresholds"].items()
                            if entry["threshold"] is not None)
@@ -367,7 +368,7 @@ class _Matrix:
                                            decoder_families=t.build.decoder_families(),
                                            n_bootstrap=self.n_bootstrap, seed=self.seed)
             predictions = f"cells/{s.slug}/{t.slug}/predictions.csv"
-            digest = _write_csv(self.out / predictions, _predictions_frame(t.build, rows)) if self.main else ""
+            digest = _csv(self.out / predictions, _predictions_frame(t.build, rows), self.main)
             seconds = time.perf_counter() - t0
             self.timing["scoring_s"] += seconds
             cell = {"train": s.name, "test": t.name, **metrics, "excluded_overlap": excluded,
@@ -408,7 +409,6 @@ def matrix(model: str, train_sets: Sequence[SetLike], test_sets: Sequence[SetLik
     set, one column per pool of reals (all its fakes against that pool's reals). ``test_splits`` (default: every
     test split of each test set) are scored together as one set. ``epochs``, ``train_seed``, ``config`` and
     ``precision`` go to :func:`mom_bench.train`; ``n_bootstrap``, ``seed`` and ``threshold`` to the metrics."""
-    from mom_bench.report import matrix_render
     from mom_bench.report.metrics import check_options
 
     say = log or (lambda msg: None)
@@ -435,40 +435,60 @@ def matrix(model: str, train_sets: Sequence[SetLike], test_sets: Sequence[SetLik
         job = _Matrix(model, out, runtime, n_bootstrap=n_bootstrap, seed=seed, threshold=threshold,
                       train_options=options, precision=precision, progress=progress, say=say)
         distinct = job.features(training, tests)
-        rows: list[dict[str, Any]] = []
-        cells: list[dict[str, Any]] = []
-        for k, s in enumerate(training, 1):
-            say(f"[{k}/{len(training)}] {s.name}")
-            detector, run, run_dir = job.train(s)
-            record = job.thresholds(s, detector, run)
-            rows.append({**s.info(), "model": run["model"], "run": str(run_dir),
-                         "checkpoint_sha256": run["checkpoint_sha256"], "thresholds": record["thresholds"],
-                         "validation_predictions": record["validation_predictions"]})
-            cells += job.cells(s, detector, run, record, tests)
-        timing = {k: round(v, 3) for k, v in job.timing.items()}
-        timing["total_s"] = round(time.perf_counter() - started, 3)
-        document = {
-            "schema_version": documents.MATRIX_SCHEMA_VERSION,
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "mom_bench_version": provenance.mom_bench_version(), "git_commit": provenance.git_commit(),
-            "libraries": provenance.library_versions(),
-            "model": {"requested": model, "batch_size": runtime.batch_size, "precision": precision},
-            "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed, "definitions": carried.DEFINITIONS,
-            "training_sets": rows,
-            "test_sets": [{**t.info(), "splits": list(t.splits), "pool": t.pool} for t in tests],
-            "cells": cells,
-            "timing": {**timing, "songs_extracted": job.extracted, "distinct_songs": distinct, "reused": job.reused},
-        }
-        matrix_render.check_matrix(document)
-        if runtime.part.main:
-            matrix_render.write_outputs(cast(documents.Matrix, document), out)
+        alone: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if runtime.part.distributed and job.cached_only:
+            # every rank helped extract the features; heads train and score from the cache in seconds on one
+            # process, so the others leave now (as `train` has them do) and rank 0 carries on by itself
+            distributed.shutdown()
+            if not runtime.part.main:
+                return MatrixResult(out, None)
+            alone = distributed.alone()
+        with alone:
+            document = _rows_and_cells(job, model, training, tests, distinct, started)
         reused = job.reused
-        if reused["cells"] == len(cells) and reused["runs"] == len(training) and not job.extracted:
+        if reused["cells"] == len(document["cells"]) and reused["runs"] == len(training) and not job.extracted:
             say(f"everything was reused: {reused['runs']} runs, {reused['thresholds']} threshold sets, "
                 f"{reused['cells']} cells, no features computed")
         elif any(reused.values()):
             say(f"reused {reused['runs']} runs, {reused['thresholds']} threshold sets, {reused['cells']} cells")
     distributed.barrier()
     runtime.leave()
-    return MatrixResult(out, cast(documents.Matrix, document))
+    return MatrixResult(out, document)
+
+
+def _rows_and_cells(job: _Matrix, model: str, training: list[_Set], tests: list[_Set], distinct: int,
+                    started: float) -> documents.Matrix:
+    """Train (or reuse) each row, choose its thresholds, score its cells; the matrix document, written."""
+    from mom_bench.report import matrix_render
+
+    say, runtime = job.say, job.runtime
+    rows: list[dict[str, Any]] = []
+    cells: list[dict[str, Any]] = []
+    for k, s in enumerate(training, 1):
+        say(f"[{k}/{len(training)}] {s.name}")
+        detector, run, run_dir = job.train(s)
+        record = job.thresholds(s, detector, run)
+        rows.append({**s.info(), "model": run["model"], "run": str(run_dir),
+                     "checkpoint_sha256": run["checkpoint_sha256"], "thresholds": record["thresholds"],
+                     "validation_predictions": record["validation_predictions"]})
+        cells += job.cells(s, detector, run, record, tests)
+    timing = {k: round(v, 3) for k, v in job.timing.items()}
+    timing["total_s"] = round(time.perf_counter() - started, 3)
+    document = {
+        "schema_version": documents.MATRIX_SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "mom_bench_version": provenance.mom_bench_version(), "git_commit": provenance.git_commit(),
+        "libraries": provenance.library_versions(),
+        "model": {"requested": model, "batch_size": runtime.batch_size, "precision": job.precision},
+        "threshold": job.threshold, "n_bootstrap": job.n_bootstrap, "seed": job.seed,
+        "definitions": carried.DEFINITIONS,
+        "training_sets": rows,
+        "test_sets": [{**t.info(), "splits": list(t.splits), "pool": t.pool} for t in tests],
+        "cells": cells,
+        "timing": {**timing, "songs_extracted": job.extracted, "distinct_songs": distinct, "reused": job.reused},
+    }
+    matrix_render.check_matrix(document)
+    if job.main:
+        matrix_render.write_outputs(cast(documents.Matrix, document), job.out)
+    return cast(documents.Matrix, document)
 
