@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from mom_bench.cli import main
+from mom_bench.dataset import read
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.render import MATRIX_CSV, render
 from mom_bench.leaderboard.submit import MatrixLimits, SubmissionRejected, submit
@@ -392,3 +393,25 @@ def test_replacing_the_entry_without_a_matrix_removes_its_document(submitted, tm
     submit(pred, meta, "mom", data_dir=mom_build, root=tmp_path / "lb", n_bootstrap=100, replace=True)
     assert "matrix" not in json.loads(submitted.read_text())
     assert not submitted.with_name("test-detector.matrix.json").exists()
+
+
+def test_fold_views_given_as_matrix_data_check_the_labels_of_fold_rows(tmp_path, files, mom_build, corpora):
+    """A matrix whose rows are leave-one-generator-out views: with the views (and their base) at hand as
+    --matrix-data, every set's rows are checked against them."""
+    import mom_bench
+    from mom_bench.dataset import views
+
+    home = tmp_path / "home"
+    out = tmp_path / "logo"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOM_BENCH_HOME", str(home))
+        result = mom_bench.matrix("fakeprint", [corpora[0]], [mom_build], out, folds="logo", n_bootstrap=200,
+                                  progress=False)
+    folds = [Path(r["dataset"]) for r in result.document["training_sets"]]
+    assert folds and all(isinstance(read.Build.open(f), read.View) for f in folds)
+    copy = Path(shutil.copytree(out, tmp_path / "submitted", ignore=shutil.ignore_patterns("runs", "folds")))
+    checked = _submit(tmp_path, files, mom_build, copy, corpora[0], *folds)
+    assert checked.exit_code == 0, checked.output
+    claim = json.loads(_entry_path(tmp_path).read_text())["matrix"]
+    assert claim["labels_checked"] is True, claim
+    assert views.fold_ids(corpora[0], "logo")

@@ -57,8 +57,8 @@ def builds_at_hand(doc: Mapping[str, Any], named: Iterable[Path | str] = (),
     for folder, required in candidates:
         if folder.resolve() in found:
             continue
-        try:
-            found[folder.resolve()] = read.verify_build(folder)
+        try:  # a build, or a fold view verified against its base (Build.open checks both)
+            found[folder.resolve()] = read.Build.open(folder).info
         except BuildTampered as err:
             problems.append(f"matrix data {folder}: {err}")
         except (MomBenchError, OSError, ValueError) as err:  # no build there
