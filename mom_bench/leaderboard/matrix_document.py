@@ -24,7 +24,7 @@ from mom_bench.core.errors import UnsafePath
 from mom_bench.core.files import read_regular
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import jsonable, same_numbers
-from mom_bench.leaderboard.submission_files import _no_constant
+from mom_bench.leaderboard.submission_files import json_object
 from mom_bench.report import documents
 from mom_bench.report.metrics import carried
 
@@ -51,15 +51,8 @@ def document_text(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def parse(raw: bytes) -> tuple[dict[str, Any] | None, list[str]]:
-    """The JSON object in ``raw`` (NaN and Infinity refused), or None with why not."""
-    try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        return None, [f"not valid JSON ({str(err)[:120]})"]
-    if not isinstance(doc, dict):
-        return None, [f"expected a JSON object, got {type(doc).__name__}"]
-    return doc, []
+#: The JSON object in the raw bytes of a document, or None with why not.
+parse = json_object
 
 
 def read_stored(entry_path: Path, claim: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import SubmissionRejected, same_numbers
-from mom_bench.leaderboard.submission_files import _no_constant
+from mom_bench.leaderboard.submission_files import json_object
 
 #: A robustness.json is the summary of at most a few hundred transforms: anything larger is not one.
 MAX_ROBUSTNESS_BYTES = 64 * 1024 * 1024
@@ -74,15 +74,8 @@ def robustness_claim(results_dir: Path | str, results: dict, entry: dict) -> Rob
     return RobustnessClaim(claim, raw.decode("utf-8"))
 
 
-def parse_document(raw: bytes) -> tuple[dict[str, Any] | None, list[str]]:
-    """The robustness document in ``raw`` (a JSON object; NaN and Infinity refused), or None with why not."""
-    try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        return None, [f"not valid JSON ({err})"]
-    if not isinstance(document, dict):
-        return None, [f"expected a JSON object, got {type(document).__name__}"]
-    return document, []
+#: The robustness document in raw bytes (a JSON object; NaN and Infinity refused), or None with why not.
+parse_document = json_object
 
 
 def summary_mismatches(claim: dict[str, Any], document: dict[str, Any]) -> list[str]:

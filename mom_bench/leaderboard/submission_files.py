@@ -406,6 +406,18 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def json_object(raw: bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    """The JSON object in ``raw`` (a document stored beside an entry; NaN and Infinity refused), or None with
+    why not."""
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        return None, [f"not valid JSON ({str(err)[:120]})"]
+    if not isinstance(doc, dict):
+        return None, [f"expected a JSON object, got {type(doc).__name__}"]
+    return doc, []
+
+
 def _plain(value: Any) -> Any:
     """YAML turns ``2026-01-31`` into a date object: make it the ISO string the schema expects."""
     if isinstance(value, dict):

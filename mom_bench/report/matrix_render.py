@@ -81,46 +81,27 @@ def _held(row: Mapping[str, Any], family: str, members: Sequence[str]) -> bool:
     return family in held or bool(held & set(members))
 
 
-def _family_table(doc: Mapping[str, Any], test: str, *, markdown: bool) -> str | None:
+def _breakdown_table(doc: Mapping[str, Any], test: str, block: str, rate: str, *, markdown: bool) -> str | None:
+    """Training sets x the groups of ``block`` (``per_decoder_family`` or ``per_real_pool``) of ``test``'s cells:
+    "AUC / ``rate`` at the carried 5 % threshold", a family held out of the row's training starred."""
     cells = _cells(doc)
-    families: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}  # group -> its generators (families), for the held-out mark
     for row in doc["training_sets"]:
-        for fam, block in (cells.get((row["name"], test)) or {}).get("per_decoder_family", {}).items():
-            families.setdefault(fam, block["generators"])
-    if not families:
+        for name, entry in (cells.get((row["name"], test)) or {}).get(block, {}).items():
+            groups.setdefault(name, entry.get("generators") or [])
+    if not groups:
         return None
     rows = []
     for row in doc["training_sets"]:
         cell = cells.get((row["name"], test)) or {}
         out = [md_text(row["name"]) if markdown else row["name"]]
-        for fam, members in families.items():
-            block = cell.get("per_decoder_family", {}).get(fam)
-            mark = "*" if _held(row, fam, members) else ""
-            out.append("" if block is None else
-                       f"{number(block['auc']['value'])}{mark} / {number(block['tpr'].get(HEADLINE, {}).get('value'))}")
+        for name, members in groups.items():
+            entry = cell.get(block, {}).get(name)
+            mark = "*" if block == "per_decoder_family" and _held(row, name, members) else ""
+            out.append("" if entry is None else f"{number(entry['auc']['value'])}{mark} / "
+                                                f"{number(entry[rate].get(HEADLINE, {}).get('value'))}")
         rows.append(out)
-    return table(["training set"] + list(families), rows, markdown=markdown)
-
-
-def _pool_table(doc: Mapping[str, Any], test: str, *, markdown: bool) -> str | None:
-    cells = _cells(doc)
-    pools: list[str] = []
-    for row in doc["training_sets"]:
-        for pool in (cells.get((row["name"], test)) or {}).get("per_real_pool", {}):
-            if pool not in pools:
-                pools.append(pool)
-    if not pools:
-        return None
-    rows = []
-    for row in doc["training_sets"]:
-        cell = cells.get((row["name"], test)) or {}
-        out = [md_text(row["name"]) if markdown else row["name"]]
-        for pool in pools:
-            block = cell.get("per_real_pool", {}).get(pool)
-            out.append("" if block is None else
-                       f"{number(block['auc']['value'])} / {number(block['fpr'].get(HEADLINE, {}).get('value'))}")
-        rows.append(out)
-    return table(["training set"] + pools, rows, markdown=markdown)
+    return table(["training set"] + list(groups), rows, markdown=markdown)
 
 
 def _auc(cell: Mapping[str, Any] | None) -> str:
@@ -165,11 +146,11 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
              "## TPR at the carried 5 % threshold", "", _grid(doc, _tpr, markdown=True), ""]
     whole = [t["name"] for t in doc["test_sets"] if t["pool"] is None]
     for test in whole:
-        fam = _family_table(doc, test, markdown=True)
+        fam = _breakdown_table(doc, test, "per_decoder_family", "tpr", markdown=True)
         if fam:
             lines += [f"## Per decoder family on {md_text(test)}: AUC / TPR at the carried 5 % threshold", "",
                       "`*`: the family was held out of that training set.", "", fam, ""]
-        pools = _pool_table(doc, test, markdown=True)
+        pools = _breakdown_table(doc, test, "per_real_pool", "fpr", markdown=True)
         if pools:
             lines += [f"## Per pool of reals on {md_text(test)}: AUC / FPR at the carried 5 % threshold", "", pools, ""]
     lines += ["## Training sets", "", table(
