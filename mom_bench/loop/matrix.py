@@ -39,8 +39,8 @@ from typing import Any, cast
 import pandas as pd
 
 from mom_bench.core import distributed, provenance, settings
-from mom_bench.core.errors import MatrixError, NotABuiltBenchmark
-from mom_bench.core.files import write_atomic, write_json_atomic, writer_lock
+from mom_bench.core.errors import MatrixError, NotABuiltBenchmark, UnsafePath
+from mom_bench.core.files import read_regular, write_atomic, write_json_atomic, writer_lock
 from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import TEST_SPLITS, TRAIN, VALIDATION
 from mom_bench.dataset import read
@@ -112,8 +112,8 @@ def _slug(name: str, fingerprint: str) -> str:
 
 def _open(spec: SetLike, what: str) -> read.Build:
     """A build or view: an opened one as it is, a folder, or a benchmark name (its default folder)."""
-    if isinstance(spec, read.Build) or hasattr(spec, "label_fingerprint") and hasattr(spec, "table"):
-        return open_build(cast(read.Build, spec), None)
+    if isinstance(spec, read.Build):  # a View is one too
+        return open_build(spec, None)
     path = Path(str(spec)).expanduser()
     if not path.exists() and "/" not in str(spec):
         path = settings.default_dataset_dir(str(spec))
@@ -180,8 +180,8 @@ def _test_sets(specs: Sequence[SetLike], splits: Sequence[str] | None, by_pool: 
                 if "source" in build.column_names(split):
                     t = build.table(split, ["label", "source"])
                     pools |= {str(p) for p in t.loc[t["label"].astype(int) == 0, "source"].dropna()}
-            out += [_Set(f"{name} / {p}", build, f"{slug}--{re.sub(r'[^A-Za-z0-9._-]+', '-', p)[:40]}", p, chosen)
-                    for p in sorted(pools)]
+            # the pool's own hash keeps two names that clean to one text ("a b", "a-b") in two folders
+            out += [_Set(f"{name} / {p}", build, f"{slug}--{_slug(p[:40], _key(p))}", p, chosen) for p in sorted(pools)]
     return out
 
 
@@ -189,10 +189,16 @@ def _key(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+#: Largest thresholds.json or cell.json read back from a matrix folder (a cell's numbers are a few hundred kB).
+RECORD_BYTES = 64 * 1024 * 1024
+
+
+def _read_json(path: Path, folder: Path) -> dict[str, Any] | None:
+    """A record this command wrote into ``folder`` earlier, or None when it is absent or unusable (then the work
+    is done again): a regular file inside the folder, bounded."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        value = json.loads(read_regular(path, folder, RECORD_BYTES))
+    except (UnsafePath, OSError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -215,7 +221,7 @@ def _csv(path: Path, frame: pd.DataFrame, write: bool) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _overlap(train: read.Build, test: _Set, same_base: bool) -> tuple[set[str], set[str]]:
+def _overlap(train: read.Build, same_base: bool) -> tuple[set[str], set[str]]:
     """Ids (and, over the same base build, groups) the training set trained or validated on."""
     ids: set[str] = set()
     groups: set[str] = set()
@@ -309,7 +315,7 @@ class _Matrix:
         folder = self.out / "rows" / s.slug
         key = _key({"checkpoint": run["checkpoint_sha256"], "set": s.build.label_fingerprint,
                     "threshold": self.threshold, "precision": run["precision"], "batch_size": self.runtime.batch_size})
-        saved = _read_json(folder / "thresholds.json")
+        saved = _read_json(folder / "thresholds.json", self.out)
         if saved is not None and saved.get("key") == key and (folder / "validation_predictions.csv").is_file():
             self.reused["thresholds"] += 1
             return saved
@@ -333,13 +339,14 @@ class _Matrix:
               tests: list[_Set]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         scored: dict[str, pd.DataFrame] = {}  # test build fingerprint -> its predictions, scored once per run
+        seen: dict[bool, tuple[set[str], set[str]]] = {}  # same base? -> what the training set trained on
         for t in tests:
             same_base = t.base_fingerprint == s.base_fingerprint
             folder = self.out / "cells" / s.slug / t.slug
             key = _key({"run": run["checkpoint_sha256"], "thresholds": record["key"],
                         "train": s.build.label_fingerprint, "test": t.build.label_fingerprint, "splits": t.splits,
                         "pool": t.pool, "n_bootstrap": self.n_bootstrap, "seed": self.seed, "same_base": same_base})
-            saved = _read_json(folder / "cell.json")
+            saved = _read_json(folder / "cell.json", self.out)
             if saved is not None and saved.get("key") == key and (folder / "predictions.csv").is_file():
                 self.reused["cells"] += 1
                 out.append(saved["cell"])
@@ -351,7 +358,9 @@ class _Matrix:
                                  num_workers=self.runtime.num_workers, precision=run["precision"])
                      for split in t.splits], ignore_index=True)
             rows = scored[t.build.fingerprint]
-            ids, groups = _overlap(s.build, t, same_base)
+            if same_base not in seen:
+                seen[same_base] = _overlap(s.build, same_base)
+            ids, groups = seen[same_base]
             keep = ~rows["id"].astype(str).isin(ids)
             if groups and "group_id" in t.build.column_names(t.splits[0]):
                 test_groups = pd.concat([t.build.table(split, ["id", "group_id"]) for split in t.splits])
