@@ -9,11 +9,11 @@ be the build the view was made from, and the fold is computed again from it and 
 
 The fold rule (count control included) is :mod:`mom_bench.dataset.folds`. Frozen-encoder features of a view's
 songs are read from, and computed into, the base build's feature cache, so a song is encoded once for a build
-and all its views.
+and all its views::
 
-    >>> views = make_folds(base_dir, "lofo")                   # every decoder family held out in turn
-    >>> view = make_fold(base_dir, "logo", "rvq_codec")        # one generator held out
-    >>> load_dataset(view.path, "test_ood")                    # a datasets.Dataset of the fold's test_ood
+    views = make_folds(base_dir, "lofo")                   # every decoder family held out in turn
+    view = make_fold(base_dir, "logo", "rvq_codec")        # one generator held out
+    load_dataset(view.path, "test_ood")                    # a datasets.Dataset of the fold's test_ood
 """
 from __future__ import annotations
 
