@@ -156,3 +156,35 @@ def test_the_progress_bar_counts_files_and_hours_on_stderr(folder, run, capsys):
     assert captured.out == "" and "2/2" in captured.err and "0.00 h of audio" in captured.err
     P.score_files(registry.load(run / "best"), [folder / "song00.flac"], progress=False)
     assert capsys.readouterr().err == ""
+
+
+def _json_rows(folder, run, song, *extra):
+    r = CliRunner().invoke(main, _args(folder / song, run, "--format", "json", *extra))
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout), r.stderr
+
+
+@pytest.mark.parametrize("batch_size", ["1", "8"])
+def test_clip_default_is_the_models_policy_and_all_windows_or_another_policy_can_be_chosen(folder, run,
+                                                                                         batch_size):
+    from mom_bench.core import audio
+
+    model = registry.load(run / "best")  # clam-tiny: first:2; the songs are 6 s long
+    default, said = _json_rows(folder, run, "song00.flac", "--batch-size", batch_size)
+    assert "clip: first:2 (the model's declared policy)" in said and default["clip"] == "first:2"
+    x = audio.load(folder / "song00.flac", model.sample_rate, clip=model.clip).samples
+    assert default["rows"][0]["windows"] == 1
+    assert default["rows"][0]["p_fake"] == pytest.approx(float(model.predict_proba(x[None])[0]), abs=1e-5)
+
+    every, said = _json_rows(folder, run, "song00.flac", "--clip", "all-windows", "--batch-size", batch_size)
+    assert "clip: all windows of first:2" in said and every["rows"][0]["windows"] == 3
+    longer, _ = _json_rows(folder, run, "song00.flac", "--clip", "first:4", "--batch-size", batch_size)
+    assert longer["clip"] == "first:4" and longer["rows"][0]["windows"] == 1
+    scores = {default["rows"][0]["p_fake"], every["rows"][0]["p_fake"], longer["rows"][0]["p_fake"]}
+    assert len(scores) == 3  # three different parts of the song, three different scores
+
+
+@pytest.mark.parametrize(("clip", "says"), [("random:2", "draws a random window"), ("bogus", "bad clip policy")])
+def test_a_clip_that_cannot_score_is_refused(folder, run, clip, says):
+    r = CliRunner().invoke(main, _args(folder / "song00.flac", run, "--clip", clip))
+    assert r.exit_code == 2 and says in r.output

@@ -9,14 +9,15 @@ import click
 
 from mom_bench.cli.app import UserError
 from mom_bench.cli.options import (
+    HF_CLIP_HELP,
     checkpoint_option,
-    clip_option,
     device_option,
     fake_label_option,
     hf_only,
     model_option,
 )
 from mom_bench.cli.output import print_rows
+from mom_bench.core.errors import PredictionError
 from mom_bench.core.splits import RowStatus
 
 
@@ -60,14 +61,21 @@ def _output_format(fmt: str | None, out: Path | None) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown on stderr when it is a terminal).")
 @device_option
 @fake_label_option
-@clip_option
+@click.option("--clip", default=None, metavar="POLICY",
+              help="Registry models: what of each song is scored. Default: the model's declared clip policy (e.g. "
+                   "first:90 for clam: one window); all-windows: every consecutive window of the clip length, "
+                   "the logits averaged; or a policy such as first:30, sonics_eval:120, full. hf: models: "
+                   + HF_CLIP_HELP + " (their windows are all scored).")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="Windows per forward pass. Scores do not depend on it.")
 def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, overwrite, threshold, quiet, device,
-                fake_label, clip):
+                fake_label, clip, batch_size):
     """P(fake) for each audio FILE (folders are searched recursively).
 
-    Songs longer than the model's clip are scored over consecutive windows of the clip length; the
-    file's score is sigmoid(mean of the window logits). A file that cannot be read gets its error on
-    its row and the others are still scored; the exit status is 1 if any file failed.
+    A registry model scores the part of each song its clip policy declares (--clip to choose another, or
+    all-windows: consecutive windows of the clip length, the file's score sigmoid(mean of the window logits));
+    the choice is said in the output (stderr, the json document, an --out file's header). A file that cannot
+    be read gets its error on its row and the others are still scored; the exit status is 1 if any failed.
 
     Every FILE given gets a row, and so does every file with an audio extension found in a folder: a FIFO,
     a dangling symlink or an unreadable file or folder gets an error row saying so. Symlinked folders are
@@ -89,7 +97,13 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
     from mom_bench.core.inputs import AUDIO_EXTENSIONS
     from mom_bench.loop import prediction as predict_mod
 
-    hf_only(model_name, fake_label, clip)
+    hf_only(model_name, fake_label, None)
+    hf = model_name.startswith("hf:")
+    try:
+        if clip is not None and not hf:
+            predict_mod.clip_choice(clip)  # before the model is loaded
+    except PredictionError as err:
+        raise UserError(f"--clip: {err}") from None
     fmt = _output_format(fmt, out)
     if (resume or overwrite) and out is None:
         raise UserError(f"{'--resume' if resume else '--overwrite'} applies only with --out FILE")
@@ -105,21 +119,25 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
         ignored = _ignored_note(found.ignored, predict_mod.display_name)
         raise UserError(f"no audio files found in {given}" + (f" ({ignored})" if ignored else ""))
     model, source = predict_mod.load_model(model_name, benchmark=benchmark, checkpoint=checkpoint, device=device,
-                                           fake_label=fake_label, clip=clip)
+                                           fake_label=fake_label, clip=clip if hf else None)
+    policy = predict_mod.ALL_WINDOWS if hf else (clip or str(model.clip))
+    scoring = dict(threshold=threshold, batch_size=batch_size, clip_policy=policy,
+                   progress=False if quiet else None)
+    said = f"all windows of {model.clip}" if policy == predict_mod.ALL_WINDOWS else policy
+    click.echo(f"clip: {said}" + (" (the model's declared policy)" if clip is None and not hf else ""), err=True)
     if found.ignored:
         click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
     if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
         click.echo(model.choice_note, err=True)
-    progress = False if quiet else None
     if fmt in ("csv", "jsonl"):
-        rows, bad = _stream(model, source, found.inputs, fmt, out, resume=resume, overwrite=overwrite,
-                            threshold=threshold, progress=progress)
+        rows, bad = _stream(model, source, found.inputs, fmt, out, said, resume=resume, overwrite=overwrite,
+                            **scoring)
         click.echo(f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed"
                    + (f" ({out})" if out is not None else ""), err=True)
     else:
-        rows_list = predict_mod.score_files(model, found.inputs, threshold=threshold, progress=progress)
+        rows_list = list(predict_mod.iter_scores(model, found.inputs, **scoring))
         rows, bad = len(rows_list), sum(r["status"] != RowStatus.OK for r in rows_list)
-        document = {"model": model.name, "clip": str(model.clip), "aggregation": predict_mod.AGGREGATION,
+        document = {"model": model.name, "clip": said, "aggregation": predict_mod.AGGREGATION,
                     "rows": rows_list}
         if out is not None:
             from mom_bench.core.files import write_json_atomic
@@ -132,10 +150,9 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
         sys.exit(1)
 
 
-def _stream(model, source, inputs, fmt, out, *, resume, overwrite, threshold, progress) -> tuple[int, int]:
+def _stream(model, source, inputs, fmt, out, said, *, resume, overwrite, **scoring) -> tuple[int, int]:
     """Write each row as it is scored, to stdout or to ``out``; (rows, failed rows) in the output."""
     from mom_bench.core import audio
-    from mom_bench.core.errors import PredictionError
     from mom_bench.loop import prediction as predict_mod
     from mom_bench.loop import prediction_output as streamed
 
@@ -143,10 +160,11 @@ def _stream(model, source, inputs, fmt, out, *, resume, overwrite, threshold, pr
         writer = streamed.RowWriter(sys.stdout, fmt)
         if fmt == "csv":
             click.echo(",".join(predict_mod.COLUMNS))
-        for row in predict_mod.iter_scores(model, inputs, threshold=threshold, progress=progress):
+        for row in predict_mod.iter_scores(model, inputs, **scoring):
             writer.write(row)
         return writer.rows, writer.failed
-    header = streamed.run_header(model, source, threshold=threshold, fmt=fmt, max_seconds=audio.DEFAULT_MAX_SECONDS)
+    header = streamed.run_header(model, source, threshold=scoring["threshold"], fmt=fmt, clip=said,
+                                 max_seconds=audio.DEFAULT_MAX_SECONDS)
     try:
         sink = streamed.open_output(out, header, resume=resume, overwrite=overwrite)
     except PredictionError as err:
@@ -154,6 +172,6 @@ def _stream(model, source, inputs, fmt, out, *, resume, overwrite, threshold, pr
     with sink:
         if sink.done:
             click.echo(f"resuming {out}: {len(sink.done)} file(s) already scored", err=True)
-        for row in predict_mod.iter_scores(model, inputs, threshold=threshold, progress=progress, skip=sink.done):
+        for row in predict_mod.iter_scores(model, inputs, skip=sink.done, **scoring):
             sink.writer.write(row)
         return sink.writer.rows, sink.writer.failed

@@ -39,6 +39,8 @@ from mom_bench.loop.runs import load_trained
 from mom_bench.models.adapters import as_detector
 
 AGGREGATION = "sigmoid(mean of window logits)"
+#: The ``clip_policy`` that scores every window of the model's clip length (see the module docstring).
+ALL_WINDOWS = "all-windows"
 
 
 COLUMNS = ["file", "status", "p_fake", "prediction", "windows", "duration_s", "error"]
@@ -150,22 +152,26 @@ def _progress_bar(total: int, progress: bool | None) -> Any:
 
 def iter_scores(model: Any, files: Iterable[str | Path | Input], *, threshold: float = 0.5, batch_size: int = 8,
                 max_seconds: float | None = audio.DEFAULT_MAX_SECONDS, progress: bool | None = True,
-                skip: Collection[str] = ()) -> Iterator[PredictionRow]:
+                skip: Collection[str] = (), clip_policy: str | audio.ClipPolicy = ALL_WINDOWS
+                ) -> Iterator[PredictionRow]:
     """One row per file (columns :data:`COLUMNS`), yielded as soon as it is scored, in the order given;
     ``file`` is :func:`display_name` of the path. Files whose name is in ``skip`` (rows kept from a stopped
     run) are left out. ``model``: a detector, or any module / callable with ``sample_rate`` and ``clip``.
-    ``progress``: a bar on stderr (None: only when stderr is a terminal)."""
+    ``progress``: a bar on stderr (None: only when stderr is a terminal). ``clip_policy``: :data:`ALL_WINDOWS`
+    (every window of the model's clip length, the logits averaged), or one clip policy (e.g. the model's own
+    ``model.clip``, or ``"first:30"``): the one window it cuts is the file's score."""
     check_options(threshold, batch_size)
+    policy = clip_choice(clip_policy)
     model = as_detector(model)
     inputs = [f if isinstance(f, Input) else Input(Path(f)) for f in files]
     inputs = [i for i in inputs if display_name(i.path) not in skip] if skip else inputs
     device = model_device(model)
-    n = model.clip.n_samples(model.sample_rate)
+    n = (model.clip if policy is None else policy).n_samples(model.sample_rate)
     seconds = 0.0
     with _progress_bar(len(inputs), progress) as bar:
         for item in inputs:
             row = _score_one(model, item, n, device, threshold=threshold, batch_size=batch_size,
-                             max_seconds=max_seconds)
+                             max_seconds=max_seconds, clip=policy)
             if row["status"] == RowStatus.OK:
                 seconds += float(row["duration_s"])
             bar.set_postfix_str(f"{seconds / 3600:.2f} h of audio", refresh=False)
@@ -173,8 +179,23 @@ def iter_scores(model: Any, files: Iterable[str | Path | Input], *, threshold: f
             yield row
 
 
+def clip_choice(spec: str | audio.ClipPolicy) -> audio.ClipPolicy | None:
+    """None for :data:`ALL_WINDOWS`, else the clip policy ``spec`` names; ``random`` is refused (a score
+    that changes from run to run)."""
+    if spec == ALL_WINDOWS:
+        return None
+    try:
+        policy = audio.parse_clip(spec)
+    except ValueError as err:
+        raise PredictionError(f"{err}; or {ALL_WINDOWS!r} to average every window") from None
+    if policy.kind == "random":
+        raise PredictionError(f"clip policy {policy} draws a random window: a file's score would change from run "
+                              "to run; use first:N, sonics_eval:N, full or all-windows")
+    return policy
+
+
 def _score_one(model: Any, item: Input, n: int | None, device: Any, *, threshold: float, batch_size: int,
-               max_seconds: float | None) -> PredictionRow:
+               max_seconds: float | None, clip: audio.ClipPolicy | None) -> PredictionRow:
     path, name = item.path, display_name(item.path)
     row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
     row["file"] = name
@@ -183,7 +204,8 @@ def _score_one(model: Any, item: Input, n: int | None, device: Any, *, threshold
         row.update(status=RowStatus.ERROR, error=problem)
         return cast(PredictionRow, row)
     try:
-        decoded = audio.load(_decoder_source(path, name), model.sample_rate, max_seconds=max_seconds, name=name)
+        decoded = audio.load(_decoder_source(path, name), model.sample_rate, clip=clip, max_seconds=max_seconds,
+                             name=name)
         wins = windows(decoded.samples, n)
         logits = wave_logits(model, wins, batch_size, device)
         p = float(torch.sigmoid(logits.mean()))
@@ -225,14 +247,16 @@ def load_model(model: Any, *, benchmark: str | None = None, checkpoint: str | Pa
 def predict_iter(files: Iterable[str | Path | Input], model: Any, *, benchmark: str | None = None,
                  checkpoint: str | Path | None = None, device: str | None = None, threshold: float = 0.5,
                  batch_size: int = 8, progress: bool | None = True, fake_label: str | None = None,
-                 clip: str | None = None) -> Iterator[PredictionRow]:
+                 clip: str | None = None, clip_policy: str | audio.ClipPolicy = ALL_WINDOWS
+                 ) -> Iterator[PredictionRow]:
     """:func:`predict`, one row at a time as each file is scored (in input order): a caller that writes each
     row as it comes keeps every finished score if the run is stopped. The model is loaded on the first
-    ``next()``."""
+    ``next()``. ``clip_policy``: see :func:`iter_scores`."""
     check_options(threshold, batch_size)
     detector, _ = load_model(model, benchmark=benchmark, checkpoint=checkpoint, device=device,
                              fake_label=fake_label, clip=clip)
-    yield from iter_scores(detector, files, threshold=threshold, batch_size=batch_size, progress=progress)
+    yield from iter_scores(detector, files, threshold=threshold, batch_size=batch_size, progress=progress,
+                           clip_policy=clip_policy)
 
 
 def predict(files: Iterable[str | Path | Input], model: Any, *, benchmark: str | None = None,

@@ -40,14 +40,14 @@ FSYNC_ROWS = 50
 MUST_MATCH = ("model", "checkpoint_sha256", "clip", "aggregation", "threshold", "format", "max_seconds", "columns")
 
 
-def run_header(model: Any, checkpoint: str | None, *, threshold: float, fmt: str,
+def run_header(model: Any, checkpoint: str | None, *, threshold: float, fmt: str, clip: str,
                max_seconds: float | None) -> dict[str, Any]:
-    """What an output file records about the run that wrote it."""
+    """What an output file records about the run that wrote it; ``clip``: what of each song was scored."""
     from mom_bench.loop.runs import checkpoint_sha256
 
     return {"model": getattr(model, "name", type(model).__name__), "checkpoint": checkpoint,
             "checkpoint_sha256": checkpoint_sha256(checkpoint) if checkpoint else None,
-            "clip": str(model.clip), "aggregation": AGGREGATION, "threshold": float(threshold), "format": fmt,
+            "clip": clip, "aggregation": AGGREGATION, "threshold": float(threshold), "format": fmt,
             "max_seconds": max_seconds, "columns": list(COLUMNS)}
 
 
