@@ -22,6 +22,7 @@ from tests._fixtures_loop import flac_bytes, signal
 
 ROOT = Path(__file__).resolve().parents[1]
 N_SONGS = 10
+SLOW = ("--clip", "all-windows")  # 3 windows a song rather than 1: the run is stopped midway, not after it ends
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +60,14 @@ def _rows(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def uninterrupted(folder, run, tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "scores.csv"
-    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out)))
+    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), *SLOW))
     assert r.exit_code == 1, r.output  # broken.wav
     return out
 
 
 def test_a_killed_run_resumes_to_one_row_per_file_with_the_same_scores(folder, run, uninterrupted, tmp_path):
     out = tmp_path / "scores.csv"
-    proc = _process(folder, run, "--out", str(out))
+    proc = _process(folder, run, "--out", str(out), *SLOW)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -82,7 +83,7 @@ def test_a_killed_run_resumes_to_one_row_per_file_with_the_same_scores(folder, r
     kept = _rows(out)
     assert 1 <= len(kept) < N_SONGS + 1  # every finished row survived the kill, and some were left to do
 
-    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume"))
+    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", *SLOW))
     assert r.exit_code == 1 and f"{len(kept)} file(s) already scored" in r.output
     resumed, whole = _rows(out), _rows(uninterrupted)
     assert sorted(x["file"] for x in resumed) == sorted(x["file"] for x in whole)  # exactly one row per file
@@ -96,7 +97,7 @@ def test_a_torn_last_row_is_scored_again(folder, run, uninterrupted, tmp_path):
     lines = text.splitlines(keepends=True)
     torn = lines[-1][: len(lines[-1]) // 2]
     out.write_text("".join(lines[:-1]) + torn, encoding="utf-8")
-    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume"))
+    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", *SLOW))
     assert r.exit_code == 1 and f"{N_SONGS} file(s) already scored" in r.output
     assert out.read_text(encoding="utf-8") == text  # the torn row is gone and its file scored once more
 
@@ -104,16 +105,16 @@ def test_a_torn_last_row_is_scored_again(folder, run, uninterrupted, tmp_path):
 def test_resume_refuses_a_file_made_another_way(folder, run, uninterrupted, tmp_path):
     out = tmp_path / "scores.csv"
     out.write_bytes(uninterrupted.read_bytes())
-    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", "--threshold", "0.7"))
+    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", "--threshold", "0.7", *SLOW))
     assert r.exit_code == 2 and "threshold: file 0.5, now 0.7" in r.output
     header = json.loads(out.read_text(encoding="utf-8").splitlines()[0][len(O.CSV_MARK):])
     for field, value in (("model", "clam"), ("clip", "first:30"), ("checkpoint_sha256", "0" * 64)):
         lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
         lines[0] = O.CSV_MARK + json.dumps({**header, field: value}) + "\n"
         out.write_text("".join(lines), encoding="utf-8")
-        r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume"))
+        r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", *SLOW))
         assert r.exit_code == 2 and f"{field}: file {value!r}" in r.output, r.output
-    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", "--format", "jsonl"))
+    r = CliRunner().invoke(main, _args(folder, run, "--out", str(out), "--resume", "--format", "jsonl", *SLOW))
     assert r.exit_code == 2 and "does not start with a mom-bench predict jsonl header" in r.output
 
 
@@ -188,3 +189,23 @@ def test_clip_default_is_the_models_policy_and_all_windows_or_another_policy_can
 def test_a_clip_that_cannot_score_is_refused(folder, run, clip, says):
     r = CliRunner().invoke(main, _args(folder / "song00.flac", run, "--clip", clip))
     assert r.exit_code == 2 and says in r.output
+
+
+def test_a_jsonl_out_file_resumes_and_records_the_checkpoint_sha256(folder, run, tmp_path):
+    from mom_bench.core.files import sha256_file
+
+    out = tmp_path / "scores.jsonl"
+    songs = [str(folder / "song00.flac"), str(folder / "song01.flac")]
+    r = CliRunner().invoke(main, ["predict", *songs, "--model", "clam-tiny", "--checkpoint", str(run / "best"),
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    whole = out.read_text(encoding="utf-8")
+    lines = whole.splitlines()
+    header = json.loads(lines[0])[O.JSONL_KEY]
+    assert header["format"] == "jsonl" and header["clip"] == "first:2" and header["threshold"] == 0.5
+    assert header["checkpoint_sha256"] == sha256_file(run / "best" / "model.safetensors")
+    assert [json.loads(line)["file"] for line in lines[1:]] == songs
+    out.write_text(whole[:-5], encoding="utf-8")  # killed while writing the last row
+    r = CliRunner().invoke(main, ["predict", *songs, "--model", "clam-tiny", "--checkpoint", str(run / "best"),
+                                  "--out", str(out), "--resume"])
+    assert r.exit_code == 0 and "1 file(s) already scored" in r.output and out.read_text(encoding="utf-8") == whole

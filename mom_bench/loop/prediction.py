@@ -5,8 +5,11 @@ A song longer than the model's clip is cut into consecutive, non-overlapping win
 dropped unless it is the whole song, and a short window is zero-padded at the end, as the clip policies do.
 Each window is scored on its own and the file's score is **sigmoid(mean of the window logits)**: averaging
 logits rather than probabilities keeps one confident window from being washed out by the others, and it
-equals the single-window score for a song that fits in one clip. A file that cannot be used gets its error on
-its row; the other files are still scored.
+equals the single-window score for a song that fits in one clip. That is :data:`ALL_WINDOWS`, the library's
+default; ``clip_policy`` can instead score the one window a clip policy cuts (``mom-bench predict`` defaults to
+the model's declared policy). A file that cannot be used gets its error on its row; the other files are still
+scored. :func:`predict_iter` / :func:`iter_scores` yield each row as soon as its file is scored
+(:mod:`mom_bench.loop.prediction_output` writes them to a file a stopped run can resume).
 
 Every path given, and every audio file found in a given folder, gets a row: a FIFO, a socket or a device
 (``not a regular file (FIFO)``), a dangling symlink, an unreadable file or folder (``permission denied``) each
