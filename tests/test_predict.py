@@ -68,12 +68,12 @@ def test_cli_predict_folder(songs, run):
     assert r.exit_code == 1
     assert "broken.wav" in r.output and "error" in r.output and "3 ok, 1 failed" in r.output
     r = CliRunner().invoke(main, args + ["--format", "json"])
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)  # the clip choice is said on stderr
     assert data["model"] == "clam-tiny" and "mean of window logits" in data["aggregation"]
     assert sorted(x["status"] for x in data["rows"]) == ["error", "ok", "ok", "ok"]
     r = CliRunner().invoke(main, ["predict", str(songs / "real.flac"), "--model", "clam-tiny", "--checkpoint",
                                   str(run / "best"), "--format", "csv"])
-    assert r.exit_code == 0 and r.output.splitlines()[0].startswith("file,status,p_fake")
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("file,status,p_fake")
 
 
 def test_cli_predict_without_a_trained_model(songs, tmp_path, monkeypatch):

@@ -34,10 +34,9 @@ fake_label_option = click.option(
     "--fake-label", default=None, metavar="NAME",
     help="hf: models: the label whose probability is P(fake) (name or id). Default: chosen when the model has "
          "exactly two labels, one real/human/bonafide/genuine, the other fake/ai/spoof/generated/synthetic.")
-clip_option = click.option(
-    "--clip", default=None, metavar="POLICY",
-    help="hf: models: clip policy of each song, e.g. first:30, full. Default: the longest input the feature "
-         "extractor declares, else first:30.")
+HF_CLIP_HELP = ("clip policy of each song, e.g. first:30, full. Default: the longest input the feature extractor "
+                "declares, else first:30")
+clip_option = click.option("--clip", default=None, metavar="POLICY", help=f"hf: models: {HF_CLIP_HELP}.")
 
 
 def comma_list(text: str | None) -> list[str] | None:

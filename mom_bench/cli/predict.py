@@ -9,14 +9,15 @@ import click
 
 from mom_bench.cli.app import UserError
 from mom_bench.cli.options import (
+    HF_CLIP_HELP,
     checkpoint_option,
-    clip_option,
     device_option,
     fake_label_option,
     hf_only,
     model_option,
 )
-from mom_bench.cli.output import format_option, print_rows
+from mom_bench.cli.output import print_rows
+from mom_bench.core.errors import PredictionError
 from mom_bench.core.splits import RowStatus
 
 
@@ -29,23 +30,52 @@ def _ignored_note(ignored: list[Path], name: Callable[[Path], str]) -> str:
             f"{', '.join(name(p) for p in ignored[:3])}{more}")
 
 
+def _output_format(fmt: str | None, out: Path | None) -> str:
+    """--format, or when it is not given: table on stdout, or what --out's extension says (csv otherwise)."""
+    if fmt is not None:
+        if out is not None and fmt == "table":
+            raise UserError("--out writes csv, jsonl or json, not a table: pick one with --format")
+        return fmt
+    if out is None:
+        return "table"
+    return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}.get(out.suffix.lower(), "csv")
+
+
 @click.command("predict")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @model_option
 @checkpoint_option
 @click.option("--benchmark", "-b", default=None, help="Benchmark the model was trained on (default: mom-mini).")
-@format_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl", "json"]), default=None,
+              help="csv and jsonl: each row is written as soon as its file is scored; table and json: once all "
+                   "are. Default: table on stdout; with --out, from its extension (.jsonl, .json, else csv).")
+@click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the rows to this file instead of stdout (csv/jsonl: a header line recording the model, "
+                   "checkpoint sha256, clip, threshold; each row flushed as it comes, fsynced every few seconds).")
+@click.option("--resume", is_flag=True,
+              help="With --out (csv or jsonl): continue a stopped run's file, scoring only the files it has no row "
+                   "for; refused if the file was made with another model, checkpoint, clip or threshold.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file (refused otherwise).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="P(fake) at or above which a file is called fake.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown on stderr when it is a terminal).")
 @device_option
 @fake_label_option
-@clip_option
-def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device, fake_label, clip):
+@click.option("--clip", default=None, metavar="POLICY",
+              help="Registry models: what of each song is scored. Default: the model's declared clip policy (e.g. "
+                   "first:90 for clam: one window); all-windows: every consecutive window of the clip length, "
+                   "the logits averaged; or a policy such as first:30, sonics_eval:120, full. hf: models: "
+                   + HF_CLIP_HELP + " (their windows are all scored).")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+              help="Windows per forward pass. Scores do not depend on it.")
+def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, overwrite, threshold, quiet, device,
+                fake_label, clip, batch_size):
     """P(fake) for each audio FILE (folders are searched recursively).
 
-    Songs longer than the model's clip are scored over consecutive windows of the clip length; the
-    file's score is sigmoid(mean of the window logits). A file that cannot be read gets its error on
-    its row and the others are still scored; the exit status is 1 if any file failed.
+    A registry model scores the part of each song its clip policy declares (--clip to choose another, or
+    all-windows: consecutive windows of the clip length, the file's score sigmoid(mean of the window logits));
+    the choice is said in the output (stderr, the json document, an --out file's header). A file that cannot
+    be read gets its error on its row and the others are still scored; the exit status is 1 if any failed.
 
     Every FILE given gets a row, and so does every file with an audio extension found in a folder: a FIFO,
     a dangling symlink or an unreadable file or folder gets an error row saying so. Symlinked folders are
@@ -53,31 +83,95 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, threshold, device
     without an audio extension are counted on stderr, not scored. Names that are not valid UTF-8 are read
     and shown with backslash escapes (caf\\xe9.flac), so the output is always valid UTF-8.
 
-    
+    With --format csv or jsonl each row is written (and flushed) as soon as its file is scored, so a stopped
+    run keeps its finished rows; --out F --resume then scores only the files F has no row for.
+
+    \b
     Examples:
       mom-bench predict song.mp3 --model clam
-      mom-bench predict songs/ --model hf:owner/name@<commit> --format json
+      mom-bench predict songs/ --model clam --out scores.csv            # stop it any time, then:
+      mom-bench predict songs/ --model clam --out scores.csv --resume
+      mom-bench predict songs/ --model hf:owner/name@<commit> --format jsonl
     (an hf: model's chosen fake label is said on stderr)
     """
     from mom_bench.core.inputs import AUDIO_EXTENSIONS
     from mom_bench.loop import prediction as predict_mod
 
-    hf_only(model_name, fake_label, clip)
+    hf_only(model_name, fake_label, None)
+    hf = model_name.startswith("hf:")
+    try:
+        if clip is not None and not hf:
+            predict_mod.clip_choice(clip)  # before the model is loaded
+    except PredictionError as err:
+        raise UserError(f"--clip: {err}") from None
+    fmt = _output_format(fmt, out)
+    if (resume or overwrite) and out is None:
+        raise UserError(f"{'--resume' if resume else '--overwrite'} applies only with --out FILE")
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other: continue the file or replace it")
+    if resume and fmt not in ("csv", "jsonl"):
+        raise UserError(f"--resume needs --format csv or jsonl (a {fmt} file is only written at the end)")
+    if out is not None and out.exists() and not (resume or overwrite):
+        raise UserError(f"{out} exists: add --resume to continue it or --overwrite to replace it")
     found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)
     given = ", ".join(predict_mod.display_name(f) for f in files)
     if not found.inputs:
         ignored = _ignored_note(found.ignored, predict_mod.display_name)
         raise UserError(f"no audio files found in {given}" + (f" ({ignored})" if ignored else ""))
-    rows, model = predict_mod.predict(found.inputs, model_name, benchmark=benchmark, checkpoint=checkpoint,
-                                      device=device, threshold=threshold, progress=fmt == "table",
-                                      fake_label=fake_label, clip=clip)
+    model, source = predict_mod.load_model(model_name, benchmark=benchmark, checkpoint=checkpoint, device=device,
+                                           fake_label=fake_label, clip=clip if hf else None)
+    policy = predict_mod.ALL_WINDOWS if hf else (clip or str(model.clip))
+    scoring = dict(threshold=threshold, batch_size=batch_size, clip_policy=policy,
+                   progress=False if quiet else None)
+    said = f"all windows of {model.clip}" if policy == predict_mod.ALL_WINDOWS else policy
+    click.echo(f"clip: {said}" + (" (the model's declared policy)" if clip is None and not hf else ""), err=True)
     if found.ignored:
         click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
     if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
         click.echo(model.choice_note, err=True)
-    bad = sum(r["status"] != RowStatus.OK for r in rows)
-    print_rows(rows, predict_mod.COLUMNS, fmt,
-               document={"model": model.name, "aggregation": predict_mod.AGGREGATION, "rows": rows},
-               summary=f"{len(rows)} files scored by {model.name}: {len(rows) - bad} ok, {bad} failed")
+    if fmt in ("csv", "jsonl"):
+        rows, bad = _stream(model, source, found.inputs, fmt, out, said, resume=resume, overwrite=overwrite,
+                            **scoring)
+        click.echo(f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed"
+                   + (f" ({out})" if out is not None else ""), err=True)
+    else:
+        rows_list = list(predict_mod.iter_scores(model, found.inputs, **scoring))
+        rows, bad = len(rows_list), sum(r["status"] != RowStatus.OK for r in rows_list)
+        document = {"model": model.name, "clip": said, "aggregation": predict_mod.AGGREGATION,
+                    "rows": rows_list}
+        if out is not None:
+            from mom_bench.core.files import write_json_atomic
+
+            write_json_atomic(out, document)
+        else:
+            print_rows(rows_list, predict_mod.COLUMNS, fmt, document=document,
+                       summary=f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed")
     if bad:
         sys.exit(1)
+
+
+def _stream(model, source, inputs, fmt, out, said, *, resume, overwrite, **scoring) -> tuple[int, int]:
+    """Write each row as it is scored, to stdout or to ``out``; (rows, failed rows) in the output."""
+    from mom_bench.core import audio
+    from mom_bench.loop import prediction as predict_mod
+    from mom_bench.loop import prediction_output as streamed
+
+    if out is None:
+        writer = streamed.RowWriter(sys.stdout, fmt)
+        if fmt == "csv":
+            click.echo(",".join(predict_mod.COLUMNS))
+        for row in predict_mod.iter_scores(model, inputs, **scoring):
+            writer.write(row)
+        return writer.rows, writer.failed
+    header = streamed.run_header(model, source, threshold=scoring["threshold"], fmt=fmt, clip=said,
+                                 max_seconds=audio.DEFAULT_MAX_SECONDS)
+    try:
+        sink = streamed.open_output(out, header, resume=resume, overwrite=overwrite)
+    except PredictionError as err:
+        raise UserError(str(err)) from None
+    with sink:
+        if sink.done:
+            click.echo(f"resuming {out}: {len(sink.done)} file(s) already scored", err=True)
+        for row in predict_mod.iter_scores(model, inputs, skip=sink.done, **scoring):
+            sink.writer.write(row)
+        return sink.writer.rows, sink.writer.failed
