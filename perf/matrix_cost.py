@@ -15,19 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "unknown")
-    except OSError:
-        return platform.processor() or "unknown"
+from main_job import _cpu_model  # perf/ is on the path when a script here runs
 
 
 def _stored_ids(home: Path) -> int:
