@@ -45,9 +45,10 @@ from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import TEST_SPLITS, TRAIN, VALIDATION
 from mom_bench.dataset import read
 from mom_bench.loop.evaluation import score_split
-from mom_bench.loop.inference import fill_features, uses_cached_features
+from mom_bench.loop.inference import fill_features
 from mom_bench.loop.runs import checkpoint_sha256, load_trained, open_build, train_summary
 from mom_bench.models import registry
+from mom_bench.models.base import FrozenEncoderDetector
 from mom_bench.report import documents
 from mom_bench.report.metrics import carried
 
@@ -258,13 +259,14 @@ class _Matrix:
                 for source, source_split in build.sources(split):
                     wanted.setdefault((source.fingerprint, source_split), (source, source_split))
                 songs |= {(_base(build).fingerprint, str(i)) for i in build.table(split, ["id"])["id"]}
-        by_model: dict[str, tuple[Any, list[tuple[read.Build, str]]]] = {}
+        specs: dict[str, tuple[registry.ModelSpec, str]] = {}  # resolved name -> (spec, a benchmark it is for)
         for s in training:
             spec = registry.resolve(self.model, s.build.benchmark)
-            by_model.setdefault(spec.name, (s.build.benchmark, []))
-        detectors = {name: registry.create(name, bench) for name, (bench, _) in by_model.items()}
-        cached = {n: d for n, d in detectors.items() if uses_cached_features(d)}
-        self.cached_only = len(cached) == len(detectors)
+            specs.setdefault(spec.name, (spec, s.build.benchmark))
+        # only the configurations scored from cached encoder features are built here (for their encoders)
+        cached = {name: registry.create(name, bench) for name, (spec, bench) in specs.items()
+                  if issubclass(spec.load_class(), FrozenEncoderDetector)}
+        self.cached_only = len(cached) == len(specs)
         if not cached:
             return len(songs)
         t0 = time.perf_counter()
