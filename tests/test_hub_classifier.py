@@ -231,7 +231,9 @@ def test_what_cannot_be_loaded_says_why(tmp_path):
         H.load(f"hf:{tmp_path / 'absent'}")
     with pytest.raises(H.HubClassifierError, match="a local folder has no revision"):
         H.load(f"hf:{base}@main")
-    with pytest.raises(CheckpointError, match=r"HF_HUB_OFFLINE is set.*hf download lab/absent --revision v1"):
+    with pytest.raises(CheckpointError, match=r"HF_HUB_OFFLINE is set.*lacks config\.json, "
+                       r"preprocessor_config\.json, model\.safetensors.*`HF_HUB_OFFLINE=0 hf download lab/absent "
+                       r"--revision v1`"):
         H.load("hf:lab/absent@v1")  # offline (the suite's setting) and not in the cache
 
 
