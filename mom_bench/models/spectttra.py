@@ -36,6 +36,7 @@ from mom_bench.models.checkpoints import (
     CheckpointError,
     converted_sonics,
     is_commit,
+    is_sonics_config,
     resolve_file,
     sonics_cache_dir,
     split_hub_ref,
@@ -286,6 +287,10 @@ def convert_sonics_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch
 def config_from_sonics(sonics: dict[str, Any]) -> dict[str, Any]:
     """mom-bench config (registry name and all) for a SONICS ``config.json``; refuses settings this
     implementation does not reproduce rather than loading weights into a different model."""
+    if not is_sonics_config(sonics):
+        mom = isinstance(sonics, dict) and isinstance(sonics.get("model"), str)
+        raise CheckpointError("not a SONICS SpecTTTra config.json (its \"model\" is not an object"
+                              + ("; it is a saved mom-bench detector: load it without sonics:)" if mom else ")"))
     try:
         model, audio, mel = sonics["model"], sonics["audio"], sonics["melspec"]
         f_t = (int(model["f_clip"]), int(model["t_clip"]))
@@ -327,8 +332,9 @@ def _read_json(path: str | Path, name: str) -> Any:
         raise CheckpointError(f"{name}: config.json is not JSON ({err})") from None
 
 
-def _read_sonics(config_file: str | Path, weights_file: str | Path, name: str) -> SpecTTTra:
-    config = config_from_sonics(_read_json(config_file, name))
+def _read_sonics(config: dict[str, Any], weights_file: str | Path, name: str) -> SpecTTTra:
+    """``config``: made by :func:`config_from_sonics` (before the weights are fetched, so a config this model
+    cannot reproduce is refused first)."""
     try:
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -360,13 +366,14 @@ def load_sonics(source: str | Path, *, revision: str | None = None, **hub_kwargs
     source = SONICS_REPOS.get(str(source), str(source))
     kwargs = {"revision": revision, **hub_kwargs} if revision else hub_kwargs
     config_file = resolve_file(source, "config.json", needs=SONICS_FILES, **kwargs)
+    config = config_from_sonics(_read_json(config_file, source))
     if Path(source).is_dir():
         weights_file, where = resolve_file(source, "pytorch_model.bin"), source
     else:
         commit = _snapshot_commit(config_file, source)
         weights_file = resolve_file(source, "pytorch_model.bin", needs=SONICS_FILES, **{**kwargs, "revision": commit})
         where = f"{source}@{commit}"
-    model = _read_sonics(config_file, weights_file, source)
+    model = _read_sonics(config, weights_file, source)
     model.config["weights_source"] = where
     return model
 
@@ -418,9 +425,10 @@ def load_released(ref: str | Path, *, config_file: str | Path | None = None, rev
 
 def _convert(repo_id: str, commit: str, config_file: Path, hub_kwargs: dict[str, Any]) -> Path:
     where = f"{repo_id}@{commit}"
+    config = config_from_sonics(_read_json(config_file, where))
     weights_file = resolve_file(repo_id, "pytorch_model.bin", needs=SONICS_FILES,
                                 **{**hub_kwargs, "revision": commit})
-    model = _read_sonics(config_file, weights_file, where)
+    model = _read_sonics(config, weights_file, where)
     model.config["weights_source"] = where
     record = {"repo": repo_id, "commit": commit,
               "files": {"config.json": sha256_file(config_file), "pytorch_model.bin": sha256_file(weights_file)},
