@@ -15,7 +15,9 @@ trains, and loads the released SONICS weights:
 Every step works on each example alone, so a song's logit does not depend on its batch-mates.
 
 Released checkpoints (``awsaf49/sonics-spectttra-*``) load through :func:`load_sonics`, which renames their
-state-dict keys with :data:`SONICS_KEY_RULES` (documented in ``docs/spectttra_keys.md``) and loads strictly.
+state-dict keys with :data:`SONICS_KEY_RULES` (documented in ``docs/spectttra_keys.md``) and loads strictly;
+:func:`load_released` (what a SONICS Hub id given to ``load_detector`` or ``--checkpoint`` goes through) keeps
+each converted commit as a saved detector, so it is converted once.
 """
 from __future__ import annotations
 
