@@ -177,3 +177,13 @@ def test_a_sonics_folder_loads_directly_and_a_prefix_demands_sonics(tmp_path):
     assert registry.load(ours).checkpoint is None  # a mom-bench folder stays one
     with pytest.raises(CheckpointError, match="not a SONICS SpecTTTra config.json.*load it without sonics:"):
         registry.load(f"sonics:{ours}")
+
+
+def test_offline_a_sonics_name_says_which_files_to_fetch(tmp_path):
+    """The suite runs offline: nothing of the released repo is in this empty cache."""
+    with pytest.raises(CheckpointError) as err:
+        registry.load(f"sonics:spectttra-gamma-5s@{SHA_D}", cache_dir=str(tmp_path / "hub"))
+    text = str(err.value)
+    assert "awsaf49/sonics-spectttra-gamma-5s" in text and "lacks config.json, pytorch_model.bin" in text
+    assert (f"`HF_HUB_OFFLINE=0 hf download awsaf49/sonics-spectttra-gamma-5s config.json pytorch_model.bin "
+            f"--revision {SHA_D}`") in text

@@ -395,6 +395,7 @@ def load_released(ref: str | Path, *, config_file: str | Path | None = None, rev
     without any network. A branch (or no revision, ``main``) is resolved to its commit, which is recorded
     (``config["weights_source"]``, :attr:`checkpoint`) and said in an :class:`UnpinnedRevision` warning.
     ``config_file``: SONICS' config.json when the caller already fetched it. A folder is converted in memory.
+    A registry name of :data:`SONICS_REPOS` (``spectttra-alpha-120s``) stands for its released repo.
     """
     ref = str(ref)
     if Path(ref).expanduser().is_dir():
@@ -402,6 +403,7 @@ def load_released(ref: str | Path, *, config_file: str | Path | None = None, rev
         model.checkpoint = str(Path(ref).expanduser())
         return model
     repo_id, pinned = split_hub_ref(ref)
+    repo_id = SONICS_REPOS.get(repo_id, repo_id)  # sonics:spectttra-alpha-120s names its released repo
     if pinned and revision not in (None, pinned):
         raise CheckpointError(f"{ref}: give the revision once, after @ or as revision=")
     revision = pinned or revision
