@@ -147,9 +147,8 @@ class SpecTTTra(SpectrogramDetector):
     are written back into :attr:`config`, so a saved model states its full architecture."""
 
     #: A released checkpoint loaded by :func:`load_released`: ``<Hub id>@<commit>`` (or its folder), what
-    #: results record as the checkpoint, and the sha256 of its released ``pytorch_model.bin``.
+    #: results and predict's output header record as the checkpoint.
     checkpoint: str | None = None
-    released_sha256: str | None = None
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -331,7 +330,7 @@ def _read_json(path: str | Path, name: str) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{name}: config.json is not JSON ({err})") from None
+        raise CheckpointError(f"{name}: {Path(path).name} is not JSON ({err})") from None
 
 
 def _read_sonics(config: dict[str, Any], weights_file: str | Path, name: str) -> SpecTTTra:
@@ -417,8 +416,6 @@ def load_released(ref: str | Path, *, config_file: str | Path | None = None, rev
     model = SpecTTTra.from_pretrained(str(cached))
     record = _read_json(cached / SONICS_RECORD, str(cached))
     model.checkpoint = f"{record['repo']}@{record['commit']}"
-    #: sha256 of the released pytorch_model.bin (what the Hub lists for that file).
-    model.released_sha256 = record["files"]["pytorch_model.bin"]
     if revision != record["commit"]:
         warnings.warn(UnpinnedRevision(
             f"{repo_id}: {'revision ' + repr(revision) if revision else 'no revision'} resolved to commit "
