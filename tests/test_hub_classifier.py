@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
-from test_models_hub import SHA_A, SHA_B, Hub
+from test_models_hub import REPO, SHA_A, SHA_B, Hub
 
 from mom_bench.cli import main
 from mom_bench.models import hub_classifier as H
@@ -231,7 +234,9 @@ def test_what_cannot_be_loaded_says_why(tmp_path):
         H.load(f"hf:{tmp_path / 'absent'}")
     with pytest.raises(H.HubClassifierError, match="a local folder has no revision"):
         H.load(f"hf:{base}@main")
-    with pytest.raises(CheckpointError, match=r"HF_HUB_OFFLINE is set.*hf download lab/absent --revision v1"):
+    with pytest.raises(CheckpointError, match=r"HF_HUB_OFFLINE is set.*lacks config\.json, "
+                       r"preprocessor_config\.json, model\.safetensors.*`HF_HUB_OFFLINE=0 hf download lab/absent "
+                       r"--revision v1`"):
         H.load("hf:lab/absent@v1")  # offline (the suite's setting) and not in the cache
 
 
@@ -275,6 +280,108 @@ def test_an_ast_classifier(tmp_path):
     assert "chosen automatically" in model.choice_note
     report = mom_bench.check_detector(model)
     assert report.ok, str(report)
+
+
+def save_tiny_ast(folder: Path, seed: int = 0) -> Path:
+    """A random ASTForAudioClassification (labels real/fake) and its 16 kHz ASTFeatureExtractor of 64 frames."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    labels = {0: "real", 1: "fake"}
+    config = ASTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                       patch_size=16, frequency_stride=16, time_stride=16, max_length=64, num_mel_bins=32,
+                       id2label=labels, label2id={v: k for k, v in labels.items()})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ASTForAudioClassification(config)
+        for p in model.classifier.parameters():  # logits of a visible size
+            torch.nn.init.normal_(p, std=2.0)
+    model.save_pretrained(folder)
+    ASTFeatureExtractor(num_mel_bins=32, max_length=64, sampling_rate=RATE).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_ast(tmp_path_factory) -> Path:
+    return save_tiny_ast(tmp_path_factory.mktemp("hf-ast") / "tiny-ast")
+
+
+def test_an_ast_detector_scores_each_song_alone(tiny_ast):
+    import mom_bench
+
+    model = mom_bench.load_detector(f"hf:{tiny_ast}")
+    assert isinstance(model, H.HubClassifier)
+    assert (model.sample_rate, model.config["clip"], model.config["fake_label"]) == (RATE, "first:0.655", "fake")
+    assert model.config["architecture"] == "ASTForAudioClassification"
+    n = model.clip.n_samples(RATE)
+    torch.manual_seed(0)
+    # songs of very different levels: a normalisation or padding shared by batch-mates would move the scores
+    wave = torch.randn(3, n) * torch.tensor([[0.001], [0.1], [1.0]])
+    wave[2, n // 2:] = 0.0
+    with torch.inference_mode():
+        together = model(wave)
+        alone = torch.cat([model(wave[i:i + 1]) for i in range(3)])
+        inputs = model.extractor(wave[1].numpy(), sampling_rate=RATE, return_tensors="pt")
+        direct = model.model(**inputs).logits.softmax(-1)[0, 1]
+    assert together.shape == (3,) and torch.allclose(together, alone, atol=1e-5)
+    assert float(together.std()) > 1e-3  # the songs get different scores, so the comparison means something
+    assert float(torch.sigmoid(together[1])) == pytest.approx(float(direct), abs=1e-5)  # P(fake) of the softmax
+
+
+def test_cli_predict_with_an_ast_folder(tiny_ast, songs):
+    got = {}
+    for batch in ("1", "2"):
+        r = CliRunner().invoke(main, ["predict", str(songs), "--model", f"hf:{tiny_ast}", "--batch-size", batch,
+                                      "--format", "json"])
+        assert r.exit_code == 0, r.output
+        assert "fake label 'fake' (id 1)" in r.stderr
+        data = json.loads(r.stdout)
+        assert data["model"] == f"hf:{tiny_ast}"
+        got[batch] = {Path(row["file"]).name: (row["p_fake"], row["windows"]) for row in data["rows"]}
+    assert set(got["1"]) == {"short.flac", "long.flac"}
+    assert got["1"]["long.flac"][1] == 10  # 6.6 s in windows of the extractor's 0.655 s
+    for name, (p, windows) in got["1"].items():  # the batch size changes nothing
+        assert got["2"][name][0] == pytest.approx(p, abs=1e-6) and got["2"][name][1] == windows
+
+
+def test_an_ast_detector_from_the_hub_at_a_pinned_commit(tiny_ast, tmp_path):
+    other = save_tiny_ast(tmp_path / "newer", seed=1)
+    with Hub() as hub:
+        hub.publish("lab/tiny-ast", SHA_A, tiny_ast)
+        hub.publish("lab/tiny-ast", SHA_B, other, main=True)
+        got = hub.run_json(
+            "import json, torch, mom_bench\n"
+            f"m = mom_bench.load_detector('hf:lab/tiny-ast@{SHA_A}')\n"
+            "torch.manual_seed(0)\n"
+            "with torch.inference_mode():\n"
+            "    s = m(0.1 * torch.randn(2, m.clip.n_samples(m.sample_rate))).tolist()\n"
+            "print(json.dumps({'scores': s, 'checkpoint': m.checkpoint, 'clip': m.config['clip']}))\n", tmp_path)
+    local = H.load(f"hf:{tiny_ast}")
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        want = local(0.1 * torch.randn(2, local.clip.n_samples(RATE))).tolist()
+    assert got == {"scores": pytest.approx(want, abs=1e-6), "checkpoint": f"hf:lab/tiny-ast@{SHA_A}",
+                   "clip": "first:0.655"}
+    assert f"/lab/tiny-ast/resolve/{SHA_A}/preprocessor_config.json" in hub.requests
+
+
+def test_offline_an_hf_classifier_half_in_the_cache_names_the_missing_files(tiny_ast, tmp_path):
+    """config.json fetched, the rest not: the error lists exactly what is missing and how to fetch it."""
+    with Hub() as hub:
+        hub.publish("lab/tiny-ast", SHA_A, tiny_ast)
+        hub.run_json("import json\nfrom huggingface_hub import hf_hub_download\n"
+                     f"print(json.dumps(hf_hub_download('lab/tiny-ast', 'config.json', revision='{SHA_A}')))\n",
+                     tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", "from mom_bench.models import hub_classifier as H\n"
+         "from mom_bench.models.checkpoints import CheckpointError\n"
+         "try:\n"
+         f"    H.load('hf:lab/tiny-ast@{SHA_A}')\n"
+         "except CheckpointError as err:\n"
+         "    print(err)\n"], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")})
+    assert run.returncode == 0, run.stderr
+    assert "lacks preprocessor_config.json, model.safetensors:" in run.stdout
+    assert f"`HF_HUB_OFFLINE=0 hf download lab/tiny-ast --revision {SHA_A}`" in run.stdout
 
 
 # --------------------------------------------------------------------------------------------------

@@ -232,7 +232,8 @@ def test_offline_a_hub_detector_missing_from_the_cache_says_how_to_get_it(tmp_pa
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # nothing cached
     with pytest.raises(CheckpointError, match=r"cannot get config\.json at revision abc123 .*HF_HUB_OFFLINE is set"
-                                              r".*`hf download lab/clam --revision abc123`"):
+                                              r".*lacks config\.json and the weights it goes with \(model\.safetensors"
+                                              r".*`HF_HUB_OFFLINE=0 hf download lab/clam --revision abc123`"):
         registry.load("lab/clam@abc123")
     with pytest.raises(CheckpointError, match="give the revision once"):
         registry.load("lab/clam@abc123", revision="def456")

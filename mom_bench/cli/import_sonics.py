@@ -18,8 +18,10 @@ def import_sonics_cmd(source, out, revision):
 
     \b
     Keys are renamed as documented in docs/spectttra_keys.md and loaded strictly; the .bin is read with
-    torch.load(weights_only=True). Offline, download first (`hf download awsaf49/sonics-spectttra-alpha-120s`)
-    and pass the folder. Then: mom-bench evaluate --model NAME --checkpoint OUT --benchmark sonics
+    torch.load(weights_only=True). Offline, download first (`HF_HUB_OFFLINE=0 hf download
+    awsaf49/sonics-spectttra-alpha-120s config.json pytorch_model.bin`). Then: mom-bench evaluate --model NAME
+    --checkpoint OUT --benchmark sonics. Without this command, --checkpoint takes the Hub id itself
+    (awsaf49/sonics-spectttra-alpha-120s@<commit>): converted the same way on first use and cached.
     """
     from mom_bench.models.spectttra import import_sonics
 

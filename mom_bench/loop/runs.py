@@ -22,7 +22,7 @@ from mom_bench.core.runtime import pick_device as pick_device
 from mom_bench.dataset import protocols, read
 from mom_bench.models import registry
 from mom_bench.models.base import Detector, detector_config
-from mom_bench.models.checkpoints import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from mom_bench.models.checkpoints import CONFIG_NAME, SONICS_RECORD, WEIGHTS_NAME, converted_sonics, resolve_file
 from mom_bench.report import documents
 
 
@@ -195,14 +195,23 @@ def load_trained(model_name: str, benchmark: str, checkpoint: str | Path | None 
     if checkpoint is None and model.name != resolved:
         raise NoTrainedModel(f"{source} holds {model.name}, expected {resolved}")
     model.to(pick_device(device)).eval()
-    return model, source
+    # A released SONICS checkpoint says where it came from: <Hub id>@<commit>, a branch resolved to its commit.
+    return model, getattr(model, "checkpoint", None) or source
 
 
 def checkpoint_sha256(source: str) -> str | None:
-    """sha256 of the checkpoint's weights file (None when it cannot be read, e.g. a Hub id offline)."""
+    """sha256 of the checkpoint's weights file (None when it cannot be read, e.g. a Hub id offline); for a
+    released SONICS checkpoint (``<Hub id>@<commit>`` converted before, or its folder), that of the released
+    ``pytorch_model.bin``."""
     try:
+        converted = converted_sonics(source)
+        if converted is not None:
+            return str(json.loads((converted / SONICS_RECORD).read_text())["files"]["pytorch_model.bin"])
+        folder = Path(source)
+        if folder.is_dir() and not (folder / WEIGHTS_NAME).is_file() and (folder / "pytorch_model.bin").is_file():
+            return sha256_file(folder / "pytorch_model.bin")
         return sha256_file(resolve_file(source, WEIGHTS_NAME))
-    except OSError:
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -3,6 +3,7 @@ what to do when they are not there. Imports nothing heavy, so the registry can u
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,12 @@ def hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
 
 
-def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
+def resolve_file(model_id: str, filename: str, *, needs: tuple[str, ...] | None = None,
+                 weights_note: str = "", **hub_kwargs) -> str:
     """Path of ``filename`` in a local folder or a Hub repo, with an error that says what to do when it is
-    not there (offline, missing file, wrong id)."""
+    not there (offline, missing file, wrong id). ``needs``: every file the caller will want from the repo
+    (default: ``filename``); offline, the error lists those missing from the local cache and the command that
+    fetches them. ``weights_note``: said after that list when the weights file is not known yet."""
     if os.path.isdir(model_id):
         path = Path(model_id) / filename
         if not path.is_file():
@@ -42,7 +46,7 @@ def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
     try:
         return hf_hub_download(repo_id=model_id, filename=filename, **hub_kwargs)
     except LocalEntryNotFoundError as err:  # offline or unreachable; it subclasses EntryNotFoundError
-        raise _unreachable(model_id, filename, revision, err) from err
+        raise _unreachable(model_id, filename, hub_kwargs, err, needs, weights_note) from err
     except RevisionNotFoundError as err:
         raise CheckpointError(f"{model_id}: the Hub repo has no revision {revision!r} (a commit id, branch or "
                               "tag of that repo)") from err
@@ -52,12 +56,109 @@ def resolve_file(model_id: str, filename: str, **hub_kwargs) -> str:
     except EntryNotFoundError as err:
         raise CheckpointError(f"{model_id}{at} has no {filename}: not a saved mom-bench detector") from err
     except Exception as err:
-        raise _unreachable(model_id, filename, revision, err) from err
+        raise _unreachable(model_id, filename, hub_kwargs, err, needs, weights_note) from err
 
 
-def _unreachable(model_id: str, filename: str, revision: str | None, err: Exception) -> CheckpointError:
+def fetch_command(repo_id: str, revision: str | None = None, files: tuple[str, ...] | list[str] = ()) -> str:
+    """The shell command that puts ``files`` of a Hub repo (all of them when none are named) in the local
+    Hugging Face cache, where an offline run finds them; it overrides an exported ``HF_HUB_OFFLINE``.
+
+    >>> fetch_command("lab/x", "main", ["config.json", "pytorch_model.bin"])
+    'HF_HUB_OFFLINE=0 hf download lab/x config.json pytorch_model.bin --revision main'
+    """
+    return " ".join(["HF_HUB_OFFLINE=0 hf download", repo_id, *files, *(["--revision", revision] if revision else [])])
+
+
+def missing_from_cache(repo_id: str, filenames: tuple[str, ...] | list[str], revision: str | None = None,
+                       cache_dir: str | None = None) -> list[str]:
+    """Those of ``filenames`` that the local Hugging Face cache does not hold for ``repo_id`` at ``revision``."""
+    from huggingface_hub import try_to_load_from_cache
+
+    missing = []
+    for name in filenames:
+        try:
+            found = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir, revision=revision)
+        except Exception:  # a malformed id or revision: nothing of it can be cached
+            found = None
+        if not isinstance(found, str):
+            missing.append(name)
+    return missing
+
+
+def offline_hint(repo_id: str, revision: str | None, needs: tuple[str, ...] | list[str], *,
+                 cache_dir: str | None = None, weights_note: str = "", whole_repo: bool = False) -> str:
+    """What an offline error says: which of ``needs`` the local cache lacks and the command that fetches them
+    (``whole_repo``: the command fetches the whole repo, when the files are not all known in advance)."""
+    missing = missing_from_cache(repo_id, needs, revision, cache_dir) or list(needs)
+    command = fetch_command(repo_id, revision, () if whole_repo else missing)
+    return (f"HF_HUB_OFFLINE is set and the local Hugging Face cache lacks {', '.join(missing)}{weights_note}: "
+            f"fetch {'them' if len(missing) > 1 or weights_note else 'it'} where there is network with `{command}` "
+            "(then it is found offline), or pass a local folder instead.")
+
+
+def _unreachable(model_id: str, filename: str, hub_kwargs: dict[str, Any], err: Exception,
+                 needs: tuple[str, ...] | None, weights_note: str) -> CheckpointError:
+    revision = hub_kwargs.get("revision")
     at = f" at revision {revision}" if revision else ""
-    hint = (" HF_HUB_OFFLINE is set and the file is not in the local Hugging Face cache: download it on a machine "
-            f"with network (`hf download {model_id}" + (f" --revision {revision}" if revision else "")
-            + "`) or pass a local folder instead." if settings.offline() else " Check the id and the network.")
-    return CheckpointError(f"{model_id}: cannot get {filename}{at} ({type(err).__name__}).{hint}")
+    hint = (offline_hint(model_id, revision, needs or (filename,), cache_dir=hub_kwargs.get("cache_dir"),
+                         weights_note=weights_note, whole_repo=bool(weights_note))
+            if settings.offline() else "Check the id and the network.")
+    return CheckpointError(f"{model_id}: cannot get {filename}{at} ({type(err).__name__}). {hint}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Released SONICS checkpoints converted on first use (mom_bench.models.spectttra.load_released): a saved
+# mom-bench detector per repo and commit, so a commit is converted once and later loads need no network.
+
+#: Beside the converted detector: the repo, the commit and the sha256 of the released files it came from.
+SONICS_RECORD = "sonics_source.json"
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+#: ``sonics:<Hub id or folder>[@revision]``: a released SONICS checkpoint, said outright (a plain Hub id or folder
+#: is recognised by its config.json, :func:`is_sonics_config`).
+SONICS_PREFIX = "sonics:"
+
+
+def is_sonics_config(config: Any) -> bool:
+    """Whether a ``config.json`` is SONICS' rather than mom-bench's: SONICS nests the model's settings in an
+    object under ``"model"``, where a saved mom-bench detector names its registry row there (a string).
+
+    >>> is_sonics_config({"model": {"name": "SpecTTTra"}}), is_sonics_config({"model": "spectttra-alpha-5s"})
+    (True, False)
+    """
+    return isinstance(config, dict) and isinstance(config.get("model"), dict)
+
+
+def is_commit(revision: str | None) -> bool:
+    """Whether ``revision`` is a full commit id (what a cache can be keyed by; a branch moves)."""
+    return bool(revision) and _COMMIT.fullmatch(str(revision)) is not None
+
+
+def sonics_cache_dir(repo_id: str, commit: str) -> Path:
+    """``<cache>/sonics/<owner>--<name>/<commit>``: where the conversion of ``repo_id`` at ``commit`` is kept."""
+    if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+        raise CheckpointError(f"{repo_id!r} is not a Hub id owner/name")
+    if not is_commit(commit):
+        raise CheckpointError(f"{repo_id}: {commit!r} is not a commit id (40 hex digits)")
+    return settings.cache_dir() / "sonics" / repo_id.replace("/", "--") / commit
+
+
+def split_hub_ref(ref: str) -> tuple[str, str | None]:
+    """(Hub id, revision or None) of ``owner/name[@revision]``.
+
+    >>> split_hub_ref("lab/x@main"), split_hub_ref("lab/x")
+    (('lab/x', 'main'), ('lab/x', None))
+    """
+    repo_id, at, revision = ref.rpartition("@")
+    return (repo_id, revision) if at else (ref, None)
+
+
+def converted_sonics(ref: str) -> Path | None:
+    """The cached conversion named by ``owner/name@<commit>``, if there is one (no network)."""
+    repo_id, revision = split_hub_ref(ref)
+    if not is_commit(revision) or not _REPO_ID.fullmatch(repo_id):
+        return None
+    folder = sonics_cache_dir(repo_id, str(revision))
+    return folder if (folder / CONFIG_NAME).is_file() and (folder / SONICS_RECORD).is_file() else None

@@ -35,7 +35,7 @@ from mom_bench.core.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, parse_clip, s
 from mom_bench.core.errors import HubClassifierError
 from mom_bench.core.files import sha256_file, write_atomic
 from mom_bench.models.base import Detector
-from mom_bench.models.checkpoints import CheckpointError
+from mom_bench.models.checkpoints import CheckpointError, missing_from_cache, offline_hint
 from mom_bench.models.encoders import folder_digest, tensor_digest
 
 PREFIX = "hf:"
@@ -43,6 +43,9 @@ DEFAULT_CLIP = "first:30"
 #: Written beside a saved model: the options it was wrapped with (a folder load uses them as defaults).
 OPTIONS_FILE = "mom_bench_hf.json"
 WEIGHTS_FILE = "model.safetensors"
+#: What a checkpoint needs from its repo; offline errors list those the local cache lacks.
+HUB_FILES = ("config.json", "preprocessor_config.json", WEIGHTS_FILE)
+_OTHER_WEIGHTS = ("model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 # Label words, matched case-insensitively inside a label's words (``deepfake``, ``AI-generated``, ``bona_fide``).
 _REAL_WORDS = ("real", "human", "bonafide", "genuine")
@@ -301,11 +304,9 @@ def resolve_commit(hub_id: str, revision: str | None) -> tuple[str, Path]:
     except HFValidationError as err:
         raise CheckpointError(f"hf:{hub_id}: neither a local folder nor a Hub id owner/name ({err})") from err
     except LocalEntryNotFoundError as err:  # offline or unreachable; it subclasses EntryNotFoundError
-        pin = f" --revision {revision}" if revision else ""
-        hint = (f"HF_HUB_OFFLINE is set and it is not in the local Hugging Face cache: download it where there is "
-                f"network (`hf download {hub_id}{pin}`) or pass hf:<local folder>" if settings.offline()
-                else "check the id and the network")
-        raise CheckpointError(f"hf:{hub_id}: cannot get config.json{at} ({type(err).__name__}); {hint}") from err
+        hint = offline_hint(hub_id, revision, HUB_FILES, whole_repo=True) if settings.offline() else \
+            "Check the id and the network."
+        raise CheckpointError(f"hf:{hub_id}: cannot get config.json{at} ({type(err).__name__}). {hint}") from err
     except RevisionNotFoundError as err:
         raise CheckpointError(f"hf:{hub_id}: the Hub repo has no revision {revision!r} (a commit id, branch or tag "
                               "of that repo)") from err
@@ -317,6 +318,21 @@ def resolve_commit(hub_id: str, revision: str | None) -> tuple[str, Path]:
         raise CheckpointError(f"hf:{hub_id}: cannot get config.json{at} ({type(err).__name__}: {err}); check the "
                               "id and the network") from err
     return path.parent.name, path.parent
+
+
+def _check_cached(hub_id: str, commit: str, where: str) -> None:
+    """Offline, the files the checkpoint needs beside its config.json must be in the local cache: an error that
+    names those missing and the command that fetches them, rather than transformers' own."""
+    from mom_bench.core import settings
+
+    if not settings.offline():
+        return
+    missing = missing_from_cache(hub_id, HUB_FILES[1:], commit)
+    if WEIGHTS_FILE in missing and len(missing_from_cache(hub_id, _OTHER_WEIGHTS, commit)) < len(_OTHER_WEIGHTS):
+        missing.remove(WEIGHTS_FILE)  # sharded or pickle weights are there instead
+    if missing:
+        raise CheckpointError(f"{where}: cannot load the model. "
+                              + offline_hint(hub_id, commit, missing, whole_repo=True))
 
 
 def _first_line(err: Exception) -> str:
@@ -378,6 +394,7 @@ def load(ref: str, *, fake_label: str | None = None, clip: str | None = None) ->
     else:
         commit, snapshot = resolve_commit(source, revision)
         where = f"{PREFIX}{source}@{commit}"
+        _check_cached(source, commit, where)
     model, extractor = load_pretrained(source, commit, where)
     weights = snapshot / WEIGHTS_FILE
     identity = f"{source}@{commit}" if commit else f"local:{folder_digest(source)}"

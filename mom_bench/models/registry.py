@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 from mom_bench.core.errors import PluginError, UnknownModelError
 from mom_bench.core.recipes import FAMILIES, FAMILY_RECIPES, Recipe
 from mom_bench.core.registry import Registry, import_target
-from mom_bench.models.checkpoints import CONFIG_NAME, CheckpointError, resolve_file
+from mom_bench.models.checkpoints import (
+    CONFIG_NAME,
+    HUB_KWARGS,
+    SONICS_PREFIX,
+    CheckpointError,
+    converted_sonics,
+    is_sonics_config,
+    resolve_file,
+)
 
 if TYPE_CHECKING:  # the detector classes import torch: kept off `mom-bench models`' import
     from mom_bench.models.base import Detector
@@ -305,29 +313,48 @@ def load(path_or_hub_id: str | Path, **kwargs: Any) -> Detector:
     """A saved detector (folder, Hub id ``owner/name`` or ``owner/name@revision``): the class comes from
     ``config.json``'s ``"model"``. ``revision=`` pins a Hub commit too. ``hf:<Hub id or folder>[@revision]``
     loads a transformers audio classifier instead (:mod:`mom_bench.models.hub_classifier`; keyword arguments
-    ``fake_label`` and ``clip``)."""
+    ``fake_label`` and ``clip``). A released SONICS checkpoint (a folder or Hub id whose config.json is SONICS',
+    or any name prefixed ``sonics:``) is converted with the strict key mapping of ``import-sonics`` and, from the
+    Hub, cached per commit (:func:`mom_bench.models.spectttra.load_released`)."""
     ref = str(path_or_hub_id)
     if ref.startswith("hf:"):
         from mom_bench.models import hub_classifier  # lazily: it imports transformers
 
         return hub_classifier.load(ref, **kwargs)
+    hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+    if ref.startswith(SONICS_PREFIX):
+        from mom_bench.models import spectttra  # lazily: it imports torch
+
+        return spectttra.load_released(ref[len(SONICS_PREFIX):], **hub_kwargs)
     if "@" in ref and not Path(ref).expanduser().exists():
         path_or_hub_id, pinned = ref.rsplit("@", 1)
         if not pinned or kwargs.get("revision") not in (None, pinned):
             raise CheckpointError(f"{ref}: give the revision once, after @ or as revision=")
-        kwargs["revision"] = pinned
-    hub_kwargs = {k: kwargs[k] for k in ("revision", "cache_dir", "force_download", "local_files_only", "token")
-                  if k in kwargs}
+        kwargs["revision"] = hub_kwargs["revision"] = pinned
     path = Path(path_or_hub_id)
     if not path.is_dir() and (path.exists() or str(path_or_hub_id).startswith((".", "/", "~"))
                               or str(path_or_hub_id).count("/") != 1):
         raise CheckpointError(f"{path_or_hub_id}: not a folder holding a saved detector (nor a Hub id owner/name)")
-    config_file = resolve_file(str(path_or_hub_id), CONFIG_NAME, **hub_kwargs)
+    if not path.is_dir() and converted_sonics(f"{path_or_hub_id}@{kwargs.get('revision')}"):
+        from mom_bench.models import spectttra
+
+        return spectttra.load_released(str(path_or_hub_id), **hub_kwargs)  # converted before: no network
+    config_file = resolve_file(str(path_or_hub_id), CONFIG_NAME, **hub_kwargs, weights_note=(
+        " and the weights it goes with (model.safetensors for a mom-bench detector, pytorch_model.bin for a "
+        "released SONICS checkpoint)"))
     try:
         config = json.loads(Path(config_file).read_text())
-        model_name = config["model"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path_or_hub_id}: {CONFIG_NAME} is not a mom-bench detector config ({err})") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path_or_hub_id}: {CONFIG_NAME} is not JSON ({err})") from None
+    if is_sonics_config(config):
+        from mom_bench.models import spectttra
+
+        return spectttra.load_released(str(path_or_hub_id), config_file=None if path.is_dir() else config_file,
+                                       **hub_kwargs)
+    model_name = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(model_name, str):
+        raise CheckpointError(f"{path_or_hub_id}: {CONFIG_NAME} is not a mom-bench detector config (no \"model\" "
+                              "naming a registry row) nor a SONICS one")
     cls = _lookup(model_name).load_class()
     return cls.from_pretrained(str(path_or_hub_id), **kwargs)
 

@@ -15,12 +15,15 @@ trains, and loads the released SONICS weights:
 Every step works on each example alone, so a song's logit does not depend on its batch-mates.
 
 Released checkpoints (``awsaf49/sonics-spectttra-*``) load through :func:`load_sonics`, which renames their
-state-dict keys with :data:`SONICS_KEY_RULES` (documented in ``docs/spectttra_keys.md``) and loads strictly.
+state-dict keys with :data:`SONICS_KEY_RULES` (documented in ``docs/spectttra_keys.md``) and loads strictly;
+:func:`load_released` (what a SONICS Hub id given to ``load_detector`` or ``--checkpoint`` goes through) keeps
+each converted commit as a saved detector, so it is converted once.
 """
 from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mom_bench.core.files import replace_dir_atomic, sha256_file, write_atomic
 from mom_bench.models.base import SpectrogramDetector
-from mom_bench.models.checkpoints import CheckpointError, resolve_file
+from mom_bench.models.checkpoints import (
+    SONICS_RECORD,
+    CheckpointError,
+    converted_sonics,
+    is_commit,
+    is_sonics_config,
+    resolve_file,
+    sonics_cache_dir,
+    split_hub_ref,
+)
 from mom_bench.models.melspec import MelFrontEnd, n_frames
 
 #: (f, t): mel bins per spectral token and frames per temporal token.
@@ -132,6 +145,10 @@ class SpecTTTra(SpectrogramDetector):
     """SpecTTTra detector. Config keys (beyond ``model``/``sample_rate``/``clip``): ``variant`` (alpha, beta,
     gamma), ``clip_seconds``; optional ``input_frames`` and any key of :data:`DEFAULTS`. The resolved values
     are written back into :attr:`config`, so a saved model states its full architecture."""
+
+    #: A released checkpoint loaded by :func:`load_released`: ``<Hub id>@<commit>`` (or its folder), what
+    #: results and predict's output header record as the checkpoint.
+    checkpoint: str | None = None
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -238,6 +255,9 @@ SONICS_KEY_RULES: list[tuple[str, str]] = [
     ("classifier.", "head."),
 ]
 
+#: The files of a released SONICS checkpoint.
+SONICS_FILES = ("config.json", "pytorch_model.bin")
+
 SONICS_REPOS = {f"spectttra-{v}-{s}s": f"awsaf49/sonics-spectttra-{v}-{s}s"
                 for v in VARIANTS for s in (5, 120)}
 
@@ -268,6 +288,10 @@ def convert_sonics_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch
 def config_from_sonics(sonics: dict[str, Any]) -> dict[str, Any]:
     """mom-bench config (registry name and all) for a SONICS ``config.json``; refuses settings this
     implementation does not reproduce rather than loading weights into a different model."""
+    if not is_sonics_config(sonics):
+        mom = isinstance(sonics, dict) and isinstance(sonics.get("model"), str)
+        raise CheckpointError("not a SONICS SpecTTTra config.json (its \"model\" is not an object"
+                              + ("; it is a saved mom-bench detector: load it without sonics:)" if mom else ")"))
     try:
         model, audio, mel = sonics["model"], sonics["audio"], sonics["melspec"]
         f_t = (int(model["f_clip"]), int(model["t_clip"]))
@@ -302,30 +326,121 @@ def config_from_sonics(sonics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _read_json(path: str | Path, name: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{name}: {Path(path).name} is not JSON ({err})") from None
+
+
+def _read_sonics(config: dict[str, Any], weights_file: str | Path, name: str) -> SpecTTTra:
+    """``config``: made by :func:`config_from_sonics` (before the weights are fetched, so a config this model
+    cannot reproduce is refused first)."""
+    try:
+        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{name}: pytorch_model.bin is not a plain tensor state dict ({err})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{name}: pytorch_model.bin holds a {type(state).__name__}, not a state dict")
+    model = SpecTTTra(config)
+    load_sonics_state_dict(model, state, name=name)
+    return model.eval()
+
+
+def _snapshot_commit(path: str | Path, name: str) -> str:
+    """The commit a file fetched by huggingface_hub was read at: its cache snapshot folder is named by it."""
+    commit = Path(path).parent.name
+    if not is_commit(commit):
+        raise CheckpointError(f"{name}: cannot tell which commit {Path(path).name} was read at (got {path})")
+    return commit
+
+
 def load_sonics(source: str | Path, *, revision: str | None = None, **hub_kwargs) -> SpecTTTra:
-    """A released SONICS checkpoint as a :class:`SpecTTTra`, in eval mode.
+    """A released SONICS checkpoint as a :class:`SpecTTTra`, in eval mode, converted in memory (no cache:
+    :func:`load_released` keeps conversions).
 
     ``source``: a folder holding SONICS' ``config.json`` and ``pytorch_model.bin``, a Hub id such as
     ``awsaf49/sonics-spectttra-alpha-120s``, or a registry name such as ``spectttra-alpha-120s``. The
     ``.bin`` is read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) and loaded strictly.
+    ``config["weights_source"]`` is the folder, or ``<Hub id>@<commit>`` with a branch resolved to its commit.
     """
     source = SONICS_REPOS.get(str(source), str(source))
     kwargs = {"revision": revision, **hub_kwargs} if revision else hub_kwargs
-    config_file = resolve_file(source, "config.json", **kwargs)
-    weights_file = resolve_file(source, "pytorch_model.bin", **kwargs)
-    try:
-        sonics_config = json.loads(Path(config_file).read_text())
-    except ValueError as err:
-        raise CheckpointError(f"{source}: config.json is not JSON ({err})") from None
-    config = config_from_sonics(sonics_config)
-    config["weights_source"] = source + (f"@{revision}" if revision else "")
-    try:
-        state = torch.load(weights_file, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{source}: pytorch_model.bin is not a plain tensor state dict ({err})") from None
-    model = SpecTTTra(config)
-    load_sonics_state_dict(model, state, name=source)
-    return model.eval()
+    config_file = resolve_file(source, "config.json", needs=SONICS_FILES, **kwargs)
+    config = config_from_sonics(_read_json(config_file, source))
+    if Path(source).is_dir():
+        weights_file, where = resolve_file(source, "pytorch_model.bin"), source
+    else:
+        commit = _snapshot_commit(config_file, source)
+        weights_file = resolve_file(source, "pytorch_model.bin", needs=SONICS_FILES, **{**kwargs, "revision": commit})
+        where = f"{source}@{commit}"
+    model = _read_sonics(config, weights_file, source)
+    model.config["weights_source"] = where
+    return model
+
+
+class UnpinnedRevision(UserWarning):
+    """A released checkpoint was named by a branch (or no revision): the commit it resolved to is said and
+    recorded, but the next run may get another one."""
+
+
+def load_released(ref: str | Path, *, config_file: str | Path | None = None, revision: str | None = None,
+                  **hub_kwargs) -> SpecTTTra:
+    """A released SONICS checkpoint ready to score: ``<Hub id>[@revision]`` or a folder with SONICS' files.
+
+    A Hub checkpoint is converted on first use with the strict key mapping of :func:`load_sonics` and kept as a
+    saved mom-bench detector under ``<cache>/sonics/<owner>--<name>/<commit>``
+    (:func:`~mom_bench.models.checkpoints.sonics_cache_dir`); a later use at a pinned commit loads that copy
+    without any network. A branch (or no revision, ``main``) is resolved to its commit, which is recorded
+    (``config["weights_source"]``, :attr:`checkpoint`) and said in an :class:`UnpinnedRevision` warning.
+    ``config_file``: SONICS' config.json when the caller already fetched it. A folder is converted in memory.
+    A registry name of :data:`SONICS_REPOS` (``spectttra-alpha-120s``) stands for its released repo.
+    """
+    ref = str(ref)
+    if Path(ref).expanduser().is_dir():
+        model = load_sonics(Path(ref).expanduser())
+        model.checkpoint = str(Path(ref).expanduser())
+        return model
+    repo_id, pinned = split_hub_ref(ref)
+    repo_id = SONICS_REPOS.get(repo_id, repo_id)  # sonics:spectttra-alpha-120s names its released repo
+    if pinned and revision not in (None, pinned):
+        raise CheckpointError(f"{ref}: give the revision once, after @ or as revision=")
+    revision = pinned or revision
+    cached = converted_sonics(f"{repo_id}@{revision}") if is_commit(revision) else None
+    if cached is None:
+        if config_file is None:
+            config_file = resolve_file(repo_id, "config.json", needs=SONICS_FILES,
+                                       **({**hub_kwargs, "revision": revision} if revision else hub_kwargs))
+        commit = _snapshot_commit(config_file, repo_id)
+        cached = converted_sonics(f"{repo_id}@{commit}") or _convert(repo_id, commit, Path(config_file), hub_kwargs)
+    model = SpecTTTra.from_pretrained(str(cached))
+    record = _read_json(cached / SONICS_RECORD, str(cached))
+    model.checkpoint = f"{record['repo']}@{record['commit']}"
+    if revision != record["commit"]:
+        warnings.warn(UnpinnedRevision(
+            f"{repo_id}: {'revision ' + repr(revision) if revision else 'no revision'} resolved to commit "
+            f"{record['commit']}, which is recorded; pin it ({model.checkpoint}) to score with the same weights "
+            "next time"), stacklevel=2)
+    return model
+
+
+def _convert(repo_id: str, commit: str, config_file: Path, hub_kwargs: dict[str, Any]) -> Path:
+    where = f"{repo_id}@{commit}"
+    config = config_from_sonics(_read_json(config_file, where))
+    weights_file = resolve_file(repo_id, "pytorch_model.bin", needs=SONICS_FILES,
+                                **{**hub_kwargs, "revision": commit})
+    model = _read_sonics(config, weights_file, where)
+    model.config["weights_source"] = where
+    record = {"repo": repo_id, "commit": commit,
+              "files": {"config.json": sha256_file(config_file), "pytorch_model.bin": sha256_file(weights_file)},
+              "key_mapping": "docs/spectttra_keys.md (mom_bench.models.spectttra.SONICS_KEY_RULES)"}
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        write_atomic(tmp / SONICS_RECORD, json.dumps(record, indent=2))
+
+    return replace_dir_atomic(sonics_cache_dir(repo_id, commit), write, marker=SONICS_RECORD,
+                              kind="converted SONICS checkpoint")
 
 
 def load_sonics_state_dict(model: SpecTTTra, state: dict[str, torch.Tensor], *, name: str = "checkpoint") -> None:
@@ -353,7 +468,6 @@ def to_sonics_state_dict(model: SpecTTTra) -> dict[str, torch.Tensor]:
         else:  # pragma: no cover - every parameter has a rule
             raise KeyError(key)
     return out
-
 
 
 def import_sonics(source: str | Path, out: str | Path | None = None, *, revision: str | None = None,
