@@ -193,7 +193,8 @@ class UploadHub(LoopbackServer):
                     for depth in range(1, len(rest)):  # the folders on the way
                         if recursive or depth == 1:
                             sub = prefix + "/".join(rest[:depth])
-                            entries[sub] = {"type": "directory", "path": sub, "oid": hashlib.sha1(sub.encode()).hexdigest()}
+                            entries[sub] = {"type": "directory", "path": sub,
+                                            "oid": hashlib.sha1(sub.encode()).hexdigest()}
                     if recursive or len(rest) == 1:
                         entries[path] = {"type": "file", "path": path, "size": len(data),
                                          "oid": hashlib.sha1(data).hexdigest()}

@@ -71,7 +71,8 @@ def test_push_dataset_uploads_the_build_in_one_commit_and_its_card_parses(hub, l
     # as a user reads it: datasets.load_dataset by Hub id at the pushed commit, with the card's features
     code = ("import json, datasets\n"
             f"ds = datasets.load_dataset('lab/loop', split='test_ood', revision='{commit}')\n"
-            "print(json.dumps({'ids': list(ds['id']), 'labels': list(ds['label']), 'names': ds.features['label'].names,\n"
+            "print(json.dumps({'ids': list(ds['id']), 'labels': list(ds['label']),\n"
+            "                  'names': ds.features['label'].names,\n"
             "                  'rate': ds.features['audio'].sampling_rate}))\n")
     got = hub.run_json(code, tmp_path)
     assert got["names"] == ["real", "fake"] and got["rate"] == RATE
