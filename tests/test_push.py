@@ -112,6 +112,10 @@ def test_results_of_other_weights_or_none_are_refused(hub, evaluated_run, tmp_pa
     retrained.save_pretrained(other / "best")
     with pytest.raises(PushRefused, match="scored other weights"):
         sharing.push_detector(other, "lab/x")
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"schema_version": 1, "model": {}}))
+    with pytest.raises(PushRefused, match=r"broken\.json: results document does not match its schema"):
+        sharing.push_detector(other, "lab/x", results=broken)
     shutil.rmtree(other / "results")
     with pytest.raises(PushRefused, match="no results to publish.*--no-results"):
         sharing.push_detector(other, "lab/x")

@@ -59,7 +59,8 @@ def read_results(path: str | Path, weights: Path, weights_sha256: str | None = N
     try:
         results_schema.check_results(results)
     except DocumentError as err:
-        raise PushRefused(f"{path}: {err}") from None
+        raise PushRefused(f"{path}: {err}; a results.json of an earlier mom-bench is published after evaluating the "
+                          "checkpoint again") from None
     recorded, actual = results["model"].get("checkpoint_sha256"), weights_sha256 or sha256_file(weights)
     if recorded != actual:
         raise PushRefused(f"{path} scored other weights than {weights} (sha256 {str(recorded)[:16]} in the results, "
@@ -74,7 +75,7 @@ def _licence(results: dict[str, Any] | None, license: str | None) -> tuple[str, 
         return license, None, ""
     name = (results or {}).get("benchmark", {}).get("name")
     try:
-        data_licence = protocols.load(name).license if name else None
+        data_licence = protocols.load(protocols.base_name(name)).license if name else None  # a fold view: its base
     except ProtocolError:  # a benchmark of the user's own protocol file: no shipped licence to go by
         data_licence = None
     if not data_licence:
