@@ -11,6 +11,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     views = mb.make_folds(build_dir, "lofo")         # leave-one-family-out folds as views (train/evaluate --data)
     mb.check_detector(my_detector)                  # does it follow the detector contract?
     mb.matrix("fakeprint", ["mom-mini"], ["mom-mini"], folds="lofo")  # train on each fold, test with carried thresholds
+    mb.push_detector(run_dir, "me/clam-mini")       # weights, results.json and a model card to the Hub
 
 ``my_detector`` is any ``torch.nn.Module`` (or callable) mapping mono waveforms ``[B, T]`` to logits ``[B]``,
 with attributes ``sample_rate`` (Hz) and ``clip`` (e.g. ``"first:10"``); see ``docs/plugins.md``.
@@ -39,6 +40,8 @@ _API = {
     "load_detector": "mom_bench.models.registry",
     "list_models": "mom_bench.models.registry",
     "check_detector": "mom_bench.models.check",
+    "push_detector": "mom_bench.loop.sharing",
+    "push_dataset": "mom_bench.dataset.publish",
     "MomBenchError": "mom_bench.core.errors",
     # what the functions above return, for annotating code that uses them
     "BuildResult": "mom_bench.dataset.build_report",
@@ -61,6 +64,7 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.core.errors import MomBenchError as MomBenchError
     from mom_bench.dataset.build_report import BuildResult as BuildResult
     from mom_bench.dataset.builder import build_benchmark as build_benchmark
+    from mom_bench.dataset.publish import push_dataset as push_dataset
     from mom_bench.dataset.read import View as View
     from mom_bench.dataset.views import make_fold as make_fold
     from mom_bench.dataset.views import make_folds as make_folds
@@ -74,6 +78,7 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.loop.prediction import predict as predict
     from mom_bench.loop.robustness import RobustnessResult as RobustnessResult
     from mom_bench.loop.robustness import evaluate_robustness as evaluate_robustness
+    from mom_bench.loop.sharing import push_detector as push_detector
     from mom_bench.loop.training import train as train
     from mom_bench.models.check import CheckReport as CheckReport
     from mom_bench.models.check import check_detector as check_detector

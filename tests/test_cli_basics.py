@@ -126,5 +126,6 @@ def test_every_command_has_help_and_help_loads_no_heavy_library():
     assert out.returncode == 0, out.stderr
     commands, heavy = out.stdout.split("\n")[:2]
     assert commands.split() == ["build", "evaluate", "extract", "fold", "import-sonics", "info", "inspect",
-                                "leaderboard", "matrix", "models", "predict", "submit", "train", "weights"]
+                                "leaderboard", "matrix", "models", "predict", "push", "push-dataset", "submit", "train",
+                                "weights"]
     assert heavy == ""

@@ -22,6 +22,8 @@ from mom_bench.cli import (
     matrix,
     models,
     predict,
+    push,
+    push_dataset,
     submit,
     train,
     weights,
@@ -34,5 +36,5 @@ __all__ = ["main", "UserError", "InternalError"]
 for _command in (info.info, inspect.inspect, build.build, fold.fold_cmd, submit.submit_cmd,
                  leaderboard.leaderboard_group, models.models_cmd, train.train_cmd, extract.extract_cmd,
                  evaluate.evaluate_cmd, matrix.matrix_cmd, predict.predict_cmd, weights.weights_group,
-                 import_sonics.import_sonics_cmd):
+                 import_sonics.import_sonics_cmd, push.push_cmd, push_dataset.push_dataset_cmd):
     main.add_command(_command)

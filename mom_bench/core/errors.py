@@ -255,6 +255,16 @@ class DocumentError(MomBenchError, ValueError):
     """A document that does not have the shape mom-bench writes; the message lists every problem by path."""
 
 
+# --- Sharing on the Hugging Face Hub -----------------------------------------------------------------------
+class PushRefused(MomBenchError, ValueError):
+    """What was asked to be pushed may not or cannot be published as it is (no results, results of other
+    weights, a benchmark whose licence does not allow redistribution)."""
+
+
+class HubPushError(MomBenchError, OSError):
+    """The Hub refused or failed an upload (no token, no access, offline)."""
+
+
 # --- Leaderboard --------------------------------------------------------------------------------------------
 class EntryError(MomBenchError, ValueError):
     """Entries that cannot be rendered; ``problems`` lists each one."""

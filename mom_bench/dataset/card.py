@@ -14,12 +14,23 @@ _LICENSE_IDS = {"CC-BY-NC-4.0": "cc-by-nc-4.0", "CC-BY-SA-3.0": "cc-by-sa-3.0", 
                 "MIT": "mit", "Apache-2.0": "apache-2.0"}
 
 
+def hub_license(spdx: str) -> tuple[str, str | None]:
+    """The Hub's licence id for an SPDX licence (expression), and the licence's name when the Hub has no id
+    for it (``other``, with ``license_name``: https://huggingface.co/docs/hub/repositories-licenses).
+
+    >>> hub_license("CC-BY-NC-4.0"), hub_license("CC-BY-SA-3.0 AND MIT")
+    (('cc-by-nc-4.0', None), ('other', 'CC-BY-SA-3.0 AND MIT'))
+    """
+    lic = _LICENSE_IDS.get(spdx)
+    return (lic, None) if lic else ("other", spdx)
+
+
 def front_matter(protocol, present_splits: list[str], features=None, split_sizes: dict | None = None,
                  split_bytes: dict | None = None) -> dict:
     """The card's YAML front matter. ``dataset_info.splits`` is written only with both ``split_sizes``
     (rows) and ``split_bytes`` (arrow bytes) of every split: datasets ignores the whole ``splits`` field, with
     a warning at every load, when an entry lacks ``num_bytes``, and checks ``num_examples`` when it loads."""
-    lic = _LICENSE_IDS.get(protocol.license, "other")
+    lic, license_name = hub_license(protocol.license)
     meta = {
         "pretty_name": protocol.title,
         "license": lic,
@@ -30,8 +41,8 @@ def front_matter(protocol, present_splits: list[str], features=None, split_sizes
             "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in present_splits],
         }],
     }
-    if lic == "other":
-        meta["license_name"] = protocol.license
+    if license_name:
+        meta["license_name"] = license_name
     if features is not None:
         meta["dataset_info"] = {"features": features._to_yaml_list()}
         if split_sizes and split_bytes and all(s in split_sizes and s in split_bytes for s in present_splits):

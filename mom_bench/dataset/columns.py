@@ -64,12 +64,24 @@ def infer_meta_types(values_by_key: dict[str, set]) -> dict[str, pa.DataType]:
     return types
 
 
-def features(meta_types: dict[str, pa.DataType]):
+#: The class names of ``label``, by value (the ``ClassLabel`` of the built dataset).
+LABEL_NAMES = ("real", "fake")
+
+
+def features(meta_types: dict[str, pa.DataType], sample_rate: int | None = None):
+    """The build's Hugging Face features: ``label`` a ``ClassLabel`` (0 real, 1 fake: its arrow type stays
+    int64, so the values every reader sees are unchanged), ``audio`` an ``Audio`` at ``sample_rate`` (the rate
+    the build stored; None for ``--store original``, whose files keep their own rates), the rest plain values."""
     import datasets
 
     spec = {}
     for name in FIXED:
-        spec[name] = datasets.Audio() if name == "audio" else datasets.Value(_arrow_to_hf(_ARROW[name]))
+        if name == "audio":
+            spec[name] = datasets.Audio(sampling_rate=sample_rate)
+        elif name == "label":
+            spec[name] = datasets.ClassLabel(names=list(LABEL_NAMES))
+        else:
+            spec[name] = datasets.Value(_arrow_to_hf(_ARROW[name]))
     for key, column in meta_column_names(meta_types).items():
         spec[column] = datasets.Value(_arrow_to_hf(meta_types[key]))
     return datasets.Features(spec)

@@ -114,7 +114,7 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
     staged, chosen = _select(staging, listed, carried, work)
     written, audit = _split_audit(protocol, staged, listed)
     meta_types, metas = _meta_types(written)
-    feats = columns.features(meta_types)
+    feats = columns.features(meta_types, None if options["keep_original"] else protocol.sample_rate)
     final = {r["id"]: r for r in written}
 
     publish = work / "publish"

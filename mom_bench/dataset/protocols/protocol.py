@@ -40,6 +40,11 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         **{k: _STRING for k in ("name", "version", "title", "description", "license", "citation", "clip_policy")},
         "homepage": _ANY, "notes": _ANY,
+        # whether a build may be published (`mom-bench push-dataset`), why, and the licence notices (files of
+        # mom-bench's shipped data, mom_bench/data) that must travel with it; no entry: not published
+        "redistribution": {"type": "object", "required": ["allowed", "reason"], "additionalProperties": False,
+                           "properties": {"allowed": {"type": "boolean"}, "reason": {"type": "string", "minLength": 1},
+                                          "notices": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
         # sha256 of the ids and 16-bit audio of a build with the protocol's own options (a benchmark that is
         # generated, like mom-mini, is the same on every machine; the test suite holds it to this value)
         "audio_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
@@ -153,6 +158,11 @@ class BenchmarkProtocol:
     def same_rows_as(self) -> tuple[str, ...]:
         """sha256 of earlier versions of the protocol file whose builds are this version's builds."""
         return tuple(self.raw.get("same_rows_as") or ())
+
+    @property
+    def redistribution(self) -> dict[str, Any] | None:
+        """``{"allowed": bool, "reason": str, "notices": [...]}`` as the protocol declares it, or None."""
+        return self.raw.get("redistribution")
 
     @property
     def source_kind(self) -> str:
