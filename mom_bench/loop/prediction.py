@@ -11,6 +11,15 @@ the model's declared policy). A file that cannot be used gets its error on its r
 scored. :func:`predict_iter` / :func:`iter_scores` yield each row as soon as its file is scored
 (:mod:`mom_bench.loop.prediction_output` writes them to a file a stopped run can resume).
 
+:data:`ALL_WINDOWS` decodes a file window by window (:class:`mom_bench.core.audio.Stream`): memory holds a few
+windows, not the song, so an hour-long file costs no more memory than a short one. Its samples are those of the
+whole file's native-rate decode resampled by :func:`mom_bench.core.audio.resample` (the streamed resampler is
+the same computation), where a clip policy's one window is resampled inside FFmpeg by
+:func:`mom_bench.core.audio.load` as in training; the two resamplers differ in the top of the band, so the first
+window of all-windows can score slightly differently from ``first:N``. A file longer than
+:data:`MAX_WINDOWED_SECONDS` (6 h) is refused under all-windows (the cap bounds the time one file may take),
+longer than :data:`mom_bench.core.audio.DEFAULT_MAX_SECONDS` (30 min) under a clip policy.
+
 Every path given, and every audio file found in a given folder, gets a row: a FIFO, a socket or a device
 (``not a regular file (FIFO)``), a dangling symlink, an unreadable file or folder (``permission denied``) each
 get an error row instead of being skipped. Folders are searched recursively and symlinked folders are
