@@ -157,3 +157,16 @@ def test_torchrun_ranks_score_their_blocks_and_rank_0_merges(folder, loop_run, t
     assert "rank 1 of 2" in done.stderr and "merged 7 rows" in done.stderr, done.stderr[-3000:]
     assert out.read_bytes() == one.read_bytes()
     assert O.part_path(out, 1, 2).exists()
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "nonsense"], "device"),
+    (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
+    (["--merge"], "no part files scores.csv.part-*-of-*"),
+    (["--num-shards", "2", "--shard-index", "0"], "need --out FILE"),
+])
+def test_a_device_precision_or_shard_option_that_cannot_work_is_refused_before_scoring(folder, loop_run, tmp_path,
+                                                                                     extra, says):
+    out = ["--out", str(tmp_path / "scores.csv")] if "--num-shards" not in extra else []
+    r = CliRunner().invoke(main, _args([folder / "song0.flac"], loop_run, *out, *extra))
+    assert r.exit_code == 2 and says in r.output and not (tmp_path / "scores.csv").exists(), r.output
