@@ -53,7 +53,8 @@ def _output_format(fmt: str | None, out: Path | None) -> str:
                    "are. Default: table on stdout; with --out, from its extension (.jsonl, .json, else csv).")
 @click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the rows to this file instead of stdout (csv/jsonl: a header line recording the model, "
-                   "checkpoint sha256, clip, threshold; each row flushed as it comes, fsynced every few seconds).")
+                   "checkpoint sha256, clip, threshold, precision; each row flushed as it comes, fsynced every few "
+                   "seconds).")
 @click.option("--resume", is_flag=True,
               help="With --out (csv or jsonl): continue a stopped run's file, scoring only the files it has no row "
                    "for; refused if the file was made with another model, checkpoint, clip or threshold.")

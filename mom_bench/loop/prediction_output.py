@@ -9,7 +9,8 @@ file, each written in one piece, flushed at once and fsynced at least every :dat
 - JSON Lines: a first line ``{"mom_bench_predict": {json}}``, then one object per row.
 
 The header (:func:`run_header`) holds the model, its checkpoint and the checkpoint's sha256, the clip policy,
-the aggregation, the threshold, the format and the longest audio read. Resuming (:func:`open_output` with
+the aggregation, the threshold, the format, the longest audio read and the precision (and, in a shard's part file,
+which part it is: :func:`part_path`, :func:`merge_parts`). Resuming (:func:`open_output` with
 ``resume=True``) refuses a file whose header differs from this run's, naming the fields; it keeps every row
 that reads back exactly as it was written and drops a torn last row (a write the kill cut short), whose file
 is then scored again. A row that does not read back and is not the last one is damage: refused, not dropped.
