@@ -35,6 +35,7 @@ _API = {
     "make_fold": "mom_bench.dataset.views",
     "make_folds": "mom_bench.dataset.views",
     "predict": "mom_bench.loop.prediction",
+    "predict_iter": "mom_bench.loop.prediction",
     "matrix": "mom_bench.loop.matrix",
     "compute_report": "mom_bench.report.metrics",
     "load_detector": "mom_bench.models.registry",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.loop.matrix import matrix as matrix
     from mom_bench.loop.prediction import PredictionRow as PredictionRow
     from mom_bench.loop.prediction import predict as predict
+    from mom_bench.loop.prediction import predict_iter as predict_iter
     from mom_bench.loop.robustness import RobustnessResult as RobustnessResult
     from mom_bench.loop.robustness import evaluate_robustness as evaluate_robustness
     from mom_bench.loop.sharing import push_detector as push_detector

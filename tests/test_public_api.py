@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-API = ["build_benchmark", "train", "evaluate", "extract", "predict", "compute_report", "load_detector", "list_models",
-       "check_detector", "make_fold", "make_folds"]
+API = ["build_benchmark", "train", "evaluate", "extract", "predict", "predict_iter", "compute_report", "load_detector",
+       "list_models", "check_detector", "make_fold", "make_folds"]
 
 
 def readme_example() -> str:

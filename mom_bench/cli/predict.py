@@ -15,6 +15,8 @@ from mom_bench.cli.options import (
     fake_label_option,
     hf_only,
     model_option,
+    num_workers_option,
+    precision_option,
 )
 from mom_bench.cli.output import print_rows
 from mom_bench.core.errors import PredictionError
@@ -51,7 +53,8 @@ def _output_format(fmt: str | None, out: Path | None) -> str:
                    "are. Default: table on stdout; with --out, from its extension (.jsonl, .json, else csv).")
 @click.option("--out", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the rows to this file instead of stdout (csv/jsonl: a header line recording the model, "
-                   "checkpoint sha256, clip, threshold; each row flushed as it comes, fsynced every few seconds).")
+                   "checkpoint sha256, clip, threshold, precision; each row flushed as it comes, fsynced every few "
+                   "seconds).")
 @click.option("--resume", is_flag=True,
               help="With --out (csv or jsonl): continue a stopped run's file, scoring only the files it has no row "
                    "for; refused if the file was made with another model, checkpoint, clip or threshold.")
@@ -67,9 +70,19 @@ def _output_format(fmt: str | None, out: Path | None) -> str:
                    "the logits averaged; or a policy such as first:30, sonics_eval:120, full. hf: models: "
                    + HF_CLIP_HELP + " (their windows are all scored).")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
-              help="Windows per forward pass. Scores do not depend on it.")
+              help="Windows of one file per forward pass. Scores do not depend on it.")
+@num_workers_option
+@precision_option
+@click.option("--num-shards", type=click.IntRange(1), default=None,
+              help="Split the files into this many shards (array jobs of a cluster scheduler), with --shard-index "
+                   "and --out: each shard writes OUT.part-<i>-of-<k>, then --merge writes OUT.")
+@click.option("--shard-index", type=click.IntRange(0), default=None,
+              help="Which shard this process scores (0-based), e.g. $SLURM_ARRAY_TASK_ID.")
+@click.option("--merge", is_flag=True,
+              help="Write --out from its shards' part files (one row per file, in input order) instead of scoring; "
+                   "refused, naming them, if a shard is missing or incomplete. Under torchrun rank 0 merges itself.")
 def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, overwrite, threshold, quiet, device,
-                fake_label, clip, batch_size):
+                fake_label, clip, batch_size, num_workers, precision, num_shards, shard_index, merge):
     """P(fake) for each audio FILE (folders are searched recursively).
 
     A registry model scores the part of each song its clip policy declares (--clip to choose another, or
@@ -83,14 +96,23 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
     without an audio extension are counted on stderr, not scored. Names that are not valid UTF-8 are read
     and shown with backslash escapes (caf\\xe9.flac), so the output is always valid UTF-8.
 
-    With --format csv or jsonl each row is written (and flushed) as soon as its file is scored, so a stopped
-    run keeps its finished rows; --out F --resume then scores only the files F has no row for.
+    With --format csv or jsonl each row is written (and flushed) as soon as it and the files before it are
+    scored, so a stopped run keeps its finished rows; --out F --resume then scores only the files F has no row
+    for. all-windows decodes a song window by window: an hour-long file never sits in memory whole.
+
+    A large collection can be split: --num-shards K --shard-index i (or the ranks of torchrun) each score a
+    contiguous block of the input list into their own resumable part file; --merge (automatic on rank 0 under
+    torchrun) then writes the one output. Scores do not depend on the shards or on --num-workers.
 
     \b
     Examples:
       mom-bench predict song.mp3 --model clam
       mom-bench predict songs/ --model clam --out scores.csv            # stop it any time, then:
       mom-bench predict songs/ --model clam --out scores.csv --resume
+      mom-bench predict songs/ --model clam --out scores.csv --num-workers 4 --precision bf16
+      mom-bench predict songs/ --model clam --out scores.csv --num-shards 8 --shard-index $SLURM_ARRAY_TASK_ID
+      mom-bench predict songs/ --model clam --out scores.csv --merge   # after the array job
+      torchrun --nproc-per-node 8 -m mom_bench predict songs/ --model clam --out scores.csv
       mom-bench predict songs/ --model hf:owner/name@<commit> --format jsonl
     (an hf: model's chosen fake label is said on stderr)
     """
@@ -111,48 +133,117 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
         raise UserError("--resume and --overwrite exclude each other: continue the file or replace it")
     if resume and fmt not in ("csv", "jsonl"):
         raise UserError(f"--resume needs --format csv or jsonl (a {fmt} file is only written at the end)")
-    if out is not None and out.exists() and not (resume or overwrite):
+    from mom_bench.core import distributed
+
+    launched = distributed.launched()
+    sharded = merge or num_shards is not None or shard_index is not None or launched
+    if sharded and (out is None or fmt not in ("csv", "jsonl")):
+        raise UserError("shards and --merge need --out FILE as csv or jsonl (each shard writes FILE.part-<i>-of-<k>)")
+    if merge and (shard_index is not None or launched):
+        raise UserError("--merge writes the output from every shard's part file: drop --shard-index (under torchrun "
+                        "rank 0 merges by itself)")
+    if out is not None and out.exists() and not (resume or overwrite) and not (sharded and not merge):
         raise UserError(f"{out} exists: add --resume to continue it or --overwrite to replace it")
     found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)
     given = ", ".join(predict_mod.display_name(f) for f in files)
     if not found.inputs:
         ignored = _ignored_note(found.ignored, predict_mod.display_name)
         raise UserError(f"no audio files found in {given}" + (f" ({ignored})" if ignored else ""))
-    model, source = predict_mod.load_model(model_name, benchmark=benchmark, checkpoint=checkpoint, device=device,
-                                           fake_label=fake_label, clip=clip if hf else None)
-    policy = predict_mod.ALL_WINDOWS if hf else (clip or str(model.clip))
-    scoring = dict(threshold=threshold, batch_size=batch_size, clip_policy=policy,
-                   progress=False if quiet else None)
-    said = f"all windows of {model.clip}" if policy == predict_mod.ALL_WINDOWS else policy
-    click.echo(f"clip: {said}" + (" (the model's declared policy)" if clip is None and not hf else ""), err=True)
-    if found.ignored:
-        click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
-    if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
-        click.echo(model.choice_note, err=True)
-    if fmt in ("csv", "jsonl"):
-        rows, bad = _stream(model, source, found.inputs, fmt, out, said, resume=resume, overwrite=overwrite,
-                            **scoring)
-        click.echo(f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed"
-                   + (f" ({out})" if out is not None else ""), err=True)
-    else:
-        rows_list = list(predict_mod.iter_scores(model, found.inputs, **scoring))
-        rows, bad = len(rows_list), sum(r["status"] != RowStatus.OK for r in rows_list)
-        document = {"model": model.name, "clip": said, "aggregation": predict_mod.AGGREGATION,
-                    "rows": rows_list}
-        if out is not None:
-            from mom_bench.core.files import write_json_atomic
+    names = [predict_mod.display_name(i.path) for i in found.inputs]
+    if merge:
+        from mom_bench.loop import prediction_output as streamed
 
-            write_json_atomic(out, document)
-        else:
-            print_rows(rows_list, predict_mod.COLUMNS, fmt, document=document,
-                       summary=f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed")
+        try:
+            rows, bad = streamed.merge_parts(out, names, fmt, count=num_shards, overwrite=overwrite or resume)
+        except PredictionError as err:
+            raise UserError(str(err)) from None
+        click.echo(f"merged {rows} rows into {out}: {rows - bad} ok, {bad} failed", err=True)
+        if bad:
+            sys.exit(1)
+        return
+    from mom_bench.core.runtime import Runtime
+
+    runtime = Runtime.resolve(device, precision=precision, num_workers=num_workers, batch_size=batch_size,
+                              num_shards=num_shards, shard_index=shard_index)
+    try:
+        rows, bad = _score(files, found, names, runtime, model_name, benchmark, checkpoint, fake_label, clip, hf,
+                           fmt, out, resume, overwrite, threshold, batch_size, quiet)
+    except BaseException:
+        runtime.leave(wait=False)
+        raise
+    runtime.leave()
     if bad:
         sys.exit(1)
 
 
-def _stream(model, source, inputs, fmt, out, said, *, resume, overwrite, **scoring) -> tuple[int, int]:
+def _score(files, found, names, runtime, model_name, benchmark, checkpoint, fake_label, clip, hf, fmt, out, resume,
+           overwrite, threshold, batch_size, quiet) -> tuple[int, int]:
+    """Score this process's part of the files; (rows, failed rows) of what it wrote (the merged output on rank 0
+    under torchrun)."""
+    from mom_bench.core import distributed
+    from mom_bench.loop import prediction as predict_mod
+
+    part = runtime.part
+    model, source = predict_mod.load_model(model_name, benchmark=benchmark, checkpoint=checkpoint,
+                                           device=runtime.device, fake_label=fake_label, clip=clip if hf else None)
+    policy = predict_mod.ALL_WINDOWS if hf else (clip or str(model.clip))
+    scoring = dict(threshold=threshold, batch_size=batch_size, clip_policy=policy,
+                   progress=False if quiet or not part.main else None, num_workers=runtime.num_workers,
+                   precision=runtime.precision)
+    said = f"all windows of {model.clip}" if policy == predict_mod.ALL_WINDOWS else policy
+    if part.main:
+        click.echo(f"clip: {said}" + (" (the model's declared policy)" if clip is None and not hf else ""), err=True)
+        if found.ignored:
+            click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
+        if getattr(model, "choice_note", None):  # a Hub classifier: which label was taken as fake
+            click.echo(model.choice_note, err=True)
+    inputs = found.inputs
+    target = out
+    if not part.whole:
+        lo, hi = distributed.block(len(inputs), 1, part.index, part.count)
+        inputs, target = inputs[lo:hi], _part_file(out, part)
+        click.echo(f"{part.label()}: files {lo}..{hi - 1} of {len(names)} into {target.name} ({runtime.precision}, "
+                   f"{runtime.num_workers} decode workers, device {runtime.device})", err=True)
+        if target.exists() and not (resume or overwrite):
+            raise UserError(f"{target} exists: add --resume to continue it or --overwrite to replace it")
+    if fmt in ("csv", "jsonl"):
+        rows, bad = _stream(model, source, inputs, fmt, target, said, resume=resume, overwrite=overwrite,
+                            part=None if part.whole else (part.index, part.count), **scoring)
+        click.echo(f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed"
+                   + (f" ({target})" if target is not None else ""), err=True)
+        if part.distributed:
+            from mom_bench.loop import prediction_output as streamed
+
+            distributed.barrier()
+            rows, bad = part.on_main(lambda: streamed.merge_parts(out, names, fmt, count=part.count,
+                                                                  overwrite=True))
+            if part.main:
+                click.echo(f"merged {rows} rows into {out}: {rows - bad} ok, {bad} failed", err=True)
+        elif not part.whole:
+            click.echo(f"when every shard is done: mom-bench predict ... --out {out} --merge", err=True)
+        return rows, bad
+    rows_list = list(predict_mod.iter_scores(model, found.inputs, **scoring))
+    rows, bad = len(rows_list), sum(r["status"] != RowStatus.OK for r in rows_list)
+    document = {"model": model.name, "clip": said, "aggregation": predict_mod.AGGREGATION,
+                "rows": rows_list}
+    if out is not None:
+        from mom_bench.core.files import write_json_atomic
+
+        write_json_atomic(out, document)
+    else:
+        print_rows(rows_list, predict_mod.COLUMNS, fmt, document=document,
+                   summary=f"{rows} files scored by {model.name}: {rows - bad} ok, {bad} failed")
+    return rows, bad
+
+
+def _part_file(out: Path, part) -> Path:
+    from mom_bench.loop.prediction_output import part_path
+
+    return part_path(out, part.index, part.count)
+
+
+def _stream(model, source, inputs, fmt, out, said, *, resume, overwrite, part, **scoring) -> tuple[int, int]:
     """Write each row as it is scored, to stdout or to ``out``; (rows, failed rows) in the output."""
-    from mom_bench.core import audio
     from mom_bench.loop import prediction as predict_mod
     from mom_bench.loop import prediction_output as streamed
 
@@ -163,8 +254,10 @@ def _stream(model, source, inputs, fmt, out, said, *, resume, overwrite, **scori
         for row in predict_mod.iter_scores(model, inputs, **scoring):
             writer.write(row)
         return writer.rows, writer.failed
+    policy = predict_mod.clip_choice(scoring["clip_policy"])
     header = streamed.run_header(model, source, threshold=scoring["threshold"], fmt=fmt, clip=said,
-                                 max_seconds=audio.DEFAULT_MAX_SECONDS)
+                                 max_seconds=predict_mod.max_seconds_for(policy), precision=scoring["precision"],
+                                 part=part)
     try:
         sink = streamed.open_output(out, header, resume=resume, overwrite=overwrite)
     except PredictionError as err:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,6 +151,26 @@ def check_signal(samples: torch.Tensor, name: str) -> float:
     return peak
 
 
+def _checked_info(decoder: AudioDecoder, name: str, max_seconds: float | None,
+                  min_sample_rate: int | None) -> AudioInfo:
+    """The header facts, after refusing no channels, a native rate under ``min_sample_rate`` and a header
+    duration over ``max_seconds``."""
+    info = _info(decoder, name)
+    if info.channels < 1:
+        raise AudioError(name, "no audio channels")
+    if min_sample_rate and info.sample_rate < min_sample_rate:
+        raise AudioError(name, f"native sample rate {info.sample_rate} Hz is below the minimum {min_sample_rate} Hz")
+    if max_seconds is not None and info.duration_s is not None and info.duration_s > max_seconds:
+        raise AudioError(name, f"duration {info.duration_s:.1f} s is over the limit of {max_seconds:g} s")
+    return info
+
+
+def _over_limit(name: str, max_seconds: float, reached_s: float, info: AudioInfo) -> AudioError:
+    said = f"; the header says {info.duration_s:.1f} s" if info.duration_s is not None else ""
+    return AudioError(name, f"duration over the limit of {max_seconds:g} s (decoding stopped at {reached_s:.1f} s"
+                            f"{said})")
+
+
 def probe(src: AudioSource, *, name: str | None = None) -> AudioInfo:
     """Header facts (codec, native rate, channels, duration, bit rate) without decoding samples."""
     name = _name_of(src, name)
@@ -177,14 +198,8 @@ def load(
     name = _name_of(src, name)
     clip = clip or full()
     decoder = _open(src, name, sample_rate=sample_rate)
-    info = _info(decoder, name)
+    info = _checked_info(decoder, name, max_seconds, min_sample_rate)
     sample_rate = sample_rate or info.sample_rate
-    if info.channels < 1:
-        raise AudioError(name, "no audio channels")
-    if min_sample_rate and info.sample_rate < min_sample_rate:
-        raise AudioError(name, f"native sample rate {info.sample_rate} Hz is below the minimum {min_sample_rate} Hz")
-    if max_seconds is not None and info.duration_s is not None and info.duration_s > max_seconds:
-        raise AudioError(name, f"duration {info.duration_s:.1f} s is over the limit of {max_seconds:g} s")
 
     start, stop = clip.decode_range(info.duration_s)
     cropped = (start, stop) != (0.0, None)
@@ -203,9 +218,7 @@ def load(
         if decoded_s < expected * _TRUNCATION_TOLERANCE - _TRUNCATION_SLACK_S:
             raise AudioError(name, f"truncated: header says {expected:.2f} s, only {decoded_s:.2f} s decoded")
     if max_seconds is not None and start + decoded_s > max_seconds + _LIMIT_SLACK_S:
-        said = f"; the header says {info.duration_s:.1f} s" if info.duration_s is not None else ""
-        raise AudioError(name, f"duration over the limit of {max_seconds:g} s (decoding stopped at "
-                               f"{start + decoded_s:.1f} s{said})")
+        raise _over_limit(name, max_seconds, start + decoded_s, info)
 
     return DecodedAudio(clip.apply(samples, sample_rate, rng=rng, already_cropped=cropped), sample_rate, info)
 
@@ -221,6 +234,131 @@ def _decode(decoder: AudioDecoder, name: str, start: float, stop: float | None) 
         if "No audio frames were decoded" in str(err):
             raise AudioError(name, "no audio samples") from None
         raise AudioError(name, f"decoding failed ({_clean(err)})") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding piece by piece (a song of any length in bounded memory)
+
+#: Seconds of native audio decoded per step by :class:`Stream`: what it holds in memory besides one piece of output.
+STREAM_CHUNK_SECONDS = 30.0
+
+
+class Stream:
+    """A file's samples as mono float32 pieces at ``sample_rate`` (default: the native rate), decoded and
+    resampled a piece at a time, so memory does not grow with the file's length.
+
+    Concatenated, the pieces are exactly the native-rate decode of :func:`load` mixed to mono, resampled by
+    :func:`resample` when ``sample_rate`` differs from the file's rate. (:func:`load` instead resamples inside
+    FFmpeg, which cannot be resumed from a piece boundary: a decoder that seeks restarts its resampler on another
+    sample grid.) The native frames are decoded in order without seeking: each step asks torchcodec for the frames
+    from the end of the last one, as its ``AudioDecoder.get_samples_played_in_range`` does for one range.
+
+    The checks of :func:`load` apply: unreadable, no samples, non-finite samples, a peak over :data:`MAX_PEAK`,
+    truncated (checked at the end), and a duration over ``max_seconds``, by the header or once decoding passes
+    it (so the limit bounds the time a file can take). They raise :class:`AudioError` while the pieces are
+    iterated; ``info`` is read when the stream is made. ``decoded_s`` is the duration read so far.
+    """
+
+    def __init__(self, src: AudioSource, sample_rate: int | None = None, *,
+                 max_seconds: float | None = DEFAULT_MAX_SECONDS, min_sample_rate: int | None = None,
+                 name: str | None = None, chunk_seconds: float = STREAM_CHUNK_SECONDS) -> None:
+        self.name = _name_of(src, name)
+        self._decoder = _open(src, self.name)
+        self.info = _checked_info(self._decoder, self.name, max_seconds, min_sample_rate)
+        self.sample_rate = sample_rate or self.info.sample_rate
+        self.max_seconds, self.chunk_seconds = max_seconds, chunk_seconds
+        self.native_samples = 0
+
+    @property
+    def decoded_s(self) -> float:
+        return self.native_samples / self.info.sample_rate
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        resampler = StreamResampler(self.info.sample_rate, self.sample_rate)
+        for data in self._native():
+            check_signal(data, self.name)
+            mono = (data.mean(dim=0) if data.shape[0] > 1 else data[0]).to(torch.float32)
+            self.native_samples += mono.numel()
+            if self.max_seconds is not None and self.decoded_s > self.max_seconds + _LIMIT_SLACK_S:
+                raise _over_limit(self.name, self.max_seconds, self.decoded_s, self.info)
+            piece = resampler.push(mono)
+            if piece.numel():
+                yield piece
+        if self.native_samples == 0:
+            raise AudioError(self.name, "no audio samples")
+        expected = self.info.duration_s
+        if expected is not None and self.decoded_s < expected * _TRUNCATION_TOLERANCE - _TRUNCATION_SLACK_S:
+            raise AudioError(self.name, f"truncated: header says {expected:.2f} s, only {self.decoded_s:.2f} s decoded")
+        rest = resampler.flush()
+        if rest.numel():
+            yield rest
+
+    def _native(self) -> Iterator[torch.Tensor]:
+        """Native-rate frames (channels, n), in order, about ``chunk_seconds`` at a time."""
+        from torchcodec import _core  # the frame-level call AudioDecoder's range method makes (torchcodec 0.13)
+
+        rate = self.info.sample_rate
+        start, end = 0.0, None
+        while True:
+            try:
+                frames, first_pts = _core.get_frames_by_pts_in_range_audio(
+                    self._decoder._decoder, start_seconds=start, stop_seconds=start + self.chunk_seconds)
+            except Exception as err:
+                if "No audio frames were decoded" in str(err):
+                    return  # past the last frame (an empty file is refused after the loop)
+                raise AudioError(self.name, f"decoding failed ({_clean(err)})") from None
+            first = float(first_pts)
+            if end is not None and first < end - 0.5 / rate:  # a frame given twice: keep its samples once
+                frames = frames[:, int(round((end - first) * rate)):]
+            if frames.shape[1] == 0:
+                return
+            yield frames
+            end = max(first, end or 0.0) + frames.shape[1] / rate
+            # Just past the end of the frames given: the next call starts at the frame after them, never the last
+            # one again (an epsilon far under one sample at any supported rate).
+            start = end + 1e-7
+
+
+class StreamResampler:
+    """:func:`resample` of a signal given piece by piece: :meth:`push` returns the output samples that the
+    input so far determines, :meth:`flush` the rest once the input has ended. The output, concatenated, is
+    :func:`resample` of the whole input (each output frame is the same dot product over the same inputs)."""
+
+    def __init__(self, orig_rate: int, new_rate: int, *, lowpass_width: int = 6, rolloff: float = 0.99) -> None:
+        self.same = orig_rate == new_rate
+        self.up, self.down, self.width, kernel = _sinc_kernel(orig_rate, new_rate, lowpass_width, rolloff)
+        self.kernel = kernel.to(torch.float32)[:, None, :]
+        self.span = 2 * self.width + self.down  # inputs of one output frame
+        self.buffer = torch.zeros(self.width)  # resample()'s left zero padding, then the inputs not yet used up
+        self.length = self.emitted = 0
+
+    def push(self, samples: torch.Tensor) -> torch.Tensor:
+        if self.same:
+            return samples
+        self.length += samples.numel()
+        self.buffer = torch.cat([self.buffer, samples.to(torch.float32)])
+        ready = (self.buffer.numel() - self.span) // self.down + 1
+        return self._frames(ready)
+
+    def flush(self) -> torch.Tensor:
+        if self.same:
+            return torch.zeros(0)
+        target = math.ceil(self.up * self.length / self.down) - self.emitted
+        frames = -(-target // self.up)
+        need = (frames - 1) * self.down + self.span
+        if self.buffer.numel() < need:  # resample()'s right zero padding
+            self.buffer = torch.nn.functional.pad(self.buffer, (0, need - self.buffer.numel()))
+        return self._frames(frames)[:max(target, 0)]
+
+    def _frames(self, frames: int) -> torch.Tensor:
+        if frames <= 0:
+            return torch.zeros(0)
+        part = self.buffer[:(frames - 1) * self.down + self.span]
+        y = torch.nn.functional.conv1d(part[None, None], self.kernel, stride=self.down)  # (1, up, frames)
+        self.buffer = self.buffer[frames * self.down:]
+        out = y[0].T.reshape(-1)
+        self.emitted += out.numel()
+        return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -371,16 +509,7 @@ def resample(samples: torch.Tensor, orig_rate: int, new_rate: int, *, lowpass_wi
     """Band-limited (Hann-windowed sinc) polyphase resampling along the last axis."""
     if orig_rate == new_rate:
         return samples
-    g = math.gcd(orig_rate, new_rate)
-    up, down = new_rate // g, orig_rate // g
-    cutoff = min(up, down) * rolloff
-    width = math.ceil(lowpass_width * down / cutoff)
-    idx = torch.arange(-width, width + down, dtype=torch.float64)[None, :] / down
-    t = (-torch.arange(up, dtype=torch.float64)[:, None] / up + idx) * cutoff
-    t = t.clamp(-lowpass_width, lowpass_width)
-    window = torch.cos(t * math.pi / lowpass_width / 2) ** 2
-    t = t * math.pi
-    kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t) * window * (cutoff / down)
+    up, down, width, kernel = _sinc_kernel(orig_rate, new_rate, lowpass_width, rolloff)
     kernel = kernel.to(samples.dtype)
 
     shape = samples.shape
@@ -391,3 +520,19 @@ def resample(samples: torch.Tensor, orig_rate: int, new_rate: int, *, lowpass_wi
     y = y.transpose(1, 2).reshape(x.shape[0], -1)
     target = math.ceil(up * length / down)
     return y[:, :target].reshape(*shape[:-1], target)
+
+
+def _sinc_kernel(orig_rate: int, new_rate: int, lowpass_width: int, rolloff: float
+                 ) -> tuple[int, int, int, torch.Tensor]:
+    """(up, down, width, kernel ``[up, 2 * width + down]`` in float64) of :func:`resample`."""
+    g = math.gcd(orig_rate, new_rate)
+    up, down = new_rate // g, orig_rate // g
+    cutoff = min(up, down) * rolloff
+    width = math.ceil(lowpass_width * down / cutoff)
+    idx = torch.arange(-width, width + down, dtype=torch.float64)[None, :] / down
+    t = (-torch.arange(up, dtype=torch.float64)[:, None] / up + idx) * cutoff
+    t = t.clamp(-lowpass_width, lowpass_width)
+    window = torch.cos(t * math.pi / lowpass_width / 2) ** 2
+    t = t * math.pi
+    kernel = torch.where(t == 0, torch.ones_like(t), torch.sin(t) / t) * window * (cutoff / down)
+    return up, down, width, kernel
