@@ -10,9 +10,16 @@ transform and per family, judged against ArtifactBench's codec-invariance criter
 mean <= 0.15 and max <= 0.35).
 
 Scores of each (split, transform) are cached under a key naming the checkpoint's hash, the dataset's
-fingerprint, the clip and the transform (kind, parameters, seed), and frozen-encoder features of transformed
-audio go through the feature cache under a key that includes the transform, so an interrupted run continues
-where it stopped and a second run only re-computes the metrics.
+fingerprint, the clip, the transform (kind, parameters, seed) and a reduced precision, and frozen-encoder
+features of transformed audio go through the feature cache under a key that includes the transform, so an
+interrupted run continues where it stopped, a second run only re-computes the metrics and a second head over the
+same encoders encodes nothing again.
+
+It runs on the path `extract` uses (:class:`mom_bench.core.runtime.Runtime`): the transforms in the decode
+workers of :func:`mom_bench.loop.inference.decoded_batches`, batches and precision as asked, torchrun ranks each
+scoring a block of whole batches, or array shards (:func:`score_shard`) that fill the caches for a later run
+without shards to gather. Each song's randomness is seeded by the song and the transform
+(:func:`mom_bench.dataset.transforms.item_seed`), so workers, batches, ranks and shards change no score.
 
 Outputs, in ``<results folder>/robustness/`` (swapped in whole, beside the clean ``results.json``):
 ``robustness.json``, ``robustness.md``, ``robustness_predictions.csv`` (``id, split, transform, score``) and the
