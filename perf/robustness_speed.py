@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -93,7 +94,7 @@ def main() -> None:
                   f"in {seconds:7.1f} s = {counts[i] / seconds:6.2f} /s", flush=True)
     rows = []
     for i, (label, workers, batch, precision) in enumerate(CONFIGS):
-        seconds = sorted(times[i])[len(times[i]) // 2]
+        seconds = statistics.median(times[i])
         rate = counts[i] / seconds if seconds else float("nan")
         rows.append({"config": label, "num_workers": workers, "batch_size": batch, "precision": precision,
                      "song_transforms": counts[i], "seconds": [round(t, 2) for t in times[i]],
