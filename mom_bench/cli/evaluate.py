@@ -17,8 +17,10 @@ from mom_bench.cli.options import (
     fake_label_option,
     hf_only,
     model_option,
+    num_shards_option,
     num_workers_option,
     precision_option,
+    shard_index_option,
 )
 from mom_bench.core.splits import VALIDATION
 
@@ -36,7 +38,8 @@ from mom_bench.core.splits import VALIDATION
               help="Bootstrap resamples for the CIs.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
-              help="Songs scored at once (speed only: every song is scored on its own).")
+              help="Songs scored at once (speed only: every song is scored on its own). Shards of one run and the "
+                   "run that gathers them use the same value.")
 @device_option
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @fake_label_option
@@ -53,8 +56,11 @@ from mom_bench.core.splits import VALIDATION
                    "clip:<policy> for a clip-length entry).")
 @num_workers_option
 @precision_option
+@num_shards_option
+@shard_index_option
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
-                 no_plots, fake_label, clip, calibration_split, suite, transforms, num_workers, precision):
+                 no_plots, fake_label, clip, calibration_split, suite, transforms, num_workers, precision, num_shards,
+                 shard_index):
     """Score the test splits and write results.json, predictions.csv, results.md and plots.
 
     \b
@@ -67,7 +73,11 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     fly to the stored audio; the built dataset never changes): TPR, FPR, F1 and AUC with CIs and their
     change against clean, per generator, and the per-item invariance mean/max |P(fake) change| judged by
     ArtifactBench's codec criterion (mean <= 0.15, max <= 0.35). Scores and features of transformed
-    audio are cached, so an interrupted run continues and a re-run is cheap.
+    audio are cached, so an interrupted run continues and a re-run is cheap. Transforms run in the
+    --num-workers decode workers (each song's randomness is seeded by the song and the transform, so
+    workers and --batch-size never change a score; --precision bf16 moves scores slightly). Large suites
+    split like extract: torchrun ranks, or --num-shards K --shard-index I array jobs that fill the
+    caches, then one run without shards that gathers them and writes the results.
 
     \b
     Examples:
@@ -75,7 +85,10 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
       mom-bench evaluate --model clam --checkpoint runs/clam-bce/best --out results/clam-bce
       mom-bench evaluate --model hf:owner/name@<commit> --fake-label spoof --clip first:10
       mom-bench evaluate --model spectttra --robustness standard
-      mom-bench evaluate --model clam --robustness standard --transforms mp3_32k,mp3_64k,pitch_up_1
+      mom-bench evaluate --model clam --robustness standard --transforms mp3_32k,mp3_64k,pitch_+1st
+      mom-bench evaluate --model clam --robustness standard --num-workers 4 --precision bf16
+      mom-bench evaluate --model clam --robustness standard --num-shards 16 --shard-index $SLURM_ARRAY_TASK_ID
+      mom-bench evaluate --model clam --robustness standard          # after the array job: gathers, writes
 
     
     An hf: model's results record its Hub id and the commit it was read at (see
@@ -90,13 +103,27 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     options = dict(benchmark=benchmark, splits=split_list, out_dir=out, n_bootstrap=n_bootstrap, seed=seed,
                    batch_size=batch_size, device=device, plots=not no_plots, log=click.echo, fake_label=fake_label,
                    clip=clip, calibration_split=None if calibration_split.lower() == "none" else calibration_split)
+    if (num_shards is not None or shard_index is not None) and not suite:
+        raise UserError("--num-shards/--shard-index split a robustness run (add --robustness SUITE); a plain "
+                        "evaluate splits across torchrun ranks, and `mom-bench extract` shards the features")
+    if suite and (num_shards is not None or shard_index is not None):
+        from mom_bench.loop.robustness import score_shard
+
+        if num_shards is None or shard_index is None:
+            raise UserError("--num-shards and --shard-index go together (e.g. --num-shards 8 --shard-index 3)")
+        done = score_shard(model_name, checkpoint, data_dir, num_shards=num_shards, shard_index=shard_index,
+                           benchmark=benchmark, suite=suite, transforms=comma_list(transforms), splits=split_list,
+                           batch_size=batch_size, num_workers=num_workers, precision=precision, device=device,
+                           log=click.echo, fake_label=fake_label, clip=clip)
+        click.echo(f"{done.part.label()}: {done.computed} song-transforms computed, {done.cached} already cached, "
+                   f"in {done.seconds:.1f} s; when every shard is done, run the same command without "
+                   "--num-shards/--shard-index to gather them and write the results")
+        return
     if suite:
-        if num_workers or precision != "fp32":
-            raise UserError("--robustness scores in fp32 with decoding in the main process: drop --num-workers "
-                            "and --precision")
         names = comma_list(transforms)
         result, robust = mom_bench.evaluate_robustness(model_name, checkpoint, data_dir, suite=suite,
-                                                       transforms=names, **options)
+                                                       transforms=names, num_workers=num_workers,
+                                                       precision=precision, **options)
     else:
         result = mom_bench.evaluate(model_name, checkpoint, data_dir, num_workers=num_workers, precision=precision,
                                     **options)

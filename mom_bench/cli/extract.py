@@ -4,7 +4,15 @@ from __future__ import annotations
 import click
 
 from mom_bench.cli.app import UserError
-from mom_bench.cli.options import benchmark_option, comma_list, data_option, num_workers_option, precision_option
+from mom_bench.cli.options import (
+    benchmark_option,
+    comma_list,
+    data_option,
+    num_shards_option,
+    num_workers_option,
+    precision_option,
+    shard_index_option,
+)
 
 
 @click.command("extract")
@@ -15,10 +23,8 @@ from mom_bench.cli.options import benchmark_option, comma_list, data_option, num
 @data_option
 @benchmark_option
 @click.option("--splits", default=None, help="Comma-separated splits. Default: every split of the build.")
-@click.option("--num-shards", type=click.IntRange(1), default=None,
-              help="Split the work into this many shards (array jobs of a cluster scheduler); with --shard-index.")
-@click.option("--shard-index", type=click.IntRange(0), default=None,
-              help="Which shard this process computes (0-based), e.g. $SLURM_ARRAY_TASK_ID.")
+@num_shards_option
+@shard_index_option
 @click.option("--merge", is_flag=True,
               help="Check that the shards together hold every row (naming the missing shards) instead of computing.")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,

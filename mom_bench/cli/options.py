@@ -23,13 +23,21 @@ checkpoint_option = click.option(
          "`mom-bench train --model NAME`.")
 num_workers_option = click.option(
     "--num-workers", type=click.IntRange(0), default=0, show_default=True,
-    help="Decode worker processes feeding the model (a DataLoader; each with its own decoder and one thread). "
-         "Results do not depend on it; 0 decodes in the main process.")
+    help="Decode worker processes feeding the model (a DataLoader; each with its own decoder and one thread; "
+         "with --robustness they run the transforms too). Results do not depend on it; 0 decodes in the main "
+         "process.")
 precision_option = click.option(
     "--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
     help="Numeric precision of the encoders/model (autocast). fp32 reproduces the papers; bf16 is faster on "
          "GPUs and on CPUs with AMX/AVX512-BF16 and moves scores slightly (docs/scaling.md); fp16 is CUDA only; "
          "auto picks bf16 where the hardware has it. Recorded in results.json and the feature cache key.")
+num_shards_option = click.option(
+    "--num-shards", type=click.IntRange(1), default=None,
+    help="Split the work into this many shards (array jobs of a cluster scheduler); with --shard-index. Each "
+         "shard computes a contiguous block of whole batches of every split into the cache.")
+shard_index_option = click.option(
+    "--shard-index", type=click.IntRange(0), default=None,
+    help="Which shard this process computes (0-based), e.g. $SLURM_ARRAY_TASK_ID.")
 fake_label_option = click.option(
     "--fake-label", default=None, metavar="NAME",
     help="hf: models: the label whose probability is P(fake) (name or id). Default: chosen when the model has "

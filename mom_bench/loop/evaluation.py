@@ -392,7 +392,7 @@ class EvalConfig:
                                batch_size=self.batch_size)
 
 
-def _chosen_splits(build: read.Build, splits: list[str] | tuple[str, ...] | None) -> list[str]:
+def chosen_splits(build: read.Build, splits: list[str] | tuple[str, ...] | None) -> list[str]:
     have = list(build.splits)
     if splits:
         repeated = sorted({s for s in splits if list(splits).count(s) > 1})
@@ -430,6 +430,23 @@ def _load(model: Any, benchmark: str, checkpoint: str | Path | None, runtime: Ru
         detector.to(runtime.device)
     detector.eval()
     return detector, detector.name, None
+
+
+def weights_sha256(detector: Any, source: str | None) -> str | None:
+    """The hash that names a loaded detector's weights (``results.json``'s ``checkpoint_sha256``, the key of
+    cached robustness scores): the checkpoint folder's, an ``hf:`` model's weights', None for an object."""
+    if not source:
+        return None
+    return detector.provenance()["weights_sha256"] if source.startswith("hf:") else checkpoint_sha256(source)
+
+
+def load_for_scoring(model: Any, config: EvalConfig, build: read.Build, runtime: Runtime,
+                     checkpoint: str | Path | None = None) -> tuple[Any, str | None]:
+    """(detector in eval mode, checkpoint source or None) as :func:`run` loads it, for a caller that scores
+    without a clean evaluation (a shard of a robustness run)."""
+    detector, _, source = _load(model, build.benchmark, checkpoint, runtime,
+                                {"fake_label": config.fake_label, "clip": config.clip})
+    return detector, source
 
 
 #: Songs the contract is checked on before a detector the user brought scores a benchmark.
@@ -557,7 +574,7 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
         registry.resolve(model, benchmark)  # a mistyped model name is reported before any data is read
     build = open_build(data_dir, benchmark)
     benchmark = build.benchmark
-    chosen = _chosen_splits(build, config.splits)
+    chosen = chosen_splits(build, config.splits)
     calibration_split = config.calibration_split
     calibrate = calibration_split if calibration_split in build.splits else None
     detector, requested, source = _load(model, benchmark, checkpoint, runtime,
@@ -607,8 +624,7 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
                       "label_fingerprint": info["label_fingerprint"], "audio_fingerprint": info["audio_fingerprint"],
                       "dataset": str(data_dir), "splits": chosen, "calibration_split": calibrate},
         "model": {"requested": requested, "name": detector.name, "config": detector.config, "checkpoint": source,
-                  "checkpoint_sha256": (detector.provenance()["weights_sha256"] if source.startswith("hf:")
-                                        else checkpoint_sha256(source)) if source else None,
+                  "checkpoint_sha256": weights_sha256(detector, source),
                   "training": training,
                   # which encoder weights produced the features: Hub id + commit, or a content hash
                   "encoders": detector.provenance()["encoders"],

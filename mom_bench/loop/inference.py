@@ -325,16 +325,27 @@ def extract_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, 
     For a fold view, each split of its base that ``split`` draws rows from is filled whole, in the base's cache
     (keyed on the base's fingerprint and split), and the view's rows are picked from there: a song is encoded
     once for a build and every view of it."""
+    feats, meta, _ = extract_features_counted(model, data_dir, split, device, batch_size, progress, desc, transform,
+                                              num_workers=num_workers, precision=precision)
+    return feats, meta
+
+
+def extract_features_counted(model: FrozenEncoderDetector, data_dir: Path | read.Build, split: str,
+                             device: torch.device, batch_size: int, progress: bool = True, desc: str | None = None,
+                             transform: RowTransform | None = None, *, num_workers: int = 0, precision: str = "fp32"
+                             ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]], int]:
+    """:func:`extract_features` and the number of songs this process encoded (0 when all came from the cache)."""
     build = read.Build.open(data_dir, verify=False)
     meta = build.table(split, ["id", "label", "generator"]).to_dict("records")
     part = distributed.part()
     if part.distributed:
         distributed.init(device)  # the barrier below needs the group (a no-op when the caller joined it)
     sources = build.sources(split)
-    folders = [fill_features(model, source, source_split, device, batch_size, part=part, num_workers=num_workers,
-                             precision=precision, transform=transform, progress=progress,
-                             desc=desc if len(sources) == 1 else None)[0]
-               for source, source_split in sources]
+    filled = [fill_features(model, source, source_split, device, batch_size, part=part, num_workers=num_workers,
+                            precision=precision, transform=transform, progress=progress,
+                            desc=desc if len(sources) == 1 else None)
+              for source, source_split in sources]
+    folders = [folder for folder, _ in filled]
     distributed.barrier()
     ids = [str(m["id"]) for m in meta]
     feats: dict[str, Any] = {}
@@ -343,7 +354,7 @@ def extract_features(model: FrozenEncoderDetector, data_dir: Path | read.Build, 
     if len(feats) < len(ids):
         for folder, (source, source_split) in zip(folders, sources):
             check_complete(folder, [str(i) for i in source.table(source_split, ["id"])["id"]], source_split)
-    return stack([feats[i] for i in ids]), meta
+    return stack([feats[i] for i in ids]), meta, sum(n for _, n in filled)
 
 
 def split_logits(model: Any, data_dir: Path | read.Build, split: str, *, batch_size: int = 8, progress: bool = True,

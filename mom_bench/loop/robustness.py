@@ -10,9 +10,16 @@ transform and per family, judged against ArtifactBench's codec-invariance criter
 mean <= 0.15 and max <= 0.35).
 
 Scores of each (split, transform) are cached under a key naming the checkpoint's hash, the dataset's
-fingerprint, the clip and the transform (kind, parameters, seed), and frozen-encoder features of transformed
-audio go through the feature cache under a key that includes the transform, so an interrupted run continues
-where it stopped and a second run only re-computes the metrics.
+fingerprint, the clip, the transform (kind, parameters, seed) and a reduced precision, and frozen-encoder
+features of transformed audio go through the feature cache under a key that includes the transform, so an
+interrupted run continues where it stopped, a second run only re-computes the metrics and a second head over the
+same encoders encodes nothing again.
+
+It runs on the path `extract` uses (:class:`mom_bench.core.runtime.Runtime`): the transforms in the decode
+workers of :func:`mom_bench.loop.inference.decoded_batches`, batches and precision as asked, torchrun ranks each
+scoring a block of whole batches, or array shards (:func:`score_shard`) that fill the caches for a later run
+without shards to gather. Each song's randomness is seeded by the song and the transform
+(:func:`mom_bench.dataset.transforms.item_seed`), so workers, batches, ranks and shards change no score.
 
 Outputs, in ``<results folder>/robustness/`` (swapped in whole, beside the clean ``results.json``):
 ``robustness.json``, ``robustness.md``, ``robustness_predictions.csv`` (``id, split, transform, score``) and the
@@ -23,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from mom_bench.core import distributed, settings
-from mom_bench.core.errors import RobustnessError
-from mom_bench.core.files import check_replaceable, write_atomic
+from mom_bench.core.errors import RobustnessError, UnsafePath
+from mom_bench.core.files import check_replaceable, read_regular, write_atomic
+from mom_bench.core.runtime import Runtime
 from mom_bench.core.splits import RowStatus
 from mom_bench.dataset import read
 from mom_bench.dataset.transforms import Suite, Transform, TransformError, item_seed, load_suite
@@ -106,19 +115,65 @@ def evaluate_robustness(model: Any, checkpoint: str | Path | None = None, data_d
                         device: str | None = None, progress: bool = True, plots: bool = True,
                         log: Callable[[str], None] | None = None, fake_label: str | None = None,
                         clip: str | None = None, calibration_split: str | None = metrics.CALIBRATION_SPLIT,
+                        num_workers: int = 0, precision: str = "fp32",
                         ) -> tuple[EvalResult, RobustnessResult]:
     """Evaluate ``model`` as :func:`mom_bench.loop.evaluation.evaluate` does (clean results folder), then score its
     test splits under each transform of ``suite`` (a shipped suite's name or a YAML path; ``transforms``
     picks a subset by name; ``clips=False`` skips the suite's clip-policy sweep) and write the ``robustness/``
-    folder inside the results folder. Returns (the clean ``EvalResult``, the :class:`RobustnessResult`)."""
+    folder inside the results folder. Returns (the clean ``EvalResult``, the :class:`RobustnessResult`).
+
+    ``num_workers`` processes decode and transform songs ahead of the model and ``batch_size`` songs are scored
+    at once: neither changes a score (each song's transform is seeded by the song and the transform alone).
+    ``precision`` (``bf16``, ...; :mod:`mom_bench.core.precision`) moves scores slightly and is part of every cache
+    key. Under a distributed launcher every rank scores its block of each split; :func:`score_shard` does one
+    shard of a scheduler's array job, after which this function, run once without shards, gathers them."""
     from mom_bench.loop import evaluation
 
     config = evaluation.EvalConfig(benchmark=benchmark, splits=splits, out_dir=out_dir, n_bootstrap=n_bootstrap,
                                    seed=seed, threshold=threshold, batch_size=batch_size, device=device,
                                    progress=progress, plots=plots, log=log, fake_label=fake_label, clip=clip,
-                                   calibration_split=calibration_split)
+                                   calibration_split=calibration_split, num_workers=num_workers, precision=precision)
     return run(model, config, suite=suite, transforms=transforms, clips=clips, checkpoint=checkpoint,
                data_dir=data_dir)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One entry of the suite to score: a transform of the samples or a clip policy of the model."""
+
+    name: str
+    kind: str
+    family: str
+    params: dict[str, Any]
+    key: str
+    clip_text: str
+    transform: AppliedTransform | None = None
+    clip: Any = None
+
+    def skipped(self, reason: str) -> dict[str, Any]:
+        return _skipped(self.name, self.kind, self.family, self.params, self.key, reason)
+
+
+def _plan(loaded: Suite, chosen: list[Transform], clips: bool, names: list[str] | tuple[str, ...] | None,
+          stored_rate: int, model_clip: str) -> list[_Change | dict[str, Any]]:
+    """The suite's entries in order: a :class:`_Change` to score, or the row of one that cannot run here."""
+    out: list[_Change | dict[str, Any]] = []
+    for t in chosen:
+        try:
+            t.check_sample_rate(stored_rate)
+        except TransformError as err:
+            out.append(_skipped(t.name, t.kind, t.family, t.params, t.key, str(err)))
+            continue
+        applied = AppliedTransform(t, loaded.seed)
+        out.append(_Change(t.name, t.kind, t.family, t.params, applied.key, model_clip, transform=applied))
+    if clips:
+        for policy in loaded.clips:
+            name = f"clip:{policy}"
+            if names and name not in names:
+                continue
+            out.append(_Change(name, "clip", "clip", {"clip": str(policy)}, f"clip={policy}", str(policy),
+                               clip=policy))
+    return out
 
 
 def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
@@ -126,18 +181,20 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
         checkpoint: str | Path | None = None, data_dir: str | Path | None = None
         ) -> tuple[EvalResult, RobustnessResult]:
     """:func:`evaluate_robustness` with the evaluation options as one :class:`mom_bench.loop.evaluation.EvalConfig`."""
+    import time
+
     from mom_bench.loop import evaluation
+    from mom_bench.loop.inference import model_device
 
     say, threshold, n_bootstrap, seed = config.say, config.threshold, config.n_bootstrap, config.seed
-    batch_size, progress, plots = config.batch_size, config.progress, config.plots
-    if distributed.launched():
-        raise RobustnessError("the robustness suite runs in one process: start it without torchrun (its clean "
-                              "evaluation can use the launcher on its own: mom-bench evaluate without --robustness)")
+    progress, plots = config.progress, config.plots
+    config.check()
     loaded = load_suite(suite)
     chosen = select(loaded, transforms)
+    runtime = config.runtime()
     # The clean results are written with robustness/ at the end, in one swap: a run that fails on the way
     # leaves the previous results folder, robustness/ included, as it was.
-    clean = evaluation.run(model, config, checkpoint=checkpoint, data_dir=data_dir, write=False)
+    clean = evaluation.run(model, config, checkpoint=checkpoint, data_dir=data_dir, runtime=runtime, write=False)
     check_replaceable(clean.out_dir / FOLDER, MARKER, "robustness folder")  # before the long part
     bench = clean.results["benchmark"]
     assert clean.build is not None
@@ -147,40 +204,34 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
         raise RobustnessError(f"no test split among the evaluated splits ({', '.join(bench['splits'])}): the "
                               "robustness suite scores test splits")
     detector, source = clean.detector, clean.results["model"]["checkpoint"]
+    runtime = runtime.on(model_device(detector))
     stored_rate = int(clean.build.report()["audio"]["sample_rate"])
     clean_rows = clean.predictions[clean.predictions["split"].isin(tests)].reset_index(drop=True)
     cache_id = clean.results["model"].get("checkpoint_sha256")
-    scorer = _Scorer(detector, data, bench["fingerprint"], cache_id, batch_size, progress)
+    scorer = _Scorer(detector, data, bench["fingerprint"], cache_id, runtime, progress)
 
     entries: list[dict[str, Any]] = []
     scored: list[pd.DataFrame] = []
     say(f"robustness suite {loaded.name} {loaded.version}: {len(chosen)} transforms on {', '.join(tests)} "
-        f"(stored audio at {stored_rate} Hz)")
-    for t in chosen:
-        try:
-            t.check_sample_rate(stored_rate)
-        except TransformError as err:
-            entries.append(_skipped(t.name, t.kind, t.family, t.params, t.key, str(err)))
+        f"(stored audio at {stored_rate} Hz; {runtime.precision}, batches of {runtime.batch_size}, "
+        f"{runtime.num_workers} decode workers)")
+    t0 = time.perf_counter()
+    for change in _plan(loaded, chosen, clips, transforms, stored_rate, str(detector.clip)):
+        if isinstance(change, dict):
+            entries.append(change)
             continue
-        applied = AppliedTransform(t, loaded.seed)
-        frame = scorer.score(tests, clean_rows, applied.key, str(detector.clip), transform=applied, label=t.name)
-        entries.append(_entry(t.name, t.kind, t.family, t.params, applied.key, clean.report, clean_rows, frame,
-                              threshold, n_bootstrap, seed))
-        scored.append(frame.assign(transform=t.name))
-    if clips:
-        for policy in loaded.clips:
-            name = f"clip:{policy}"
-            if transforms and name not in transforms:
-                continue
-            try:
-                frame = scorer.score(tests, clean_rows, f"clip={policy}", str(policy), clip=policy, label=name)
-            except ValueError as err:  # e.g. a model built for one input length (SpecTTTra's fixed patch grid)
-                entries.append(_skipped(name, "clip", "clip", {"clip": str(policy)}, f"clip={policy}",
-                                        f"the model does not take this clip: {err}"))
-                continue
-            entries.append(_entry(name, "clip", "clip", {"clip": str(policy)}, f"clip={policy}", clean.report,
-                                  clean_rows, frame, threshold, n_bootstrap, seed))
-            scored.append(frame.assign(transform=name))
+        try:
+            frame = scorer.score(tests, clean_rows, change)
+        except ValueError as err:  # e.g. a model built for one input length (SpecTTTra's fixed patch grid)
+            if change.clip is None:
+                raise
+            entries.append(change.skipped(f"the model does not take this clip: {err}"))
+            continue
+        entries.append(_entry(change.name, change.kind, change.family, change.params, change.key, clean.report,
+                              clean_rows, frame, threshold, n_bootstrap, seed))
+        scored.append(frame.assign(transform=change.name))
+    say(f"robustness: {scorer.computed} song-transforms computed here, {scorer.cached} read from the score cache "
+        f"({time.perf_counter() - t0:.1f} s)")
 
     document = {
         "schema_version": SCHEMA_VERSION,
@@ -189,6 +240,7 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
         "model": clean.results["model"]["name"], "checkpoint": source,
         "benchmark": {k: bench[k] for k in ("name", "version", "fingerprint")},
         "splits": tests, "stored_sample_rate": stored_rate, "model_clip": str(detector.clip),
+        "precision": runtime.precision,
         "threshold": threshold, "n_bootstrap": n_bootstrap, "seed": seed,
         "criterion": {"mean_abs_dp": INVARIANCE_MEAN, "max_abs_dp": INVARIANCE_MAX,
                       "source": "ArtifactBench codec invariance (arXiv 2604.16254)"},
@@ -218,71 +270,290 @@ def run(model: Any, config: EvalConfig, *, suite: str | Path = "standard",
         write(folder)
         return [FOLDER]
 
-    evaluation.write_results(clean, also=write_folder, say=say)
+    if runtime.part.main:
+        evaluation.write_results(clean, also=write_folder, say=say)
+    distributed.barrier()  # the other ranks return once the results are written
     return clean, RobustnessResult(out, document)
 
 
+@dataclass
+class ShardResult:
+    """What one shard of a robustness run did: song-transforms computed here and read from a cache."""
+
+    part: distributed.Part
+    precision: str
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+
+def score_shard(model: Any, checkpoint: str | Path | None = None, data_dir: str | Path | None = None, *,
+                num_shards: int, shard_index: int, benchmark: str | None = None, suite: str | Path = "standard",
+                transforms: list[str] | tuple[str, ...] | None = None, clips: bool = True,
+                splits: list[str] | tuple[str, ...] | None = None, batch_size: int = 8, num_workers: int = 0,
+                precision: str = "fp32", device: str | None = None, progress: bool = True,
+                log: Callable[[str], None] | None = None, fake_label: str | None = None,
+                clip: str | None = None) -> ShardResult:
+    """Shard ``shard_index`` of ``num_shards`` of a robustness run (array jobs of a cluster scheduler): for every
+    transform and test split, the block of whole batches of rows that :func:`mom_bench.core.distributed.block`
+    gives this shard is scored into the caches (frozen-encoder features into the feature cache, other models'
+    scores into the robustness score cache), and nothing else: no clean evaluation, no results folder. Then
+    :func:`evaluate_robustness` without shards, at the same ``batch_size`` and ``precision``, reads what the
+    shards left, computes whatever is missing and writes the results."""
+    import time
+
+    from mom_bench.loop import evaluation
+    from mom_bench.loop.inference import model_device, uses_cached_features
+    from mom_bench.loop.runs import open_build
+
+    say = log or (lambda msg: None)
+    if distributed.launched():
+        raise RobustnessError("this process was started by a distributed launcher: its ranks are the shards; run "
+                              "evaluate_robustness (mom-bench evaluate --robustness) without --num-shards")
+    config = evaluation.EvalConfig(benchmark=benchmark, splits=splits, batch_size=batch_size, device=device,
+                                   progress=progress, log=log, fake_label=fake_label, clip=clip,
+                                   num_workers=num_workers, precision=precision)
+    config.check()
+    runtime = Runtime.resolve(device, precision=precision, num_workers=num_workers, batch_size=batch_size,
+                              num_shards=num_shards, shard_index=shard_index)
+    loaded = load_suite(suite)
+    chosen = select(loaded, transforms)
+    build = open_build(data_dir, benchmark)
+    tests = [s for s in evaluation.chosen_splits(build, splits) if s.startswith("test")]
+    if not tests:
+        raise RobustnessError(f"no test split among {', '.join(splits or build.splits)}: the robustness suite "
+                              "scores test splits")
+    detector, source = evaluation.load_for_scoring(model, config, build, runtime, checkpoint)
+    runtime = runtime.on(model_device(detector))
+    cache_id = evaluation.weights_sha256(detector, source)
+    if cache_id is None and not uses_cached_features(detector):
+        raise RobustnessError(f"{detector.name} is a Python object with no checkpoint: its scores have no identity "
+                              "to be cached under, so shards of its robustness run could not be gathered; save it "
+                              "(save_pretrained) and pass the folder, or run without shards")
+    stored_rate = int(build.report()["audio"]["sample_rate"])
+    scorer = _Scorer(detector, build, build.info["fingerprint"], cache_id, runtime, progress)
+    result = ShardResult(runtime.part, runtime.precision)
+    say(f"robustness suite {loaded.name} {loaded.version}, {runtime.part.label()}: {len(chosen)} transforms on "
+        f"{', '.join(tests)} ({runtime.precision}, batches of {runtime.batch_size}, {runtime.num_workers} decode "
+        "workers)")
+    t0 = time.perf_counter()
+    for change in _plan(loaded, chosen, clips, transforms, stored_rate, str(detector.clip)):
+        if isinstance(change, dict):
+            result.skipped.append(change["name"])
+            continue
+        for split in tests:
+            try:
+                scorer.fill(split, change)
+            except ValueError:
+                if change.clip is None:
+                    raise
+                result.skipped.append(change.name)  # the merge reports it skipped, with the model's reason
+                break
+    result.computed, result.cached = scorer.computed, scorer.cached
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+#: Largest score file read back from the cache (ids and scores of one split: a few MB for 100 000 songs).
+SCORES_BYTES = 256 * 1024 * 1024
+
+
 class _Scorer:
-    """Scores test splits under one change at a time, through a per-(split, change) score cache."""
+    """Scores test splits under one change at a time, through a per-(split, change) score cache: the whole
+    split's scores in ``<key>.json``, and, from the shards of an array job, the scores of each shard's block in
+    ``<key>.parts/``, which a later run gathers (computing only the batches no shard left)."""
 
-    def __init__(self, detector: Any, data: read.Build, fingerprint: str, checkpoint_sha: str | None, batch_size: int,
-                 progress: bool):
+    def __init__(self, detector: Any, data: read.Build, fingerprint: str, checkpoint_sha: str | None,
+                 runtime: Runtime, progress: bool):
         self.detector, self.data, self.fingerprint = detector, data, fingerprint
-        self.checkpoint_sha, self.batch_size, self.progress = checkpoint_sha, batch_size, progress
+        self.checkpoint_sha, self.runtime, self.progress = checkpoint_sha, runtime, progress
+        self.computed = 0  # song-transforms scored (or encoded) by this process
+        self.cached = 0  # song-transforms read from the score cache
 
-    def score(self, splits: list[str], clean_rows: pd.DataFrame, change: str, clip_text: str, *,
-              transform: AppliedTransform | None = None, clip=None, label: str) -> pd.DataFrame:
+    def score(self, splits: list[str], clean_rows: pd.DataFrame, change: _Change) -> pd.DataFrame:
         frames = []
         for split in splits:
             rows = clean_rows[clean_rows["split"] == split].reset_index(drop=True)
-            probs = self._cached(split, change, clip_text, rows)
+            ids = rows["id"].astype(str).tolist()
+            probs = self._cached(split, change, ids)
+            if not distributed.all_ok(probs is not None):  # every rank scores, or none: they meet in collectives
+                probs = None
             if probs is None:
-                probs = self._run(split, transform, clip, label)
+                probs = self._compute(split, change, ids)
                 if len(probs) != len(rows):
-                    raise RobustnessError(f"{self.data}: split {split} gave {len(probs)} scores under {label}, "
+                    raise RobustnessError(f"{self.data}: split {split} gave {len(probs)} scores under {change.name}, "
                                           f"{len(rows)} clean ones (the build changed during the run?)")
-                self._store(split, change, clip_text, rows, probs)
+                if self.runtime.part.main:
+                    self._store(self._path(split, change), {"ids": ids, "scores": probs.tolist()})
+            else:
+                self.cached += len(ids)
             frames.append(rows.assign(score=probs))
         return pd.concat(frames, ignore_index=True)
 
-    def _run(self, split: str, transform: AppliedTransform | None, clip, label: str) -> np.ndarray:
-        from mom_bench.loop.inference import split_logits
+    def fill(self, split: str, change: _Change) -> None:
+        """This shard's block of ``split`` under ``change`` into the caches."""
+        from mom_bench.loop.inference import fill_features, grid, uses_cached_features
 
+        part, batch_size = self.runtime.part, self.runtime.batch_size
+        ids = [str(i) for i in self.data.table(split, ["id"])["id"]]
+        if self._cached(split, change, ids) is not None:
+            self.cached += len(ids)
+            return
+        start, stop = part.batch_range(len(ids), batch_size)
+        if uses_cached_features(self.detector):
+            with self._clip(change.clip):
+                for source, source_split in self.data.sources(split):
+                    _, n = fill_features(self.detector, source, source_split, self.runtime.device, batch_size,
+                                         part=part, num_workers=self.runtime.num_workers,
+                                         precision=self.runtime.precision, transform=change.transform,
+                                         progress=self.progress, desc=f"{change.name} {source_split}")
+                    self.computed += n
+            return
+        path = self._part_path(split, change)
+        assert path is not None  # score_shard refuses a waveform model with no checkpoint hash
+        stored = self._read(path, ids)
+        if stored is not None and stored["ids"] == ids[start:stop]:
+            self.cached += stop - start
+            return
+        got, probs = self._waves(split, grid(start, stop, batch_size), change)
+        self._store(path, {"ids": got, "scores": probs.tolist(), "rows": [start, stop],
+                           "batch_size": batch_size})
+
+    def _compute(self, split: str, change: _Change, ids: list[str]) -> np.ndarray:
+        from mom_bench.loop.inference import (
+            extract_features_counted,
+            feature_logits,
+            grid,
+            split_logits,
+            uses_cached_features,
+        )
+
+        rt, desc = self.runtime, f"{change.name} {split}"
+        with self._clip(change.clip):
+            if uses_cached_features(self.detector):
+                feats, _, n = extract_features_counted(self.detector, self.data, split, rt.device, rt.batch_size,
+                                                       self.progress, desc, change.transform,
+                                                       num_workers=rt.num_workers, precision=rt.precision)
+                self.computed += n
+                return feature_logits(self.detector, feats, device=rt.device).sigmoid().double().numpy()
+            if rt.part.distributed:
+                start, stop = rt.part.batch_range(len(ids), rt.batch_size)
+                self.computed += stop - start
+                logits = split_logits(self.detector, self.data, split, batch_size=rt.batch_size,
+                                      progress=self.progress, transform=change.transform, desc=desc,
+                                      num_workers=rt.num_workers, precision=rt.precision)
+                return logits.sigmoid().double().numpy()
+            known = self._gathered(split, change, ids)
+            todo = [(a, b) for a, b in grid(0, len(ids), rt.batch_size) if any(i not in known for i in ids[a:b])]
+            if todo:
+                got, probs = self._waves(split, todo, change)
+                known.update(zip(got, probs.tolist()))
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise RobustnessError(f"{self.data}: split {split} has no score for {missing[0]} under {change.name} "
+                                      "(the build changed during the run?)")
+            return np.asarray([known[i] for i in ids], dtype=np.float64)
+
+    def _waves(self, split: str, ranges: list[tuple[int, int]], change: _Change) -> tuple[list[str], np.ndarray]:
+        """Ids and P(fake) of the rows in ``ranges``, decoded and changed by the decode workers."""
+        from tqdm.auto import tqdm
+
+        from mom_bench.core import audio
+        from mom_bench.loop.inference import decoded_batches, wave_logits
+
+        rt = self.runtime
+        got: list[str] = []
+        bar = tqdm(total=sum(b - a for a, b in ranges), desc=f"{change.name} {split}", unit="song",
+                   disable=not self.progress)
+
+        def waves():
+            for ids, decoded, errors in decoded_batches(self.data, split, ranges, self.detector,
+                                                        num_workers=rt.num_workers, transform=change.transform,
+                                                        device=rt.device, where=f"{split} row"):
+                if errors:
+                    item, reason = next(iter(errors.items()))
+                    raise audio.AudioError(f"{split} row {item}", f"{reason} (a song of the built dataset "
+                                           f"{self.data} that could not be decoded)")
+                got.extend(ids)
+                bar.update(len(ids))
+                yield from decoded
+
+        try:
+            logits = wave_logits(self.detector, waves(), rt.batch_size, rt.device, rt.precision)
+        finally:
+            bar.close()
+        self.computed += len(got)
+        return got, logits.sigmoid().double().numpy()
+
+    @contextmanager
+    def _clip(self, clip: Any) -> Iterator[None]:
         saved = self.detector.clip
         if clip is not None:
             self.detector.clip = clip
         try:
-            logits = split_logits(self.detector, self.data, split, batch_size=self.batch_size,
-                                  progress=self.progress, transform=transform, desc=f"{label} {split}")
+            yield
         finally:
             self.detector.clip = saved
-        return logits.sigmoid().double().numpy()
 
-    def _path(self, split: str, change: str, clip_text: str) -> Path | None:
+    def _key(self, split: str, change: _Change) -> str | None:
         if not self.checkpoint_sha:  # a Python object has no identity to key its scores on
             return None
-        key = json.dumps({"checkpoint": self.checkpoint_sha, "config": getattr(self.detector, "config", None),
-                          "dataset": self.fingerprint, "split": split, "change": change, "clip": clip_text},
-                         sort_keys=True, default=str)
-        return settings.cache_dir() / "robustness-scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        parts = {"checkpoint": self.checkpoint_sha, "config": getattr(self.detector, "config", None),
+                 "dataset": self.fingerprint, "split": split, "change": change.key, "clip": change.clip_text}
+        if self.runtime.precision != "fp32":  # fp32 adds nothing: its keys are those made before precision was one
+            parts["precision"] = self.runtime.precision
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
-    def _cached(self, split: str, change: str, clip_text: str, rows: pd.DataFrame) -> np.ndarray | None:
-        path = self._path(split, change, clip_text)
+    def _path(self, split: str, change: _Change) -> Path | None:
+        key = self._key(split, change)
+        return None if key is None else settings.cache_dir() / "robustness-scores" / f"{key}.json"
+
+    def _part_path(self, split: str, change: _Change) -> Path | None:
+        key, part = self._key(split, change), self.runtime.part
+        if key is None:
+            return None
+        return (settings.cache_dir() / "robustness-scores" / f"{key}.parts"
+                / f"{part.count:05d}-{part.index:05d}-b{self.runtime.batch_size}.json")
+
+    @staticmethod
+    def _read(path: Path, ids: list[str]) -> dict[str, Any] | None:
+        """A score file's ``ids`` and ``scores`` when it is sound: a regular file inside its folder, its ids
+        among the split's (in order), one finite probability each; None otherwise (then scored again)."""
+        try:
+            stored = json.loads(read_regular(path, path.parent, SCORES_BYTES))
+            got, scores = stored["ids"], np.asarray(stored["scores"], dtype=np.float64)
+        except (OSError, ValueError, KeyError, TypeError, UnsafePath):
+            return None  # a damaged cache file is scored again and rewritten
+        if not isinstance(got, list) or scores.shape != (len(got),) or not np.isfinite(scores).all() \
+                or not ((scores >= 0) & (scores <= 1)).all() or not set(got) <= set(ids):
+            return None
+        return {"ids": got, "scores": scores}
+
+    def _cached(self, split: str, change: _Change, ids: list[str]) -> np.ndarray | None:
+        path = self._path(split, change)
         if path is None or not path.is_file():
             return None
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-            if stored["ids"] != rows["id"].astype(str).tolist():
-                return None
-            probs = np.asarray(stored["scores"], dtype=np.float64)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged cache file is scored again and rewritten
-        return probs if len(probs) == len(rows) and np.isfinite(probs).all() else None
+        stored = self._read(path, ids)
+        return stored["scores"] if stored is not None and stored["ids"] == ids else None
 
-    def _store(self, split: str, change: str, clip_text: str, rows: pd.DataFrame, probs: np.ndarray) -> None:
-        path = self._path(split, change, clip_text)
+    def _gathered(self, split: str, change: _Change, ids: list[str]) -> dict[str, float]:
+        """The scores the shards of an array job left for ``split`` under ``change``, by id."""
+        path = self._part_path(split, change)
+        folder = None if path is None else path.parent
+        known: dict[str, float] = {}
+        if folder is None or not folder.is_dir():
+            return known
+        for part in sorted(folder.glob("*.json")):
+            stored = self._read(part, ids)
+            if stored is not None:
+                known.update(zip(stored["ids"], stored["scores"].tolist()))
+        return known
+
+    @staticmethod
+    def _store(path: Path | None, value: dict[str, Any]) -> None:
         if path is not None:
-            write_atomic(path, json.dumps({"ids": rows["id"].astype(str).tolist(), "scores": probs.tolist()}))
+            write_atomic(path, json.dumps(value))
 
 
 # --------------------------------------------------------------------------------------------------
