@@ -30,7 +30,8 @@ precision_option = click.option(
     "--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
     help="Numeric precision of the encoders/model (autocast). fp32 reproduces the papers; bf16 is faster on "
          "GPUs and on CPUs with AMX/AVX512-BF16 and moves scores slightly (docs/scaling.md); fp16 is CUDA only; "
-         "auto picks bf16 where the hardware has it. Recorded in results.json and the feature cache key.")
+         "auto picks bf16 where the hardware has it. Recorded in what the command writes (results.json, the "
+         "feature cache key, predict's output header).")
 num_shards_option = click.option(
     "--num-shards", type=click.IntRange(1), default=None,
     help="Split the work into this many shards (array jobs of a cluster scheduler); with --shard-index. Each "

@@ -17,6 +17,7 @@ from mom_bench.cli.options import (
     model_option,
     num_workers_option,
     precision_option,
+    shard_index_option,
 )
 from mom_bench.cli.output import print_rows
 from mom_bench.core.errors import PredictionError
@@ -76,8 +77,7 @@ def _output_format(fmt: str | None, out: Path | None) -> str:
 @click.option("--num-shards", type=click.IntRange(1), default=None,
               help="Split the files into this many shards (array jobs of a cluster scheduler), with --shard-index "
                    "and --out: each shard writes OUT.part-<i>-of-<k>, then --merge writes OUT.")
-@click.option("--shard-index", type=click.IntRange(0), default=None,
-              help="Which shard this process scores (0-based), e.g. $SLURM_ARRAY_TASK_ID.")
+@shard_index_option
 @click.option("--merge", is_flag=True,
               help="Write --out from its shards' part files (one row per file, in input order) instead of scoring; "
                    "refused, naming them, if a shard is missing or incomplete. Under torchrun rank 0 merges itself.")
