@@ -209,3 +209,28 @@ def test_a_jsonl_out_file_resumes_and_records_the_checkpoint_sha256(folder, run,
     r = CliRunner().invoke(main, ["predict", *songs, "--model", "clam-tiny", "--checkpoint", str(run / "best"),
                                   "--out", str(out), "--resume"])
     assert r.exit_code == 0 and "1 file(s) already scored" in r.output and out.read_text(encoding="utf-8") == whole
+
+
+def test_on_a_three_minute_song_first_30_s_and_the_default_clip_score_different_parts(run, tmp_path):
+    """The issue's case: a 3-minute file scored by default (the model's declared policy, first:2 for clam-tiny)
+    and with --clip first:30 gives two different, documented results, each the score of the part it names."""
+    import torch
+
+    from mom_bench.core import audio
+
+    song = tmp_path / "three-minutes.flac"  # 20 s of tone, then 160 s of the generator's signal
+    song.write_bytes(flac_bytes(torch.cat([signal("real", 20.0, 1), signal("gen_a", 160.0, 2)])))
+    model = registry.load(run / "best")
+    results = {}
+    for clip in (None, "first:30"):
+        document, said = _json_rows(song.parent, run, song.name, *(("--clip", clip) if clip else ()))
+        row = document["rows"][0]
+        policy = clip or str(model.clip)
+        seconds = audio.parse_clip(policy).seconds
+        assert row["status"] == "ok" and row["windows"] == 1 and row["duration_s"] == pytest.approx(seconds)
+        assert document["clip"] == policy and f"clip: {policy}" in said
+        x = audio.load(song, model.sample_rate, clip=audio.parse_clip(policy)).samples
+        assert x.shape[-1] == audio.parse_clip(policy).n_samples(model.sample_rate)
+        assert row["p_fake"] == pytest.approx(float(model.predict_proba(x[None])[0]), abs=1e-5)
+        results[policy] = row["p_fake"]
+    assert len(set(results.values())) == 2, results
