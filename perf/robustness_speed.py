@@ -7,7 +7,7 @@ so `--num-shards 10` times a tenth of the songs). A song-transform is one song s
 model: encoded) under one transform.
 
     before   --num-workers 0, --batch-size 8, fp32   (the only settings `evaluate --robustness` took before)
-    after    --num-workers 2, --batch-size 8, fp32 and bf16
+    after    --num-workers 0 and 2, --batch-size 8, fp32 and bf16
 
 Needs a built benchmark and a trained model in --home (`mom-bench build -b mom-mini`, `mom-bench train --model
 clam`; perf/robustness_run.py does both). Prints the CPU (`lscpu`), the date, the load average (other jobs on
@@ -32,7 +32,7 @@ from main_job import _cpu_model  # perf/ is on the path when a script here runs
 
 #: --quick: one transform of each cost class (an FFmpeg round trip, a phase vocoder, a filter, seeded noise).
 QUICK = ["mp3_64k", "pitch_+1st", "lowpass_4k", "noise_snr20"]
-CONFIGS = [("before", 0, 8, "fp32"), ("after", 2, 8, "fp32"), ("after", 2, 8, "bf16")]
+CONFIGS = [("before", 0, 8, "fp32"), ("after", 0, 8, "bf16"), ("after", 2, 8, "fp32"), ("after", 2, 8, "bf16")]
 
 
 def main() -> None:
@@ -106,7 +106,8 @@ def main() -> None:
               f"{row['per_second']:6.2f} song-transforms/s")
     base = rows[0]["per_second"]
     for row in rows[1:]:
-        print(f"  {row['config']} {row['precision']} / before: {row['per_second'] / base:.2f}x")
+        print(f"  {row['config']} (workers {row['num_workers']}, {row['precision']}) / before: "
+              f"{row['per_second'] / base:.2f}x")
     if args.json:
         args.json.write_text(json.dumps({"date": f"{datetime.now(UTC):%Y-%m-%d}", "cpu": _cpu_model(),
                                          "cpus": os.cpu_count(), "model": name, "rows": rows}, indent=2))
