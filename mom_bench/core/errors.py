@@ -105,6 +105,21 @@ class DownloadError(MissingAudio):
     """A download that failed for good; the row is reported as missing with this message."""
 
 
+class SegmentError(MomBenchError, ValueError):
+    """Time segments that do not describe one song (unsorted, overlapping, a gap, outside the song, a label
+    other than 0/1) or a timeline that cannot be used; the message names the song and the segment."""
+
+
+class CorpusFilesMissing(MomBenchError, FileNotFoundError):
+    """Files a source needs as a whole (an archive, a manifest, a shard) are not on this machine and cannot be
+    fetched now (offline, not found, download failed). The message lists them and the command that fetches them."""
+
+
+class AccessRefused(CorpusFilesMissing):
+    """A gated or private dataset repo refused the download: its terms must be accepted on its page and the
+    user logged in (``hf auth login``); the message gives both."""
+
+
 class ManifestError(MomBenchError, ValueError):
     """A row list that cannot be read as a whole; the message names the file and the reason."""
 

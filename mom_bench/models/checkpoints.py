@@ -10,6 +10,11 @@ from typing import Any
 from mom_bench.core import settings
 from mom_bench.core.errors import CheckpointError
 
+# the offline wording is shared with dataset downloads; re-exported here for the detectors' modules
+from mom_bench.core.hub_files import fetch_command as fetch_command
+from mom_bench.core.hub_files import missing_from_cache as missing_from_cache
+from mom_bench.core.hub_files import offline_hint as offline_hint
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 #: The keyword arguments of a Hub download that callers may pass through.
@@ -57,43 +62,6 @@ def resolve_file(model_id: str, filename: str, *, needs: tuple[str, ...] | None 
         raise CheckpointError(f"{model_id}{at} has no {filename}: not a saved mom-bench detector") from err
     except Exception as err:
         raise _unreachable(model_id, filename, hub_kwargs, err, needs, weights_note) from err
-
-
-def fetch_command(repo_id: str, revision: str | None = None, files: tuple[str, ...] | list[str] = ()) -> str:
-    """The shell command that puts ``files`` of a Hub repo (all of them when none are named) in the local
-    Hugging Face cache, where an offline run finds them; it overrides an exported ``HF_HUB_OFFLINE``.
-
-    >>> fetch_command("lab/x", "main", ["config.json", "pytorch_model.bin"])
-    'HF_HUB_OFFLINE=0 hf download lab/x config.json pytorch_model.bin --revision main'
-    """
-    return " ".join(["HF_HUB_OFFLINE=0 hf download", repo_id, *files, *(["--revision", revision] if revision else [])])
-
-
-def missing_from_cache(repo_id: str, filenames: tuple[str, ...] | list[str], revision: str | None = None,
-                       cache_dir: str | None = None) -> list[str]:
-    """Those of ``filenames`` that the local Hugging Face cache does not hold for ``repo_id`` at ``revision``."""
-    from huggingface_hub import try_to_load_from_cache
-
-    missing = []
-    for name in filenames:
-        try:
-            found = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir, revision=revision)
-        except Exception:  # a malformed id or revision: nothing of it can be cached
-            found = None
-        if not isinstance(found, str):
-            missing.append(name)
-    return missing
-
-
-def offline_hint(repo_id: str, revision: str | None, needs: tuple[str, ...] | list[str], *,
-                 cache_dir: str | None = None, weights_note: str = "", whole_repo: bool = False) -> str:
-    """What an offline error says: which of ``needs`` the local cache lacks and the command that fetches them
-    (``whole_repo``: the command fetches the whole repo, when the files are not all known in advance)."""
-    missing = missing_from_cache(repo_id, needs, revision, cache_dir) or list(needs)
-    command = fetch_command(repo_id, revision, () if whole_repo else missing)
-    return (f"HF_HUB_OFFLINE is set and the local Hugging Face cache lacks {', '.join(missing)}{weights_note}: "
-            f"fetch {'them' if len(missing) > 1 or weights_note else 'it'} where there is network with `{command}` "
-            "(then it is found offline), or pass a local folder instead.")
 
 
 def _unreachable(model_id: str, filename: str, hub_kwargs: dict[str, Any], err: Exception,
