@@ -8,7 +8,7 @@ song exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mom_bench.core.errors import SegmentError
 
@@ -38,7 +38,7 @@ def whole_file(duration: float, label: int, generator: str = "") -> list[Segment
     return [Segment(0.0, float(duration), int(label), generator)]
 
 
-def check_segments(segments: Sequence[Segment] | Iterable[tuple], duration: float, *, where: str = "") -> list[Segment]:
+def check_segments(segments: Iterable[tuple[Any, ...]], duration: float, *, where: str = "") -> list[Segment]:
     """``segments`` as :class:`Segment` s after checking they tile ``[0, duration]``: sorted, touching, no
     gap, labels 0/1. Raises :class:`SegmentError` naming ``where`` and the segment at fault.
 
