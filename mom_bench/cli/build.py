@@ -65,6 +65,10 @@ def _list_benchmarks() -> None:
                    "refuses, before writing anything, when the output folder's filesystem has less free).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Local audio root (MoM: folders per generator / real source, file names as in the manifests).")
+@click.option("--reals", type=click.Path(path_type=Path), default=None,
+              help="Folder of your own copies of the real audio of a corpus that publishes its reals as ids "
+                   "(YouTube, FMA, MusicCaps): files are matched by the id in their name; every unmatched id is "
+                   "reported missing with its id. The data card says which ids and how to get them.")
 @click.option("--manifests", type=click.Path(path_type=Path), default=None,
               help="Folder with the benchmark's manifest CSVs (MoM: ai_generated_music_metadata.csv, ...).")
 @click.option("--download", is_flag=True,
@@ -79,7 +83,7 @@ def _list_benchmarks() -> None:
 @click.option("--shard-mb", type=click.IntRange(1), default=256, show_default=True, help="Parquet shard size bound.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, store, max_seconds, keep_original,
-          no_space_check, root, manifests, download, source_option, limit, concurrency, shard_mb, quiet):
+          no_space_check, root, reals, manifests, download, source_option, limit, concurrency, shard_mb, quiet):
     """Build a benchmark into a Hugging Face dataset folder with strict splits.
 
     \b
@@ -102,7 +106,7 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
         return
     from mom_bench.dataset import build_benchmark
 
-    opts = _source_options(source_option, root=str(root) if root else None,
+    opts = _source_options(source_option, root=str(root) if root else None, reals=str(reals) if reals else None,
                            manifests=str(manifests) if manifests else None, download=True if download else None)
     result = build_benchmark(benchmark, out, split_mode=split_mode, num_workers=num_workers, resume=resume,
                              overwrite=overwrite, max_seconds=max_seconds, keep_original=keep_original, limit=limit,

@@ -92,7 +92,7 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
 
 #: Source options that name files or folders. Written in a protocol file they are not trusted (a protocol
 #: from elsewhere must not make the builder read any file of the machine): see :class:`FromProtocolFile`.
-PATH_OPTIONS = ("csv", "root")
+PATH_OPTIONS = ("csv", "root", "reals")
 
 
 class FromProtocolFile(str):
