@@ -56,6 +56,7 @@ def pcm_wav(x: np.ndarray, rate: int, channels: int = 1) -> bytes:
 def _zip(path: Path, members: dict[str, bytes], corrupt: str | None) -> Path:
     """Write ``members`` (name -> bytes, None for a folder entry) stored uncompressed, then flip bytes inside
     ``corrupt``'s data so that reading it fails its CRC check."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, data in members.items():
             if data is None:
