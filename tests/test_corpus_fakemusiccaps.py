@@ -158,6 +158,22 @@ def test_disk_preflight_refuses_before_anything_is_written(tmp_path, monkeypatch
     assert not cache.exists() and not (tmp_path / "out").exists()
 
 
+def test_a_variant_holds_out_another_generator_from_the_archive_in_the_download_cache(tmp_path):
+    """`fakemusiccaps-lofo-mustango` finds the base benchmark's archive in the download cache (no --root)."""
+    from mom_bench.core import settings
+
+    cached = settings.cache_dir() / "downloads" / "fakemusiccaps" / ZIP
+    _, ytids = fakemusiccaps_zip(cached)
+    reals = musiccaps_reals(tmp_path / "reals", ytids)
+    build_benchmark("fakemusiccaps-lofo-mustango", tmp_path / "out", progress=False, source_options={
+        "reals": str(reals)})
+    rows = _rows(tmp_path / "out")
+    ood = {r["generator"] for r in rows.values() if r["split"] == "test_ood" and r["status"] == "written"}
+    assert ood == {"real", "mustango"}
+    assert all(r["status"] == "written" for r in rows.values() if r["generator"] == "stable_audio_open"
+               and r["split"] != "test_ood")
+
+
 def test_there_is_no_official_split_to_rebuild(tmp_path):
     with pytest.raises(BuildError, match="SunoCaps"):
         build_benchmark("fakemusiccaps", tmp_path / "out", split_mode="official", progress=False)

@@ -1,12 +1,13 @@
 """A corpus published as one zip file of a Zenodo record: where the archive is found, and fetching it.
 
 The archive is looked for, in order, at ``root`` (the zip itself, or a folder holding it) and in the download
-cache (``cache``, default ``<mom-bench cache>/downloads/<benchmark>``). With ``download`` (and not offline) a
-missing archive is fetched from ``url`` by :func:`mom_bench.dataset.download.download` into the cache (resumed
-from the ``.part`` file an interrupted transfer left, checked against the published ``size`` and ``md5``), after
-a disk preflight that refuses before anything is written when the cache's filesystem lacks the room. Offline
-(``HF_HUB_OFFLINE=1``, mom-bench's default) or without ``download`` a missing archive is an error that names it,
-where to put it and the command that fetches it.
+cache (``cache``, default ``<mom-bench cache>/downloads/<benchmark>``; a variant's is its base benchmark's). With
+``download`` (and not offline) a missing archive is fetched from ``url`` by
+:func:`mom_bench.dataset.download.download` into the cache (resumed from the ``.part`` file an interrupted
+transfer left, checked against the published ``size`` and ``md5``), after a disk preflight that refuses before
+anything is written when the cache's filesystem lacks the room. Offline (``HF_HUB_OFFLINE=1``, mom-bench's
+default) or without ``download`` a missing archive is an error that names it, where to put it and the command
+that fetches it.
 
 Source options (the protocol's ``source`` block, each overridable with ``-o KEY=VALUE``): ``archive`` (the file
 name), ``record`` (the Zenodo record id, for messages), ``url``, ``size`` (bytes), ``md5``, ``root``,
@@ -75,7 +76,9 @@ class ZenodoArchive:
         self.md5 = str(options["md5"]).lower() if options.get("md5") else None
         self.root = path_option(protocol, options, "root")
         self.download = _flag(options.get("download", False))
-        self.cache = Path(options.get("cache") or settings.cache_dir() / "downloads" / protocol.name).expanduser()
+        # a variant (``<name>-lofo-<generator>``) reads its base's archive: one download serves them all
+        default = settings.cache_dir() / "downloads" / (protocol.base or protocol.name)
+        self.cache = Path(options.get("cache") or default).expanduser()
         self.timeout = float(options.get("timeout", 60))
         self.retries = int(options.get("retries", 4))
 
