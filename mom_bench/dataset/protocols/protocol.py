@@ -87,6 +87,8 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "sonics": "the SONICS release: its CSV files and audio folders",
     "mom-mini": "shipped real excerpts and fakes generated offline from them",
     "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
+    "fakemusiccaps": "FakeMusicCaps: per-generator folders of a Zenodo zip, MusicCaps reals from your own copies",
+    "ai-openbmat": "AI-OpenBMAT: paired AI and human excerpts of a Zenodo zip",
 }, error=ProtocolError)
 
 

@@ -32,6 +32,8 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "mom-mini": "mom_bench.dataset.sources.mom_mini:MomMiniSource",
     # rows listed in a CSV next to local files: custom benchmarks and tests
     "csv": "mom_bench.dataset.sources.csvsource:CsvSource",
+    "fakemusiccaps": "mom_bench.dataset.sources.fakemusiccaps:FakeMusicCapsSource",
+    "ai-openbmat": "mom_bench.dataset.sources.ai_openbmat:AiOpenBmatSource",
 }, error=ProtocolError)
 
 
