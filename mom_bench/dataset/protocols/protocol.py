@@ -87,6 +87,7 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "sonics": "the SONICS release: its CSV files and audio folders",
     "mom-mini": "shipped real excerpts and fakes generated offline from them",
     "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
+    "echoes": "the Echoes release: one zip with a manifest CSV (Hub or local), FMA reals from the user's folder",
 }, error=ProtocolError)
 
 

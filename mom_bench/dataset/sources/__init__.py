@@ -32,6 +32,7 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "mom-mini": "mom_bench.dataset.sources.mom_mini:MomMiniSource",
     # rows listed in a CSV next to local files: custom benchmarks and tests
     "csv": "mom_bench.dataset.sources.csvsource:CsvSource",
+    "echoes": "mom_bench.dataset.sources.echoes:EchoesSource",
 }, error=ProtocolError)
 
 
