@@ -335,7 +335,7 @@ class EchoesSource:
             row_id = safe_id(f"fma-{ref}", limit=120)
             meta = {"original_audio": ref, **extra}
             yield SourceRow(id=row_id, label=0, generator="real", source=real.id, group_key=f"{real.id}:ref={key}",
-                            meta=meta, fetch=_found(path, f"FMA reference {ref!r}: {why}"),
+                            meta=meta, fetch=_found(path, f"FMA reference <{ref}>: {why}"),
                             stamp=str(path) if path else None)
 
 
