@@ -65,8 +65,9 @@ def test_sonics_parts_from_the_hub_official_split_loads_and_evaluates(tmp_path):
         # offline, nothing cached: the files and the command that fetches them
         off = hub.run(["-m", "mom_bench", "build", "-b", "sonics", "--download", "--out", str(tmp_path / "o")],
                       tmp_path, {**env, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf")})
-    assert gated.returncode == 2 and "gated dataset: accept its terms at https://huggingface.co/datasets/awsaf49/sonics" \
-        in gated.stderr and "hf auth login" in gated.stderr, gated.stderr
+    page = "https://huggingface.co/datasets/awsaf49/sonics"
+    assert gated.returncode == 2 and f"gated dataset: accept its terms at {page}" in gated.stderr and \
+        "hf auth login" in gated.stderr, gated.stderr
     assert off.returncode == 2 and "fake_songs.csv, real_songs.csv" in off.stderr and \
         f"hf download {SONICS_REPO} fake_songs.csv real_songs.csv --repo-type dataset --revision {SONICS_SHA}" \
         in off.stderr, off.stderr

@@ -43,7 +43,8 @@ def published_sizes(repo_id: str, files: Sequence[str], revision: str | None) ->
     except OSError as err:  # connection refused, timeouts: requests' errors are OSErrors
         raise CorpusFilesMissing(f"{repo_id}: cannot read the Hub's file listing ({type(err).__name__}: {err}); "
                                  "check the network, or pass the local folder that holds the files") from err
-    return {i.path: int(i.size) for i in infos if getattr(i, "size", None) is not None}
+    sizes = {i.path: getattr(i, "size", None) for i in infos}
+    return {path: int(size) for path, size in sizes.items() if size is not None}
 
 
 def preflight(repo_id: str, files: Sequence[str], revision: str | None, *, known: Mapping[str, int] | None = None,

@@ -259,7 +259,8 @@ class EchoesSource:
         self.root = path_option(options, "root", protocol)
         self.reals_dir = path_option(options, "reals", protocol)
         self.by_name = {m: g for g in protocol.generators for m in g.extra.get("match", [g.id])}
-        self.repo, self.revision = options.get("hf_repo"), options.get("hf_revision")
+        self.repo: str = str(options.get("hf_repo") or "Octavian97/Echoes")
+        self.revision: str | None = options.get("hf_revision")
         self.archive_name = options.get("archive") or "Echoes.zip"
 
     def _tree(self):

@@ -126,7 +126,8 @@ class SonicsSource:
         self.by_algo = {m: g for g in protocol.generators for m in g.extra.get("match", [g.id])}
         self.min_duration = _float(options.get("min_duration_s"))
         self.require_vocals = _flag(options.get("require_vocals", False))
-        self.repo, self.revision = options.get("hf_repo"), options.get("hf_revision")
+        self.repo: str = str(options.get("hf_repo") or "awsaf49/sonics")
+        self.revision: str | None = options.get("hf_revision")
         self._fetched: dict[str, Path] = {}
 
     def _hub(self, files: list[str], what: str) -> dict[str, Path]:
