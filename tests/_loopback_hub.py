@@ -13,7 +13,8 @@ What it answers (the paths huggingface_hub's ``hf_api.py`` and ``_commit_api.py`
 - ``GET /api/<type>s/<repo>[/revision/<rev>]``: the repo's info (``sha``, ``siblings``, ``private``);
 - ``GET /api/<type>s/<repo>/tree/<rev>[/<folder>]``: the listing ``datasets.load_dataset`` globs data files with;
 - ``HEAD``/``GET /[<type>s/]<repo>/resolve/<rev>/<file>``: a file, with the headers hf_hub_download reads;
-- ``POST /api/<type>s/<repo>/paths-info/<rev>``: each listed file's size (``HfApi.get_paths_info``);
+- ``POST /api/<type>s/<repo>/paths-info/<rev>``: each listed file's size (``HfApi.get_paths_info``), or the one
+  ``listed_sizes`` states (a file too large for the disk);
 - a repo in ``gated`` answers every read with the Hub's refusal of a gated repo (403, ``X-Error-Code: GatedRepo``).
 
 Anything else is a 404 with the Hub's ``X-Error-Code``. Every request is kept in ``requests`` as
@@ -55,6 +56,7 @@ class UploadHub(LoopbackServer):
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[str] = []
         self.gated: set[tuple[str, str]] = set()  # (type, repo id) whose terms the caller has not accepted
+        self.listed_sizes: dict[str, int] = {}  # file path -> the size paths-info states instead of the real one
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -138,7 +140,7 @@ class UploadHub(LoopbackServer):
                 if files is None:
                     return self._error(404, "RevisionNotFound", f"{revision} not found")
                 asked = parse_qs(body.decode()).get("paths", [])
-                return self._json(200, [{"type": "file", "path": p, "size": len(files[p]),
+                return self._json(200, [{"type": "file", "path": p, "size": outer.listed_sizes.get(p, len(files[p])),
                                          "oid": hashlib.sha1(files[p]).hexdigest()} for p in asked if p in files])
 
             def _commit(self, kind: str, repo_id: str, repo: Repo, revision: str, body: bytes) -> None:

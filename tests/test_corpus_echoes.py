@@ -110,6 +110,14 @@ def test_echoes_from_the_hub_with_fma_reals_builds_loads_and_evaluates(tmp_path)
             done.stderr + done.stdout
         assert any(r.startswith("POST /api/datasets/Octavian97/Echoes/paths-info/") for r in hub.requests)
         assert sum(f"/resolve/{ECHOES_SHA}/Echoes.zip" in r and r.startswith("GET") for r in hub.requests) == 1
+        # the Hub's listing says the zip is larger than any disk: refused before a byte of it is fetched
+        hub.listed_sizes["Echoes.zip"] = 10**18
+        before = len(hub.requests)
+        full = hub.run(["-m", "mom_bench", "build", "-b", "echoes", "--download", "--out", str(tmp_path / "o1")],
+                       tmp_path, {**env, "HF_HOME": str(tmp_path / "small-hf")})
+        assert full.returncode == 2 and "Echoes.zip (1e+06 TB)" in full.stderr and \
+            "Nothing was downloaded" in full.stderr, full.stderr
+        assert not any("Echoes.zip" in r for r in hub.requests[before:] if r.startswith("GET"))
         # offline with an empty cache: which file is missing and the command that fetches it
         off = hub.run(["-m", "mom_bench", "build", "-b", "echoes", "--download", "--out", str(tmp_path / "o2")],
                       tmp_path, {**env, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf")})

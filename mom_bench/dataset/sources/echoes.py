@@ -115,6 +115,14 @@ class _Zip:
     def read(self, rel: str) -> bytes:
         return self.archive.read(self.name(rel))
 
+    def stamp(self, rel: str) -> str | None:
+        """What the member is made from, for the builder's reuse of a row: the zip (its size and modification
+        time: another copy or revision of it redoes the rows) and the member's size."""
+        if not self.has(rel):
+            return None
+        st = self.archive.path.stat()
+        return f"zip={st.st_size}:{st.st_mtime_ns} member={self.archive.size(self.name(rel))}"
+
 
 class _Folder:
     """The unpacked tree: the folder that holds the manifest."""
@@ -134,6 +142,13 @@ class _Folder:
 
     def read(self, rel: str) -> Path:
         return safe_join(self.folder, rel, what="path_in_dataset")
+
+    def stamp(self, rel: str) -> str | None:
+        path = safe_join(self.folder, rel, what="path_in_dataset")
+        if not path.is_file():
+            return None
+        st = path.stat()
+        return f"size={st.st_size} mtime_ns={st.st_mtime_ns}"
 
 
 class MemberFetch:
@@ -330,7 +345,7 @@ class EchoesSource:
             fetch = MemberFetch(tree, rel, _float(rec.get("duration"))) if rel else _excluded(
                 f"{MANIFEST} line {line}: empty path_in_dataset")
             yield SourceRow(id=row_id, label=1, generator=generator, source=generator, group_key=key, meta=meta,
-                            fetch=fetch)
+                            fetch=fetch, stamp=tree.stamp(rel) if rel else None)
         for key, ref in references.items():
             path, extra, why = reals.find(ref)
             row_id = safe_id(f"fma-{ref}", limit=120)
