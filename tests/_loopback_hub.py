@@ -12,7 +12,10 @@ What it answers (the paths huggingface_hub's ``hf_api.py`` and ``_commit_api.py`
   added ones, under a new 40-hex id, and moves the branch;
 - ``GET /api/<type>s/<repo>[/revision/<rev>]``: the repo's info (``sha``, ``siblings``, ``private``);
 - ``GET /api/<type>s/<repo>/tree/<rev>[/<folder>]``: the listing ``datasets.load_dataset`` globs data files with;
-- ``HEAD``/``GET /[<type>s/]<repo>/resolve/<rev>/<file>``: a file, with the headers hf_hub_download reads.
+- ``HEAD``/``GET /[<type>s/]<repo>/resolve/<rev>/<file>``: a file, with the headers hf_hub_download reads;
+- ``POST /api/<type>s/<repo>/paths-info/<rev>``: each listed file's size (``HfApi.get_paths_info``), or the one
+  ``listed_sizes`` states (a file too large for the disk);
+- a repo in ``gated`` answers every read with the Hub's refusal of a gated repo (403, ``X-Error-Code: GatedRepo``).
 
 Anything else is a 404 with the Hub's ``X-Error-Code``. Every request is kept in ``requests`` as
 ``"METHOD path"``. Clients run in a fresh process (:meth:`run`): huggingface_hub reads HF_ENDPOINT on import.
@@ -27,7 +30,7 @@ import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from _loopback import LoopbackServer
 
@@ -52,6 +55,8 @@ class UploadHub(LoopbackServer):
     def __init__(self):
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[str] = []
+        self.gated: set[tuple[str, str]] = set()  # (type, repo id) whose terms the caller has not accepted
+        self.listed_sizes: dict[str, int] = {}  # file path -> the size paths-info states instead of the real one
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +100,8 @@ class UploadHub(LoopbackServer):
                 if path == "/api/validate-yaml":
                     return self._json(200, {"errors": [], "warnings": []})
                 parts = path.strip("/").split("/")
+                if len(parts) >= 6 and parts[0] == "api" and parts[1] in TYPES and parts[4] == "paths-info":
+                    return self._paths_info(TYPES[parts[1]], f"{parts[2]}/{parts[3]}", parts[5], body)
                 if len(parts) >= 6 and parts[0] == "api" and parts[1] in TYPES and parts[4] == "branch":
                     repo = outer.repos.get((TYPES[parts[1]], f"{parts[2]}/{parts[3]}"))
                     if repo is None:
@@ -115,6 +122,26 @@ class UploadHub(LoopbackServer):
                                                            "shouldIgnore": False} for f in files]})
                     return self._commit(kind, repo_id, repo, revision, body)
                 return self._error(404, "EntryNotFound")
+
+            def _gated(self, kind: str, repo_id: str) -> bool:
+                if (kind, repo_id) not in outer.gated:
+                    return False
+                self._error(403, "GatedRepo", f"Access to {kind} {repo_id} is restricted. You must have access to "
+                                              "it and be authenticated to access it. Please log in.")
+                return True
+
+            def _paths_info(self, kind: str, repo_id: str, revision: str, body: bytes) -> None:
+                if self._gated(kind, repo_id):
+                    return None
+                repo = outer.repos.get((kind, repo_id))
+                if repo is None:
+                    return self._error(404, "RepoNotFound", f"{repo_id} not found")
+                files = repo.files(revision)
+                if files is None:
+                    return self._error(404, "RevisionNotFound", f"{revision} not found")
+                asked = parse_qs(body.decode()).get("paths", [])
+                return self._json(200, [{"type": "file", "path": p, "size": outer.listed_sizes.get(p, len(files[p])),
+                                         "oid": hashlib.sha1(files[p]).hexdigest()} for p in asked if p in files])
 
             def _commit(self, kind: str, repo_id: str, repo: Repo, revision: str, body: bytes) -> None:
                 lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
@@ -147,6 +174,8 @@ class UploadHub(LoopbackServer):
                 parts = unquote(urlsplit(self.path).path).strip("/").split("/")
                 if parts[0] == "api" and len(parts) >= 4 and parts[1] in TYPES:
                     kind, repo_id = TYPES[parts[1]], f"{parts[2]}/{parts[3]}"
+                    if self._gated(kind, repo_id):
+                        return None
                     revision = parts[5] if len(parts) >= 6 and parts[4] in ("revision", "tree") else "main"
                     repo = outer.repos.get((kind, repo_id))
                     if repo is None:
@@ -165,6 +194,8 @@ class UploadHub(LoopbackServer):
                 if len(parts) < 5 or parts[2] != "resolve":
                     return self._error(404, "EntryNotFound")
                 repo_id, revision, filename = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+                if self._gated(kind, repo_id):
+                    return None
                 repo = outer.repos.get((kind, repo_id))
                 if repo is None:
                     return self._error(404, "RepoNotFound")

@@ -49,8 +49,9 @@ _FALLBACK_SECONDS_PER_BYTE = 8 / 32_000
 #: what CLAM's protocol reads of each song (the first 90 s).
 FIRST_SECONDS_ALTERNATIVE = 90.0
 #: Source kinds whose ``fetch`` only finds a file that is already on the disk (no download, no synthesis),
-#: so the preflight may call it. A MoM source counts only without ``--download``.
-_LOOKUP_KINDS = {"csv", "sonics"}
+#: so the preflight may call it (or whose fetch of an archive member or Hub part offers ``known_input`` instead).
+#: A MoM source counts only without ``--download``.
+_LOOKUP_KINDS = {"csv", "sonics", "echoes"}
 
 
 def free_bytes(path: str | Path) -> int:
@@ -102,6 +103,16 @@ def survey(rows: Iterable[Any], *, lookup: bool, cap_s: float | None) -> Inputs 
     paths: dict[str, Path] = {}
     inputs = Inputs()
     for row in rows:
+        # a fetch that reads a member of an archive (or downloads it) says what it knows of its input instead:
+        # (bytes or None, seconds or None), from the archive's directory and the corpus' manifest
+        known = getattr(row.fetch, "known_input", None)
+        if callable(known):
+            size, seconds = known()
+            if size is not None:
+                inputs.sizes[row.id] = int(size)
+            if seconds is not None or size is not None:
+                inputs.seconds[row.id] = float(seconds) if seconds is not None else size * _FALLBACK_SECONDS_PER_BYTE
+            continue
         try:
             got = row.fetch() if row.fetch is not None else None
         except (MomBenchError, OSError):  # missing or refused: the build reports it, and it stores nothing

@@ -89,6 +89,7 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
     "fakemusiccaps": "FakeMusicCaps: per-generator folders of a Zenodo zip, MusicCaps reals from your own copies",
     "ai-openbmat": "AI-OpenBMAT: paired AI and human excerpts of a Zenodo zip",
+    "echoes": "the Echoes release: one zip with a manifest CSV (Hub or local), FMA reals from the user's folder",
 }, error=ProtocolError)
 
 

@@ -34,6 +34,7 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "csv": "mom_bench.dataset.sources.csvsource:CsvSource",
     "fakemusiccaps": "mom_bench.dataset.sources.fakemusiccaps:FakeMusicCapsSource",
     "ai-openbmat": "mom_bench.dataset.sources.ai_openbmat:AiOpenBmatSource",
+    "echoes": "mom_bench.dataset.sources.echoes:EchoesSource",
 }, error=ProtocolError)
 
 
