@@ -191,3 +191,22 @@ def test_evaluate_localisation_writes_its_section_and_accepts_windows(tmp_path, 
         mb.evaluate_localisation(mom_build, {"nobody": [Window(0, 1, 0.5)]}, n_bootstrap=5)
     with pytest.raises(MetricsError, match="no split nope"):
         mb.evaluate_localisation(mom_build, timelines, split="nope", n_bootstrap=5)
+
+
+def test_the_report_goes_into_an_evaluate_results_folder(tmp_path, mom_build, labels):
+    from mom_bench.report.metrics.schema import check_results
+    from tests.test_documents import report, results_document
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(results_document(report())))
+    (folder / "results.md").write_text("# clam-mini on tiny\n\n## Overall\n\nnumbers\n")
+    for _ in range(2):  # a second run replaces the section, it does not add one
+        written = mb.evaluate_localisation(mom_build, oracle(labels), n_bootstrap=10, out_dir=folder)
+    doc = json.loads((folder / "results.json").read_text())
+    check_results(doc)
+    assert doc["localisation"] == json.loads(json.dumps(written))
+    md = (folder / "results.md").read_text()
+    assert md.count("## Localisation") == 1 and md.startswith("# clam-mini on tiny\n\n## Overall\n\nnumbers\n")
+    assert "| Frame AUC (higher is better) | 1.000 [1.000, 1.000] |" in md
+    assert not (folder / "localisation.json").exists()
