@@ -80,6 +80,7 @@ def test_submit_a_timeline_through_the_cli_and_the_python_api(tmp_path, mom_buil
     out = _cli("submit", str(path), "--meta", str(meta), "--benchmark", BENCHMARK, "--data", str(mom_build),
                "--root", str(root), "--n-bootstrap", "50")
     assert out.returncode == 0, out.stderr + out.stdout
+    assert "localisation (" in out.stdout and "Frame AUC" in out.stdout
     entry = json.loads((root / "entries" / BENCHMARK / "test-detector.json").read_text())
     loc = entry["localisation"]
     assert not schema.validate(entry, schema.entry_schema("reproduced"))

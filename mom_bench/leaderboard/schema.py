@@ -3,6 +3,8 @@
 The documents are described, each versioned by ``SCHEMA_VERSION``:
 
 * ``PREDICTION_ROW``: one row of a predictions file (CSV or Parquet columns ``id``, ``score``).
+* ``TIMELINE_ROW``: one row of a timeline predictions file (``id``, ``start``, ``end``, ``p_fake``); an entry
+  scored from one carries a ``localisation`` object (:func:`localisation_schema`).
 * ``SUBMISSION_META``: the metadata file that travels with a submission (YAML or JSON).
 * ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions; its
   optional ``robustness`` object (``ROBUSTNESS``) is the summary of the submitter's robustness run, a claim
@@ -84,6 +86,23 @@ PREDICTION_ROW: dict[str, Any] = {
                "description": "the dataset's `id` column"},
         "score": {"type": "number", "minimum": 0, "maximum": 1,
                   "description": "P(fake): finite, in [0, 1]; fake when score >= 0.5"},
+    },
+}
+
+TIMELINE_ROW: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"{_BASE}:timeline-row:{SCHEMA_VERSION}",
+    "title": "One row of a mom-bench timeline predictions file",
+    "description": "A timeline file is CSV (UTF-8, header exactly id,start,end,p_fake) or Parquet with those columns: "
+                   "one row per scored window of a song, at least one window for every id of every test split. "
+                   "Windows of a song may overlap and need not cover it; end must be after start",
+    "type": "object",
+    "required": ["id", "start", "end", "p_fake"],
+    "properties": {
+        "id": PREDICTION_ROW["properties"]["id"],
+        "start": {"type": "number", "minimum": 0, "description": "seconds from the start of the stored audio"},
+        "end": {"type": "number", "minimum": 0, "description": "seconds, after start"},
+        "p_fake": {"type": "number", "minimum": 0, "maximum": 1, "description": "P(fake) of the window"},
     },
 }
 
@@ -642,6 +661,6 @@ def entry_schema(kind: str) -> dict[str, Any]:
     base = ENTRY_SCHEMAS[kind]
     fresh = {"summary": summary_schema()} | ({"localisation": localisation_schema()} if kind == "reproduced" else {})
     return {**base, "properties": {**base["properties"], **fresh}}
-SCHEMAS = {"prediction-row": PREDICTION_ROW, "submission-meta": SUBMISSION_META,
+SCHEMAS = {"prediction-row": PREDICTION_ROW, "timeline-row": TIMELINE_ROW, "submission-meta": SUBMISSION_META,
            "entry-reproduced": ENTRY_REPRODUCED, "entry-reported": ENTRY_REPORTED, "baseline-recipe": RECIPE,
            "matrix-document": MATRIX_DOCUMENT}

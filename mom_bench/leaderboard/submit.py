@@ -701,6 +701,12 @@ def describe(entry: dict) -> str:
             [f"test set {_terminal(n)}" for n in grid["unchecked_sets"]["test_sets"]]
         if unchecked:
             lines.append("  matrix labels not checked (no build at hand; --matrix-data) for: " + ", ".join(unchecked))
+    loc = entry.get("localisation")
+    if loc:
+        lines.append(f"  localisation ({loc['n_songs']} songs, {loc['n_windows']} windows, coverage "
+                     f"{fmt(loc['coverage'])}): " + "   ".join(
+                         f"{m.header} {fmt(loc['metrics'].get(m.key))}" for m in metric_registry.localisation_metrics()
+                         if m.board and m.key in loc["metrics"]))
     robust = entry.get("robustness")
     if robust:
         lines.append(f"  robustness (reported by the run, suite {robust['suite']}): codec worst TPR "
