@@ -246,3 +246,24 @@ def test_a_song_without_windows_is_uncovered_and_unknown_ids_are_refused():
         localisation_report(truth, {"zz": [Window(0.0, 1.0, 0.5)]}, n_bootstrap=10)
     with pytest.raises(MetricsError, match="frame_s"):
         localisation_report(truth, {}, frame_s=0.0, n_bootstrap=10)
+
+
+def test_a_registered_localisation_metric_is_reported_and_accepted_by_the_schema():
+    def longest_song(p, w):  # the longest drawn song's duration: any function of the prepared songs and weights
+        return np.where(w > 0, p.duration, 0).max(axis=1)
+
+    metric = registry.LocalisationMetric("longest_song", "the longest song drawn (seconds)", longest_song, "Longest")
+    registry.register_localisation(metric)
+    try:
+        with pytest.raises(MetricsError, match="already registered"):
+            registry.register_localisation(metric)
+        truth = {"a": song(4.0, (4.0, 1)), "b": song(6.0, (6.0, 0))}
+        report = localisation_report(truth, {"a": [Window(0, 4, 0.9)], "b": [Window(0, 6, 0.1)]}, n_bootstrap=30)
+        assert report["metrics"]["longest_song"]["value"] == 6.0
+        assert report["definitions"]["longest_song"] == "the longest song drawn (seconds)"
+        assert not validate(report, results_schema()["properties"]["localisation"])
+    finally:
+        registry.unregister_localisation("longest_song")
+    assert validate(report, results_schema()["properties"]["localisation"])  # unknown to the schema again
+    with pytest.raises(MetricsError, match="built-in"):
+        registry.unregister_localisation("frame_auc")

@@ -173,7 +173,8 @@ def localisation_block(windows: pd.DataFrame, labels: pd.DataFrame, data_dir: Pa
     """The localisation metrics of a checked timeline over the songs of ``labels`` (the scored test rows), against
     the build's segments: an entry's ``localisation`` numbers (the stored and hash fields are the caller's)."""
     splits = sorted(labels["split"].unique().tolist())
-    truth = {k: v for k, v in song_truth(data_dir, splits).items() if k in set(labels["id"])}
+    scored = set(labels["id"])
+    truth = {k: v for k, v in song_truth(data_dir, splits).items() if k in scored}
     timelines = L.windows_of(windows[["id", "start", "end", "p_fake"]].itertuples(index=False))
     report = localisation_report(truth, timelines, n_bootstrap=n_bootstrap, seed=seed)
     keep = ("n_windows", "n_songs", "n_songs_with_ai", "n_songs_mixed", "n_songs_without_windows", "seconds",

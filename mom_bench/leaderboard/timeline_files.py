@@ -248,9 +248,9 @@ def check_timeline(frame: pd.DataFrame, known_ids: set[str], where: str, pid: st
         problems.append(f"{where}: {len(missing)} test id(s) have no window (e.g. {_quote(missing)})")
     start, end, p = (frame[c].to_numpy() for c in COLUMNS[1:])
     bad: list[str] = []
-    suspect = ~(np.isfinite(start) & np.isfinite(end) & np.isfinite(p) & (start >= 0) & (end > start)
-                & (p >= 0) & (p <= 1))
-    for i in np.flatnonzero(suspect):
+    suspect = np.flatnonzero(~(np.isfinite(start) & np.isfinite(end) & np.isfinite(p) & (start >= 0)
+                               & (end > start) & (p >= 0) & (p <= 1)))
+    for i in suspect[:_ROW_PROBLEMS]:  # the rest are counted: naming a million bad rows helps nobody
         row = frame.iloc[int(i)]
         s, e, q = float(start[i]), float(end[i]), float(p[i])
         if not (math.isfinite(s) and math.isfinite(e) and math.isfinite(q)):
@@ -262,9 +262,9 @@ def check_timeline(frame: pd.DataFrame, known_ids: set[str], where: str, pid: st
         else:
             reason = f"p_fake {q!r} is outside [0, 1] (P(fake))"
         bad.append(f"{where} {pid} {row['line']} (id {str(row['id'])[:40]!r}): {reason}")
-    problems += bad[:_ROW_PROBLEMS]
-    if len(bad) > _ROW_PROBLEMS:
-        problems.append(f"{where}: ... and {len(bad) - _ROW_PROBLEMS} more bad row(s)")
+    problems += bad
+    if len(suspect) > _ROW_PROBLEMS:
+        problems.append(f"{where}: ... and {len(suspect) - _ROW_PROBLEMS} more bad row(s)")
     return problems
 
 
