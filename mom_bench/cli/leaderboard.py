@@ -101,8 +101,8 @@ def leaderboard_import_reported(baselines, root):
 
 
 @leaderboard_group.command("schema")
-@click.argument("name", type=click.Choice(["prediction-row", "submission-meta", "entry-reproduced", "matrix-document",
-                                           "entry-reported", "baseline-recipe"]))
+@click.argument("name", type=click.Choice(["prediction-row", "timeline-row", "submission-meta", "entry-reproduced",
+                                           "matrix-document", "entry-reported", "baseline-recipe"]))
 def leaderboard_schema(name):
     """Print a JSON Schema of the leaderboard's files."""
     from mom_bench.leaderboard.schema import SCHEMAS

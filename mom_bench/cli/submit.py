@@ -46,6 +46,11 @@ def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_p
     the submission is valid. Then run `mom-bench leaderboard render`.
 
     \b
+    A timeline file (header exactly id,start,end,p_fake: P(fake) per scored window, as `predict
+    --timeline` writes it) is recognised by its header: the entry is also scored on where in the songs
+    the AI is (docs/localisation.md) and listed in the board's localisation section.
+
+    \b
     With --matrix DIR the entry also carries a cross-corpus matrix (`mom-bench matrix`): every cell is
     re-scored from the folder's predictions with the thresholds re-chosen on its validation predictions,
     and refused when a number of matrix.json differs.

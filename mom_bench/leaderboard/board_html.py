@@ -10,6 +10,7 @@ import re
 from importlib import resources
 from typing import Any
 
+from mom_bench.leaderboard import board_localisation
 from mom_bench.leaderboard.board import (
     _CLAIMED_BY,
     POOL_NOTE,
@@ -198,8 +199,9 @@ def _html_board(bench: str, entries: list[dict]) -> str:
     if notes:
         table += f'\n<p class="muted">{notes.strip()}</p>'
     cross = html_section(bench, entries)
+    localisation = board_localisation.html_section(bench, entries)
     return (f'<section id="bench-{_e(bench)}"><h2>{_e(bench)}</h2>{intro}\n{table}\n{heat}'
-            + (f"\n{cross}" if cross else "") + "</section>")
+            + (f"\n{cross}" if cross else "") + (f"\n{localisation}" if localisation else "") + "</section>")
 
 
 _OPERATING_HEADS = (

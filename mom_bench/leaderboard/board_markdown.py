@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mom_bench.core.formatting import md_code, md_text
+from mom_bench.leaderboard import board_localisation
 from mom_bench.leaderboard.board import (
     _CLAIMED_BY,
     POOL_NOTE,
@@ -135,6 +136,7 @@ def render_markdown(boards: dict[str, list[dict]]) -> str:
                 partial = f" (**{_partial_note(e)}**)" if is_partial(e) else ""
                 out.append(f"| {_md(e['model_name'])}{partial} | {e['kind']} | " + " | ".join(cells) + " |")
         out += markdown_section(bench, entries)
+        out += board_localisation.markdown_section(bench, entries)
         if test_sets:
             out += ["", "Test sets of the reported rows:", ""] + [f"{i}. {_md(t)}" for i, t in enumerate(test_sets, 1)]
         if row_notes:

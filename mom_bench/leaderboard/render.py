@@ -15,7 +15,9 @@ never ranked. Boards whose rows have them add TPR at 1 % FPR (test splits pooled
 source's false-positive rate, and, where a row carries one, the robustness summary of the submitter's run,
 labelled as such (suite name@version) wherever it is shown. Boards where a row carries a cross-corpus matrix add
 a worst carried FPR column and a cross-corpus section (:mod:`~mom_bench.leaderboard.board_matrix`), and
-leaderboard_matrix.csv holds one row per entry and cell. Outputs are written atomically (a symlink
+leaderboard_matrix.csv holds one row per entry and cell. Boards where a row was submitted as a timeline add a
+localisation section (:mod:`~mom_bench.leaderboard.board_localisation`), and leaderboard_localisation.csv holds one
+row per such entry. Outputs are written atomically (a symlink
 planted at an output's name is replaced, never followed), one writer at a time per output folder.
 
 The three texts are drawn by :mod:`~mom_bench.leaderboard.board_markdown`,
@@ -32,6 +34,7 @@ from mom_bench.core.files import write_atomic, writer_lock
 from mom_bench.leaderboard.board import EntryError, _group, _value, check_entry, generators, is_partial, load_entries
 from mom_bench.leaderboard.board_csv import render_csv
 from mom_bench.leaderboard.board_html import render_html
+from mom_bench.leaderboard.board_localisation import LOCALISATION_CSV, has_localisation, render_localisation_csv
 from mom_bench.leaderboard.board_markdown import render_markdown
 from mom_bench.leaderboard.board_matrix import MATRIX_CSV, has_matrix, render_matrix_csv
 
@@ -101,11 +104,14 @@ def render_chart(boards: dict[str, list[dict]], path: Path) -> None:
 
 def render_texts(boards: dict[str, list[dict]]) -> dict[str, str]:
     """The text outputs, by file name (what ``leaderboard validate`` compares with the committed ones): the
-    three boards, and leaderboard_matrix.csv when some entry carries a cross-corpus matrix."""
+    three boards, leaderboard_matrix.csv when some entry carries a cross-corpus matrix, and
+    leaderboard_localisation.csv when some entry was submitted as a timeline."""
     texts = {"LEADERBOARD.md": render_markdown(boards), "leaderboard.csv": render_csv(boards),
              "index.html": render_html(boards)}
     if has_matrix(boards):
         texts[MATRIX_CSV] = render_matrix_csv(boards)
+    if has_localisation(boards):
+        texts[LOCALISATION_CSV] = render_localisation_csv(boards)
     return texts
 
 
@@ -122,9 +128,10 @@ def render(root: Path | str = "leaderboard", out_dir: Path | str | None = None, 
         texts = render_texts(boards)
         for name, text in texts.items():
             written.append(write_atomic(out / name, text))
-        stale = out / MATRIX_CSV
-        if MATRIX_CSV not in texts and os.path.lexists(stale):
-            stale.unlink()  # the last entry with a matrix is gone: its rows must not stay published
+        for optional in (MATRIX_CSV, LOCALISATION_CSV):
+            stale = out / optional
+            if optional not in texts and os.path.lexists(stale):
+                stale.unlink()  # the last entry with a matrix (a timeline) is gone: its rows must not stay published
         if chart:
             render_chart(boards, out / "per_generator_f1.png")
             written.append(out / "per_generator_f1.png")

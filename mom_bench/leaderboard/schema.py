@@ -3,6 +3,8 @@
 The documents are described, each versioned by ``SCHEMA_VERSION``:
 
 * ``PREDICTION_ROW``: one row of a predictions file (CSV or Parquet columns ``id``, ``score``).
+* ``TIMELINE_ROW``: one row of a timeline predictions file (``id``, ``start``, ``end``, ``p_fake``); an entry
+  scored from one carries a ``localisation`` object (:func:`localisation_schema`).
 * ``SUBMISSION_META``: the metadata file that travels with a submission (YAML or JSON).
 * ``ENTRY_REPRODUCED``: ``leaderboard/entries/<benchmark>/<slug>.json`` scored here from predictions; its
   optional ``robustness`` object (``ROBUSTNESS``) is the summary of the submitter's robustness run, a claim
@@ -84,6 +86,23 @@ PREDICTION_ROW: dict[str, Any] = {
                "description": "the dataset's `id` column"},
         "score": {"type": "number", "minimum": 0, "maximum": 1,
                   "description": "P(fake): finite, in [0, 1]; fake when score >= 0.5"},
+    },
+}
+
+TIMELINE_ROW: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": f"{_BASE}:timeline-row:{SCHEMA_VERSION}",
+    "title": "One row of a mom-bench timeline predictions file",
+    "description": "A timeline file is CSV (UTF-8, header exactly id,start,end,p_fake) or Parquet with those columns: "
+                   "one row per scored window of a song, at least one window for every id of every test split. "
+                   "Windows of a song may overlap and need not cover it; end must be after start",
+    "type": "object",
+    "required": ["id", "start", "end", "p_fake"],
+    "properties": {
+        "id": PREDICTION_ROW["properties"]["id"],
+        "start": {"type": "number", "minimum": 0, "description": "seconds from the start of the stored audio"},
+        "end": {"type": "number", "minimum": 0, "description": "seconds, after start"},
+        "p_fake": {"type": "number", "minimum": 0, "maximum": 1, "description": "P(fake) of the window"},
     },
 }
 
@@ -424,6 +443,43 @@ MATRIX_DOCUMENT: dict[str, Any] = {
     },
 }
 
+#: The suffix of the timeline kept beside an entry scored from a timeline file (``<slug>.timeline.csv``).
+TIMELINE_SUFFIX = ".timeline.csv"
+
+
+def localisation_schema() -> dict[str, Any]:
+    """An entry's ``localisation`` object (a timeline submission's localisation metrics), with the localisation
+    metrics registered now."""
+    metrics = metric_registry.localisation_metrics()
+    return {
+        "description": "localisation: the entry was submitted as a timeline (id,start,end,p_fake per scored window) "
+                       "and is scored against the songs' segments of the build over the scored test splits; its "
+                       "song-level rows use each song's highest window P(fake). Every number is re-scored from the "
+                       "timeline stored beside the entry",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["file_sha256", "format", "n_windows", "n_songs", "n_songs_with_ai", "n_songs_mixed",
+                     "n_songs_without_windows", "seconds", "frame_s", "tolerance_s", "threshold", "n_bootstrap",
+                     "seed", "coverage", "metrics"],
+        "properties": {
+            "stored": {"type": ["string", "null"], "pattern": SLUG_PATTERN[:-1] + TIMELINE_SUFFIX.replace(".", r"\.")
+                       + "$", "description": "file beside the entry holding the checked timeline (sorted by id)"},
+            "stored_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+            "file_sha256": {**_SHA256, "description": "sha256 of the submitted timeline file's bytes"},
+            "format": {"enum": ["csv", "parquet"]},
+            **{key: _COUNT for key in ("n_windows", "n_songs", "n_songs_with_ai", "n_songs_mixed",
+                                       "n_songs_without_windows")},
+            "seconds": {"type": "number", "minimum": 0},
+            "frame_s": {"type": "number", "minimum": 0}, "tolerance_s": {"type": "number", "minimum": 0},
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+            "n_bootstrap": {"type": "integer", "minimum": 1}, "seed": {"type": "integer", "minimum": 0},
+            "coverage": _metric("share of the songs' time some window holds"),
+            "metrics": {"type": "object", "additionalProperties": False, "required": [m.key for m in metrics],
+                        "properties": {m.key: _metric(m.definition) for m in metrics}},
+        },
+    }
+
+
 _COMMON_ENTRY: dict[str, Any] = {
     "schema_version": {"const": SCHEMA_VERSION},
     "benchmark": {"type": "string", "pattern": SLUG_PATTERN},
@@ -478,6 +534,7 @@ ENTRY_REPRODUCED: dict[str, Any] = {
             },
         },
         "robustness": ROBUSTNESS,
+        "localisation": localisation_schema(),
         "matrix": MATRIX,
         "run": RUN,
         "report": {"type": "object", "description": "mom_bench.report.metrics.compute_report on the test splits"},
@@ -602,7 +659,8 @@ def entry_schema(kind: str) -> dict[str, Any]:
     """:data:`ENTRY_SCHEMAS` ``[kind]`` with the summary of the metrics registered now (the constants were
     built with the built-in ones, at import)."""
     base = ENTRY_SCHEMAS[kind]
-    return {**base, "properties": {**base["properties"], "summary": summary_schema()}}
-SCHEMAS = {"prediction-row": PREDICTION_ROW, "submission-meta": SUBMISSION_META,
+    fresh = {"summary": summary_schema()} | ({"localisation": localisation_schema()} if kind == "reproduced" else {})
+    return {**base, "properties": {**base["properties"], **fresh}}
+SCHEMAS = {"prediction-row": PREDICTION_ROW, "timeline-row": TIMELINE_ROW, "submission-meta": SUBMISSION_META,
            "entry-reproduced": ENTRY_REPRODUCED, "entry-reported": ENTRY_REPORTED, "baseline-recipe": RECIPE,
            "matrix-document": MATRIX_DOCUMENT}

@@ -45,6 +45,7 @@ from mom_bench.leaderboard.entry_files import (
     stored_robustness_name,
     swap_in,
 )
+from mom_bench.leaderboard.localisation import localisation_block, stored_timeline_name
 from mom_bench.leaderboard.matrix_claim import DEFAULT_MATRIX_LIMITS, MatrixLimits, matrix_claim
 from mom_bench.leaderboard.robustness_claim import robustness_claim
 from mom_bench.leaderboard.scoring import (
@@ -58,6 +59,15 @@ from mom_bench.leaderboard.scoring import (
     summarise,
 )
 from mom_bench.leaderboard.submission_files import DEFAULT_LIMITS, Limits, load_meta, load_predictions
+from mom_bench.leaderboard.timeline_files import (
+    DEFAULT_TIMELINE_LIMITS,
+    TimelineLimits,
+    check_timeline,
+    is_timeline,
+    load_timeline,
+    song_scores,
+    timeline_text,
+)
 from mom_bench.models import registry
 from mom_bench.report.metrics import registry as metric_registry
 
@@ -81,14 +91,21 @@ class _Prepared:
     predictions_text: str | None
     robustness_text: str | None = None
     matrix_text: str | None = None
+    timeline_text: str | None = None
 
 
 def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, data_dir: Path | str | None = None,
            root: Path | str = "leaderboard", *, replace: bool = False, store_predictions: bool = True,
            limits: Limits = DEFAULT_LIMITS, n_bootstrap: int = 1000, seed: int = 0, today: str | None = None,
            expect_fingerprint: str | None = None, partial: bool = False, matrix: Path | str | None = None,
-           matrix_data: Sequence[Path | str] = (), matrix_limits: MatrixLimits = DEFAULT_MATRIX_LIMITS) -> Path:
+           matrix_data: Sequence[Path | str] = (), matrix_limits: MatrixLimits = DEFAULT_MATRIX_LIMITS,
+           timeline_limits: TimelineLimits = DEFAULT_TIMELINE_LIMITS) -> Path:
     """Validate, score and write ``<root>/entries/<benchmark>/<slug>.json``; returns its path.
+
+    ``predictions`` is song-level (``id,score``) or a timeline (``id,start,end,p_fake`` per scored window; told
+    apart by its header, :func:`~mom_bench.leaderboard.timeline_files.is_timeline`). A timeline's song-level rows
+    are each song's highest window P(fake), and the entry carries its localisation metrics against the build's
+    segments (``localisation``), the checked timeline kept beside it as ``<slug>.timeline.csv``.
 
     Raises ``SubmissionRejected`` listing every problem when anything is wrong; nothing is written then.
     ``partial`` (or ``partial: true`` in the metadata) accepts predictions that leave out whole test splits;
@@ -106,7 +123,7 @@ def submit(predictions: Path | str, meta: Path | str | dict, benchmark: str, dat
     prepared = _prepare(predictions, meta, benchmark, data_dir, root, replace=replace,
                         store_predictions=store_predictions, limits=limits, n_bootstrap=n_bootstrap, seed=seed,
                         today=today, expect_fingerprint=expect_fingerprint, partial=partial, matrix=matrix,
-                        matrix_data=matrix_data, matrix_limits=matrix_limits)
+                        matrix_data=matrix_data, matrix_limits=matrix_limits, timeline_limits=timeline_limits)
     return _write(prepared, replace=replace)
 
 
@@ -123,12 +140,18 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
              root: Path | str, *, replace: bool, store_predictions: bool, limits: Limits, n_bootstrap: int,
              seed: int, today: str | None, expect_fingerprint: str | None, partial: bool,
              matrix: Path | str | None = None, matrix_data: Sequence[Path | str] = (),
-             matrix_limits: MatrixLimits = DEFAULT_MATRIX_LIMITS) -> _Prepared:
+             matrix_limits: MatrixLimits = DEFAULT_MATRIX_LIMITS,
+             timeline_limits: TimelineLimits = DEFAULT_TIMELINE_LIMITS) -> _Prepared:
     """Every check of a submission, then its scoring; nothing is written. Raises SubmissionRejected."""
     problems: list[str] = _settings_problems(n_bootstrap, seed)
     meta_data, meta_problems = load_meta(meta, limits)
     problems += meta_problems
-    pred, pinfo, pred_problems = load_predictions(predictions, limits)
+    windows = None
+    if is_timeline(predictions):
+        windows, pinfo, pred_problems = load_timeline(predictions, timeline_limits)
+        pred = windows  # what the split coverage reads (its ids); the song-level rows are made once it is checked
+    else:
+        pred, pinfo, pred_problems = load_predictions(predictions, limits)
     problems += pred_problems
     protocol = _shipped_protocol(benchmark, problems)
     data_dir = Path(data_dir) if data_dir else settings.default_dataset_dir(benchmark)
@@ -141,8 +164,12 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
         labels, omitted, split_problems = _covered(pred, labels, benchmark_test_splits(protocol), declared_partial,
                                                    f"predictions {pinfo['file']}", data_dir)
         problems += split_problems
-        problems += check_predictions(pred, labels, f"predictions {pinfo['file']}",
-                                      "line" if pinfo["format"] == "csv" else "row")
+        if windows is not None:
+            problems += check_timeline(windows, set(labels["id"]), f"timeline {pinfo['file']}",
+                                       "line" if pinfo["format"] == "csv" else "row")
+        else:
+            problems += check_predictions(pred, labels, f"predictions {pinfo['file']}",
+                                          "line" if pinfo["format"] == "csv" else "row")
     slug = path = None
     if meta_data is not None and not meta_problems:
         slug, path = _entry_target(meta_data, root, benchmark, replace, problems)
@@ -158,6 +185,8 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
     assert pred is not None and labels is not None and meta_data is not None and path is not None and info is not None
     assert slug is not None
 
+    if windows is not None:
+        pred = song_scores(windows)
     scored = score(pred, labels, n_bootstrap=n_bootstrap, seed=seed)
     entry = _new_entry(benchmark, slug, info, meta_data, pinfo, pred, labels, scored, omitted=omitted,
                        n_bootstrap=n_bootstrap, seed=seed, today=today)
@@ -166,13 +195,24 @@ def _prepare(predictions: Path | str, meta: Path | str | dict, benchmark: str, d
         text = stored_predictions_text(pred)
         entry["predictions"]["stored"] = f"{slug}.predictions.csv"
         entry["predictions"]["stored_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    timeline = None
+    if windows is not None:
+        entry["localisation"] = localisation_block(windows, labels, data_dir, n_bootstrap=n_bootstrap, seed=seed)
+        entry["localisation"].update(file_sha256=pinfo["sha256"], format=pinfo["format"], stored=None,
+                                     stored_sha256=None)
+        if store_predictions:
+            timeline = timeline_text(windows)
+            entry["localisation"].update(stored=stored_timeline_name(slug),
+                                         stored_sha256=hashlib.sha256(timeline.encode("utf-8")).hexdigest())
     if claim is not None:
         entry["matrix"] = {"stored": stored_matrix_name(slug),
                            "stored_sha256": hashlib.sha256(claim.text.encode("utf-8")).hexdigest(), **claim.block}
     bad = schema.text_problems(entry) + schema.validate(entry, schema.entry_schema("reproduced"))
     if bad:  # our own output must satisfy our own schema; fail loudly rather than publish a broken entry
         raise RuntimeError("internal error: the new entry breaks the entry schema: " + "; ".join(bad[:5]))
-    return _Prepared(Path(root), path, entry, text, matrix_text=claim.text if claim else None)
+    return _Prepared(Path(root), path, entry, text, matrix_text=claim.text if claim else None,
+                     timeline_text=timeline)
+
 
 
 def _shipped_protocol(benchmark: str, problems: list[str]) -> protocols.BenchmarkProtocol | None:
@@ -351,8 +391,11 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
         stored = path.with_name(f"{entry['slug']}.predictions.csv")
         robustness = path.with_name(stored_robustness_name(entry["slug"]))
         matrix = path.with_name(stored_matrix_name(entry["slug"]))
+        timeline = path.with_name(stored_timeline_name(entry["slug"]))
         if prepared.predictions_text is not None:
             changes.append((stored, prepared.predictions_text))
+        if prepared.timeline_text is not None:
+            changes.append((timeline, prepared.timeline_text))
         if prepared.robustness_text is not None:
             changes.append((robustness, prepared.robustness_text))
         if prepared.matrix_text is not None:
@@ -364,6 +407,8 @@ def _write(prepared: _Prepared, *, replace: bool) -> Path:
             changes.append((robustness, None))  # the replaced entry's robustness document, likewise
         if prepared.matrix_text is None and _old_stored(old, "matrix") == matrix.name:
             changes.append((matrix, None))  # and its matrix
+        if prepared.timeline_text is None and _old_stored(old, "localisation") == timeline.name:
+            changes.append((timeline, None))  # and its timeline
         swap_in(changes)
     return path
 
@@ -572,10 +617,29 @@ def _rescored(path: Path, info: dict, data_dir: Path) -> dict | None:
     if problems or pred is None:
         raise SubmissionRejected([f"{path}: {p}" for p in problems])
     scored = score(pred, labels, threshold=used["threshold"], n_bootstrap=used["n_bootstrap"], seed=used["seed"])
+    if entry.get("localisation"):
+        entry["localisation"].update(_rescored_timeline(path, entry["localisation"], labels, data_dir))
     entry.update(report=scored["report"], report_all_tests=scored["report_all_tests"],
                  summary=summarise(scored["report"], scored["report_all_tests"]),
                  mom_bench_version=provenance.mom_bench_version(), label_fingerprint=info["label_fingerprint"])
     return entry
+
+
+def _rescored_timeline(path: Path, claim: dict, labels: pd.DataFrame, data_dir: Path) -> dict[str, Any]:
+    """An entry's localisation numbers scored again from its stored timeline (hash-checked)."""
+    stored = claim.get("stored")
+    timeline = path.with_name(stored) if stored else None
+    if timeline is None or timeline.is_symlink() or not timeline.is_file():
+        raise SubmissionRejected([f"{path}: no stored timeline to score its localisation again"])
+    digest = sha256_file(timeline)
+    if digest != claim.get("stored_sha256"):
+        raise SubmissionRejected([f"{timeline}: sha256 {digest[:12]}... is not the one the entry recorded"])
+    frame, _, problems = load_timeline(timeline)
+    if frame is not None:
+        problems += check_timeline(frame, set(labels["id"]), str(timeline))
+    if problems or frame is None:
+        raise SubmissionRejected([f"{path}: {p}" for p in problems])
+    return localisation_block(frame, labels, data_dir, n_bootstrap=claim["n_bootstrap"], seed=claim["seed"])
 
 
 def _parameter_count(model_name: Any) -> int | None:
@@ -637,6 +701,12 @@ def describe(entry: dict) -> str:
             [f"test set {_terminal(n)}" for n in grid["unchecked_sets"]["test_sets"]]
         if unchecked:
             lines.append("  matrix labels not checked (no build at hand; --matrix-data) for: " + ", ".join(unchecked))
+    loc = entry.get("localisation")
+    if loc:
+        lines.append(f"  localisation ({loc['n_songs']} songs, {loc['n_windows']} windows, coverage "
+                     f"{fmt(loc['coverage'])}): " + "   ".join(
+                         f"{m.header} {fmt(loc['metrics'].get(m.key))}" for m in metric_registry.localisation_metrics()
+                         if m.board and m.key in loc["metrics"]))
     robust = entry.get("robustness")
     if robust:
         lines.append(f"  robustness (reported by the run, suite {robust['suite']}): codec worst TPR "

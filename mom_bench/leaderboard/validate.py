@@ -48,6 +48,7 @@ from mom_bench.leaderboard import (
     scoring,
     submission_files,
 )
+from mom_bench.leaderboard.localisation import rescored_localisation
 from mom_bench.leaderboard.reported import RecipeError, load_recipes, reported_entry
 
 
@@ -95,7 +96,7 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
             stored = entry["predictions"].get("stored")
             if stored:
                 stored_names.add(path.parent / stored)
-            for part in ("robustness", "matrix"):
+            for part in ("robustness", "matrix", "localisation"):
                 held = entry.get(part) or {}
                 if held.get("stored"):
                     stored_names.add(path.parent / held["stored"])
@@ -113,6 +114,8 @@ def validate_folder(root: Path | str = "leaderboard", *, data_dirs: dict[str, Pa
         result.problems.append(f"{orphan}: robustness document that no entry refers to")
     for orphan in sorted(set(entries_root.glob(f"*/*{schema.MATRIX_SUFFIX}")) - stored_names):
         result.problems.append(f"{orphan}: matrix document that no entry refers to")
+    for orphan in sorted(set(entries_root.glob(f"*/*{schema.TIMELINE_SUFFIX}")) - stored_names):
+        result.problems.append(f"{orphan}: timeline that no entry refers to")
 
     if baselines_dir is not None and Path(baselines_dir).is_dir():
         _check_reported(entries, Path(baselines_dir), root, result)
@@ -167,7 +170,7 @@ def _read_entries(entries_root: Path, result: ValidationResult) -> dict[Path, di
                 result.problems += bad
                 if not bad:
                     entries[path] = entry
-            elif not path.name.endswith(".predictions.csv"):
+            elif not path.name.endswith((".predictions.csv", schema.TIMELINE_SUFFIX)):
                 result.problems.append(f"{path}: unexpected file in an entries folder")
     return entries
 
@@ -390,7 +393,13 @@ def _rescore(path: Path, entry: dict, pred: Any, data_dir: Path, result: Validat
             result.problems.append(f"{path}: re-scoring the stored predictions gives a different {key}: "
                                    f"{_differing(key, fresh, stored)}")
             return
-    result.notes.append(f"{path}: re-scored from {pred_path.name}: identical"
+    if entry.get("localisation"):
+        bad = rescored_localisation(path, entry, labels, data_dir)
+        if bad:
+            result.problems += bad
+            return
+    timeline = f" and {entry['localisation']['stored']}" if entry.get("localisation") else ""
+    result.notes.append(f"{path}: re-scored from {pred_path.name}{timeline}: identical"
                         + (f" (its {' and '.join(older)} predate per_real_pool, which is not compared; "
                            "`mom-bench leaderboard rescore` adds it)" if older else ""))
 

@@ -460,6 +460,26 @@ class Coverage(TypedDict):
     splits: Annotated[dict[str, SplitCoverage], {"description": "split -> rows scored against rows listed"}]
 
 
+class LocalisationReport(TypedDict):
+    """Where in the songs the AI is (:func:`mom_bench.report.metrics.localisation_report.localisation_report`):
+    the registered localisation metrics over the scored songs, each with its bootstrap interval over songs."""
+
+    n_songs: Count
+    n_songs_with_ai: Count
+    n_songs_mixed: Count
+    n_songs_without_windows: Count
+    n_windows: Count
+    seconds: Annotated[float, {"minimum": 0, "description": "the scored songs' total duration"}]
+    frame_s: Annotated[float, {"minimum": 0, "description": "frame length of the grid (seconds)"}]
+    tolerance_s: Annotated[float, {"minimum": 0, "description": "boundary tolerance of segment detection"}]
+    threshold: Annotated[float, {"minimum": 0, "maximum": 1}]
+    n_bootstrap: Annotated[int, {"minimum": 1}]
+    seed: Annotated[int, {"minimum": 0}]
+    coverage: Statistic
+    metrics: Annotated[dict[str, Statistic], MetricBlock("localisation")]
+    definitions: dict[str, str]
+
+
 class Results(TypedDict):
     """``frozen_thresholds`` and ``coverage`` are absent from results written before they existed."""
 
@@ -477,6 +497,8 @@ class Results(TypedDict):
         "description": "mom_bench.report.metrics.frozen_thresholds"}]]
     coverage: NotRequired[Annotated[Coverage, {
         "description": "rows scored / rows of the split in the build's row list"}]]
+    localisation: NotRequired[Annotated[LocalisationReport, {
+        "description": "mom_bench.evaluate_localisation: scores over time against the songs' segments"}]]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,6 +8,12 @@ appears is part of the declaration: ``split_table`` (a column of the overall tab
 report's ``overall`` block), ``generator_column`` (a column of the per-generator block and table),
 ``stratum_column`` (the per-stratum blocks) and ``board`` (a column of the leaderboard).
 
+Localisation metrics (where in a song the AI is) are a third kind, :class:`LocalisationMetric`: a function of
+the songs' truth and timelines, prepared once (:class:`mom_bench.report.metrics.localisation.Prepared`), and of
+song weights (its interval resamples songs). They have their own list (:data:`LOCALISATION`,
+:func:`register_localisation`), read by results.json's ``localisation`` block, results.md and the leaderboard's
+localisation section.
+
 Adding a metric is one :func:`register` call (or one entry of :data:`BUILTIN`, for a metric shipped with
 mom-bench); the schema file is then regenerated with ``python -m mom_bench.report.metrics.schema``.
 """
@@ -16,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from mom_bench.core.splits import TEST_ID, TEST_OOD
+from mom_bench.report.metrics import localisation as L
 from mom_bench.report.metrics import scores as S
 from mom_bench.report.metrics.definitions import LEADING_DEFINITIONS, TRAILING_DEFINITIONS, MetricsError
 
@@ -224,3 +232,99 @@ def definitions() -> dict[str, str]:
     """The report's ``definitions``: what scores are, then each metric in the registry's order, then the
     blocks built on them."""
     return {**LEADING_DEFINITIONS, **{m.key: m.definition for m in _registered}, **TRAILING_DEFINITIONS}
+
+
+# --------------------------------------------------------------------------------------------------
+# Localisation metrics
+
+
+#: (prepared songs, song weights of shape (draws, songs)) -> one value per draw, NaN where undefined
+LocalisationFunction = Callable[[Any, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LocalisationMetric:
+    """One localisation metric, declared once: ``function`` of :class:`~mom_bench.report.metrics.localisation.
+    Prepared` and song weights, ``header`` its column in results.md and on the leaderboard (``title`` the HTML
+    tooltip), ``board`` whether the leaderboard's localisation section shows it."""
+
+    key: str
+    definition: str
+    function: LocalisationFunction
+    header: str
+    title: str = ""
+    higher_is_better: bool = True
+    digits: int = 3
+    undefined: str = "undefined on these songs"
+    board: bool = True
+
+
+LOCALISATION: tuple[LocalisationMetric, ...] = (
+    LocalisationMetric(
+        "frame_auc", "ROC AUC over time: every song cut into frames of frame_s seconds (the last one shorter), a "
+        "frame's truth the label of the segment holding its centre, its score the mean P(fake) of the windows "
+        "[start, end) holding its centre; frames of all songs pooled, each weighted by its duration (ties count "
+        "one half); frames no window holds are left out (see coverage)",
+        L.frame_auc, "Frame AUC", title="time-weighted ROC AUC of AI vs human frames",
+        undefined="needs covered frames of both AI and human music"),
+    LocalisationMetric(
+        "frame_eer", "equal error rate over time, on the same weighted frames as frame_auc (interpolated between "
+        "the two ROC points that straddle it, as the song-level EER)",
+        L.frame_eer, "Frame EER", title="time-weighted equal error rate", higher_is_better=False,
+        undefined="needs covered frames of both AI and human music"),
+    LocalisationMetric(
+        "segment_precision", "predicted AI segments (maximal runs of covered frames with score >= threshold) that "
+        "match a true AI segment (a maximal run of AI-labelled segments) / predicted AI segments, over all songs; "
+        "a pair matches when both its start and its end are within tolerance_s seconds, one to one (a maximum "
+        "bipartite matching). Event-based detection with an onset and offset collar as in Mesaros, Heittola and "
+        "Virtanen, 'Metrics for Polyphonic Sound Event Detection', Applied Sciences 6(6):162, 2016, with a fixed "
+        "offset collar",
+        L.segment_precision, "Seg. P", title="segment precision at the boundary tolerance",
+        undefined="no AI segment predicted"),
+    LocalisationMetric(
+        "segment_recall", "true AI segments matched (see segment_precision) / true AI segments, over all songs",
+        L.segment_recall, "Seg. R", title="segment recall at the boundary tolerance",
+        undefined="no AI segment in these songs"),
+    LocalisationMetric(
+        "segment_f1", "2 matched / (predicted + true AI segments), over all songs (the harmonic mean of "
+        "segment_precision and segment_recall)",
+        L.segment_f1, "Seg. F1", title="segment F1 at the boundary tolerance",
+        undefined="no AI segment predicted or true"),
+    LocalisationMetric(
+        "ai_fraction_mae", "mean over songs of |predicted AI share - true AI share|: the predicted share is the "
+        "time of frames called AI (covered, score >= threshold) over the song's duration, the true share the time "
+        "of its AI segments over its duration",
+        L.ai_fraction_mae, "AI share MAE", title="mean absolute error of the AI share of each song",
+        higher_is_better=False),
+    LocalisationMetric(
+        "song_auc", "song-level 'contains AI' ROC AUC: a song's score is its highest window P(fake), its label 1 "
+        "when any of its segments is AI; songs without a window are left out",
+        L.song_auc, "Song AUC", title="does the song contain AI: ROC AUC of the highest window P(fake)",
+        undefined="needs songs with and without AI"),
+    LocalisationMetric(
+        "song_f1", "song-level 'contains AI' F1: a song is called AI when its highest window P(fake) >= threshold",
+        L.song_f1, "Song F1", title="does the song contain AI: F1 at the threshold",
+        undefined="no song with AI and none called AI"),
+)
+
+_localisation: list[LocalisationMetric] = list(LOCALISATION)
+
+
+def localisation_metrics() -> tuple[LocalisationMetric, ...]:
+    """The localisation metrics, in order."""
+    return tuple(_localisation)
+
+
+def register_localisation(metric: LocalisationMetric) -> LocalisationMetric:
+    """Add a localisation metric after the others; refuses a key in use."""
+    if any(m.key == metric.key for m in _localisation) or metric.key == "coverage":
+        raise MetricsError(f"a localisation metric named {metric.key!r} is already registered")
+    _localisation.append(metric)
+    return metric
+
+
+def unregister_localisation(key: str) -> None:
+    """Remove the localisation metric ``key``; the built-in ones stay."""
+    if key in {m.key for m in LOCALISATION}:
+        raise MetricsError(f"{key!r} is a built-in localisation metric; it cannot be unregistered")
+    _localisation[:] = [m for m in _localisation if m.key != key]

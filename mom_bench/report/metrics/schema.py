@@ -34,6 +34,9 @@ def _block(marker: Any) -> dict[str, Any] | None:
     elif marker.name == "per_generator":
         keys = [c.key for _, c in registry.generator_columns()]
         counts = {"n_fake": from_type(documents.Count), "n_real": from_type(documents.Count)}
+    elif marker.name == "localisation":
+        keys = [m.key for m in registry.localisation_metrics()]
+        counts = {}
     elif marker.name == "stratum":
         keys = [c.key for _, c in registry.stratum_columns()]
         counts = {k: from_type(documents.Count) for k in ("n", "n_fake", "n_real")}
