@@ -47,6 +47,7 @@ def main() -> None:
 
     from mom_bench.core import audio
     from mom_bench.loop import prediction, timeline
+    from mom_bench.loop.inference import uses_cached_features
     from mom_bench.models import registry
     from mom_bench.models.cache import FeatureCache
 
@@ -74,14 +75,14 @@ def main() -> None:
                                                progress=False))
             show(name, how, sum(int(r["windows"] or 0) for r in rows), time.perf_counter() - t0)
         cache = FeatureCache(Path(home) / "cache")
-        passes = ["cold cache", "warm cache"] if timeline.uses_cached_features(model) else ["no feature cache"]
+        passes = ["cold cache", "warm cache"] if uses_cached_features(model) else ["no feature cache"]
         for label in passes:
             t0 = time.perf_counter()
             songs = list(timeline.iter_timelines(model, timeline.file_songs(files), window=WINDOW, hop=HOP,
                                                  batch_size=args.batch_size, cache=cache))
-            bad = [s.id for s in songs if not s.ok]
+            bad = [s for s in songs if not s.ok]
             if bad:
-                sys.exit(f"{name}: {bad[0]} failed: {songs[0].error}")
+                sys.exit(f"{name}: {bad[0].id} failed: {bad[0].error}")
             show(name, f"timeline {WINDOW:g}/{HOP:g} s, {label}", sum(len(s.windows) for s in songs),
                  time.perf_counter() - t0)
 
