@@ -11,6 +11,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     mb.extract("clam", num_shards=8, shard_index=3) # fill the feature cache, one shard of a cluster job
     views = mb.make_folds(build_dir, "lofo")         # leave-one-family-out folds as views (train/evaluate --data)
     mb.check_detector(my_detector)                  # does it follow the detector contract?
+    mb.predict_timeline(["song.flac"], "clam", window=2, hop=1)  # P(fake) of each 2 s window, every second
     mb.matrix("fakeprint", ["mom-mini"], ["mom-mini"], folds="lofo")  # train on each fold, test with carried thresholds
     mb.push_detector(run_dir, "me/clam-mini")       # weights, results.json and a model card to the Hub
 
@@ -38,6 +39,9 @@ _API = {
     "make_folds": "mom_bench.dataset.views",
     "predict": "mom_bench.loop.prediction",
     "predict_iter": "mom_bench.loop.prediction",
+    "predict_timeline": "mom_bench.loop.timeline",
+    "timeline_for_build": "mom_bench.loop.timeline",
+    "write_timeline": "mom_bench.loop.timeline",
     "matrix": "mom_bench.loop.matrix",
     "compute_report": "mom_bench.report.metrics",
     "load_detector": "mom_bench.models.registry",
@@ -53,6 +57,7 @@ _API = {
     "ExtractResult": "mom_bench.loop.extraction",
     "View": "mom_bench.dataset.read",
     "PredictionRow": "mom_bench.loop.prediction",
+    "SongTimeline": "mom_bench.loop.timeline",
     "MatrixResult": "mom_bench.loop.matrix",
     "Report": "mom_bench.report.documents",
     "Results": "mom_bench.report.documents",
@@ -84,6 +89,10 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.loop.robustness import RobustnessResult as RobustnessResult
     from mom_bench.loop.robustness import evaluate_robustness as evaluate_robustness
     from mom_bench.loop.sharing import push_detector as push_detector
+    from mom_bench.loop.timeline import SongTimeline as SongTimeline
+    from mom_bench.loop.timeline import predict_timeline as predict_timeline
+    from mom_bench.loop.timeline import timeline_for_build as timeline_for_build
+    from mom_bench.loop.timeline import write_timeline as write_timeline
     from mom_bench.loop.training import train as train
     from mom_bench.models.check import CheckReport as CheckReport
     from mom_bench.models.check import check_detector as check_detector

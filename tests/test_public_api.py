@@ -12,7 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 API = ["build_benchmark", "train", "evaluate", "extract", "predict", "predict_iter", "compute_report", "load_detector",
-       "list_models", "check_detector", "make_fold", "make_folds"]
+       "list_models", "check_detector", "make_fold", "make_folds", "predict_timeline", "timeline_for_build",
+       "write_timeline"]
 
 
 def readme_example() -> str:

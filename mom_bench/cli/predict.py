@@ -23,6 +23,9 @@ from mom_bench.cli.output import print_rows
 from mom_bench.core.errors import PredictionError
 from mom_bench.core.splits import RowStatus
 
+#: The most PNGs --plot writes in one run (one per file, in input order).
+MAX_PLOTS = 50
+
 
 def _ignored_note(ignored: list[Path], name: Callable[[Path], str]) -> str:
     """'N file(s) without an audio extension not scored, e.g. ...', or '' when there are none."""
@@ -81,8 +84,22 @@ def _output_format(fmt: str | None, out: Path | None) -> str:
 @click.option("--merge", is_flag=True,
               help="Write --out from its shards' part files (one row per file, in input order) instead of scoring; "
                    "refused, naming them, if a shard is missing or incomplete. Under torchrun rank 0 merges itself.")
+@click.option("--timeline", is_flag=True,
+              help="P(fake) of each window over time instead of one score per file: a table per file, or with --out "
+                   "F.csv / F.parquet the timeline predictions file (id,start,end,p_fake).")
+@click.option("--window", type=float, default=None, metavar="S",
+              help="--timeline: window length in seconds (default: the model's clip length).")
+@click.option("--hop", type=float, default=None, metavar="S",
+              help="--timeline: seconds between window starts (default: the window; smaller windows overlap).")
+@click.option("--changepoint", is_flag=True,
+              help="--timeline: make each file's timeline piecewise constant (penalised least-squares change "
+                   "points on the window scores; docs/localisation.md).")
+@click.option("--plot", "plot_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help=f"--timeline: write one PNG per file (P(fake) over time) into this folder, for the first "
+                   f"{MAX_PLOTS} files.")
 def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, overwrite, threshold, quiet, device,
-                fake_label, clip, batch_size, num_workers, precision, num_shards, shard_index, merge):
+                fake_label, clip, batch_size, num_workers, precision, num_shards, shard_index, merge, timeline, window,
+                hop, changepoint, plot_dir):
     """P(fake) for each audio FILE (folders are searched recursively).
 
     A registry model scores the part of each song its clip policy declares (--clip to choose another, or
@@ -114,6 +131,7 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
       mom-bench predict songs/ --model clam --out scores.csv --merge   # after the array job
       torchrun --nproc-per-node 8 -m mom_bench predict songs/ --model clam --out scores.csv
       mom-bench predict songs/ --model hf:owner/name@<commit> --format jsonl
+      mom-bench predict songs/ --model clam-mini --timeline --window 2 --hop 1 --out timeline.csv --plot plots/
     (an hf: model's chosen fake label is said on stderr)
     """
     from mom_bench.core.inputs import AUDIO_EXTENSIONS
@@ -121,6 +139,11 @@ def predict_cmd(files, model_name, checkpoint, benchmark, fmt, out, resume, over
 
     hf_only(model_name, fake_label, None)
     hf = model_name.startswith("hf:")
+    if timeline or any(v not in (None, False) for v in (window, hop, changepoint, plot_dir)):
+        _timeline(files, model_name, checkpoint, benchmark, fmt, out, resume, overwrite, threshold, quiet, device,
+                  fake_label, clip, batch_size, num_workers, precision, num_shards, shard_index, merge, timeline,
+                  window, hop, changepoint, plot_dir)
+        return
     try:
         if clip is not None and not hf:
             predict_mod.clip_choice(clip)  # before the model is loaded
@@ -268,3 +291,111 @@ def _stream(model, source, inputs, fmt, out, said, *, resume, overwrite, part, *
         for row in predict_mod.iter_scores(model, inputs, skip=sink.done, **scoring):
             sink.writer.write(row)
         return sink.writer.rows, sink.writer.failed
+
+
+def _timeline(files, model_name, checkpoint, benchmark, fmt, out, resume, overwrite, threshold, quiet, device,
+              fake_label, clip, batch_size, num_workers, precision, num_shards, shard_index, merge, timeline, window,
+              hop, changepoint, plot_dir) -> None:
+    """``predict --timeline``: per-window P(fake) of each file, printed, written to --out, and plotted."""
+    from mom_bench.core import distributed
+    from mom_bench.core.inputs import AUDIO_EXTENSIONS
+    from mom_bench.loop import prediction as predict_mod
+
+    if not timeline:
+        given = [o for o, v in (("--window", window), ("--hop", hop), ("--changepoint", changepoint),
+                                ("--plot", plot_dir)) if v not in (None, False)]
+        raise UserError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only with --timeline")
+    refused = [o for o, v in (("--resume", resume), ("--num-shards", num_shards), ("--shard-index", shard_index),
+                              ("--merge", merge)) if v not in (None, False)]
+    if distributed.launched():
+        refused.append("torchrun")
+    if refused:
+        raise UserError(f"--timeline does not support {', '.join(refused)} yet: its file is written once every "
+                        "file is scored; score the files in one run (--num-workers decodes ahead)")
+    if clip is not None and not model_name.startswith("hf:"):
+        raise UserError("--clip does not apply with --timeline: windows of --window seconds are scored (default: "
+                        "the model's clip length)")
+    if fmt in ("json", "jsonl"):
+        raise UserError("--timeline prints a table or csv, or writes --out F.csv / F.parquet")
+    fmt = fmt or ("table" if out is None else "csv")  # --out: parquet when its name ends in .parquet
+    if out is not None and fmt == "table":
+        raise UserError("--out writes csv or parquet, not a table")
+    if out is not None and out.exists() and not overwrite:
+        raise UserError(f"{out} exists: add --overwrite to replace it")
+    found = predict_mod.find_inputs(files, AUDIO_EXTENSIONS)
+    if not found.inputs:
+        names = ", ".join(predict_mod.display_name(f) for f in files)
+        ignored = _ignored_note(found.ignored, predict_mod.display_name)
+        raise UserError(f"no audio files found in {names}" + (f" ({ignored})" if ignored else ""))
+    from mom_bench.core.runtime import Runtime
+    from mom_bench.loop import timeline as tl
+
+    runtime = Runtime.resolve(device, precision=precision, num_workers=num_workers, batch_size=batch_size)
+    try:
+        model, _ = predict_mod.load_model(model_name, benchmark=benchmark, checkpoint=checkpoint,
+                                          device=str(runtime.device), fake_label=fake_label,
+                                          clip=clip if model_name.startswith("hf:") else None)
+        grid = tl.resolve_grid(model, window, hop)
+    except PredictionError as err:
+        raise UserError(str(err)) from None
+    label = tl.localiser_label(model.name, grid.window_s, grid.hop_s, changepoint)
+    click.echo(f"timeline: {label}", err=True)
+    if found.ignored:
+        click.echo(f"note: {_ignored_note(found.ignored, predict_mod.display_name)}", err=True)
+    if getattr(model, "choice_note", None):
+        click.echo(model.choice_note, err=True)
+    songs = []
+    for song in tl.iter_timelines(model, tl.file_songs(found.inputs), window=window, hop=hop, batch_size=batch_size,
+                                  num_workers=runtime.num_workers, precision=runtime.precision,
+                                  progress=False if quiet else None):
+        songs.append(tl.smoothed(song) if changepoint else song)
+        if out is None and fmt == "table":
+            _print_song(songs[-1], threshold)
+    if out is not None:
+        tl.write_timeline(out, songs)
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(tl.TIMELINE_COLUMNS)
+        writer.writerows(tl.timeline_rows(songs))
+    if plot_dir is not None:
+        _plots(songs, plot_dir, threshold, label)
+    bad = sum(not s.ok for s in songs)
+    where = f" ({out})" if out is not None else ""
+    click.echo(f"{len(songs)} files scored over time by {label}: {len(songs) - bad} ok, {bad} failed{where}",
+               err=True)
+    runtime.leave()
+    if bad:
+        sys.exit(1)
+
+
+def _print_song(song, threshold: float) -> None:
+    """One file's windows as a compact table: start, end, P(fake), and a bar."""
+    if not song.ok:
+        click.echo(f"{song.id}: error: {song.error}\n")
+        return
+    click.echo(f"{song.id} ({song.duration_s:.2f} s, {len(song.windows)} windows)")
+    click.echo(f"  {'start':>8}  {'end':>8}  {'p_fake':>7}")
+    for w in song.windows:
+        mark = "#" * int(round(w.p_fake * 20))
+        click.echo(f"  {w.start:8.2f}  {w.end:8.2f}  {w.p_fake:7.4f}  {'fake' if w.p_fake >= threshold else 'real'}"
+                   f"  {mark}")
+    click.echo("")
+
+
+def _plots(songs, folder: Path, threshold: float, label: str) -> None:
+    """One PNG per scored file (the first :data:`MAX_PLOTS`), named after its place in the input and its name."""
+    import re
+
+    from mom_bench.report.plots import song_timeline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = [s for s in songs if s.ok][:MAX_PLOTS]
+    for i, song in enumerate(drawn):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(song.id).name)[:80] or "file"
+        song_timeline(song.windows, folder / f"{i:03d}-{stem}.png", duration=song.duration_s, threshold=threshold,
+                      title=f"{song.id}\n{label}")
+    more = sum(s.ok for s in songs) - len(drawn)
+    click.echo(f"{len(drawn)} timeline plot(s) in {folder}" + (f" ({more} more files not drawn)" if more else ""),
+               err=True)

@@ -1,10 +1,10 @@
 """PNG figures of an evaluation: per-generator F1 with confidence intervals, ROC and DET curves, score
-histograms of reals versus fakes, and a reliability diagram (the equal-mass bins of the ECE). Drawn with
-matplotlib's Agg backend (no display needed); curves come from :mod:`mom_bench.report.metrics` so figures and
-numbers never disagree."""
+histograms of reals versus fakes, a reliability diagram (the equal-mass bins of the ECE), and one song's P(fake)
+over time against its AI segments (localisation). Drawn with matplotlib's Agg backend (no display needed); curves
+come from :mod:`mom_bench.report.metrics` so figures and numbers never disagree."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from statistics import NormalDist
 from types import ModuleType
@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from mom_bench.core.segments import Segment, Window
 from mom_bench.core.splits import TEST_OOD, RowStatus
 from mom_bench.report import documents, metrics
 
@@ -234,4 +235,36 @@ def codec_lines(document: Mapping[str, Any], path: Path) -> Path:  # robustness.
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(f"{document['model']}: codec round trips", fontsize=9)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Localisation: one song's timeline
+
+
+def song_timeline(windows: Sequence[Window], path: Path, *, truth: Sequence[Segment] | None = None,
+                  duration: float | None = None, threshold: float = 0.5, title: str = "") -> Path:
+    """One song's predicted P(fake) over time against the truth: the AI segments of ``truth`` shaded, each scored
+    window drawn as a horizontal bar over the time it covers (overlapping windows overlap), the step line through
+    their centres, and the decision threshold dashed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    end = max([float(duration or 0.0)] + [float(w.end) for w in windows] + [float(s.end) for s in truth or ()])
+    for i, seg in enumerate(s for s in truth or () if s.label == 1):
+        ax.axvspan(seg.start, seg.end, color="tab:red", alpha=0.18, lw=0,
+                   label="AI-made (truth)" if i == 0 else None)
+    if windows:
+        ordered = sorted(windows, key=lambda w: (w.start, w.end))
+        ax.hlines([w.p_fake for w in ordered], [w.start for w in ordered], [w.end for w in ordered],
+                  color="tab:blue", lw=2.5, alpha=0.6, label="P(fake) of a window")
+        centres = [(w.start + w.end) / 2 for w in ordered]
+        ax.step(centres, [w.p_fake for w in ordered], where="mid", color="tab:blue", lw=0.8)
+    ax.axhline(threshold, color="grey", ls="--", lw=0.8, label=f"threshold {threshold:g}")
+    ax.set_xlim(0, end if end > 0 else 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("P(fake)")
+    ax.set_title(title or "P(fake) over time")
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
+    ax.grid(alpha=0.3)
     return _save(fig, path)
