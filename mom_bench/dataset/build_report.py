@@ -87,15 +87,43 @@ def _digest(lines: list[str]) -> str:
     return hashlib.sha256(("\n".join(sorted(lines)) + "\n").encode("utf-8")).hexdigest()
 
 
+def segments_text(row: dict) -> str:
+    """The canonical text of a row's segments for the fingerprints: ``""`` for a row without a ``segments`` column
+    value (every build but spliced ones: their fingerprints are those of earlier versions), else
+    ``start,end,label,generator`` per segment (seconds to the microsecond), ``;``-joined. ``row`` holds either the
+    stored column (``segments``: a list of dicts) or the journal's ``segments_json``.
+
+    >>> segments_text({"segments": [{"start": 0.0, "end": 1.5, "label": 0, "generator": "real"},
+    ...                             {"start": 1.5, "end": 3.0, "label": 1, "generator": "udio"}]})
+    '0.000000,1.500000,0,real;1.500000,3.000000,1,udio'
+    >>> segments_text({"id": "a"})
+    ''
+    """
+    segs = row.get("segments")
+    if segs is None and row.get("segments_json"):
+        segs = [dict(zip(("start", "end", "label", "generator"), s)) for s in json.loads(row["segments_json"])]
+    if not segs:
+        return ""
+    return ";".join(f"{float(s['start']):.6f},{float(s['end']):.6f},{int(s['label'])},{s['generator']}" for s in segs)
+
+
+def _with_segments(line: str, row: dict) -> str:
+    text = segments_text(row)
+    return f"{line}\t{text}" if text else line
+
+
 def fingerprint(rows: list[dict]) -> str:
-    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows."""
-    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}" for r in rows])
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows (a row
+    with segments: ``\\t`` and :func:`segments_text` appended)."""
+    return _digest([_with_segments(f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}",
+                                   r) for r in rows])
 
 
 def label_fingerprint(rows: list[dict]) -> str:
-    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator`` lines: all that scoring reads, so it is the
-    same on every machine for the same benchmark version (the audio may differ in the last bits)."""
-    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}" for r in rows])
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator`` lines (with a row's segments appended as in
+    :func:`fingerprint`: they are labels too): all that scoring reads, so it is the same on every machine for the
+    same benchmark version (the audio may differ in the last bits)."""
+    return _digest([_with_segments(f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}", r) for r in rows])
 
 
 def audio_fingerprint(rows: list[dict]) -> str:
