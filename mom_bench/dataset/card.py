@@ -163,7 +163,8 @@ def _segments_text(report: dict) -> str:
         skipped = "; ".join(f"`{pid}` in {', '.join(splits)}: {why}" for (pid, why), splits in by_reason.items())
         text += f"""## Made from
 
-Made by `mom-bench build -b splice --from BASE` from the base build {base['benchmark']} {base['benchmark_version']}, fingerprint `{base['fingerprint']}` (label fingerprint
+Made by `mom-bench build -b splice --from BASE` from the base build {base['benchmark']}
+{base['benchmark_version']}, fingerprint `{base['fingerprint']}` (label fingerprint
 `{base.get('label_fingerprint')}`), verified before use. Every song takes its parts from one split of the base
 and lands in that split. Patterns ({base.get('songs_per_pattern')} songs per split and pattern, seed
 {base.get('seed')}, crossfade {base.get('crossfade_ms')} ms, sections of at most {base.get('section_seconds')} s):
