@@ -133,7 +133,7 @@ def test_spliced_mini_loads_and_every_sample_comes_from_its_part(mini_splice, mi
     assert all(s["label"] == 0 and s["generator"] == "real" for s in by_pattern["human"])
     assert all(s["ai_fraction"] == 1.0 for s in by_pattern["ai"])
     ds = datasets.load_dataset(str(mini_splice), split="test_ood")
-    assert ds.features["segments"][0]["label"].dtype == "int8"
+    assert ds.features["segments"].feature["label"].dtype == "int8"
     row = ds[0]
     assert row["segments"][-1]["end"] == pytest.approx(row["duration_s"])
     report = json.loads((mini_splice / "build_report.json").read_text())
