@@ -25,6 +25,7 @@ from mom_bench.core.segments import check_segments
 from mom_bench.dataset import build_benchmark, protocols
 from mom_bench.dataset.build_report import fingerprint, label_fingerprint
 from mom_bench.dataset.read import verify_build
+from mom_bench.dataset.sources import SourceRow, row_identity
 
 # 16-bit storage of the song (and of each part): a sample may differ from the exact mix by this much
 _TOL = 2.5 / 32768
@@ -201,6 +202,9 @@ def test_a_base_that_fails_verification_is_refused(mom_build, tmp_path):
         build_benchmark("splice", tmp_path / "out", source_options={"base": str(base)}, progress=False)
     with pytest.raises(BuildError, match="--from DIR"):
         build_benchmark("splice", tmp_path / "out", progress=False)
+    with pytest.raises(BuildError, match="--max-seconds would cut the songs"):
+        build_benchmark("splice", tmp_path / "out", source_options={"base": str(mom_build)}, max_seconds=1,
+                        progress=False)
 
 
 def test_cli_from_is_only_for_derived_benchmarks(tmp_path):
@@ -225,6 +229,16 @@ def test_builds_without_segments_keep_their_fingerprints():
     rows[1]["segments_json"] = json.dumps([[0.0, 1.0, 0, "real"], [1.0, 2.0, 1, "g"]])
     assert label_fingerprint(rows) == digest(["a\ttrain\t0\treal",
                                               "b\ttest_id\t1\tg\t0.000000,1.000000,0,real;1.000000,2.000000,1,g"])
+
+
+def test_rows_without_segments_keep_their_identity():
+    row = SourceRow(id="a", label=1, generator="g", source="g", group_key="k", meta={"x": 1}, split="train",
+                    stamp="s")
+    text = json.dumps(["a", 1, "g", "g", "k", {"x": 1}, "train", "s"], sort_keys=True, ensure_ascii=False)
+    assert row_identity(row) == hashlib.sha256(text.encode()).hexdigest()[:32]
+    with_segments = SourceRow(**{**row.__dict__, "segments": ((0.0, 1.0, 1, "g"),)})
+    moved = SourceRow(**{**row.__dict__, "segments": ((0.0, 1.5, 1, "g"),)})
+    assert len({row_identity(row), row_identity(with_segments), row_identity(moved)}) == 3
 
 
 def test_from_base_is_only_for_derived_source_kinds(tmp_path):

@@ -33,6 +33,7 @@ class BuildResult:
     real_groups: dict[str, int] = field(default_factory=dict)  # split -> groups (tracks) of the reals
     audio_fingerprint: str | None = None
     expected_audio_fingerprint: str | None = None  # the protocol's, when built with the protocol's own options
+    segments: dict[str, dict] = field(default_factory=dict)  # split -> songs, with AI, AI time share (if segments)
 
     @property
     def ok(self) -> bool:
@@ -59,6 +60,9 @@ class BuildResult:
                          + ("the protocol's, as on every machine" if same else
                             f"NOT the protocol's ({self.expected_audio_fingerprint[:16]}): this machine builds other "
                             "audio than the published benchmark; please report it with `lscpu` and `mom-bench info`"))
+        for split, seg in self.segments.items():
+            lines.append(f"  {split:<10} segments: {seg.get('songs_with_ai')} of {seg.get('songs')} songs contain AI, "
+                         f"AI time share {seg.get('ai_time_share', 0):.3f}")
         for reason, n in list(self.reasons.items())[:5]:
             lines.append(f"  {n:>7} x {reason}")
         if len(self.reasons) > 5:
@@ -80,7 +84,8 @@ class BuildResult:
                    rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}),
                    reals_by_source=c.get("reals_by_source", {}), real_groups=c.get("real_groups_by_split", {}),
                    audio_fingerprint=rep.get("audio_fingerprint"),
-                   expected_audio_fingerprint=rep.get("expected_audio_fingerprint"))
+                   expected_audio_fingerprint=rep.get("expected_audio_fingerprint"),
+                   segments=rep.get("segments") or {})
 
 
 def _digest(lines: list[str]) -> str:
