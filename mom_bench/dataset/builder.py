@@ -469,8 +469,8 @@ def _check_options(protocol, split_mode: str, max_seconds: float | None, keep_or
     if max_seconds is not None and not max_seconds > 0:
         raise BuildError("--max-seconds must be positive")
     if max_seconds is not None and protocol.source_kind in protocols.DERIVED_KINDS:
-        raise BuildError(f"--max-seconds would cut the songs of {protocol.name}, whose label, generator and AI fraction "
-                         "describe the whole song; make shorter songs with -o section_seconds=N instead")
+        raise BuildError(f"--max-seconds would cut the songs of {protocol.name}, whose label, generator and AI "
+                         "fraction describe the whole song; make shorter songs with -o section_seconds=N instead")
     if keep_original and max_seconds is not None:
         raise BuildError(f"--store original (--keep-original) stores each input file whole, unchanged, so it cannot "
                          f"be combined with --max-seconds; for jobs that use only the first {max_seconds:g} s (CLAM: "
