@@ -27,8 +27,9 @@ def _list_benchmarks() -> None:
         p = protocols.load(name)
         n_ood = sum(g.is_ood for g in p.generators)
         default = "  (default)" if name == protocols.DEFAULT else ""
-        click.echo(f"{name:<10} {p.version:<8} {p.title}: {len(p.generators)} generators ({n_ood} OOD), "
-                   f"source {p.source_kind}{default}")
+        gens = (f"{len(p.generators)} generators ({n_ood} OOD)" if p.source_kind not in protocols.DERIVED_KINDS
+                else "the generators of the build it is made from (--from DIR)")
+        click.echo(f"{name:<10} {p.version:<8} {p.title}: {gens}, source {p.source_kind}{default}")
         if (p.raw.get("variants") or {}).get("hold_out"):
             click.echo(f"{'':<10} {'':<8} leave-one-family-out variants: "
                        + ", ".join(f"{name}{protocols.LOFO}{g.id}" for g in p.generators))
@@ -74,6 +75,9 @@ def _list_benchmarks() -> None:
 @click.option("--download", is_flag=True,
               help="Fetch missing audio from the network (Hugging Face dataset repo, link lists). Off by "
                    "default: a build never downloads unless asked.")
+@click.option("--from", "base", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="The built benchmark that a benchmark made from another build (-b splice) takes its rows from; "
+                   "it must pass verification.")
 @click.option("--source-option", "-o", "source_option", multiple=True, metavar="KEY=VALUE",
               help="Extra source option (repeatable), e.g. -o links=suno_links/ -o hf_revision=<sha>.")
 @click.option("--limit", type=click.IntRange(1), default=None,
@@ -83,7 +87,7 @@ def _list_benchmarks() -> None:
 @click.option("--shard-mb", type=click.IntRange(1), default=256, show_default=True, help="Parquet shard size bound.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, store, max_seconds, keep_original,
-          no_space_check, root, reals, manifests, download, source_option, limit, concurrency, shard_mb, quiet):
+          no_space_check, root, reals, manifests, download, base, source_option, limit, concurrency, shard_mb, quiet):
     """Build a benchmark into a Hugging Face dataset folder with strict splits.
 
     \b
@@ -95,6 +99,8 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
       mom-bench build -b mom ...                       # again after an interruption: continues
       mom-bench build -b mom ... --store original      # keep the input files as they are, no re-encode
       mom-bench build -b mom ... --max-seconds 90      # only what CLAM reads of each song
+      mom-bench build -b splice --from ~/.cache/mom-bench/datasets/mom-mini --out spliced
+                                                       # songs with AI segments, from a build
 
     Every listed row ends up written, missing, unusable or excluded (by the protocol's own filter), with
     its reason in build_report.json; the exit status is 1 when anything was missing or unusable. A
@@ -104,10 +110,15 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
     if list_only:
         _list_benchmarks()
         return
-    from mom_bench.dataset import build_benchmark
+    from mom_bench.dataset import build_benchmark, protocols
 
+    if base is not None and protocols.load(benchmark or protocols.DEFAULT).source_kind not in protocols.DERIVED_KINDS:
+        raise UserError(f"--from names the build that a derived benchmark is made from "
+                        f"({', '.join(protocols.DERIVED_KINDS)}); benchmark {benchmark or protocols.DEFAULT!r} "
+                        "is built from its own source")
     opts = _source_options(source_option, root=str(root) if root else None, reals=str(reals) if reals else None,
-                           manifests=str(manifests) if manifests else None, download=True if download else None)
+                           manifests=str(manifests) if manifests else None, download=True if download else None,
+                           base=str(base.expanduser().resolve()) if base else None)
     result = build_benchmark(benchmark, out, split_mode=split_mode, num_workers=num_workers, resume=resume,
                              overwrite=overwrite, max_seconds=max_seconds, keep_original=keep_original, limit=limit,
                              source_options=opts, fetch_concurrency=concurrency, shard_bytes=shard_mb << 20,

@@ -33,6 +33,7 @@ class BuildResult:
     real_groups: dict[str, int] = field(default_factory=dict)  # split -> groups (tracks) of the reals
     audio_fingerprint: str | None = None
     expected_audio_fingerprint: str | None = None  # the protocol's, when built with the protocol's own options
+    segments: dict[str, dict] = field(default_factory=dict)  # split -> songs, with AI, AI time share (if segments)
 
     @property
     def ok(self) -> bool:
@@ -59,6 +60,9 @@ class BuildResult:
                          + ("the protocol's, as on every machine" if same else
                             f"NOT the protocol's ({self.expected_audio_fingerprint[:16]}): this machine builds other "
                             "audio than the published benchmark; please report it with `lscpu` and `mom-bench info`"))
+        for split, seg in self.segments.items():
+            lines.append(f"  {split:<10} segments: {seg.get('songs_with_ai')} of {seg.get('songs')} songs contain AI, "
+                         f"AI time share {seg.get('ai_time_share', 0):.3f}")
         for reason, n in list(self.reasons.items())[:5]:
             lines.append(f"  {n:>7} x {reason}")
         if len(self.reasons) > 5:
@@ -80,22 +84,51 @@ class BuildResult:
                    rep.get("shortcut_check"), c.get("excluded", 0), c.get("reasons", {}),
                    reals_by_source=c.get("reals_by_source", {}), real_groups=c.get("real_groups_by_split", {}),
                    audio_fingerprint=rep.get("audio_fingerprint"),
-                   expected_audio_fingerprint=rep.get("expected_audio_fingerprint"))
+                   expected_audio_fingerprint=rep.get("expected_audio_fingerprint"),
+                   segments=rep.get("segments") or {})
 
 
 def _digest(lines: list[str]) -> str:
     return hashlib.sha256(("\n".join(sorted(lines)) + "\n").encode("utf-8")).hexdigest()
 
 
+def segments_text(row: dict) -> str:
+    """The canonical text of a row's segments for the fingerprints: ``""`` for a row without a ``segments`` column
+    value (every build but spliced ones: their fingerprints are those of earlier versions), else
+    ``start,end,label,generator`` per segment (seconds to the microsecond), ``;``-joined. ``row`` holds either the
+    stored column (``segments``: a list of dicts) or the journal's ``segments_json``.
+
+    >>> segments_text({"segments": [{"start": 0.0, "end": 1.5, "label": 0, "generator": "real"},
+    ...                             {"start": 1.5, "end": 3.0, "label": 1, "generator": "udio"}]})
+    '0.000000,1.500000,0,real;1.500000,3.000000,1,udio'
+    >>> segments_text({"id": "a"})
+    ''
+    """
+    segs = row.get("segments")
+    if segs is None and row.get("segments_json"):
+        segs = [dict(zip(("start", "end", "label", "generator"), s)) for s in json.loads(row["segments_json"])]
+    if not segs:
+        return ""
+    return ";".join(f"{float(s['start']):.6f},{float(s['end']):.6f},{int(s['label'])},{s['generator']}" for s in segs)
+
+
+def _with_segments(line: str, row: dict) -> str:
+    text = segments_text(row)
+    return f"{line}\t{text}" if text else line
+
+
 def fingerprint(rows: list[dict]) -> str:
-    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows."""
-    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}" for r in rows])
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator\\tcontent_sha256`` lines of the written rows (a row
+    with segments: ``\\t`` and :func:`segments_text` appended)."""
+    return _digest([_with_segments(f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}\t{r['content_sha256']}",
+                                   r) for r in rows])
 
 
 def label_fingerprint(rows: list[dict]) -> str:
-    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator`` lines: all that scoring reads, so it is the
-    same on every machine for the same benchmark version (the audio may differ in the last bits)."""
-    return _digest([f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}" for r in rows])
+    """sha256 of the sorted ``id\\tsplit\\tlabel\\tgenerator`` lines (with a row's segments appended as in
+    :func:`fingerprint`: they are labels too): all that scoring reads, so it is the same on every machine for the
+    same benchmark version (the audio may differ in the last bits)."""
+    return _digest([_with_segments(f"{r['id']}\t{r['split']}\t{r['label']}\t{r['generator']}", r) for r in rows])
 
 
 def audio_fingerprint(rows: list[dict]) -> str:

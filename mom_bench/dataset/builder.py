@@ -153,7 +153,8 @@ def _record(row: SourceRow, split: str, result: dict, identity: str) -> dict:
     rec.update(id=row.id, label=int(row.label), generator=row.generator, source=row.source,
                group_key=row.group_key, preassigned=row.split, split=split, status=result["status"],
                reason=result.get("reason"), meta_json=dumps(row.meta or {}),
-               stats_json=dumps(result["stats"]) if result.get("stats") else None, identity=identity)
+               stats_json=dumps(result["stats"]) if result.get("stats") else None, identity=identity,
+               segments_json=dumps([list(s) for s in row.segments]) if row.segments is not None else None)
     return rec
 
 
@@ -401,6 +402,11 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     when the output folder's filesystem has less free (:mod:`mom_bench.dataset.storage`).
     """
     protocol = protocols.load(name or protocols.DEFAULT)
+    source = None
+    if protocol.source_kind in protocols.DERIVED_KINDS:
+        # made from another build (splice): its source opens that build and gives the generators, reals and rate
+        source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
+        protocol = source.derived_protocol()
     store = _store_of(store, keep_original)
     keep_original = store == "original"
     max_seconds = _check_options(protocol, split_mode, max_seconds, keep_original)
@@ -415,7 +421,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
                "sample_rate": protocol.sample_rate, "limit": limit,
                "source_options": json.loads(dumps(source_options or {}))}
     check_ours(out)  # before the lock file is made there
-    source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
+    if source is None:
+        source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
     listed = list_rows(protocol, source, split_mode, limit)
     space = _Space(protocol, source, store, max_seconds, progress) if space_check else None
     if space is not None and (not out.exists() or not any(out.iterdir())):
@@ -461,6 +468,9 @@ def _check_options(protocol, split_mode: str, max_seconds: float | None, keep_or
         raise BuildError(f"unknown split mode {split_mode!r}: use 'strict' or 'official'")
     if max_seconds is not None and not max_seconds > 0:
         raise BuildError("--max-seconds must be positive")
+    if max_seconds is not None and protocol.source_kind in protocols.DERIVED_KINDS:
+        raise BuildError(f"--max-seconds would cut the songs of {protocol.name}, whose label, generator and AI "
+                         "fraction describe the whole song; make shorter songs with -o section_seconds=N instead")
     if keep_original and max_seconds is not None:
         raise BuildError(f"--store original (--keep-original) stores each input file whole, unchanged, so it cannot "
                          f"be combined with --max-seconds; for jobs that use only the first {max_seconds:g} s (CLAM: "

@@ -77,6 +77,8 @@ def render_card(protocol, report: dict, features=None, split_bytes: dict | None 
     audit = report["leakage_audit"]
     sc_text = _shortcut_text(report.get("shortcut_check") or {})
     verdict = "passed" if audit["ok"] else "FAILED"
+    seg_col = (", `segments` (where in the song the AI is: a list of `{start, end, label, generator}` in seconds, "
+               "sorted, tiling the stored audio)") if report.get("segments") else ""
     body = f"""# {protocol.title}
 
 {protocol.description.strip()}
@@ -105,7 +107,7 @@ Rows listed: {counts['rows']}; written {counts['written']}, missing {counts['mis
 {counts['unusable']}, excluded by the protocol {counts.get('excluded', 0)} (each with its reason in
 `build_report.json`).
 
-## Generators
+{_segments_text(report)}## Generators
 
 {_table(['id', 'name', 'family', 'role'], gen_rows)}
 
@@ -127,7 +129,7 @@ OOD generators appear only in `test_ood`. `test_id` holds held-out songs of the 
 `id`, `audio`, `label`, `label_name`, `split`, `generator`, `generator_name`, `generator_family`, `is_ood`,
 `source`, `group_id`, `duration_s`, `orig_codec`, `orig_sample_rate`, `orig_channels`, `orig_bit_rate`,
 `orig_duration_s` (the input file's format: compare them across generators before trusting a detector),
-`content_sha256` (sha256 of the stored 16-bit PCM), plus source metadata columns.
+`content_sha256` (sha256 of the stored 16-bit PCM){seg_col}, plus source metadata columns.
 
 ## Licence
 
@@ -143,6 +145,48 @@ mom-bench repository (`data_cards/{protocol.name}.md`).
     sizes = {s: sum(by_split[s].values()) for s in present}
     front = yaml.safe_dump(front_matter(protocol, present, features, sizes, split_bytes), sort_keys=False)
     return "---\n" + front + "---\n\n" + body
+
+
+def _segments_text(report: dict) -> str:
+    """The card's sections on segments (builds with a ``segments`` column) and on the build a derived benchmark
+    was made from; empty for other builds."""
+    text = ""
+    base = report.get("base_build")
+    if base:
+        patterns = "\n".join(f"- `{p['id']}`: {', '.join(p['sections'])}" + (f" ({p['description']})"
+                                                                             if p.get("description") else "")
+                             for p in base.get("patterns") or [])
+        by_reason: dict[tuple[str, str], list[str]] = {}
+        for split, by in (base.get("skipped") or {}).items():
+            for pid, why in by.items():
+                by_reason.setdefault((pid, why), []).append(split)
+        skipped = "; ".join(f"`{pid}` in {', '.join(splits)}: {why}" for (pid, why), splits in by_reason.items())
+        text += f"""## Made from
+
+Made by `mom-bench build -b splice --from BASE` from the base build {base['benchmark']}
+{base['benchmark_version']}, fingerprint `{base['fingerprint']}` (label fingerprint
+`{base.get('label_fingerprint')}`), verified before use. Every song takes its parts from one split of the base
+and lands in that split. Patterns ({base.get('songs_per_pattern')} songs per split and pattern, seed
+{base.get('seed')}, crossfade {base.get('crossfade_ms')} ms, sections of at most {base.get('section_seconds')} s):
+
+{patterns}
+
+{('Not made: ' + skipped + '.') if skipped else 'Every pattern was made in every split.'}
+
+"""
+    segs = report.get("segments")
+    if segs:
+        rows = [[s, e["songs"], e["songs_with_ai"], e["segments"], f"{e['ai_time_share']:.3f}",
+                 ", ".join(f"{p} {n}" for p, n in e.get("patterns", {}).items()) or "-"] for s, e in segs.items()]
+        text += f"""## Segments
+
+The `segments` column says where in each song the AI is (label 1) and which generator made it; a song's `label`
+is 1 when it contains any AI. Boundaries are at the midpoints of the crossfades between parts.
+
+{_table(['split', 'songs', 'with AI', 'segments', 'AI time share', 'songs per pattern'], rows)}
+
+"""
+    return text
 
 
 def _audio_text(protocol, audio: dict) -> str:

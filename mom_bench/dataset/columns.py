@@ -19,6 +19,14 @@ _ARROW = {
 }
 
 
+#: The optional column of builds whose source gives segments (spliced songs): where in the song the AI is, a
+#: sorted list tiling ``[0, duration_s]`` of the stored audio (``mom_bench.core.segments``). A build without it
+#: means one whole-file segment per row.
+SEGMENTS = "segments"
+SEGMENT_ARROW = pa.list_(pa.struct([("start", pa.float64()), ("end", pa.float64()), ("label", pa.int8()),
+                                    ("generator", pa.string())]))
+
+
 def meta_column_name(key: str) -> str:
     """Source metadata keys that clash with a fixed column get a ``meta_`` prefix."""
     return f"meta_{key}" if key in FIXED else key
@@ -68,10 +76,12 @@ def infer_meta_types(values_by_key: dict[str, set]) -> dict[str, pa.DataType]:
 LABEL_NAMES = ("real", "fake")
 
 
-def features(meta_types: dict[str, pa.DataType], sample_rate: int | None = None):
+def features(meta_types: dict[str, pa.DataType], sample_rate: int | None = None, *, segments: bool = False):
     """The build's Hugging Face features: ``label`` a ``ClassLabel`` (0 real, 1 fake: its arrow type stays
     int64, so the values every reader sees are unchanged), ``audio`` an ``Audio`` at ``sample_rate`` (the rate
-    the build stored; None for ``--store original``, whose files keep their own rates), the rest plain values."""
+    the build stored; None for ``--store original``, whose files keep their own rates), with ``segments``
+    the :data:`SEGMENTS` column (a list of ``{start, end, label, generator}``) after the fixed ones, the rest
+    plain values."""
     import datasets
 
     spec = {}
@@ -82,6 +92,9 @@ def features(meta_types: dict[str, pa.DataType], sample_rate: int | None = None)
             spec[name] = datasets.ClassLabel(names=list(LABEL_NAMES))
         else:
             spec[name] = datasets.Value(_arrow_to_hf(_ARROW[name]))
+    if segments:
+        spec[SEGMENTS] = [{"start": datasets.Value("float64"), "end": datasets.Value("float64"),
+                           "label": datasets.Value("int8"), "generator": datasets.Value("string")}]
     for key, column in meta_column_names(meta_types).items():
         spec[column] = datasets.Value(_arrow_to_hf(meta_types[key]))
     return datasets.Features(spec)

@@ -25,7 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mom_bench.core import provenance
+from mom_bench.core.errors import SegmentError
 from mom_bench.core.files import fsync_dir, write_atomic
+from mom_bench.core.segments import TIME_EPS, Segment, check_segments, whole_file
 from mom_bench.core.splits import SPLITS, RowStatus
 from mom_bench.dataset import columns
 from mom_bench.dataset import splitting as S
@@ -39,7 +41,8 @@ from mom_bench.dataset.build_report import (
 )
 from mom_bench.dataset.card import render_card
 from mom_bench.dataset.shortcut import shortcut_check
-from mom_bench.dataset.staging import SCHEMA, fsync_write
+from mom_bench.dataset.staging import OPTIONAL, SCHEMA, fsync_write
+from mom_bench.dataset.staging import dumps as staging_dumps
 
 _ROW_GROUP_BYTES = 16 << 20
 #: The build's row table: every processed row's journal record without its audio (identity, status,
@@ -114,7 +117,9 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
     staged, chosen = _select(staging, listed, carried, work)
     written, audit = _split_audit(protocol, staged, listed)
     meta_types, metas = _meta_types(written)
-    feats = columns.features(meta_types, None if options["keep_original"] else protocol.sample_rate)
+    has_segments = _settle_segments(written, meta_types)
+    feats = columns.features(meta_types, None if options["keep_original"] else protocol.sample_rate,
+                             segments=has_segments)
     final = {r["id"]: r for r in written}
 
     publish = work / "publish"
@@ -127,6 +132,10 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
     made = sum(1 for r in listed.rows if r.id in chosen)
     inputs = {**(inputs or {}), "rows_made": made, "rows_kept_from_previous_build": len(staged) - made}
     report = _report(protocol, options, staged, listed, written, audit, shards, inputs)
+    if has_segments:
+        report["segments"] = segment_summary(written, metas)
+    if protocol.raw.get("base_build"):  # a build made from another build (splice): what it was made from
+        report["base_build"] = protocol.raw["base_build"]
     card = render_card(protocol, report, feats, split_bytes=shards.arrow_bytes)
 
     _write_rows(publish / ROWS_NAME, staged)
@@ -200,6 +209,55 @@ def _meta_types(written: list[dict]) -> tuple[dict, dict[str, dict]]:
     return columns.infer_meta_types(kinds), metas
 
 
+def _settle_segments(written: list[dict], meta_types: dict) -> bool:
+    """Whether the build has a ``segments`` column: yes when any written row came with segments. Then every
+    row's ``segments_json`` is set to what the column will hold: its segments cut to the stored duration
+    (``--max-seconds`` stores the start of a song), or one whole-file segment for a row that gave none; a
+    source's segments that do not tile the audio it gave are a :class:`BuildError` naming the row."""
+    if not any(r.get("segments_json") for r in written):
+        return False
+    if columns.SEGMENTS in {columns.meta_column_name(k) for k in meta_types}:
+        raise BuildError(f"the source gives segments and also a metadata column {columns.SEGMENTS!r}; rename that "
+                         "metadata column")
+    for r in written:
+        duration = float(r["duration_s"])
+        if not r.get("segments_json"):
+            segs = whole_file(duration, r["label"], r["generator"])
+        else:
+            raw = [tuple(s) for s in json.loads(r["segments_json"])]
+            cut = [(a, min(b, duration), lab, gen) for a, b, lab, gen in raw if a < duration - TIME_EPS]
+            try:
+                segs = check_segments(cut, duration, where=f"row {r['id']!r}")
+            except SegmentError as err:
+                raise BuildError(f"the source's segments do not tile the stored audio: {err}") from None
+            segs[-1] = segs[-1]._replace(end=duration)  # within rounding of it (checked): the stored end exactly
+        r["segments_json"] = staging_dumps([list(s) for s in segs])
+    return True
+
+
+def segment_summary(written: list[dict], metas: dict[str, dict]) -> dict:
+    """The report's ``segments`` block: per split the songs, those with AI segments, the AI share of the time;
+    per split and ``pattern`` (a spliced build's metadata column) the number of songs."""
+    out: dict[str, dict] = {}
+    for r in written:
+        segs = [Segment(*s) for s in json.loads(r["segments_json"])]
+        entry = out.setdefault(r["split"], {"songs": 0, "songs_with_ai": 0, "seconds": 0.0, "ai_seconds": 0.0,
+                                            "segments": 0, "patterns": {}})
+        entry["songs"] += 1
+        entry["songs_with_ai"] += int(any(s.label == 1 for s in segs))
+        entry["segments"] += len(segs)
+        entry["seconds"] += sum(s.end - s.start for s in segs)
+        entry["ai_seconds"] += sum(s.end - s.start for s in segs if s.label == 1)
+        pattern = metas.get(r["id"], {}).get("pattern")
+        if pattern is not None:
+            entry["patterns"][str(pattern)] = entry["patterns"].get(str(pattern), 0) + 1
+    for entry in out.values():
+        entry["ai_time_share"] = round(entry["ai_seconds"] / entry["seconds"], 6) if entry["seconds"] else 0.0
+        entry["seconds"], entry["ai_seconds"] = round(entry["seconds"], 3), round(entry["ai_seconds"], 3)
+        entry["patterns"] = dict(sorted(entry["patterns"].items()))
+    return {s: out[s] for s in SPLITS if s in out}
+
+
 def _audio_rows(old_data: Path, final: dict[str, dict], carried: dict[str, dict], staging,
                 chosen: dict[str, int]) -> Iterator[tuple[dict, dict]]:
     """``(record, audio)`` of every written row: first the kept ones from the previous build's shards, in
@@ -246,6 +304,9 @@ def _write_shards(folder: Path, rows: Iterator[tuple[dict, dict]], protocol, met
             "orig_bit_rate": r["orig_bit_rate"], "orig_duration_s": r["orig_duration_s"],
             "content_sha256": r["content_sha256"],
         }
+        if columns.SEGMENTS in schema.names:
+            row[columns.SEGMENTS] = [{"start": a, "end": b, "label": lab, "generator": gen}
+                                     for a, b, lab, gen in json.loads(r["segments_json"])]
         meta = metas[r["id"]]
         for k, t in meta_types.items():
             v = meta.get(k)
@@ -346,9 +407,9 @@ def read_rows(out: Path) -> dict[str, dict] | None:
         table = pq.read_table(out / ROWS_NAME)
     except (OSError, pa.ArrowException):
         return None
-    if set(ROWS_SCHEMA.names) - set(table.column_names):
+    if set(ROWS_SCHEMA.names) - set(table.column_names) - set(OPTIONAL):
         return None
-    return {r["id"]: r for r in table.to_pylist()}
+    return {r["id"]: {**dict.fromkeys(OPTIONAL), **r} for r in table.to_pylist()}
 
 
 # --------------------------------------------------------------------------------------------------

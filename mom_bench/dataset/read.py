@@ -210,14 +210,17 @@ def stratum_columns(data_dir: str | Path, split: str) -> dict[str, str | None]:
 
 #: The columns :func:`verify_build` reads: everything the fingerprints cover, nothing that needs decoding.
 _VERIFIED = ["id", "split", "label", "generator", "content_sha256", "source"]
+#: ... and those of them only some builds have (``segments``: spliced builds; their fingerprints cover it).
+_VERIFIED_IF_PRESENT = ["segments"]
 
 
 def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
     """:func:`read_info` after checking that the shards still hold what the build wrote.
 
     Reads only the fingerprinted columns (no audio is decoded) and compares the shard files, their row counts
-    and the rows' id/split/label/generator/audio hash with ``build_report.json``. Adds ``label_fingerprint``
-    (ids, splits, labels, generators: what scoring depends on, the same on every machine) and
+    and the rows' id/split/label/generator/audio hash (and ``segments`` where the build has them) with
+    ``build_report.json``. Adds ``label_fingerprint``
+    (ids, splits, labels, generators, segments: what scoring depends on, the same on every machine) and
     ``audio_fingerprint`` (the stored audio's hashes) to the returned info. Raises :class:`BuildTampered`
     naming the files or rows that differ."""
     import pyarrow.parquet as pq
@@ -235,7 +238,8 @@ def verify_build(data_dir: str | Path, benchmark: str | None = None) -> dict:
     rows: list[dict] = []
     for name in sorted(present & set(recorded)):
         try:
-            table = pq.read_table(data_dir / name, columns=_VERIFIED)
+            names = pq.read_schema(data_dir / name).names
+            table = pq.read_table(data_dir / name, columns=_VERIFIED + [c for c in _VERIFIED_IF_PRESENT if c in names])
         except Exception as err:  # unreadable or without the columns: either way not what was written
             problems.append(f"{name} is unreadable ({type(err).__name__}: {err})")
             continue
@@ -274,7 +278,7 @@ def _row_differences(rows: list[dict], report_rows: list[dict], show: int = 5) -
     if len(stored) != len(rows):
         found.append("some ids occur more than once")
     if not found:
-        return "audio hashes (content_sha256) were changed"
+        return "audio hashes (content_sha256) or segments were changed"
     return "; ".join(found[:show]) + (f"; and {len(found) - show} more" if len(found) > show else "")
 
 

@@ -32,7 +32,11 @@ SCHEMA = pa.schema([
     ("orig_codec", pa.string()), ("orig_sample_rate", pa.int64()), ("orig_channels", pa.int64()),
     ("orig_bit_rate", pa.int64()), ("orig_duration_s", pa.float64()), ("content_sha256", pa.string()),
     ("meta_json", pa.string()), ("stats_json", pa.string()), ("identity", pa.string()),
+    # the row's segments as JSON (sources that give them: spliced songs); absent in journals of earlier versions
+    ("segments_json", pa.string()),
 ])
+#: Columns a journal part or row table written by an earlier version may lack (read back as None).
+OPTIONAL = ("segments_json",)
 #: Columns read back for the split pass (everything but the audio).
 SMALL = [f.name for f in SCHEMA if f.name != "audio_bytes"]
 
@@ -92,6 +96,8 @@ class Staging:
             table = pq.read_table(part, columns=[c for c in SMALL if c in names])
             for row in table.to_pylist():
                 row.setdefault("identity", None)
+                for name in OPTIONAL:
+                    row.setdefault(name, None)
                 rows.append(row)
         return rows
 

@@ -6,6 +6,8 @@ from mom_bench.core.errors import ProtocolError
 from mom_bench.dataset.protocols.families import UNSPECIFIED, DecoderFamily, family_ids, load_vocabulary
 from mom_bench.dataset.protocols.protocol import (
     DEFAULT,
+    DERIVED_KINDS,
+    FROM_BASE,
     LOFO,
     PATH_OPTIONS,
     ROLES,
@@ -23,6 +25,7 @@ from mom_bench.dataset.protocols.protocol import (
     path_of,
 )
 
-__all__ = ["DEFAULT", "LOFO", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "UNSPECIFIED", "BenchmarkProtocol",
+__all__ = ["DEFAULT", "DERIVED_KINDS", "FROM_BASE",
+           "LOFO", "PATH_OPTIONS", "ROLES", "SCHEMA", "SOURCE_KINDS", "UNSPECIFIED", "BenchmarkProtocol",
            "DecoderFamily", "FromProtocolFile", "Generator", "ProtocolError", "RealSource", "base_name",
            "family_ids", "hold_out", "load", "load_vocabulary", "names", "parse", "path_of"]

@@ -62,7 +62,8 @@ SCHEMA: dict[str, Any] = {
                                   "official": {"type": ["object", "null"], "required": ["reals", "fakes_id"],
                                                "additionalProperties": False,
                                                "properties": {"reals": _WEIGHTS, "fakes_id": _WEIGHTS}}}},
-        "generators": {"type": "array", "minItems": 1, "items": {
+        # FROM_BASE for a source kind that makes its rows from another build (DERIVED_KINDS): that build's
+        "generators": {"type": ["array", "string"], "minItems": 1, "items": {
             "type": "object", "required": ["id", "name", "family", "role"], "additionalProperties": False,
             "properties": {"id": _STRING, "name": _STRING, "family": _STRING, "role": {"enum": list(ROLES)},
                            # how the generator makes its waveform: an id of the decoder-family vocabulary
@@ -71,7 +72,7 @@ SCHEMA: dict[str, Any] = {
                            # the generator's version or release as its makers name it (e.g. chirp-v3.5)
                            "release": _STRING,
                            **{k: v for k, v in _SOURCE_DETAILS.items() if k not in ("manifest", "youtube_only")}}}},
-        "reals": {"type": "array", "minItems": 1, "items": {
+        "reals": {"type": ["array", "string"], "minItems": 1, "items": {
             "type": "object", "required": ["id", "name"], "additionalProperties": False,
             "properties": {"id": _ANY, "name": _ANY, "group_by": {"type": ["array", "null"], "items": _STRING},
                            **{k: v for k, v in _SOURCE_DETAILS.items()
@@ -90,12 +91,19 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "fakemusiccaps": "FakeMusicCaps: per-generator folders of a Zenodo zip, MusicCaps reals from your own copies",
     "ai-openbmat": "AI-OpenBMAT: paired AI and human excerpts of a Zenodo zip",
     "echoes": "the Echoes release: one zip with a manifest CSV (Hub or local), FMA reals from the user's folder",
+    "splice": "songs spliced from the rows of another build (`--from DIR`): partial fakes with their segments",
 }, error=ProtocolError)
+
+#: ``generators: from-base`` / ``reals: from-base``: the generators and real sources are those of the build the
+#: source makes its rows from; allowed only for the source kinds in :data:`DERIVED_KINDS`, whose source object
+#: then gives the whole protocol (``derived_protocol()``) once it has opened that build.
+FROM_BASE = "from-base"
+DERIVED_KINDS = ("splice",)
 
 
 #: Source options that name files or folders. Written in a protocol file they are not trusted (a protocol
 #: from elsewhere must not make the builder read any file of the machine): see :class:`FromProtocolFile`.
-PATH_OPTIONS = ("csv", "root", "reals")
+PATH_OPTIONS = ("csv", "root", "reals", "base")
 
 
 class FromProtocolFile(str):
@@ -329,10 +337,18 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
                     "fakes_id": _weights(f"{f}: splits.official.fakes_id", off["fakes_id"],
                                          ID_SPLITS)}
 
-    if not isinstance(raw["generators"], list) or not raw["generators"]:
+    derived = source["kind"] in DERIVED_KINDS
+    for key in ("generators", "reals"):
+        if derived and raw[key] != FROM_BASE:
+            raise ProtocolError(f"{f}: {key}: a {source['kind']} benchmark takes them from the build it is made from: "
+                                f"write {key}: {FROM_BASE}")
+        if not derived and raw[key] == FROM_BASE:
+            raise ProtocolError(f"{f}: {key}: {FROM_BASE} needs a source kind that is made from another build "
+                                f"({', '.join(DERIVED_KINDS)}), not {source['kind']!r}")
+    if not derived and (not isinstance(raw["generators"], list) or not raw["generators"]):
         raise ProtocolError(f"{f}: generators: expected a non-empty list")
     generators, seen = [], set()
-    for i, g in enumerate(raw["generators"]):
+    for i, g in enumerate(raw["generators"] if not derived else []):
         where = f"{f}: generators[{i}]"
         g = loader.keys(where, g, shape["generators"]["items"], ProtocolError)
         for key in ("id", "name", "family"):
@@ -351,10 +367,10 @@ def parse(raw: Any, path: Path | str = "<protocol>") -> BenchmarkProtocol:
         generators.append(Generator(g["id"], g["name"], g["family"], g["role"],
                                     {k: v for k, v in g.items() if k not in ("id", "name", "family", "role")}))
 
-    if not isinstance(raw["reals"], list) or not raw["reals"]:
+    if not derived and (not isinstance(raw["reals"], list) or not raw["reals"]):
         raise ProtocolError(f"{f}: reals: expected a non-empty list")
     reals = []
-    for i, r in enumerate(raw["reals"]):
+    for i, r in enumerate(raw["reals"] if not derived else []):
         where = f"{f}: reals[{i}]"
         r = loader.keys(where, r, shape["reals"]["items"], ProtocolError)
         group_by = r.get("group_by") or []

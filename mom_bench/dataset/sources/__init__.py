@@ -30,6 +30,8 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "mom": "mom_bench.dataset.sources.mom:MomSource",
     "sonics": "mom_bench.dataset.sources.sonics:SonicsSource",
     "mom-mini": "mom_bench.dataset.sources.mom_mini:MomMiniSource",
+    # songs spliced from the rows of another build (partial fakes, with segments)
+    "splice": "mom_bench.dataset.sources.splice:SpliceSource",
     # rows listed in a CSV next to local files: custom benchmarks and tests
     "csv": "mom_bench.dataset.sources.csvsource:CsvSource",
     "fakemusiccaps": "mom_bench.dataset.sources.fakemusiccaps:FakeMusicCapsSource",

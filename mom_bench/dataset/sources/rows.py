@@ -39,12 +39,17 @@ class SourceRow:
     # mtime_ns). The fields and the stamp are the row's identity: a later build of the same command redoes
     # a row whose identity changed and keeps the others.
     stamp: str | None = None
+    # Where in the song the AI is (``mom_bench.core.segments.Segment`` s tiling the audio the fetch gives), for
+    # a source that knows it (a spliced song); None: one whole-file segment of the row's label and generator.
+    segments: tuple | None = None
 
 
 def row_identity(row: SourceRow) -> str:
     """A short hash of every listed field of ``row`` and its stamp (not ``fetch``): equal identities mean the
     builder may reuse what it made of the row before."""
     fields = [row.id, row.label, row.generator, row.source, row.group_key, row.meta or {}, row.split, row.stamp]
+    if row.segments is not None:  # appended only when given, so the rows of every earlier build keep their identity
+        fields.append([list(s) for s in row.segments])
     text = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
