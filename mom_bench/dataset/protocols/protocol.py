@@ -87,6 +87,8 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "sonics": "the SONICS release: its CSV files and audio folders",
     "mom-mini": "shipped real excerpts and fakes generated offline from them",
     "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
+    "aime": "AIME's Parquet shards with the audio in their cells (reals included), from the Hub or a local copy",
+    "artifactbench": "ArtifactBench's manifests and Parquet shards of AI tracks; its reals from your own copies",
 }, error=ProtocolError)
 
 

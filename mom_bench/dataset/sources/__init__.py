@@ -32,6 +32,8 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "mom-mini": "mom_bench.dataset.sources.mom_mini:MomMiniSource",
     # rows listed in a CSV next to local files: custom benchmarks and tests
     "csv": "mom_bench.dataset.sources.csvsource:CsvSource",
+    "aime": "mom_bench.dataset.sources.aime:AimeSource",
+    "artifactbench": "mom_bench.dataset.sources.artifactbench:ArtifactBenchSource",
 }, error=ProtocolError)
 
 
