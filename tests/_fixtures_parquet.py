@@ -240,3 +240,49 @@ def ab_reals_folder(folder: Path, skip: int = 1) -> Path:
         ext = "mp3" if source == "fma_hardneg" else "wav"
         write_audio(folder / source / f"{uid}.{ext}", signal("real", SECONDS, 500 + i), RATE)
     return folder
+
+
+# --------------------------------------------------------------------------------------------------
+# MUSIC8K: <generator folder>/<item id>.mp3 or <folder>/<item id>/<name>.mp3, metadata/ CSV and JSONL
+
+M8K_REVISION = "05232438ba76a7bc55cbebfdc6d5f4011c980bba"
+# folder -> (fixture signal, per-item sub-folders)
+M8K_FOLDERS = {"acestep1.5": ("gen_a", False), "mureka_v9": ("gen_b", False), "heartmula": ("gen_ood", True)}
+M8K_SPLITS = {"train": 2, "validation": 1, "test_id": 1, "test_ood": 2}
+
+
+@functools.lru_cache(maxsize=1)
+def m8k_items() -> list[tuple[str, str]]:
+    """(item id with leading zeros, split) of the fixture's items, spread over every split."""
+    return prompts_by_split("music8k", M8K_SPLITS, lambda i: (f"{i * 7:05d}", f"music8k:item={i * 7:05d}"))
+
+
+def m8k_corrupt() -> str:
+    """Repo path of the MP3 holding garbage: a Mureka render of a train item."""
+    return f"mureka_v9/{next(i for i, s in m8k_items() if s == 'train')}.mp3"
+
+
+def m8k_repo() -> dict[str, bytes]:
+    files = {**JUNK, "mureka_v9/.DS_Store": b"\0\0\0\1Bud1"}
+    seed = 0
+    for folder, (kind, nested) in M8K_FOLDERS.items():
+        for item, _split in m8k_items():
+            seed += 1
+            rel = f"{folder}/{item}/{item}.mp3" if nested else f"{folder}/{item}.mp3"
+            files[rel] = b"ID3\x03\x00garbage" + bytes(200) if rel == m8k_corrupt() else encoded(kind, seed, "mp3")
+    lines = ["id,artist,lyrics"] + [f'{item},Artist {k},"la la, la"' for k, (item, _) in enumerate(m8k_items())]
+    files["metadata/pop_1000_unique_artist.csv"] = ("\n".join(lines) + "\n").encode()
+    files["metadata/songs_musiccaps.jsonl"] = b"".join(
+        dumps({"id": item, "lyrics": "", "caption": f"a calm piece {k}"}) + b"\n"
+        for k, (item, _) in enumerate(m8k_items()[:2]))
+    return files
+
+
+def m8k_reals_folder(folder: Path, skip: int = 1) -> Path:
+    """Your copies of the pop items' reference songs, named ``<item id>.wav``; the last ``skip`` left out."""
+    from tests._build_fixtures import write_audio
+
+    items = m8k_items()
+    for k, (item, _split) in enumerate(items[:len(items) - skip]):
+        write_audio(folder / f"{item}.wav", signal("real", SECONDS, 900 + k), RATE)
+    return folder

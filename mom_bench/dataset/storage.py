@@ -50,7 +50,7 @@ _FALLBACK_SECONDS_PER_BYTE = 8 / 32_000
 FIRST_SECONDS_ALTERNATIVE = 90.0
 #: Source kinds whose ``fetch`` only finds a file that is already on the disk (no download, no synthesis),
 #: so the preflight may call it. A MoM source counts only without ``--download``.
-_LOOKUP_KINDS = {"csv", "sonics"}
+_LOOKUP_KINDS = {"csv", "sonics", "music8k"}
 
 
 def free_bytes(path: str | Path) -> int:

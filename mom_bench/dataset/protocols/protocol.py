@@ -89,6 +89,7 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "csv": "rows listed in a CSV next to local files: custom benchmarks and tests",
     "aime": "AIME's Parquet shards with the audio in their cells (reals included), from the Hub or a local copy",
     "artifactbench": "ArtifactBench's manifests and Parquet shards of AI tracks; its reals from your own copies",
+    "music8k": "MUSIC8K's MP3 folders per generator and item metadata, from the Hub or a local copy",
 }, error=ProtocolError)
 
 

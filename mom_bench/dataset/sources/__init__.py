@@ -34,6 +34,7 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "csv": "mom_bench.dataset.sources.csvsource:CsvSource",
     "aime": "mom_bench.dataset.sources.aime:AimeSource",
     "artifactbench": "mom_bench.dataset.sources.artifactbench:ArtifactBenchSource",
+    "music8k": "mom_bench.dataset.sources.music8k:Music8kSource",
 }, error=ProtocolError)
 
 

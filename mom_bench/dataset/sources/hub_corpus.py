@@ -127,24 +127,26 @@ class HubCorpus:
             return {p: -1 for p in self.expected if folder is None or p.startswith(folder.rstrip("/") + "/")}
         return dict(sorted(out.items()))
 
-    def fetch(self, files: dict[str, int], *, include: Sequence[str] = ()) -> dict[str, Path]:
+    def fetch(self, files: dict[str, int], *, include: Sequence[str] = (), complete: bool = True) -> dict[str, Path]:
         """The local paths of repo ``files`` (path -> published size, -1 unknown), fetched into the Hugging Face
         cache after the disk preflight; offline, :class:`CorpusFilesMissing` lists what the cache lacks and the
-        command (``include``: the patterns it fetches when the list is long)."""
+        command (``include``: the patterns it fetches when the list is long, or always when ``files`` is not
+        ``complete``: offline only part of what a build needs can be named)."""
         from huggingface_hub import constants
 
         lacking = missing_from_cache(self.repo, list(files), self.revision, repo_type="dataset")
         if lacking and settings.offline():
             more = f" and {len(lacking) - _NAMED} more" if len(lacking) > _NAMED else ""
             named = ", ".join(lacking[:_NAMED]) + more
-            if len(lacking) <= _NAMED or not include:
+            if (len(lacking) <= _NAMED and complete) or not include:
                 command = fetch_command(self.repo, self.revision, lacking, repo_type="dataset")
             else:
                 command = " ".join([fetch_command(self.repo, self.revision, (), repo_type="dataset"),
                                     *(f"--include '{p}'" for p in include)])
             raise CorpusFilesMissing(
                 f"{self.name}: HF_HUB_OFFLINE is set and the local Hugging Face cache lacks {len(lacking)} file(s) of "
-                f"{self.repo}: {named}. Fetch them where there is network with `{command}` (then they are found "
+                f"{self.repo}: {named}{'' if complete else ' (and the audio files, which cannot be listed offline)'}. "
+                f"Fetch them where there is network with `{command}` (then they are found "
                 "offline), or pass --root with a local copy of the repo.")
         need = sum(max(0, files[p]) for p in lacking)
         cache = Path(constants.HF_HUB_CACHE)
