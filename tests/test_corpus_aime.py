@@ -124,3 +124,27 @@ def test_download_fetches_only_the_chosen_shards_and_offline_names_the_missing_o
     assert "train-00002-of-00210.parquet" in offline.stderr
     assert (f"hf download disco-eth/AIME data/train-00002-of-00210.parquet --repo-type dataset --revision "
             f"{AIME_REVISION}") in offline.stderr
+
+
+def test_the_cell_reader_serves_rows_in_any_order_and_names_an_empty_cell(tmp_path):
+    import pyarrow as pa
+
+    from mom_bench.core.errors import AudioError
+    from mom_bench.dataset.sources.parquet_cells import CellReader, Readers
+
+    cells = [None if i == 33 else f"cell {i:03d}".encode() * 50 for i in range(60)]
+    table = pa.table({"audio": pa.array([{"bytes": c, "path": f"p{i}"} for i, c in enumerate(cells)],
+                                        pa.struct([("bytes", pa.binary()), ("path", pa.string())]))})
+    path = tmp_path / "cells.parquet"
+    pq.write_table(table, path, row_group_size=7)
+    reader = CellReader(path, "audio", "bytes")
+    order = [i for i in range(60) if i != 33] + [0, 59, 5, 58, 14]  # in order, then behind the kept batches
+    assert all(reader.get(i, f"row{i}") == cells[i] for i in order)
+    with pytest.raises(AudioError, match="empty audio cell"):
+        reader.get(33, "row33")
+    readers = Readers("audio", "bytes")
+    other = tmp_path / "other.parquet"
+    pq.write_table(table.slice(0, 10), other, row_group_size=4)
+    # a late fetch of the first file's last rows after the second file was started is served from its kept batches
+    assert [readers.get(path, 58, "a"), readers.get(other, 0, "b"), readers.get(path, 59, "c")] == [
+        cells[58], cells[0], cells[59]]

@@ -1,12 +1,14 @@
-"""Audio bytes stored in the cells of Parquet files, read a few rows at a time.
+"""Audio bytes stored in the cells of Parquet files, read one row group at a time.
 
 Corpora on the Hub embed each song's encoded file in a binary cell (a ``bytes`` column, or the ``bytes`` field of
-a ``datasets.Audio`` struct). Their row groups can be far larger than memory should hold (AIME's are about
-631 MiB), so a shard is never read whole: its small columns are read once to list the rows
-(:func:`small_columns`), and the audio column is streamed batch by batch in row order (:class:`CellReader`),
-keeping only the last few batches. The builder fetches rows from a thread pool in listing order, a few rows
-ahead, so a source lists a shard's rows in file order and each fetch finds its row in a batch already read or
-in the next ones; only a fetch further back than the kept batches re-opens the stream at its row group.
+a ``datasets.Audio`` struct), and a shard can be several GB. A shard is never read whole: its small columns are
+read once to list the rows (:func:`small_columns`), and the audio column alone is streamed in row order
+(:class:`CellReader`), keeping only the last few batches. pyarrow decodes a row group's column chunk whole before
+it slices it into batches, so the memory a reader holds is bounded by its current row group (a few times its size
+at the peak; the data cards give measured figures), not by the shard. The builder fetches rows from a thread pool
+in listing order, a few rows ahead, so a source lists a shard's rows in file order and each fetch finds its row in
+a batch already read or in the next ones; only a fetch further back than the kept batches streams again from its
+row group.
 
 A cell that is null or empty is that row's :class:`AudioError` (reported ``unusable`` with the row); bytes that
 do not decode are caught by the builder's decoder the same way. pyarrow is imported inside the functions.
@@ -23,7 +25,7 @@ from mom_bench.core.errors import AudioError, CorpusFilesMissing
 #: Rows per streamed batch, and batches kept: more than the builder's fetch window (twice its concurrency).
 BATCH_ROWS = 8
 KEEP_BATCHES = 6
-#: Bytes pyarrow buffers per column chunk while streaming (it never reads a whole row group's chunk at once).
+#: Bytes pyarrow buffers per read from the file (reads are buffered rather than one per page).
 _BUFFER = 1 << 20
 
 
@@ -58,7 +60,9 @@ def small_columns(path: Path, columns: list[str], optional: tuple[str, ...] = ()
 
 
 class Readers:
-    """One :class:`CellReader` per file, at most ``keep`` open (a build reads the shards one after another)."""
+    """One :class:`CellReader` per file, at most ``keep`` open (a build reads the shards one after another). When a
+    file is asked for after another, the others drop their stream (its row group) and keep their last batches, which
+    serve the late fetches of their last rows."""
 
     def __init__(self, column: str, field: str | None = None, keep: int = 2):
         self.column, self.field, self.keep = column, field, keep
@@ -67,7 +71,11 @@ class Readers:
 
     def get(self, path: Path, index: int, row: str) -> bytes:
         with self._lock:
+            latest = next(reversed(self._open), None)
             reader = self._open.pop(path, None) or CellReader(path, self.column, self.field)
+            if latest is not None and latest != path:
+                for other in self._open.values():
+                    other.release()
             self._open[path] = reader  # most recent last
             while len(self._open) > self.keep:
                 self._open.pop(next(iter(self._open))).close()
@@ -142,6 +150,11 @@ class CellReader:
             if start <= index < start + len(cells):
                 return (cells[index - start],)
         return None
+
+    def release(self) -> None:
+        """Drop the stream (the row group pyarrow holds), keeping the last batches."""
+        with self._lock:
+            self._stream = None
 
     def close(self) -> None:
         with self._lock:
