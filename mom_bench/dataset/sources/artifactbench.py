@@ -34,7 +34,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from mom_bench.core import settings
 from mom_bench.core.errors import CorpusFilesMissing, ManifestError, ProtocolError
+from mom_bench.core.hub_files import missing_from_cache
 from mom_bench.core.splits import TEST_ID, TEST_OOD, TRAIN, VALIDATION
 from mom_bench.dataset.sources.aime import row_id
 from mom_bench.dataset.sources.hub_corpus import hub_corpus, local_option, select_indices
@@ -123,6 +125,9 @@ class ArtifactBenchSource:
                         {Path(q).name for q in shards})}
             if manifest not in listed and local[manifest] is None:
                 want[manifest] = -1
+            if settings.offline() and v2_name in want and not (self.official and self.which == "v2") and \
+                    missing_from_cache(self.corpus.repo, [v2_name], self.corpus.revision, repo_type="dataset"):
+                del want[v2_name]  # optional metadata: offline, its absence from the cache is no error
             got = self.corpus.fetch(want, include=[f"{folder}/*.parquet", manifest, v2_name])
             for key in (manifest, v2_name):
                 local[key] = local.get(key) or got.pop(key, None)
