@@ -21,7 +21,7 @@ from mom_bench.report.metrics import schema as results_schema
 
 #: The decoder classes of the 2026 generalisation study (its data/decoder_classes.csv) that occur in its tables.
 STUDY_CLASSES = {"rvq_encodec", "rvq_xcodec", "continuous_vae", "mel_vae_hifigan", "griffin_lim", "non_neural",
-                 "unknown_proprietary"}
+                 "unknown_proprietary", "hybrid_rvq_flow"}
 
 
 def test_the_vocabulary_loads_and_maps_onto_the_study_classes():

@@ -51,7 +51,7 @@ FIRST_SECONDS_ALTERNATIVE = 90.0
 #: Source kinds whose ``fetch`` only finds a file that is already on the disk (no download, no synthesis),
 #: so the preflight may call it (or whose fetch of an archive member or Hub part offers ``known_input`` instead).
 #: A MoM source counts only without ``--download``.
-_LOOKUP_KINDS = {"csv", "sonics", "echoes"}
+_LOOKUP_KINDS = {"csv", "sonics", "echoes", "music8k"}
 
 
 def free_bytes(path: str | Path) -> int:

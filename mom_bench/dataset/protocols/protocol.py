@@ -92,6 +92,9 @@ SOURCE_KINDS: Registry[str] = Registry("kind", {
     "ai-openbmat": "AI-OpenBMAT: paired AI and human excerpts of a Zenodo zip",
     "echoes": "the Echoes release: one zip with a manifest CSV (Hub or local), FMA reals from the user's folder",
     "splice": "songs spliced from the rows of another build (`--from DIR`): partial fakes with their segments",
+    "aime": "AIME's Parquet shards with the audio in their cells (reals included), from the Hub or a local copy",
+    "artifactbench": "ArtifactBench's manifests and Parquet shards of AI tracks; its reals from your own copies",
+    "music8k": "MUSIC8K's MP3 folders per generator and item metadata, from the Hub or a local copy",
 }, error=ProtocolError)
 
 #: ``generators: from-base`` / ``reals: from-base``: the generators and real sources are those of the build the

@@ -37,6 +37,9 @@ SOURCE_CLASSES: Registry[str] = Registry("source kind", {
     "fakemusiccaps": "mom_bench.dataset.sources.fakemusiccaps:FakeMusicCapsSource",
     "ai-openbmat": "mom_bench.dataset.sources.ai_openbmat:AiOpenBmatSource",
     "echoes": "mom_bench.dataset.sources.echoes:EchoesSource",
+    "aime": "mom_bench.dataset.sources.aime:AimeSource",
+    "artifactbench": "mom_bench.dataset.sources.artifactbench:ArtifactBenchSource",
+    "music8k": "mom_bench.dataset.sources.music8k:Music8kSource",
 }, error=ProtocolError)
 
 
