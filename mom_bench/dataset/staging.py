@@ -31,6 +31,8 @@ SCHEMA = pa.schema([
     ("audio_bytes", pa.binary()), ("audio_path", pa.string()), ("duration_s", pa.float64()),
     ("orig_codec", pa.string()), ("orig_sample_rate", pa.int64()), ("orig_channels", pa.int64()),
     ("orig_bit_rate", pa.int64()), ("orig_duration_s", pa.float64()), ("content_sha256", pa.string()),
+    # lineage and shortcut columns (mom_bench.dataset.lineage); parts written before them lack them
+    ("orig_bytes", pa.int64()), ("pcm16k_sha256", pa.string()), ("pcm16k_print", pa.binary()),
     ("meta_json", pa.string()), ("stats_json", pa.string()), ("identity", pa.string()),
 ])
 #: Columns read back for the split pass (everything but the audio).

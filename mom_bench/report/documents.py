@@ -584,6 +584,33 @@ class ShortcutCheck(TypedDict, total=False):
     error: str
 
 
+class MetadataShortcuts(TypedDict, total=False):
+    """mom_bench.dataset.shortcut.metadata_shortcuts: input files and ids that tell a generator from the reals."""
+
+    separates_at: float
+    min_rows: int
+    constant_share: float
+    columns: list[str]
+    constant_size: list[dict[str, Any]]
+    separating: list[dict[str, Any]]
+    findings: list[str]
+    skipped: str
+    error: str
+
+
+class BuildOverlap(TypedDict):
+    """mom_bench.dataset.lineage.Overlap.to_json: rows of this build that another local build holds too."""
+
+    build: str
+    folder: NotRequired[str]
+    exact: int
+    near: int
+    near_checked: bool
+    exact_ids: dict[str, str]  # this build's id -> the other build's id
+    near_ids: dict[str, dict[str, Any]]  # this build's id -> {"id": the other's id, "ber": bit error rate}
+    error: NotRequired[str]  # the other build could not be read
+
+
 class ShardFile(TypedDict):
     file: str  # "data/<split>-NNNNN.parquet"
     rows: int
@@ -622,6 +649,9 @@ class BuildReport(TypedDict):
     counts: BuildCounts
     leakage_audit: LeakageAudit
     shortcut_check: ShortcutCheck
+    # builds before these checks existed lack them
+    metadata_shortcuts: NotRequired[MetadataShortcuts]
+    overlap: NotRequired[list[BuildOverlap]]
     files: dict[str, list[ShardFile]]  # split -> shards
     rows: list[BuildRow]
 
