@@ -319,6 +319,10 @@ class MatrixCell(MatrixCellMetrics):
     excluded_overlap: Annotated[int, {"minimum": 0, "description":
                                       "test rows left out because the training set trained or validated on them "
                                       "(same id, or same group of the same base build)"}]
+    # only with matrix --exclude-overlap
+    excluded_content_overlap: NotRequired[Annotated[int, {
+        "minimum": 0, "description": "further test rows left out because the training set's train or validation "
+                                     "split holds their audio (exact hashes or near-duplicate fingerprints)"}]]
     predictions: Annotated[Name, {"description": "the cell's predictions, relative to the matrix folder"}]
     predictions_sha256: Annotated[str, {"pattern": _SHA256}]
     seconds: Annotated[float, {"minimum": 0, "description": "scoring and metrics of this cell in the run that made it"}]
@@ -397,6 +401,10 @@ class BenchmarkInfo(TypedDict):
     # absent in older results
     calibration_split: NotRequired[Annotated[str | None, {
         "minLength": 1, "description": "the split scored to choose the frozen thresholds; null: none"}]]
+    # only when asked for (evaluate --exclude-overlap-with)
+    excluded_overlap: NotRequired[Annotated[dict[str, Any], {
+        "description": "test rows left out because another build's train or validation split holds their audio: "
+                       "builds, rows, by_split, exact, near, near_checked, rule"}]]
 
 
 class TrainingSummary(TypedDict):
