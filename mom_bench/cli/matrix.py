@@ -51,7 +51,8 @@ from mom_bench.cli.options import comma_list, device_option, num_workers_option
 @num_workers_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def matrix_cmd(model_name, train_sets, test_sets, folds, keep_base, exclude_overlap, by_pool, test_splits, out, epochs,
-               train_seed, config_file, fold_seed, n_bootstrap, seed, threshold, batch_size, precision, device, num_workers, quiet):
+               train_seed, config_file, fold_seed, n_bootstrap, seed, threshold, batch_size, precision, device,
+               num_workers, quiet):
     """Train one detector on each training set and score it on each test set, with the thresholds chosen on
     the training set's own validation split carried unchanged: the cross-corpus protocol.
 
