@@ -49,6 +49,19 @@ _BUCKET_CAP = 64
 COLUMNS = ("id", "split", "content_sha256", "pcm16k_sha256", "pcm16k_print")
 
 
+def head(samples: Any) -> Any:
+    """The part of a decoding at :data:`RATE` that the hash and the fingerprint are made from: the first
+    :data:`SECONDS` s without trailing exact zeros (a song shorter than that comes padded from a ``first`` clip,
+    or not, depending on how it was decoded; its digital silence at the end is no content either way).
+
+    >>> head(np.array([0.5, 0.0, 0.25, 0.0, 0.0])).tolist()
+    [0.5, 0.0, 0.25]
+    """
+    x = samples[: int(SECONDS * RATE)]
+    nonzero = np.flatnonzero(np.asarray(x) != 0)
+    return x[: int(nonzero[-1]) + 1] if nonzero.size else x[:0]
+
+
 def pcm16k_sha256(samples: np.ndarray) -> str:
     """sha256 of ``samples`` (mono float at :data:`RATE`, first :data:`SECONDS` s) on the 16-bit grid.
 

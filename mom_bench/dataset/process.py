@@ -88,7 +88,7 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         store_rate = rate if keep_original else sample_rate
         samples = A.resample(wave, rate, store_rate)
         ext = ".flac"
-        at16k = A.resample(wave[: int(lineage.SECONDS * rate)], rate, lineage.RATE)
+        at16k = lineage.head(A.resample(wave[: int((lineage.SECONDS + 1) * rate)], rate, lineage.RATE))
     else:
         decoded = A.load(fetched, sample_rate=sample_rate, name=row_id)
         info, samples, store_rate = decoded.info, decoded.samples, sample_rate
@@ -96,9 +96,8 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         orig_bytes = Path(fetched).stat().st_size if isinstance(fetched, (str, Path)) else len(fetched)
         # the lineage columns come from the input decoded at a fixed rate, whatever rate this build stores; a
         # second past the hashed length is decoded so that the resampler's end never touches the hashed part
-        at16k = (samples if sample_rate == lineage.RATE else A.load(
-            fetched, sample_rate=lineage.RATE, clip=A.first(lineage.SECONDS + 1), name=row_id).samples
-        )[: int(lineage.SECONDS * lineage.RATE)]
+        at16k = lineage.head(samples if sample_rate == lineage.RATE else A.load(
+            fetched, sample_rate=lineage.RATE, clip=A.first(lineage.SECONDS + 1), name=row_id).samples)
         if keep_original:
             original = Path(fetched).read_bytes() if isinstance(fetched, (str, Path)) else bytes(fetched)
             if max_seconds is not None:
