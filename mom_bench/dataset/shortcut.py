@@ -189,8 +189,8 @@ def metadata_shortcuts(rows: list[dict]) -> dict:
     generator of at least :data:`MIN_ROWS` fakes against all reals (at least :data:`MIN_ROWS`):
 
     - ``constant_size``: at least :data:`CONSTANT_SHARE` of the generator's input files have one byte size that
-      under half of the reals have (a generator that pads or cuts every file to one length, e.g. MoM's
-      DiffRhythm MP3s);
+      under half of the reals have (a generator that pads or cuts every file to one length and encodes it at a
+      constant bit rate);
     - ``separating``: one column alone, a rule per value of a format column (codec, rate, channels) or one
       threshold on a number (bit rate, duration, file size, the id's length or its last number once the
       generator, source and the words real/fake are taken out of it), reaches a balanced accuracy of
