@@ -683,7 +683,7 @@ def overlap_with(build: read.Build, others: list[str | Path] | tuple[str | Path,
                                   f"(no {read.REPORT_NAME})")
         found = lineage.overlap(mine, lineage.read_build(path).only((TRAIN, VALIDATION)))
         summary["builds"].append(str(path))
-        summary["exact"] += len(found.exact)
+        summary["exact"] += len(set(found.exact) - dropped)  # a row found in two builds counts once
         summary["near"] += len(set(found.near) - dropped)
         summary["near_checked"] = summary["near_checked"] and found.near_checked
         dropped |= found.ids
