@@ -257,8 +257,10 @@ def test_the_list_gives_each_benchmark_its_licence_and_host_within_120_columns()
         p = protocols.load(name)
         at = next(n for n, line in enumerate(lines) if line.startswith(f"{name} {p.version}"))
         entry = "\n".join(lines[at + 1: at + 5])
-        assert f"licence: {p.license}" in entry and f"host: {p.host}" in entry.replace("\n        ", " ")
+        host = p.host or "(the protocol does not say)"
+        assert f"licence: {p.license}" in entry and f"host: {host}" in entry.replace("\n        ", " ")
     assert "host: hf-dataset:anonymous2212/MoM-CLAM-dataset@8d21bdf" in out.output
+    assert "host: shipped in the mom-bench package" in out.output
 
 
 def test_build_help_for_a_benchmark_ends_with_what_to_download():
