@@ -20,25 +20,62 @@ def _source_options(pairs, **named):
     return out
 
 
+#: Width of the benchmark list: each entry's lines are wrapped to it.
+LIST_WIDTH = 120
+
+
 def _list_benchmarks() -> None:
+    import textwrap
+
     from mom_bench.dataset import protocols
 
+    indent = " " * 4
     for name in protocols.names():
         p = protocols.load(name)
         n_ood = sum(g.is_ood for g in p.generators)
         default = "  (default)" if name == protocols.DEFAULT else ""
         gens = (f"{len(p.generators)} generators ({n_ood} OOD)" if p.source_kind not in protocols.DERIVED_KINDS
                 else "the generators of the build it is made from (--from DIR)")
-        click.echo(f"{name:<10} {p.version:<8} {p.title}: {gens}, source {p.source_kind}{default}")
+        click.echo(textwrap.shorten(f"{name} {p.version}{default}: {p.title}", LIST_WIDTH, placeholder=" ..."))
+        details = [f"{gens}, source {p.source_kind}",
+                   f"licence: {p.license}", f"host: {p.host or '(the protocol does not say)'}"]
         if (p.raw.get("variants") or {}).get("hold_out"):
-            click.echo(f"{'':<10} {'':<8} leave-one-family-out variants: "
-                       + ", ".join(f"{name}{protocols.LOFO}{g.id}" for g in p.generators))
+            details.append("leave-one-family-out variants: "
+                           + ", ".join(f"{name}{protocols.LOFO}{g.id}" for g in p.generators))
+        for line in details:
+            click.echo(textwrap.fill(line, LIST_WIDTH, initial_indent=indent, subsequent_indent=indent * 2,
+                                     break_on_hyphens=False))
 
 
-@click.command("build")
-@click.option("--benchmark", "-b", default=None, metavar="NAME",
+class _BuildCommand(click.Command):
+    """`build`, whose help ends with what to download for the benchmark named before ``--help``."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        super().format_epilog(ctx, formatter)
+        name = ctx.params.get("benchmark")
+        if not name:
+            return
+        from mom_bench.core.errors import MomBenchError
+        from mom_bench.dataset import protocols
+
+        try:
+            p = protocols.load(name)
+        except MomBenchError as err:
+            text, host = f"(cannot read benchmark {name!r}: {err})", None
+        else:
+            text, host = p.download or "(the protocol does not say)", p.host
+        formatter.write_paragraph()
+        with formatter.section(f"What to download for {name}"):
+            if host:
+                formatter.write_text(f"Host: {host}")
+            for para in text.strip().split("\n\n"):
+                formatter.write_text(" ".join(para.split()))
+
+
+@click.command("build", cls=_BuildCommand)
+@click.option("--benchmark", "-b", default=None, metavar="NAME", is_eager=True,  # read by --help after it
               help="Benchmark to build (see --list; mom-mini-lofo-<generator> holds that generator out) or a "
-                   "protocol YAML file. Default: mom-mini (offline).")
+                   "protocol YAML file. Default: mom-mini (offline). `-b NAME --help` adds what to download for it.")
 @click.option("--list", "list_only", is_flag=True, help="List the benchmarks and exit.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
@@ -84,10 +121,15 @@ def _list_benchmarks() -> None:
               help="Keep only the first N rows of each source (smoke tests).")
 @click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True,
               help="Parallel fetches (downloads).")
+@click.option("--dedup-against", "dedup_against", multiple=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="Also compare the new build with the build in DIR (repeatable); the builds under "
+                   "$MOM_BENCH_HOME/datasets are always compared. Rows found there too (same audio, same input "
+                   "file, or a near-duplicate fingerprint) are listed under overlap in build_report.json.")
 @click.option("--shard-mb", type=click.IntRange(1), default=256, show_default=True, help="Parquet shard size bound.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite, store, max_seconds, keep_original,
-          no_space_check, root, reals, manifests, download, base, source_option, limit, concurrency, shard_mb, quiet):
+          no_space_check, root, reals, manifests, download, base, source_option, limit, concurrency, dedup_against,
+          shard_mb, quiet):
     """Build a benchmark into a Hugging Face dataset folder with strict splits.
 
     \b
@@ -122,7 +164,8 @@ def build(benchmark, list_only, out, split_mode, num_workers, resume, overwrite,
     result = build_benchmark(benchmark, out, split_mode=split_mode, num_workers=num_workers, resume=resume,
                              overwrite=overwrite, max_seconds=max_seconds, keep_original=keep_original, limit=limit,
                              source_options=opts, fetch_concurrency=concurrency, shard_bytes=shard_mb << 20,
-                             progress=not quiet, store=store, space_check=not no_space_check)
+                             progress=not quiet, store=store, space_check=not no_space_check,
+                             dedup_against=list(dedup_against))
     click.echo(result.summary())
     click.echo(f"report: {result.report_path}")
     if result.n_written:

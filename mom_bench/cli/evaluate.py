@@ -54,13 +54,17 @@ from mom_bench.core.splits import VALIDATION
 @click.option("--transforms", default=None, metavar="NAMES",
               help="With --robustness: comma-separated transform names to run (default: all of the suite; "
                    "clip:<policy> for a clip-length entry).")
+@click.option("--exclude-overlap-with", "exclude_overlap_with", multiple=True, type=click.Path(path_type=Path),
+              metavar="BUILD", help="Leave out test rows whose audio the train or validation split of the build in "
+                                    "BUILD holds too (repeatable; exact or near duplicates, see docs/corpora.md); "
+                                    "results.json counts them.")
 @num_workers_option
 @precision_option
 @num_shards_option
 @shard_index_option
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
-                 no_plots, fake_label, clip, calibration_split, suite, transforms, num_workers, precision, num_shards,
-                 shard_index):
+                 no_plots, fake_label, clip, calibration_split, suite, transforms, exclude_overlap_with, num_workers,
+                 precision, num_shards, shard_index):
     """Score the test splits and write results.json, predictions.csv, results.md and plots.
 
     \b
@@ -103,6 +107,8 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     options = dict(benchmark=benchmark, splits=split_list, out_dir=out, n_bootstrap=n_bootstrap, seed=seed,
                    batch_size=batch_size, device=device, plots=not no_plots, log=click.echo, fake_label=fake_label,
                    clip=clip, calibration_split=None if calibration_split.lower() == "none" else calibration_split)
+    if exclude_overlap_with and suite:
+        raise UserError("--exclude-overlap-with applies to a plain evaluate; run it without --robustness")
     if (num_shards is not None or shard_index is not None) and not suite:
         raise UserError("--num-shards/--shard-index split a robustness run (add --robustness SUITE); a plain "
                         "evaluate splits across torchrun ranks, and `mom-bench extract` shards the features")
@@ -126,7 +132,7 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
                                                        precision=precision, **options)
     else:
         result = mom_bench.evaluate(model_name, checkpoint, data_dir, num_workers=num_workers, precision=precision,
-                                    **options)
+                                    exclude_overlap_with=list(exclude_overlap_with), **options)
         robust = None
     if not main_process():
         return

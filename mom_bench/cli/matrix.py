@@ -22,6 +22,10 @@ from mom_bench.cli.options import comma_list, device_option, num_workers_option
               help="Replace each --train set by its leave-one-family-out (lofo) or leave-one-generator-out (logo) "
                    "folds: count-controlled views made under OUT/folds (see `mom-bench fold --help`).")
 @click.option("--keep-base", is_flag=True, help="With --folds, keep each --train set itself as a row too.")
+@click.option("--exclude-overlap", "exclude_overlap", is_flag=True,
+              help="Also leave out test rows whose audio a training set's train or validation split holds under "
+                   "another id or in another corpus (exact or near duplicates, see docs/corpora.md); each cell "
+                   "counts them (excluded_content_overlap).")
 @click.option("--by-pool", is_flag=True,
               help="Add, for each test set, one column per pool of reals (all its fakes against that pool's reals).")
 @click.option("--test-splits", default=None, metavar="LIST",
@@ -46,8 +50,9 @@ from mom_bench.cli.options import comma_list, device_option, num_workers_option
 @device_option
 @num_workers_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def matrix_cmd(model_name, train_sets, test_sets, folds, keep_base, by_pool, test_splits, out, epochs, train_seed,
-               config_file, fold_seed, n_bootstrap, seed, threshold, batch_size, precision, device, num_workers, quiet):
+def matrix_cmd(model_name, train_sets, test_sets, folds, keep_base, exclude_overlap, by_pool, test_splits, out, epochs,
+               train_seed, config_file, fold_seed, n_bootstrap, seed, threshold, batch_size, precision, device,
+               num_workers, quiet):
     """Train one detector on each training set and score it on each test set, with the thresholds chosen on
     the training set's own validation split carried unchanged: the cross-corpus protocol.
 
@@ -81,7 +86,7 @@ def matrix_cmd(model_name, train_sets, test_sets, folds, keep_base, by_pool, tes
                               train_seed=train_seed, config=config_file, fold_seed=fold_seed,
                               n_bootstrap=n_bootstrap, seed=seed, threshold=threshold, batch_size=batch_size,
                               device=device, num_workers=num_workers, precision=precision, progress=not quiet,
-                              log=click.echo)
+                              log=click.echo, exclude_content_overlap=exclude_overlap)
     if main_process():
         click.echo("")
         click.echo(result.summary())

@@ -34,6 +34,8 @@ class BuildResult:
     audio_fingerprint: str | None = None
     expected_audio_fingerprint: str | None = None  # the protocol's, when built with the protocol's own options
     segments: dict[str, dict] = field(default_factory=dict)  # split -> songs, with AI, AI time share (if segments)
+    metadata_shortcuts: documents.MetadataShortcuts | None = None
+    overlap: list[documents.BuildOverlap] = field(default_factory=list)  # rows other local builds hold too
 
     @property
     def ok(self) -> bool:
@@ -67,6 +69,19 @@ class BuildResult:
             lines.append(f"  {n:>7} x {reason}")
         if len(self.reasons) > 5:
             lines.append(f"  ... {len(self.reasons) - 5} more reasons in {self.report_path}")
+        findings = (self.metadata_shortcuts or {}).get("findings") or []
+        if findings:
+            lines.append(f"  SHORTCUTS: {len(findings)} found in the input files or ids (metadata_shortcuts in the "
+                         "report, 'Shortcuts found in this build' on the data card):")
+            lines += [f"    {f}" for f in findings[:8]]
+            if len(findings) > 8:
+                lines.append(f"    ... {len(findings) - 8} more in the report")
+        for o in self.overlap:
+            if o.get("exact") or o.get("near"):
+                near = f"{o['near']} near duplicates" if o.get("near_checked") else "near duplicates not checked " \
+                    "(a build without fingerprints)"
+                lines.append(f"  overlap with {o['build']} ({o.get('folder', '')}): {o['exact']} rows exact, {near} "
+                             "(ids under overlap in the report; evaluate --exclude-overlap-with drops them)")
         if self.shortcut and self.shortcut.get("warn"):
             lines.append(f"  WARNING: global signal statistics alone separate real from fake (F1 "
                          f"{self.shortcut.get('f1', float('nan')):.2f}, balanced accuracy "
@@ -85,7 +100,8 @@ class BuildResult:
                    reals_by_source=c.get("reals_by_source", {}), real_groups=c.get("real_groups_by_split", {}),
                    audio_fingerprint=rep.get("audio_fingerprint"),
                    expected_audio_fingerprint=rep.get("expected_audio_fingerprint"),
-                   segments=rep.get("segments") or {})
+                   segments=rep.get("segments") or {},
+                   metadata_shortcuts=rep.get("metadata_shortcuts"), overlap=rep.get("overlap") or [])
 
 
 def _digest(lines: list[str]) -> str:

@@ -44,7 +44,7 @@ from mom_bench.core.errors import BuildWriteFailed
 from mom_bench.core.files import LOCK_NAME, ForeignFolder, writer_lock
 from mom_bench.core.rerun import Previous, rerun
 from mom_bench.core.splits import RowStatus
-from mom_bench.dataset import protocols, storage, workers
+from mom_bench.dataset import lineage, protocols, storage, workers
 from mom_bench.dataset.build_report import BuildError, BuildResult, fingerprint
 from mom_bench.dataset.finalize import ROWS_NAME, finalize, read_rows, remove_journal, roll_forward
 from mom_bench.dataset.listing import Listed, list_rows
@@ -148,7 +148,7 @@ def _pipeline(todo, *, num_workers: int, fetch_concurrency: int, proc_kwargs: di
 def _record(row: SourceRow, split: str, result: dict, identity: str) -> dict:
     rec: dict[str, Any] = {k: None for k in ("audio_bytes", "audio_path", "duration_s", "orig_codec",
                                              "orig_sample_rate", "orig_channels", "orig_bit_rate", "orig_duration_s",
-                                             "content_sha256")}
+                                             "content_sha256", "orig_bytes", "pcm16k_sha256", "pcm16k_print")}
     rec.update({k: v for k, v in result.items() if k in rec})
     rec.update(id=row.id, label=int(row.label), generator=row.generator, source=row.source,
                group_key=row.group_key, preassigned=row.split, split=split, status=result["status"],
@@ -375,7 +375,8 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
                     max_seconds: float | None = None, keep_original: bool = False, limit: int | None = None,
                     source_options: dict | None = None, fetch_concurrency: int = 8,
                     shard_bytes: int = 256 << 20, progress: bool = True, keep_staging: bool = False,
-                    journal_every: int = 200, store: str | None = None, space_check: bool = True) -> BuildResult:
+                    journal_every: int = 200, store: str | None = None, space_check: bool = True,
+                    dedup_against: list[str | Path] | tuple[str | Path, ...] = ()) -> BuildResult:
     """Build benchmark ``name`` (default ``mom-mini``) into ``out_dir`` (default
     ``settings.default_dataset_dir(name)``) and return what was written.
 
@@ -400,6 +401,11 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
     that read only the start of each song (CLAM: the first 90 s). ``space_check``: before writing anything,
     estimate the bytes the build needs at its peak and refuse (:class:`mom_bench.dataset.storage.NotEnoughSpace`)
     when the output folder's filesystem has less free (:mod:`mom_bench.dataset.storage`).
+
+    Every finished build under ``$MOM_BENCH_HOME``'s datasets folder, and each build folder of
+    ``dedup_against``, is compared with the new one (:mod:`mom_bench.dataset.lineage`): the rows they hold too,
+    exact or near duplicates, are listed per build under ``overlap`` in the report. A reused build keeps the
+    comparison made when it was written.
     """
     protocol = protocols.load(name or protocols.DEFAULT)
     source = None
@@ -421,6 +427,7 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
                "sample_rate": protocol.sample_rate, "limit": limit,
                "source_options": json.loads(dumps(source_options or {}))}
     check_ours(out)  # before the lock file is made there
+    others = lineage.local_builds(dedup_against, skip=out)
     if source is None:
         source = open_source(protocol, {**(source_options or {}), "split_mode": split_mode})
     listed = list_rows(protocol, source, split_mode, limit)
@@ -442,7 +449,7 @@ def build_benchmark(name: str | None = None, out_dir: str | Path | None = None, 
             return _run(protocol, out, listed, options, plan, num_workers=num_workers,
                         fetch_concurrency=fetch_concurrency, shard_bytes=shard_bytes, progress=progress,
                         keep_staging=keep_staging, journal_every=journal_every, max_seconds=max_seconds,
-                        keep_original=keep_original, space=space)
+                        keep_original=keep_original, space=space, others=others)
         except OSError as err:
             if err.errno not in _OUT_OF_ROOM:
                 raise
@@ -507,7 +514,8 @@ class _Space:
 
 def _run(protocol, out: Path, listed: Listed, options: dict, plan: _Plan, *, num_workers: int,
          fetch_concurrency: int, shard_bytes: int, progress: bool, keep_staging: bool, journal_every: int,
-         max_seconds: float | None, keep_original: bool, space: _Space | None = None) -> BuildResult:
+         max_seconds: float | None, keep_original: bool, space: _Space | None = None,
+         others: list[Path] | None = None) -> BuildResult:
     """Process the rows the journal and the previous build do not already hold, then finalise; ``space``:
     the disk preflight, run on the rows left to make before the journal is touched."""
     from tqdm.auto import tqdm
@@ -549,4 +557,5 @@ def _run(protocol, out: Path, listed: Listed, options: dict, plan: _Plan, *, num
 
     inputs = {"listing_sha256": listed.digest, **({"changes": plan.update} if plan.update else {})}
     return finalize(protocol, out, work, staging, listed, options, shard_bytes=shard_bytes,
-                    keep_staging=keep_staging, progress=progress, carried=plan.carried, inputs=inputs)
+                    keep_staging=keep_staging, progress=progress, carried=plan.carried, inputs=inputs,
+                    dedup_against=others)

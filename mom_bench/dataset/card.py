@@ -124,12 +124,18 @@ OOD generators appear only in `test_ood`. `test_id` holds held-out songs of the 
 
 {sc_text}
 
+## Shortcuts found in this build
+
+{_metadata_text(report.get("metadata_shortcuts"))}
+
 ## Columns
 
 `id`, `audio`, `label`, `label_name`, `split`, `generator`, `generator_name`, `generator_family`, `is_ood`,
 `source`, `group_id`, `duration_s`, `orig_codec`, `orig_sample_rate`, `orig_channels`, `orig_bit_rate`,
 `orig_duration_s` (the input file's format: compare them across generators before trusting a detector),
-`content_sha256` (sha256 of the stored 16-bit PCM){seg_col}, plus source metadata columns.
+`content_sha256` (sha256 of the stored 16-bit PCM), `orig_bytes` (the input file's size), `pcm16k_sha256` and
+`pcm16k_print` (hash and fingerprint of the input's first 30 s at 16 kHz, for finding the same songs in other
+builds){seg_col}, plus source metadata columns.
 
 ## Licence
 
@@ -234,3 +240,21 @@ def _split_rule(protocol, audit: dict) -> str:
     return (f"A group's split comes from sha256(salt `{protocol.salt}`, group key) against fixed weights, so it "
             "never depends on row order and adding rows never moves existing ones. Weights: reals "
             f"{protocol.real_weights}; in-distribution fakes {protocol.fake_id_weights}.")
+
+
+def _metadata_text(ms: dict | None) -> str:
+    """The card's list of shortcuts in the input files and ids (mom_bench.dataset.shortcut.metadata_shortcuts)."""
+    if not ms:
+        return "Not checked (a build made before these checks)."
+    what = (f"Each generator's fakes against the reals, one column at a time: a byte size shared by "
+            f"{ms.get('constant_share', 0.9):.0%} of a generator's input files, and a rule on one of "
+            f"{', '.join(f'`{c}`' for c in ms.get('columns') or [])} alone reaching a balanced accuracy of "
+            f"{ms.get('separates_at', 0.95):g} (generators with at least {ms.get('min_rows', 5)} rows). A detector "
+            "sees only the audio, but the format columns are in the audio (rate, codec, length), and ids that "
+            "encode the generator leak it to any split or join made on them.")
+    if ms.get("error") or ms.get("skipped"):
+        return f"{what}\n\nNot run: {ms.get('error') or ms.get('skipped')}."
+    findings = ms.get("findings") or []
+    if not findings:
+        return f"{what}\n\nNone found."
+    return what + "\n\n" + "\n".join(f"- {f}" for f in findings)

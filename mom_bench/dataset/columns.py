@@ -8,7 +8,7 @@ from mom_bench.core.errors import ColumnClash
 #: Fixed columns, in output order. Source metadata columns follow them.
 FIXED = ("id", "audio", "label", "label_name", "split", "generator", "generator_name", "generator_family",
          "is_ood", "source", "group_id", "duration_s", "orig_codec", "orig_sample_rate", "orig_channels",
-         "orig_bit_rate", "orig_duration_s", "content_sha256")
+         "orig_bit_rate", "orig_duration_s", "content_sha256", "orig_bytes", "pcm16k_sha256", "pcm16k_print")
 
 _ARROW = {
     "id": pa.string(), "label": pa.int64(), "label_name": pa.string(), "split": pa.string(),
@@ -16,6 +16,7 @@ _ARROW = {
     "is_ood": pa.bool_(), "source": pa.string(), "group_id": pa.string(), "duration_s": pa.float64(),
     "orig_codec": pa.string(), "orig_sample_rate": pa.int64(), "orig_channels": pa.int64(),
     "orig_bit_rate": pa.int64(), "orig_duration_s": pa.float64(), "content_sha256": pa.string(),
+    "orig_bytes": pa.int64(), "pcm16k_sha256": pa.string(), "pcm16k_print": pa.binary(),
 }
 
 
@@ -101,4 +102,5 @@ def features(meta_types: dict[str, pa.DataType], sample_rate: int | None = None,
 
 
 def _arrow_to_hf(t: pa.DataType) -> str:
-    return {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool"}[t]
+    return {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool",
+            pa.binary(): "binary"}[t]

@@ -29,7 +29,7 @@ from mom_bench.core.errors import SegmentError
 from mom_bench.core.files import fsync_dir, write_atomic
 from mom_bench.core.segments import TIME_EPS, Segment, check_segments, whole_file
 from mom_bench.core.splits import SPLITS, RowStatus
-from mom_bench.dataset import columns
+from mom_bench.dataset import columns, lineage
 from mom_bench.dataset import splitting as S
 from mom_bench.dataset.build_report import (
     REPORT_SCHEMA_VERSION,
@@ -40,7 +40,7 @@ from mom_bench.dataset.build_report import (
     label_fingerprint,
 )
 from mom_bench.dataset.card import render_card
-from mom_bench.dataset.shortcut import shortcut_check
+from mom_bench.dataset.shortcut import metadata_shortcuts, shortcut_check
 from mom_bench.dataset.staging import OPTIONAL, SCHEMA, fsync_write
 from mom_bench.dataset.staging import dumps as staging_dumps
 
@@ -52,6 +52,8 @@ ROWS_SCHEMA = pa.schema([f for f in SCHEMA if f.name != "audio_bytes"])
 #: A finished build, in the order the swap puts it in place: the report last, as its presence marks a
 #: finished build.
 PUBLISHED = ("data", ROWS_NAME, "splits.csv", "README.md", "build_report.json")
+#: Columns of the row table that builds made by an older mom-bench lack: their rows are kept, without them.
+_LATER_COLUMNS = ("orig_bytes", "pcm16k_sha256", "pcm16k_print")
 
 
 class _ShardWriter:
@@ -107,12 +109,13 @@ class _ShardWriter:
 
 def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *, shard_bytes: int,
              keep_staging: bool, progress: bool, carried: dict[str, dict] | None = None,
-             inputs: dict | None = None):
+             inputs: dict | None = None, dedup_against: list[Path] | None = None):
     """Write the build from the journal (and ``carried``: the previous build's records of rows that did not
     change, id -> record, whose audio is read from ``out/data``), then swap it in for the previous one.
 
     ``inputs`` (what the build was made from: the listing's digest, what changed since the previous build)
-    goes into the report, with how many rows were made (from the journal) and how many kept."""
+    goes into the report, with how many rows were made (from the journal) and how many kept. ``dedup_against``:
+    the finished builds whose rows this one is compared with (:mod:`mom_bench.dataset.lineage`)."""
     carried = carried or {}
     staged, chosen = _select(staging, listed, carried, work)
     written, audit = _split_audit(protocol, staged, listed)
@@ -136,6 +139,7 @@ def finalize(protocol, out: Path, work: Path, staging, listed, options: dict, *,
         report["segments"] = segment_summary(written, metas)
     if protocol.raw.get("base_build"):  # a build made from another build (splice): what it was made from
         report["base_build"] = protocol.raw["base_build"]
+    report["overlap"] = _overlap(written, dedup_against or [])
     card = render_card(protocol, report, feats, split_bytes=shards.arrow_bytes)
 
     _write_rows(publish / ROWS_NAME, staged)
@@ -303,6 +307,9 @@ def _write_shards(folder: Path, rows: Iterator[tuple[dict, dict]], protocol, met
             "orig_sample_rate": r["orig_sample_rate"], "orig_channels": r["orig_channels"],
             "orig_bit_rate": r["orig_bit_rate"], "orig_duration_s": r["orig_duration_s"],
             "content_sha256": r["content_sha256"],
+            # absent from rows kept from a build made before these columns: no lineage data for them
+            "orig_bytes": r.get("orig_bytes"), "pcm16k_sha256": r.get("pcm16k_sha256"),
+            "pcm16k_print": r.get("pcm16k_print"),
         }
         if columns.SEGMENTS in schema.names:
             row[columns.SEGMENTS] = [{"start": a, "end": b, "label": lab, "generator": gen}
@@ -372,6 +379,7 @@ def _report(protocol, options: dict, staged: list[dict], listed, written: list[d
                    "reasons": dict(reasons.most_common())},
         "leakage_audit": audit,
         "shortcut_check": _shortcut(written),
+        "metadata_shortcuts": _metadata_shortcuts(written),
         "files": {s: f for s, f in shards.files.items() if f},
         "rows": row_list,
     }
@@ -407,9 +415,10 @@ def read_rows(out: Path) -> dict[str, dict] | None:
         table = pq.read_table(out / ROWS_NAME)
     except (OSError, pa.ArrowException):
         return None
-    if set(ROWS_SCHEMA.names) - set(table.column_names) - set(OPTIONAL):
+    later = set(OPTIONAL) | set(_LATER_COLUMNS)
+    if set(ROWS_SCHEMA.names) - set(table.column_names) - later:
         return None
-    return {r["id"]: {**dict.fromkeys(OPTIONAL), **r} for r in table.to_pylist()}
+    return {r["id"]: {**dict.fromkeys(later), **r} for r in table.to_pylist()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -467,3 +476,35 @@ def _shortcut(written: list[dict]) -> dict:
                               [r["split"] for r in rows])
     except (ValueError, ArithmeticError) as err:  # sklearn refusing the data (one class, NaN): reported, build goes on
         return {"error": f"{type(err).__name__}: {err}"}
+
+
+def _metadata_shortcuts(written: list[dict]) -> dict:
+    """Input files and ids that tell a generator from the reals (mom_bench.dataset.shortcut.metadata_shortcuts)."""
+    try:
+        return metadata_shortcuts(written)
+    except (ValueError, ArithmeticError) as err:  # reported, build goes on
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def _overlap(written: list[dict], others: list[Path]) -> list[dict]:
+    """Per other build, the rows of this one it holds too (exact and near), for build_report.json."""
+    mine = lineage.Rows.from_records("this build", written)
+    found = []
+    for folder in others:
+        try:
+            theirs = lineage.read_build(folder, _build_name(folder))
+        except (OSError, pa.ArrowException, ValueError) as err:
+            found.append({"build": folder.name, "folder": str(folder), "exact": 0, "near": 0, "near_checked": False,
+                          "exact_ids": {}, "near_ids": {}, "error": f"{type(err).__name__}: {err}"})
+            continue
+        found.append(lineage.overlap(mine, theirs).to_json(str(folder)))
+    return found
+
+
+def _build_name(folder: Path) -> str:
+    """``<benchmark> <version>`` of a build, from its report (the folder's name when it cannot be read)."""
+    try:
+        rep = json.loads((folder / "build_report.json").read_text(encoding="utf-8"))
+        return f"{rep['benchmark']} {rep['benchmark_version']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return folder.name

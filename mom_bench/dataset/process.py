@@ -20,6 +20,7 @@ import torch
 from mom_bench.core import audio as A
 from mom_bench.core.signal_stats import signal_stats
 from mom_bench.core.splits import RowStatus
+from mom_bench.dataset import lineage
 
 
 def _quantise(samples: torch.Tensor) -> tuple[torch.Tensor, bytes]:
@@ -69,6 +70,7 @@ def process(row_id: str, fetched, *, sample_rate: int, max_seconds: float | None
 def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | None, keep_original: bool,
              stats: bool) -> dict[str, Any]:
     original: bytes | None = None
+    orig_bytes: int | None = None
     if isinstance(fetched, tuple):
         wave, rate = fetched
         wave = torch.as_tensor(np.asarray(wave, dtype=np.float32))
@@ -86,10 +88,16 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         store_rate = rate if keep_original else sample_rate
         samples = A.resample(wave, rate, store_rate)
         ext = ".flac"
+        at16k = lineage.head(A.resample(wave[: int((lineage.SECONDS + 1) * rate)], rate, lineage.RATE))
     else:
         decoded = A.load(fetched, sample_rate=sample_rate, name=row_id)
         info, samples, store_rate = decoded.info, decoded.samples, sample_rate
         ext = _ext_of(fetched)
+        orig_bytes = Path(fetched).stat().st_size if isinstance(fetched, (str, Path)) else len(fetched)
+        # the lineage columns come from the input decoded at a fixed rate, whatever rate this build stores; a
+        # second past the hashed length is decoded so that the resampler's end never touches the hashed part
+        at16k = lineage.head(samples if sample_rate == lineage.RATE else A.load(
+            fetched, sample_rate=lineage.RATE, clip=A.first(lineage.SECONDS + 1), name=row_id).samples)
         if keep_original:
             original = Path(fetched).read_bytes() if isinstance(fetched, (str, Path)) else bytes(fetched)
             if max_seconds is not None:
@@ -119,6 +127,9 @@ def _process(row_id: str, fetched: Any, sample_rate: int, max_seconds: float | N
         "orig_bit_rate": info.bit_rate,
         "orig_duration_s": info.duration_s,
         "content_sha256": hashlib.sha256(pcm).hexdigest(),
+        "orig_bytes": orig_bytes,
+        "pcm16k_sha256": lineage.pcm16k_sha256(at16k.numpy()),
+        "pcm16k_print": lineage.fingerprint(at16k.clamp(-1.0, 1.0).numpy()),
         "stats": None,
     }
     if stats:

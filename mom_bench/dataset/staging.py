@@ -31,12 +31,14 @@ SCHEMA = pa.schema([
     ("audio_bytes", pa.binary()), ("audio_path", pa.string()), ("duration_s", pa.float64()),
     ("orig_codec", pa.string()), ("orig_sample_rate", pa.int64()), ("orig_channels", pa.int64()),
     ("orig_bit_rate", pa.int64()), ("orig_duration_s", pa.float64()), ("content_sha256", pa.string()),
+    # lineage and shortcut columns (mom_bench.dataset.lineage); parts written before them lack them
+    ("orig_bytes", pa.int64()), ("pcm16k_sha256", pa.string()), ("pcm16k_print", pa.binary()),
     ("meta_json", pa.string()), ("stats_json", pa.string()), ("identity", pa.string()),
     # the row's segments as JSON (sources that give them: spliced songs); absent in journals of earlier versions
     ("segments_json", pa.string()),
 ])
 #: Columns a journal part or row table written by an earlier version may lack (read back as None).
-OPTIONAL = ("segments_json",)
+OPTIONAL = ("orig_bytes", "pcm16k_sha256", "pcm16k_print", "segments_json")
 #: Columns read back for the split pass (everything but the audio).
 SMALL = [f.name for f in SCHEMA if f.name != "audio_bytes"]
 

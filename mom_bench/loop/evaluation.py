@@ -371,6 +371,7 @@ class EvalConfig:
     calibration_split: str | None = metrics.CALIBRATION_SPLIT
     num_workers: int = 0
     precision: str = "fp32"
+    exclude_overlap_with: list[str | Path] | tuple[str | Path, ...] = ()
 
     def check(self) -> None:
         """Refuse options of the wrong type or range, and a foreign ``out_dir``, before anything is read."""
@@ -535,7 +536,8 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
              batch_size: int = 8, device: str | None = None, progress: bool = True, plots: bool = True,
              log: Callable[[str], None] | None = None, fake_label: str | None = None,
              clip: str | None = None, calibration_split: str | None = metrics.CALIBRATION_SPLIT,
-             num_workers: int = 0, precision: str = "fp32") -> EvalResult:
+             num_workers: int = 0, precision: str = "fp32",
+             exclude_overlap_with: list[str | Path] | tuple[str | Path, ...] = ()) -> EvalResult:
     """Score ``splits`` (default: the test splits the dataset has) and write the results folder
     (default ``<runs>/<benchmark>/<model name>/results``).
 
@@ -552,11 +554,15 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
     ``auto``; :mod:`mom_bench.core.precision`) is recorded in ``results.json``. Under a distributed launcher
     (``torchrun``) every rank scores its block of each split (features into the shared cache), and rank 0
     alone writes the results folder.
+
+    ``exclude_overlap_with``: build folders (e.g. the build a detector was trained on): test rows whose audio
+    their train or validation split holds too (:func:`overlap_with`) are left out of the metrics, and
+    ``results.json`` says how many (``benchmark.excluded_overlap``).
     """
     config = EvalConfig(benchmark=benchmark, splits=splits, out_dir=out_dir, n_bootstrap=n_bootstrap, seed=seed,
                         threshold=threshold, batch_size=batch_size, device=device, progress=progress, plots=plots,
                         log=log, fake_label=fake_label, clip=clip, calibration_split=calibration_split,
-                        num_workers=num_workers, precision=precision)
+                        num_workers=num_workers, precision=precision, exclude_overlap_with=exclude_overlap_with)
     return run(model, config, checkpoint=checkpoint, data_dir=data_dir)
 
 
@@ -606,6 +612,17 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
                              num_workers=runtime.num_workers, precision=precision)
               for s in dict.fromkeys(chosen + ([calibrate] if calibrate else []))}
     predictions = pd.concat([scored[s] for s in chosen], ignore_index=True)
+    excluded = None
+    if config.exclude_overlap_with:
+        dropped, excluded = overlap_with(build, config.exclude_overlap_with)
+        keep = ~predictions["id"].astype(str).isin(dropped)
+        excluded["rows"] = int((~keep).sum())
+        excluded["by_split"] = {s: int(n) for s, n in predictions.loc[~keep, "split"].value_counts().items()}
+        predictions = predictions[keep].reset_index(drop=True)
+        say(f"left out {excluded['rows']} test rows found in {', '.join(excluded['builds'])} "
+            f"({excluded['exact']} exact, {excluded['near']} near duplicates)")
+        if predictions.empty:
+            raise EvaluationError("no test row is left once the rows found in the other builds are left out")
     calibration = scored[calibrate] if calibrate else None
     report = metrics.compute_report(predictions, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed,
                                     decoder_families=build.decoder_families())
@@ -635,6 +652,8 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
         "frozen_thresholds": frozen,
         "coverage": coverage(build, {s: len(f) for s, f in scored.items()}),
     }
+    if excluded is not None:
+        results["benchmark"]["excluded_overlap"] = excluded
     results_schema.check_results(results)  # a results.json that does not match its published schema is a bug
     result = EvalResult(out, results, predictions, calibration, detector, build, plots=plots)
     if write:
@@ -642,6 +661,33 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
             write_results(result, say=say)
         distributed.barrier()  # the other ranks return once the results are written
     return result
+
+
+def overlap_with(build: read.Build, others: list[str | Path] | tuple[str | Path, ...]) -> tuple[set[str], dict]:
+    """Ids of ``build``'s rows whose audio the train or validation split of a build in ``others`` holds too
+    (:func:`mom_bench.dataset.lineage.overlap`: exact hashes, or near-duplicate fingerprints where both builds
+    have them), and a summary for ``results.json``."""
+    from mom_bench.core.splits import TRAIN, VALIDATION
+    from mom_bench.dataset import lineage
+
+    base = build.base if isinstance(build, read.View) else build
+    mine = lineage.read_build(base.path)
+    dropped: set[str] = set()
+    summary: dict[str, Any] = {"builds": [], "exact": 0, "near": 0, "near_checked": True,
+                               "rule": "test rows whose audio the other build's train or validation split holds "
+                                       "(same stored audio, same input file, or a near-duplicate fingerprint)"}
+    for folder in others:
+        path = Path(folder).expanduser()
+        if not (path / read.REPORT_NAME).is_file():
+            raise EvaluationError(f"--exclude-overlap-with {path}: not a finished mom-bench build "
+                                  f"(no {read.REPORT_NAME})")
+        found = lineage.overlap(mine, lineage.read_build(path).only((TRAIN, VALIDATION)))
+        summary["builds"].append(str(path))
+        summary["exact"] += len(set(found.exact) - dropped)  # a row found in two builds counts once
+        summary["near"] += len(set(found.near) - dropped)
+        summary["near_checked"] = summary["near_checked"] and found.near_checked
+        dropped |= found.ids
+    return dropped, summary
 
 
 def _made_by_evaluate(name: str) -> bool:

@@ -235,6 +235,25 @@ def _overlap(train: read.Build, same_base: bool) -> tuple[set[str], set[str]]:
     return ids, groups
 
 
+def _content_overlap(train: read.Build, test: read.Build) -> set[str]:
+    """Ids of ``test``'s rows whose audio ``train``'s train or validation split holds too, under other ids or in
+    another build (:func:`mom_bench.dataset.lineage.overlap`: exact hashes or near-duplicate fingerprints)."""
+    from mom_bench.dataset import lineage
+
+    def rows(b: read.Build) -> lineage.Rows:
+        if isinstance(b, read.View):  # a view's rows in its own splits: the base's lineage columns, re-split
+            frames = [b.table(split, ["id"]).assign(split=split) for split in b.splits]
+            split_of = {str(i): s for f in frames for i, s in zip(f["id"], f["split"])}
+            base = lineage.read_build(b.base.path)
+            keep = [k for k, i in enumerate(base.ids) if i in split_of]
+            return lineage.Rows(str(b.path), [base.ids[k] for k in keep], [split_of[base.ids[k]] for k in keep],
+                                [base.content[k] for k in keep], [base.pcm16k[k] for k in keep],
+                                [base.prints[k] for k in keep], base.has_prints)
+        return lineage.read_build(b.path)
+
+    return lineage.overlap(rows(test), rows(train).only((TRAIN, VALIDATION))).ids
+
+
 class _Matrix:
     def __init__(self, model: str, out: Path, runtime: Runtime, *, n_bootstrap: int, seed: int, threshold: float,
                  train_options: dict[str, Any], precision: str | None, progress: bool, say: Callable[[str], None]):
@@ -247,6 +266,8 @@ class _Matrix:
         self.extracted = 0
         #: whether every configuration trained here scores from cached encoder features (set by features())
         self.cached_only = False
+        #: also leave out test rows whose audio a training set's train or validation split holds (lineage)
+        self.exclude_content = False
 
     # ---- features --------------------------------------------------------------------------------
     def features(self, training: list[_Set], tests: list[_Set]) -> int:
@@ -347,7 +368,8 @@ class _Matrix:
             folder = self.out / "cells" / s.slug / t.slug
             key = _key({"run": run["checkpoint_sha256"], "thresholds": record["key"],
                         "train": s.build.label_fingerprint, "test": t.build.label_fingerprint, "splits": t.splits,
-                        "pool": t.pool, "n_bootstrap": self.n_bootstrap, "seed": self.seed, "same_base": same_base})
+                        "pool": t.pool, "n_bootstrap": self.n_bootstrap, "seed": self.seed, "same_base": same_base,
+                        **({"content_overlap": True} if self.exclude_content else {})})
             saved = _read_json(folder / "cell.json", self.out)
             if saved is not None and saved.get("key") == key and (folder / "predictions.csv").is_file():
                 self.reused["cells"] += 1
@@ -369,6 +391,11 @@ class _Matrix:
                 grouped = set(test_groups.loc[test_groups["group_id"].astype(str).isin(groups), "id"].astype(str))
                 keep &= ~rows["id"].astype(str).isin(grouped)
             excluded = int((~keep).sum())
+            content = 0
+            if self.exclude_content:
+                same = rows["id"].astype(str).isin(_content_overlap(s.build, t.build)) & keep
+                content = int(same.sum())
+                keep &= ~same
             rows = rows[keep]
             if t.pool is not None:
                 rows = rows[(rows["label"] == 1) | (rows["source"].astype(str) == t.pool)]
@@ -383,13 +410,16 @@ class _Matrix:
             seconds = time.perf_counter() - t0
             self.timing["scoring_s"] += seconds
             cell = {"train": s.name, "test": t.name, **metrics, "excluded_overlap": excluded,
+                    **({"excluded_content_overlap": content} if self.exclude_content else {}),
                     "predictions": predictions, "predictions_sha256": digest, "seconds": round(seconds, 3)}
             if self.main:
                 write_json_atomic(folder / "cell.json", {"key": key, "cell": cell}, indent=1)
             five = metrics["carried"].get("fpr_5pct")
             self.say(f"  {t.name}: AUC {_num(metrics['auc']['value'])}, FPR at the carried 5 % threshold "
                      f"{_num(five['fpr']['value']) if five else 'n/a'}"
-                     + (f" ({excluded} rows left out: {s.name} trained or validated on them)" if excluded else ""))
+                     + (f" ({excluded} rows left out: {s.name} trained or validated on them)" if excluded else "")
+                     + (f" ({content} rows left out: their audio is in {s.name}'s train or validation split)"
+                        if content else ""))
             out.append(cell)
         return out
 
@@ -409,7 +439,7 @@ def matrix(model: str, train_sets: Sequence[SetLike], test_sets: Sequence[SetLik
            config: str | Path | dict[str, Any] | None = None, fold_seed: int = 0, n_bootstrap: int = 1000,
            seed: int = 0, threshold: float = 0.5, batch_size: int = 8, device: str | None = None,
            num_workers: int = 0, precision: str | None = None, progress: bool = True,
-           log: Callable[[str], None] | None = None) -> MatrixResult:
+           log: Callable[[str], None] | None = None, exclude_content_overlap: bool = False) -> MatrixResult:
     """Train ``model`` (a registry name) on each of ``train_sets`` and score it on each of ``test_sets``, the
     thresholds of each training set's validation split carried unchanged (see the module docstring).
 
@@ -419,7 +449,10 @@ def matrix(model: str, train_sets: Sequence[SetLike], test_sets: Sequence[SetLik
     :mod:`mom_bench.dataset.views`), ``keep_base`` keeps the set itself as a row too. ``by_pool`` adds, per test
     set, one column per pool of reals (all its fakes against that pool's reals). ``test_splits`` (default: every
     test split of each test set) are scored together as one set. ``epochs``, ``train_seed``, ``config`` and
-    ``precision`` go to :func:`mom_bench.train`; ``n_bootstrap``, ``seed`` and ``threshold`` to the metrics."""
+    ``precision`` go to :func:`mom_bench.train`; ``n_bootstrap``, ``seed`` and ``threshold`` to the metrics.
+    ``exclude_content_overlap`` also leaves out, in each cell, the test rows whose audio the training set's train
+    or validation split holds under another id or in another corpus (exact hashes or near-duplicate
+    fingerprints, :mod:`mom_bench.dataset.lineage`), counted as the cell's ``excluded_content_overlap``."""
     from mom_bench.report.metrics import check_options
 
     say = log or (lambda msg: None)
@@ -445,6 +478,7 @@ def matrix(model: str, train_sets: Sequence[SetLike], test_sets: Sequence[SetLik
         options = {k: v for k, v in {"epochs": epochs, "seed": train_seed, "config": config}.items() if v is not None}
         job = _Matrix(model, out, runtime, n_bootstrap=n_bootstrap, seed=seed, threshold=threshold,
                       train_options=options, precision=precision, progress=progress, say=say)
+        job.exclude_content = exclude_content_overlap
         distinct = job.features(training, tests)
         alone: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if runtime.part.distributed and job.cached_only:

@@ -319,6 +319,10 @@ class MatrixCell(MatrixCellMetrics):
     excluded_overlap: Annotated[int, {"minimum": 0, "description":
                                       "test rows left out because the training set trained or validated on them "
                                       "(same id, or same group of the same base build)"}]
+    # only with matrix --exclude-overlap
+    excluded_content_overlap: NotRequired[Annotated[int, {
+        "minimum": 0, "description": "further test rows left out because the training set's train or validation "
+                                     "split holds their audio (exact hashes or near-duplicate fingerprints)"}]]
     predictions: Annotated[Name, {"description": "the cell's predictions, relative to the matrix folder"}]
     predictions_sha256: Annotated[str, {"pattern": _SHA256}]
     seconds: Annotated[float, {"minimum": 0, "description": "scoring and metrics of this cell in the run that made it"}]
@@ -397,6 +401,10 @@ class BenchmarkInfo(TypedDict):
     # absent in older results
     calibration_split: NotRequired[Annotated[str | None, {
         "minLength": 1, "description": "the split scored to choose the frozen thresholds; null: none"}]]
+    # only when asked for (evaluate --exclude-overlap-with)
+    excluded_overlap: NotRequired[Annotated[dict[str, Any], {
+        "description": "test rows left out because another build's train or validation split holds their audio: "
+                       "builds, rows, by_split, exact, near, near_checked, rule"}]]
 
 
 class TrainingSummary(TypedDict):
@@ -606,6 +614,33 @@ class ShortcutCheck(TypedDict, total=False):
     error: str
 
 
+class MetadataShortcuts(TypedDict, total=False):
+    """mom_bench.dataset.shortcut.metadata_shortcuts: input files and ids that tell a generator from the reals."""
+
+    separates_at: float
+    min_rows: int
+    constant_share: float
+    columns: list[str]
+    constant_size: list[dict[str, Any]]
+    separating: list[dict[str, Any]]
+    findings: list[str]
+    skipped: str
+    error: str
+
+
+class BuildOverlap(TypedDict):
+    """mom_bench.dataset.lineage.Overlap.to_json: rows of this build that another local build holds too."""
+
+    build: str
+    folder: NotRequired[str]
+    exact: int
+    near: int
+    near_checked: bool
+    exact_ids: dict[str, str]  # this build's id -> the other build's id
+    near_ids: dict[str, dict[str, Any]]  # this build's id -> {"id": the other's id, "ber": bit error rate}
+    error: NotRequired[str]  # the other build could not be read
+
+
 class ShardFile(TypedDict):
     file: str  # "data/<split>-NNNNN.parquet"
     rows: int
@@ -644,6 +679,9 @@ class BuildReport(TypedDict):
     counts: BuildCounts
     leakage_audit: LeakageAudit
     shortcut_check: ShortcutCheck
+    # builds before these checks existed lack them
+    metadata_shortcuts: NotRequired[MetadataShortcuts]
+    overlap: NotRequired[list[BuildOverlap]]
     files: dict[str, list[ShardFile]]  # split -> shards
     rows: list[BuildRow]
 

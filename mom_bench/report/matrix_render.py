@@ -164,6 +164,12 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines += ["Rows left out of cells because the training set trained or validated on them: "
                   + "; ".join(f"{md_text(c['train'])} x {md_text(c['test'])}: {c['excluded_overlap']}" for c in left)
                   + ".", ""]
+    content = [c for c in doc["cells"] if c.get("excluded_content_overlap")]
+    if content:
+        lines += ["Rows left out of cells because the training set's train or validation split holds their audio "
+                  "(matrix --exclude-overlap): "
+                  + "; ".join(f"{md_text(c['train'])} x {md_text(c['test'])}: {c['excluded_content_overlap']}"
+                              for c in content) + ".", ""]
     lines += ["## Time", "",
               f"features {timing['features_s']:.1f} s, training {timing['training_s']:.1f} s, scoring "
               f"{timing['scoring_s']:.1f} s, total {timing['total_s']:.1f} s in the run that wrote this file; "

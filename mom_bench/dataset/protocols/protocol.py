@@ -40,6 +40,8 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         **{k: _STRING for k in ("name", "version", "title", "description", "license", "citation", "clip_policy")},
         "homepage": _ANY, "notes": _ANY,
+        # what to download and where to put the reals, in a few lines (`mom-bench build -b NAME --help` shows it)
+        "download": {"type": "string", "minLength": 1},
         # whether a build may be published (`mom-bench push-dataset`), why, and the licence notices (files of
         # mom-bench's shipped data, mom_bench/data) that must travel with it; no entry: not published
         "redistribution": {"type": "object", "required": ["allowed", "reason"], "additionalProperties": False,
@@ -56,7 +58,10 @@ SCHEMA: dict[str, Any] = {
         "variants": {"type": "object", "additionalProperties": False, "properties": {"hold_out": {"type": "boolean"}}},
         "audio": {"type": "object", "required": ["sample_rate", "format"], "additionalProperties": False,
                   "properties": {"sample_rate": _ANY, "format": _ANY, "max_seconds": _ANY}},
-        "source": {"type": "object", "required": ["kind"], "properties": {"kind": _STRING}},
+        # host: where the corpus is published, one line (`mom-bench build --list` shows it), e.g.
+        # "hf-dataset:awsaf49/sonics@<revision>" or "zenodo:<record> <file> (<bytes> B)"; not a source option
+        "source": {"type": "object", "required": ["kind"],
+                   "properties": {"kind": _STRING, "host": {"type": "string", "minLength": 1, "pattern": "^[^\\n]*$"}}},
         "splits": {"type": "object", "required": ["salt", "reals", "fakes_id"], "additionalProperties": False,
                    "properties": {"salt": _STRING, "reals": _WEIGHTS, "fakes_id": _WEIGHTS,
                                   "official": {"type": ["object", "null"], "required": ["reals", "fakes_id"],
@@ -177,6 +182,16 @@ class BenchmarkProtocol:
     def redistribution(self) -> dict[str, Any] | None:
         """``{"allowed": bool, "reason": str, "notices": [...]}`` as the protocol declares it, or None."""
         return self.raw.get("redistribution")
+
+    @property
+    def host(self) -> str | None:
+        """Where the corpus is published (``source.host``, one line), or None when the protocol does not say."""
+        return self.source.get("host")
+
+    @property
+    def download(self) -> str | None:
+        """What to download and where to put the reals (``download``), or None."""
+        return self.raw.get("download")
 
     @property
     def source_kind(self) -> str:

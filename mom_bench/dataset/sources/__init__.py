@@ -50,6 +50,6 @@ def source_class(kind: str) -> Any:
 def open_source(protocol, options: dict | None = None):
     """The source object of ``protocol``: ``options`` (from the command line or the API) are laid over
     the protocol's own ``source`` block."""
-    merged = {k: v for k, v in protocol.source.items() if k != "kind"}
+    merged = {k: v for k, v in protocol.source.items() if k not in ("kind", "host")}  # host only describes
     merged.update({k: v for k, v in (options or {}).items() if v is not None})
     return source_class(protocol.source_kind)(protocol, merged)
