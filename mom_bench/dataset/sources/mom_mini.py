@@ -154,8 +154,8 @@ class MomMiniSource:
     ``excerpts_per_track`` and ``clips_per_excerpt`` (use only the first N; smoke tests)."""
 
     def __init__(self, protocol, options: dict):
-        unknown = set(options) - {"kind", "split_mode", "seed", "clip_seconds", "data_dir", "excerpts_per_track",
-                                  "clips_per_excerpt"}
+        unknown = set(options) - {"kind", "host", "split_mode", "seed", "clip_seconds", "data_dir",
+                                  "excerpts_per_track", "clips_per_excerpt"}
         if unknown:
             raise ValueError(f"{protocol.name}: unknown mom-mini source option(s) {', '.join(sorted(unknown))}")
         self.protocol = protocol
