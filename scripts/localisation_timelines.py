@@ -20,9 +20,9 @@ import yaml
 
 from mom_bench import timeline_for_build, write_timeline
 from mom_bench.dataset import protocols
-from mom_bench.leaderboard.scoring import benchmark_test_splits
 from mom_bench.dataset.read import Build
 from mom_bench.dataset.truth import song_truth
+from mom_bench.leaderboard.scoring import benchmark_test_splits
 from mom_bench.loop.changepoint import piecewise
 from mom_bench.loop.runs import load_trained
 from mom_bench.loop.timeline import REFERENCE_LOCALISERS, localiser_label
