@@ -63,7 +63,7 @@ def markdown_section(bench: str, entries: list[dict]) -> list[str]:
     if not rows:
         return []
     metrics = [m for m in metric_registry.localisation_metrics() if m.board]
-    out = ["", f"### Localisation ({_md(bench)})", "", f"{_md(_note(rows))}. One row per entry: "
+    out = ["", f"### Localisation ({_md(bench)})", "", f"{_md(_note(rows))}. All rows as CSV"
            f": {LOCALISATION_CSV}.", "",
            "| Model | " + " | ".join(_md(_header(m)) for m in metrics) + " | Coverage | Songs (mixed) |",
            "|---|" + "---:|" * (len(metrics) + 2)]
@@ -131,7 +131,7 @@ def html_section(bench: str, entries: list[dict]) -> str:
         tds.append(f'<td title="{_e(_ci(loc["coverage"]))}">{_num(_stat_value(loc["coverage"]))}</td>')
         tds.append(f"<td>{loc['n_songs']} ({loc['n_songs_mixed']})</td>")
         body.append(f'<tr><td class="text model">{_e(e["model_name"])}</td>' + "".join(tds) + "</tr>")
-    return (f'<h3>Localisation ({_e(bench)})</h3><p class="muted">{_e(_note(rows))}. One row per entry: '
+    return (f'<h3>Localisation ({_e(bench)})</h3><p class="muted">{_e(_note(rows))}. All rows as CSV: '
             f'<a href="{LOCALISATION_CSV}">{LOCALISATION_CSV}</a>.</p><div class="scroll"><table class="heatmap" '
             f'id="localisation-{_e(bench)}"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body)
             + "\n</tbody></table></div>")

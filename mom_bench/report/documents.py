@@ -886,6 +886,29 @@ class RunSettings(TypedDict):
     clip: str | None
 
 
+class EntryLocalisation(TypedDict):
+    """A timeline entry's ``localisation`` block: the localisation report without its definitions, and the
+    submitted timeline's hash, format and the checked copy stored beside the entry."""
+
+    file_sha256: str
+    format: Literal["csv", "parquet"]
+    stored: NotRequired[str | None]
+    stored_sha256: NotRequired[str | None]
+    n_songs: Count
+    n_songs_with_ai: Count
+    n_songs_mixed: Count
+    n_songs_without_windows: Count
+    n_windows: Count
+    seconds: float
+    frame_s: float
+    tolerance_s: float
+    threshold: float
+    n_bootstrap: int
+    seed: int
+    coverage: Statistic
+    metrics: dict[str, Statistic]
+
+
 class EntryReproduced(_EntryCommon):
     """``leaderboard/entries/<benchmark>/<slug>.json`` scored here from a predictions file."""
 
@@ -903,6 +926,7 @@ class EntryReproduced(_EntryCommon):
     robustness: NotRequired[RobustnessClaim]
     matrix: NotRequired[MatrixClaim]  # a cross-corpus matrix submitted with the entry; most entries have none
     run: NotRequired[RunSettings]  # from an evaluate results folder; plain predictions files and older entries lack it
+    localisation: NotRequired[EntryLocalisation]  # a timeline submission's localisation metrics
     mom_bench_version: str
     date: str
 
