@@ -8,7 +8,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     result = mb.evaluate(my_detector)               # a registry name, a checkpoint, or your own nn.Module
     clean, robust = mb.evaluate_robustness("clam")  # the same, then under every transform of a suite
     mb.evaluate_localisation(build_dir, "timeline.csv")  # where in the songs the AI is: scores over time vs segments
-    mb.evaluate_timeline("clam-mini", data_dir=spliced, window=2, hop=1)  # evaluate over time: both in one folder
+    mb.evaluate_timeline("clam-mini", run, data_dir=spliced, window=2, hop=1)  # over time: + localisation
     mb.extract("clam", num_shards=8, shard_index=3) # fill the feature cache, one shard of a cluster job
     views = mb.make_folds(build_dir, "lofo")         # leave-one-family-out folds as views (train/evaluate --data)
     mb.check_detector(my_detector)                  # does it follow the detector contract?

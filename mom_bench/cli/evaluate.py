@@ -110,7 +110,7 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
       mom-bench evaluate --model clam --robustness standard --num-workers 4 --precision bf16
       mom-bench evaluate --model clam --robustness standard --num-shards 16 --shard-index $SLURM_ARRAY_TASK_ID
       mom-bench evaluate --model clam --robustness standard          # after the array job: gathers, writes
-      mom-bench evaluate --model clam-mini --data spliced --timeline --window 2 --hop 1
+      mom-bench evaluate --model clam-mini --checkpoint RUN/best --data spliced --timeline --window 2 --hop 1
 
     
     An hf: model's results record its Hub id and the commit it was read at (see
