@@ -486,8 +486,8 @@ class TimelineScoring(TypedDict):
 
     label: Annotated[str, {"minLength": 1,
                            "description": "the localiser's row label (mom_bench.loop.timeline.localiser_label)"}]
-    window_s: Annotated[float, {"exclusiveMinimum": 0, "description": "window length (seconds)"}]
-    hop_s: Annotated[float, {"exclusiveMinimum": 0, "description": "hop between window starts (seconds)"}]
+    window_s: Annotated[float, {"minimum": 0, "description": "window length (seconds)"}]
+    hop_s: Annotated[float, {"minimum": 0, "description": "hop between window starts (seconds)"}]
     changepoint: Annotated[bool, {"description": "windows made piecewise constant by the change-point baseline"}]
     n_windows: Count
     song_score: Annotated[str, {"minLength": 1,
