@@ -8,6 +8,7 @@ The public API, imported lazily so that ``import mom_bench`` (and ``mom-bench --
     result = mb.evaluate(my_detector)               # a registry name, a checkpoint, or your own nn.Module
     clean, robust = mb.evaluate_robustness("clam")  # the same, then under every transform of a suite
     mb.evaluate_localisation(build_dir, "timeline.csv")  # where in the songs the AI is: scores over time vs segments
+    mb.evaluate_timeline("clam-mini", run, data_dir=spliced, window=2, hop=1)  # over time: + localisation
     mb.extract("clam", num_shards=8, shard_index=3) # fill the feature cache, one shard of a cluster job
     views = mb.make_folds(build_dir, "lofo")         # leave-one-family-out folds as views (train/evaluate --data)
     mb.check_detector(my_detector)                  # does it follow the detector contract?
@@ -34,6 +35,7 @@ _API = {
     "evaluate": "mom_bench.loop.evaluation",
     "evaluate_robustness": "mom_bench.loop.robustness",
     "evaluate_localisation": "mom_bench.leaderboard.localisation",
+    "evaluate_timeline": "mom_bench.leaderboard.timeline_evaluation",
     "extract": "mom_bench.loop.extraction",
     "make_fold": "mom_bench.dataset.views",
     "make_folds": "mom_bench.dataset.views",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:  # the names as type checkers see them; `X as X` marks them as
     from mom_bench.dataset.views import make_fold as make_fold
     from mom_bench.dataset.views import make_folds as make_folds
     from mom_bench.leaderboard.localisation import evaluate_localisation as evaluate_localisation
+    from mom_bench.leaderboard.timeline_evaluation import evaluate_timeline as evaluate_timeline
     from mom_bench.loop.evaluation import EvalResult as EvalResult
     from mom_bench.loop.evaluation import evaluate as evaluate
     from mom_bench.loop.extraction import ExtractResult as ExtractResult

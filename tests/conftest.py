@@ -57,6 +57,21 @@ def loop_run(tmp_path_factory, loop_benchmark) -> Path:
 
 
 @pytest.fixture(scope="session")
+def loop_splice(tmp_path_factory, loop_benchmark) -> Path:
+    """A spliced benchmark (`build -b splice --from`) made by the real builder from ``loop_benchmark``: 2 songs
+    per pattern and split, sections of 0.3 to 0.6 s (so 0.1 s frames resolve every segment)."""
+    from mom_bench.dataset import build_benchmark
+
+    with _session_home(tmp_path_factory):
+        out = tmp_path_factory.mktemp("loop_splice") / "splice"
+        result = build_benchmark("splice", out, source_options={"base": str(loop_benchmark), "songs_per_pattern": 2,
+                                                                "section_seconds": 0.6, "crossfade_ms": 20},
+                                 progress=False)
+        assert result.ok, result.summary()
+        return out
+
+
+@pytest.fixture(scope="session")
 def mom_build(tmp_path_factory) -> Path:
     """A tiny build posing as the current version of ``mom`` (LAYOUT of tests/_fixtures_leaderboard.py)."""
     from tests._fixtures_leaderboard import build_mom_benchmark

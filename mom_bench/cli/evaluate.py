@@ -58,13 +58,25 @@ from mom_bench.core.splits import VALIDATION
               metavar="BUILD", help="Leave out test rows whose audio the train or validation split of the build in "
                                     "BUILD holds too (repeatable; exact or near duplicates, see docs/corpora.md); "
                                     "results.json counts them.")
+@click.option("--timeline", is_flag=True,
+              help="Score every song window by window: also writes timeline.csv (id,start,end,p_fake), the "
+                   "localisation metrics (results.json 'localisation', results.md) and timelines/*.png for a "
+                   "sample of songs; each song's score is its highest window P(fake) (docs/localisation.md).")
+@click.option("--window", type=float, default=None, metavar="S",
+              help="--timeline: window length in seconds (default: the model's clip length, e.g. 3 for "
+                   "clam-mini; a window shorter than the clip is zero-padded to it).")
+@click.option("--hop", type=float, default=None, metavar="S",
+              help="--timeline: seconds between window starts (default: the window, so windows do not overlap).")
+@click.option("--changepoint", is_flag=True,
+              help="--timeline: make each song's timeline piecewise constant (the change-point baseline; default "
+                   "off, its penalty 2 sigma^2 ln n with sigma estimated from the scores).")
 @num_workers_option
 @precision_option
 @num_shards_option
 @shard_index_option
 def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_bootstrap, seed, batch_size, device,
-                 no_plots, fake_label, clip, calibration_split, suite, transforms, exclude_overlap_with, num_workers,
-                 precision, num_shards, shard_index):
+                 no_plots, fake_label, clip, calibration_split, suite, transforms, exclude_overlap_with, timeline,
+                 window, hop, changepoint, num_workers, precision, num_shards, shard_index):
     """Score the test splits and write results.json, predictions.csv, results.md and plots.
 
     \b
@@ -84,6 +96,15 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     caches, then one run without shards that gathers them and writes the results.
 
     \b
+    With --timeline, every song is scored window by window (--window/--hop seconds; default the model's
+    clip length, no overlap; the last window ends at the song's end), on a spliced build
+    (mom-bench build -b splice --from DIR) or any other: the song-level results use each song's highest
+    window P(fake), and the same folder gets timeline.csv (what `mom-bench submit` accepts), the
+    localisation metrics (frame AUC/EER, segment P/R/F1 at 1 s, AI-fraction error, song AUC/F1, with
+    bootstrap CIs) and timelines/*.png (up to 2 songs per pattern per split). --changepoint fits the
+    change-point baseline to each song's windows. Not with --robustness, shards or torchrun.
+
+    \b
     Examples:
       mom-bench evaluate --model clam
       mom-bench evaluate --model clam --checkpoint runs/clam-bce/best --out results/clam-bce
@@ -93,6 +114,7 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
       mom-bench evaluate --model clam --robustness standard --num-workers 4 --precision bf16
       mom-bench evaluate --model clam --robustness standard --num-shards 16 --shard-index $SLURM_ARRAY_TASK_ID
       mom-bench evaluate --model clam --robustness standard          # after the array job: gathers, writes
+      mom-bench evaluate --model clam-mini --checkpoint RUN/best --data spliced --timeline --window 2 --hop 1
 
     
     An hf: model's results record its Hub id and the commit it was read at (see
@@ -101,6 +123,37 @@ def evaluate_cmd(model_name, checkpoint, data_dir, benchmark, splits, out, n_boo
     import mom_bench
 
     hf_only(model_name, fake_label, clip)
+    if not timeline:
+        given = [o for o, v in (("--window", window), ("--hop", hop), ("--changepoint", changepoint)) if v]
+        if given:
+            raise UserError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only with --timeline")
+    elif suite or transforms or num_shards is not None or shard_index is not None:
+        raise UserError("--timeline does not combine with --robustness, --transforms or --num-shards/--shard-index: "
+                        "run the robustness suite and the timeline as two evaluations (into two --out folders)")
+    elif exclude_overlap_with:
+        raise UserError("--timeline does not take --exclude-overlap-with yet: a spliced build's songs are made from "
+                        "one base build, so compare that base with the other corpus instead")
+    if timeline:
+        result = mom_bench.evaluate_timeline(model_name, checkpoint, data_dir, window=window, hop=hop,
+                                             changepoint=changepoint, benchmark=benchmark, splits=comma_list(splits),
+                                             out_dir=out, n_bootstrap=n_bootstrap, seed=seed, batch_size=batch_size,
+                                             device=device, plots=not no_plots, log=click.echo,
+                                             fake_label=fake_label, clip=clip,
+                                             calibration_split=None if calibration_split.lower() == "none"
+                                             else calibration_split, num_workers=num_workers, precision=precision)
+        if main_process():
+            from mom_bench.leaderboard.localisation import markdown_section
+
+            click.echo("")
+            click.echo(result.summary())
+            click.echo("")
+            for line in markdown_section(result.results["localisation"]):
+                if line.startswith("- **"):  # the definitions: in results.md
+                    break
+                click.echo(line)
+            click.echo(f"timeline: {result.out_dir / 'timeline.csv'}")
+            click.echo(f"results: {result.out_dir}")
+        return
     if transforms and not suite:
         raise UserError("--transforms picks transforms of a robustness suite: add --robustness standard (or FILE)")
     split_list = comma_list(splits)

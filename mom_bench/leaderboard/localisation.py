@@ -8,7 +8,9 @@ or one whole-file segment per row); the metrics are those the registry declares
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from mom_bench.core.formatting import md_text, stat
 from mom_bench.core.segments import Window
 from mom_bench.core.splits import TEST_SPLITS
 from mom_bench.dataset.read import Build
-from mom_bench.dataset.truth import song_truth
+from mom_bench.dataset.truth import SongTruth, song_truth
 from mom_bench.leaderboard import schema
 from mom_bench.leaderboard.scoring import same_numbers
 from mom_bench.leaderboard.timeline_files import (
@@ -32,6 +34,7 @@ from mom_bench.leaderboard.timeline_files import (
     load_timeline,
 )
 from mom_bench.report import documents
+from mom_bench.report import plots as plotting
 from mom_bench.report.metrics import localisation as L
 from mom_bench.report.metrics import registry
 from mom_bench.report.metrics.localisation_report import localisation_report
@@ -87,7 +90,8 @@ def evaluate_localisation(build_dir: str | Path | Build, timeline_predictions: T
                           split: str | Iterable[str] | None = None, *, frame_s: float = L.FRAME_S,
                           tolerance: float = L.TOLERANCE_S, threshold: float = L.THRESHOLD, n_bootstrap: int = 1000,
                           seed: int = 0, out_dir: str | Path | None = None,
-                          limits: TimelineLimits = DEFAULT_TIMELINE_LIMITS) -> documents.LocalisationReport:
+                          limits: TimelineLimits = DEFAULT_TIMELINE_LIMITS,
+                          plots: bool = True) -> documents.LocalisationReport:
     """The localisation report of ``timeline_predictions`` on ``split`` of a build or fold view (default: its test
     splits, pooled).
 
@@ -96,7 +100,8 @@ def evaluate_localisation(build_dir: str | Path | Build, timeline_predictions: T
     of the split without a window counts as uncovered; an id that is not a song of the split, a window with
     ``end <= start`` or a p_fake outside [0, 1] is refused (:class:`MetricsError` naming the line). With
     ``out_dir`` the report is written there: into ``results.json`` (its ``localisation`` block) and ``results.md``
-    when the folder holds an evaluate run, else as ``localisation.json`` and ``localisation.md``.
+    when the folder holds an evaluate run, else as ``localisation.json`` and ``localisation.md``; with ``plots``,
+    the timelines of a sample of songs (:func:`plot_sample`) are drawn into its ``timelines/`` folder.
 
     >>> report = evaluate_localisation(build_dir, "timeline.csv")  # doctest: +SKIP
     >>> report["metrics"]["frame_auc"]["value"]  # doctest: +SKIP
@@ -108,7 +113,61 @@ def evaluate_localisation(build_dir: str | Path | Build, timeline_predictions: T
                                  n_bootstrap=n_bootstrap, seed=seed)
     if out_dir is not None:
         write_localisation(report, out_dir)
+        if plots:
+            draw_timelines(build, truth, timelines, Path(out_dir) / plotting.TIMELINES_DIR, threshold=threshold)
     return report
+
+
+#: Songs drawn per (split, pattern) in a results folder's ``timelines/``.
+PLOTS_PER_PATTERN = 2
+
+
+def plot_sample(build: Build, truth: Mapping[str, SongTruth], per_pattern: int = PLOTS_PER_PATTERN
+                ) -> list[tuple[str, str, str]]:
+    """``(split, pattern, id)`` of the songs whose timelines a results folder shows: up to ``per_pattern`` songs of
+    each pattern of each split of ``truth``, those whose ids have the smallest sha256 (so the same songs whatever
+    the detector, and no song favoured by its name). The pattern is the build's ``pattern`` column (splice
+    builds), else ``human`` / ``ai`` by the song's truth."""
+    patterns: dict[str, str] = {}
+    for split in sorted({t.split for t in truth.values()}):
+        if "pattern" in build.column_names(split):
+            table = build.table(split, ["id", "pattern"])
+            patterns.update(zip(table["id"].astype(str), table["pattern"].astype(str)))
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for ident, t in truth.items():
+        pattern = patterns.get(ident) or ("ai" if t.has_ai else "human")
+        digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()
+        groups.setdefault((t.split, pattern), []).append((digest, ident))
+    return [(split, pattern, ident) for (split, pattern), items in sorted(groups.items())
+            for _, ident in sorted(items)[:per_pattern]]
+
+
+def _file_name(ident: str) -> str:
+    """A PNG name for a song: its id made safe for any file system, and a hash of the id so two ids made alike
+    never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ident).strip("._")[:100]
+    return f"{safe}-{hashlib.sha256(ident.encode('utf-8')).hexdigest()[:8]}.png"
+
+
+def draw_timelines(build: Build, truth: Mapping[str, SongTruth], timelines: Mapping[str, Sequence[Window]],
+                   folder: Path, *, threshold: float = L.THRESHOLD) -> list[Path]:
+    """Draw the :func:`plot_sample` songs' timelines (truth shaded, P(fake) of each window) into ``folder``,
+    replacing the PNGs a previous run drew there."""
+    from mom_bench.report.plots import song_timeline
+
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise MetricsError(f"{folder}: not a folder of its own (a symlink or a file); timeline plots go there")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        if old.is_file() and not old.is_symlink():
+            old.unlink()
+    out = []
+    for split, pattern, ident in plot_sample(build, truth):
+        t = truth[ident]
+        out.append(song_timeline(list(timelines.get(ident, ())), folder / _file_name(ident),
+                                 truth=t.segments, duration=t.duration, threshold=threshold,
+                                 title=f"{ident} ({split}, {pattern})"))
+    return out
 
 
 def markdown_section(report: documents.LocalisationReport) -> list[str]:

@@ -63,6 +63,9 @@ STRATA_COLUMNS = read.STRATA_COLUMNS  # public here too: what evaluate stratifie
 
 #: The file that marks a folder as a results folder: evaluate replaces only such a folder, or an empty one.
 RESULTS_MARKER = "results.json"
+#: The timeline predictions file of a run scored over time (``evaluate --timeline``); a plain evaluate drops it
+#: (and the timeline plots) with the localisation block, so a results folder never mixes two runs.
+TIMELINE_FILE = "timeline.csv"
 
 COVERAGE_DEFINITION = ("rows scored / rows of the split in the build's row list (build_report.json 'rows'): "
                        "written + missing + unusable; rows the protocol excluded on purpose are not counted. Below "
@@ -94,6 +97,7 @@ class EvalResult:
     detector: Any = field(default=None, repr=False)  # the model as evaluated (for scoring it further)
     build: read.Build | None = field(default=None, repr=False)  # the build it was evaluated on
     plots: bool = field(default=True, repr=False)  # whether its results folder gets the plots
+    timelines: dict[str, list[Any]] | None = field(default=None, repr=False)  # {row id: windows} over time
 
     @property
     def report(self) -> Report:
@@ -116,11 +120,8 @@ class EvalResult:
 # Scoring
 
 
-def score_split(model: Any, data_dir: Path | read.Build, split: str, *, batch_size: int = 8, progress: bool = True,
-                num_workers: int = 0, precision: str = "fp32") -> pd.DataFrame:
-    """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, source, plus
-    the optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
-    waveforms, without running the encoders twice)."""
+def split_frame(data_dir: Path | read.Build, split: str, scores: list[float]) -> pd.DataFrame:
+    """The predictions frame of ``split`` (see :func:`score_split`) given each row's P(fake), in stored row order."""
     build = read.Build.open(data_dir, verify=False)
     extra = build.stratum_columns(split)
     # the source of each row gives the false-positive rate per real source (builds always have it; a build
@@ -129,13 +130,31 @@ def score_split(model: Any, data_dir: Path | read.Build, split: str, *, batch_si
     columns = ["id", "label", "generator", "duration_s"] + source + [c for c in extra.values() if c]
     frame = build.table(split, columns)
     frame = frame.rename(columns={col: key for key, col in extra.items() if col})
-    logits = split_logits(model, build, split, batch_size=batch_size, progress=progress,
-                          num_workers=num_workers, precision=precision)
     frame.insert(0, "split", split)
     frame["label"] = frame["label"].astype(int)
-    frame["score"] = logits.sigmoid().tolist()
+    frame["score"] = scores
     first = ["id", "split", "generator", "label", "score"]
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def score_split(model: Any, data_dir: Path | read.Build, split: str, *, batch_size: int = 8, progress: bool = True,
+                num_workers: int = 0, precision: str = "fp32") -> pd.DataFrame:
+    """One row per song of ``split``: id, split, generator, label, score (P(fake)), duration_s, source, plus
+    the optional stratum columns. Frozen-encoder models score cached features (the same numbers as scoring the
+    waveforms, without running the encoders twice)."""
+    build = read.Build.open(data_dir, verify=False)
+    logits = split_logits(model, build, split, batch_size=batch_size, progress=progress,
+                          num_workers=num_workers, precision=precision)
+    return split_frame(build, split, logits.sigmoid().tolist())
+
+
+#: How :func:`run` scores a split: ``(detector, build, split, runtime, progress) -> predictions frame``.
+SplitScorer = Callable[[Any, read.Build, str, Runtime, bool], pd.DataFrame]
+
+
+def _score_clips(detector: Any, build: read.Build, split: str, runtime: Runtime, progress: bool) -> pd.DataFrame:
+    return score_split(detector, build, split, batch_size=runtime.batch_size, progress=progress,
+                       num_workers=runtime.num_workers, precision=runtime.precision)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -301,6 +320,15 @@ def coverage_lines(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def timeline_lines(results: Mapping[str, Any]) -> list[str]:
+    """The line saying how songs were scored over time, for a run of ``evaluate --timeline``."""
+    t = results.get("timeline")
+    if not t:
+        return []
+    return [f"- scored over time: {md_text(t['label'])}, {t['n_windows']} windows in {md_code(t['file'])}; "
+            f"{md_text(t['song_score'])}"]
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:  # results.json, also one written by an older version
     report = results["metrics"]
     m, b = results["model"], results["benchmark"]
@@ -312,7 +340,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:  # results.json, also on
              f"fingerprint `{b['fingerprint'][:16]}`",
              f"- threshold {report['threshold']}, 95 % bootstrap CIs ({report['n_bootstrap']} resamples, seed "
              f"{report['seed']}), mom-bench {results['mom_bench_version']}, {results['created']}",
-             f"- {md_text(frozen_note(results))}", *coverage_lines(results), "",
+             f"- {md_text(frozen_note(results))}", *coverage_lines(results), *timeline_lines(results), "",
              "## Overall", "", overall_table(report, markdown=True), "",
              f"ID-OOD gap (F1 test_id - F1 test_ood): {stat(gap)}"
              + (f" ({gap['reason']})" if gap.get("reason") else ""),
@@ -568,10 +596,11 @@ def evaluate(model: Any, checkpoint: str | Path | None = None, data_dir: str | P
 
 def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
         data_dir: str | Path | read.Build | None = None, runtime: Runtime | None = None,
-        write: bool = True) -> EvalResult:
+        write: bool = True, score: SplitScorer | None = None) -> EvalResult:
     """:func:`evaluate` with its options as one :class:`EvalConfig`; ``data_dir`` may be an opened build and
     ``runtime`` an already resolved one (else both are opened and resolved here, once). ``write=False`` scores
-    without writing the results folder (the caller writes it with :func:`write_results`)."""
+    without writing the results folder (the caller writes it with :func:`write_results`). ``score`` replaces
+    how each split is scored (default: one clip per song, the detector's clip policy)."""
     config.check()
     runtime = runtime or config.runtime()
     say = config.say
@@ -608,8 +637,8 @@ def run(model: Any, config: EvalConfig, *, checkpoint: str | Path | None = None,
     data_dir, info = build.path, build.info
     if part.distributed:
         say(f"{part.label()}: scoring its block of each split; rank 0 writes the results")
-    scored = {s: score_split(detector, build, s, batch_size=runtime.batch_size, progress=config.progress,
-                             num_workers=runtime.num_workers, precision=precision)
+    scorer = score or _score_clips
+    scored = {s: scorer(detector, build, s, runtime, config.progress)
               for s in dict.fromkeys(chosen + ([calibrate] if calibrate else []))}
     predictions = pd.concat([scored[s] for s in chosen], ignore_index=True)
     excluded = None
@@ -693,8 +722,8 @@ def overlap_with(build: read.Build, others: list[str | Path] | tuple[str | Path,
 def _made_by_evaluate(name: str) -> bool:
     """Whether :func:`write_results` makes ``name``; anything else in a results folder (``robustness/`` of an
     earlier ``--robustness`` run, a user's notes) is kept when the folder is replaced."""
-    return name in {RESULTS_MARKER, "results.md", "predictions.csv", *plotting.PLOTS} \
-        or name.endswith("_predictions.csv")
+    return name in {RESULTS_MARKER, "results.md", "predictions.csv", TIMELINE_FILE, plotting.TIMELINES_DIR,
+                    *plotting.PLOTS} or name.endswith("_predictions.csv")
 
 
 def write_results(result: EvalResult, also: Callable[[Path], list[str]] | None = None,

@@ -476,7 +476,7 @@ def smoothed(song: SongTimeline, penalty: float | None = None) -> SongTimeline:
 def timeline_for_build(detector: Any, build_dir: str | Path | read.Build, split: str, window: float | None = None,
                        hop: float | None = None, *, changepoint: bool = False, batch_size: int = 8,
                        precision: str = "fp32", progress: bool | None = False,
-                       cache: FeatureCache | None = None) -> dict[str, list[Window]]:
+                       cache: FeatureCache | None = None, num_workers: int = 0) -> dict[str, list[Window]]:
     """``{row id: windows}`` of every row of ``split`` of a built benchmark (or fold view), in stored row order,
     scored by ``detector`` (a detector object: load a registry one with :func:`mom_bench.loop.runs.load_trained`).
     Times are seconds of the stored audio, as the build's ``segments`` are. A built row that does not decode
@@ -486,7 +486,7 @@ def timeline_for_build(detector: Any, build_dir: str | Path | read.Build, split:
              for row in build.rows(split, ["id", "audio", "content_sha256"])]
     out: dict[str, list[Window]] = {}
     for song in iter_timelines(detector, songs, window=window, hop=hop, batch_size=batch_size, precision=precision,
-                               progress=progress, cache=cache):
+                               progress=progress, cache=cache, num_workers=num_workers):
         if not song.ok:
             raise audio.AudioError(f"{split} row {song.id}", f"{song.error} (a song of the built dataset "
                                    f"{build.path} that could not be scored)")

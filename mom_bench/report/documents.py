@@ -488,6 +488,21 @@ class LocalisationReport(TypedDict):
     definitions: dict[str, str]
 
 
+class TimelineScoring(TypedDict):
+    """How ``evaluate --timeline`` scored the songs: window by window (:func:`mom_bench.timeline_for_build`),
+    each song's score the highest P(fake) of its windows."""
+
+    label: Annotated[str, {"minLength": 1,
+                           "description": "the localiser's row label (mom_bench.loop.timeline.localiser_label)"}]
+    window_s: Annotated[float, {"minimum": 0, "description": "window length (seconds)"}]
+    hop_s: Annotated[float, {"minimum": 0, "description": "hop between window starts (seconds)"}]
+    changepoint: Annotated[bool, {"description": "windows made piecewise constant by the change-point baseline"}]
+    n_windows: Count
+    song_score: Annotated[str, {"minLength": 1,
+                                "description": "how a song's score (predictions.csv) comes from its windows"}]
+    file: Annotated[str, {"minLength": 1, "description": "the timeline predictions file in the results folder"}]
+
+
 class Results(TypedDict):
     """``frozen_thresholds`` and ``coverage`` are absent from results written before they existed."""
 
@@ -505,6 +520,8 @@ class Results(TypedDict):
         "description": "mom_bench.report.metrics.frozen_thresholds"}]]
     coverage: NotRequired[Annotated[Coverage, {
         "description": "rows scored / rows of the split in the build's row list"}]]
+    timeline: NotRequired[Annotated[TimelineScoring, {
+        "description": "present when the songs were scored over time (evaluate --timeline)"}]]
     localisation: NotRequired[Annotated[LocalisationReport, {
         "description": "mom_bench.evaluate_localisation: scores over time against the songs' segments"}]]
 

@@ -21,6 +21,8 @@ from mom_bench.report import documents, metrics
 if TYPE_CHECKING:  # matplotlib is imported on first use (_plt)
     from matplotlib.figure import Figure
 
+#: The folder of a results folder holding the per-song timeline plots (truth vs P(fake) over time).
+TIMELINES_DIR = "timelines"
 PLOTS = ("per_generator_f1.png", "roc.png", "det.png", "score_hist.png", "reliability.png")
 
 
