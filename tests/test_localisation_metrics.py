@@ -104,7 +104,7 @@ def brute_all(truth, timelines, frame_s, tol, thr):
         tp += brute_best_matching(pred, true, tol)
         n_pred, n_true = n_pred + len(pred), n_true + len(true)
         called = sum(f[3] for f in mine if f[2] is not None and f[2] >= thr)
-        share = sum(s.end - s.start for s in t.segments if s.label == 1) / t.duration
+        share = sum(f[3] for f in mine if f[1] == 1) / t.duration  # on the frame grid, as the metric defines it
         errors.append(abs(called / t.duration - share))
     out["segment_precision"] = tp / n_pred if n_pred else None
     out["segment_recall"] = tp / n_true if n_true else None

@@ -11,7 +11,8 @@ metrics (``coverage``). The metrics (their definitions are :data:`DEFINITIONS`):
   frame weighted by its duration (so a song counts by its length, and a last short frame by its share);
 * ``segment_precision`` / ``segment_recall`` / ``segment_f1``: event-based detection of AI segments with a
   tolerance on both boundaries, matched one to one;
-* ``ai_fraction_mae``: mean over songs of |predicted AI share of the song - true AI share|;
+* ``ai_fraction_mae``: mean over songs of |predicted AI share of the song - true AI share|, both measured on the
+  frame grid (frames called AI, frames whose centre lies in an AI segment);
 * ``song_auc`` / ``song_f1``: song-level "contains AI" from the song's highest window P(fake).
 
 Each metric is a function of :class:`Prepared` (the frames and per-song counts, made once) and of song
@@ -204,7 +205,9 @@ def prepare(truth: Mapping[str, Truth], timelines: Mapping[str, Sequence[Window]
         called = covered & (scores >= threshold)
         predicted, true = runs(called, edges), ai_regions(song.segments)
         seconds = float(np.sum(dur))
-        true_share = sum(b - a for a, b in true) / seconds if seconds else 0.0
+        # both shares on the one frame grid: an oracle timeline scores 0 whatever the frame length, and a boundary
+        # inside a frame counts where the frame's centre falls, for the truth as for the prediction
+        true_share = float(np.sum(dur[labels == 1])) / seconds if seconds else 0.0
         has_ai, has_human = any(x.label == 1 for x in song.segments), any(x.label == 0 for x in song.segments)
         per_song["covered"].append(float(np.sum(dur[covered])))
         per_song["duration"].append(seconds)

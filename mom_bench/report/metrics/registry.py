@@ -293,7 +293,7 @@ LOCALISATION: tuple[LocalisationMetric, ...] = (
     LocalisationMetric(
         "ai_fraction_mae", "mean over songs of |predicted AI share - true AI share|: the predicted share is the "
         "time of frames called AI (covered, score >= threshold) over the song's duration, the true share the time "
-        "of its AI segments over its duration",
+        "of frames whose centre lies in an AI segment (the same grid, so a perfect timeline scores 0)",
         L.ai_fraction_mae, "AI share MAE", title="mean absolute error of the AI share of each song",
         higher_is_better=False),
     LocalisationMetric(
