@@ -25,6 +25,11 @@ REALS = [  # filename, artist, duration, split
 
 @pytest.fixture()
 def sonics_dir(tmp_path):
+    return make_sonics_dir(tmp_path)
+
+
+def make_sonics_dir(tmp_path):
+    """A SONICS folder in its official layout: the two CSV files and the audio folders."""
     root = tmp_path / "SONICS"
     (root / "fake_songs").mkdir(parents=True)
     (root / "real_songs").mkdir()

@@ -194,6 +194,24 @@ def test_a_mom_layout_base_splices_with_continuous_hosts(mom_build, tmp_path):
     assert {s["split"] for s in _rows(out, ["split"])} == {"train", "test_id", "test_ood"}
 
 
+def test_a_sonics_layout_base_splices_in_each_official_split(tmp_path):
+    # SONICS' own layout (CSV files + folders), built with its official split: every split holds reals and fakes
+    from test_build_sonics import FAKES, REALS, make_sonics_dir
+
+    base = tmp_path / "sonics"
+    result = build_benchmark("sonics", base, split_mode="official", progress=False,
+                             source_options={"root": str(make_sonics_dir(tmp_path))})
+    assert result.n_written == 6 and len(FAKES) + len(REALS) == 9
+    out = _splice(base, tmp_path / "splice", songs_per_pattern=1, section_seconds=0.3, crossfade_ms=10)
+    by_pattern = _check_build(out, base)
+    assert {"insert", "ai_intro", "ai_outro", "alternating", "human", "ai"} <= set(by_pattern)
+    assert "vocals" not in by_pattern  # SONICS has no vocal family to lay over an instrumental
+    base_split = {r["id"]: r["split"] for r in _rows(base, ["id", "split"])}
+    for songs in by_pattern.values():
+        for song in songs:
+            assert {base_split[p["id"]] for p in json.loads(song["parts"])} == {song["split"]}
+
+
 def test_a_base_that_fails_verification_is_refused(mom_build, tmp_path):
     base = tmp_path / "mom"
     shutil.copytree(mom_build, base)

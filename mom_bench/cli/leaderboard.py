@@ -71,7 +71,8 @@ def leaderboard_validate(root, baselines, data, no_recompute, no_render_check, r
 
 
 @leaderboard_group.command("rescore")
-@click.option("--benchmark", required=True, help="Whose reproduced entries to re-score (mom, sonics or mom-mini).")
+@click.option("--benchmark", required=True,
+              help="Whose reproduced entries to re-score: a benchmark name (`mom-bench build --list`).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="The built benchmark (verified first). Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
 @click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True)

@@ -15,7 +15,8 @@ from mom_bench.cli.app import UserError
               help="Metadata YAML/JSON (model name, authors, contact, licence, training declaration...; see "
                    "docs/submitting.md). A baselines/ recipe works too: its submission_meta section is used.")
 @click.option("--benchmark", default=None,
-              help="mom, sonics or mom-mini. Needed unless PREDICTIONS is a `mom-bench evaluate` results folder.")
+              help="A benchmark name (`mom-bench build --list`). Needed unless PREDICTIONS is a `mom-bench evaluate` "
+                   "results folder.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="The built benchmark holding the labels. Default: $MOM_BENCH_HOME/datasets/<benchmark>.")
 @click.option("--root", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
@@ -68,7 +69,8 @@ def submit_cmd(predictions, meta, benchmark, data_dir, root, replace, no_store_p
             path = lb.entry_from_evaluation(predictions, meta, data_dir=data_dir, benchmark=benchmark, **options)
         else:
             if not benchmark:
-                raise UserError("--benchmark is required when PREDICTIONS is a file (mom, sonics or mom-mini)")
+                raise UserError("--benchmark is required when PREDICTIONS is a file (a benchmark name: "
+                                "`mom-bench build --list`)")
             path = lb.submit(predictions, meta, benchmark, data_dir=data_dir, **options)
     except lb.SubmissionRejected as err:
         raise UserError(str(err)) from None
