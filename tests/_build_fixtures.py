@@ -115,3 +115,24 @@ def build_listed(folder: Path, protocol: str | dict, rows: list[dict], out_name:
     result = build_benchmark(str(proto), folder / out_name, source_options={"csv": str(table)}, progress=False)
     assert result.ok and result.n_written == len(rows), result.summary()
     return result
+
+
+class FirstSecondBrightness(torch.nn.Module):
+    """A tiny detector for the corpus tests: P(fake) from the mean sample-to-sample change of the first second."""
+
+    def __init__(self, sample_rate: int = 24000):
+        super().__init__()
+        from mom_bench.core.audio import parse_clip
+
+        self.sample_rate = sample_rate
+        self.clip = parse_clip("first:1")
+
+    def forward(self, wave):
+        return 8 * (wave.diff(dim=-1).abs().mean(dim=-1) - 0.05)
+
+
+def report_rows(out: Path) -> dict[str, dict]:
+    """id -> the build report's row (status, reason, split, ...) of the build in ``out``."""
+    import json
+
+    return {r["id"]: r for r in json.loads((out / "build_report.json").read_text())["rows"]}

@@ -8,30 +8,14 @@ import json
 from collections import defaultdict
 
 import pytest
-import torch
+from _build_fixtures import FirstSecondBrightness, report_rows
 from _fixtures_zenodo import ZenodoServer, ai_openbmat_zip, md5
 
-from mom_bench.core.audio import parse_clip
 from mom_bench.core.errors import CorpusFilesMissing
 from mom_bench.dataset import build_benchmark
 
 RECORD = "20031232"
 ZIP = "AI-OpenBMAT.zip"
-
-
-class Brightness(torch.nn.Module):
-    sample_rate = 22050
-
-    def __init__(self):
-        super().__init__()
-        self.clip = parse_clip("first:1")
-
-    def forward(self, wave):
-        return 8 * (wave.diff(dim=-1).abs().mean(dim=-1) - 0.05)
-
-
-def _rows(out):
-    return {r["id"]: r for r in json.loads((out / "build_report.json").read_text())["rows"]}
 
 
 def test_download_from_zenodo_builds_pairs_in_one_split_loads_and_evaluates(tmp_path, monkeypatch):
@@ -43,7 +27,7 @@ def test_download_from_zenodo_builds_pairs_in_one_split_loads_and_evaluates(tmp_
             "download": True, "url": srv.file_url(RECORD, ZIP), "size": zip_path.stat().st_size,
             "md5": md5(zip_path), "cache": str(cache), "retries": 0})
     assert result.ok and result.n_written == 2 * len(pairs)  # junk entries and JSON side files make no row
-    rows = _rows(out)
+    rows = report_rows(out)
     assert set(rows) == {p for p in pairs} | {f"{p}_ai" for p in pairs}
     by_pair = defaultdict(set)
     for r in rows.values():
@@ -63,7 +47,8 @@ def test_download_from_zenodo_builds_pairs_in_one_split_loads_and_evaluates(tmp_
 
     from mom_bench.loop.evaluation import evaluate
 
-    evaluate(Brightness(), data_dir=out, out_dir=tmp_path / "results", n_bootstrap=20, progress=False, plots=False)
+    evaluate(FirstSecondBrightness(22050), data_dir=out, out_dir=tmp_path / "results", n_bootstrap=20, progress=False,
+             plots=False)
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert "test_id" in results["metrics"]["splits"] and "test_ood" not in results["metrics"]["splits"]
 
@@ -73,7 +58,7 @@ def test_local_root_reports_a_corrupt_member_by_name(tmp_path):
     zip_path, pairs = ai_openbmat_zip(tmp_path / "root" / ZIP, pairs=4, corrupt=bad)
     result = build_benchmark("ai-openbmat", tmp_path / "out", progress=False,
                              source_options={"root": str(zip_path.parent)})
-    row = _rows(tmp_path / "out")["gen_0002_ai"]
+    row = report_rows(tmp_path / "out")["gen_0002_ai"]
     assert row["status"] == "unusable" and bad in row["reason"] and "CRC" in row["reason"]
     assert result.n_written == 2 * len(pairs) - 1
 

@@ -9,7 +9,7 @@ import zipfile
 from collections import defaultdict
 
 import pytest
-import torch
+from _build_fixtures import FirstSecondBrightness, report_rows
 from _fixtures_hubzip import (
     CORRUPT,
     ECHOES_REPO,
@@ -22,30 +22,12 @@ from _fixtures_hubzip import (
 )
 from _loopback_hub import UploadHub
 
-from mom_bench.core.audio import parse_clip
 from mom_bench.core.errors import CorpusFilesMissing
 from mom_bench.dataset import build_benchmark
 
 
-class Brightness(torch.nn.Module):
-    """A tiny detector: P(fake) from the mean sample-to-sample change of the first second."""
-
-    sample_rate = 24000
-
-    def __init__(self):
-        super().__init__()
-        self.clip = parse_clip("first:1")
-
-    def forward(self, wave):
-        return 8 * (wave.diff(dim=-1).abs().mean(dim=-1) - 0.05)
-
-
-def _rows(out):
-    return {r["id"]: r for r in json.loads((out / "build_report.json").read_text())["rows"]}
-
-
 def _check_build(out, *, reals: bool):
-    rows = _rows(out)
+    rows = report_rows(out)
     fakes = {i: r for i, r in rows.items() if r["label"] == 1}
     real = {i: r for i, r in rows.items() if r["label"] == 0}
     # twelve fakes, the repeated MusicGen path once written and twice excluded, one member corrupt
@@ -89,7 +71,7 @@ def _evaluate(out, tmp_path, splits):
         assert len(ds) >= 1 and set(ds.column_names) >= {"audio", "label", "generator", "group_id"}
     both = sorted(s for s, labels in splits.items() if labels == {0, 1})
     assert both, splits  # the fixture's references fall so that some split holds reals and fakes
-    result = evaluate(Brightness(), data_dir=out, splits=both, out_dir=tmp_path / "results", n_bootstrap=10,
+    result = evaluate(FirstSecondBrightness(), data_dir=out, splits=both, out_dir=tmp_path / "results", n_bootstrap=10,
                       progress=False, plots=False, calibration_split=None)
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert set(results["metrics"]["splits"]) >= set(both)
@@ -160,7 +142,7 @@ def test_echoes_from_a_local_root_zipped_or_unpacked(tmp_path):
     (unpacked / "Echoes" / CORRUPT).write_bytes(b"not audio at all")
     b = tmp_path / "b"
     build_benchmark("echoes", b, progress=False, source_options={"root": str(unpacked)})
-    rows_a, rows_b = _rows(a), _rows(b)
+    rows_a, rows_b = report_rows(a), report_rows(b)
     assert {i: (r["status"], r["split"]) for i, r in rows_a.items()} == \
         {i: (r["status"], r["split"]) for i, r in rows_b.items()}
 

@@ -11,33 +11,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import torch
+from _build_fixtures import FirstSecondBrightness, report_rows
 from _fixtures_zenodo import FMC_FOLDERS, ZenodoServer, fakemusiccaps_zip, md5, musiccaps_reals
 
-from mom_bench.core.audio import parse_clip
 from mom_bench.core.errors import BuildError, CorpusFilesMissing, NotEnoughSpace
 from mom_bench.dataset import build_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = "15063698"
 ZIP = "FakeMusicCaps.zip"
-
-
-class Brightness(torch.nn.Module):
-    """P(fake) rises with the mean sample-to-sample change: the fixture's noisy fakes high, its tones low."""
-
-    sample_rate = 16000
-
-    def __init__(self):
-        super().__init__()
-        self.clip = parse_clip("first:1")
-
-    def forward(self, wave):
-        return 8 * (wave.diff(dim=-1).abs().mean(dim=-1) - 0.05)
-
-
-def _rows(out: Path) -> dict[str, dict]:
-    return {r["id"]: r for r in json.loads((out / "build_report.json").read_text())["rows"]}
 
 
 @pytest.fixture()
@@ -57,7 +39,7 @@ def test_download_from_zenodo_builds_loads_and_evaluates(corpus, tmp_path, monke
             "download": True, "url": srv.file_url(RECORD, ZIP), "size": zip_path.stat().st_size,
             "md5": md5(zip_path), "cache": str(cache), "reals": str(reals), "retries": 0})
     assert (cache / ZIP).read_bytes() == zip_path.read_bytes() and not list(cache.glob("*.part"))
-    rows = _rows(out)
+    rows = report_rows(out)
     # 5 generators x 7 captions + 7 reals; the junk entries (__MACOSX/, ._*, .DS_Store) make no row
     assert len(rows) == 6 * len(ytids)
     missing = rows[f"musiccaps.{ytids[0]}"]
@@ -92,7 +74,8 @@ def test_download_from_zenodo_builds_loads_and_evaluates(corpus, tmp_path, monke
 
     from mom_bench.loop.evaluation import evaluate
 
-    evaluate(Brightness(), data_dir=out, out_dir=tmp_path / "results", n_bootstrap=20, progress=False, plots=False)
+    evaluate(FirstSecondBrightness(16000), data_dir=out, out_dir=tmp_path / "results", n_bootstrap=20, progress=False,
+             plots=False)
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert {"test_id", "test_ood"} <= set(results["metrics"]["splits"])
     assert results["metrics"]["splits"]["test_ood"]["per_decoder_family"]["continuous-vae"]["n_fake"] == 2
@@ -111,9 +94,9 @@ def test_local_root_reports_a_corrupt_member_by_name(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr  # a build with an unusable row says so by its exit status
     assert "unusable" in done.stdout
-    row = _rows(out)[f"mustango.{ytids[1]}"]
+    row = report_rows(out)[f"mustango.{ytids[1]}"]
     assert row["status"] == "unusable" and bad in row["reason"] and "CRC" in row["reason"]
-    assert sum(r["status"] == "written" for r in _rows(out).values()) > 0
+    assert sum(r["status"] == "written" for r in report_rows(out).values()) > 0
 
 
 def test_offline_names_the_archive_where_it_goes_and_the_fetch_command(tmp_path):
@@ -167,7 +150,7 @@ def test_a_variant_holds_out_another_generator_from_the_archive_in_the_download_
     reals = musiccaps_reals(tmp_path / "reals", ytids)
     build_benchmark("fakemusiccaps-lofo-mustango", tmp_path / "out", progress=False, source_options={
         "reals": str(reals)})
-    rows = _rows(tmp_path / "out")
+    rows = report_rows(tmp_path / "out")
     ood = {r["generator"] for r in rows.values() if r["split"] == "test_ood" and r["status"] == "written"}
     assert ood == {"real", "mustango"}
     assert all(r["status"] == "written" for r in rows.values() if r["generator"] == "stable_audio_open"

@@ -6,27 +6,11 @@ from __future__ import annotations
 
 import json
 
-import torch
+from _build_fixtures import FirstSecondBrightness, report_rows
 from _fixtures_hubzip import CORRUPT_SONICS, SONICS_REPO, SONICS_SHA, publish, sonics_files, sonics_reals
 from _loopback_hub import UploadHub
 
-from mom_bench.core.audio import parse_clip
 from mom_bench.dataset import build_benchmark
-
-
-class Brightness(torch.nn.Module):
-    sample_rate = 24000
-
-    def __init__(self):
-        super().__init__()
-        self.clip = parse_clip("first:1")
-
-    def forward(self, wave):
-        return 8 * (wave.diff(dim=-1).abs().mean(dim=-1) - 0.05)
-
-
-def _rows(out):
-    return {r["id"]: r for r in json.loads((out / "build_report.json").read_text())["rows"]}
 
 
 def _check(rows):
@@ -71,7 +55,7 @@ def test_sonics_parts_from_the_hub_official_split_loads_and_evaluates(tmp_path):
     assert off.returncode == 2 and "fake_songs.csv, real_songs.csv" in off.stderr and \
         f"hf download {SONICS_REPO} fake_songs.csv real_songs.csv --repo-type dataset --revision {SONICS_SHA}" \
         in off.stderr, off.stderr
-    rows = _rows(out)
+    rows = report_rows(out)
     _check(rows)
     assert {i: rows[i]["split"] for i in ("fake_22147_suno_0", "fake_30001_udio_0", "fake_30002_suno_0",
                                           "real_00003")} == {
@@ -83,7 +67,7 @@ def test_sonics_parts_from_the_hub_official_split_loads_and_evaluates(tmp_path):
 
     test = datasets.load_dataset(str(out), split="test_id")
     assert sorted(test["id"]) == ["fake_30002_suno_0", "real_00003"]
-    evaluate(Brightness(), data_dir=out, splits=["test_id"], out_dir=tmp_path / "results", n_bootstrap=10,
+    evaluate(FirstSecondBrightness(), data_dir=out, splits=["test_id"], out_dir=tmp_path / "results", n_bootstrap=10,
              progress=False, plots=False)
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert "test_id" in results["metrics"]["splits"]
@@ -97,6 +81,6 @@ def test_sonics_parts_from_a_local_root(tmp_path):
     out = tmp_path / "out"
     result = build_benchmark("sonics", out, split_mode="official", progress=False, source_options={"root": str(root)})
     assert result.n_written == 7
-    rows = _rows(out)
+    rows = report_rows(out)
     _check(rows)
     assert rows["fake_30001_udio_0"]["split"] == "validation"

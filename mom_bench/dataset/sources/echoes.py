@@ -44,10 +44,9 @@ from pathlib import Path, PurePosixPath
 
 from mom_bench.core.errors import CorpusFilesMissing, ManifestError
 from mom_bench.dataset import archive as A
-from mom_bench.dataset.paths import confine, safe_join
-from mom_bench.dataset.protocols import FromProtocolFile
+from mom_bench.dataset.paths import safe_join
 from mom_bench.dataset.sources.mom import AudioIndex, _flag
-from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow, normalise
+from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow, normalise, path_option
 
 MANIFEST = "dataset_manifest.csv"
 _COLUMNS = ("path_in_dataset", "original_audio", "generator")
@@ -73,17 +72,6 @@ def safe_id(text: str, *, limit: int = 200) -> str:
     return f"{head}-{digest}"
 
 
-def path_option(options: dict, key: str, protocol) -> Path | None:
-    """A folder option (``root``, ``reals``): as given on the command line, or confined to the protocol's folder
-    when a protocol file names it (:class:`mom_bench.dataset.protocols.FromProtocolFile`)."""
-    value = options.get(key)
-    if not value:
-        return None
-    if isinstance(value, FromProtocolFile):
-        here = Path(protocol.path).resolve().parent
-        return confine(value, here, [here], what=f"{protocol.path}: source.{key}",
-                       hint="a protocol file's paths must stay in its folder; give the path on the command line")
-    return Path(value).expanduser().resolve()
 
 
 class _Zip:
@@ -271,8 +259,8 @@ class EchoesSource:
     def __init__(self, protocol, options: dict):
         self.protocol, self.opt = protocol, options
         self.download = _flag(options.get("download", False))
-        self.root = path_option(options, "root", protocol)
-        self.reals_dir = path_option(options, "reals", protocol)
+        self.root = path_option(protocol, options, "root")
+        self.reals_dir = path_option(protocol, options, "reals")
         self.by_name = {m: g for g in protocol.generators for m in g.extra.get("match", [g.id])}
         self.repo: str = str(options.get("hf_repo") or "Octavian97/Echoes")
         self.revision: str | None = options.get("hf_revision")

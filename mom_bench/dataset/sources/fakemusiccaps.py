@@ -29,8 +29,8 @@ from mom_bench.core.errors import BuildError, CorpusFilesMissing
 from mom_bench.core.splits import TEST_OOD
 from mom_bench.dataset import splitting
 from mom_bench.dataset.sources.mom import AUDIO_EXTS, AudioIndex, stem
-from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow
-from mom_bench.dataset.sources.zenodo import ZenodoArchive, member_reader, path_option
+from mom_bench.dataset.sources.rows import Excluded, MissingAudio, SourceRow, path_option
+from mom_bench.dataset.sources.zenodo import ZenodoArchive, member_reader
 
 
 def excluded(why: str):

@@ -20,8 +20,7 @@ from pathlib import Path, PurePosixPath
 from mom_bench.core import settings
 from mom_bench.core.errors import CorpusFilesMissing, NotEnoughSpace, ProtocolError
 from mom_bench.core.hub_files import dataset_file, fetch_command, missing_from_cache
-from mom_bench.dataset.paths import confine
-from mom_bench.dataset.protocols import FromProtocolFile
+from mom_bench.dataset.sources.rows import path_option
 from mom_bench.dataset.storage import free_bytes, human_bytes
 
 #: Room left besides the files to fetch (the cache also holds their metadata; a build writes after them).
@@ -33,15 +32,9 @@ _NAMED = 10
 def local_option(options: dict, key: str, protocol) -> Path | None:
     """A folder option (``root``, ``reals``) as a resolved path: from the command line as given, from a
     protocol file confined to the protocol's folder. Refuses a folder that does not exist."""
-    value = options.get(key)
-    if not value:
+    path = path_option(protocol, options, key)
+    if path is None:
         return None
-    if isinstance(value, FromProtocolFile):
-        here = Path(protocol.path).resolve().parent
-        path = confine(value, here, [here], what=f"{protocol.path}: source.{key}",
-                       hint="a protocol file's paths must stay in its folder; pass --" + key + " on the command line")
-    else:
-        path = Path(value).expanduser().resolve()
     if not path.is_dir():
         raise CorpusFilesMissing(f"--{key} folder not found: {path}")
     return path

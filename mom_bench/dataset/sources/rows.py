@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Union
 # What a source's fetch raises for a row it cannot give; sources import them from here.
 from mom_bench.core.errors import Excluded as Excluded
 from mom_bench.core.errors import MissingAudio as MissingAudio
+from mom_bench.dataset.paths import confine
+from mom_bench.dataset.protocols import FromProtocolFile
 
 if TYPE_CHECKING:  # listing protocols must not import torch
     import numpy as np
@@ -65,3 +67,18 @@ def group_key(source: str, row_id: str, meta: dict, group_by) -> str:
     if group_by and all(v not in (None, "") for v in values):
         return f"{source}:" + "|".join(f"{k}={normalise(v)}" for k, v in zip(group_by, values))
     return f"{source}:id={row_id}"
+
+
+def path_option(protocol, options: dict, key: str, *, hint: str = "") -> Path | None:
+    """Source option ``key`` (``root``, ``reals``, ``base``: :data:`mom_bench.dataset.protocols.PATH_OPTIONS`) as a
+    resolved path, None when not given: as given when the user passed it, confined to the protocol's folder when a
+    protocol file wrote it (a protocol from elsewhere must not make the builder read any file of the machine)."""
+    value = options.get(key)
+    if not value:
+        return None
+    if isinstance(value, FromProtocolFile):
+        here = Path(protocol.path).resolve().parent
+        return confine(value, here, [here], what=f"{protocol.path}: source.{key}",
+                       hint=hint or f"a protocol file's paths must stay in its folder; give the path on the command "
+                                    f"line (--{key} DIR)")
+    return Path(str(value)).expanduser().resolve()

@@ -40,9 +40,8 @@ import numpy as np
 from mom_bench.core.errors import BuildError, BuildTampered, NotABuiltBenchmark, ProtocolError
 from mom_bench.core.segments import Segment
 from mom_bench.core.splits import SPLITS, TEST_OOD
-from mom_bench.dataset.paths import confine
-from mom_bench.dataset.protocols import FromProtocolFile, Generator, RealSource
-from mom_bench.dataset.sources.rows import SourceRow
+from mom_bench.dataset.protocols import Generator, RealSource
+from mom_bench.dataset.sources.rows import SourceRow, path_option
 
 KINDS = ("human", "ai", "vocals")
 _PATTERN_ID = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
@@ -226,11 +225,10 @@ class SpliceSource:
         if not value:
             raise BuildError("splice makes its songs from a built benchmark: pass its folder with --from DIR "
                              "(or -o base=DIR)")
-        if isinstance(value, FromProtocolFile):  # written in a protocol file: confined to its folder
-            here = Path(protocol.path).resolve().parent
-            return confine(value, here, [here], what=f"{protocol.path}: source.base",
+        path = path_option(protocol, {"base": value}, "base",
                            hint="give the base build on the command line (--from DIR) to use another folder")
-        return Path(str(value)).expanduser().resolve()
+        assert path is not None
+        return path
 
     def _parts(self) -> dict[str, list[_Part]]:
         """split -> the base rows of that split (small columns only), in stored order."""

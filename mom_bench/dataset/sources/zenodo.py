@@ -20,26 +20,14 @@ from pathlib import Path
 from mom_bench.core import settings
 from mom_bench.core.errors import AudioError, CorpusFilesMissing, DownloadError, NotEnoughSpace, ProtocolError
 from mom_bench.dataset.archive import ZipArchive
-from mom_bench.dataset.paths import confine
-from mom_bench.dataset.protocols import FromProtocolFile
 from mom_bench.dataset.sources.mom import _flag
+from mom_bench.dataset.sources.rows import path_option
 from mom_bench.dataset.storage import free_bytes, human_bytes
 
 #: Room kept free beyond the archive itself when downloading it (the filesystem is shared with everything else).
 DOWNLOAD_MARGIN = 256 << 20
 
 
-def path_option(protocol, options: dict, key: str) -> Path | None:
-    """Source option ``key`` as a path: as given when the user passed it, confined to the protocol's folder when
-    a protocol file wrote it (a protocol from elsewhere must not make the builder read any file of the machine)."""
-    value = options.get(key)
-    if not value:
-        return None
-    if isinstance(value, FromProtocolFile):
-        here = Path(protocol.path).resolve().parent
-        return confine(value, here, [here], what=f"{protocol.path}: source.{key}",
-                       hint=f"give the path on the command line instead (--{key} DIR)")
-    return Path(value).expanduser().resolve()
 
 
 def member_reader(archive, name: str):
